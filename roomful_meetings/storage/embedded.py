@@ -48,9 +48,21 @@ def free_port() -> int:
 
 def redis_command(binary: str, port: int, data_dir: Path, *, persistent: bool) -> list[str]:
     args = [
-        binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-        "--daemonize", "no", "--protected-mode", "yes", "--logfile", "redis.log",
-        "--maxmemory-policy", "noeviction",
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--logfile",
+        "redis.log",
+        "--maxmemory-policy",
+        "noeviction",
     ]
     if persistent:
         args += ["--appendonly", "yes", "--save", PERSISTENT_SAVE]
@@ -111,7 +123,9 @@ class RedisProcess:
         while not _pings(self.port):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"redis-server did not start on port {self.port}:\n{_log_tail(self.data_dir)}")
+                raise RuntimeError(
+                    f"redis-server did not start on port {self.port}:\n{_log_tail(self.data_dir)}"
+                )
             time.sleep(0.02)
 
     def stop(self) -> None:
@@ -125,9 +139,29 @@ class RedisProcess:
         self.proc = None
 
 
+PORT_FILE: Final = "port"
+
+
+async def running_embedded(data_dir: Path) -> RedisAddress | None:
+    """The embedded Redis another process already runs for this data folder, if any."""
+    try:
+        port = int((data_dir / "redis" / PORT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return RedisAddress(host="127.0.0.1", port=port) if await _pings_async(port) else None
+
+
 @asynccontextmanager
 async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
-    """Run a persistent redis-server with its data in `data_dir` for the block's duration."""
+    """Run a persistent redis-server with its data in `data_dir` for the block's duration.
+
+    If one already runs for this folder (another instance, or `serve` beside `catalog
+    import`), it is shared instead: two redis-servers must never write the same files.
+    """
+    running = await running_embedded(data_dir)
+    if running is not None:
+        yield running
+        return
     data_dir = data_dir / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     binary = find_redis_server()
@@ -135,7 +169,8 @@ async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
         port = free_port()
         proc = await trio.lowlevel.open_process(
             redis_command(binary, port, data_dir, persistent=True),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             with trio.fail_after(READY_TIMEOUT):
@@ -150,9 +185,11 @@ async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
             await proc.wait()
     else:
         raise RuntimeError(f"embedded redis-server does not start:\n{_log_tail(data_dir)}")
+    (data_dir / PORT_FILE).write_text(str(port))
     try:
         yield RedisAddress(host="127.0.0.1", port=port)
     finally:
+        (data_dir / PORT_FILE).unlink(missing_ok=True)
         with trio.CancelScope(shield=True):
             proc.send_signal(15)  # SIGTERM: redis-server saves, then exits
             with trio.move_on_after(30):

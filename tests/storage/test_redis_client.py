@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import trio
 import pytest
+import trio
 
 from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.redis import (
@@ -32,8 +32,10 @@ async def test_concurrent_commands_each_get_their_own_reply(redis_server: RedisP
         results: dict[int, object] = {}
 
         async def one(i: int) -> None:
-            results[i] = await redis.execute("INCRBY", prefix + "n", 0) if i % 2 else await redis.execute(
-                "ECHO", str(i)
+            results[i] = (
+                await redis.execute("INCRBY", prefix + "n", 0)
+                if i % 2
+                else await redis.execute("ECHO", str(i))
             )
 
         await redis.execute("SET", prefix + "n", 7)
@@ -44,7 +46,9 @@ async def test_concurrent_commands_each_get_their_own_reply(redis_server: RedisP
             assert results[i] == (7 if i % 2 else str(i).encode())
 
 
-async def test_error_reply_is_raised_and_connection_stays_usable(redis_server: RedisProcess, prefix: str) -> None:
+async def test_error_reply_is_raised_and_connection_stays_usable(
+    redis_server: RedisProcess, prefix: str
+) -> None:
     async with open_redis(redis_server.address) as redis:
         await redis.wait_connected()
         await redis.execute("SET", prefix + "s", "text")
@@ -56,7 +60,9 @@ async def test_error_reply_is_raised_and_connection_stays_usable(redis_server: R
 async def test_pipeline_returns_errors_in_place(redis_server: RedisProcess, prefix: str) -> None:
     async with open_redis(redis_server.address) as redis:
         await redis.wait_connected()
-        replies = await redis.pipeline([("SET", prefix + "a", 1), ("INCR", prefix + "nope-" + "x" * 3), ("BADCMD",)])
+        replies = await redis.pipeline(
+            [("SET", prefix + "a", 1), ("INCR", prefix + "nope-" + "x" * 3), ("BADCMD",)]
+        )
         assert replies[0] == b"OK"
         assert replies[1] == 1
         assert isinstance(replies[2], ReplyError)
@@ -80,7 +86,7 @@ async def test_no_connection_fails_fast_as_unavailable() -> None:
 
 
 async def test_reconnects_after_redis_restarts(own_redis: RedisProcess) -> None:
-    async with open_redis(own_redis.address, timeout=2) as redis:
+    async with open_redis(own_redis.address, reply_timeout=2) as redis:
         await redis.wait_connected()
         assert await redis.execute("PING") == b"PONG"
         own_redis.stop()
@@ -95,7 +101,7 @@ async def test_reconnects_after_redis_restarts(own_redis: RedisProcess) -> None:
 
 
 async def test_reply_that_never_comes_times_out(own_redis: RedisProcess) -> None:
-    async with open_redis(own_redis.address, timeout=0.3) as redis:
+    async with open_redis(own_redis.address, reply_timeout=0.3) as redis:
         await redis.wait_connected()
         assert own_redis.proc is not None
         own_redis.proc.send_signal(19)  # SIGSTOP: the socket stays open, nothing answers
@@ -132,7 +138,12 @@ async def test_password_and_database_from_the_url(own_redis: RedisProcess) -> No
 def test_url_parsing_covers_tls_unix_and_acl_users() -> None:
     tls = parse_redis_url("rediss://app:pw@cache.example:6380/2?ssl_cert_reqs=none")
     assert (tls.tls, tls.username, tls.password, tls.db, tls.port, tls.tls_verify) == (
-        True, "app", "pw", 2, 6380, False,
+        True,
+        "app",
+        "pw",
+        2,
+        6380,
+        False,
     )
     assert "pw" not in tls.masked()
     unix = parse_redis_url("unix:///run/redis.sock?db=4")
@@ -166,11 +177,11 @@ async def test_pubsub_delivers_and_resubscribes_after_restart(own_redis: RedisPr
 
         own_redis.stop()
         own_redis.start()
-        with trio.fail_after(10):
-            while len(reconnects) < 2 or await _publish_quietly(redis, "ch2", "again") != 1:
+        with trio.fail_after(10):  # polling: the restart happens in another process
+            while len(reconnects) < 2 or await _publish_quietly(redis, "ch2", "again") != 1:  # noqa: ASYNC110
                 await trio.sleep(0.05)
         with trio.fail_after(5):
-            while got[-1] != (b"ch2", b"again"):
+            while got[-1] != (b"ch2", b"again"):  # noqa: ASYNC110
                 await trio.sleep(0.01)
         nursery.cancel_scope.cancel()
 

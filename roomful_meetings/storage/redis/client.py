@@ -143,10 +143,10 @@ class Redis:
 
 @asynccontextmanager
 async def open_redis(
-    address: RedisAddress, *, pool_size: int = 2, timeout: float = 5.0, connect_timeout: float = 2.0
+    address: RedisAddress, *, pool_size: int = 2, reply_timeout: float = 5.0, connect_timeout: float = 2.0
 ) -> AsyncIterator[Redis]:
     """Run a Redis pool for the duration of the block (connections keep themselves alive)."""
-    redis = Redis(address, pool_size=pool_size, timeout=timeout, connect_timeout=connect_timeout)
+    redis = Redis(address, pool_size=pool_size, timeout=reply_timeout, connect_timeout=connect_timeout)
     async with trio.open_nursery() as nursery:
         for index in range(pool_size):
             nursery.start_soon(redis._keep_slot, index)

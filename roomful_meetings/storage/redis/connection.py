@@ -14,7 +14,7 @@ from __future__ import annotations
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import hiredis
 import trio
@@ -36,6 +36,11 @@ LINK_ERRORS: Final = (OSError, trio.BrokenResourceError, trio.ClosedResourceErro
 Command = tuple[str | bytes | int | float, ...]
 
 
+def pack(command: Command) -> bytes:
+    """Encode a command as a RESP array (hiredis's typing of pack_command is too narrow)."""
+    return cast(bytes, hiredis.pack_command(cast(Any, command)))
+
+
 class _Slot:
     __slots__ = ("done", "value")
 
@@ -51,9 +56,9 @@ def reply_error(error: hiredis.ReplyError) -> ReplyError:
     return ReplyError(text)
 
 
-async def open_stream(address: RedisAddress, timeout: float) -> trio.abc.Stream:
-    """Open the byte stream to Redis (TCP, TLS or unix socket) within `timeout`."""
-    with trio.fail_after(timeout):
+async def open_stream(address: RedisAddress, connect_timeout: float) -> trio.abc.Stream:
+    """Open the byte stream to Redis (TCP, TLS or unix socket) within `connect_timeout`."""
+    with trio.fail_after(connect_timeout):
         if address.unix_path:
             return await trio.open_unix_socket(address.unix_path)
         tcp = await trio.open_tcp_stream(address.host, address.port)
@@ -122,7 +127,7 @@ class Connection:
             raise RedisUnavailable(self._closed_reason)
         slots = [_Slot() for _ in commands]
         self._pending.extend(slots)
-        self._outgoing.extend(hiredis.pack_command(command) for command in commands)
+        self._outgoing.extend(pack(command) for command in commands)
         self._wake.set()
         last = slots[-1]
         with trio.move_on_after(self._timeout) as scope:
@@ -171,7 +176,7 @@ class Connection:
             data = await self._stream.receive_some(RECEIVE_SIZE)
             if not data:
                 raise RedisConnectionLost("Redis closed the connection")
-            reader.feed(data)
+            reader.feed(cast(bytes, data))
             while (reply := reader.gets()) is not False:
                 if not pending:
                     raise RedisError(f"reply with no request waiting for it: {reply!r}")

@@ -1,11 +1,11 @@
 """Errors of the Redis layer.
 
-    RedisError
-    ├── ReplyError            Redis answered with an error reply (-ERR ...)
-    │   └── NoScriptError     EVALSHA of a script the server does not know
-    ├── RedisUnavailable      no connection: the command was NOT sent
-    └── RedisConnectionLost   the link broke after sending: outcome unknown
-        └── RedisTimeout      no reply in time (the link is then dropped)
+RedisError
+├── ReplyError            Redis answered with an error reply (-ERR ...)
+│   └── NoScriptError     EVALSHA of a script the server does not know
+├── RedisUnavailable      no connection: the command was NOT sent
+└── RedisConnectionLost   the link broke after sending: outcome unknown
+    └── RedisTimeout      no reply in time (the link is then dropped)
 """
 
 from __future__ import annotations

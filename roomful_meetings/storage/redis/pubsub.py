@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Final, cast
 
 import hiredis
 import trio
 
 from roomful_meetings.storage.redis.client import Backoff
-from roomful_meetings.storage.redis.connection import LINK_ERRORS, handshake_commands_for, open_stream
+from roomful_meetings.storage.redis.connection import LINK_ERRORS, handshake_commands_for, open_stream, pack
 from roomful_meetings.storage.redis.errors import RedisConnectionLost, RedisUnavailable
 from roomful_meetings.storage.redis.url import RedisAddress
 
@@ -73,7 +73,7 @@ class PubSub:
             raise RedisUnavailable("pub/sub connection is down")
         confirmed = trio.Event()
         self._confirmations[channel].append(confirmed)
-        self._send(hiredis.pack_command(("SUBSCRIBE", channel)))
+        self._send(pack(("SUBSCRIBE", channel)))
         await confirmed.wait()
         if self._stream is None:
             raise RedisConnectionLost("pub/sub connection lost while subscribing")
@@ -81,7 +81,7 @@ class PubSub:
     def unsubscribe(self, channel: bytes) -> None:
         self.channels.discard(channel)
         if self._stream is not None:
-            self._send(hiredis.pack_command(("UNSUBSCRIBE", channel)))
+            self._send(pack(("UNSUBSCRIBE", channel)))
 
     def _send(self, data: bytes) -> None:
         self._outgoing.append(data)
@@ -106,9 +106,9 @@ class PubSub:
             await trio.sleep(backoff.next_delay())
 
     async def _serve(self, stream: trio.abc.Stream, task_status: trio.TaskStatus[None] | None) -> None:
-        self._outgoing = [hiredis.pack_command(c) for c in handshake_commands_for(self.address)]
+        self._outgoing = [pack(c) for c in handshake_commands_for(self.address)]
         if self.channels:
-            self._outgoing.append(hiredis.pack_command(("SUBSCRIBE", *sorted(self.channels))))
+            self._outgoing.append(pack(("SUBSCRIBE", *sorted(self.channels))))
         self._stream = stream
         self._wake.set()
         try:
@@ -146,7 +146,7 @@ class PubSub:
             if not self._ponged:
                 raise RedisConnectionLost("pub/sub connection did not answer PING")
             self._ponged = False
-            self._send(hiredis.pack_command(("PING",)))
+            self._send(pack(("PING",)))
 
     async def _read_loop(self, stream: trio.abc.Stream) -> None:
         reader = hiredis.Reader()
@@ -155,7 +155,7 @@ class PubSub:
             data = await stream.receive_some(RECEIVE_SIZE)
             if not data:
                 raise RedisConnectionLost("Redis closed the pub/sub connection")
-            reader.feed(data)
+            reader.feed(cast(bytes, data))
             while (reply := reader.gets()) is not False:
                 self._dispatch(reply)
 

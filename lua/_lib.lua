@@ -1,0 +1,133 @@
+--[[
+  Shared helpers, prepended by the loader to every script in this folder.
+
+  Every script receives, before its own arguments:
+    ARGV[1]  key prefix (all keys and channels start with it)
+    ARGV[2]  now, milliseconds since the Unix epoch (from the calling server)
+    ARGV[3]  now as an RFC 3339 UTC string (the date of events this script emits)
+  Keys that a script can only know from data it reads (the participants of a meeting) are
+  built here from the prefix, mirroring roomful_meetings/storage/keys.py. This ties the
+  scripts to a single Redis shard.
+
+  Event ids are "<ms>-<seq>" from one counter, always above the last one handed out, so one
+  change gets one id for all its recipients and the id orders every user's stream.
+]]
+local PREFIX = ARGV[1]
+local NOW_MS = tonumber(ARGV[2])
+local NOW_ISO = ARGV[3]
+local EVENTS_KEPT = 1000
+local EVENTS_TTL_MS = 24 * 3600 * 1000
+
+local function k_user(uid) return PREFIX .. 'u:' .. uid end
+local function k_user_meetings(uid) return PREFIX .. 'u:' .. uid .. ':meetings' end
+local function k_user_groups(uid) return PREFIX .. 'u:' .. uid .. ':groups' end
+local function k_user_events(uid) return PREFIX .. 'u:' .. uid .. ':events' end
+local function k_user_pattern(uid) return PREFIX .. 'u:' .. uid .. ':pattern' end
+local function k_user_days(uid) return PREFIX .. 'u:' .. uid .. ':days' end
+local function k_email(email_key) return PREFIX .. 'email:' .. email_key end
+local function k_room(rid) return PREFIX .. 'room:' .. rid end
+local function k_room_props(rid) return PREFIX .. 'room:' .. rid .. ':props' end
+local function k_room_sessions(rid) return PREFIX .. 'room:' .. rid .. ':sessions' end
+local function k_prop(rid, pid) return PREFIX .. 'prop:' .. rid .. ':' .. pid end
+local function k_prop_sessions(rid, pid) return PREFIX .. 'prop:' .. rid .. ':' .. pid .. ':sessions' end
+local function k_group(gid) return PREFIX .. 'group:' .. gid end
+local function k_group_members(gid) return PREFIX .. 'group:' .. gid .. ':members' end
+local function k_session(sid) return PREFIX .. 'ss:' .. sid end
+local function k_meeting(mid) return PREFIX .. 'm:' .. mid end
+local function k_source(source_string) return PREFIX .. 'src:' .. source_string end
+local function k_event_seq() return PREFIX .. 'eventseq' end
+local function channel_user(uid) return PREFIX .. 'u:' .. uid end
+
+local function fail(code, message) return {code, message} end
+
+local function next_event_id()
+  local last = redis.call('GET', k_event_seq())
+  local ms, seq = NOW_MS, 0
+  if last then
+    local lms, lseq = string.match(last, '^(%d+)-(%d+)$')
+    lms, lseq = tonumber(lms), tonumber(lseq)
+    if lms >= ms then ms, seq = lms, lseq + 1 end
+  end
+  local id = string.format('%.0f-%.0f', ms, seq)
+  redis.call('SET', k_event_seq(), id)
+  return id
+end
+
+local function push_frame(endpoint, event_id, data_json)
+  return '{"endpoint":"' .. endpoint .. '","event":{"id":"' .. event_id .. '","date":"' .. NOW_ISO
+    .. '"},"data":' .. data_json .. ',"error":{"status":false,"code":0,"message":""}}'
+end
+
+-- Append the frame to the user's retained events and publish it to their channel.
+local function emit(uid, event_id, frame)
+  local stream = k_user_events(uid)
+  redis.call('XADD', stream, 'MAXLEN', EVENTS_KEPT, event_id, 'f', frame)
+  redis.call('PEXPIRE', stream, EVENTS_TTL_MS)
+  redis.call('PUBLISH', channel_user(uid), event_id .. '\n' .. frame)
+end
+
+-- The JSON fields a meeting keeps as ready-encoded values ("j:<name>" in its hash), in the
+-- order they are written out; the rest of the object is built here from live fields.
+local MEETING_FIELDS = {'meetingId', 'created', 'updated', 'subject', 'description', 'color',
+  'organizerId', 'sourceString', 'sourceType', 'sourcePk', 'startDate', 'endDate'}
+
+local function decode_pids(text) return cjson.decode(text) end
+
+local function status_of(mkey, organizer, uid)
+  if uid == organizer then return 'accepted' end
+  return redis.call('HGET', mkey, 's:' .. uid) or 'received'
+end
+
+-- The meeting object as the API shows it: stored fields + isValid, networkId, participants.
+local function meeting_json(mkey)
+  local names = {}
+  for i, name in ipairs(MEETING_FIELDS) do names[i] = 'j:' .. name end
+  local values = redis.call('HMGET', mkey, unpack(names))
+  local live = redis.call('HMGET', mkey, 'valid', 'net', 'pids', 'org')
+  local parts = {}
+  for i, name in ipairs(MEETING_FIELDS) do
+    parts[#parts + 1] = '"' .. name .. '":' .. values[i]
+  end
+  local pids = decode_pids(live[3])
+  local quoted, people = {}, {}
+  for i, uid in ipairs(pids) do
+    quoted[i] = cjson.encode(uid)
+    people[i] = '{"userId":' .. quoted[i] .. ',"status":"' .. status_of(mkey, live[4], uid) .. '"}'
+  end
+  parts[#parts + 1] = '"isValid":' .. (live[1] == '1' and 'true' or 'false')
+  parts[#parts + 1] = '"networkId":' .. cjson.encode(live[2] or '')
+  parts[#parts + 1] = '"participantIds":[' .. table.concat(quoted, ',') .. ']'
+  parts[#parts + 1] = '"participants":[' .. table.concat(people, ',') .. ']'
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
+local function meeting_data(mkey) return '{"meeting":' .. meeting_json(mkey) .. '}' end
+
+local function deleted_data(mid) return '{"meetingId":' .. cjson.encode(mid) .. '}' end
+
+local function emit_to_all(pids, endpoint, data_json)
+  local event_id = next_event_id()
+  local frame = push_frame(endpoint, event_id, data_json)
+  for _, uid in ipairs(pids) do emit(uid, event_id, frame) end
+  return event_id
+end
+
+-- Mark every meeting of a deleted source invalid and tell its participants.
+local function invalidate_source(source_string)
+  local skey = k_source(source_string)
+  local mids = redis.call('ZRANGE', skey, 0, -1)
+  for _, mid in ipairs(mids) do
+    local mkey = k_meeting(mid)
+    if redis.call('HGET', mkey, 'valid') == '1' then
+      redis.call('HSET', mkey, 'valid', '0', 'j:updated', '"' .. NOW_ISO .. '"')
+      emit_to_all(decode_pids(redis.call('HGET', mkey, 'pids')), 'meeting:onMeetingUpdated',
+        meeting_data(mkey))
+    end
+  end
+  redis.call('DEL', skey)
+end
+
+local function contains(list, value)
+  for _, item in ipairs(list) do if item == value then return true end end
+  return false
+end

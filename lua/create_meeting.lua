@@ -1,0 +1,50 @@
+--[[
+  Create a meeting: check its source, group membership and invitees, write the meeting,
+  index it for every participant and its source, and emit meeting:onMeetingCreated to all.
+
+  KEYS[1]: the new meeting hash   KEYS[2]: the source's catalog hash (room, prop, group, or
+  the other user of a direct meeting)   KEYS[3]: the source's meeting index
+  ARGV[4]: meeting id   ARGV[5]: organizer id   ARGV[6]: source type   ARGV[7]: source pk
+  ARGV[8]: room id of a room/prop source, else ""   ARGV[9]: source string
+  ARGV[10]: start minute   ARGV[11]: end minute   ARGV[12]: participant ids, JSON (organizer first)
+  ARGV[13..]: stored field/JSON-value pairs ("j:subject", "\"Weekly\"", ...)
+  Returns: {0, meeting JSON} | {404, message} | {403, message} | {409, message}
+]]
+local mid, organizer, stype, spk, sroom = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local source_string, start_min, end_min = ARGV[9], ARGV[10], ARGV[11]
+local pids = decode_pids(ARGV[12])
+
+if redis.call('EXISTS', KEYS[1]) == 1 then return fail(409, 'meeting ' .. mid .. ' already exists') end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local what = {room = 'room ' .. spk, prop = 'prop ' .. sroom .. '/' .. spk,
+    group = 'group ' .. spk, direct = 'user ' .. spk}
+  return fail(404, (what[stype] or 'source') .. ' not found')
+end
+if stype == 'group' and redis.call('SISMEMBER', k_group_members(spk), organizer) == 0 then
+  return fail(403, 'only members of group ' .. spk .. ' may create meetings in it')
+end
+local missing = {}
+for i = 2, #pids do
+  if redis.call('EXISTS', k_user(pids[i])) == 0 then missing[#missing + 1] = pids[i] end
+end
+if #missing > 0 then return fail(404, 'invited users not found: ' .. table.concat(missing, ', ')) end
+
+local network = ''
+if stype == 'room' or stype == 'prop' then
+  network = redis.call('HGET', k_room(sroom), 'networkId') or ''
+elseif stype == 'group' then
+  network = redis.call('HGET', KEYS[2], 'networkId') or ''
+end
+
+redis.call('HSET', KEYS[1], 'org', organizer, 'pids', ARGV[12], 'start', start_min, 'end', end_min,
+  'stype', stype, 'spk', spk, 'sroom', sroom, 'src', source_string, 'net', network, 'valid', '1')
+for i = 13, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i, uid in ipairs(pids) do
+  if i > 1 then redis.call('HSET', KEYS[1], 's:' .. uid, 'received') end
+  redis.call('ZADD', k_user_meetings(uid), start_min, mid)
+end
+redis.call('ZADD', KEYS[3], end_min, mid)
+
+local data = meeting_data(KEYS[1])
+emit_to_all(pids, 'meeting:onMeetingCreated', data)
+return {0, meeting_json(KEYS[1])}

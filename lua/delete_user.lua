@@ -1,0 +1,53 @@
+--[[
+  Erase a user: profile, email entry, group memberships, availability and events. Meetings
+  they organized are deleted (participants get meeting:onMeetingDeleted); from the others
+  they are removed (the rest get meeting:onMeetingUpdated), and direct meetings with them
+  become invalid.
+
+  KEYS[1]: the user hash
+  ARGV[4]: user id
+  Returns: {0, 1 if the user existed else 0}
+]]
+local uid, ukey = ARGV[4], KEYS[1]
+local existed = redis.call('EXISTS', ukey)
+local email_key = redis.call('HGET', ukey, 'emailKey')
+if email_key and email_key ~= '' and redis.call('GET', k_email(email_key)) == uid then
+  redis.call('DEL', k_email(email_key))
+end
+for _, gid in ipairs(redis.call('SMEMBERS', k_user_groups(uid))) do
+  redis.call('SREM', k_group_members(gid), uid)
+end
+
+local direct_src = 'direct:' .. uid
+for _, mid in ipairs(redis.call('ZRANGE', k_user_meetings(uid), 0, -1)) do
+  local mkey = k_meeting(mid)
+  local cur = redis.call('HMGET', mkey, 'org', 'pids', 'src')
+  if cur[2] then
+    local pids = decode_pids(cur[2])
+    if cur[1] == uid then
+      for _, other in ipairs(pids) do redis.call('ZREM', k_user_meetings(other), mid) end
+      redis.call('ZREM', k_source(cur[3]), mid)
+      redis.call('DEL', mkey)
+      local rest = {}
+      for _, other in ipairs(pids) do if other ~= uid then rest[#rest + 1] = other end end
+      emit_to_all(rest, 'meeting:onMeetingDeleted', deleted_data(mid))
+    else
+      local rest = {}
+      for _, other in ipairs(pids) do if other ~= uid then rest[#rest + 1] = other end end
+      redis.call('HDEL', mkey, 's:' .. uid)
+      redis.call('HSET', mkey, 'pids', cjson.encode(rest), 'j:updated', '"' .. NOW_ISO .. '"')
+      if cur[3] == direct_src then
+        redis.call('HSET', mkey, 'valid', '0')
+        redis.call('ZREM', k_source(cur[3]), mid)
+      end
+      emit_to_all(rest, 'meeting:onMeetingUpdated', meeting_data(mkey))
+    end
+  end
+end
+invalidate_source(direct_src)
+
+local days = k_user_days(uid)
+for _, day_key in ipairs(redis.call('ZRANGE', days, 0, -1)) do redis.call('DEL', day_key) end
+redis.call('DEL', ukey, k_user_groups(uid), k_user_meetings(uid), k_user_events(uid),
+  k_user_pattern(uid), days)
+return {0, existed}

@@ -1,0 +1,13 @@
+--[[
+  Read one meeting as its participant sees it (read only).
+
+  KEYS[1]: the meeting hash
+  ARGV[4]: meeting id   ARGV[5]: caller id
+  Returns: {0, meeting JSON} | {404, message}
+]]
+local mid, caller, mkey = ARGV[4], ARGV[5], KEYS[1]
+local pids_text = redis.call('HGET', mkey, 'pids')
+if not pids_text or not contains(decode_pids(pids_text), caller) then
+  return fail(404, 'meeting ' .. mid .. ' not found')
+end
+return {0, meeting_json(mkey)}

@@ -1,0 +1,44 @@
+--[[
+  The caller's meetings overlapping [from, to), ordered by start, optionally filtered by
+  source, each with the caller's userId and status (read only).
+
+  KEYS[1]: the caller's meeting index (sorted set scored by start minute)
+  ARGV[4]: caller id   ARGV[5]: from minute   ARGV[6]: to minute (exclusive)
+  ARGV[7]: longest meeting, minutes (how far before `from` an overlapping meeting can start)
+  ARGV[8]: filter: "" | network | room | prop | group | direct   ARGV[9], ARGV[10]: its ids
+  ARGV[11]: at most this many meetings
+  Returns: {0, has_more (0|1), meeting JSON...}
+]]
+local caller, from_min, to_min = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local longest, filter, a, b, limit = tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
+local quoted_caller = cjson.encode(caller)
+
+local function matches(f)
+  -- f: end, net, stype, spk, sroom, org, src
+  if tonumber(f[1]) <= from_min then return false end
+  if filter == '' then return true end
+  if filter == 'network' then return f[2] == a end
+  if filter == 'room' then return f[5] == a end
+  if filter == 'prop' then return f[7] == 'prop:' .. a .. ':' .. b end
+  if filter == 'group' then return f[7] == 'group:' .. a end
+  if filter == 'direct' then
+    return f[3] == 'direct' and ((f[6] == caller and f[4] == a) or (f[6] == a and f[4] == caller))
+  end
+  return false
+end
+
+local out = {0, 0}
+local mids = redis.call('ZRANGEBYSCORE', KEYS[1], from_min - longest, '(' .. to_min)
+for _, mid in ipairs(mids) do
+  local mkey = k_meeting(mid)
+  local f = redis.call('HMGET', mkey, 'end', 'net', 'stype', 'spk', 'sroom', 'org', 'src')
+  if f[1] and matches(f) then
+    if #out - 2 >= limit then
+      out[2] = 1
+      break
+    end
+    out[#out + 1] = '{"userId":' .. quoted_caller .. ',"status":"' .. status_of(mkey, f[6], caller)
+      .. '",' .. string.sub(meeting_json(mkey), 2)
+  end
+end
+return out

@@ -1,0 +1,21 @@
+--[[
+  An invitee accepts or declines (and may change their mind); participants get
+  meeting:onMeetingUpdated. Setting the status a user already has changes nothing and
+  emits nothing.
+
+  KEYS[1]: the meeting hash
+  ARGV[4]: meeting id   ARGV[5]: caller id   ARGV[6]: "accepted" | "declined"
+  Returns: {0, 1 if changed else 0} | {403|404, message}
+]]
+local mid, caller, status, mkey = ARGV[4], ARGV[5], ARGV[6], KEYS[1]
+if redis.call('EXISTS', mkey) == 0 then return fail(404, 'meeting ' .. mid .. ' not found') end
+local cur = redis.call('HMGET', mkey, 'org', 'pids')
+local pids = decode_pids(cur[2])
+if not contains(pids, caller) then return fail(404, 'meeting ' .. mid .. ' not found') end
+if caller == cur[1] then
+  return fail(403, 'the organizer of meeting ' .. mid .. ' cannot accept or decline it')
+end
+if redis.call('HGET', mkey, 's:' .. caller) == status then return {0, 0} end
+redis.call('HSET', mkey, 's:' .. caller, status, 'j:updated', '"' .. NOW_ISO .. '"')
+emit_to_all(pids, 'meeting:onMeetingUpdated', meeting_data(mkey))
+return {0, 1}

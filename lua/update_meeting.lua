@@ -1,0 +1,99 @@
+--[[
+  Update a meeting (organizer only): stored fields, times, invitee list and, for the
+  deprecated API, its room/prop. A change of start or end puts every invitee back to
+  "received". Added invitees get meeting:onMeetingCreated, removed ones
+  meeting:onMeetingDeleted, everyone else meeting:onMeetingUpdated, all with one event id.
+
+  KEYS[1]: the meeting hash
+  ARGV[4]: meeting id   ARGV[5]: caller id
+  ARGV[6]: new start minute or ""   ARGV[7]: new end minute or ""
+  ARGV[8]: new participant ids, JSON (organizer first), or "" to keep them
+  ARGV[9]: longest allowed meeting, minutes
+  ARGV[10..13]: new source type, pk, room id, source string ("" type: no move)
+  ARGV[14..]: stored field/JSON-value pairs to replace
+  Returns: {0, meeting JSON} | {400|403|404, message}
+]]
+local mid, caller = ARGV[4], ARGV[5]
+local longest = tonumber(ARGV[9])
+local new_stype, new_spk, new_sroom, new_src = ARGV[10], ARGV[11], ARGV[12], ARGV[13]
+local mkey = KEYS[1]
+
+if redis.call('EXISTS', mkey) == 0 then return fail(404, 'meeting ' .. mid .. ' not found') end
+local cur = redis.call('HMGET', mkey, 'org', 'pids', 'start', 'end', 'src')
+local organizer, old_pids = cur[1], decode_pids(cur[2])
+if not contains(old_pids, caller) then return fail(404, 'meeting ' .. mid .. ' not found') end
+if caller ~= organizer then return fail(403, 'only the organizer may change meeting ' .. mid) end
+
+local old_start, old_end = tonumber(cur[3]), tonumber(cur[4])
+local new_start = ARGV[6] ~= '' and tonumber(ARGV[6]) or old_start
+local new_end = ARGV[7] ~= '' and tonumber(ARGV[7]) or old_end
+if new_end <= new_start then return fail(400, 'endDate must be after startDate') end
+if new_end - new_start > longest then
+  return fail(400, 'a meeting may last at most ' .. longest .. ' minutes')
+end
+
+local pids = old_pids
+if ARGV[8] ~= '' then
+  pids = decode_pids(ARGV[8])
+  -- the other user of a direct meeting stays invited whatever the new list says
+  local stype, spk = unpack(redis.call('HMGET', mkey, 'stype', 'spk'))
+  if stype == 'direct' and not contains(pids, spk) then table.insert(pids, 2, spk) end
+  local missing = {}
+  for i = 2, #pids do
+    if not contains(old_pids, pids[i]) and redis.call('EXISTS', k_user(pids[i])) == 0 then
+      missing[#missing + 1] = pids[i]
+    end
+  end
+  if #missing > 0 then return fail(404, 'invited users not found: ' .. table.concat(missing, ', ')) end
+end
+
+local new_network
+if new_stype ~= '' then
+  local source_key = new_stype == 'prop' and k_prop(new_sroom, new_spk) or k_room(new_sroom)
+  if redis.call('EXISTS', source_key) == 0 then
+    if new_stype == 'prop' then return fail(404, 'prop ' .. new_sroom .. '/' .. new_spk .. ' not found') end
+    return fail(404, 'room ' .. new_sroom .. ' not found')
+  end
+  new_network = redis.call('HGET', k_room(new_sroom), 'networkId') or ''
+end
+
+-- All checks passed: write.
+local times_changed = new_start ~= old_start or new_end ~= old_end
+local added, removed, kept = {}, {}, {}
+for _, uid in ipairs(pids) do
+  if contains(old_pids, uid) then kept[#kept + 1] = uid else added[#added + 1] = uid end
+end
+for _, uid in ipairs(old_pids) do
+  if not contains(pids, uid) then removed[#removed + 1] = uid end
+end
+for _, uid in ipairs(removed) do
+  redis.call('ZREM', k_user_meetings(uid), mid)
+  redis.call('HDEL', mkey, 's:' .. uid)
+end
+for _, uid in ipairs(added) do redis.call('HSET', mkey, 's:' .. uid, 'received') end
+if times_changed then
+  redis.call('HSET', mkey, 'start', new_start, 'end', new_end)
+  for i = 2, #pids do redis.call('HSET', mkey, 's:' .. pids[i], 'received') end
+end
+for _, uid in ipairs(pids) do redis.call('ZADD', k_user_meetings(uid), new_start, mid) end
+
+local src = cur[5]
+if new_stype ~= '' and new_src ~= src then
+  redis.call('ZREM', k_source(src), mid)
+  src = new_src
+  redis.call('HSET', mkey, 'stype', new_stype, 'spk', new_spk, 'sroom', new_sroom, 'src', new_src,
+    'net', new_network, 'valid', '1')
+end
+if redis.call('HGET', mkey, 'valid') == '1' then redis.call('ZADD', k_source(src), new_end, mid) end
+redis.call('HSET', mkey, 'pids', cjson.encode(pids), 'j:updated', '"' .. NOW_ISO .. '"')
+for i = 14, #ARGV, 2 do redis.call('HSET', mkey, ARGV[i], ARGV[i + 1]) end
+
+local event_id = next_event_id()
+local data = meeting_data(mkey)
+local created = push_frame('meeting:onMeetingCreated', event_id, data)
+local updated = push_frame('meeting:onMeetingUpdated', event_id, data)
+local deleted = push_frame('meeting:onMeetingDeleted', event_id, deleted_data(mid))
+for _, uid in ipairs(added) do emit(uid, event_id, created) end
+for _, uid in ipairs(kept) do emit(uid, event_id, updated) end
+for _, uid in ipairs(removed) do emit(uid, event_id, deleted) end
+return {0, meeting_json(mkey)}

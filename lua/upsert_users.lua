@@ -1,0 +1,29 @@
+--[[
+  Upsert a batch of directory users: fields given replace, fields absent keep their value.
+
+  KEYS: none (user keys are built from the prefix)
+  ARGV[4..]: for each user: id, email_key ("" to clear, "-" if email not given), field count N,
+             then N field/value pairs (values are stored as given: strings, numbers, JSON)
+  Returns: {0, count}
+]]
+local i = 4
+local count = 0
+while i <= #ARGV do
+  local uid, email_key, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local ukey = k_user(uid)
+  if email_key ~= '-' then
+    local old = redis.call('HGET', ukey, 'emailKey')
+    if old and old ~= '' and old ~= email_key and redis.call('GET', k_email(old)) == uid then
+      redis.call('DEL', k_email(old))
+    end
+    if email_key ~= '' then redis.call('SET', k_email(email_key), uid) end
+    redis.call('HSET', ukey, 'emailKey', email_key)
+  end
+  redis.call('HSET', ukey, 'id', uid)
+  for j = 0, n - 1 do
+    redis.call('HSET', ukey, ARGV[i + 3 + 2 * j], ARGV[i + 4 + 2 * j])
+  end
+  i = i + 3 + 2 * n
+  count = count + 1
+end
+return {0, count}

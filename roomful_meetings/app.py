@@ -1,0 +1,133 @@
+"""Compose and run one server instance: Redis (embedded or not), scripts, hub, websocket."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Final
+
+import trio
+
+from roomful_meetings.auth import TokenVerifier
+from roomful_meetings.config import Settings
+from roomful_meetings.fanout.hub import Hub
+from roomful_meetings.service.context import Services
+from roomful_meetings.storage.catalog import CatalogStore
+from roomful_meetings.storage.embedded import embedded_redis
+from roomful_meetings.storage.events import EventStore
+from roomful_meetings.storage.keys import Keys
+from roomful_meetings.storage.meetings import MeetingStore
+from roomful_meetings.storage.redis import (
+    Redis,
+    RedisAddress,
+    RedisError,
+    load_scripts,
+    open_redis,
+    parse_redis_url,
+)
+from roomful_meetings.transport.server import WebsocketServer
+
+log = logging.getLogger("roomful_meetings")
+
+STARTUP_RETRY_SECONDS: Final = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    port: int
+    redis: RedisAddress
+
+
+@asynccontextmanager
+async def redis_address(settings: Settings) -> AsyncIterator[RedisAddress]:
+    if settings.redis_url:
+        yield parse_redis_url(settings.redis_url)
+        return
+    async with embedded_redis(settings.data_dir) as address:
+        log.info(
+            "embedded redis-server on %s:%d, data in %s",
+            address.host,
+            address.port,
+            settings.data_dir / "redis",
+        )
+        yield address
+
+
+async def prepare_redis(redis: Redis) -> None:
+    """Wait for Redis, load the scripts, warn where keys could be evicted."""
+    scripts = load_scripts()
+    while True:
+        try:
+            await redis.wait_connected()
+            await redis.load_scripts(scripts)
+            await warn_on_eviction(redis)
+            return
+        except RedisError as exc:
+            log.warning("Redis not ready (%s); retrying", exc)
+            await trio.sleep(STARTUP_RETRY_SECONDS)
+
+
+async def warn_on_eviction(redis: Redis) -> None:
+    try:
+        reply = await redis.execute("CONFIG", "GET", "maxmemory-policy")
+    except RedisError as exc:
+        log.warning("could not read Redis maxmemory-policy (%s): make sure it is noeviction", exc)
+        return
+    policy = reply[1].decode() if len(reply) > 1 else "unknown"
+    if policy != "noeviction":
+        log.warning(
+            "!!! Redis maxmemory-policy is %r: Redis may EVICT meetings, indexes and events under memory "
+            "pressure, leaving data half-gone. Set `maxmemory-policy noeviction` for this server. !!!",
+            policy,
+        )
+
+
+def build_services(settings: Settings, redis: Redis) -> Services:
+    keys = Keys(settings.key_prefix)
+    scripts = load_scripts()
+    return Services(
+        settings=settings,
+        keys=keys,
+        catalog=CatalogStore(redis, scripts, keys),
+        meetings=MeetingStore(redis, scripts, keys),
+        events=EventStore(redis, scripts, keys),
+    )
+
+
+async def run_server(
+    settings: Settings, *, task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run until cancelled; `started` with the bound port once connections are accepted."""
+    log.info("settings %s", json.dumps(settings.describe(), sort_keys=True))
+    verifier = TokenVerifier(settings)
+    async with (
+        redis_address(settings) as address,
+        open_redis(
+            address, pool_size=settings.redis_pool_size, reply_timeout=settings.redis_timeout
+        ) as redis,
+    ):
+        services = build_services(settings, redis)
+        await prepare_redis(redis)
+        hub = Hub(services.keys, address)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(hub.run)
+            server = WebsocketServer(settings, services, hub, verifier)
+            port = await nursery.start(server.serve)
+            log.info("listening on ws://%s:%d", settings.host, port)
+            task_status.started(Running(port=port, redis=address))
+
+
+async def serve_until_signalled(settings: Settings) -> None:
+    """`roomful-meetings serve`: run until SIGTERM or SIGINT, then stop cleanly (exit 0)."""
+    import signal
+
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_server, settings)
+            async for signum in signals:
+                log.info("received %s: shutting down", signal.Signals(signum).name)
+                nursery.cancel_scope.cancel()
+                break

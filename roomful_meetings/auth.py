@@ -1,0 +1,126 @@
+"""JWT: verify the token of a handshake, mint tokens for local use, keep the local secret."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import jwt
+
+from roomful_meetings.config import Settings
+
+LEEWAY_SECONDS: Final = 30
+SECRET_FILE: Final = "jwt-secret"
+HMAC_ALGORITHMS: Final = ["HS256"]
+PUBLIC_KEY_ALGORITHMS: Final = ["RS256", "ES256"]
+
+
+class AuthError(Exception):
+    """The token is missing, malformed, badly signed, expired or lacks a claim."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    user_id: str
+    is_admin: bool
+    expires_at: float | None
+    email: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    zoneinfo: str | None = None
+
+
+def secret_path(data_dir: Path) -> Path:
+    return data_dir / SECRET_FILE
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The HS256 secret kept in the data folder, created (mode 0600) on first use."""
+    path = secret_path(data_dir)
+    if path.is_file():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n")
+    return secret
+
+
+def resolve_secret(settings: Settings) -> str:
+    """The configured secret; else, unless a public key is configured, the local one."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    if settings.jwt_public_key:
+        return ""
+    return load_or_create_secret(settings.data_dir)
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings) -> None:
+        self.secret = resolve_secret(settings)
+        self.public_key = Path(settings.jwt_public_key).read_text() if settings.jwt_public_key else ""
+        self.issuer = settings.jwt_issuer or None
+        self.audience = settings.jwt_audience or None
+        self.require_exp = settings.jwt_require_exp
+
+    def verify(self, token: str) -> Identity:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"malformed token: {exc}") from None
+        algorithm = header.get("alg")
+        if algorithm in HMAC_ALGORITHMS and self.secret:
+            key, algorithms = self.secret, HMAC_ALGORITHMS
+        elif algorithm in PUBLIC_KEY_ALGORITHMS and self.public_key:
+            key, algorithms = self.public_key, PUBLIC_KEY_ALGORITHMS
+        else:
+            raise AuthError(f"token algorithm {algorithm!r} is not accepted here")
+        required = ["sub", "exp"] if self.require_exp else ["sub"]
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                leeway=LEEWAY_SECONDS,
+                issuer=self.issuer,
+                audience=self.audience,
+                options={"require": required, "verify_aud": self.audience is not None},
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthError(str(exc)) from None
+        return identity_from_claims(claims)
+
+
+def identity_from_claims(claims: dict[str, Any]) -> Identity:
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub or ":" in sub or len(sub) > 128 or any(c.isspace() for c in sub):
+        raise AuthError("`sub` must be a user id of 1 to 128 characters without ':' or spaces")
+    exp = claims.get("exp")
+
+    def text(name: str) -> str | None:
+        value = claims.get(name)
+        return value if isinstance(value, str) and len(value) <= 2000 else None
+
+    return Identity(
+        user_id=sub,
+        is_admin=claims.get("role") == "admin",
+        expires_at=float(exp) + LEEWAY_SECONDS if isinstance(exp, int | float) else None,
+        email=text("email"),
+        given_name=text("given_name"),
+        family_name=text("family_name"),
+        zoneinfo=text("zoneinfo"),
+    )
+
+
+def mint_token(
+    secret: str, user_id: str, *, admin: bool = False, ttl_seconds: int = 24 * 3600, **claims: Any
+) -> str:
+    """An HS256 token for `user_id` (what `roomful-meetings token` prints)."""
+    now = int(time.time())
+    payload: dict[str, Any] = {"sub": user_id, "iat": now, "exp": now + ttl_seconds, **claims}
+    if admin:
+        payload["role"] = "admin"
+    return jwt.encode(payload, secret, algorithm="HS256")

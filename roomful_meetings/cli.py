@@ -1,0 +1,65 @@
+"""The `roomful-meetings` command: serve, token, catalog import."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import msgspec
+import trio
+
+from roomful_meetings.config import add_arguments, settings_from
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="roomful-meetings", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run a server instance")
+    add_arguments(serve)
+
+    token = commands.add_parser("token", help="print a token the local server accepts")
+    token.add_argument("--user", required=True, help="user id (the `sub` claim)")
+    token.add_argument("--admin", action="store_true", help="add role=admin")
+    token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds until it expires")
+    token.add_argument("--email", help="email claim")
+    token.add_argument("--zone", help="zoneinfo claim (IANA time zone)")
+    add_arguments(token)
+
+    catalog = commands.add_parser("catalog", help="bulk catalog operations")
+    catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
+    load = catalog_commands.add_parser("import", help="load users, rooms, props, groups, sessions")
+    load.add_argument("file", type=Path, help="JSON file: {users, rooms, props, groups, sessions}")
+    add_arguments(load)
+
+    args = parser.parse_args(argv)
+    settings = settings_from(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
+        stream=sys.stderr,
+    )
+    if args.command == "serve":
+        from roomful_meetings.app import serve_until_signalled
+
+        trio.run(serve_until_signalled, settings)
+    elif args.command == "token":
+        from roomful_meetings.auth import mint_token, resolve_secret
+
+        secret = resolve_secret(settings)
+        if not secret:
+            raise SystemExit(
+                "this server verifies tokens with a public key; mint them where the private key is"
+            )
+        claims = {k: v for k, v in (("email", args.email), ("zoneinfo", args.zone)) if v}
+        print(mint_token(secret, args.user, admin=args.admin, ttl_seconds=args.ttl, **claims))
+    elif args.command == "catalog":
+        from roomful_meetings.catalog_import import run_import
+
+        try:
+            counts = trio.run(run_import, settings, args.file)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise SystemExit(f"{args.file}: {exc}") from None
+        print(" ".join(f"{name}={count}" for name, count in counts.items()))

@@ -1,0 +1,123 @@
+"""A typed trio client for Roomful Meetings (used by the tests and the benchmarks).
+
+    async with connect("ws://127.0.0.1:8765", token) as client:
+        meeting = await client.call("meeting:getMeeting", {"meetingId": "..."})
+        async for push in client.pushes():
+            ...
+
+`call` returns the response's `data` or raises the ApiError for its code; `request` returns
+the whole response. Pushes (events, `connection:ready`) arrive on `pushes()` / `next_push()`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+
+from roomful_meetings.errors import error_for_code
+
+
+class ErrorInfo(msgspec.Struct):
+    status: bool = False
+    code: int = 0
+    message: str = ""
+
+
+class EventInfo(msgspec.Struct):
+    id: Any = None
+    date: Any = None
+
+
+class Frame(msgspec.Struct):
+    """A response or a push as the client sees it."""
+
+    endpoint: str | None = None
+    event: EventInfo | None = None
+    data: Any = None
+    error: ErrorInfo = msgspec.field(default_factory=ErrorInfo)
+
+
+_decoder = msgspec.json.Decoder(Frame)
+
+
+class Client:
+    def __init__(self, ws: WebSocketConnection, push_buffer: int = 10_000) -> None:
+        self.ws = ws
+        self._ids = itertools.count(1)
+        self._waiting: dict[str, trio.MemorySendChannel[Frame]] = {}
+        self._push_in, self._push_out = trio.open_memory_channel[Frame](push_buffer)
+        self.closed = trio.Event()
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                frame = _decoder.decode(await self.ws.get_message())
+                event_id = frame.event.id if frame.event else None
+                waiter = self._waiting.pop(str(event_id), None) if isinstance(event_id, str) else None
+                if waiter is not None:
+                    waiter.send_nowait(frame)
+                else:
+                    self._push_in.send_nowait(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed.set()
+            self._push_in.close()
+
+    async def request(self, endpoint: str, data: Any = None, *, event_id: str | None = None) -> Frame:
+        """Send a request and wait for its response (matched by event.id)."""
+        event_id = event_id or f"c-{next(self._ids)}"
+        sender, receiver = trio.open_memory_channel[Frame](1)
+        self._waiting[event_id] = sender
+        message = {"endpoint": endpoint, "data": {} if data is None else data, "event": {"id": event_id}}
+        await self.ws.send_message(msgspec.json.encode(message).decode())
+        return await receiver.receive()
+
+    async def call(self, endpoint: str, data: Any = None) -> Any:
+        """The response's data; raises the ApiError of its code when it failed."""
+        frame = await self.request(endpoint, data)
+        if frame.error.status:
+            raise error_for_code(frame.error.code, frame.error.message)
+        return frame.data
+
+    async def next_push(self, endpoint: str | None = None) -> Frame:
+        """The next push (skipping others when `endpoint` is given)."""
+        async for frame in self._push_out:
+            if endpoint is None or frame.endpoint == endpoint:
+                return frame
+        raise ConnectionClosed(None)
+
+    def pushes(self) -> trio.MemoryReceiveChannel[Frame]:
+        return self._push_out
+
+    def pending_pushes(self) -> list[Frame]:
+        frames = []
+        while True:
+            try:
+                frames.append(self._push_out.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return frames
+
+
+@asynccontextmanager
+async def connect(url: str, token: str, **query: str) -> AsyncIterator[Client]:
+    """Open a connection with the token in the Authorization header."""
+    if query:
+        from urllib.parse import urlencode
+
+        url = f"{url}{'&' if '?' in url else '?'}{urlencode(query)}"
+    headers = [(b"authorization", f"Bearer {token}".encode())]
+    async with open_websocket_url(url, extra_headers=headers, max_message_size=64 * 1024 * 1024) as ws:
+        client = Client(ws)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client._read_loop)
+            try:
+                yield client
+            finally:
+                nursery.cancel_scope.cancel()

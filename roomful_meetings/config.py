@@ -1,0 +1,137 @@
+"""Settings: one frozen object, from command-line flags, else environment, else defaults.
+
+Each setting is declared once in SETTINGS (flag, environment variable, type, default, help);
+the CLI builds its flags from that table and the README's configuration reference lists it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    http_port: int = 0
+    redis_url: str = ""
+    redis_pool_size: int = 2
+    redis_timeout: float = 5.0
+    key_prefix: str = "rm:"
+    data_dir: Path = Path("./var")
+    jwt_secret: str = ""
+    jwt_public_key: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_require_exp: bool = True
+    max_frame_bytes: int = 1024 * 1024
+    max_invitees: int = 100
+    max_slot_users: int = 100
+    rate_per_second: float = 100.0
+    rate_burst: int = 200
+    max_in_flight: int = 32
+    send_queue_frames: int = 256
+    max_connections: int = 20_000
+    max_connections_per_user: int = 20
+    handshake_timeout: float = 10.0
+    shutdown_deadline: float = 10.0
+    log_level: str = "info"
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as printed at start, secrets masked."""
+        out: dict[str, Any] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.name == "jwt_secret" and value:
+                value = "***"
+            elif field.name == "redis_url" and value:
+                from roomful_meetings.storage.redis.url import parse_redis_url
+
+                value = parse_redis_url(value).masked()
+            out[field.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+HELP: Mapping[str, str] = {
+    "host": "interface to listen on",
+    "port": "websocket port",
+    "http_port": "health and metrics HTTP port (0: off)",
+    "redis_url": "redis://[user:password@]host:port/db, rediss:// or unix:// (unset: embedded Redis)",
+    "redis_pool_size": "Redis connections per instance (each pipelines many requests)",
+    "redis_timeout": "seconds to wait for a Redis reply before the link is dropped",
+    "key_prefix": "prefix of every Redis key and channel",
+    "data_dir": "local folder for the embedded Redis and the generated JWT secret",
+    "jwt_secret": "HS256 shared secret (unset: generated in the data folder)",
+    "jwt_public_key": "PEM file with an RS256 or ES256 public key",
+    "jwt_issuer": "required `iss` claim (unset: not checked)",
+    "jwt_audience": "required `aud` claim (unset: not checked)",
+    "jwt_require_exp": "refuse tokens without `exp`",
+    "max_frame_bytes": "largest accepted frame; larger ones close the connection with 1009",
+    "max_invitees": "most invited users per meeting",
+    "max_slot_users": "most users per time-slot search",
+    "rate_per_second": "sustained requests per second per connection",
+    "rate_burst": "burst of requests per connection above the sustained rate",
+    "max_in_flight": "requests of one connection processed at once (more wait)",
+    "send_queue_frames": "frames queued for a connection before it counts as too slow",
+    "max_connections": "connections per instance",
+    "max_connections_per_user": "connections per user per instance",
+    "handshake_timeout": "seconds a client has to finish the websocket handshake",
+    "shutdown_deadline": "seconds to finish in-flight requests on SIGTERM",
+    "log_level": "debug, info, warning or error",
+}
+
+
+PARSERS: Mapping[str, Callable[[str], Any]] = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": _bool,
+    "Path": Path,
+}
+
+
+def _parser_for(type_name: Any) -> Callable[[str], Any]:
+    # Field types are strings here (postponed annotations): "int", "Path", ...
+    return PARSERS[type_name if isinstance(type_name, str) else type_name.__name__]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for field in fields(Settings):
+        flag = "--" + field.name.replace("_", "-")
+        env = "ROOMFUL_" + field.name.upper()
+        parser.add_argument(flag, dest=field.name, default=None, help=f"{HELP[field.name]} [{env}]")
+
+
+def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Flags win over ROOMFUL_* environment variables, which win over defaults."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for field in fields(Settings):
+        raw = getattr(args, field.name, None) if args is not None else None
+        if raw is None:
+            raw = env.get("ROOMFUL_" + field.name.upper())
+        if raw is None:
+            continue
+        try:
+            values[field.name] = _parser_for(field.type)(raw)
+        except ValueError as exc:
+            raise SystemExit(f"bad value for {field.name}: {exc}") from None
+    return Settings(**values)

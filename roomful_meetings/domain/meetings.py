@@ -1,0 +1,81 @@
+"""Rules about meetings that need no storage: sources, participants, subjects, durations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from roomful_meetings.errors import BadRequest
+
+# A meeting may last at most 31 days: list and busy-time queries look this far back for
+# meetings that started before a range and still overlap it.
+MAX_MEETING_MINUTES: Final = 31 * 24 * 60
+
+SOURCE_ARITY: Final = {"room": 1, "prop": 2, "group": 1, "direct": 1, "network": 1}
+SOURCE_IDS_HINT: Final = {
+    "room": "[roomId]",
+    "prop": "[roomId, propId]",
+    "group": "[groupId]",
+    "direct": "[userId]",
+    "network": "[networkId]",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    type: str
+    pk: str
+    room: str  # the room of a room or prop source, else ""
+
+    @property
+    def string(self) -> str:
+        if self.type == "prop":
+            return f"prop:{self.room}:{self.pk}"
+        return f"{self.type}:{self.pk}"
+
+
+def check_source_ids(source_type: str, source_ids: list[str]) -> None:
+    expected = SOURCE_ARITY[source_type]
+    if len(source_ids) != expected:
+        raise BadRequest(
+            f"`data.sourceIds` for sourceType {source_type!r} must be {SOURCE_IDS_HINT[source_type]}"
+            f" ({expected} id{'s' if expected > 1 else ''}), got {len(source_ids)}"
+        )
+
+
+def resolve_source(source_type: str, source_ids: list[str]) -> Source:
+    check_source_ids(source_type, source_ids)
+    if source_type == "prop":
+        return Source("prop", source_ids[1], source_ids[0])
+    if source_type == "room":
+        return Source("room", source_ids[0], source_ids[0])
+    return Source(source_type, source_ids[0], "")
+
+
+def participant_ids(organizer: str, invited: list[str], direct_target: str | None = None) -> list[str]:
+    """Organizer first, then invitees in order, without duplicates or the organizer."""
+    ordered = [organizer]
+    seen = {organizer}
+    for uid in ([direct_target] if direct_target else []) + invited:
+        if uid not in seen:
+            seen.add(uid)
+            ordered.append(uid)
+    return ordered
+
+
+def check_invitee_count(participants: list[str], limit: int) -> None:
+    if len(participants) - 1 > limit:
+        raise BadRequest(f"`data.invitedUserIds` may name at most {limit} users, got {len(participants) - 1}")
+
+
+def check_subject(subject: str) -> str:
+    if not subject.strip():
+        raise BadRequest("`data.subject` must not be empty")
+    return subject
+
+
+def check_span(start: int, end: int, *, start_field: str = "startDate", end_field: str = "endDate") -> None:
+    if end <= start:
+        raise BadRequest(f"`data.{end_field}` must be after `data.{start_field}` (to the minute)")
+    if end - start > MAX_MEETING_MINUTES:
+        raise BadRequest(f"a meeting may last at most {MAX_MEETING_MINUTES // 1440} days")

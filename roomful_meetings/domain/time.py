@@ -1,0 +1,33 @@
+"""Time as the server keeps it: whole minutes since the Unix epoch (seconds are dropped)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from roomful_meetings.errors import BadRequest
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def to_minute(value: datetime | int, field: str) -> int:
+    """A request timestamp as epoch minutes; 400 naming `field` when out of range."""
+    if isinstance(value, int):
+        if not 0 <= value <= MAX_MS:
+            raise BadRequest(f"`{field}` must be between 1970 and 9999 (got {value} ms)")
+        return value // 60_000
+    if value.tzinfo is None:
+        raise BadRequest(f"`{field}` needs a UTC offset")
+    if value < EPOCH:
+        raise BadRequest(f"`{field}` must not be before 1970")
+    return int((value - EPOCH).total_seconds()) // 60
+
+
+def format_utc(minute: int) -> str:
+    """RFC 3339 in UTC, as every non-local output timestamp is written."""
+    return (EPOCH + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_ms_utc(ms: int) -> str:
+    return (EPOCH + timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -1,0 +1,1 @@
+"""Delivering events: Redis pub/sub in, local connections out."""

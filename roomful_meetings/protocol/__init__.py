@@ -1,0 +1,1 @@
+"""Sans-IO wire protocol: envelope and payload Structs, and the frame codec. No I/O here."""

@@ -1,0 +1,140 @@
+"""The frame envelope: decode a request, encode a response or a push.
+
+Requests are decoded in two steps: the envelope first (with `data` and `event` kept as raw
+JSON), then `data` with the endpoint's own Struct. `event` is echoed back byte for byte.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+from roomful_meetings.errors import ApiError, BadRequest
+
+NULL: Final = msgspec.Raw(b"null")
+EMPTY_OBJECT: Final = msgspec.Raw(b"{}")
+
+
+class Request(msgspec.Struct):
+    endpoint: str
+    # Raw absorbs any JSON value, null included (`Raw | None` would accept only null).
+    data: msgspec.Raw = NULL
+    event: msgspec.Raw = NULL
+
+
+class _EchoOnly(msgspec.Struct):
+    """What can still be echoed from a frame whose envelope is malformed."""
+
+    endpoint: Any = None
+    event: msgspec.Raw = NULL
+
+
+class EventRef(msgspec.Struct):
+    """The parts of `event` the server reads (for safe retries)."""
+
+    id: str | int | None = None
+    date: Any = None
+
+
+class ErrorBody(msgspec.Struct):
+    status: bool = False
+    code: int = 0
+    message: str = ""
+
+
+NO_ERROR: Final = ErrorBody()
+
+
+class Response(msgspec.Struct, omit_defaults=False):
+    endpoint: str | None
+    event: msgspec.Raw | None
+    data: Any
+    error: ErrorBody
+
+
+_request_decoder: Final = msgspec.json.Decoder(Request)
+_echo_decoder: Final = msgspec.json.Decoder(_EchoOnly)
+_encoder: Final = msgspec.json.Encoder()
+
+
+def describe_validation_error(error: msgspec.ValidationError | msgspec.DecodeError, root: str) -> str:
+    """msgspec's message with its `$` path renamed after the part of the frame it is in."""
+    text = str(error)
+    if "`$" in text:
+        return text.replace("`$", f"`{root}")
+    return f"{text} - at `{root}`"
+
+
+class FrameError(BadRequest):
+    """A frame whose envelope cannot be read; carries what can still be echoed."""
+
+    def __init__(self, message: str, endpoint: str | None, event: msgspec.Raw | None) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.event = event
+
+
+def decode_request(frame: str | bytes) -> Request:
+    """Decode the envelope; raises FrameError (400) when it is not a request object."""
+    try:
+        request = _request_decoder.decode(frame)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        endpoint, event = _salvage(frame)
+        if isinstance(exc, msgspec.DecodeError) and "malformed" in str(exc).lower():
+            message = f"the frame is not valid JSON: {exc}"
+        elif endpoint is None and event is None and not _is_object(frame):
+            message = "the frame must be a JSON object"
+        else:
+            message = describe_validation_error(exc, "frame")
+        raise FrameError(message, endpoint, event) from None
+    if not _is_object_or_null(request.event):
+        raise FrameError(
+            '`event` must be an object like {"id": "...", "date": "..."}', request.endpoint, None
+        )
+    return request
+
+
+def _salvage(frame: str | bytes) -> tuple[str | None, msgspec.Raw | None]:
+    try:
+        echo = _echo_decoder.decode(frame)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None, None
+    endpoint = echo.endpoint if isinstance(echo.endpoint, str) else None
+    return endpoint, echo.event if _is_object_or_null(echo.event) else None
+
+
+def _is_object(frame: str | bytes) -> bool:
+    text = frame.lstrip() if isinstance(frame, bytes) else frame.lstrip().encode()
+    return text.startswith(b"{")
+
+
+def _is_object_or_null(raw: msgspec.Raw) -> bool:
+    head = bytes(raw).lstrip()[:1]
+    return head in (b"{", b"n")
+
+
+def decode_event_ref(event: msgspec.Raw) -> EventRef | None:
+    try:
+        return msgspec.json.decode(event, type=EventRef | None)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise BadRequest(describe_validation_error(exc, "event")) from None
+
+
+def encode_response(endpoint: str | None, event: msgspec.Raw | None, data: Any) -> str:
+    """A success response; `data` is a Struct, a dict, or raw JSON."""
+    return _encoder.encode(Response(endpoint, event, data, NO_ERROR)).decode()
+
+
+def encode_error(endpoint: str | None, event: msgspec.Raw | None, error: ApiError) -> str:
+    body = ErrorBody(status=True, code=error.code, message=error.message)
+    return _encoder.encode(Response(endpoint, event, None, body)).decode()
+
+
+def encode_push(endpoint: str, event_id: str, date: str, data: Any) -> str:
+    event = msgspec.Raw(_encoder.encode({"id": event_id, "date": date}))
+    return _encoder.encode(Response(endpoint, event, data, NO_ERROR)).decode()
+
+
+def encode(value: Any) -> bytes:
+    return _encoder.encode(value)

@@ -1,0 +1,162 @@
+"""The `data` of each request, as Structs that validate shape and ranges on decode.
+
+Request payloads forbid unknown fields: a misspelt field is a 400 that names it, not a
+silent no-op. `null` for an optional field means the same as leaving it out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from roomful_meetings.protocol.models import RGBA, Avatar3D, Resource
+
+# Ids become parts of Redis keys and of "prop:<roomId>:<propId>" source strings: no colons.
+Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^:\s]+$")]
+# RFC 3339 with an offset, or integer milliseconds since the Unix epoch.
+Timestamp = Annotated[datetime, Meta(tz=True)] | int
+Subject = Annotated[str, Meta(max_length=500)]
+Description = Annotated[str, Meta(max_length=10_000)]
+Text = Annotated[str, Meta(max_length=2_000)]
+Batch = Meta(max_length=1_000)
+IdList = Annotated[list[Id], Meta(max_length=10_000)]
+
+SourceType = Literal["room", "prop", "group", "direct"]
+FilterType = Literal["", "network", "room", "prop", "group", "direct"]
+
+
+class Payload(Struct, forbid_unknown_fields=True):
+    pass
+
+
+class Empty(Payload):
+    pass
+
+
+class MeetingRef(Payload):
+    meetingId: Id
+
+
+class CreateMeeting(Payload):
+    sourceType: SourceType
+    sourceIds: Annotated[list[Id], Meta(max_length=2)]
+    subject: Subject
+    startDate: Timestamp
+    endDate: Timestamp
+    description: Description | None = None
+    color: RGBA | None = None
+    invitedUserIds: IdList | None = None
+
+
+class UpdateMeeting(Payload):
+    meetingId: Id
+    subject: Subject | UnsetType | None = UNSET
+    description: Description | UnsetType | None = UNSET
+    color: RGBA | UnsetType | None = UNSET
+    startDate: Timestamp | UnsetType | None = UNSET
+    endDate: Timestamp | UnsetType | None = UNSET
+    invitedUserIds: IdList | UnsetType | None = UNSET
+
+
+class ListUserMeetings(Payload):
+    startDate: Timestamp
+    endDate: Timestamp
+    sourceType: FilterType | None = None
+    sourceIds: Annotated[list[Id], Meta(max_length=2)] | None = None
+
+
+# --- admin:* (contract section 7) -----------------------------------------------------------
+
+
+class UserIn(Payload):
+    id: Id
+    email: Text | UnsetType | None = UNSET
+    firstName: Text | UnsetType | None = UNSET
+    lastName: Text | UnsetType | None = UNSET
+    avatar: Text | UnsetType | None = UNSET
+    avatar3D: Avatar3D | UnsetType | None = UNSET
+    privacyMode: Annotated[int, Meta(ge=0, le=1)] | UnsetType | None = UNSET
+    companyName: Text | UnsetType | None = UNSET
+    companyTitle: Text | UnsetType | None = UNSET
+    timeZone: Text | UnsetType | None = UNSET
+
+
+class UpsertUsers(Payload):
+    users: Annotated[list[UserIn], Batch]
+
+
+class RoomIn(Payload):
+    id: Id
+    networkId: Text | UnsetType | None = UNSET
+    title: Text | UnsetType | None = UNSET
+    thumbnail: Resource | UnsetType | None = UNSET
+
+
+class UpsertRooms(Payload):
+    rooms: Annotated[list[RoomIn], Batch]
+
+
+class PropIn(Payload):
+    roomId: Id
+    id: Id
+    title: Text | UnsetType | None = UNSET
+
+
+class UpsertProps(Payload):
+    props: Annotated[list[PropIn], Batch]
+
+
+class GroupIn(Payload):
+    id: Id
+    networkId: Text | UnsetType | None = UNSET
+    title: Text | UnsetType | None = UNSET
+    memberIds: IdList | UnsetType | None = UNSET
+
+
+class UpsertGroups(Payload):
+    groups: Annotated[list[GroupIn], Batch]
+
+
+class SessionIn(Payload):
+    id: Id
+    roomId: Id
+    propId: Annotated[str, Meta(max_length=128, pattern=r"^[^:\s]*$")] = ""
+    startDate: Timestamp | None = None
+    endDate: Timestamp | None = None
+
+
+class UpsertSocialSessions(Payload):
+    sessions: Annotated[list[SessionIn], Batch]
+
+
+class RoomRef(Payload):
+    roomId: Id
+
+
+class PropRef(Payload):
+    roomId: Id
+    propId: Id
+
+
+class GroupRef(Payload):
+    groupId: Id
+
+
+class SessionRef(Payload):
+    id: Id
+
+
+class UserRef(Payload):
+    userId: Id
+
+
+class CatalogFile(Payload):
+    """The bulk import file of `roomful-meetings catalog import`: the admin shapes together."""
+
+    users: Annotated[list[UserIn], Meta(max_length=1_000_000)] = []
+    rooms: Annotated[list[RoomIn], Meta(max_length=1_000_000)] = []
+    props: Annotated[list[PropIn], Meta(max_length=1_000_000)] = []
+    groups: Annotated[list[GroupIn], Meta(max_length=1_000_000)] = []
+    sessions: Annotated[list[SessionIn], Meta(max_length=1_000_000)] = []

@@ -1,0 +1,1 @@
+"""One use case per endpoint, wiring protocol, domain rules and storage together."""

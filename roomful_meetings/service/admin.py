@@ -1,0 +1,123 @@
+"""admin:* endpoints (contract section 7): batches, all or nothing, upsert by id."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from msgspec import UNSET
+
+from roomful_meetings.domain.zones import is_valid_zone
+from roomful_meetings.errors import BadRequest
+from roomful_meetings.protocol import payloads as p
+from roomful_meetings.service.context import Caller, Services
+from roomful_meetings.service.registry import endpoint
+
+
+def check_users(users: list[p.UserIn]) -> None:
+    for index, user in enumerate(users):
+        if isinstance(user.timeZone, str) and user.timeZone and not is_valid_zone(user.timeZone):
+            raise BadRequest(f"`data.users[{index}].timeZone`: unknown time zone {user.timeZone!r}")
+
+
+def check_sessions(sessions: list[p.SessionIn]) -> None:
+    from roomful_meetings.domain.time import to_minute
+
+    for index, session in enumerate(sessions):
+        if session.startDate is not None and session.endDate is not None:
+            start = to_minute(session.startDate, f"data.sessions[{index}].startDate")
+            if to_minute(session.endDate, f"data.sessions[{index}].endDate") <= start:
+                raise BadRequest(f"`data.sessions[{index}].endDate` must be after its startDate")
+
+
+@endpoint("admin:upsertUsers", p.UpsertUsers, admin=True, changes=True)
+async def upsert_users(services: Services, caller: Caller, data: p.UpsertUsers) -> None:
+    check_users(data.users)
+    await services.catalog.upsert_users(data.users)
+
+
+@endpoint("admin:upsertRooms", p.UpsertRooms, admin=True, changes=True)
+async def upsert_rooms(services: Services, caller: Caller, data: p.UpsertRooms) -> None:
+    await services.catalog.upsert_rooms(data.rooms)
+
+
+@endpoint("admin:upsertProps", p.UpsertProps, admin=True, changes=True)
+async def upsert_props(services: Services, caller: Caller, data: p.UpsertProps) -> None:
+    await services.catalog.upsert_props(data.props)
+
+
+@endpoint("admin:upsertGroups", p.UpsertGroups, admin=True, changes=True)
+async def upsert_groups(services: Services, caller: Caller, data: p.UpsertGroups) -> None:
+    await services.catalog.upsert_groups(data.groups)
+
+
+@endpoint("admin:upsertSocialSessions", p.UpsertSocialSessions, admin=True, changes=True)
+async def upsert_sessions(services: Services, caller: Caller, data: p.UpsertSocialSessions) -> None:
+    check_sessions(data.sessions)
+    await services.catalog.upsert_sessions(data.sessions)
+
+
+@endpoint("admin:deleteRoom", p.RoomRef, admin=True, changes=True)
+async def delete_room(services: Services, caller: Caller, data: p.RoomRef) -> None:
+    await services.catalog.delete_room(data.roomId)
+
+
+@endpoint("admin:deleteProp", p.PropRef, admin=True, changes=True)
+async def delete_prop(services: Services, caller: Caller, data: p.PropRef) -> None:
+    await services.catalog.delete_prop(data.roomId, data.propId)
+
+
+@endpoint("admin:deleteGroup", p.GroupRef, admin=True, changes=True)
+async def delete_group(services: Services, caller: Caller, data: p.GroupRef) -> None:
+    await services.catalog.delete_group(data.groupId)
+
+
+@endpoint("admin:deleteSocialSession", p.SessionRef, admin=True, changes=True)
+async def delete_session(services: Services, caller: Caller, data: p.SessionRef) -> None:
+    await services.catalog.delete_session(data.id)
+
+
+@endpoint("admin:deleteUser", p.UserRef, admin=True, changes=True)
+async def delete_user(services: Services, caller: Caller, data: p.UserRef) -> None:
+    await services.catalog.delete_user(data.userId)
+
+
+async def import_catalog(services: Services, catalog: p.CatalogFile, chunk: int = 1000) -> dict[str, int]:
+    """Load a catalog file in dependency order (users, rooms, props, groups, sessions)."""
+    check_users(catalog.users)
+    check_sessions(catalog.sessions)
+    store = services.catalog
+    await _in_chunks(catalog.users, store.upsert_users, chunk)
+    await _in_chunks(catalog.rooms, store.upsert_rooms, chunk)
+    await _in_chunks(catalog.props, store.upsert_props, chunk)
+    await _in_chunks(catalog.groups, store.upsert_groups, chunk)
+    await _in_chunks(catalog.sessions, store.upsert_sessions, chunk)
+    counts = {
+        "users": len(catalog.users),
+        "rooms": len(catalog.rooms),
+        "props": len(catalog.props),
+        "groups": len(catalog.groups),
+        "sessions": len(catalog.sessions),
+    }
+    return counts
+
+
+T = TypeVar("T")
+
+
+async def _in_chunks(items: list[T], upsert: Callable[[list[T]], Awaitable[None]], chunk: int) -> None:
+    for start in range(0, len(items), chunk):
+        await upsert(items[start : start + chunk])
+
+
+def profile_from_claims(
+    user_id: str, email: str | None, given: str | None, family: str | None, zone: str | None
+) -> p.UserIn:
+    """The directory entry a token's profile claims upsert on connect (absent claims keep)."""
+    return p.UserIn(
+        id=user_id,
+        email=email if email is not None else UNSET,
+        firstName=given if given is not None else UNSET,
+        lastName=family if family is not None else UNSET,
+        timeZone=zone if zone and is_valid_zone(zone) else UNSET,
+    )

@@ -1,0 +1,69 @@
+"""Turn one request frame into one response frame, in the contract's order of checks:
+envelope and fields (400), then existence and visibility (404), then permission (403).
+Storage failures become 503 saying whether the request may have been applied; anything
+unexpected is a 500 whose message carries an id that is also in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import msgspec
+
+from roomful_meetings.errors import ApiError, BadRequest, Forbidden, InternalError, NotFound, Unavailable
+from roomful_meetings.protocol.envelope import (
+    EMPTY_OBJECT,
+    FrameError,
+    decode_request,
+    describe_validation_error,
+    encode_error,
+    encode_response,
+)
+
+# Importing the handler modules registers their endpoints.
+from roomful_meetings.service import admin as _admin  # noqa: F401
+from roomful_meetings.service import meetings as _meetings  # noqa: F401
+from roomful_meetings.service.context import Caller, Services
+from roomful_meetings.service.registry import ENDPOINTS
+from roomful_meetings.storage.redis import RedisConnectionLost, RedisUnavailable
+
+log = logging.getLogger(__name__)
+
+NOT_APPLIED = "storage unavailable: the request was not applied; retry later with the same event.id"
+UNKNOWN_OUTCOME = (
+    "storage unavailable: the link to Redis broke during the request, so its outcome is unknown;"
+    " a retry with the same event.id is safe"
+)
+
+
+async def dispatch(services: Services, caller: Caller, frame: str | bytes) -> str:
+    """Answer one request frame (never raises for anything a client can send)."""
+    try:
+        request = decode_request(frame)
+    except FrameError as exc:
+        return encode_error(exc.endpoint, exc.event, exc)
+    endpoint, event = request.endpoint, request.event
+    try:
+        spec = ENDPOINTS.get(endpoint)
+        if spec is None:
+            raise NotFound(f"unknown endpoint {endpoint!r}")
+        raw = EMPTY_OBJECT if bytes(request.data) == b"null" else request.data
+        try:
+            data = spec.decoder.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise BadRequest(describe_validation_error(exc, "data")) from None
+        if spec.admin and not caller.is_admin:
+            raise Forbidden(f'{endpoint} needs a token with role "admin"')
+        result = await spec.handler(services, caller, data)
+        return encode_response(endpoint, event, EMPTY_OBJECT if result is None else result)
+    except ApiError as exc:
+        return encode_error(endpoint, event, exc)
+    except RedisUnavailable:
+        return encode_error(endpoint, event, Unavailable(NOT_APPLIED))
+    except RedisConnectionLost:
+        return encode_error(endpoint, event, Unavailable(UNKNOWN_OUTCOME))
+    except Exception:
+        error_id = secrets.token_hex(6)
+        log.exception("error_id=%s endpoint=%s user=%s unhandled error", error_id, endpoint, caller.user_id)
+        return encode_error(endpoint, event, InternalError(f"internal error (error id {error_id})"))

@@ -1,0 +1,34 @@
+"""What every store shares: running a script with the common arguments, reading its code."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from roomful_meetings.domain.time import format_ms_utc
+from roomful_meetings.errors import error_for_code
+from roomful_meetings.storage.keys import Keys
+from roomful_meetings.storage.redis import Redis, Script
+
+ScriptArg = str | bytes | int | float
+
+
+class Store:
+    def __init__(self, redis: Redis, scripts: dict[str, Script], keys: Keys) -> None:
+        self.redis = redis
+        self.scripts = scripts
+        self.keys = keys
+
+    async def run(self, name: str, keys: list[str], args: list[ScriptArg]) -> list[Any]:
+        """Run lua/<name>.lua; a non-zero code becomes the matching ApiError.
+
+        Every script gets (prefix, now ms, now RFC 3339) before its own ARGV.
+        """
+        now_ms = int(time.time() * 1000)
+        reply = await self.redis.evalsha(
+            self.scripts[name], keys, [self.keys.prefix, now_ms, format_ms_utc(now_ms), *args]
+        )
+        code = reply[0]
+        if code != 0:
+            raise error_for_code(int(code), reply[1].decode())
+        return list(reply[1:])

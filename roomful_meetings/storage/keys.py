@@ -1,0 +1,74 @@
+"""Every Redis key and channel name, built from one configurable prefix.
+
+lua/_lib.lua builds the same names for keys a script can only learn from data it reads;
+tests/storage/test_keys.py checks that both agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "rm:"
+
+    def user(self, uid: str) -> str:
+        return f"{self.prefix}u:{uid}"
+
+    def user_meetings(self, uid: str) -> str:
+        return f"{self.prefix}u:{uid}:meetings"
+
+    def user_groups(self, uid: str) -> str:
+        return f"{self.prefix}u:{uid}:groups"
+
+    def user_events(self, uid: str) -> str:
+        return f"{self.prefix}u:{uid}:events"
+
+    def user_pattern(self, uid: str) -> str:
+        return f"{self.prefix}u:{uid}:pattern"
+
+    def user_days(self, uid: str) -> str:
+        return f"{self.prefix}u:{uid}:days"
+
+    def user_day(self, uid: str, day: str) -> str:
+        return f"{self.prefix}u:{uid}:day:{day}"
+
+    def email(self, email_key: str) -> str:
+        return f"{self.prefix}email:{email_key}"
+
+    def room(self, rid: str) -> str:
+        return f"{self.prefix}room:{rid}"
+
+    def room_props(self, rid: str) -> str:
+        return f"{self.prefix}room:{rid}:props"
+
+    def prop(self, rid: str, pid: str) -> str:
+        return f"{self.prefix}prop:{rid}:{pid}"
+
+    def prop_sessions(self, rid: str, pid: str) -> str:
+        return f"{self.prefix}prop:{rid}:{pid}:sessions"
+
+    def group(self, gid: str) -> str:
+        return f"{self.prefix}group:{gid}"
+
+    def group_members(self, gid: str) -> str:
+        return f"{self.prefix}group:{gid}:members"
+
+    def session(self, sid: str) -> str:
+        return f"{self.prefix}ss:{sid}"
+
+    def meeting(self, mid: str) -> str:
+        return f"{self.prefix}m:{mid}"
+
+    def source(self, source_string: str) -> str:
+        return f"{self.prefix}src:{source_string}"
+
+    def schema_version(self) -> str:
+        return f"{self.prefix}schema"
+
+    def user_channel(self, uid: str) -> bytes:
+        return f"{self.prefix}u:{uid}".encode()
+
+    def user_from_channel(self, channel: bytes) -> str:
+        return channel[len(self.prefix) + 2 :].decode()

@@ -1,0 +1,109 @@
+"""Meetings: one function per Lua script; every change also writes and publishes its events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES, Source
+from roomful_meetings.storage.base import ScriptArg, Store
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingFields:
+    """Stored JSON values of a meeting, each already encoded (None: leave unchanged)."""
+
+    values: dict[str, object]
+
+    def pairs(self) -> list[ScriptArg]:
+        out: list[ScriptArg] = []
+        for name, value in self.values.items():
+            out += [f"j:{name}", msgspec.json.encode(value)]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingPage:
+    meetings: list[msgspec.Raw]
+    has_more: bool
+
+
+class MeetingStore(Store):
+    async def create(
+        self,
+        meeting_id: str,
+        organizer: str,
+        source: Source,
+        source_key: str,
+        start: int,
+        end: int,
+        participants: list[str],
+        fields: MeetingFields,
+    ) -> msgspec.Raw:
+        keys = [self.keys.meeting(meeting_id), source_key, self.keys.source(source.string)]
+        args: list[ScriptArg] = [
+            meeting_id,
+            organizer,
+            source.type,
+            source.pk,
+            source.room,
+            source.string,
+            start,
+            end,
+            msgspec.json.encode(participants),
+            *fields.pairs(),
+        ]
+        (meeting,) = await self.run("create_meeting", keys, args)
+        return msgspec.Raw(meeting)
+
+    async def update(
+        self,
+        meeting_id: str,
+        caller: str,
+        *,
+        start: int | None,
+        end: int | None,
+        participants: list[str] | None,
+        fields: MeetingFields,
+        move_to: Source | None = None,
+    ) -> msgspec.Raw:
+        args: list[ScriptArg] = [
+            meeting_id,
+            caller,
+            "" if start is None else start,
+            "" if end is None else end,
+            b"" if participants is None else msgspec.json.encode(participants),
+            MAX_MEETING_MINUTES,
+        ]
+        if move_to is None:
+            args += ["", "", "", ""]
+        else:
+            args += [move_to.type, move_to.pk, move_to.room, move_to.string]
+        (meeting,) = await self.run("update_meeting", [self.keys.meeting(meeting_id)], args + fields.pairs())
+        return msgspec.Raw(meeting)
+
+    async def delete(self, meeting_id: str, caller: str) -> None:
+        await self.run("delete_meeting", [self.keys.meeting(meeting_id)], [meeting_id, caller])
+
+    async def set_rsvp(self, meeting_id: str, caller: str, status: str) -> bool:
+        (changed,) = await self.run("set_rsvp", [self.keys.meeting(meeting_id)], [meeting_id, caller, status])
+        return bool(changed)
+
+    async def get(self, meeting_id: str, caller: str) -> msgspec.Raw:
+        (meeting,) = await self.run("get_meeting", [self.keys.meeting(meeting_id)], [meeting_id, caller])
+        return msgspec.Raw(meeting)
+
+    async def list_for_user(
+        self,
+        user_id: str,
+        start: int,
+        end: int,
+        *,
+        filter_type: str = "",
+        filter_ids: tuple[str, str] = ("", ""),
+        limit: int = 1000,
+    ) -> MeetingPage:
+        args: list[ScriptArg] = [user_id, start, end, MAX_MEETING_MINUTES, filter_type, *filter_ids, limit]
+        has_more, *meetings = await self.run("list_user_meetings", [self.keys.user_meetings(user_id)], args)
+        return MeetingPage([msgspec.Raw(m) for m in meetings], bool(has_more))

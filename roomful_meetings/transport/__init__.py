@@ -1,0 +1,1 @@
+"""The websocket server and the tasks of each connection."""

@@ -1,0 +1,122 @@
+"""The websocket endpoint: authenticate the handshake, then run a Session per connection.
+
+Everything that can refuse a connection happens before the websocket is accepted, so a
+refusal is an HTTP status: 401 for a bad token, 429 over the per-user cap, 503 when the
+instance is full or Redis is unreachable.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+import trio
+from trio_websocket import WebSocketRequest, serve_websocket
+
+from roomful_meetings.auth import AuthError, Identity, TokenVerifier
+from roomful_meetings.config import Settings
+from roomful_meetings.domain.time import format_ms_utc
+from roomful_meetings.fanout.hub import Hub
+from roomful_meetings.protocol.envelope import encode_push
+from roomful_meetings.service.admin import profile_from_claims
+from roomful_meetings.service.context import Caller, Services
+from roomful_meetings.storage.redis import RedisError
+from roomful_meetings.transport.session import Session
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectOptions:
+    token: str
+    since: str | None
+    legacy: bool
+
+
+def connect_options(request: WebSocketRequest) -> ConnectOptions:
+    query = parse_qs(urlsplit(request.path).query)
+    token = ""
+    for name, value in request.headers:
+        if name.lower() == b"authorization" and value[:7].lower() == b"bearer ":
+            token = value[7:].decode("latin-1").strip()
+    if not token:
+        token = query.get("token", [""])[0]
+    since = query["since"][0] if "since" in query else None
+    legacy = query.get("legacy", ["0"])[0].lower() in ("1", "true", "yes")
+    return ConnectOptions(token=token, since=since, legacy=legacy)
+
+
+class WebsocketServer:
+    def __init__(self, settings: Settings, services: Services, hub: Hub, verifier: TokenVerifier) -> None:
+        self.settings = settings
+        self.services = services
+        self.hub = hub
+        self.verifier = verifier
+
+    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(
+                lambda task_status: serve_websocket(
+                    self._handle,
+                    self.settings.host,
+                    self.settings.port,
+                    None,
+                    max_message_size=self.settings.max_frame_bytes,
+                    connect_timeout=self.settings.handshake_timeout,
+                    task_status=task_status,
+                )
+            )
+            task_status.started(server.port)
+
+    async def _handle(self, request: WebSocketRequest) -> None:
+        options = connect_options(request)
+        if not options.token:
+            await _reject(request, 401, "missing token: send Authorization: Bearer <jwt> or ?token=<jwt>")
+            return
+        try:
+            identity = self.verifier.verify(options.token)
+        except AuthError as exc:
+            await _reject(request, 401, f"invalid token: {exc}")
+            return
+        if self.hub.connections >= self.settings.max_connections:
+            await _reject(request, 503, "this server instance is full; try another")
+            return
+        if self.hub.count(identity.user_id) >= self.settings.max_connections_per_user:
+            await _reject(request, 429, "too many connections for this user")
+            return
+        try:
+            last_event_id = await self._on_connect(identity)
+        except RedisError as exc:
+            log.warning("refusing connection of %s: storage unavailable (%s)", identity.user_id, exc)
+            await _reject(request, 503, "storage unavailable; retry later")
+            return
+        ws = await request.accept()
+        caller = Caller(identity.user_id, identity.is_admin)
+        session = Session(
+            ws, caller, self.services, self.settings, expires_at=identity.expires_at, legacy=options.legacy
+        )
+        try:
+            await self.hub.join(session)
+        except RedisError:
+            await ws.aclose(1013, "storage unavailable; retry later")
+            return
+        try:
+            now = format_ms_utc(int(time.time() * 1000))
+            session.send(encode_push("connection:ready", last_event_id, now, {"lastEventId": last_event_id}))
+            await session.run()
+        finally:
+            self.hub.leave(session)
+
+    async def _on_connect(self, identity: Identity) -> str:
+        profile = profile_from_claims(
+            identity.user_id, identity.email, identity.given_name, identity.family_name, identity.zoneinfo
+        )
+        await self.services.catalog.upsert_users([profile])
+        return await self.services.events.last_event_id(identity.user_id)
+
+
+async def _reject(request: WebSocketRequest, status: int, message: str) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8")]
+    await request.reject(status, extra_headers=headers, body=message.encode())

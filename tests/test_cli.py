@@ -1,0 +1,158 @@
+"""The command line as a newcomer uses it: serve with an embedded Redis, token, import."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from roomful_meetings.client import connect
+from roomful_meetings.storage.embedded import free_port
+
+CLI = [sys.executable, "-m", "roomful_meetings"]
+
+
+def cli(*args: str, data_dir: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMFUL_")}
+    done = subprocess.run(
+        [*CLI, *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def wait_listening(port: int, proc: subprocess.Popen[str], timeout: float = 20) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"server did not listen on {port}")
+
+
+@pytest.fixture
+def served(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """`roomful-meetings serve` with no Redis URL: starts its own Redis in the data folder."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMFUL_")}
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--data-dir", str(tmp_path / "var")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        wait_listening(port, proc)
+        yield port, tmp_path / "var", proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe:
+                pipe.close()
+
+
+async def test_serve_with_embedded_redis_accepts_a_minted_token_and_stops_on_sigterm(served) -> None:  # type: ignore[no-untyped-def]
+    port, data_dir, proc = served
+    redis_port = int((data_dir / "redis" / "port").read_text())
+    token = cli("token", "--user", "alice", data_dir=data_dir)
+    async with connect(f"ws://127.0.0.1:{port}", token) as client:
+        ready = await client.next_push()
+        assert ready.endpoint == "connection:ready"
+        reply = await client.request("meeting:nothing")
+        assert reply.error.code == 404
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    assert "settings" in (proc.stderr.read() if proc.stderr else "")
+    assert (data_dir / "redis" / "appendonlydir").exists() or (data_dir / "redis" / "appendonly.aof").exists()
+    with pytest.raises(OSError):
+        import socket
+
+        socket.create_connection(("127.0.0.1", redis_port), timeout=0.5).close()
+
+
+def test_printed_settings_mask_the_secret(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+            "--jwt-secret",
+            "hunter2-very-secret-value-123456",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_listening(port, proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert "hunter2" not in err and '"jwt_secret": "***"' in err
+
+
+async def test_catalog_import_loads_what_admin_endpoints_load(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    port, data_dir, _proc = served
+    catalog = {
+        "users": [{"id": "ann", "email": "ann@example.com"}, {"id": "ben"}],
+        "rooms": [{"id": "lobby", "networkId": "net1", "title": "Lobby"}],
+        "props": [{"roomId": "lobby", "id": "table", "title": "Table"}],
+        "groups": [{"id": "team", "networkId": "net1", "memberIds": ["ann"]}],
+    }
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(catalog))
+    assert (
+        cli("catalog", "import", str(path), data_dir=data_dir)
+        == "users=2 rooms=1 props=1 groups=1 sessions=0"
+    )
+    async with connect(f"ws://127.0.0.1:{port}", cli("token", "--user", "ann", data_dir=data_dir)) as ann:
+        await ann.next_push()
+        created = await ann.call(
+            "meeting:createMeeting",
+            {
+                "sourceType": "prop",
+                "sourceIds": ["lobby", "table"],
+                "subject": "Standup",
+                "startDate": "2030-01-01T10:00:00Z",
+                "endDate": "2030-01-01T10:30:00Z",
+                "invitedUserIds": ["ben"],
+            },
+        )
+        assert created["meeting"]["networkId"] == "net1"
+        assert created["meeting"]["participantIds"] == ["ann", "ben"]
+
+
+def test_catalog_import_rejects_a_malformed_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"rooms": [{"title": "no id"}]}))
+    done = subprocess.run(
+        [*CLI, "catalog", "import", str(path), "--redis-url", "redis://127.0.0.1:1/0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0 and "id" in done.stderr

@@ -1,0 +1,47 @@
+"""A raw websocket handshake, to read the HTTP status a server refuses a connection with."""
+
+from __future__ import annotations
+
+import base64
+import os
+from urllib.parse import urlsplit
+
+import trio
+
+
+async def handshake_status(url: str, headers: list[tuple[bytes, bytes]] | None = None) -> tuple[int, bytes]:
+    """Send an upgrade request; return the status code and the response body (if any)."""
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    lines = [
+        f"GET {target} HTTP/1.1".encode(),
+        f"Host: {parts.hostname}:{parts.port}".encode(),
+        b"Upgrade: websocket",
+        b"Connection: Upgrade",
+        b"Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)),
+        b"Sec-WebSocket-Version: 13",
+        *(name + b": " + value for name, value in headers or []),
+    ]
+    assert parts.hostname and parts.port
+    async with await trio.open_tcp_stream(parts.hostname, parts.port) as stream:
+        await stream.send_all(b"\r\n".join(lines) + b"\r\n\r\n")
+        response = b""
+        with trio.fail_after(5):
+            while not _complete(response):
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    break
+                response += chunk
+    status = int(response.split(b" ", 2)[1])
+    return status, response.partition(b"\r\n\r\n")[2]
+
+
+def _complete(response: bytes) -> bool:
+    head, sep, body = response.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value)
+    return True

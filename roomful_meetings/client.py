@@ -69,15 +69,23 @@ class Client:
         finally:
             self.closed.set()
             self._push_in.close()
+            for waiter in self._waiting.values():
+                waiter.close()
+            self._waiting.clear()
 
     async def request(self, endpoint: str, data: Any = None, *, event_id: str | None = None) -> Frame:
         """Send a request and wait for its response (matched by event.id)."""
+        if self.closed.is_set():
+            raise ConnectionClosed(self.ws.closed)
         event_id = event_id or f"c-{next(self._ids)}"
         sender, receiver = trio.open_memory_channel[Frame](1)
         self._waiting[event_id] = sender
         message = {"endpoint": endpoint, "data": {} if data is None else data, "event": {"id": event_id}}
         await self.ws.send_message(msgspec.json.encode(message).decode())
-        return await receiver.receive()
+        try:
+            return await receiver.receive()
+        except trio.EndOfChannel:
+            raise ConnectionClosed(self.ws.closed) from None
 
     async def call(self, endpoint: str, data: Any = None) -> Any:
         """The response's data; raises the ApiError of its code when it failed."""

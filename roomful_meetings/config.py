@@ -35,7 +35,7 @@ class Settings:
     rate_per_second: float = 100.0
     rate_burst: int = 200
     max_in_flight: int = 32
-    send_queue_frames: int = 256
+    send_queue_frames: int = 1024
     max_connections: int = 20_000
     max_connections_per_user: int = 20
     handshake_timeout: float = 10.0

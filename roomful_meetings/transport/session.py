@@ -1,8 +1,9 @@
 """One websocket connection: a reader, a writer, and a task per request in flight.
 
 Theory of operation: everything the connection sends (responses and pushes) goes through
-one bounded queue drained by the writer task, so a slow client costs one queue and is
-closed (code 4008) when the queue is full, instead of slowing anyone else. The reader
+one bounded queue drained by the writer task. Pushes never wait: a client whose queue is
+full of undelivered events is closed (code 4008) instead of slowing anyone else. Responses
+do wait for room, which stalls only this connection's own requests. The reader
 checks the request rate, then waits for a free in-flight slot (back-pressure on a client
 that sends faster than it is answered) and starts a task for the request. Closing is a
 request: it cancels the connection's nursery and the websocket is closed with its code.
@@ -10,6 +11,7 @@ request: it cancels the connection's nursery and the websocket is closed with it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -137,6 +139,11 @@ class Session:
 
     async def _answer(self, message: str) -> None:
         try:
-            self.send(await dispatch(self.services, self.caller, message))
+            reply = await dispatch(self.services, self.caller, message)
+            # A response waits for room in the queue: at most max_in_flight of them can, and
+            # the reader stops reading meanwhile, so a client that does not read only stalls
+            # itself. Pushes never wait (see `send`).
+            with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+                await self._outbox.send(reply)
         finally:
             self._in_flight.release()

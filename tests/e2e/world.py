@@ -1,0 +1,63 @@
+"""A small seeded world for end-to-end stories: users, rooms with props, a group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from roomful_meetings.client import Client, connect
+from tests.conftest import ServerHandle, token
+
+USERS = ["alice", "bob", "carol", "dave"]
+
+
+async def seed(server: ServerHandle) -> None:
+    async with connect(server.url, token("root", admin=True)) as admin:
+        await admin.call(
+            "admin:upsertUsers",
+            {"users": [{"id": u, "email": f"{u}@example.com", "firstName": u.title()} for u in USERS]},
+        )
+        await admin.call(
+            "admin:upsertRooms",
+            {
+                "rooms": [
+                    {"id": "lobby", "networkId": "net1", "title": "Lobby"},
+                    {"id": "hall", "networkId": "net2", "title": "Hall"},
+                ]
+            },
+        )
+        await admin.call(
+            "admin:upsertProps",
+            {
+                "props": [
+                    {"roomId": "lobby", "id": "table", "title": "Table"},
+                    {"roomId": "lobby", "id": "stage", "title": "Stage"},
+                ]
+            },
+        )
+        await admin.call(
+            "admin:upsertGroups",
+            {"groups": [{"id": "team", "networkId": "net1", "memberIds": ["alice", "bob"]}]},
+        )
+
+
+def meeting(
+    start: str = "2030-03-04T10:00:00Z",
+    end: str = "2030-03-04T11:00:00Z",
+    source: tuple[str, list[str]] = ("room", ["lobby"]),
+    invited: list[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "sourceType": source[0],
+        "sourceIds": source[1],
+        "subject": extra.pop("subject", "Planning"),
+        "startDate": start,
+        "endDate": end,
+        "invitedUserIds": ["bob"] if invited is None else invited,
+        **extra,
+    }
+
+
+async def ready(client: Client) -> Client:
+    await client.next_push("connection:ready")
+    return client

@@ -1,0 +1,52 @@
+"""Consistency checks over the raw Redis data of one key prefix (used after races)."""
+
+from __future__ import annotations
+
+import json
+
+from roomful_meetings.storage.keys import Keys
+from roomful_meetings.storage.redis import Redis
+
+STATUSES = {b"received", b"accepted", b"declined"}
+
+
+async def scan(redis: Redis, pattern: str) -> list[bytes]:
+    cursor, found = b"0", []
+    while True:
+        cursor, batch = await redis.execute("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+        found += batch
+        if cursor == b"0":
+            return found
+
+
+async def check_invariants(redis: Redis, keys: Keys) -> int:
+    """Every meeting is indexed for exactly its participants, with valid statuses. Returns
+    the number of meetings checked."""
+    meeting_keys = [
+        k for k in await scan(redis, keys.meeting("*")) if k.count(b":") == keys.prefix.count(":") + 1
+    ]
+    meetings: dict[str, dict[bytes, bytes]] = {}
+    for key in meeting_keys:
+        flat = await redis.execute("HGETALL", key)
+        meetings[key.decode()[len(keys.meeting("")) :]] = dict(zip(flat[::2], flat[1::2], strict=True))
+    for mid, fields in meetings.items():
+        pids = json.loads(fields[b"pids"])
+        assert pids[0] == fields[b"org"].decode(), mid
+        assert len(set(pids)) == len(pids), mid
+        for uid in pids:
+            assert await redis.execute("ZSCORE", keys.user_meetings(uid), mid) == fields[b"start"], (mid, uid)
+        invitees = {uid.encode() for uid in pids[1:]}
+        statuses = {name[2:]: value for name, value in fields.items() if name.startswith(b"s:")}
+        assert set(statuses) == invitees, (mid, statuses, invitees)
+        assert set(statuses.values()) <= STATUSES, mid
+        assert int(fields[b"end"]) > int(fields[b"start"]), mid
+        if fields[b"valid"] == b"1":
+            assert (
+                await redis.execute("ZSCORE", keys.source(fields[b"src"].decode()), mid) == fields[b"end"]
+            ), mid
+    for index in await scan(redis, keys.user_meetings("*")):
+        uid = index.decode()[len(keys.user("")) : -len(":meetings")]
+        for mid in await redis.execute("ZRANGE", index, 0, -1):
+            assert mid.decode() in meetings, (uid, mid)
+            assert uid in json.loads(meetings[mid.decode()][b"pids"]), (uid, mid)
+    return len(meetings)

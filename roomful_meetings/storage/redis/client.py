@@ -16,7 +16,13 @@ from typing import Any, Final
 
 import trio
 
-from roomful_meetings.storage.redis.connection import Command, Connection, handshake, open_stream
+from roomful_meetings.storage.redis.connection import (
+    CONNECT_ERRORS,
+    Command,
+    Connection,
+    handshake,
+    open_stream,
+)
 from roomful_meetings.storage.redis.errors import NoScriptError, RedisUnavailable, ReplyError
 from roomful_meetings.storage.redis.scripts import Script
 from roomful_meetings.storage.redis.url import RedisAddress
@@ -82,8 +88,10 @@ class Redis:
         while True:
             try:
                 stream = await open_stream(self.address, self.connect_timeout)
-            except (OSError, trio.TooSlowError) as exc:
-                log.debug("redis connect failed: %s", exc)
+            except CONNECT_ERRORS as exc:
+                # Say it once per outage, not once per retry.
+                level = logging.WARNING if backoff.attempt == 0 else logging.DEBUG
+                log.log(level, "redis connect to %s failed: %r", self.address.masked(), exc)
                 await trio.sleep(backoff.next_delay())
                 continue
             conn = Connection(stream, timeout=self.timeout)

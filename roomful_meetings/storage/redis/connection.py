@@ -56,8 +56,15 @@ def reply_error(error: hiredis.ReplyError) -> ReplyError:
     return ReplyError(text)
 
 
+# What opening a link can fail with: refused, unreachable, too slow, TLS handshake refused.
+CONNECT_ERRORS: Final = (OSError, trio.TooSlowError, trio.BrokenResourceError)
+
+
 async def open_stream(address: RedisAddress, connect_timeout: float) -> trio.abc.Stream:
-    """Open the byte stream to Redis (TCP, TLS or unix socket) within `connect_timeout`."""
+    """Open the byte stream to Redis (TCP, TLS or unix socket) within `connect_timeout`.
+
+    Raises one of CONNECT_ERRORS.
+    """
     with trio.fail_after(connect_timeout):
         if address.unix_path:
             return await trio.open_unix_socket(address.unix_path)
@@ -69,7 +76,11 @@ async def open_stream(address: RedisAddress, connect_timeout: float) -> trio.abc
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         tls = trio.SSLStream(tcp, context, server_hostname=address.host)
-        await tls.do_handshake()
+        try:
+            await tls.do_handshake()
+        except BaseException:
+            await trio.aclose_forcefully(tcp)
+            raise
         return tls
 
 

@@ -18,7 +18,13 @@ import hiredis
 import trio
 
 from roomful_meetings.storage.redis.client import Backoff
-from roomful_meetings.storage.redis.connection import LINK_ERRORS, handshake_commands_for, open_stream, pack
+from roomful_meetings.storage.redis.connection import (
+    CONNECT_ERRORS,
+    LINK_ERRORS,
+    handshake_commands_for,
+    open_stream,
+    pack,
+)
 from roomful_meetings.storage.redis.errors import RedisConnectionLost, RedisUnavailable
 from roomful_meetings.storage.redis.url import RedisAddress
 
@@ -94,8 +100,9 @@ class PubSub:
         while True:
             try:
                 stream = await open_stream(self.address, self.connect_timeout)
-            except (OSError, trio.TooSlowError) as exc:
-                log.debug("pub/sub connect failed: %s", exc)
+            except CONNECT_ERRORS as exc:
+                level = logging.WARNING if backoff.attempt == 0 else logging.DEBUG
+                log.log(level, "pub/sub connect to %s failed: %r", self.address.masked(), exc)
             else:
                 backoff.reset()
                 await self._serve(stream, task_status if not started else None)

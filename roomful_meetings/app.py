@@ -16,6 +16,7 @@ from roomful_meetings.config import Settings
 from roomful_meetings.fanout.hub import Hub
 from roomful_meetings.service.context import Services
 from roomful_meetings.storage.catalog import CatalogStore
+from roomful_meetings.storage.directory import DirectoryStore
 from roomful_meetings.storage.embedded import embedded_redis
 from roomful_meetings.storage.events import EventStore
 from roomful_meetings.storage.keys import Keys
@@ -94,6 +95,7 @@ def build_services(settings: Settings, redis: Redis) -> Services:
         catalog=CatalogStore(redis, scripts, keys),
         meetings=MeetingStore(redis, scripts, keys),
         events=EventStore(redis, scripts, keys),
+        directory=DirectoryStore(redis, scripts, keys),
     )
 
 

@@ -74,8 +74,8 @@ def check_subject(subject: str) -> str:
     return subject
 
 
-def check_span(start: int, end: int, *, start_field: str = "startDate", end_field: str = "endDate") -> None:
+def check_span(start: int, end: int, *, where: str = "data") -> None:
     if end <= start:
-        raise BadRequest(f"`data.{end_field}` must be after `data.{start_field}` (to the minute)")
+        raise BadRequest(f"`{where}.endDate` must be after `{where}.startDate` (to the minute)")
     if end - start > MAX_MEETING_MINUTES:
         raise BadRequest(f"a meeting may last at most {MAX_MEETING_MINUTES // 1440} days")

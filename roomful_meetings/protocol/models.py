@@ -280,3 +280,39 @@ class Meeting(Struct):
     networkId: str
     participantIds: list[str]
     participants: list[Participant]
+
+
+# --- the deprecated API's meeting shape ------------------------------------------------------
+
+
+class LegacyRoom(Struct):
+    id: str
+    title: str
+    thumbnail: msgspec.Raw | None  # the Resource exactly as the platform stored it
+
+
+class LegacyProp(Struct):
+    id: str
+    title: str
+
+
+class InvitedUser(Struct):
+    user: UserSimple
+    status: str
+
+
+class LegacyMeeting(Struct):
+    id: str
+    created: str
+    updated: str
+    startDate: str
+    endDate: str
+    subject: str
+    roomId: str
+    propId: str
+    color: RGBA
+    isValid: bool
+    room: LegacyRoom
+    prop: LegacyProp
+    organizer: UserSimple
+    invitedUsers: list[InvitedUser]

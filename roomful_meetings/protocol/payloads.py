@@ -67,6 +67,47 @@ class ListUserMeetings(Payload):
     sourceIds: Annotated[list[Id], Meta(max_length=2)] | None = None
 
 
+# --- the deprecated API ----------------------------------------------------------------------
+
+
+class LegacyMeetingIn(Payload):
+    startDate: Timestamp
+    endDate: Timestamp
+    subject: Subject
+    roomId: Id
+    propId: Annotated[str, Meta(max_length=128, pattern=r"^[^:\s]*$")] = ""
+    color: RGBA | None = None
+    invitedUserIds: IdList | None = None
+
+
+class LegacyCreate(Payload):
+    meeting: LegacyMeetingIn
+
+
+class LegacyMeetingChange(Payload):
+    subject: Subject | None = None
+    roomId: Id | None = None
+    propId: Annotated[str, Meta(max_length=128, pattern=r"^[^:\s]*$")] | None = None
+    color: RGBA | None = None
+    startDate: Timestamp | None = None
+    endDate: Timestamp | None = None
+
+
+class LegacyUpdate(Payload):
+    meetingId: Id
+    meeting: LegacyMeetingChange
+
+
+class DateRange(Payload):
+    startDate: Timestamp
+    endDate: Timestamp
+
+
+class PropCheck(Payload):
+    roomId: Id
+    propId: Id
+
+
 # --- admin:* (contract section 7) -----------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from roomful_meetings.config import Settings
 from roomful_meetings.storage.catalog import CatalogStore
+from roomful_meetings.storage.directory import DirectoryStore
 from roomful_meetings.storage.events import EventStore
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.meetings import MeetingStore
@@ -24,3 +25,4 @@ class Services:
     catalog: CatalogStore
     meetings: MeetingStore
     events: EventStore
+    directory: DirectoryStore

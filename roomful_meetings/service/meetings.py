@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -12,7 +13,7 @@ from roomful_meetings.domain import meetings as rules
 from roomful_meetings.domain.time import format_utc, to_minute
 from roomful_meetings.errors import BadRequest
 from roomful_meetings.protocol import payloads as p
-from roomful_meetings.protocol.models import DEFAULT_COLOR
+from roomful_meetings.protocol.models import DEFAULT_COLOR, RGBA
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import endpoint
 from roomful_meetings.storage.keys import Keys
@@ -50,13 +51,43 @@ def now_iso() -> str:
 @endpoint("meeting:createMeeting", p.CreateMeeting, changes=True)
 async def create_meeting(services: Services, caller: Caller, data: p.CreateMeeting) -> MeetingReply:
     source = rules.resolve_source(data.sourceType, data.sourceIds)
-    subject = rules.check_subject(data.subject)
-    start, end = to_minute(data.startDate, "data.startDate"), to_minute(data.endDate, "data.endDate")
-    rules.check_span(start, end)
     if source.type == "direct" and source.pk == caller.user_id:
         raise BadRequest("a direct meeting needs another user in `data.sourceIds`")
+    meeting = await create(
+        services,
+        caller,
+        source,
+        data.subject,
+        data.description or "",
+        data.color or DEFAULT_COLOR,
+        data.invitedUserIds or [],
+        data.startDate,
+        data.endDate,
+        field_prefix="data",
+    )
+    return MeetingReply(meeting)
+
+
+async def create(
+    services: Services,
+    caller: Caller,
+    source: rules.Source,
+    subject: str,
+    description: str,
+    color: RGBA,
+    invited: list[str],
+    start_value: datetime | int,
+    end_value: datetime | int,
+    *,
+    field_prefix: str,
+) -> msgspec.Raw:
+    """Create a meeting (both APIs): check the request, then one script does the rest."""
+    subject = rules.check_subject(subject)
+    start = to_minute(start_value, f"{field_prefix}.startDate")
+    end = to_minute(end_value, f"{field_prefix}.endDate")
+    rules.check_span(start, end, where=field_prefix)
     target = source.pk if source.type == "direct" else None
-    participants = rules.participant_ids(caller.user_id, data.invitedUserIds or [], target)
+    participants = rules.participant_ids(caller.user_id, invited, target)
     rules.check_invitee_count(participants, services.settings.max_invitees)
     meeting_id = uuid.uuid4().hex
     created = now_iso()
@@ -66,8 +97,8 @@ async def create_meeting(services: Services, caller: Caller, data: p.CreateMeeti
             "created": created,
             "updated": created,
             "subject": subject,
-            "description": data.description or "",
-            "color": data.color or DEFAULT_COLOR,
+            "description": description,
+            "color": color,
             "organizerId": caller.user_id,
             "sourceString": source.string,
             "sourceType": source.type,
@@ -76,7 +107,7 @@ async def create_meeting(services: Services, caller: Caller, data: p.CreateMeeti
             "endDate": format_utc(end),
         }
     )
-    meeting = await services.meetings.create(
+    return await services.meetings.create(
         meeting_id,
         caller.user_id,
         source,
@@ -86,7 +117,20 @@ async def create_meeting(services: Services, caller: Caller, data: p.CreateMeeti
         participants,
         fields,
     )
-    return MeetingReply(meeting)
+
+
+def time_changes(
+    start_value: Any, end_value: Any, values: dict[str, object], *, where: str
+) -> tuple[int | None, int | None]:
+    """The new start and end minutes of an update (None: unchanged), recorded in `values`."""
+    start = to_minute(start_value, f"{where}.startDate") if given(start_value) else None
+    end = to_minute(end_value, f"{where}.endDate") if given(end_value) else None
+    if start is not None and end is not None:
+        rules.check_span(start, end, where=where)
+    for name, minute in (("startDate", start), ("endDate", end)):
+        if minute is not None:
+            values[name] = format_utc(minute)
+    return start, end
 
 
 def given(value: Any) -> bool:
@@ -102,14 +146,7 @@ async def update_meeting(services: Services, caller: Caller, data: p.UpdateMeeti
         values["description"] = data.description
     if given(data.color):
         values["color"] = data.color
-    start = to_minute(data.startDate, "data.startDate") if given(data.startDate) else None  # type: ignore[arg-type]
-    end = to_minute(data.endDate, "data.endDate") if given(data.endDate) else None  # type: ignore[arg-type]
-    if start is not None and end is not None:
-        rules.check_span(start, end)
-    if start is not None:
-        values["startDate"] = format_utc(start)
-    if end is not None:
-        values["endDate"] = format_utc(end)
+    start, end = time_changes(data.startDate, data.endDate, values, where="data")
     participants = None
     if given(data.invitedUserIds):
         participants = rules.participant_ids(caller.user_id, data.invitedUserIds)  # type: ignore[arg-type]
@@ -126,6 +163,7 @@ async def update_meeting(services: Services, caller: Caller, data: p.UpdateMeeti
 
 
 @endpoint("meeting:deleteMeeting", p.MeetingRef, changes=True)
+@endpoint("meeting:delete", p.MeetingRef, changes=True)  # DEPRECATED name, same behaviour
 async def delete_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> None:
     await services.meetings.delete(data.meetingId, caller.user_id)
 

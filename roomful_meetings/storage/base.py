@@ -13,6 +13,11 @@ from roomful_meetings.storage.redis import Redis, Script
 ScriptArg = str | bytes | int | float
 
 
+def decode_hash(reply: list[bytes]) -> dict[str, str]:
+    """An HGETALL reply as a dict of text."""
+    return {reply[i].decode(): reply[i + 1].decode() for i in range(0, len(reply), 2)}
+
+
 class Store:
     def __init__(self, redis: Redis, scripts: dict[str, Script], keys: Keys) -> None:
         self.redis = redis

@@ -9,7 +9,7 @@ from msgspec import UNSET
 
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.protocol.payloads import GroupIn, PropIn, RoomIn, SessionIn, UserIn
-from roomful_meetings.storage.base import ScriptArg, Store
+from roomful_meetings.storage.base import ScriptArg, Store, decode_hash
 
 USER_TEXT_FIELDS = ("firstName", "lastName", "avatar", "companyName", "companyTitle", "timeZone")
 
@@ -100,7 +100,7 @@ class CatalogStore(Store):
 
     async def get_users(self, user_ids: list[str]) -> list[dict[str, str] | None]:
         replies = await self.redis.pipeline([("HGETALL", self.keys.user(uid)) for uid in user_ids])
-        return [_decode_hash(reply) or None for reply in replies]
+        return [decode_hash(reply) or None for reply in replies]
 
     async def user_ids_by_email(self, emails: list[str]) -> list[str | None]:
         replies = await self.redis.pipeline([("GET", self.keys.email(email_key(e))) for e in emails])
@@ -120,14 +120,10 @@ class CatalogStore(Store):
         group, members = await self.redis.pipeline(
             [("HGETALL", self.keys.group(group_id)), ("SMEMBERS", self.keys.group_members(group_id))]
         )
-        decoded: dict[str, Any] | None = _decode_hash(group) or None
+        decoded: dict[str, Any] | None = decode_hash(group) or None
         if decoded is not None:
             decoded["memberIds"] = sorted(m.decode() for m in members)
         return decoded
 
     async def _hash(self, key: str) -> dict[str, str] | None:
-        return _decode_hash(await self.redis.execute("HGETALL", key)) or None
-
-
-def _decode_hash(reply: list[bytes]) -> dict[str, str]:
-    return {reply[i].decode(): reply[i + 1].decode() for i in range(0, len(reply), 2)}
+        return decode_hash(await self.redis.execute("HGETALL", key)) or None

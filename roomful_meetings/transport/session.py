@@ -27,8 +27,24 @@ from roomful_meetings.errors import RateLimited
 from roomful_meetings.protocol.envelope import FrameError, decode_request, encode_error
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.dispatch import dispatch
+from roomful_meetings.service.legacy import legacy_event_frame
+from roomful_meetings.storage.redis import RedisError
 
 log = logging.getLogger(__name__)
+
+
+class _PushEvent(msgspec.Struct):
+    id: str
+    date: str
+
+
+class _Push(msgspec.Struct):
+    endpoint: str
+    event: _PushEvent
+    data: msgspec.Raw
+
+
+_push_decoder = msgspec.json.Decoder(_Push)
 
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_UNSUPPORTED_DATA: Final = 1003
@@ -60,6 +76,7 @@ class Session:
         self._in_flight = trio.Semaphore(settings.max_in_flight)
         self._bucket = TokenBucket(settings.rate_per_second, settings.rate_burst, trio.current_time())
         self._rejected = 0
+        self._legacy_in, self._legacy_out = trio.open_memory_channel[str](settings.send_queue_frames)
         self._cancel = trio.CancelScope()
         self.close_code = CLOSE_GOING_AWAY
         self.close_reason = ""
@@ -75,6 +92,12 @@ class Session:
 
     def deliver(self, event_id: str, frame: str) -> None:
         self.send(frame)
+        if self.legacy:
+            # The deprecated shape needs directory reads: a task of its own converts it.
+            try:
+                self._legacy_in.send_nowait(frame)
+            except trio.WouldBlock:
+                self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
 
     def close(self, code: int, reason: str) -> None:
         if not self._cancel.cancel_called:
@@ -87,6 +110,8 @@ class Session:
                 nursery.start_soon(self._write_loop)
                 if self.expires_at is not None:
                     nursery.start_soon(self._expire)
+                if self.legacy:
+                    nursery.start_soon(self._legacy_loop)
                 await self._read_loop(nursery)
                 self._cancel.cancel()
         with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
@@ -99,6 +124,19 @@ class Session:
             except ConnectionClosed:
                 self.close(CLOSE_GOING_AWAY, "")
                 return
+
+    async def _legacy_loop(self) -> None:
+        async for frame in self._legacy_out:
+            push = _push_decoder.decode(frame)
+            try:
+                legacy = await legacy_event_frame(
+                    self.services, push.endpoint, push.event.id, push.event.date, push.data
+                )
+            except RedisError as exc:
+                log.warning("user=%s deprecated event %s not sent: %s", self.user_id, push.event.id, exc)
+                continue
+            if legacy is not None:
+                self.send(legacy)
 
     async def _expire(self) -> None:
         assert self.expires_at is not None

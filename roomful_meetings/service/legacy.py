@@ -1,0 +1,205 @@
+"""The DEPRECATED endpoints and events, on the same meetings as the current API.
+
+A legacy meeting is a room or prop meeting seen in the old shape: room, prop, organizer
+and invitees are filled in from the directory when the meeting is read (titles and
+profiles are current, not copied at creation). Group and direct meetings, which the old
+API cannot express, show empty roomId/propId and empty room and prop objects.
+"""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+
+from roomful_meetings.domain import legacy as rules
+from roomful_meetings.errors import NotFound
+from roomful_meetings.protocol import payloads as p
+from roomful_meetings.protocol.envelope import encode
+from roomful_meetings.protocol.models import (
+    DEFAULT_COLOR,
+    Avatar3D,
+    InvitedUser,
+    LegacyMeeting,
+    LegacyProp,
+    LegacyRoom,
+    Meeting,
+    UserSimple,
+)
+from roomful_meetings.service.context import Caller, Services
+from roomful_meetings.service.meetings import create, list_range, time_changes
+from roomful_meetings.service.registry import endpoint
+from roomful_meetings.storage.directory import DirectorySnapshot, Hash
+from roomful_meetings.storage.meetings import MeetingFields
+
+_meeting_decoder = msgspec.json.Decoder(Meeting)
+_avatar_decoder = msgspec.json.Decoder(Avatar3D)
+
+
+class LegacyReply(msgspec.Struct):
+    meeting: LegacyMeeting
+
+
+class LegacyList(msgspec.Struct):
+    meetings: list[LegacyMeeting]
+
+
+class PropCheckReply(msgspec.Struct):
+    hasMeetingsOrSocialSessions: bool
+
+
+def user_simple(user_id: str, profile: Hash | None) -> UserSimple:
+    profile = profile or {}
+    avatar = profile.get("avatar3D")
+    try:
+        privacy = int(profile.get("privacyMode") or 0)
+    except ValueError:
+        privacy = 0
+    return UserSimple(
+        id=user_id,
+        firstName=profile.get("firstName", ""),
+        lastName=profile.get("lastName", ""),
+        privacyMode=privacy,
+        avatar=profile.get("avatar", ""),
+        avatar3D=_avatar_decoder.decode(avatar) if avatar else msgspec.UNSET,
+        companyName=profile.get("companyName", ""),
+        companyTitle=profile.get("companyTitle", ""),
+    )
+
+
+def to_legacy(meeting: Meeting, directory: DirectorySnapshot) -> LegacyMeeting:
+    room_id, prop_id = rules.room_and_prop(meeting.sourceType, meeting.sourceString)
+    room = directory.rooms.get(room_id, {})
+    prop = directory.props.get((room_id, prop_id), {})
+    thumbnail = room.get("thumbnail")
+    statuses = {p.userId: p.status for p in meeting.participants}
+    return LegacyMeeting(
+        id=meeting.meetingId,
+        created=meeting.created,
+        updated=meeting.updated,
+        startDate=meeting.startDate,
+        endDate=meeting.endDate,
+        subject=meeting.subject,
+        roomId=room_id,
+        propId=prop_id,
+        color=meeting.color,
+        isValid=meeting.isValid,
+        room=LegacyRoom(
+            id=room_id, title=room.get("title", ""), thumbnail=msgspec.Raw(thumbnail) if thumbnail else None
+        ),
+        prop=LegacyProp(id=prop_id, title=prop.get("title", "")),
+        organizer=user_simple(meeting.organizerId, directory.users.get(meeting.organizerId)),
+        invitedUsers=[
+            InvitedUser(user=user_simple(uid, directory.users.get(uid)), status=statuses.get(uid, "received"))
+            for uid in meeting.participantIds[1:]
+        ],
+    )
+
+
+async def legacy_meetings(services: Services, raw: list[msgspec.Raw]) -> list[LegacyMeeting]:
+    """Decode stored meetings and fill in their directory data with one round trip."""
+    meetings = [_meeting_decoder.decode(m) for m in raw]
+    users, rooms, props = set(), set(), set()
+    for m in meetings:
+        users.update(m.participantIds)
+        room_id, prop_id = rules.room_and_prop(m.sourceType, m.sourceString)
+        if room_id:
+            rooms.add(room_id)
+        if prop_id:
+            props.add((room_id, prop_id))
+    directory = await services.directory.snapshot(users, rooms, props)
+    return [to_legacy(m, directory) for m in meetings]
+
+
+async def legacy_event_frame(
+    services: Services, endpoint_name: str, event_id: str, date: str, data: bytes
+) -> str | None:
+    """The deprecated push for a current-API event frame's data, or None when it has none."""
+    from roomful_meetings.protocol.envelope import encode_push
+
+    if endpoint_name in ("meeting:onMeetingCreated", "meeting:onMeetingUpdated"):
+        meeting = msgspec.json.decode(data, type=dict[str, msgspec.Raw])["meeting"]
+        (legacy,) = await legacy_meetings(services, [meeting])
+        return encode_push("meeting:meetingUpdated", event_id, date, LegacyReply(legacy))
+    if endpoint_name == "meeting:onMeetingDeleted":
+        return encode_push("meeting:meetingDeleted", event_id, date, msgspec.Raw(data))
+    return None
+
+
+@endpoint("meeting:create", p.LegacyCreate, changes=True)
+async def legacy_create(services: Services, caller: Caller, data: p.LegacyCreate) -> LegacyReply:
+    m = data.meeting
+    raw = await create(
+        services,
+        caller,
+        rules.legacy_source(m.roomId, m.propId),
+        m.subject,
+        "",
+        m.color or DEFAULT_COLOR,
+        m.invitedUserIds or [],
+        m.startDate,
+        m.endDate,
+        field_prefix="data.meeting",
+    )
+    (legacy,) = await legacy_meetings(services, [raw])
+    return LegacyReply(legacy)
+
+
+@endpoint("meeting:update", p.LegacyUpdate, changes=True)
+async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate) -> LegacyReply:
+    change = data.meeting
+    values: dict[str, object] = {}
+    if change.subject is not None:
+        from roomful_meetings.domain.meetings import check_subject
+
+        values["subject"] = check_subject(change.subject)
+    if change.color is not None:
+        values["color"] = change.color
+    start, end = time_changes(change.startDate, change.endDate, values, where="data.meeting")
+    move_to = None
+    if change.roomId is not None or change.propId is not None:
+        current = _meeting_decoder.decode(await services.meetings.get(data.meetingId, caller.user_id))
+        room_now, prop_now = rules.room_and_prop(current.sourceType, current.sourceString)
+        room_id = change.roomId if change.roomId is not None else room_now
+        prop_id = change.propId if change.propId is not None else (prop_now if change.roomId is None else "")
+        if not room_id:
+            from roomful_meetings.errors import BadRequest
+
+            raise BadRequest("`data.meeting.roomId` is needed to move a group or direct meeting")
+        move_to = rules.legacy_source(room_id, prop_id)
+        values.update(sourceString=move_to.string, sourceType=move_to.type, sourcePk=move_to.pk)
+    raw = await services.meetings.update(
+        data.meetingId,
+        caller.user_id,
+        start=start,
+        end=end,
+        participants=None,
+        fields=MeetingFields(values),
+        move_to=move_to,
+    )
+    (legacy,) = await legacy_meetings(services, [raw])
+    return LegacyReply(legacy)
+
+
+@endpoint("meeting:get", p.MeetingRef)
+async def legacy_get(services: Services, caller: Caller, data: p.MeetingRef) -> LegacyReply:
+    (legacy,) = await legacy_meetings(services, [await services.meetings.get(data.meetingId, caller.user_id)])
+    return LegacyReply(legacy)
+
+
+@endpoint("meeting:listUserMeetingsInDateRange", p.DateRange)
+async def legacy_list(services: Services, caller: Caller, data: p.DateRange) -> LegacyList:
+    start, end = list_range(data.startDate, data.endDate)
+    page = await services.meetings.list_for_user(caller.user_id, start, end, limit=1000)
+    return LegacyList(await legacy_meetings(services, page.meetings))
+
+
+@endpoint("meeting:checkPropHasMeetingsOrSocialSessions", p.PropCheck)
+async def check_prop(services: Services, caller: Caller, data: p.PropCheck) -> PropCheckReply:
+    busy = await services.directory.prop_is_busy(data.roomId, data.propId, int(time.time()) // 60)
+    if busy is None:
+        raise NotFound(f"prop {data.roomId}/{data.propId} not found")
+    return PropCheckReply(busy)
+
+
+__all__ = ["encode", "legacy_event_frame"]

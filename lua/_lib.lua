@@ -24,6 +24,7 @@ local function k_user_groups(uid) return PREFIX .. 'u:' .. uid .. ':groups' end
 local function k_user_events(uid) return PREFIX .. 'u:' .. uid .. ':events' end
 local function k_user_pattern(uid) return PREFIX .. 'u:' .. uid .. ':pattern' end
 local function k_user_days(uid) return PREFIX .. 'u:' .. uid .. ':days' end
+local function k_user_busy(uid) return PREFIX .. 'u:' .. uid .. ':busy' end
 local function k_email(email_key) return PREFIX .. 'email:' .. email_key end
 local function k_room(rid) return PREFIX .. 'room:' .. rid end
 local function k_room_props(rid) return PREFIX .. 'room:' .. rid .. ':props' end
@@ -130,4 +131,19 @@ end
 local function contains(list, value)
   for _, item in ipairs(list) do if item == value then return true end end
   return false
+end
+
+-- Busy index: for each user, the meetings they organize or have not declined, scored by
+-- start minute, member "<meetingId>:<start minute>:<end minute>", so a slot search reads
+-- busy time with one range query per user and no scores.
+local function busy_member(mid, start_min, end_min)
+  return mid .. ':' .. string.format('%d', start_min) .. ':' .. string.format('%d', end_min)
+end
+
+local function busy_add(uid, mid, start_min, end_min)
+  redis.call('ZADD', k_user_busy(uid), start_min, busy_member(mid, start_min, end_min))
+end
+
+local function busy_remove(uid, mid, start_min, end_min)
+  redis.call('ZREM', k_user_busy(uid), busy_member(mid, start_min, end_min))
 end

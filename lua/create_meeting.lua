@@ -42,6 +42,7 @@ for i = 13, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 for i, uid in ipairs(pids) do
   if i > 1 then redis.call('HSET', KEYS[1], 's:' .. uid, 'received') end
   redis.call('ZADD', k_user_meetings(uid), start_min, mid)
+  busy_add(uid, mid, start_min, end_min)
 end
 redis.call('ZADD', KEYS[3], end_min, mid)
 

@@ -21,11 +21,14 @@ end
 local direct_src = 'direct:' .. uid
 for _, mid in ipairs(redis.call('ZRANGE', k_user_meetings(uid), 0, -1)) do
   local mkey = k_meeting(mid)
-  local cur = redis.call('HMGET', mkey, 'org', 'pids', 'src')
+  local cur = redis.call('HMGET', mkey, 'org', 'pids', 'src', 'start', 'end')
   if cur[2] then
     local pids = decode_pids(cur[2])
     if cur[1] == uid then
-      for _, other in ipairs(pids) do redis.call('ZREM', k_user_meetings(other), mid) end
+      for _, other in ipairs(pids) do
+        redis.call('ZREM', k_user_meetings(other), mid)
+        busy_remove(other, mid, cur[4], cur[5])
+      end
       redis.call('ZREM', k_source(cur[3]), mid)
       redis.call('DEL', mkey)
       local rest = {}
@@ -48,6 +51,6 @@ invalidate_source(direct_src)
 
 local days = k_user_days(uid)
 for _, day_key in ipairs(redis.call('ZRANGE', days, 0, -1)) do redis.call('DEL', day_key) end
-redis.call('DEL', ukey, k_user_groups(uid), k_user_meetings(uid), k_user_events(uid),
+redis.call('DEL', ukey, k_user_groups(uid), k_user_meetings(uid), k_user_events(uid), k_user_busy(uid),
   k_user_pattern(uid), days)
 return {0, existed}

@@ -9,7 +9,7 @@
 ]]
 local mid, caller, status, mkey = ARGV[4], ARGV[5], ARGV[6], KEYS[1]
 if redis.call('EXISTS', mkey) == 0 then return fail(404, 'meeting ' .. mid .. ' not found') end
-local cur = redis.call('HMGET', mkey, 'org', 'pids')
+local cur = redis.call('HMGET', mkey, 'org', 'pids', 'start', 'end')
 local pids = decode_pids(cur[2])
 if not contains(pids, caller) then return fail(404, 'meeting ' .. mid .. ' not found') end
 if caller == cur[1] then
@@ -17,5 +17,6 @@ if caller == cur[1] then
 end
 if redis.call('HGET', mkey, 's:' .. caller) == status then return {0, 0} end
 redis.call('HSET', mkey, 's:' .. caller, status, 'j:updated', '"' .. NOW_ISO .. '"')
+if status == 'declined' then busy_remove(caller, mid, cur[3], cur[4]) else busy_add(caller, mid, cur[3], cur[4]) end
 emit_to_all(pids, 'meeting:onMeetingUpdated', meeting_data(mkey))
 return {0, 1}

@@ -57,7 +57,8 @@ if new_stype ~= '' then
   new_network = redis.call('HGET', k_room(new_sroom), 'networkId') or ''
 end
 
--- All checks passed: write.
+-- All checks passed: write. Busy entries are dropped here and rebuilt below.
+for _, uid in ipairs(old_pids) do busy_remove(uid, mid, old_start, old_end) end
 local times_changed = new_start ~= old_start or new_end ~= old_end
 local added, removed, kept = {}, {}, {}
 for _, uid in ipairs(pids) do
@@ -75,7 +76,12 @@ if times_changed then
   redis.call('HSET', mkey, 'start', new_start, 'end', new_end)
   for i = 2, #pids do redis.call('HSET', mkey, 's:' .. pids[i], 'received') end
 end
-for _, uid in ipairs(pids) do redis.call('ZADD', k_user_meetings(uid), new_start, mid) end
+for _, uid in ipairs(pids) do
+  redis.call('ZADD', k_user_meetings(uid), new_start, mid)
+  if uid == organizer or redis.call('HGET', mkey, 's:' .. uid) ~= 'declined' then
+    busy_add(uid, mid, new_start, new_end)
+  end
+end
 
 local src = cur[5]
 if new_stype ~= '' and new_src ~= src then

@@ -15,6 +15,7 @@ from roomful_meetings.auth import TokenVerifier
 from roomful_meetings.config import Settings
 from roomful_meetings.fanout.hub import Hub
 from roomful_meetings.service.context import Services
+from roomful_meetings.storage.availability import AvailabilityStore
 from roomful_meetings.storage.catalog import CatalogStore
 from roomful_meetings.storage.directory import DirectoryStore
 from roomful_meetings.storage.embedded import embedded_redis
@@ -96,6 +97,7 @@ def build_services(settings: Settings, redis: Redis) -> Services:
         meetings=MeetingStore(redis, scripts, keys),
         events=EventStore(redis, scripts, keys),
         directory=DirectoryStore(redis, scripts, keys),
+        availability=AvailabilityStore(redis, scripts, keys),
     )
 
 

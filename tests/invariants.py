@@ -40,6 +40,13 @@ async def check_invariants(redis: Redis, keys: Keys) -> int:
         assert set(statuses) == invitees, (mid, statuses, invitees)
         assert set(statuses.values()) <= STATUSES, mid
         assert int(fields[b"end"]) > int(fields[b"start"]), mid
+        member = f"{mid}:{int(fields[b'start'])}:{int(fields[b'end'])}"
+        for uid in pids:
+            busy = uid == pids[0] or statuses[uid.encode()] != b"declined"
+            assert (await redis.execute("ZSCORE", keys.user_busy(uid), member) is not None) == busy, (
+                mid,
+                uid,
+            )
         if fields[b"valid"] == b"1":
             assert (
                 await redis.execute("ZSCORE", keys.source(fields[b"src"].decode()), mid) == fields[b"end"]
@@ -49,4 +56,13 @@ async def check_invariants(redis: Redis, keys: Keys) -> int:
         for mid in await redis.execute("ZRANGE", index, 0, -1):
             assert mid.decode() in meetings, (uid, mid)
             assert uid in json.loads(meetings[mid.decode()][b"pids"]), (uid, mid)
+    for index in await scan(redis, keys.user_busy("*")):
+        uid = index.decode()[len(keys.user("")) : -len(":busy")]
+        for member in await redis.execute("ZRANGE", index, 0, -1):
+            mid, start, end = member.decode().split(":")
+            assert mid in meetings, (uid, member)
+            assert (meetings[mid][b"start"], meetings[mid][b"end"]) == (start.encode(), end.encode()), (
+                uid,
+                member,
+            )
     return len(meetings)

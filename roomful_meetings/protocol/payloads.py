@@ -67,6 +67,53 @@ class ListUserMeetings(Payload):
     sourceIds: Annotated[list[Id], Meta(max_length=2)] | None = None
 
 
+# --- availability, time slots, counts -------------------------------------------------------
+
+Zone = Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class Interval(Payload):
+    startDate: Timestamp
+    endDate: Timestamp
+
+
+class AvailabilityIn(Payload):
+    status: Literal["Available", "NotAvailable"]
+    dates: Annotated[list[Interval], Meta(max_length=1_000)] = []
+    repetition: Annotated[int, Meta(ge=0, le=127)] | None = None
+
+
+class SetAvailability(Payload):
+    availability: AvailabilityIn
+    localDate: Timestamp
+    timeZone: Zone | None = None
+
+
+class LocalDateQuery(Payload):
+    localDate: Timestamp
+    timeZone: Zone | None = None
+
+
+class SlotUser(Payload):
+    roomful: Annotated[str, Meta(max_length=128)] | None = None
+    email: Text | None = None
+
+
+class SlotQuery(Payload):
+    users: Annotated[list[SlotUser], Meta(max_length=10_000)]
+    localDate: Timestamp
+    timeZone: Zone | None = None
+    includeSelf: bool = True
+    duration: Annotated[int, Meta(ge=1, le=31 * 1440)] | None = None
+
+
+class CountsQuery(Payload):
+    localDateNow: Timestamp
+    offset: Annotated[int, Meta(ge=0, le=100_000)] = 0
+    size: Annotated[int, Meta(ge=0, le=366)] = 30
+    timeZone: Zone | None = None
+
+
 # --- the deprecated API ----------------------------------------------------------------------
 
 

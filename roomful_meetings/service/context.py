@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from roomful_meetings.config import Settings
+from roomful_meetings.storage.availability import AvailabilityStore
 from roomful_meetings.storage.catalog import CatalogStore
 from roomful_meetings.storage.directory import DirectoryStore
 from roomful_meetings.storage.events import EventStore
@@ -26,3 +27,4 @@ class Services:
     meetings: MeetingStore
     events: EventStore
     directory: DirectoryStore
+    availability: AvailabilityStore

@@ -28,6 +28,9 @@ class Keys:
     def user_pattern(self, uid: str) -> str:
         return f"{self.prefix}u:{uid}:pattern"
 
+    def user_busy(self, uid: str) -> str:
+        return f"{self.prefix}u:{uid}:busy"
+
     def user_days(self, uid: str) -> str:
         return f"{self.prefix}u:{uid}:days"
 

@@ -1,12 +1,15 @@
 """One Redis connection shared by many concurrent callers.
 
 Theory of operation: a caller packs its command, appends it to the outgoing buffer and a
-reply slot to a FIFO, wakes the writer and waits on its slot. The writer task sends whatever
-has accumulated in one write, so commands from concurrent tasks are pipelined without any
-caller waiting for another's reply. The reader task feeds received bytes to hiredis and fills
-slots in FIFO order, which is the order Redis answers in. When the link breaks or a reply is
-late, every waiting caller gets RedisConnectionLost (the command was sent: outcome unknown)
-and the connection is finished; the client pool opens a new one.
+reply slot to a FIFO, and waits on its slot. If nobody is writing, the caller itself sends
+the buffer (and whatever other callers add meanwhile) in as few writes as possible, so
+commands from concurrent tasks are pipelined and a lone request needs no writer task. A
+write is shielded from the caller's cancellation (a half-sent command would corrupt the
+stream) and bounded by the reply timeout; a write that cannot finish drops the link.
+The reader task feeds received bytes to hiredis and fills slots in FIFO order, which is
+the order Redis answers in. When the link breaks or a reply is late, every waiting caller
+gets RedisConnectionLost (the command was sent: outcome unknown) and the connection is
+finished; the client pool opens a new one.
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ class Connection:
         self._reader = hiredis.Reader()
         self._pending: deque[_Slot] = deque()
         self._outgoing: list[bytes] = []
-        self._wake = trio.Event()
+        self._writing = False
         self._finished = trio.Event()
         self._closed_reason: str | None = None
 
@@ -109,7 +112,6 @@ class Connection:
         """Read and write until the link breaks or the connection is closed."""
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._until_broken, self._write_loop)
                 nursery.start_soon(self._until_broken, self._read_loop)
                 task_status.started()
                 await self._finished.wait()
@@ -139,7 +141,8 @@ class Connection:
         slots = [_Slot() for _ in commands]
         self._pending.extend(slots)
         self._outgoing.extend(pack(command) for command in commands)
-        self._wake.set()
+        if not self._writing:
+            await self._flush()
         last = slots[-1]
         with trio.move_on_after(self._timeout) as scope:
             await last.done.wait()
@@ -156,11 +159,25 @@ class Connection:
         except LINK_ERRORS as exc:
             self._finish(f"connection lost: {exc or type(exc).__name__}")
 
+    async def _flush(self) -> None:
+        self._writing = True
+        try:
+            with trio.CancelScope(shield=True), trio.move_on_after(self._timeout) as scope:
+                while self._outgoing and self._closed_reason is None:
+                    data = b"".join(self._outgoing)
+                    self._outgoing.clear()
+                    await self._stream.send_all(data)
+            if scope.cancelled_caught:
+                self._finish("could not send to Redis in time")
+        except LINK_ERRORS as exc:
+            self._finish(f"connection lost: {exc or type(exc).__name__}")
+        finally:
+            self._writing = False
+
     def _finish(self, reason: str) -> None:
         if self._closed_reason is None:
             self._closed_reason = reason
         self._finished.set()
-        self._wake.set()
 
     def _fail_pending(self) -> None:
         lost = RedisConnectionLost(self._closed_reason or "connection lost")
@@ -168,17 +185,6 @@ class Connection:
             slot = self._pending.popleft()
             slot.value = lost
             slot.done.set()
-
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake = trio.Event()
-            if self._closed_reason is not None:
-                return
-            if self._outgoing:
-                data = b"".join(self._outgoing)
-                self._outgoing.clear()
-                await self._stream.send_all(data)
 
     async def _read_loop(self) -> None:
         reader = self._reader

@@ -1,0 +1,196 @@
+"""Server time of a month-long slot search for many users (frame in -> reply frame out).
+
+    python bench/slots.py [--users 50] [--runs 300]
+
+Starts a private redis-server, seeds users in several zones with weekly patterns, explicit
+days and meetings, then times the server's own request path (decode, Redis round trip,
+zone and bitmap math, encode) for meeting:getMeetingTimeSlotsForMonth and
+meeting:getTimeSlotsForMeeting. Writes bench/results/slots.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+
+from roomful_meetings.app import build_services, prepare_redis
+from roomful_meetings.config import Settings
+from roomful_meetings.protocol.payloads import UserIn
+from roomful_meetings.service.context import Caller
+from roomful_meetings.service.dispatch import dispatch
+from roomful_meetings.storage.embedded import RedisProcess
+from roomful_meetings.storage.redis import open_redis
+
+ZONES = [
+    "America/New_York",
+    "Europe/Berlin",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "America/Los_Angeles",
+    "Asia/Kolkata",
+]
+
+
+async def seed(services, users: int, per_user: int, rng: random.Random) -> list[str]:  # type: ignore[no-untyped-def]
+    ids = [f"user{i}" for i in range(users)]
+    await services.catalog.upsert_users(
+        [UserIn(id=u, timeZone=ZONES[i % len(ZONES)]) for i, u in enumerate(ids)]
+    )
+    for i, uid in enumerate(ids):
+        caller = Caller(uid)
+        zone = ZONES[i % len(ZONES)]
+        start = rng.choice([7, 8, 9])
+        await dispatch(
+            services,
+            caller,
+            json.dumps(
+                {
+                    "endpoint": "meeting:setUserAvailability",
+                    "data": {
+                        "availability": {
+                            "status": "Available",
+                            "repetition": 0b0111110,
+                            "dates": [
+                                {
+                                    "startDate": f"2030-03-04T{start:02d}:00:00Z",
+                                    "endDate": f"2030-03-04T{start + 9:02d}:00:00Z",
+                                }
+                            ],
+                        },
+                        "localDate": "2030-03-04T12:00:00Z",
+                        "timeZone": zone,
+                    },
+                }
+            ),
+        )
+        for day in rng.sample(range(1, 29), 3):
+            await dispatch(
+                services,
+                caller,
+                json.dumps(
+                    {
+                        "endpoint": "meeting:setUserAvailability",
+                        "data": {
+                            "availability": {
+                                "status": "NotAvailable",
+                                "dates": [
+                                    {
+                                        "startDate": f"2030-03-{day:02d}T12:00:00Z",
+                                        "endDate": f"2030-03-{day:02d}T14:00:00Z",
+                                    }
+                                ],
+                            },
+                            "localDate": f"2030-03-{day:02d}T12:00:00Z",
+                        },
+                    }
+                ),
+            )
+    await services.catalog.upsert_rooms([])
+    from roomful_meetings.protocol.payloads import RoomIn
+
+    await services.catalog.upsert_rooms([RoomIn(id="bench-room", networkId="n", title="Bench")])
+    for uid in ids:  # each user organizes `per_user` meetings in March, with 5 invitees each
+        for _ in range(per_user):
+            day, hour = rng.randrange(1, 29), rng.randrange(0, 23)
+            await dispatch(
+                services,
+                Caller(uid),
+                json.dumps(
+                    {
+                        "endpoint": "meeting:createMeeting",
+                        "data": {
+                            "sourceType": "room",
+                            "sourceIds": ["bench-room"],
+                            "subject": "bench",
+                            "startDate": f"2030-03-{day:02d}T{hour:02d}:00:00Z",
+                            "endDate": f"2030-03-{day:02d}T{hour:02d}:45:00Z",
+                            "invitedUserIds": rng.sample(ids, 5),
+                        },
+                    }
+                ),
+            )
+    return ids
+
+
+async def time_endpoint(services, caller: Caller, frame: str, runs: int) -> list[float]:  # type: ignore[no-untyped-def]
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        reply = await dispatch(services, caller, frame)
+        samples.append((time.perf_counter() - began) * 1000)
+        assert '"status":false' in reply, reply[:300]
+    return samples
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "median_ms": round(statistics.median(ordered), 3),
+        "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1], 3),
+        "min_ms": round(ordered[0], 3),
+    }
+
+
+async def main(users: int, runs: int, per_user: int) -> dict[str, object]:
+    rng = random.Random(42)
+    redis_server = RedisProcess(Path(tempfile.mkdtemp(prefix="bench-redis-")))
+    redis_server.start()
+    try:
+        settings = Settings(redis_url=redis_server.url, key_prefix=f"bench{per_user}:")
+        async with open_redis(redis_server.address) as redis:
+            await prepare_redis(redis)
+            services = build_services(settings, redis)
+            ids = await seed(services, users, per_user, rng)
+            caller = Caller(ids[0])
+            asked = [{"roomful": u} for u in ids[1:]]
+            month = json.dumps(
+                {
+                    "endpoint": "meeting:getMeetingTimeSlotsForMonth",
+                    "data": {"users": asked, "localDate": "2030-03-15T12:00:00+01:00"},
+                }
+            )
+            day = json.dumps(
+                {
+                    "endpoint": "meeting:getTimeSlotsForMeeting",
+                    "data": {"users": asked, "localDate": "2030-03-15T12:00:00+01:00"},
+                }
+            )
+            await time_endpoint(services, caller, month, 20)  # warm caches (zone tables)
+            return {
+                "users": users,
+                "meetings_organized_per_user": per_user,
+                "meetings_per_user_in_month": per_user * 6,
+                "month": summary(await time_endpoint(services, caller, month, runs)),
+                "day": summary(await time_endpoint(services, caller, day, runs)),
+            }
+    finally:
+        redis_server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument(
+        "--per-user",
+        type=int,
+        nargs="+",
+        default=[4, 20],
+        help="meetings each user organizes in the month (each has 5 invitees): "
+        "4 is about one meeting per working day per person, 20 about six",
+    )
+    args = parser.parse_args()
+    result = {
+        "runs": args.runs,
+        "scenarios": [trio.run(main, args.users, args.runs, n) for n in args.per_user],
+    }
+    print(json.dumps(result, indent=2))
+    out = Path(__file__).parent / "results" / "slots.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,0 +1,276 @@
+"""Availability, free time slots and meeting counts (contract sections 4 and 5)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import date, datetime, timedelta
+
+import msgspec
+
+from roomful_meetings.domain import availability as rules
+from roomful_meetings.domain.bitmaps import runs, to_bytes
+from roomful_meetings.domain.time import to_minute
+from roomful_meetings.domain.zones import (
+    FIXED_OFFSET,
+    LocalDay,
+    days_between,
+    is_valid_zone,
+    local_date_of,
+    local_day,
+    offset_table,
+    offset_zone,
+    tz_of,
+)
+from roomful_meetings.errors import BadRequest
+from roomful_meetings.protocol import payloads as p
+from roomful_meetings.protocol.payloads import UserIn
+from roomful_meetings.service.context import Caller, Services
+from roomful_meetings.service.registry import endpoint
+from roomful_meetings.storage.availability import ZoneRecord
+
+
+class Span(msgspec.Struct):
+    startDate: str
+    endDate: str
+
+
+class Availability(msgspec.Struct):
+    status: str
+    dates: list[Span]
+
+
+class AvailabilityReply(msgspec.Struct):
+    availability: Availability
+
+
+class Pattern(msgspec.Struct):
+    availabilities: list[Availability]
+
+
+class PatternReply(msgspec.Struct):
+    pattern: Pattern
+
+
+class SlotsReply(msgspec.Struct):
+    availableTimeSlots: list[Span]
+
+
+class DayCount(msgspec.Struct):
+    count: int
+    startDate: str
+    endDate: str
+
+
+class CountsReply(msgspec.Struct):
+    meetingCounts: list[DayCount]
+
+
+def now_minute() -> int:
+    return int(time.time()) // 60
+
+
+async def caller_zone(
+    services: Services, caller: Caller, time_zone: str | None, local: datetime | int
+) -> str:
+    """The request's timeZone (stored on the profile), else the stored one, else the
+    offset that the local timestamp carries."""
+    if time_zone is not None:
+        if not is_valid_zone(time_zone) or FIXED_OFFSET.match(time_zone):
+            raise BadRequest(
+                f"`data.timeZone`: unknown time zone {time_zone!r} (an IANA name like Europe/Berlin)"
+            )
+        await services.catalog.upsert_users([UserIn(id=caller.user_id, timeZone=time_zone)])
+        return time_zone
+    profile = await services.catalog.get_user(caller.user_id) or {}
+    stored = profile.get("timeZone", "")
+    if stored and is_valid_zone(stored):
+        return stored
+    return offset_zone(local) if isinstance(local, datetime) else "+00:00"
+
+
+def day_of(zone: str, local: datetime | int, field: str) -> LocalDay:
+    return local_day(zone, local_date_of(zone, to_minute(local, field)))
+
+
+def spans(zone: str, intervals: list[tuple[int, int]], start: int, end: int) -> list[Span]:
+    table = offset_table(zone, start, end)
+    return [Span(table.format(a), table.format(b)) for a, b in intervals]
+
+
+def available(zone: str, intervals: list[tuple[int, int]], start: int, end: int) -> Availability:
+    return Availability(rules.AVAILABLE, spans(zone, intervals, start, end))
+
+
+def request_intervals(dates: list[p.Interval]) -> list[tuple[int, int]]:
+    out = []
+    for index, interval in enumerate(dates):
+        where = f"data.availability.dates[{index}]"
+        start, end = (
+            to_minute(interval.startDate, f"{where}.startDate"),
+            to_minute(interval.endDate, f"{where}.endDate"),
+        )
+        if end <= start:
+            raise BadRequest(f"`{where}.endDate` must be after its startDate")
+        out.append((start, end))
+    return out
+
+
+def wall_interval(zone: str, start: int, end: int) -> tuple[int, int]:
+    """Time of day of an interval in `zone`; one crossing midnight is cut at the day's end."""
+    tz = tz_of(zone)
+    first = datetime.fromtimestamp(start * 60, tz)
+    last = datetime.fromtimestamp(end * 60, tz)
+    wall_start = first.hour * 60 + first.minute
+    wall_end = 1440 if last.date() > first.date() else last.hour * 60 + last.minute
+    return wall_start, wall_end
+
+
+@endpoint("meeting:setUserAvailability", p.SetAvailability, changes=True)
+async def set_availability(services: Services, caller: Caller, data: p.SetAvailability) -> None:
+    intervals = request_intervals(data.availability.dates)
+    zone = await caller_zone(services, caller, data.timeZone, data.localDate)
+    record = ZoneRecord(time_zone="", offset_zone=zone if FIXED_OFFSET.match(zone) else "")
+    status = data.availability.status
+    repetition = data.availability.repetition or 0
+    if repetition:
+        walls = [wall_interval(zone, a, b) for a, b in intervals]
+        bitmap = to_bytes(rules.set_bits(status, walls, rules.DAY_WALL_MINUTES), rules.DAY_WALL_MINUTES)
+        weekdays = {d: bitmap for d in range(7) if repetition >> d & 1}
+        await services.availability.set_pattern(caller.user_id, record, weekdays)
+        return
+    day = day_of(zone, data.localDate, "data.localDate")
+    clipped = [(a - day.start, b - day.start) for a, b in intervals]
+    bitmap = to_bytes(rules.set_bits(status, clipped, day.length), day.length)
+    await services.availability.set_day(caller.user_id, record, day.date, day.start, day.end, bitmap)
+
+
+async def own_availability(
+    services: Services, caller: Caller, data: p.LocalDateQuery, first: date, last: date
+) -> AvailabilityReply:
+    zone = await caller_zone(services, caller, data.timeZone, data.localDate)
+    start, end = local_day(zone, first).start, local_day(zone, last).start
+    users, _busy = await services.availability.inputs([caller.user_id], start, end, default_zone=zone)
+    bits = rules.window_bits(users[caller.user_id], start, end)
+    return AvailabilityReply(available(zone, [(start + a, start + b) for a, b in runs(bits)], start, end))
+
+
+def local_date(zone: str, data: p.LocalDateQuery) -> date:
+    return local_date_of(zone, to_minute(data.localDate, "data.localDate"))
+
+
+async def zone_and_date(services: Services, caller: Caller, data: p.LocalDateQuery) -> tuple[str, date]:
+    zone = await caller_zone(services, caller, data.timeZone, data.localDate)
+    return zone, local_date(zone, data)
+
+
+def week_start(day: date) -> date:
+    """The Sunday starting the week of `day`."""
+    return day - timedelta(days=(day.weekday() + 1) % 7)
+
+
+def month_bounds(day: date) -> tuple[date, date]:
+    first = day.replace(day=1)
+    return first, (first + timedelta(days=32)).replace(day=1)
+
+
+@endpoint("meeting:getUserAvailabilityForDay", p.LocalDateQuery)
+async def availability_for_day(
+    services: Services, caller: Caller, data: p.LocalDateQuery
+) -> AvailabilityReply:
+    _, day = await zone_and_date(services, caller, data)
+    return await own_availability(services, caller, data, day, day + timedelta(days=1))
+
+
+@endpoint("meeting:getUserAvailabilityForWeek", p.LocalDateQuery)
+async def availability_for_week(
+    services: Services, caller: Caller, data: p.LocalDateQuery
+) -> AvailabilityReply:
+    _, day = await zone_and_date(services, caller, data)
+    sunday = week_start(day)
+    return await own_availability(services, caller, data, sunday, sunday + timedelta(days=7))
+
+
+@endpoint("meeting:getUserAvailabilityForMonth", p.LocalDateQuery)
+async def availability_for_month(
+    services: Services, caller: Caller, data: p.LocalDateQuery
+) -> AvailabilityReply:
+    _, day = await zone_and_date(services, caller, data)
+    return await own_availability(services, caller, data, *month_bounds(day))
+
+
+@endpoint("meeting:getUserAvailabilityPattern", p.LocalDateQuery)
+async def availability_pattern(services: Services, caller: Caller, data: p.LocalDateQuery) -> PatternReply:
+    zone, day = await zone_and_date(services, caller, data)
+    sunday = week_start(day)
+    week = [local_day(zone, sunday + timedelta(days=d)) for d in range(7)]
+    users, _busy = await services.availability.inputs(
+        [caller.user_id], week[0].start, week[0].start, default_zone=zone
+    )
+    user = users[caller.user_id]
+    entries = []
+    for weekday, local in enumerate(week):
+        weekly = user.pattern.get(weekday)
+        bits = rules.wall_to_elapsed(weekly, local) if weekly is not None else (1 << local.length) - 1
+        intervals = [(local.start + a, local.start + b) for a, b in runs(bits)]
+        entries.append(available(zone, intervals, local.start, local.end))
+    return PatternReply(Pattern(entries))
+
+
+def slot_users(services: Services, caller: Caller, data: p.SlotQuery) -> tuple[list[str], list[str]]:
+    """Ids and emails to search for (each entry by `roomful` id, else by `email`)."""
+    if len(data.users) > services.settings.max_slot_users:
+        raise BadRequest(
+            f"`data.users` may name at most {services.settings.max_slot_users} users, got {len(data.users)}"
+        )
+    ids = [u.roomful for u in data.users if u.roomful]
+    emails = [u.email for u in data.users if not u.roomful and u.email]
+    if data.includeSelf:
+        ids.append(caller.user_id)
+    return ids, emails
+
+
+async def time_slots(
+    services: Services, caller: Caller, data: p.SlotQuery, first: date, last: date, zone: str
+) -> SlotsReply:
+    start, end = local_day(zone, first).start, local_day(zone, last).start
+    user_ids, emails = slot_users(services, caller, data)
+    users, busy = await services.availability.inputs(user_ids, start, end, default_zone=zone, emails=emails)
+    if not users:
+        return SlotsReply([])
+    slots = rules.free_slots(
+        list(users.values()), busy, start, end, now=now_minute(), duration=data.duration or 0
+    )
+    return SlotsReply(spans(zone, slots, start, end))
+
+
+@endpoint("meeting:getTimeSlotsForMeeting", p.SlotQuery)
+async def slots_for_day(services: Services, caller: Caller, data: p.SlotQuery) -> SlotsReply:
+    zone = await caller_zone(services, caller, data.timeZone, data.localDate)
+    day = local_date_of(zone, to_minute(data.localDate, "data.localDate"))
+    return await time_slots(services, caller, data, day, day + timedelta(days=1), zone)
+
+
+@endpoint("meeting:getMeetingTimeSlotsForMonth", p.SlotQuery)
+async def slots_for_month(services: Services, caller: Caller, data: p.SlotQuery) -> SlotsReply:
+    zone = await caller_zone(services, caller, data.timeZone, data.localDate)
+    day = local_date_of(zone, to_minute(data.localDate, "data.localDate"))
+    return await time_slots(services, caller, data, *month_bounds(day), zone)
+
+
+@endpoint("meeting:listUserMeetingCounts", p.CountsQuery)
+async def meeting_counts(services: Services, caller: Caller, data: p.CountsQuery) -> CountsReply:
+    zone = await caller_zone(services, caller, data.timeZone, data.localDateNow)
+    first = day_of(zone, data.localDateNow, "data.localDateNow")
+    _users, busy = await services.availability.inputs([caller.user_id], first.start, None, default_zone=zone)
+    counts: Counter[date] = Counter()
+    for start, end in zip(busy[::2], busy[1::2], strict=True):
+        for day in days_between(zone, max(start, first.start), end):
+            counts[day.date] += 1
+    chosen = sorted(counts)[data.offset : data.offset + data.size]
+    out = []
+    for day_date in chosen:
+        day = local_day(zone, day_date)
+        table = offset_table(zone, day.start, day.end)
+        out.append(DayCount(counts[day_date], table.format(day.start), table.format(day.end)))
+    return CountsReply(out)

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from datetime import date
+
+from roomful_meetings.domain.availability import wall_to_elapsed
+from roomful_meetings.domain.bitmaps import runs, span
+from roomful_meetings.domain.zones import days_between, local_day, offset_table
+
+
+def test_new_york_days_are_23_and_25_hours_long_when_clocks_change() -> None:
+    assert local_day("America/New_York", date(2026, 3, 8)).length == 23 * 60
+    assert local_day("America/New_York", date(2026, 11, 1)).length == 25 * 60
+    assert local_day("America/New_York", date(2026, 11, 2)).length == 24 * 60
+    assert local_day("Asia/Tokyo", date(2026, 3, 8)).length == 24 * 60
+
+
+def test_a_pattern_on_a_dst_day_keeps_its_wall_clock_times() -> None:
+    nine_to_five = span(9 * 60, 17 * 60)
+    spring = local_day("America/New_York", date(2026, 3, 8))  # 02:00 -> 03:00
+    assert runs(wall_to_elapsed(nine_to_five, spring)) == [(8 * 60, 16 * 60)]
+    autumn = local_day("America/New_York", date(2026, 11, 1))  # 02:00 -> 01:00
+    assert runs(wall_to_elapsed(nine_to_five, autumn)) == [(10 * 60, 18 * 60)]
+    one_to_two = span(60, 120)  # the repeated hour is available twice
+    assert runs(wall_to_elapsed(one_to_two, autumn)) == [(60, 180)]
+
+
+def test_a_tokyo_day_spans_two_new_york_days() -> None:
+    tokyo = local_day("Asia/Tokyo", date(2026, 6, 10))
+    new_york = days_between("America/New_York", tokyo.start, tokyo.end)
+    assert [d.date for d in new_york] == [date(2026, 6, 9), date(2026, 6, 10)]
+
+
+def test_local_timestamps_carry_the_offset_of_their_instant() -> None:
+    day = local_day("America/New_York", date(2026, 3, 8))
+    table = offset_table("America/New_York", day.start, day.end)
+    assert table.format(day.start) == "2026-03-08T00:00:00-05:00"
+    assert table.format(day.start + 3 * 60) == "2026-03-08T04:00:00-04:00"
+    assert table.format(day.end) == "2026-03-09T00:00:00-04:00"
+    assert offset_table("+09:30", 0, 10).format(0) == "1970-01-01T09:30:00+09:30"

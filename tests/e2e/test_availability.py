@@ -1,0 +1,252 @@
+"""Availability, time slots across zones and DST, and meeting counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from roomful_meetings.client import Client, connect
+from roomful_meetings.errors import BadRequest
+from tests.conftest import ServerHandle, token
+from tests.e2e.world import meeting, seed
+
+EVERY_DAY = 0b1111111
+TOKYO_MONDAY = "2030-03-11T12:00:00+09:00"  # New York moved its clocks on Sunday 2030-03-10
+
+
+@pytest.fixture
+async def world(server: ServerHandle) -> ServerHandle:
+    await seed(server)
+    async with connect(server.url, token("root", admin=True)) as admin:
+        await admin.call(
+            "admin:upsertUsers", {"users": [{"id": "taro", "email": "Taro@Example.jp"}, {"id": "nina"}]}
+        )
+    return server
+
+
+def pattern(start: str, end: str, repetition: int = EVERY_DAY, status: str = "Available") -> dict[str, Any]:
+    return {
+        "availability": {
+            "status": status,
+            "dates": [{"startDate": start, "endDate": end}],
+            "repetition": repetition,
+        },
+        "localDate": start,
+    }
+
+
+async def slots(client: Client, **extra: Any) -> list[tuple[str, str]]:
+    data = {"users": [{"roomful": "nina"}], "localDate": TOKYO_MONDAY, **extra}
+    reply = await client.call("meeting:getTimeSlotsForMeeting", data)
+    return [(s["startDate"], s["endDate"]) for s in reply["availableTimeSlots"]]
+
+
+async def test_tokyo_and_new_york_find_their_overlap_across_new_yorks_clock_change(
+    world: ServerHandle,
+) -> None:
+    async with (
+        connect(world.url, token("taro", zoneinfo="Asia/Tokyo")) as taro,
+        connect(world.url, token("nina", zoneinfo="America/New_York")) as nina,
+    ):
+        await taro.call(
+            "meeting:setUserAvailability", pattern("2030-03-04T06:00:00+09:00", "2030-03-04T12:00:00+09:00")
+        )
+        await nina.call(
+            "meeting:setUserAvailability", pattern("2030-03-04T08:00:00-05:00", "2030-03-04T20:00:00-05:00")
+        )
+        # Sunday in New York is already on -04:00: 08:00 there is 21:00 in Tokyo.
+        assert await slots(taro) == [("2030-03-11T06:00:00+09:00", "2030-03-11T09:00:00+09:00")]
+        by_email = await taro.call(
+            "meeting:getTimeSlotsForMeeting",
+            {
+                "users": [{"email": "taro@example.JP"}, {"roomful": "ghost"}, {"email": "no@one"}],
+                "localDate": TOKYO_MONDAY,
+                "includeSelf": False,
+            },
+        )
+        assert by_email["availableTimeSlots"] == [
+            {"startDate": "2030-03-11T06:00:00+09:00", "endDate": "2030-03-11T12:00:00+09:00"}
+        ]
+
+        mid = (
+            await nina.call(
+                "meeting:createMeeting",
+                meeting("2030-03-10T22:00:00Z", "2030-03-10T22:30:00Z", invited=["taro"]),
+            )
+        )["meeting"]["meetingId"]
+        assert await slots(taro) == [
+            ("2030-03-11T06:00:00+09:00", "2030-03-11T07:00:00+09:00"),
+            ("2030-03-11T07:30:00+09:00", "2030-03-11T09:00:00+09:00"),
+        ]
+        assert await slots(taro, duration=61) == [("2030-03-11T07:30:00+09:00", "2030-03-11T09:00:00+09:00")]
+        await taro.call("meeting:declineMeetingRequest", {"meetingId": mid})
+        assert len(await slots(taro)) == 2  # still busy for nina, the organizer
+        await nina.call("meeting:deleteMeeting", {"meetingId": mid})
+        assert await slots(taro) == [("2030-03-11T06:00:00+09:00", "2030-03-11T09:00:00+09:00")]
+
+        day_off = {
+            "availability": {"status": "Available", "dates": []},
+            "localDate": "2030-03-10T12:00:00-04:00",
+        }
+        await nina.call("meeting:setUserAvailability", day_off)
+        assert await slots(taro) == []
+        month = await taro.call(
+            "meeting:getMeetingTimeSlotsForMonth", {"users": [{"roomful": "nina"}], "localDate": TOKYO_MONDAY}
+        )
+        spans = month["availableTimeSlots"]
+        assert spans[0] == {
+            "startDate": "2030-03-01T06:00:00+09:00",
+            "endDate": "2030-03-01T10:00:00+09:00",
+        }  # -05:00 still
+        assert {"startDate": "2030-03-11T06:00:00+09:00", "endDate": "2030-03-11T09:00:00+09:00"} not in spans
+        assert len(spans) == 30  # every day of March but the day off
+
+
+async def test_reads_show_the_users_own_days_in_their_zone(world: ServerHandle) -> None:
+    async with connect(world.url, token("nina", zoneinfo="America/New_York")) as nina:
+        await nina.call(
+            "meeting:setUserAvailability",
+            pattern("2030-03-04T08:00:00-05:00", "2030-03-04T20:00:00-05:00", repetition=0b0111110),
+        )
+        await nina.call(
+            "meeting:setUserAvailability",
+            {
+                "availability": {
+                    "status": "NotAvailable",
+                    "dates": [
+                        {"startDate": "2030-03-12T12:00:00-04:00", "endDate": "2030-03-12T13:00:00-04:00"}
+                    ],
+                },
+                "localDate": "2030-03-12T09:00:00-04:00",
+            },
+        )
+        day = (
+            await nina.call("meeting:getUserAvailabilityForDay", {"localDate": "2030-03-12T09:00:00-04:00"})
+        )["availability"]
+        assert day == {
+            "status": "Available",
+            "dates": [
+                {"startDate": "2030-03-12T00:00:00-04:00", "endDate": "2030-03-12T12:00:00-04:00"},
+                {"startDate": "2030-03-12T13:00:00-04:00", "endDate": "2030-03-13T00:00:00-04:00"},
+            ],
+        }
+        week = (
+            await nina.call("meeting:getUserAvailabilityForWeek", {"localDate": "2030-03-12T09:00:00-04:00"})
+        )["availability"]["dates"]
+        assert week[-1] == {
+            "startDate": "2030-03-16T00:00:00-04:00",
+            "endDate": "2030-03-17T00:00:00-04:00",
+        }  # Saturday
+        weekly = (
+            await nina.call("meeting:getUserAvailabilityPattern", {"localDate": "2030-03-12T09:00:00-04:00"})
+        )["pattern"]["availabilities"]
+        assert len(weekly) == 7
+        assert weekly[0]["dates"] == [
+            {"startDate": "2030-03-10T00:00:00-05:00", "endDate": "2030-03-11T00:00:00-04:00"}
+        ]
+        assert weekly[2]["dates"] == [
+            {"startDate": "2030-03-12T08:00:00-04:00", "endDate": "2030-03-12T20:00:00-04:00"}
+        ]
+        month = (
+            await nina.call("meeting:getUserAvailabilityForMonth", {"localDate": "2030-03-12T09:00:00-04:00"})
+        )["availability"]["dates"]
+        assert (
+            month[0]["startDate"] == "2030-03-01T08:00:00-05:00"
+            and month[-1]["endDate"] == "2030-04-01T00:00:00-04:00"
+        )
+
+
+async def test_the_request_zone_is_stored_and_a_bare_offset_is_a_fallback(world: ServerHandle) -> None:
+    async with connect(world.url, token("taro")) as taro:
+        by_offset = await taro.call(
+            "meeting:getUserAvailabilityForDay", {"localDate": "2030-07-01T10:00:00+02:00"}
+        )
+        assert by_offset["availability"]["dates"][0]["startDate"] == "2030-07-01T00:00:00+02:00"
+        await taro.call(
+            "meeting:getUserAvailabilityForDay",
+            {"localDate": "2030-07-01T10:00:00+02:00", "timeZone": "Asia/Tokyo"},
+        )
+        stored = await taro.call("meeting:getUserAvailabilityForDay", {"localDate": 1909000000000})
+        assert stored["availability"]["dates"][0]["startDate"].endswith("+09:00")
+
+
+async def test_meeting_counts_per_local_day(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        made = []
+        for start, end in [
+            ("2030-03-10T04:00:00Z", "2030-03-10T06:00:00Z"),
+            ("2030-03-10T15:00:00Z", "2030-03-10T16:00:00Z"),
+            ("2030-03-12T10:00:00Z", "2030-03-12T11:00:00Z"),
+            ("2030-03-14T10:00:00Z", "2030-03-14T11:00:00Z"),
+        ]:
+            made.append(
+                (await alice.call("meeting:createMeeting", meeting(start, end)))["meeting"]["meetingId"]
+            )
+        await bob.call("meeting:declineMeetingRequest", {"meetingId": made[2]})
+        query = {"localDateNow": "2030-03-10T09:00:00-04:00", "timeZone": "America/New_York"}
+        counts = (await bob.call("meeting:listUserMeetingCounts", query))["meetingCounts"]
+        assert counts == [  # the first meeting straddles midnight in New York: it counts on the 10th too
+            {"count": 2, "startDate": "2030-03-10T00:00:00-05:00", "endDate": "2030-03-11T00:00:00-04:00"},
+            {"count": 1, "startDate": "2030-03-14T00:00:00-04:00", "endDate": "2030-03-15T00:00:00-04:00"},
+        ]
+        paged = (await alice.call("meeting:listUserMeetingCounts", {**query, "offset": 1, "size": 1}))[
+            "meetingCounts"
+        ]
+        assert [c["startDate"] for c in paged] == ["2030-03-12T00:00:00-04:00"]
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"availability": {"status": "Maybe", "dates": []}, "localDate": TOKYO_MONDAY}, "status"),
+        (
+            {
+                "availability": {"status": "Available", "dates": [], "repetition": 128},
+                "localDate": TOKYO_MONDAY,
+            },
+            "repetition",
+        ),
+        (
+            {
+                "availability": {
+                    "status": "Available",
+                    "dates": [{"startDate": "2030-03-11T10:00:00Z", "endDate": "2030-03-11T09:00:00Z"}],
+                },
+                "localDate": TOKYO_MONDAY,
+            },
+            "dates[0].endDate",
+        ),
+        (
+            {
+                "availability": {"status": "Available", "dates": []},
+                "localDate": TOKYO_MONDAY,
+                "timeZone": "Mars/Olympus",
+            },
+            "Mars/Olympus",
+        ),
+        ({"availability": {"status": "Available", "dates": []}, "localDate": "yesterday"}, "localDate"),
+    ],
+)
+async def test_bad_availability_requests_get_400_and_change_nothing(
+    world: ServerHandle, data: dict[str, Any], needle: str
+) -> None:
+    async with connect(world.url, token("taro", zoneinfo="Asia/Tokyo")) as taro:
+        before = await taro.call("meeting:getUserAvailabilityForWeek", {"localDate": TOKYO_MONDAY})
+        with pytest.raises(BadRequest, match=needle.replace("[", r"\[").replace("]", r"\]")):
+            await taro.call("meeting:setUserAvailability", data)
+        assert await taro.call("meeting:getUserAvailabilityForWeek", {"localDate": TOKYO_MONDAY}) == before
+
+
+async def test_slot_search_names_at_most_the_configured_number_of_users(start_server) -> None:  # type: ignore[no-untyped-def]
+    server = await start_server(max_slot_users=3)
+    async with connect(server.url, token("taro")) as taro:
+        with pytest.raises(BadRequest, match="at most 3"):
+            await taro.call(
+                "meeting:getTimeSlotsForMeeting",
+                {"users": [{"roomful": f"u{i}"} for i in range(4)], "localDate": TOKYO_MONDAY},
+            )
+        with pytest.raises(BadRequest, match="duration"):
+            await taro.call(
+                "meeting:getTimeSlotsForMeeting", {"users": [], "localDate": TOKYO_MONDAY, "duration": 0}
+            )

@@ -40,7 +40,7 @@ def prefix() -> str:
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
     """A redis-server for this test alone, for tests that stop and restart it."""
-    server = RedisProcess(tmp_path / "own-redis")
+    server = RedisProcess(tmp_path / "own-redis", persistent=True)
     server.start()
     yield server
     server.stop()

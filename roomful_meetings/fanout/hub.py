@@ -26,11 +26,14 @@ class Receiver(Protocol):
 
     def deliver(self, event_id: str, frame: str) -> None: ...
 
+    def catch_up(self) -> None: ...
+
 
 class Hub:
     def __init__(self, keys: Keys, address: RedisAddress) -> None:
         self.keys = keys
-        self.pubsub = PubSub(address, self._on_message)
+        self.pubsub = PubSub(address, self._on_message, on_connected=self._on_connected)
+        self._connected_before = False
         self._receivers: dict[str, set[Receiver]] = {}
         self._subscribed: dict[str, trio.Event] = {}
 
@@ -77,6 +80,14 @@ class Hub:
             del self._receivers[uid]
             self._subscribed.pop(uid, None)
             self.pubsub.unsubscribe(self.keys.user_channel(uid))
+
+    def _on_connected(self) -> None:
+        # After a reconnect, events published while the link was down are in the streams.
+        if self._connected_before:
+            for receivers in self._receivers.values():
+                for receiver in list(receivers):
+                    receiver.catch_up()
+        self._connected_before = True
 
     def _on_message(self, channel: bytes, data: bytes) -> None:
         receivers = self._receivers.get(self.keys.user_from_channel(channel))

@@ -8,7 +8,6 @@ instance is full or Redis is unreachable.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,9 +16,7 @@ from trio_websocket import WebSocketRequest, serve_websocket
 
 from roomful_meetings.auth import AuthError, Identity, TokenVerifier
 from roomful_meetings.config import Settings
-from roomful_meetings.domain.time import format_ms_utc
 from roomful_meetings.fanout.hub import Hub
-from roomful_meetings.protocol.envelope import encode_push
 from roomful_meetings.service.admin import profile_from_claims
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.storage.redis import RedisError
@@ -36,7 +33,7 @@ class ConnectOptions:
 
 
 def connect_options(request: WebSocketRequest) -> ConnectOptions:
-    query = parse_qs(urlsplit(request.path).query)
+    query = parse_qs(urlsplit(request.path).query, keep_blank_values=True)
     token = ""
     for name, value in request.headers:
         if name.lower() == b"authorization" and value[:7].lower() == b"bearer ":
@@ -87,7 +84,7 @@ class WebsocketServer:
             await _reject(request, 429, "too many connections for this user")
             return
         try:
-            last_event_id = await self._on_connect(identity)
+            await self._on_connect(identity)
         except RedisError as exc:
             log.warning("refusing connection of %s: storage unavailable (%s)", identity.user_id, exc)
             await _reject(request, 503, "storage unavailable; retry later")
@@ -95,7 +92,13 @@ class WebsocketServer:
         ws = await request.accept()
         caller = Caller(identity.user_id, identity.is_admin)
         session = Session(
-            ws, caller, self.services, self.settings, expires_at=identity.expires_at, legacy=options.legacy
+            ws,
+            caller,
+            self.services,
+            self.settings,
+            expires_at=identity.expires_at,
+            legacy=options.legacy,
+            since=options.since,
         )
         try:
             await self.hub.join(session)
@@ -103,18 +106,15 @@ class WebsocketServer:
             await ws.aclose(1013, "storage unavailable; retry later")
             return
         try:
-            now = format_ms_utc(int(time.time() * 1000))
-            session.send(encode_push("connection:ready", last_event_id, now, {"lastEventId": last_event_id}))
             await session.run()
         finally:
             self.hub.leave(session)
 
-    async def _on_connect(self, identity: Identity) -> str:
+    async def _on_connect(self, identity: Identity) -> None:
         profile = profile_from_claims(
             identity.user_id, identity.email, identity.given_name, identity.family_name, identity.zoneinfo
         )
         await self.services.catalog.upsert_users([profile])
-        return await self.services.events.last_event_id(identity.user_id)
 
 
 async def _reject(request: WebSocketRequest, status: int, message: str) -> None:

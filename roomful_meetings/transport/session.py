@@ -23,11 +23,13 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from roomful_meetings.config import Settings
 from roomful_meetings.domain.ratelimit import TokenBucket
+from roomful_meetings.domain.time import format_ms_utc
 from roomful_meetings.errors import RateLimited
-from roomful_meetings.protocol.envelope import FrameError, decode_request, encode_error
+from roomful_meetings.protocol.envelope import FrameError, decode_request, encode_error, encode_push
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.dispatch import dispatch
 from roomful_meetings.service.legacy import legacy_event_frame
+from roomful_meetings.storage.events import event_order
 from roomful_meetings.storage.redis import RedisError
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ CLOSE_POLICY_VIOLATION: Final = 1008
 CLOSE_TOKEN_EXPIRED: Final = 4001
 CLOSE_TOO_SLOW: Final = 4008
 CLOSE_TIMEOUT: Final = 2.0
+RETAIN_MS: Final = 24 * 3600 * 1000  # events older than this are not replayed
 
 
 class Session:
@@ -64,6 +67,7 @@ class Session:
         *,
         expires_at: float | None,
         legacy: bool = False,
+        since: str | None = None,
     ) -> None:
         self.ws = ws
         self.caller = caller
@@ -78,6 +82,13 @@ class Session:
         self._rejected = 0
         self._legacy_in, self._legacy_out = trio.open_memory_channel[str](settings.send_queue_frames)
         self._cancel = trio.CancelScope()
+        self._since = since
+        # Live events wait here while the connection starts or catches up, so that replayed
+        # events go first and nothing is sent twice.
+        self._holding = True
+        self._held: list[tuple[str, str]] = []
+        self._last: tuple[int, int] = (-1, -1)
+        self._nursery: trio.Nursery | None = None
         self.close_code = CLOSE_GOING_AWAY
         self.close_reason = ""
 
@@ -91,6 +102,15 @@ class Session:
             pass
 
     def deliver(self, event_id: str, frame: str) -> None:
+        if self._holding:
+            self._held.append((event_id, frame))
+            if len(self._held) > self.settings.send_queue_frames:
+                self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
+            return
+        order = event_order(event_id)
+        if order <= self._last:
+            return  # already sent (replayed, or caught up after an outage)
+        self._last = order
         self.send(frame)
         if self.legacy:
             # The deprecated shape needs directory reads: a task of its own converts it.
@@ -107,11 +127,13 @@ class Session:
     async def run(self) -> None:
         with self._cancel:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 nursery.start_soon(self._write_loop)
                 if self.expires_at is not None:
                     nursery.start_soon(self._expire)
                 if self.legacy:
                     nursery.start_soon(self._legacy_loop)
+                await self._start()
                 await self._read_loop(nursery)
                 self._cancel.cancel()
         with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
@@ -124,6 +146,52 @@ class Session:
             except ConnectionClosed:
                 self.close(CLOSE_GOING_AWAY, "")
                 return
+
+    async def _start(self) -> None:
+        """connection:recoveryIncomplete (if so), connection:ready, the replay, then live."""
+        events = self.services.events
+        now_ms = int(time.time() * 1000)
+        last_id = await events.last_event_id(self.user_id)
+        replay: list[tuple[str, str]] = []
+        if self._since is not None:
+            complete, replay = await events.since(
+                self.user_id, self._since, max_age_ms=RETAIN_MS, now_ms=now_ms
+            )
+            if not complete:
+                oldest = replay[0][0] if replay else ""
+                data = {"since": self._since, "oldestEventId": oldest}
+                self.send(encode_push("connection:recoveryIncomplete", last_id, format_ms_utc(now_ms), data))
+        ready = {"lastEventId": last_id}
+        self.send(encode_push("connection:ready", last_id, format_ms_utc(now_ms), ready))
+        await self._release(replay)
+
+    def catch_up(self) -> None:
+        """After the pub/sub link was down: send what this connection missed, in order."""
+        if self._nursery is not None and not self._holding:
+            self._holding = True
+            self._nursery.start_soon(self._catch_up)
+
+    async def _catch_up(self) -> None:
+        since = f"{self._last[0]}-{self._last[1]}" if self._last >= (0, 0) else ""
+        try:
+            _, missed = await self.services.events.since(
+                self.user_id, since, max_age_ms=RETAIN_MS, now_ms=int(time.time() * 1000)
+            )
+        except RedisError as exc:
+            log.warning("user=%s catch-up after outage failed: %s", self.user_id, exc)
+            missed = []
+        await self._release(missed)
+
+    async def _release(self, replay: list[tuple[str, str]]) -> None:
+        for event_id, frame in replay:
+            self._holding = False
+            self.deliver(event_id, frame)
+            self._holding = True
+            await trio.lowlevel.checkpoint()
+        held, self._held = self._held, []
+        self._holding = False
+        for event_id, frame in held:
+            self.deliver(event_id, frame)
 
     async def _legacy_loop(self) -> None:
         async for frame in self._legacy_out:

@@ -1,0 +1,158 @@
+"""Delivery and recovery (contract section 6): since= replay, catch-up, Redis outages."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from roomful_meetings.client import Client, connect
+from roomful_meetings.errors import Unavailable
+from roomful_meetings.storage.embedded import RedisProcess
+from roomful_meetings.storage.redis import open_redis, parse_redis_url
+from tests.conftest import ServerHandle, token
+from tests.e2e.world import meeting, seed
+
+
+def order(event_id: str) -> tuple[int, int]:
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq)
+
+
+async def meeting_events(client: Client, count: int) -> list[str]:
+    ids = []
+    while len(ids) < count:
+        push = await client.next_push()
+        if push.endpoint and push.endpoint.startswith("meeting:on"):
+            assert push.event is not None
+            ids.append(push.event.id)
+    return ids
+
+
+async def test_reconnecting_with_since_replays_what_was_missed_in_order(server: ServerHandle) -> None:
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice:
+        async with connect(server.url, token("bob")) as bob:
+            ready = await bob.next_push()
+            assert ready.endpoint == "connection:ready"
+            await alice.call("meeting:createMeeting", meeting())
+            (seen,) = await meeting_events(bob, 1)
+        missed = [
+            (await alice.call("meeting:createMeeting", meeting(subject=f"m{i}")))["meeting"]["meetingId"]
+            for i in range(5)
+        ]
+        async with connect(server.url, token("bob"), since=seen) as bob:
+            first = await bob.next_push()
+            assert first.endpoint == "connection:ready"
+            replayed = []
+            for _ in range(5):
+                push = await bob.next_push()
+                replayed.append(push.data["meeting"]["meetingId"])
+            assert replayed == missed
+            await alice.call("meeting:deleteMeeting", {"meetingId": missed[0]})
+            live = await bob.next_push()
+            assert live.endpoint == "meeting:onMeetingDeleted"
+            assert bob.pending_pushes() == []
+
+
+async def test_empty_since_replays_everything_retained(server: ServerHandle) -> None:
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice:
+        for i in range(3):
+            await alice.call("meeting:createMeeting", meeting(subject=f"m{i}"))
+    async with connect(server.url, token("bob"), since="") as bob:
+        assert (await bob.next_push()).endpoint == "connection:ready"
+        assert [p.data["meeting"]["subject"] for p in [await bob.next_push() for _ in range(3)]] == [
+            "m0",
+            "m1",
+            "m2",
+        ]
+
+
+@pytest.mark.parametrize("since", ["1-0", "garbage", "99999999999999-0"])
+async def test_an_unknown_or_too_old_since_says_recovery_is_incomplete_first(
+    server: ServerHandle, since: str
+) -> None:
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice:
+        await alice.call("meeting:createMeeting", meeting())
+    async with connect(server.url, token("bob"), since=since) as bob:
+        first = await bob.next_push()
+        assert first.endpoint == "connection:recoveryIncomplete"
+        assert first.data["since"] == since
+        assert (await bob.next_push()).endpoint == "connection:ready"
+
+
+async def test_replay_while_new_events_keep_arriving_has_no_gap_and_no_duplicate(start_server) -> None:  # type: ignore[no-untyped-def]
+    server = await start_server(rate_per_second=10_000, rate_burst=10_000)
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice:
+        async with connect(server.url, token("bob")) as bob:
+            await bob.next_push()
+            await alice.call("meeting:createMeeting", meeting())
+            (seen,) = await meeting_events(bob, 1)
+        for i in range(30):
+            await alice.call("meeting:createMeeting", meeting(subject=f"before{i}"))
+
+        async def keep_changing() -> None:
+            for i in range(30):
+                await alice.call("meeting:createMeeting", meeting(subject=f"during{i}"))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(keep_changing)
+            async with connect(server.url, token("bob"), since=seen) as bob:
+                got = await meeting_events(bob, 60)
+        assert got == sorted(got, key=order)
+        assert len(set(got)) == 60
+
+
+async def test_events_published_while_pubsub_was_down_are_caught_up(server: ServerHandle) -> None:
+    await seed(server)
+    async with (
+        open_redis(parse_redis_url(server.settings.redis_url)) as redis,
+        connect(server.url, token("alice")) as alice,
+        connect(server.url, token("bob")) as bob,
+    ):
+        await redis.wait_connected()
+        await bob.next_push()
+        subjects = []
+        for i in range(5):
+            await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
+            subjects.append(f"s{i}")
+            await alice.call("meeting:createMeeting", meeting(subject=f"s{i}"))
+        got = []
+        with trio.fail_after(10):
+            while len(got) < 5:
+                push = await bob.next_push()
+                got.append(push.data["meeting"]["subject"])
+        assert got == subjects
+        await trio.sleep(0.3)
+        assert bob.pending_pushes() == []
+
+
+async def test_a_redis_outage_gives_503_and_the_server_recovers_by_itself(
+    start_server, own_redis: RedisProcess
+) -> None:  # type: ignore[no-untyped-def]
+    server = await start_server(redis_url=own_redis.url, redis_timeout=1.0)
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice, connect(server.url, token("bob")) as bob:
+        await bob.next_push()
+        own_redis.stop()
+        with pytest.raises(Unavailable, match="storage unavailable"):
+            for _ in range(20):
+                await alice.call("meeting:createMeeting", meeting())
+                await trio.sleep(0.05)
+        own_redis.start()
+        with trio.fail_after(15):
+            while True:
+                try:
+                    mid = (await alice.call("meeting:createMeeting", meeting(subject="after")))["meeting"][
+                        "meetingId"
+                    ]
+                    break
+                except Unavailable:
+                    await trio.sleep(0.1)
+        with trio.fail_after(10):
+            while True:
+                push = await bob.next_push()
+                if push.data and push.data.get("meeting", {}).get("meetingId") == mid:
+                    break

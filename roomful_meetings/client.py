@@ -12,6 +12,7 @@ the whole response. Pushes (events, `connection:ready`) arrive on `pushes()` / `
 from __future__ import annotations
 
 import itertools
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -50,6 +51,8 @@ class Client:
     def __init__(self, ws: WebSocketConnection, push_buffer: int = 10_000) -> None:
         self.ws = ws
         self._ids = itertools.count(1)
+        # event.id doubles as the safe-retry key of a change: unique per user, not per connection.
+        self._id_prefix = secrets.token_hex(6)
         self._waiting: dict[str, trio.MemorySendChannel[Frame]] = {}
         self._push_in, self._push_out = trio.open_memory_channel[Frame](push_buffer)
         self.closed = trio.Event()
@@ -77,7 +80,7 @@ class Client:
         """Send a request and wait for its response (matched by event.id)."""
         if self.closed.is_set():
             raise ConnectionClosed(self.ws.closed)
-        event_id = event_id or f"c-{next(self._ids)}"
+        event_id = event_id or f"{self._id_prefix}-{next(self._ids)}"
         sender, receiver = trio.open_memory_channel[Frame](1)
         self._waiting[event_id] = sender
         message = {"endpoint": endpoint, "data": {} if data is None else data, "event": {"id": event_id}}

@@ -71,16 +71,18 @@ def now_minute() -> int:
 
 
 async def caller_zone(
-    services: Services, caller: Caller, time_zone: str | None, local: datetime | int
+    services: Services, caller: Caller, time_zone: str | None, local: datetime | int, *, store: bool = True
 ) -> str:
-    """The request's timeZone (stored on the profile), else the stored one, else the
-    offset that the local timestamp carries."""
+    """The request's timeZone (stored on the profile unless `store` is False, for callers
+    that store it in their own change), else the stored one, else the offset that the
+    local timestamp carries."""
     if time_zone is not None:
         if not is_valid_zone(time_zone) or FIXED_OFFSET.match(time_zone):
             raise BadRequest(
                 f"`data.timeZone`: unknown time zone {time_zone!r} (an IANA name like Europe/Berlin)"
             )
-        await services.catalog.upsert_users([UserIn(id=caller.user_id, timeZone=time_zone)])
+        if store:
+            await services.catalog.upsert_users([UserIn(id=caller.user_id, timeZone=time_zone)])
         return time_zone
     profile = await services.catalog.get_user(caller.user_id) or {}
     stored = profile.get("timeZone", "")
@@ -129,8 +131,9 @@ def wall_interval(zone: str, start: int, end: int) -> tuple[int, int]:
 @endpoint("meeting:setUserAvailability", p.SetAvailability, changes=True)
 async def set_availability(services: Services, caller: Caller, data: p.SetAvailability) -> None:
     intervals = request_intervals(data.availability.dates)
-    zone = await caller_zone(services, caller, data.timeZone, data.localDate)
-    record = ZoneRecord(time_zone="", offset_zone=zone if FIXED_OFFSET.match(zone) else "")
+    # The zone is stored by the same script as the availability: one change, one retry record.
+    zone = await caller_zone(services, caller, data.timeZone, data.localDate, store=False)
+    record = ZoneRecord(time_zone=data.timeZone or "", offset_zone=zone if FIXED_OFFSET.match(zone) else "")
     status = data.availability.status
     repetition = data.availability.repetition or 0
     if repetition:

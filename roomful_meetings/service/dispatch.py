@@ -15,6 +15,7 @@ from roomful_meetings.errors import ApiError, BadRequest, Forbidden, InternalErr
 from roomful_meetings.protocol.envelope import (
     EMPTY_OBJECT,
     FrameError,
+    decode_event_ref,
     decode_request,
     describe_validation_error,
     encode_error,
@@ -28,6 +29,7 @@ from roomful_meetings.service import legacy as _legacy  # noqa: F401
 from roomful_meetings.service import meetings as _meetings  # noqa: F401
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import ENDPOINTS
+from roomful_meetings.storage.base import REQUEST_KEY
 from roomful_meetings.storage.redis import RedisConnectionLost, RedisUnavailable
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,16 @@ async def dispatch(services: Services, caller: Caller, frame: str | bytes) -> st
             raise BadRequest(describe_validation_error(exc, "data")) from None
         if spec.admin and not caller.is_admin:
             raise Forbidden(f'{endpoint} needs a token with role "admin"')
-        result = await spec.handler(services, caller, data)
+        retry_key = None
+        if spec.changes:
+            ref = decode_event_ref(event)
+            if ref is not None and ref.id is not None and ref.id != "":
+                retry_key = REQUEST_KEY.set(services.keys.request(caller.user_id, str(ref.id)))
+        try:
+            result = await spec.handler(services, caller, data)
+        finally:
+            if retry_key is not None:
+                REQUEST_KEY.reset(retry_key)
         return encode_response(endpoint, event, EMPTY_OBJECT if result is None else result)
     except ApiError as exc:
         return encode_error(endpoint, event, exc)

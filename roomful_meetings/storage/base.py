@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from roomful_meetings.domain.time import format_ms_utc
@@ -18,6 +19,12 @@ def decode_hash(reply: list[bytes]) -> dict[str, str]:
     return {reply[i].decode(): reply[i + 1].decode() for i in range(0, len(reply), 2)}
 
 
+# The safe-retry key of the change being made (set by the dispatcher for requests that
+# change something and carry an event.id); changing scripts receive it as their last KEY.
+REQUEST_KEY: ContextVar[str | None] = ContextVar("REQUEST_KEY", default=None)
+READ_ONLY_SCRIPTS = frozenset({"get_meeting", "list_user_meetings", "availability_inputs"})
+
+
 class Store:
     def __init__(self, redis: Redis, scripts: dict[str, Script], keys: Keys) -> None:
         self.redis = redis
@@ -30,6 +37,9 @@ class Store:
         Every script gets (prefix, now ms, now RFC 3339) before its own ARGV.
         """
         now_ms = int(time.time() * 1000)
+        request_key = REQUEST_KEY.get()
+        if request_key is not None and name not in READ_ONLY_SCRIPTS:
+            keys = [*keys, request_key]
         reply = await self.redis.evalsha(
             self.scripts[name], keys, [self.keys.prefix, now_ms, format_ms_utc(now_ms), *args]
         )

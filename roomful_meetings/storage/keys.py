@@ -67,6 +67,14 @@ class Keys:
     def source(self, source_string: str) -> str:
         return f"{self.prefix}src:{source_string}"
 
+    def request(self, uid: str, event_id: str) -> str:
+        """Safe-retry record of one user's changing request (long ids are hashed)."""
+        if len(event_id) > 200:
+            import hashlib
+
+            event_id = "sha1-" + hashlib.sha1(event_id.encode()).hexdigest()
+        return f"{self.prefix}req:{uid}:{event_id}"
+
     def schema_version(self) -> str:
         return f"{self.prefix}schema"
 

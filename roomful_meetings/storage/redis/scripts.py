@@ -3,6 +3,10 @@
 Every script in `lua/` is prefixed with `lua/_lib.lua` (helpers for key names, event ids and
 fan-out) before its SHA is taken, so a script file stays short and readable while Redis
 still sees one self-contained script.
+
+Every script body is also wrapped for safe retries: when its last KEY is a request key
+(`<prefix>req:...`), a result stored there is returned without running the body again, and
+a successful result is stored there for 10 minutes, in the same atomic step as the change.
 """
 
 from __future__ import annotations
@@ -12,6 +16,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LIBRARY_NAME = "_lib.lua"
+
+RETRY_PROLOGUE = b"""
+local REQUEST_KEY = nil
+if #KEYS > 0 and string.sub(KEYS[#KEYS], 1, #PREFIX + 4) == PREFIX .. 'req:' then
+  REQUEST_KEY = KEYS[#KEYS]
+end
+if REQUEST_KEY then
+  local earlier = redis.call('GET', REQUEST_KEY)
+  if earlier then return cjson.decode(earlier) end
+end
+local function run_body()
+"""
+RETRY_EPILOGUE = b"""
+end
+local result = run_body()
+if REQUEST_KEY and result[1] == 0 then redis.call('SET', REQUEST_KEY, cjson.encode(result), 'EX', 600) end
+return result
+"""
 
 
 def lua_dir() -> Path:
@@ -43,5 +65,6 @@ def load_scripts(folder: Path | None = None) -> dict[str, Script]:
     for path in sorted(folder.glob("*.lua")):
         if path.name == LIBRARY_NAME:
             continue
-        scripts[path.stem] = Script.from_source(path.stem, library + b"\n" + path.read_bytes())
+        body = path.read_bytes()
+        scripts[path.stem] = Script.from_source(path.stem, library + RETRY_PROLOGUE + body + RETRY_EPILOGUE)
     return scripts

@@ -1,0 +1,69 @@
+"""Safe retries (contract section 6): the same event.id within 10 minutes applies once."""
+
+from __future__ import annotations
+
+import pytest
+
+from roomful_meetings.client import connect
+from tests.conftest import ServerHandle, token
+from tests.e2e.world import meeting, seed
+
+
+async def test_a_repeated_create_is_applied_once_and_gets_the_first_answer(server: ServerHandle) -> None:
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice:
+        first = await alice.request("meeting:createMeeting", meeting(), event_id="retry-1")
+        again = await alice.request("meeting:createMeeting", meeting(), event_id="retry-1")
+        assert again.data == first.data and not again.error.status
+        listed = await alice.call(
+            "meeting:listUserMeetings",
+            {"startDate": "2030-03-01T00:00:00Z", "endDate": "2030-04-01T00:00:00Z"},
+        )
+        assert len(listed["meetings"]) == 1
+        other = await alice.request("meeting:createMeeting", meeting(), event_id="retry-2")
+        assert other.data["meeting"]["meetingId"] != first.data["meeting"]["meetingId"]
+
+
+async def test_the_same_id_from_another_user_or_a_read_is_not_a_repeat(server: ServerHandle) -> None:
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice, connect(server.url, token("bob")) as bob:
+        mine = await alice.request("meeting:createMeeting", meeting(), event_id="shared")
+        theirs = await bob.request("meeting:createMeeting", meeting(invited=["alice"]), event_id="shared")
+        assert mine.data["meeting"]["meetingId"] != theirs.data["meeting"]["meetingId"]
+        mid = mine.data["meeting"]["meetingId"]
+        read = await alice.request("meeting:getMeeting", {"meetingId": mid}, event_id="shared")
+        assert read.data["meeting"]["meetingId"] == mid  # reads are never answered from the record
+
+
+async def test_a_failed_request_is_not_recorded(server: ServerHandle) -> None:
+    await seed(server)
+    async with (
+        connect(server.url, token("alice")) as alice,
+        connect(server.url, token("root", admin=True)) as admin,
+    ):
+        failed = await alice.request("meeting:createMeeting", meeting(invited=["zed"]), event_id="again")
+        assert failed.error.code == 404
+        await admin.call("admin:upsertUsers", {"users": [{"id": "zed"}]})
+        retried = await alice.request("meeting:createMeeting", meeting(invited=["zed"]), event_id="again")
+        assert not retried.error.status and retried.data["meeting"]["participantIds"] == ["alice", "zed"]
+
+
+@pytest.mark.parametrize("endpoint", ["meeting:acceptMeetingRequest", "meeting:declineMeetingRequest"])
+async def test_a_repeated_rsvp_after_a_change_of_mind_is_not_reapplied(
+    server: ServerHandle, endpoint: str
+) -> None:
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice, connect(server.url, token("bob")) as bob:
+        mid = (await alice.call("meeting:createMeeting", meeting()))["meeting"]["meetingId"]
+        other = (
+            "meeting:declineMeetingRequest"
+            if endpoint.endswith("acceptMeetingRequest")
+            else "meeting:acceptMeetingRequest"
+        )
+        await bob.request(endpoint, {"meetingId": mid}, event_id="rsvp-1")
+        await bob.request(other, {"meetingId": mid}, event_id="rsvp-2")
+        await bob.request(endpoint, {"meetingId": mid}, event_id="rsvp-1")  # a late duplicate of the first
+        status = (await alice.call("meeting:getMeeting", {"meetingId": mid}))["meeting"]["participants"][1][
+            "status"
+        ]
+        assert status == ("declined" if other.endswith("declineMeetingRequest") else "accepted")

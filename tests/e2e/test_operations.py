@@ -1,0 +1,98 @@
+"""What operators rely on: bugs answered with a traceable id, subscriptions only where
+needed, and slow clients cut off without hurting anyone else."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import msgspec
+import pytest
+import trio
+from trio_websocket import ConnectionClosed, open_websocket_url
+
+from roomful_meetings.client import connect
+from roomful_meetings.protocol.payloads import Empty
+from roomful_meetings.service.registry import ENDPOINTS, Endpoint
+from roomful_meetings.storage.redis import open_redis, parse_redis_url
+from tests.conftest import ServerHandle, token
+from tests.e2e.world import meeting, ready, seed
+
+
+@pytest.fixture
+def buggy_endpoint():  # type: ignore[no-untyped-def]
+    async def broken(services, caller, data):  # type: ignore[no-untyped-def]
+        raise ZeroDivisionError("a bug")
+
+    ENDPOINTS["test:broken"] = Endpoint(
+        "test:broken", Empty, broken, False, False, msgspec.json.Decoder(Empty)
+    )
+    yield
+    del ENDPOINTS["test:broken"]
+
+
+async def test_a_bug_is_a_500_whose_id_is_in_the_log(
+    server: ServerHandle, buggy_endpoint, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    async with connect(server.url, token("alice")) as alice:
+        with caplog.at_level(logging.ERROR):
+            reply = await alice.request("test:broken", {})
+        assert reply.error.code == 500
+        error_id = re.search(r"error id (\w+)", reply.error.message)
+        assert error_id and error_id.group(1) in caplog.text and "ZeroDivisionError" in caplog.text
+        assert "a bug" not in reply.error.message  # internals stay in the log
+        assert (await alice.request("meeting:getMeeting", {"meetingId": "x"})).error.code == 404
+
+
+async def test_an_instance_subscribes_only_to_the_users_connected_to_it(server: ServerHandle) -> None:
+    prefix = server.settings.key_prefix
+    async with open_redis(parse_redis_url(server.settings.redis_url)) as redis:
+        await redis.wait_connected()
+
+        async def channels() -> set[str]:
+            return {c.decode() for c in await redis.execute("PUBSUB", "CHANNELS", f"{prefix}*")}
+
+        async with connect(server.url, token("alice")) as alice, connect(server.url, token("alice")) as again:
+            await ready(alice)
+            await ready(again)
+            assert await channels() == {f"{prefix}u:alice"}
+        with trio.fail_after(5):
+            while await channels():  # noqa: ASYNC110 - polling Redis, another process
+                await trio.sleep(0.02)
+
+
+async def test_deprecated_events_reach_legacy_connections_on_another_instance(start_server) -> None:  # type: ignore[no-untyped-def]
+    a, b = await start_server(), await start_server()
+    await seed(a)
+    async with connect(a.url, token("alice")) as alice, connect(b.url, token("bob"), legacy="1") as bob:
+        await ready(bob)
+        mid = (await alice.call("meeting:createMeeting", meeting()))["meeting"]["meetingId"]
+        await bob.next_push("meeting:onMeetingCreated")
+        legacy = await bob.next_push("meeting:meetingUpdated")
+        assert legacy.data["meeting"]["id"] == mid and legacy.data["meeting"]["room"]["title"] == "Lobby"
+
+
+async def test_a_client_that_never_reads_is_cut_off_and_others_are_still_served(start_server) -> None:  # type: ignore[no-untyped-def]
+    server = await start_server(send_queue_frames=20, rate_per_second=10_000, rate_burst=10_000)
+    await seed(server)
+    headers = [(b"authorization", f"Bearer {token('bob')}".encode())]
+    async with (
+        open_websocket_url(server.url, extra_headers=headers, message_queue_size=1) as stuck,
+        connect(server.url, token("alice")) as alice,
+        connect(server.url, token("carol")) as carol,
+    ):
+        await ready(carol)
+        big = "x" * 400
+        # bob reads nothing: his events pile up in TCP buffers, then in his bounded queue
+        for i in range(400):
+            await alice.call("meeting:createMeeting", meeting(subject=f"{i}-{big}", invited=["bob", "carol"]))
+        with trio.fail_after(10), pytest.raises(ConnectionClosed) as closed:
+            while True:
+                json.loads(await stuck.get_message())
+        assert closed.value.reason.code == 4008
+        mid = (await alice.call("meeting:createMeeting", meeting(invited=["carol"])))["meeting"]["meetingId"]
+        while True:  # carol, who reads, still gets every event
+            push = await carol.next_push()
+            if push.data["meeting"]["meetingId"] == mid:
+                break

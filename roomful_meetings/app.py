@@ -102,9 +102,14 @@ def build_services(settings: Settings, redis: Redis) -> Services:
 
 
 async def run_server(
-    settings: Settings, *, task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED
+    settings: Settings,
+    stop: trio.Event | None = None,
+    *,
+    task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run until cancelled; `started` with the bound port once connections are accepted."""
+    """Run until `stop` is set (then drain and return) or until cancelled; `started` with
+    the bound port once connections are accepted."""
+    stop = stop if stop is not None else trio.Event()
     log.info("settings %s", json.dumps(settings.describe(), sort_keys=True))
     verifier = TokenVerifier(settings)
     async with (
@@ -119,19 +124,30 @@ async def run_server(
         async with trio.open_nursery() as nursery:
             await nursery.start(hub.run)
             server = WebsocketServer(settings, services, hub, verifier)
-            port = await nursery.start(server.serve)
-            log.info("listening on ws://%s:%d", settings.host, port)
-            task_status.started(Running(port=port, redis=address))
+            async with trio.open_nursery() as serving:  # ends once drained after `stop`
+                port = await serving.start(server.serve, stop)
+                log.info("listening on ws://%s:%d", settings.host, port)
+                task_status.started(Running(port=port, redis=address))
+            nursery.cancel_scope.cancel()
 
 
 async def serve_until_signalled(settings: Settings) -> None:
     """`roomful-meetings serve`: run until SIGTERM or SIGINT, then stop cleanly (exit 0)."""
     import signal
 
+    stop = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(run_server, settings)
-            async for signum in signals:
-                log.info("received %s: shutting down", signal.Signals(signum).name)
+
+            async def run_then_return() -> None:
+                await run_server(settings, stop)
                 nursery.cancel_scope.cancel()
-                break
+
+            nursery.start_soon(run_then_return)
+            async for signum in signals:
+                if stop.is_set():
+                    log.warning("received %s again: stopping at once", signal.Signals(signum).name)
+                    nursery.cancel_scope.cancel()
+                    break
+                log.info("received %s: draining, then stopping", signal.Signals(signum).name)
+                stop.set()

@@ -65,6 +65,7 @@ def token(user: str, *, admin: bool = False, ttl: int = 3600, **claims: object) 
 class ServerHandle(msgspec.Struct):
     url: str
     settings: Settings
+    stop: trio.Event  # set it to drain and stop this instance
 
 
 @pytest.fixture
@@ -81,8 +82,9 @@ def start_server(nursery: trio.Nursery, redis_server: RedisProcess, prefix: str,
         }
         values.update(overrides)
         settings = Settings(**values)  # type: ignore[arg-type]
-        running = await nursery.start(run_server, settings)
-        return ServerHandle(url=f"ws://127.0.0.1:{running.port}", settings=settings)
+        stop = trio.Event()
+        running = await nursery.start(run_server, settings, stop)
+        return ServerHandle(url=f"ws://127.0.0.1:{running.port}", settings=settings, stop=stop)
 
     return start
 

@@ -28,6 +28,8 @@ class Receiver(Protocol):
 
     def catch_up(self) -> None: ...
 
+    def drain(self) -> None: ...
+
 
 class Hub:
     def __init__(self, keys: Keys, address: RedisAddress) -> None:
@@ -36,6 +38,8 @@ class Hub:
         self._connected_before = False
         self._receivers: dict[str, set[Receiver]] = {}
         self._subscribed: dict[str, trio.Event] = {}
+        self._empty = trio.Event()
+        self._empty.set()
 
     @property
     def connections(self) -> int:
@@ -52,6 +56,8 @@ class Hub:
         uid = receiver.user_id
         receivers = self._receivers.setdefault(uid, set())
         receivers.add(receiver)
+        if self._empty.is_set():
+            self._empty = trio.Event()
         ready = self._subscribed.get(uid)
         if ready is None:
             ready = self._subscribed[uid] = trio.Event()
@@ -80,6 +86,17 @@ class Hub:
             del self._receivers[uid]
             self._subscribed.pop(uid, None)
             self.pubsub.unsubscribe(self.keys.user_channel(uid))
+            if not self._receivers:
+                self._empty.set()
+
+    async def wait_empty(self) -> None:
+        """Return once no connection is registered."""
+        await self._empty.wait()
+
+    def drain_all(self) -> None:
+        for receivers in self._receivers.values():
+            for receiver in list(receivers):
+                receiver.drain()
 
     def _on_connected(self) -> None:
         # After a reconnect, events published while the link was down are in the streams.

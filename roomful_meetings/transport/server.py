@@ -52,20 +52,37 @@ class WebsocketServer:
         self.hub = hub
         self.verifier = verifier
 
-    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                lambda task_status: serve_websocket(
-                    self._handle,
-                    self.settings.host,
-                    self.settings.port,
-                    None,
-                    max_message_size=self.settings.max_frame_bytes,
-                    connect_timeout=self.settings.handshake_timeout,
-                    task_status=task_status,
+    async def serve(
+        self, stop: trio.Event, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve until `stop` is set, then drain: accept nothing new, let every connection
+        answer its requests in flight and close with 1001, within the shutdown deadline."""
+        async with trio.open_nursery() as connections:
+            async with trio.open_nursery() as listening:
+                server = await listening.start(
+                    lambda task_status: serve_websocket(
+                        self._handle,
+                        self.settings.host,
+                        self.settings.port,
+                        None,
+                        handler_nursery=connections,
+                        max_message_size=self.settings.max_frame_bytes,
+                        connect_timeout=self.settings.handshake_timeout,
+                        task_status=task_status,
+                    )
                 )
+                task_status.started(server.port)
+                await stop.wait()
+                listening.cancel_scope.cancel()
+            log.info(
+                "draining %d connections (deadline %gs)",
+                self.hub.connections,
+                self.settings.shutdown_deadline,
             )
-            task_status.started(server.port)
+            self.hub.drain_all()
+            with trio.move_on_after(self.settings.shutdown_deadline):
+                await self.hub.wait_empty()
+            connections.cancel_scope.cancel()  # also handshakes that never finished
 
     async def _handle(self, request: WebSocketRequest) -> None:
         options = connect_options(request)

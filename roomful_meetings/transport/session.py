@@ -89,6 +89,9 @@ class Session:
         self._held: list[tuple[str, str]] = []
         self._last: tuple[int, int] = (-1, -1)
         self._nursery: trio.Nursery | None = None
+        self._reading = trio.CancelScope()
+        self._draining = False
+        self._written = trio.Event()
         self.close_code = CLOSE_GOING_AWAY
         self.close_reason = ""
 
@@ -134,18 +137,24 @@ class Session:
                 if self.legacy:
                     nursery.start_soon(self._legacy_loop)
                 await self._start()
-                await self._read_loop(nursery)
+                with self._reading:
+                    await self._read_loop(nursery)
+                if self._draining:
+                    await self._finish_in_flight()
                 self._cancel.cancel()
         with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
             await self.ws.aclose(self.close_code, self.close_reason)
 
     async def _write_loop(self) -> None:
-        async for frame in self._outbox_reader:
-            try:
-                await self.ws.send_message(frame)
-            except ConnectionClosed:
-                self.close(CLOSE_GOING_AWAY, "")
-                return
+        try:
+            async for frame in self._outbox_reader:
+                try:
+                    await self.ws.send_message(frame)
+                except ConnectionClosed:
+                    self.close(CLOSE_GOING_AWAY, "")
+                    return
+        finally:
+            self._written.set()
 
     async def _start(self) -> None:
         """connection:recoveryIncomplete (if so), connection:ready, the replay, then live."""
@@ -164,6 +173,18 @@ class Session:
         ready = {"lastEventId": last_id}
         self.send(encode_push("connection:ready", last_id, format_ms_utc(now_ms), ready))
         await self._release(replay)
+
+    def drain(self) -> None:
+        """Shutting down: read no more requests, answer those in flight, then close 1001."""
+        self._draining = True
+        self.close_code, self.close_reason = CLOSE_GOING_AWAY, "server shutting down"
+        self._reading.cancel()
+
+    async def _finish_in_flight(self) -> None:
+        for _ in range(self.settings.max_in_flight):
+            await self._in_flight.acquire()
+        await self._outbox.aclose()  # the writer sends what is queued, then stops
+        await self._written.wait()
 
     def catch_up(self) -> None:
         """After the pub/sub link was down: send what this connection missed, in order."""

@@ -96,3 +96,33 @@ async def test_a_client_that_never_reads_is_cut_off_and_others_are_still_served(
             push = await carol.next_push()
             if push.data["meeting"]["meetingId"] == mid:
                 break
+
+
+@pytest.fixture
+def slow_endpoint():  # type: ignore[no-untyped-def]
+    async def slow(services, caller, data):  # type: ignore[no-untyped-def]
+        await trio.sleep(0.5)
+        return {"done": True}
+
+    ENDPOINTS["test:slow"] = Endpoint("test:slow", Empty, slow, False, False, msgspec.json.Decoder(Empty))
+    yield
+    del ENDPOINTS["test:slow"]
+
+
+async def test_stopping_answers_requests_in_flight_then_closes_with_1001(
+    server: ServerHandle, slow_endpoint
+) -> None:  # type: ignore[no-untyped-def]
+    headers = [(b"authorization", f"Bearer {token('alice')}".encode())]
+    async with open_websocket_url(server.url, extra_headers=headers) as ws:
+        await ws.get_message()  # connection:ready
+        await ws.send_message('{"endpoint": "test:slow", "data": {}, "event": {"id": "slow-1"}}')
+        await trio.sleep(0.1)
+        server.stop.set()
+        reply = json.loads(await ws.get_message())
+        assert reply["event"] == {"id": "slow-1"} and reply["data"] == {"done": True}
+        with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
+            await ws.get_message()
+        assert closed.value.reason.code == 1001
+    port = int(server.url.rsplit(":", 1)[1])
+    with pytest.raises(OSError):
+        await trio.open_tcp_stream("127.0.0.1", port)

@@ -39,6 +39,8 @@ class Settings:
     max_connections: int = 20_000
     max_connections_per_user: int = 20
     handshake_timeout: float = 10.0
+    ping_interval: float = 30.0
+    ping_timeout: float = 10.0
     shutdown_deadline: float = 10.0
     log_level: str = "info"
 
@@ -94,6 +96,8 @@ HELP: Mapping[str, str] = {
     "max_connections": "connections per instance",
     "max_connections_per_user": "connections per user per instance",
     "handshake_timeout": "seconds a client has to finish the websocket handshake",
+    "ping_interval": "seconds of silence from a client before the server pings it",
+    "ping_timeout": "seconds to wait for the pong before the connection is dropped (4009)",
     "shutdown_deadline": "seconds to finish in-flight requests on SIGTERM",
     "log_level": "debug, info, warning or error",
 }

@@ -18,6 +18,7 @@ from roomful_meetings.storage.embedded import RedisProcess
 
 settings.register_profile("ci", max_examples=60, deadline=None)
 settings.register_profile("long", max_examples=2000, deadline=None)
+settings.register_profile("medium", max_examples=300, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 _prefixes = itertools.count()

@@ -11,6 +11,16 @@ import trio
 
 async def handshake_status(url: str, headers: list[tuple[bytes, bytes]] | None = None) -> tuple[int, bytes]:
     """Send an upgrade request; return the status code and the response body (if any)."""
+    stream, status, body = await open_raw(url, headers)
+    await stream.aclose()
+    return status, body
+
+
+async def open_raw(
+    url: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> tuple[trio.SocketStream, int, bytes]:
+    """A websocket opened by hand, for peers that misbehave (never read, never pong):
+    the stream, the handshake status and whatever followed the response head."""
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     lines = [
@@ -23,17 +33,17 @@ async def handshake_status(url: str, headers: list[tuple[bytes, bytes]] | None =
         *(name + b": " + value for name, value in headers or []),
     ]
     assert parts.hostname and parts.port
-    async with await trio.open_tcp_stream(parts.hostname, parts.port) as stream:
-        await stream.send_all(b"\r\n".join(lines) + b"\r\n\r\n")
-        response = b""
-        with trio.fail_after(5):
-            while not _complete(response):
-                chunk = await stream.receive_some(65536)
-                if not chunk:
-                    break
-                response += chunk
+    stream = await trio.open_tcp_stream(parts.hostname, parts.port)
+    await stream.send_all(b"\r\n".join(lines) + b"\r\n\r\n")
+    response = b""
+    with trio.fail_after(5):
+        while not _complete(response):
+            chunk = await stream.receive_some(65536)
+            if not chunk:
+                break
+            response += chunk
     status = int(response.split(b" ", 2)[1])
-    return status, response.partition(b"\r\n\r\n")[2]
+    return stream, status, response.partition(b"\r\n\r\n")[2]
 
 
 def _complete(response: bytes) -> bool:

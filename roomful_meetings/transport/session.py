@@ -53,6 +53,7 @@ CLOSE_UNSUPPORTED_DATA: Final = 1003
 CLOSE_POLICY_VIOLATION: Final = 1008
 CLOSE_TOKEN_EXPIRED: Final = 4001
 CLOSE_TOO_SLOW: Final = 4008
+CLOSE_NO_PONG: Final = 4009
 CLOSE_TIMEOUT: Final = 2.0
 RETAIN_MS: Final = 24 * 3600 * 1000  # events older than this are not replayed
 
@@ -92,6 +93,7 @@ class Session:
         self._reading = trio.CancelScope()
         self._draining = False
         self._written = trio.Event()
+        self._heard_at = trio.current_time()
         self.close_code = CLOSE_GOING_AWAY
         self.close_reason = ""
 
@@ -136,6 +138,7 @@ class Session:
                     nursery.start_soon(self._expire)
                 if self.legacy:
                     nursery.start_soon(self._legacy_loop)
+                nursery.start_soon(self._keepalive)
                 await self._start()
                 with self._reading:
                     await self._read_loop(nursery)
@@ -227,6 +230,24 @@ class Session:
             if legacy is not None:
                 self.send(legacy)
 
+    async def _keepalive(self) -> None:
+        """Ping a client that has been silent; drop it if the pong does not come in time
+        (a dead peer or a half-open TCP link would otherwise hold its resources for ever)."""
+        interval, timeout = self.settings.ping_interval, self.settings.ping_timeout
+        while True:
+            await trio.sleep_until(self._heard_at + interval)
+            if trio.current_time() < self._heard_at + interval:
+                continue  # the client spoke meanwhile
+            with trio.move_on_after(timeout) as waiting:
+                try:
+                    await self.ws.ping()
+                except ConnectionClosed:
+                    return
+            if waiting.cancelled_caught:
+                self.close(CLOSE_NO_PONG, "no pong: connection presumed dead")
+                return
+            self._heard_at = trio.current_time()
+
     async def _expire(self) -> None:
         assert self.expires_at is not None
         remaining = self.expires_at - time.time()
@@ -239,6 +260,7 @@ class Session:
                 message = await self.ws.get_message()
             except ConnectionClosed:
                 return
+            self._heard_at = trio.current_time()
             if isinstance(message, bytes):
                 self.close(CLOSE_UNSUPPORTED_DATA, "binary frames are not accepted: send JSON text")
                 return

@@ -126,3 +126,31 @@ async def test_stopping_answers_requests_in_flight_then_closes_with_1001(
     port = int(server.url.rsplit(":", 1)[1])
     with pytest.raises(OSError):
         await trio.open_tcp_stream("127.0.0.1", port)
+
+
+async def test_a_silent_peer_that_does_not_pong_is_dropped_with_4009(start_server) -> None:  # type: ignore[no-untyped-def]
+    from tests.wsraw import open_raw
+
+    server = await start_server(ping_interval=0.2, ping_timeout=0.3)
+    stream, status, received = await open_raw(
+        server.url, [(b"authorization", f"Bearer {token('ghost')}".encode())]
+    )
+    assert status == 101
+    async with stream:  # the peer reads what comes but never answers the ping
+        with trio.fail_after(5):
+            while b"\x88" not in received:  # a close frame
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    break
+                received += chunk
+    assert b"\x89" in received  # it was pinged first
+    close = received[received.index(b"\x88") :]
+    assert int.from_bytes(close[2:4], "big") == 4009
+
+
+async def test_a_client_that_answers_pings_stays_connected(start_server) -> None:  # type: ignore[no-untyped-def]
+    server = await start_server(ping_interval=0.1, ping_timeout=0.5)
+    async with connect(server.url, token("alice")) as alice:
+        await ready(alice)
+        await trio.sleep(0.6)  # several pings, each answered by the client library
+        assert (await alice.request("meeting:getMeeting", {"meetingId": "m"})).error.code == 404

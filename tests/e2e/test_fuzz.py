@@ -22,10 +22,10 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 from roomful_meetings.app import run_server
 from roomful_meetings.config import Settings
 from roomful_meetings.service.registry import ENDPOINTS
+from roomful_meetings.storage.consistency import scan
 from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.redis import open_redis
 from tests.conftest import SECRET, token
-from tests.invariants import scan
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),

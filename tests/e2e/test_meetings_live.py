@@ -10,11 +10,11 @@ import trio
 
 from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import ApiError, NotFound
+from roomful_meetings.storage.consistency import check_invariants
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import open_redis, parse_redis_url
 from tests.conftest import ServerHandle, token
 from tests.e2e.world import meeting, ready, seed
-from tests.invariants import check_invariants
 
 
 async def test_users_on_two_instances_see_each_others_changes_live(start_server) -> None:  # type: ignore[no-untyped-def]

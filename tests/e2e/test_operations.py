@@ -100,12 +100,19 @@ async def test_a_client_that_never_reads_is_cut_off_and_others_are_still_served(
 
 @pytest.fixture
 def slow_endpoint():  # type: ignore[no-untyped-def]
+    running = {"now": 0, "most": 0}
+
     async def slow(services, caller, data):  # type: ignore[no-untyped-def]
-        await trio.sleep(0.5)
+        running["now"] += 1
+        running["most"] = max(running["most"], running["now"])
+        try:
+            await trio.sleep(0.5)
+        finally:
+            running["now"] -= 1
         return {"done": True}
 
     ENDPOINTS["test:slow"] = Endpoint("test:slow", Empty, slow, False, False, msgspec.json.Decoder(Empty))
-    yield
+    yield running
     del ENDPOINTS["test:slow"]
 
 
@@ -154,3 +161,34 @@ async def test_a_client_that_answers_pings_stays_connected(start_server) -> None
         await ready(alice)
         await trio.sleep(0.6)  # several pings, each answered by the client library
         assert (await alice.request("meeting:getMeeting", {"meetingId": "m"})).error.code == 404
+
+
+async def test_a_handshake_that_never_comes_is_dropped_after_the_timeout(start_server) -> None:  # type: ignore[no-untyped-def]
+    server = await start_server(handshake_timeout=0.3)
+    port = int(server.url.rsplit(":", 1)[1])
+    async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+        with trio.fail_after(5):
+            assert await stream.receive_some(100) == b""  # closed by the server, nothing sent
+
+
+async def test_an_instance_holds_at_most_max_connections(start_server) -> None:  # type: ignore[no-untyped-def]
+    from tests.wsraw import handshake_status
+
+    server = await start_server(max_connections=2)
+    async with connect(server.url, token("a")) as a, connect(server.url, token("b")) as b:
+        await ready(a)
+        await ready(b)
+        status, body = await handshake_status(f"{server.url}?token={token('c')}")
+        assert status == 503 and b"full" in body
+    async with connect(server.url, token("c")) as c:
+        assert (await c.next_push()).endpoint == "connection:ready"
+
+
+async def test_requests_beyond_the_in_flight_limit_wait_their_turn(start_server, slow_endpoint) -> None:  # type: ignore[no-untyped-def]
+    server = await start_server(max_in_flight=2)
+    async with connect(server.url, token("alice")) as alice:
+        await ready(alice)
+        async with trio.open_nursery() as nursery:
+            for _ in range(4):
+                nursery.start_soon(alice.call, "test:slow", {})
+        assert slow_endpoint["most"] == 2  # all four answered, never more than two at once

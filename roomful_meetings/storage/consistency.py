@@ -1,4 +1,4 @@
-"""Consistency checks over the raw Redis data of one key prefix (used after races)."""
+"""Consistency checks over the raw Redis data of one key prefix (after races, soaks, outages)."""
 
 from __future__ import annotations
 

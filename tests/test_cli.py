@@ -62,9 +62,13 @@ def served(tmp_path: Path):  # type: ignore[no-untyped-def]
         wait_listening(port, proc)
         yield port, tmp_path / "var", proc
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # stop it as an operator would, so it stops its Redis too
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         for pipe in (proc.stdout, proc.stderr):
             if pipe:
                 pipe.close()

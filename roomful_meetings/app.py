@@ -11,6 +11,7 @@ from typing import Final
 
 import trio
 
+from roomful_meetings import metrics
 from roomful_meetings.auth import TokenVerifier
 from roomful_meetings.config import Settings
 from roomful_meetings.fanout.hub import Hub
@@ -30,6 +31,7 @@ from roomful_meetings.storage.redis import (
     open_redis,
     parse_redis_url,
 )
+from roomful_meetings.transport.http import serve_http
 from roomful_meetings.transport.server import WebsocketServer
 
 log = logging.getLogger("roomful_meetings")
@@ -119,9 +121,25 @@ async def run_server(
         ) as redis,
     ):
         services = build_services(settings, redis)
-        await prepare_redis(redis)
         hub = Hub(services.keys, address)
+        prepared = trio.Event()
+
+        def readiness() -> str | None:
+            if stop.is_set():
+                return "draining"
+            if not prepared.is_set() or not redis.connected:
+                return "waiting for Redis"
+            if not hub.pubsub.connected:
+                return "pub/sub link to Redis is down"
+            return None
+
         async with trio.open_nursery() as nursery:
+            if settings.http_port:
+                http_port = await nursery.start(serve_http, settings.host, settings.http_port, readiness)
+                log.info("health and metrics on http://%s:%d", settings.host, http_port)
+            await prepare_redis(redis)
+            prepared.set()
+            metrics.CONNECTIONS.set_function(lambda: hub.connections)
             await nursery.start(hub.run)
             server = WebsocketServer(settings, services, hub, verifier)
             async with trio.open_nursery() as serving:  # ends once drained after `stop`

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import trio
 
+from roomful_meetings.metrics import EVENTS_DELIVERED
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import PubSub, RedisAddress
 
@@ -114,3 +115,4 @@ class Hub:
         text, eid = frame.decode(), event_id.decode()
         for receiver in list(receivers):
             receiver.deliver(eid, text)
+        EVENTS_DELIVERED.inc(len(receivers))

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 
 import msgspec
 
+from roomful_meetings import metrics
 from roomful_meetings.errors import ApiError, BadRequest, Forbidden, InternalError, NotFound, Unavailable
 from roomful_meetings.protocol.envelope import (
     EMPTY_OBJECT,
@@ -43,10 +45,19 @@ UNKNOWN_OUTCOME = (
 
 async def dispatch(services: Services, caller: Caller, frame: str | bytes) -> str:
     """Answer one request frame (never raises for anything a client can send)."""
+    started = time.perf_counter()
+    reply, endpoint, code = await _dispatch(services, caller, frame)
+    label = metrics.endpoint_label(endpoint, endpoint in ENDPOINTS)
+    metrics.REQUESTS.labels(label, str(code)).inc()
+    metrics.REQUEST_SECONDS.labels(label).observe(time.perf_counter() - started)
+    return reply
+
+
+async def _dispatch(services: Services, caller: Caller, frame: str | bytes) -> tuple[str, str | None, int]:
     try:
         request = decode_request(frame)
     except FrameError as exc:
-        return encode_error(exc.endpoint, exc.event, exc)
+        return encode_error(exc.endpoint, exc.event, exc), exc.endpoint, exc.code
     endpoint, event = request.endpoint, request.event
     try:
         spec = ENDPOINTS.get(endpoint)
@@ -69,14 +80,20 @@ async def dispatch(services: Services, caller: Caller, frame: str | bytes) -> st
         finally:
             if retry_key is not None:
                 REQUEST_KEY.reset(retry_key)
-        return encode_response(endpoint, event, EMPTY_OBJECT if result is None else result)
+        return encode_response(endpoint, event, EMPTY_OBJECT if result is None else result), endpoint, 0
     except ApiError as exc:
-        return encode_error(endpoint, event, exc)
+        return encode_error(endpoint, event, exc), endpoint, exc.code
     except RedisUnavailable:
-        return encode_error(endpoint, event, Unavailable(NOT_APPLIED))
+        metrics.REDIS_ERRORS.labels("not_applied").inc()
+        return encode_error(endpoint, event, Unavailable(NOT_APPLIED)), endpoint, 503
     except RedisConnectionLost:
-        return encode_error(endpoint, event, Unavailable(UNKNOWN_OUTCOME))
+        metrics.REDIS_ERRORS.labels("outcome_unknown").inc()
+        return encode_error(endpoint, event, Unavailable(UNKNOWN_OUTCOME)), endpoint, 503
     except Exception:
         error_id = secrets.token_hex(6)
         log.exception("error_id=%s endpoint=%s user=%s unhandled error", error_id, endpoint, caller.user_id)
-        return encode_error(endpoint, event, InternalError(f"internal error (error id {error_id})"))
+        return (
+            encode_error(endpoint, event, InternalError(f"internal error (error id {error_id})")),
+            endpoint,
+            500,
+        )

@@ -25,6 +25,7 @@ from roomful_meetings.config import Settings
 from roomful_meetings.domain.ratelimit import TokenBucket
 from roomful_meetings.domain.time import format_ms_utc
 from roomful_meetings.errors import RateLimited
+from roomful_meetings.metrics import CLOSES
 from roomful_meetings.protocol.envelope import FrameError, decode_request, encode_error, encode_push
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.dispatch import dispatch
@@ -127,6 +128,7 @@ class Session:
     def close(self, code: int, reason: str) -> None:
         if not self._cancel.cancel_called:
             self.close_code, self.close_reason = code, reason
+            CLOSES.labels(str(code)).inc()
             self._cancel.cancel()
 
     async def run(self) -> None:

@@ -192,3 +192,42 @@ async def test_requests_beyond_the_in_flight_limit_wait_their_turn(start_server,
             for _ in range(4):
                 nursery.start_soon(alice.call, "test:slow", {})
         assert slow_endpoint["most"] == 2  # all four answered, never more than two at once
+
+
+async def http_get(port: int, path: str) -> tuple[int, str]:
+    async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+        await stream.send_all(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        response = b""
+        while chunk := await stream.receive_some(65536):
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body.decode()
+
+
+async def test_health_readiness_and_metrics_for_load_balancers_and_scrapers(start_server, own_redis) -> None:  # type: ignore[no-untyped-def]
+    from roomful_meetings.storage.embedded import free_port
+
+    port = free_port()
+    server = await start_server(redis_url=own_redis.url, http_port=port, redis_timeout=1.0)
+    assert await http_get(port, "/healthz") == (200, "ok\n")
+    assert await http_get(port, "/readyz") == (200, "ready\n")
+    async with connect(server.url, token("alice")) as alice:
+        await ready(alice)
+        await alice.request("meeting:getMeeting", {"meetingId": "nope"})
+        await alice.request("made:up", {})
+        status, text = await http_get(port, "/metrics")
+        assert status == 200
+        assert 'roomful_requests_total{code="404",endpoint="meeting:getMeeting"}' in text
+        assert 'endpoint="unknown"' in text and "made:up" not in text  # client names never become labels
+        assert "roomful_request_seconds_bucket" in text and "roomful_connections" in text
+    own_redis.stop()
+    with trio.fail_after(10):
+        while (await http_get(port, "/readyz"))[0] != 503:  # noqa: ASYNC110 - Redis is another process
+            await trio.sleep(0.05)
+    assert (await http_get(port, "/healthz"))[0] == 200  # alive, just not ready
+    own_redis.start()
+    with trio.fail_after(15):
+        while (await http_get(port, "/readyz"))[0] != 200:  # noqa: ASYNC110
+            await trio.sleep(0.1)
+    server.stop.set()
+    assert await http_get(port, "/readyz") == (503, "not ready: draining\n")

@@ -1,0 +1,40 @@
+"""Prometheus metrics of one instance (text format by prometheus-client, no HTTP thread)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+CONNECTIONS = Gauge("roomful_connections", "Open websocket connections", registry=REGISTRY)
+REQUESTS = Counter(
+    "roomful_requests",
+    "Requests answered, by endpoint and code (0 = success)",
+    ["endpoint", "code"],
+    registry=REGISTRY,
+)
+REQUEST_SECONDS = Histogram(
+    "roomful_request_seconds",
+    "Server time per request, frame in to reply ready",
+    ["endpoint"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
+EVENTS_DELIVERED = Counter(
+    "roomful_events_delivered", "Event frames handed to local connections", registry=REGISTRY
+)
+CLOSES = Counter(
+    "roomful_closes", "Connections closed by the server, by close code", ["code"], registry=REGISTRY
+)
+REDIS_ERRORS = Counter(
+    "roomful_redis_errors", "Requests answered 503 because of Redis, by kind", ["kind"], registry=REGISTRY
+)
+
+
+def endpoint_label(endpoint: str | None, known: bool) -> str:
+    """Client-chosen names would blow up the label set: unknown ones share one label."""
+    return endpoint if known and endpoint else "unknown"
+
+
+def exposition() -> bytes:
+    return generate_latest(REGISTRY)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -151,8 +152,6 @@ async def run_server(
 
 async def serve_until_signalled(settings: Settings) -> None:
     """`roomful-meetings serve`: run until SIGTERM or SIGINT, then stop cleanly (exit 0)."""
-    import signal
-
     stop = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:

@@ -17,7 +17,7 @@ import trio
 
 from roomful_meetings.metrics import EVENTS_DELIVERED
 from roomful_meetings.storage.keys import Keys
-from roomful_meetings.storage.redis import PubSub, RedisAddress
+from roomful_meetings.storage.redis import PubSub, RedisAddress, RedisUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,6 @@ class Hub:
             await ready.wait()
         if not self.pubsub.connected:
             self.leave(receiver)
-            from roomful_meetings.storage.redis import RedisUnavailable
-
             raise RedisUnavailable("pub/sub connection is down")
 
     def leave(self, receiver: Receiver) -> None:

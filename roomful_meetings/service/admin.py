@@ -7,6 +7,7 @@ from typing import TypeVar
 
 from msgspec import UNSET
 
+from roomful_meetings.domain.time import to_minute
 from roomful_meetings.domain.zones import is_valid_zone
 from roomful_meetings.errors import BadRequest
 from roomful_meetings.protocol import payloads as p
@@ -21,8 +22,6 @@ def check_users(users: list[p.UserIn]) -> None:
 
 
 def check_sessions(sessions: list[p.SessionIn]) -> None:
-    from roomful_meetings.domain.time import to_minute
-
     for index, session in enumerate(sessions):
         if session.startDate is not None and session.endDate is not None:
             start = to_minute(session.startDate, f"data.sessions[{index}].startDate")

@@ -13,9 +13,10 @@ import time
 import msgspec
 
 from roomful_meetings.domain import legacy as rules
-from roomful_meetings.errors import NotFound
+from roomful_meetings.domain.meetings import check_subject
+from roomful_meetings.errors import BadRequest, NotFound
 from roomful_meetings.protocol import payloads as p
-from roomful_meetings.protocol.envelope import encode
+from roomful_meetings.protocol.envelope import encode_push
 from roomful_meetings.protocol.models import (
     DEFAULT_COLOR,
     Avatar3D,
@@ -115,8 +116,6 @@ async def legacy_event_frame(
     services: Services, endpoint_name: str, event_id: str, date: str, data: bytes
 ) -> str | None:
     """The deprecated push for a current-API event frame's data, or None when it has none."""
-    from roomful_meetings.protocol.envelope import encode_push
-
     if endpoint_name in ("meeting:onMeetingCreated", "meeting:onMeetingUpdated"):
         meeting = msgspec.json.decode(data, type=dict[str, msgspec.Raw])["meeting"]
         (legacy,) = await legacy_meetings(services, [meeting])
@@ -150,8 +149,6 @@ async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate
     change = data.meeting
     values: dict[str, object] = {}
     if change.subject is not None:
-        from roomful_meetings.domain.meetings import check_subject
-
         values["subject"] = check_subject(change.subject)
     if change.color is not None:
         values["color"] = change.color
@@ -163,8 +160,6 @@ async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate
         room_id = change.roomId if change.roomId is not None else room_now
         prop_id = change.propId if change.propId is not None else (prop_now if change.roomId is None else "")
         if not room_id:
-            from roomful_meetings.errors import BadRequest
-
             raise BadRequest("`data.meeting.roomId` is needed to move a group or direct meeting")
         move_to = rules.legacy_source(room_id, prop_id)
         values.update(sourceString=move_to.string, sourceType=move_to.type, sourcePk=move_to.pk)
@@ -200,6 +195,3 @@ async def check_prop(services: Services, caller: Caller, data: p.PropCheck) -> P
     if busy is None:
         raise NotFound(f"prop {data.roomId}/{data.propId} not found")
     return PropCheckReply(busy)
-
-
-__all__ = ["encode", "legacy_event_frame"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -43,8 +44,6 @@ def source_key(keys: Keys, source: rules.Source) -> str:
 
 
 def now_iso() -> str:
-    import time
-
     return format_utc(int(time.time()) // 60)
 
 

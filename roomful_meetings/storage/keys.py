@@ -6,6 +6,7 @@ tests/storage/test_keys.py checks that both agree.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 
@@ -70,8 +71,6 @@ class Keys:
     def request(self, uid: str, event_id: str) -> str:
         """Safe-retry record of one user's changing request (long ids are hashed)."""
         if len(event_id) > 200:
-            import hashlib
-
             event_id = "sha1-" + hashlib.sha1(event_id.encode()).hexdigest()
         return f"{self.prefix}req:{uid}:{event_id}"
 

@@ -145,8 +145,8 @@ async def main(users: int, runs: int, per_user: int) -> dict[str, object]:
     try:
         settings = Settings(redis_url=redis_server.url, key_prefix=f"bench{per_user}:")
         async with open_redis(redis_server.address) as redis:
-            await prepare_redis(redis)
             services = build_services(settings, redis)
+            await prepare_redis(redis, services.keys)
             ids = await seed(services, users, per_user, rng)
             caller = Caller(ids[0])
             asked = [{"roomful": u} for u in ids[1:]]

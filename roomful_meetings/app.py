@@ -38,6 +38,13 @@ from roomful_meetings.transport.server import WebsocketServer
 log = logging.getLogger("roomful_meetings")
 
 STARTUP_RETRY_SECONDS: Final = 1.0
+# The layout of the data in Redis (docs/architecture.md). A server refuses data of another
+# version; docs/operations.md says how to move between versions.
+DATA_FORMAT_VERSION: Final = "1"
+
+
+class IncompatibleData(RuntimeError):
+    """Redis holds data in a format this server does not understand."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,18 +68,31 @@ async def redis_address(settings: Settings) -> AsyncIterator[RedisAddress]:
         yield address
 
 
-async def prepare_redis(redis: Redis) -> None:
-    """Wait for Redis, load the scripts, warn where keys could be evicted."""
+async def prepare_redis(redis: Redis, keys: Keys) -> None:
+    """Wait for Redis, check the data format, load the scripts, warn where keys could be
+    evicted. Raises IncompatibleData for data of another format version."""
     scripts = load_scripts()
     while True:
         try:
             await redis.wait_connected()
+            await check_data_format(redis, keys)
             await redis.load_scripts(scripts)
             await warn_on_eviction(redis)
             return
         except RedisError as exc:
             log.warning("Redis not ready (%s); retrying", exc)
             await trio.sleep(STARTUP_RETRY_SECONDS)
+
+
+async def check_data_format(redis: Redis, keys: Keys) -> None:
+    # SET NX: a new database (or one from before versions existed) becomes this version.
+    await redis.execute("SET", keys.schema_version(), DATA_FORMAT_VERSION, "NX")
+    found = (await redis.execute("GET", keys.schema_version()) or b"").decode()
+    if found != DATA_FORMAT_VERSION:
+        raise IncompatibleData(
+            f"Redis key {keys.schema_version()!r} says the data is in format {found!r}; this server "
+            f"understands format {DATA_FORMAT_VERSION!r}. See docs/operations.md (upgrades)."
+        )
 
 
 async def warn_on_eviction(redis: Redis) -> None:
@@ -138,7 +158,7 @@ async def run_server(
             if settings.http_port:
                 http_port = await nursery.start(serve_http, settings.host, settings.http_port, readiness)
                 log.info("health and metrics on http://%s:%d", settings.host, http_port)
-            await prepare_redis(redis)
+            await prepare_redis(redis, services.keys)
             prepared.set()
             metrics.CONNECTIONS.set_function(lambda: hub.connections)
             await nursery.start(hub.run)

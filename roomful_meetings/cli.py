@@ -13,6 +13,13 @@ import trio
 from roomful_meetings.config import add_arguments, settings_from
 
 
+def first_leaf(error: BaseException) -> BaseException:
+    """The innermost exception of (possibly nested) exception groups."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="roomful-meetings", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -42,9 +49,12 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr,
     )
     if args.command == "serve":
-        from roomful_meetings.app import serve_until_signalled
+        from roomful_meetings.app import IncompatibleData, serve_until_signalled
 
-        trio.run(serve_until_signalled, settings)
+        try:
+            trio.run(serve_until_signalled, settings)
+        except* IncompatibleData as group:
+            raise SystemExit(f"roomful-meetings: {first_leaf(group)}") from None
     elif args.command == "token":
         from roomful_meetings.auth import mint_token, resolve_secret
 
@@ -56,10 +66,13 @@ def main(argv: list[str] | None = None) -> None:
         claims = {k: v for k, v in (("email", args.email), ("zoneinfo", args.zone)) if v}
         print(mint_token(secret, args.user, admin=args.admin, ttl_seconds=args.ttl, **claims))
     elif args.command == "catalog":
+        from roomful_meetings.app import IncompatibleData
         from roomful_meetings.catalog_import import run_import
 
         try:
             counts = trio.run(run_import, settings, args.file)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise SystemExit(f"{args.file}: {exc}") from None
+        except* (msgspec.ValidationError, msgspec.DecodeError) as group:
+            raise SystemExit(f"{args.file}: {first_leaf(group)}") from None
+        except* IncompatibleData as group:
+            raise SystemExit(f"roomful-meetings: {first_leaf(group)}") from None
         print(" ".join(f"{name}={count}" for name, count in counts.items()))

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import trio
 
 from roomful_meetings.client import connect
 from roomful_meetings.storage.embedded import free_port
@@ -160,3 +161,22 @@ def test_catalog_import_rejects_a_malformed_file(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode != 0 and "id" in done.stderr
+
+
+async def test_a_server_refuses_data_in_a_format_it_does_not_understand(redis_server, prefix: str) -> None:  # type: ignore[no-untyped-def]
+    from roomful_meetings.app import DATA_FORMAT_VERSION, check_data_format
+    from roomful_meetings.storage.keys import Keys
+    from roomful_meetings.storage.redis import open_redis
+
+    keys = Keys(prefix)
+    async with open_redis(redis_server.address) as redis:
+        await redis.wait_connected()
+        await check_data_format(redis, keys)  # a new database gets this version
+        assert await redis.execute("GET", keys.schema_version()) == DATA_FORMAT_VERSION.encode()
+        await redis.execute("SET", keys.schema_version(), "2")
+    port = free_port()
+    command = [*CLI, "serve", "--port", str(port), "--redis-url", redis_server.url, "--key-prefix", prefix]
+    done = await trio.run_process([*command, "--jwt-secret", "x" * 40], capture_stderr=True, check=False)
+    stderr = done.stderr.decode()
+    assert done.returncode != 0
+    assert "format '2'" in stderr and "docs/operations.md" in stderr

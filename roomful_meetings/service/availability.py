@@ -149,22 +149,20 @@ async def set_availability(services: Services, caller: Caller, data: p.SetAvaila
 
 
 async def own_availability(
-    services: Services, caller: Caller, data: p.LocalDateQuery, first: date, last: date
+    services: Services, caller: Caller, zone: str, first: date, last: date
 ) -> AvailabilityReply:
-    zone = await caller_zone(services, caller, data.timeZone, data.localDate)
     start, end = local_day(zone, first).start, local_day(zone, last).start
     users, _busy = await services.availability.inputs([caller.user_id], start, end, default_zone=zone)
     bits = rules.window_bits(users[caller.user_id], start, end)
     return AvailabilityReply(available(zone, [(start + a, start + b) for a, b in runs(bits)], start, end))
 
 
-def local_date(zone: str, data: p.LocalDateQuery) -> date:
-    return local_date_of(zone, to_minute(data.localDate, "data.localDate"))
-
-
-async def zone_and_date(services: Services, caller: Caller, data: p.LocalDateQuery) -> tuple[str, date]:
+async def zone_and_date(
+    services: Services, caller: Caller, data: p.LocalDateQuery | p.SlotQuery
+) -> tuple[str, date]:
+    """The caller's zone for this request, and the local date of its `localDate` there."""
     zone = await caller_zone(services, caller, data.timeZone, data.localDate)
-    return zone, local_date(zone, data)
+    return zone, local_date_of(zone, to_minute(data.localDate, "data.localDate"))
 
 
 def week_start(day: date) -> date:
@@ -181,25 +179,25 @@ def month_bounds(day: date) -> tuple[date, date]:
 async def availability_for_day(
     services: Services, caller: Caller, data: p.LocalDateQuery
 ) -> AvailabilityReply:
-    _, day = await zone_and_date(services, caller, data)
-    return await own_availability(services, caller, data, day, day + timedelta(days=1))
+    zone, day = await zone_and_date(services, caller, data)
+    return await own_availability(services, caller, zone, day, day + timedelta(days=1))
 
 
 @endpoint("meeting:getUserAvailabilityForWeek", p.LocalDateQuery)
 async def availability_for_week(
     services: Services, caller: Caller, data: p.LocalDateQuery
 ) -> AvailabilityReply:
-    _, day = await zone_and_date(services, caller, data)
+    zone, day = await zone_and_date(services, caller, data)
     sunday = week_start(day)
-    return await own_availability(services, caller, data, sunday, sunday + timedelta(days=7))
+    return await own_availability(services, caller, zone, sunday, sunday + timedelta(days=7))
 
 
 @endpoint("meeting:getUserAvailabilityForMonth", p.LocalDateQuery)
 async def availability_for_month(
     services: Services, caller: Caller, data: p.LocalDateQuery
 ) -> AvailabilityReply:
-    _, day = await zone_and_date(services, caller, data)
-    return await own_availability(services, caller, data, *month_bounds(day))
+    zone, day = await zone_and_date(services, caller, data)
+    return await own_availability(services, caller, zone, *month_bounds(day))
 
 
 @endpoint("meeting:getUserAvailabilityPattern", p.LocalDateQuery)
@@ -249,15 +247,13 @@ async def time_slots(
 
 @endpoint("meeting:getTimeSlotsForMeeting", p.SlotQuery)
 async def slots_for_day(services: Services, caller: Caller, data: p.SlotQuery) -> SlotsReply:
-    zone = await caller_zone(services, caller, data.timeZone, data.localDate)
-    day = local_date_of(zone, to_minute(data.localDate, "data.localDate"))
+    zone, day = await zone_and_date(services, caller, data)
     return await time_slots(services, caller, data, day, day + timedelta(days=1), zone)
 
 
 @endpoint("meeting:getMeetingTimeSlotsForMonth", p.SlotQuery)
 async def slots_for_month(services: Services, caller: Caller, data: p.SlotQuery) -> SlotsReply:
-    zone = await caller_zone(services, caller, data.timeZone, data.localDate)
-    day = local_date_of(zone, to_minute(data.localDate, "data.localDate"))
+    zone, day = await zone_and_date(services, caller, data)
     return await time_slots(services, caller, data, *month_bounds(day), zone)
 
 

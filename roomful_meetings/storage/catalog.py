@@ -98,17 +98,9 @@ class CatalogStore(Store):
     async def get_user(self, user_id: str) -> dict[str, str] | None:
         return await self._hash(self.keys.user(user_id))
 
-    async def get_users(self, user_ids: list[str]) -> list[dict[str, str] | None]:
-        replies = await self.redis.pipeline([("HGETALL", self.keys.user(uid)) for uid in user_ids])
-        return [decode_hash(reply) or None for reply in replies]
-
     async def user_ids_by_email(self, emails: list[str]) -> list[str | None]:
         replies = await self.redis.pipeline([("GET", self.keys.email(email_key(e))) for e in emails])
         return [reply.decode() if reply else None for reply in replies]
-
-    async def existing_users(self, user_ids: list[str]) -> list[bool]:
-        replies = await self.redis.pipeline([("EXISTS", self.keys.user(uid)) for uid in user_ids])
-        return [bool(reply) for reply in replies]
 
     async def get_room(self, room_id: str) -> dict[str, str] | None:
         return await self._hash(self.keys.room(room_id))

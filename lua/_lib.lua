@@ -147,3 +147,18 @@ end
 local function busy_remove(uid, mid, start_min, end_min)
   redis.call('ZREM', k_user_busy(uid), busy_member(mid, start_min, end_min))
 end
+
+-- Remove a meeting and every index entry of it. cur: HMGET of org, pids, src, start, end.
+local function erase_meeting(mkey, mid, pids, cur)
+  for _, uid in ipairs(pids) do
+    redis.call('ZREM', k_user_meetings(uid), mid)
+    busy_remove(uid, mid, cur[4], cur[5])
+  end
+  redis.call('ZREM', k_source(cur[3]), mid)
+  redis.call('DEL', mkey)
+end
+
+-- HSET the `count` field/value pairs found in ARGV from index `first` on.
+local function set_fields(key, first, count)
+  for j = 0, count - 1 do redis.call('HSET', key, ARGV[first + 2 * j], ARGV[first + 2 * j + 1]) end
+end

@@ -38,7 +38,7 @@ end
 
 redis.call('HSET', KEYS[1], 'org', organizer, 'pids', ARGV[12], 'start', start_min, 'end', end_min,
   'stype', stype, 'spk', spk, 'sroom', sroom, 'src', source_string, 'net', network, 'valid', '1')
-for i = 13, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+set_fields(KEYS[1], 13, (#ARGV - 12) / 2)
 for i, uid in ipairs(pids) do
   if i > 1 then redis.call('HSET', KEYS[1], 's:' .. uid, 'received') end
   redis.call('ZADD', k_user_meetings(uid), start_min, mid)

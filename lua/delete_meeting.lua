@@ -11,11 +11,6 @@ local cur = redis.call('HMGET', mkey, 'org', 'pids', 'src', 'start', 'end')
 local pids = decode_pids(cur[2])
 if not contains(pids, caller) then return fail(404, 'meeting ' .. mid .. ' not found') end
 if caller ~= cur[1] then return fail(403, 'only the organizer may delete meeting ' .. mid) end
-for _, uid in ipairs(pids) do
-  redis.call('ZREM', k_user_meetings(uid), mid)
-  busy_remove(uid, mid, cur[4], cur[5])
-end
-redis.call('ZREM', k_source(cur[3]), mid)
-redis.call('DEL', mkey)
+erase_meeting(mkey, mid, pids, cur)
 emit_to_all(pids, 'meeting:onMeetingDeleted', deleted_data(mid))
 return {0, ''}

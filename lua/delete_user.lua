@@ -24,19 +24,12 @@ for _, mid in ipairs(redis.call('ZRANGE', k_user_meetings(uid), 0, -1)) do
   local cur = redis.call('HMGET', mkey, 'org', 'pids', 'src', 'start', 'end')
   if cur[2] then
     local pids = decode_pids(cur[2])
+    local rest = {}
+    for _, other in ipairs(pids) do if other ~= uid then rest[#rest + 1] = other end end
     if cur[1] == uid then
-      for _, other in ipairs(pids) do
-        redis.call('ZREM', k_user_meetings(other), mid)
-        busy_remove(other, mid, cur[4], cur[5])
-      end
-      redis.call('ZREM', k_source(cur[3]), mid)
-      redis.call('DEL', mkey)
-      local rest = {}
-      for _, other in ipairs(pids) do if other ~= uid then rest[#rest + 1] = other end end
+      erase_meeting(mkey, mid, pids, cur)
       emit_to_all(rest, 'meeting:onMeetingDeleted', deleted_data(mid))
     else
-      local rest = {}
-      for _, other in ipairs(pids) do if other ~= uid then rest[#rest + 1] = other end end
       redis.call('HDEL', mkey, 's:' .. uid)
       redis.call('HSET', mkey, 'pids', cjson.encode(rest), 'j:updated', '"' .. NOW_ISO .. '"')
       if cur[3] == direct_src then

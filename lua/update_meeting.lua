@@ -92,7 +92,7 @@ if new_stype ~= '' and new_src ~= src then
 end
 if redis.call('HGET', mkey, 'valid') == '1' then redis.call('ZADD', k_source(src), new_end, mid) end
 redis.call('HSET', mkey, 'pids', cjson.encode(pids), 'j:updated', '"' .. NOW_ISO .. '"')
-for i = 14, #ARGV, 2 do redis.call('HSET', mkey, ARGV[i], ARGV[i + 1]) end
+set_fields(mkey, 14, (#ARGV - 13) / 2)
 
 local event_id = next_event_id()
 local data = meeting_data(mkey)

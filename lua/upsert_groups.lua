@@ -11,7 +11,7 @@ while i <= #ARGV do
   local gid, n = ARGV[i], tonumber(ARGV[i + 1])
   local gkey = k_group(gid)
   redis.call('HSET', gkey, 'id', gid)
-  for j = 0, n - 1 do redis.call('HSET', gkey, ARGV[i + 2 + 2 * j], ARGV[i + 3 + 2 * j]) end
+  set_fields(gkey, i + 2, n)
   i = i + 2 + 2 * n
   local m = tonumber(ARGV[i])
   if m >= 0 then

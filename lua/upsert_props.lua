@@ -19,7 +19,7 @@ while i <= #ARGV do
   local rid, pid, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local pkey = k_prop(rid, pid)
   redis.call('HSET', pkey, 'id', pid, 'roomId', rid)
-  for j = 0, n - 1 do redis.call('HSET', pkey, ARGV[i + 3 + 2 * j], ARGV[i + 4 + 2 * j]) end
+  set_fields(pkey, i + 3, n)
   redis.call('SADD', k_room_props(rid), pid)
   i, count = i + 3 + 2 * n, count + 1
 end

@@ -11,7 +11,7 @@ while i <= #ARGV do
   local rid, n = ARGV[i], tonumber(ARGV[i + 1])
   local rkey = k_room(rid)
   redis.call('HSET', rkey, 'id', rid)
-  for j = 0, n - 1 do redis.call('HSET', rkey, ARGV[i + 2 + 2 * j], ARGV[i + 3 + 2 * j]) end
+  set_fields(rkey, i + 2, n)
   i, count = i + 2 + 2 * n, count + 1
 end
 return {0, count}

@@ -20,9 +20,7 @@ while i <= #ARGV do
     redis.call('HSET', ukey, 'emailKey', email_key)
   end
   redis.call('HSET', ukey, 'id', uid)
-  for j = 0, n - 1 do
-    redis.call('HSET', ukey, ARGV[i + 3 + 2 * j], ARGV[i + 4 + 2 * j])
-  end
+  set_fields(ukey, i + 3, n)
   i = i + 3 + 2 * n
   count = count + 1
 end

@@ -15,7 +15,7 @@ local time_zone, offset_zone, mode = ARGV[4], ARGV[5], ARGV[6]
 if time_zone ~= '' then redis.call('HSET', KEYS[1], 'timeZone', time_zone) end
 if offset_zone ~= '' then redis.call('HSET', KEYS[1], 'offsetZone', offset_zone) end
 if mode == 'pattern' then
-  for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+  set_fields(KEYS[2], 7, (#ARGV - 6) / 2)
 else
   local day_key, day_start, bitmap, expire_at = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
   redis.call('SET', day_key, bitmap)

@@ -22,7 +22,7 @@ import trio
 
 from roomful_meetings.app import build_services, prepare_redis
 from roomful_meetings.config import Settings
-from roomful_meetings.protocol.payloads import UserIn
+from roomful_meetings.protocol.payloads import RoomIn, UserIn
 from roomful_meetings.service.context import Caller
 from roomful_meetings.service.dispatch import dispatch
 from roomful_meetings.storage.embedded import RedisProcess
@@ -38,83 +38,61 @@ ZONES = [
 ]
 
 
+async def request(services, user_id: str, endpoint: str, data: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+    """Send one frame through the server's request path; seeding must not fail silently."""
+    reply = await dispatch(services, Caller(user_id), json.dumps({"endpoint": endpoint, "data": data}))
+    assert '"status":false' in reply, reply[:300]
+
+
+def interval(start: str, end: str) -> dict[str, str]:
+    return {"startDate": start, "endDate": end}
+
+
 async def seed(services, users: int, per_user: int, rng: random.Random) -> list[str]:  # type: ignore[no-untyped-def]
     ids = [f"user{i}" for i in range(users)]
     await services.catalog.upsert_users(
         [UserIn(id=u, timeZone=ZONES[i % len(ZONES)]) for i, u in enumerate(ids)]
     )
-    for i, uid in enumerate(ids):
-        caller = Caller(uid)
-        zone = ZONES[i % len(ZONES)]
+    await services.catalog.upsert_rooms([RoomIn(id="bench-room", networkId="n", title="Bench")])
+    for i, uid in enumerate(ids):  # working hours on weekdays, and three afternoons off
         start = rng.choice([7, 8, 9])
-        await dispatch(
+        weekly = {
+            "status": "Available",
+            "repetition": 0b0111110,
+            "dates": [interval(f"2030-03-04T{start:02d}:00:00Z", f"2030-03-04T{start + 9:02d}:00:00Z")],
+        }
+        await request(
             services,
-            caller,
-            json.dumps(
-                {
-                    "endpoint": "meeting:setUserAvailability",
-                    "data": {
-                        "availability": {
-                            "status": "Available",
-                            "repetition": 0b0111110,
-                            "dates": [
-                                {
-                                    "startDate": f"2030-03-04T{start:02d}:00:00Z",
-                                    "endDate": f"2030-03-04T{start + 9:02d}:00:00Z",
-                                }
-                            ],
-                        },
-                        "localDate": "2030-03-04T12:00:00Z",
-                        "timeZone": zone,
-                    },
-                }
-            ),
+            uid,
+            "meeting:setUserAvailability",
+            {"availability": weekly, "localDate": "2030-03-04T12:00:00Z", "timeZone": ZONES[i % len(ZONES)]},
         )
         for day in rng.sample(range(1, 29), 3):
-            await dispatch(
+            off = {
+                "status": "NotAvailable",
+                "dates": [interval(f"2030-03-{day:02d}T12:00:00Z", f"2030-03-{day:02d}T14:00:00Z")],
+            }
+            await request(
                 services,
-                caller,
-                json.dumps(
-                    {
-                        "endpoint": "meeting:setUserAvailability",
-                        "data": {
-                            "availability": {
-                                "status": "NotAvailable",
-                                "dates": [
-                                    {
-                                        "startDate": f"2030-03-{day:02d}T12:00:00Z",
-                                        "endDate": f"2030-03-{day:02d}T14:00:00Z",
-                                    }
-                                ],
-                            },
-                            "localDate": f"2030-03-{day:02d}T12:00:00Z",
-                        },
-                    }
-                ),
+                uid,
+                "meeting:setUserAvailability",
+                {"availability": off, "localDate": f"2030-03-{day:02d}T12:00:00Z"},
             )
-    await services.catalog.upsert_rooms([])
-    from roomful_meetings.protocol.payloads import RoomIn
-
-    await services.catalog.upsert_rooms([RoomIn(id="bench-room", networkId="n", title="Bench")])
     for uid in ids:  # each user organizes `per_user` meetings in March, with 5 invitees each
         for _ in range(per_user):
             day, hour = rng.randrange(1, 29), rng.randrange(0, 23)
-            await dispatch(
+            await request(
                 services,
-                Caller(uid),
-                json.dumps(
-                    {
-                        "endpoint": "meeting:createMeeting",
-                        "data": {
-                            "sourceType": "room",
-                            "sourceIds": ["bench-room"],
-                            "subject": "bench",
-                            "startDate": f"2030-03-{day:02d}T{hour:02d}:00:00Z",
-                            "endDate": f"2030-03-{day:02d}T{hour:02d}:45:00Z",
-                            "invitedUserIds": rng.sample(ids, 5),
-                        },
-                    }
-                ),
+                uid,
+                "meeting:createMeeting",
+                {
+                    "sourceType": "room",
+                    "sourceIds": ["bench-room"],
+                    "subject": "bench",
+                    "startDate": f"2030-03-{day:02d}T{hour:02d}:00:00Z",
+                    "endDate": f"2030-03-{day:02d}T{hour:02d}:45:00Z",
+                    "invitedUserIds": rng.sample(ids, 5),
+                },
             )
     return ids
 

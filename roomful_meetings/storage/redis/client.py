@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST: Final = 0.05
 BACKOFF_MAX: Final = 2.0
+# Replies outstanding on a connection before new commands go to the next one.
+SPREAD_ABOVE: Final = 256
 
 
 class Backoff:
@@ -110,9 +112,15 @@ class Redis:
             await trio.sleep(backoff.next_delay())
 
     def _pick(self) -> Connection:
+        # Fill the first live connection before spreading: one link pipelines best (bigger
+        # batches, fewer syscalls); the others take overflow and stand by for a broken link.
         best: Connection | None = None
         for conn in self._slots:
-            if conn is not None and not conn.closed and (best is None or conn.pending < best.pending):
+            if conn is None or conn.closed:
+                continue
+            if conn.pending < SPREAD_ABOVE:
+                return conn
+            if best is None or conn.pending < best.pending:
                 best = conn
         if best is None:
             raise RedisUnavailable(f"not connected to Redis at {self.address.masked()}")

@@ -1,14 +1,17 @@
 """One Redis connection shared by many concurrent callers.
 
 Theory of operation: a caller packs its command, appends it to the outgoing buffer and a
-reply slot to a FIFO, and waits on its slot. If nobody is writing, the caller itself sends
-the buffer (and whatever other callers add meanwhile) in as few writes as possible, so
-commands from concurrent tasks are pipelined and a lone request needs no writer task. A
-write is shielded from the caller's cancellation (a half-sent command would corrupt the
-stream) and bounded by the reply timeout; a write that cannot finish drops the link.
-The reader task feeds received bytes to hiredis and fills slots in FIFO order, which is
-the order Redis answers in. When the link breaks or a reply is late, every waiting caller
-gets RedisConnectionLost (the command was sent: outcome unknown) and the connection is
+reply slot to a FIFO, and parks. If nobody is writing, the caller itself sends the buffer
+(and whatever other callers add meanwhile) in as few writes as possible, so commands from
+concurrent tasks are pipelined and a lone request needs no writer task. A write is shielded
+from the caller's cancellation (a half-sent command would corrupt the stream).
+The reader task feeds received bytes to hiredis, fills slots in FIFO order (the order Redis
+answers in) and wakes each parked caller directly: no Event and no cancel scope per call,
+because this hand-off is most of the cost of a round trip from Python.
+Timeouts are kept by one watchdog per connection rather than a deadline per call: when
+replies are outstanding and none has arrived for `timeout` seconds, or a write has not
+finished in that time, the link is dropped. Every waiting caller then gets
+RedisConnectionLost (the command was sent: outcome unknown) and the connection is
 finished; the client pool opens a new one.
 """
 
@@ -44,12 +47,35 @@ def pack(command: Command) -> bytes:
     return cast(bytes, hiredis.pack_command(cast(Any, command)))
 
 
+_UNSET: Final = object()
+
+
 class _Slot:
-    __slots__ = ("done", "value")
+    """Where the reader puts one reply; `task` is set while the caller is parked on it."""
+
+    __slots__ = ("task", "value")
 
     def __init__(self) -> None:
-        self.done = trio.Event()
-        self.value: Any = None
+        self.value: Any = _UNSET
+        self.task: trio.lowlevel.Task | None = None
+
+    def fill(self, value: Any) -> None:
+        self.value = value
+        if self.task is not None:
+            trio.lowlevel.reschedule(self.task)
+            self.task = None
+
+    async def wait(self) -> Any:
+        if self.value is _UNSET:
+            self.task = trio.lowlevel.current_task()
+
+            def abort(_: Any) -> trio.lowlevel.Abort:
+                # The caller was cancelled: its reply will still arrive and be dropped here.
+                self.task = None
+                return trio.lowlevel.Abort.SUCCEEDED
+
+            await trio.lowlevel.wait_task_rescheduled(abort)
+        return self.value
 
 
 def reply_error(error: hiredis.ReplyError) -> ReplyError:
@@ -97,8 +123,11 @@ class Connection:
         self._pending: deque[_Slot] = deque()
         self._outgoing: list[bytes] = []
         self._writing = False
+        # Bumped by every reply and every finished write: the watchdog's sign of progress.
+        self._progress = 0
         self._finished = trio.Event()
         self._closed_reason: str | None = None
+        self._lost: type[RedisConnectionLost] = RedisConnectionLost
 
     @property
     def closed(self) -> bool:
@@ -113,6 +142,7 @@ class Connection:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._until_broken, self._read_loop)
+                nursery.start_soon(self._watchdog)
                 task_status.started()
                 await self._finished.wait()
                 nursery.cancel_scope.cancel()
@@ -127,8 +157,15 @@ class Connection:
 
     async def execute(self, *args: str | bytes | int | float) -> Any:
         """Send one command and return its reply (error replies are raised)."""
-        (reply,) = await self.execute_many([args])
-        if isinstance(reply, ReplyError):
+        if self._closed_reason is not None:
+            raise RedisUnavailable(self._closed_reason)
+        slot = _Slot()
+        self._pending.append(slot)
+        self._outgoing.append(pack(args))
+        if not self._writing:
+            await self._flush()
+        reply = await slot.wait()
+        if isinstance(reply, RedisError):
             raise reply
         return reply
 
@@ -143,14 +180,9 @@ class Connection:
         self._outgoing.extend(pack(command) for command in commands)
         if not self._writing:
             await self._flush()
-        last = slots[-1]
-        with trio.move_on_after(self._timeout) as scope:
-            await last.done.wait()
-        if scope.cancelled_caught:
-            self._finish("no reply from Redis in time")
-            raise RedisTimeout(f"no reply from Redis within {self._timeout}s")
-        if isinstance(last.value, RedisConnectionLost):
-            raise last.value
+        last = await slots[-1].wait()
+        if isinstance(last, RedisConnectionLost):
+            raise last
         return [slot.value for slot in slots]
 
     async def _until_broken(self, loop: Callable[[], Awaitable[None]]) -> None:
@@ -159,32 +191,46 @@ class Connection:
         except LINK_ERRORS as exc:
             self._finish(f"connection lost: {exc or type(exc).__name__}")
 
+    async def _watchdog(self) -> None:
+        """Drop the link when Redis neither answers nor takes our bytes for `timeout` s."""
+        tick = self._timeout / 4
+        stalled_since: float | None = None
+        seen = self._progress
+        while True:
+            await trio.sleep(tick)
+            busy = bool(self._pending) or self._writing
+            if not busy or self._progress != seen:
+                seen, stalled_since = self._progress, None
+                continue
+            now = trio.current_time()
+            stalled_since = stalled_since if stalled_since is not None else now - tick
+            if now - stalled_since >= self._timeout:
+                self._finish(f"no reply from Redis within {self._timeout}s", RedisTimeout)
+                return
+
     async def _flush(self) -> None:
         self._writing = True
         try:
-            with trio.CancelScope(shield=True), trio.move_on_after(self._timeout) as scope:
+            with trio.CancelScope(shield=True):
                 while self._outgoing and self._closed_reason is None:
                     data = b"".join(self._outgoing)
                     self._outgoing.clear()
                     await self._stream.send_all(data)
-            if scope.cancelled_caught:
-                self._finish("could not send to Redis in time")
+                    self._progress += 1
         except LINK_ERRORS as exc:
             self._finish(f"connection lost: {exc or type(exc).__name__}")
         finally:
             self._writing = False
 
-    def _finish(self, reason: str) -> None:
+    def _finish(self, reason: str, lost: type[RedisConnectionLost] = RedisConnectionLost) -> None:
         if self._closed_reason is None:
-            self._closed_reason = reason
+            self._closed_reason, self._lost = reason, lost
         self._finished.set()
 
     def _fail_pending(self) -> None:
-        lost = RedisConnectionLost(self._closed_reason or "connection lost")
+        error = self._lost(self._closed_reason or "connection lost")
         while self._pending:
-            slot = self._pending.popleft()
-            slot.value = lost
-            slot.done.set()
+            self._pending.popleft().fill(error)
 
     async def _read_loop(self) -> None:
         reader = self._reader
@@ -194,12 +240,11 @@ class Connection:
             if not data:
                 raise RedisConnectionLost("Redis closed the connection")
             reader.feed(cast(bytes, data))
+            self._progress += 1
             while (reply := reader.gets()) is not False:
                 if not pending:
                     raise RedisError(f"reply with no request waiting for it: {reply!r}")
-                slot = pending.popleft()
-                slot.value = reply_error(reply) if isinstance(reply, hiredis.ReplyError) else reply
-                slot.done.set()
+                pending.popleft().fill(reply_error(reply) if isinstance(reply, hiredis.ReplyError) else reply)
 
 
 def handshake_commands_for(address: RedisAddress) -> list[Command]:

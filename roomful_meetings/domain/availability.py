@@ -14,7 +14,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Final
 
-from roomful_meetings.domain.bitmaps import ones, paint, runs, span
+from roomful_meetings.domain.bitmaps import ones, runs, span, subtract
 from roomful_meetings.domain.zones import LocalDay, days_between
 
 DAY_WALL_MINUTES: Final = 1440
@@ -90,11 +90,11 @@ def free_slots(
         free &= window_bits(user, start, end)
         if not free:
             return []
-    if busy:
-        free &= ~paint(busy, start, length)
     if now > start:
         free &= ~ones(now - start)
-    return [(start + a, start + b) for a, b in runs(free) if b - a >= max(duration, 1)]
+    holes = [(busy[i], busy[i + 1]) for i in range(0, len(busy), 2)]
+    shortest = max(duration, 1)
+    return [(a, b) for a, b in subtract(runs(free, start), holes) if b - a >= shortest]
 
 
 def set_bits(status: str, intervals: list[tuple[int, int]], length: int) -> int:

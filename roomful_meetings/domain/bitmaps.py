@@ -24,10 +24,10 @@ def from_bytes(data: bytes) -> int:
     return int.from_bytes(data, "little")
 
 
-def runs(bits: int) -> list[tuple[int, int]]:
-    """The maximal runs of set bits as [start, end) pairs, in order."""
+def runs(bits: int, origin: int = 0) -> list[tuple[int, int]]:
+    """The maximal runs of set bits as [start, end) pairs, in order, counted from `origin`."""
     out = []
-    position = 0
+    position = origin
     while bits:
         zeros = (bits & -bits).bit_length() - 1
         bits >>= zeros
@@ -46,20 +46,6 @@ def from_intervals(intervals: list[tuple[int, int]]) -> int:
     return bits
 
 
-def paint(flat: list[int], origin: int, length: int) -> int:
-    """The bitmap of many intervals, given flat as [start, end, start, end, ...] minutes and
-    clipped to [origin, origin + length). One linear pass: painting a text of binary digits
-    and parsing it once beats a big-integer OR per interval."""
-    digits = bytearray(b"0") * length
-    one = b"1"
-    for i in range(0, len(flat), 2):
-        first, last = max(flat[i] - origin, 0), min(flat[i + 1] - origin, length)
-        if last > first:
-            digits[first:last] = one * (last - first)
-    digits.reverse()  # bit 0 (minute 0) is the last digit
-    return int(digits, 2) if length else 0
-
-
 def merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Sorted, merged, maximal intervals (touching ones join)."""
     out: list[tuple[int, int]] = []
@@ -68,4 +54,25 @@ def merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
             out[-1] = (out[-1][0], max(out[-1][1], end))
         else:
             out.append((start, end))
+    return out
+
+
+def subtract(runs_: list[tuple[int, int]], holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, disjoint `runs_` minus the `holes` (any order, may overlap): one sweep over
+    both lists, which beats painting the holes into a window-long bitmap when there are a
+    few hundred of them over a month."""
+    out: list[tuple[int, int]] = []
+    merged = merge(holes)
+    h = 0
+    for start, end in runs_:
+        while h < len(merged) and merged[h][1] <= start:
+            h += 1
+        k, cursor = h, start
+        while k < len(merged) and merged[k][0] < end:
+            if merged[k][0] > cursor:
+                out.append((cursor, merged[k][0]))
+            cursor = max(cursor, merged[k][1])
+            k += 1
+        if cursor < end:
+            out.append((cursor, end))
     return out

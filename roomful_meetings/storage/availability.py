@@ -1,18 +1,29 @@
-"""Availability bitmaps and the inputs of slot searches, one round trip each."""
+"""Availability bitmaps, and the inputs of slot searches: one pipelined read when cached."""
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, Final
 
 from roomful_meetings.domain.availability import UserAvailability
 from roomful_meetings.domain.bitmaps import from_bytes
 from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES
 from roomful_meetings.storage.base import ScriptArg, Store
 from roomful_meetings.storage.catalog import email_key
+from roomful_meetings.storage.redis import Command, ReplyError
 
 # An explicit day setting is kept this long after the day has passed.
 DAY_RETENTION_DAYS = 35
+# Decoded patterns and days kept per (user, window), checked against the user's version.
+CACHE_ENTRIES: Final = 4096
+# A window ending before now minus this may hold days that expired since they were cached
+# (expiry does not change the version), so such windows are always read afresh.
+CACHE_SAFE_MINUTES: Final = (DAY_RETENTION_DAYS - 5) * 1440
+
+CacheKey = tuple[str, int, int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +32,28 @@ class ZoneRecord:
     offset_zone: str  # fixed offset to remember when the user has no timeZone, or ""
 
 
+@dataclass(frozen=True, slots=True)
+class Bitmaps:
+    """A user's decoded pattern and explicit days for one window, at one version."""
+
+    version: bytes
+    pattern: dict[int, int]
+    explicit: dict[date, int]
+
+
+def checked(replies: list[Any]) -> list[Any]:
+    for reply in replies:
+        if isinstance(reply, ReplyError):
+            raise reply
+    return replies
+
+
 class AvailabilityStore(Store):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Least recently used first; bounded by CACHE_ENTRIES.
+        self._cache: OrderedDict[CacheKey, Bitmaps] = OrderedDict()
+
     async def set_pattern(self, user_id: str, zone: ZoneRecord, weekdays: dict[int, bytes]) -> None:
         args: list[ScriptArg] = [zone.time_zone, zone.offset_zone, "pattern"]
         for weekday, bitmap in sorted(weekdays.items()):
@@ -57,29 +89,80 @@ class AvailabilityStore(Store):
     ) -> tuple[dict[str, UserAvailability], list[int]]:
         """The zone, pattern and explicit days of each existing user (given by id or email;
         unknown ones are left out), and the busy meetings of all of them together (flat
-        [start, end, start, end, ...], each meeting once) for [start, end)."""
-        wanted = [f"id:{uid}" for uid in user_ids] + [f"email:{email_key(e)}" for e in emails]
-        if not wanted:
+        [start, end, start, end, ...], each meeting once) for [start, end).
+
+        One pipelined read gets every user's zone, availability version and busy index;
+        the bitmaps come from the cache, and only users whose version moved on are read
+        again (read_availability.lua). Busy entries are "<meetingId>:<start>:<end>" with
+        start in [start - longest meeting, end); those ending before `start` are dropped
+        here, and a meeting shared by several users counts once.
+        """
+        uids = list(dict.fromkeys([*user_ids, *await self._resolve(emails)]))
+        if not uids:
             return {}, []
-        args: list[ScriptArg] = [start, "inf" if end is None else end, MAX_MEETING_MINUTES, *wanted]
-        replies = await self.run("availability_inputs", [], args)
-        out = {}
-        busy: set[bytes] = set()  # a meeting shared by many of the users counts once
-        for raw_uid, zone, pattern, days, entries in replies:
-            uid = raw_uid.decode()
+        upper = "+inf" if end is None else f"({end}"
+        commands: list[Command] = []
+        for uid in uids:
+            user_key = self.keys.user(uid)
+            commands += [
+                ("EXISTS", user_key),
+                ("HMGET", user_key, "timeZone", "offsetZone", "availVersion"),
+                ("ZRANGEBYSCORE", self.keys.user_busy(uid), start - MAX_MEETING_MINUTES, upper),
+            ]
+        replies = checked(await self.redis.pipeline(commands))
+        zones: dict[str, str] = {}
+        busy: set[bytes] = set()
+        stale: list[str] = []
+        found: dict[str, Bitmaps] = {}
+        cacheable = end is None or end > time.time() // 60 - CACHE_SAFE_MINUTES
+        for index, uid in enumerate(uids):
+            exists, (time_zone, offset_zone, version), entries = replies[3 * index : 3 * index + 3]
+            if not exists:
+                continue
+            zones[uid] = (time_zone or offset_zone or b"").decode() or default_zone
             busy.update(entries)
+            cached = self._cache.get((uid, start, end)) if cacheable else None
+            if cached is not None and cached.version == (version or b"0"):
+                self._cache.move_to_end((uid, start, end))
+                found[uid] = cached
+            else:
+                stale.append(uid)
+        if stale:
+            found.update(await self._read_bitmaps(stale, start, end))
+        users = {
+            uid: UserAvailability(zone=zones[uid], pattern=found[uid].pattern, explicit=found[uid].explicit)
+            for uid in zones
+            if uid in found  # deleted between the two reads
+        }
+        flat: list[int] = []
+        for member in busy:
+            _, begins, ends = member.split(b":")
+            if int(ends) > start:
+                flat += (int(begins), int(ends))
+        return users, flat
+
+    async def _resolve(self, emails: tuple[str, ...] | list[str]) -> list[str]:
+        if not emails:
+            return []
+        replies = checked(await self.redis.pipeline([("GET", self.keys.email(email_key(e))) for e in emails]))
+        return [uid.decode() for uid in replies if uid is not None]
+
+    async def _read_bitmaps(self, uids: list[str], start: int, end: int | None) -> dict[str, Bitmaps]:
+        """Pattern and days of these users, decoded and remembered under their version."""
+        replies = await self.run("read_availability", [], [start, "inf" if end is None else end, *uids])
+        out = {}
+        for raw_uid, version, pattern, days in replies:
+            uid = raw_uid.decode()
             day_key_start = len(self.keys.user(uid)) + len(":day:")
-            out[uid] = UserAvailability(
-                zone=zone.decode() or default_zone,
+            out[uid] = bitmaps = Bitmaps(
+                version=version,
                 pattern={int(pattern[i]): from_bytes(pattern[i + 1]) for i in range(0, len(pattern), 2)},
                 explicit={
                     date.fromisoformat(days[i][day_key_start:].decode()): from_bytes(days[i + 1])
                     for i in range(0, len(days), 2)
                 },
             )
-        flat: list[int] = []
-        for member in busy:
-            _, begins, ends = member.split(b":")
-            if int(ends) > start:
-                flat += (int(begins), int(ends))
-        return out, flat
+            self._cache[(uid, start, end)] = bitmaps
+            if len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        return out

@@ -22,7 +22,7 @@ def decode_hash(reply: list[bytes]) -> dict[str, str]:
 # The safe-retry key of the change being made (set by the dispatcher for requests that
 # change something and carry an event.id); changing scripts receive it as their last KEY.
 REQUEST_KEY: ContextVar[str | None] = ContextVar("REQUEST_KEY", default=None)
-READ_ONLY_SCRIPTS = frozenset({"get_meeting", "list_user_meetings", "availability_inputs"})
+READ_ONLY_SCRIPTS = frozenset({"get_meeting", "list_user_meetings", "read_availability"})
 
 
 class Store:

@@ -32,9 +32,17 @@ def test_bytes_round_trip(bits: int, length: int) -> None:
     assert from_bytes(data) == bits
 
 
-@given(intervals, st.integers(0, 3500))
-def test_painting_many_intervals_equals_or_ing_them(items: list[tuple[int, int]], length: int) -> None:
-    from roomful_meetings.domain.bitmaps import paint
+@given(intervals, intervals)
+def test_subtracting_holes_equals_masking_them_out(
+    free: list[tuple[int, int]], holes: list[tuple[int, int]]
+) -> None:
+    from roomful_meetings.domain.bitmaps import subtract
 
-    flat = [minute + 100 for interval in items for minute in interval]
-    assert paint(flat, 100, length) == from_intervals(items) & ((1 << length) - 1)
+    free_bits = from_intervals(free)
+    expected = runs(free_bits & ~from_intervals(holes))
+    assert subtract(runs(free_bits), holes) == expected
+
+
+@given(st.integers(0, 2**300 - 1), st.integers(-500, 500))
+def test_runs_can_be_counted_from_an_origin(bits: int, origin: int) -> None:
+    assert runs(bits, origin) == [(a + origin, b + origin) for a, b in runs(bits)]

@@ -250,3 +250,35 @@ async def test_slot_search_names_at_most_the_configured_number_of_users(start_se
             await taro.call(
                 "meeting:getTimeSlotsForMeeting", {"users": [], "localDate": TOKYO_MONDAY, "duration": 0}
             )
+
+
+async def test_a_search_sees_availability_changed_through_another_instance(start_server) -> None:  # type: ignore[no-untyped-def]
+    # Each instance caches decoded bitmaps by the user's availability version in Redis.
+    a, b = await start_server(), await start_server()
+    await seed(a)
+    async with connect(a.url, token("root", admin=True)) as admin:
+        await admin.call("admin:upsertUsers", {"users": [{"id": "taro"}, {"id": "nina"}]})
+        async with (
+            connect(a.url, token("taro", zoneinfo="Asia/Tokyo")) as taro,
+            connect(b.url, token("nina", zoneinfo="America/New_York")) as nina,
+        ):
+            morning = pattern("2030-03-04T06:00:00+09:00", "2030-03-04T12:00:00+09:00")
+            await taro.call("meeting:setUserAvailability", morning)
+            await nina.call(
+                "meeting:setUserAvailability",
+                pattern("2030-03-04T08:00:00-05:00", "2030-03-04T20:00:00-05:00"),
+            )
+            assert await slots(taro) == [("2030-03-11T06:00:00+09:00", "2030-03-11T09:00:00+09:00")]
+            await nina.call(
+                "meeting:setUserAvailability",
+                pattern("2030-03-04T18:00:00-05:00", "2030-03-04T20:00:00-05:00"),
+            )
+            assert await slots(taro) == [("2030-03-11T07:00:00+09:00", "2030-03-11T09:00:00+09:00")]
+            # a zone change alone moves her hours too
+            await admin.call("admin:upsertUsers", {"users": [{"id": "nina", "timeZone": "Europe/London"}]})
+            assert await slots(taro) == []
+        # deleted and re-created: none of her old hours may come back from a cache
+        await admin.call("admin:deleteUser", {"userId": "nina"})
+        await admin.call("admin:upsertUsers", {"users": [{"id": "nina"}]})
+        async with connect(a.url, token("taro", zoneinfo="Asia/Tokyo")) as taro:
+            assert await slots(taro) == [("2030-03-11T06:00:00+09:00", "2030-03-11T12:00:00+09:00")]

@@ -140,12 +140,29 @@ local function busy_member(mid, start_min, end_min)
   return mid .. ':' .. string.format('%d', start_min) .. ':' .. string.format('%d', end_min)
 end
 
+-- Readers cache what they read by version: every change takes a new one from a single
+-- counter (so a deleted and re-created user never repeats an old one). Busy versions live
+-- in one hash, user id -> version, because an invitee need not have a profile.
+local CHANGE_VERSION = nil
+local function change_version()
+  CHANGE_VERSION = CHANGE_VERSION or redis.call('INCR', PREFIX .. 'versions')
+  return CHANGE_VERSION
+end
+
+local function busy_changed(uid)
+  redis.call('HSET', PREFIX .. 'busyversions', uid, change_version())
+end
+
 local function busy_add(uid, mid, start_min, end_min)
-  redis.call('ZADD', k_user_busy(uid), start_min, busy_member(mid, start_min, end_min))
+  if redis.call('ZADD', k_user_busy(uid), start_min, busy_member(mid, start_min, end_min)) == 1 then
+    busy_changed(uid)
+  end
 end
 
 local function busy_remove(uid, mid, start_min, end_min)
-  redis.call('ZREM', k_user_busy(uid), busy_member(mid, start_min, end_min))
+  if redis.call('ZREM', k_user_busy(uid), busy_member(mid, start_min, end_min)) == 1 then
+    busy_changed(uid)
+  end
 end
 
 -- Remove a meeting and every index entry of it. cur: HMGET of org, pids, src, start, end.

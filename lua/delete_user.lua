@@ -44,6 +44,7 @@ invalidate_source(direct_src)
 
 local days = k_user_days(uid)
 for _, day_key in ipairs(redis.call('ZRANGE', days, 0, -1)) do redis.call('DEL', day_key) end
+busy_changed(uid)
 redis.call('DEL', ukey, k_user_groups(uid), k_user_meetings(uid), k_user_events(uid), k_user_busy(uid),
   k_user_pattern(uid), days)
 return {0, existed}

@@ -9,14 +9,13 @@
   pattern: ARGV[7..]: weekday (0 = Sunday) / 180-byte bitmap pairs
   day:     ARGV[7]: day key   ARGV[8]: the day's start (epoch minute)   ARGV[9]: bitmap
            ARGV[10]: when the day key expires (ms since the epoch)
-  Every change gives the user a new `availVersion` (from one counter for all users, so a
-  deleted and re-created user never repeats an old one): readers cache by it.
+  Every change gives the user a new `availVersion` (see change_version): readers cache by it.
   Returns: {0, ""}
 ]]
 local time_zone, offset_zone, mode = ARGV[4], ARGV[5], ARGV[6]
 if time_zone ~= '' then redis.call('HSET', KEYS[1], 'timeZone', time_zone) end
 if offset_zone ~= '' then redis.call('HSET', KEYS[1], 'offsetZone', offset_zone) end
-redis.call('HSET', KEYS[1], 'availVersion', redis.call('INCR', PREFIX .. 'availversion'))
+redis.call('HSET', KEYS[1], 'availVersion', change_version())
 if mode == 'pattern' then
   set_fields(KEYS[2], 7, (#ARGV - 6) / 2)
 else

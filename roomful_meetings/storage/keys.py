@@ -74,6 +74,9 @@ class Keys:
             event_id = "sha1-" + hashlib.sha1(event_id.encode()).hexdigest()
         return f"{self.prefix}req:{uid}:{event_id}"
 
+    def busy_versions(self) -> str:
+        return f"{self.prefix}busyversions"
+
     def schema_version(self) -> str:
         return f"{self.prefix}schema"
 

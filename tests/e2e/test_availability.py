@@ -253,7 +253,7 @@ async def test_slot_search_names_at_most_the_configured_number_of_users(start_se
 
 
 async def test_a_search_sees_availability_changed_through_another_instance(start_server) -> None:  # type: ignore[no-untyped-def]
-    # Each instance caches decoded bitmaps by the user's availability version in Redis.
+    # Each instance caches bitmaps and busy indexes by versions that every change in Redis moves on.
     a, b = await start_server(), await start_server()
     await seed(a)
     async with connect(a.url, token("root", admin=True)) as admin:
@@ -274,6 +274,14 @@ async def test_a_search_sees_availability_changed_through_another_instance(start
                 pattern("2030-03-04T18:00:00-05:00", "2030-03-04T20:00:00-05:00"),
             )
             assert await slots(taro) == [("2030-03-11T07:00:00+09:00", "2030-03-11T09:00:00+09:00")]
+            # her new meeting, made through the other instance, is busy time here at once
+            await nina.call(
+                "meeting:createMeeting", meeting("2030-03-10T22:30:00Z", "2030-03-10T23:00:00Z", invited=[])
+            )
+            assert await slots(taro) == [
+                ("2030-03-11T07:00:00+09:00", "2030-03-11T07:30:00+09:00"),
+                ("2030-03-11T08:00:00+09:00", "2030-03-11T09:00:00+09:00"),
+            ]
             # a zone change alone moves her hours too
             await admin.call("admin:upsertUsers", {"users": [{"id": "nina", "timeZone": "Europe/London"}]})
             assert await slots(taro) == []

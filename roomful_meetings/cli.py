@@ -1,4 +1,4 @@
-"""The `roomful-meetings` command: serve, token, catalog import."""
+"""The `roomful-meetings` command: serve, token, catalog import, schema."""
 
 from __future__ import annotations
 
@@ -41,7 +41,18 @@ def main(argv: list[str] | None = None) -> None:
     load.add_argument("file", type=Path, help="JSON file: {users, rooms, props, groups, sessions}")
     add_arguments(load)
 
+    schema = commands.add_parser("schema", help="print the AsyncAPI 3 document of the protocol")
+    schema.add_argument("--output", type=Path, help="write it to this file instead")
+
     args = parser.parse_args(argv)
+    if args.command == "schema":
+        from roomful_meetings.asyncapi import render
+
+        if args.output:
+            args.output.write_text(render())
+        else:
+            sys.stdout.write(render())
+        return
     settings = settings_from(args)
     logging.basicConfig(
         level=settings.log_level.upper(),

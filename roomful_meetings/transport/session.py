@@ -27,6 +27,7 @@ from roomful_meetings.domain.time import format_ms_utc
 from roomful_meetings.errors import RateLimited
 from roomful_meetings.metrics import CLOSES
 from roomful_meetings.protocol.envelope import FrameError, decode_request, encode_error, encode_push
+from roomful_meetings.protocol.events import Ready, RecoveryIncomplete
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.dispatch import dispatch
 from roomful_meetings.service.legacy import legacy_event_frame
@@ -173,9 +174,9 @@ class Session:
             )
             if not complete:
                 oldest = replay[0][0] if replay else ""
-                data = {"since": self._since, "oldestEventId": oldest}
+                data = RecoveryIncomplete(since=self._since, oldestEventId=oldest)
                 self.send(encode_push("connection:recoveryIncomplete", last_id, format_ms_utc(now_ms), data))
-        ready = {"lastEventId": last_id}
+        ready = Ready(lastEventId=last_id)
         self.send(encode_push("connection:ready", last_id, format_ms_utc(now_ms), ready))
         await self._release(replay)
 

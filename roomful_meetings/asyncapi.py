@@ -1,0 +1,236 @@
+"""The AsyncAPI 3 description of the protocol, generated from the msgspec Structs.
+
+`roomful-meetings schema` prints it; docs/asyncapi.json is its committed output, and a test
+fails when the two differ. Every endpoint is a `send` operation with a reply (its response
+or an error), every push a `receive` operation, all on one channel: the websocket.
+"""
+
+from __future__ import annotations
+
+import typing
+from importlib.metadata import version
+from typing import Any, Final
+
+import msgspec
+from msgspec import Struct
+
+from roomful_meetings.protocol.envelope import ErrorBody, EventRef
+from roomful_meetings.protocol.events import EVENTS
+from roomful_meetings.protocol.models import Meeting
+from roomful_meetings.service import dispatch as _registers_every_endpoint  # noqa: F401
+from roomful_meetings.service import meetings as meeting_service
+from roomful_meetings.service.registry import ENDPOINTS
+
+CHANNEL: Final = "websocket"
+SCHEMAS: Final = "#/components/schemas/{name}"
+
+
+class MeetingReply(Struct):
+    meeting: Meeting
+
+
+class MeetingList(Struct):
+    meetings: list[Meeting]
+    hasMore: bool
+
+
+# The service returns meetings as the JSON Lua composed (msgspec.Raw); documented as Meeting.
+DOCUMENTED: Final[dict[object, type[Struct]]] = {
+    meeting_service.MeetingReply: MeetingReply,
+    meeting_service.MeetingList: MeetingList,
+}
+
+
+SUMMARIES: Final = {
+    "meeting:createMeeting": "Create a meeting (room, prop, group or direct); participants are told",
+    "meeting:updateMeeting": "Change a meeting (organizer); a new time resets RSVPs",
+    "meeting:deleteMeeting": "Delete a meeting (organizer)",
+    "meeting:getMeeting": "One meeting (organizer or invitee)",
+    "meeting:listUserMeetings": "The caller's meetings, filtered by time, source and status",
+    "meeting:acceptMeetingRequest": "Accept an invitation",
+    "meeting:declineMeetingRequest": "Decline an invitation",
+    "meeting:setUserAvailability": "Set the weekly pattern or one local day of the caller's availability",
+    "meeting:getUserAvailabilityPattern": "The caller's weekly pattern",
+    "meeting:getUserAvailabilityForDay": "The caller's availability on one local day",
+    "meeting:getUserAvailabilityForWeek": "The caller's availability in one local week (Sunday first)",
+    "meeting:getUserAvailabilityForMonth": "The caller's availability in one local month",
+    "meeting:getTimeSlotsForMeeting": "Free time slots common to several users on one local day",
+    "meeting:getMeetingTimeSlotsForMonth": "Free time slots common to several users in one local month",
+    "meeting:listUserMeetingCounts": "The caller's meeting count per local day from a date on",
+    "meeting:create": "DEPRECATED: create a meeting in a room or prop",
+    "meeting:update": "DEPRECATED: change a meeting (may move it between rooms and props)",
+    "meeting:delete": "DEPRECATED: delete a meeting",
+    "meeting:get": "DEPRECATED: one meeting in the old shape",
+    "meeting:listUserMeetingsInDateRange": "DEPRECATED: the caller's meetings in a date range, old shape",
+    "meeting:checkPropHasMeetingsOrSocialSessions": "DEPRECATED: has a prop meetings or social sessions?",
+    "admin:upsertUsers": "Create or update users in the directory",
+    "admin:upsertRooms": "Create or update rooms",
+    "admin:upsertProps": "Create or update props in rooms",
+    "admin:upsertGroups": "Create or update groups and their members",
+    "admin:upsertSocialSessions": "Create or update social sessions",
+    "admin:deleteRoom": "Delete a room; its meetings become invalid and participants are told",
+    "admin:deleteProp": "Delete a prop; its meetings become invalid and participants are told",
+    "admin:deleteGroup": "Delete a group; its meetings become invalid and participants are told",
+    "admin:deleteSocialSession": "Delete a social session",
+    "admin:deleteUser": "Erase a user, their meetings as organizer and their invitations",
+}
+
+
+def message_id(name: str, suffix: str = "") -> str:
+    """AsyncAPI keys allow letters, digits, '.', '-' and '_': meeting:getMeeting -> meeting.getMeeting."""
+    return name.replace(":", ".") + suffix
+
+
+def reply_type(handler: Any) -> type[Struct] | None:
+    returned: Any = typing.get_type_hints(handler).get("return")
+    if returned is None or returned is type(None):
+        return None
+    documented: type[Struct] = DOCUMENTED.get(returned, returned)
+    return documented
+
+
+def envelope(endpoint: str, data: dict[str, Any], *, event: dict[str, Any], error: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {"endpoint": {"const": endpoint}, "event": event, "data": data}
+    required = ["endpoint", "data"]
+    if error:
+        properties["error"] = {"$ref": SCHEMAS.format(name="ErrorBody")}
+        required += ["event", "error"]
+    return {"type": "object", "properties": properties, "required": required}
+
+
+def ref(type_: type[Struct] | None) -> dict[str, Any]:
+    return {"type": "null"} if type_ is None else {"$ref": SCHEMAS.format(name=type_.__name__)}
+
+
+def document() -> dict[str, Any]:
+    endpoints = sorted(ENDPOINTS.values(), key=lambda e: (e.name.startswith("admin:"), e.name))
+    replies = {e.name: reply_type(e.handler) for e in endpoints}
+    types: list[Any] = [ErrorBody, EventRef]
+    types += [e.payload for e in endpoints] + [r for r in replies.values() if r is not None]
+    types += [payload for payload, _ in EVENTS.values()]
+    _, schemas = msgspec.json.schema_components(types, ref_template=SCHEMAS)
+
+    event_ref = {"anyOf": [{"$ref": SCHEMAS.format(name="EventRef")}, {"type": "null"}]}
+    pushed_event = {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "date": {"type": "string", "format": "date-time"}},
+        "required": ["id", "date"],
+    }
+    messages: dict[str, Any] = {
+        "error": {
+            "name": "error",
+            "title": "Error response",
+            "summary": "A request failed: error.status is true, error.code says why (see docs/protocol.md)",
+            "payload": envelope("(the request's)", {"type": "null"}, event=event_ref, error=True),
+        }
+    }
+    messages["error"]["payload"]["properties"]["endpoint"] = {"type": ["string", "null"]}
+    operations: dict[str, Any] = {}
+    channel_ref = {"$ref": f"#/channels/{CHANNEL}"}
+
+    def channel_message(key: str) -> dict[str, str]:
+        return {"$ref": f"#/channels/{CHANNEL}/messages/{key}"}
+
+    for e in endpoints:
+        request, response = message_id(e.name, ".request"), message_id(e.name, ".response")
+        who = "Admin only. " if e.admin else ""
+        messages[request] = {
+            "name": e.name,
+            "title": f"{e.name} request",
+            "summary": who + SUMMARIES[e.name],
+            "payload": envelope(e.name, ref(e.payload), event=event_ref, error=False),
+        }
+        messages[response] = {
+            "name": e.name,
+            "title": f"{e.name} response",
+            "payload": envelope(e.name, ref(replies[e.name]), event=event_ref, error=True),
+        }
+        operations[message_id(e.name)] = {
+            "action": "send",
+            "channel": channel_ref,
+            "summary": messages[request]["summary"],
+            "messages": [channel_message(request)],
+            "reply": {
+                "channel": channel_ref,
+                "messages": [channel_message(response), channel_message("error")],
+            },
+        }
+    for name, (payload, summary) in EVENTS.items():
+        key = message_id(name)
+        messages[key] = {
+            "name": name,
+            "title": name,
+            "summary": summary,
+            "payload": envelope(name, ref(payload), event=pushed_event, error=True),
+        }
+        operations[message_id(name, ".receive")] = {
+            "action": "receive",
+            "channel": channel_ref,
+            "summary": summary,
+            "messages": [channel_message(key)],
+        }
+
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Roomful Meetings",
+            "version": version("roomful-meetings"),
+            "description": (
+                "Meetings, RSVPs, availability and free time slots over one websocket. Each frame is "
+                "a JSON object {endpoint, event, data}; every request gets one response frame with "
+                "the same endpoint and event echoed back, and the server pushes meeting events to "
+                "every connection of each participant. Generated from the server's msgspec Structs "
+                "by `roomful-meetings schema`; the human guide is docs/guide.md."
+            ),
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "local": {
+                "host": "localhost:8080",
+                "protocol": "ws",
+                "description": "`roomful-meetings serve` with its defaults",
+                "security": [{"$ref": "#/components/securitySchemes/bearer"}],
+            }
+        },
+        "channels": {
+            CHANNEL: {
+                "address": "/",
+                "title": "The websocket of one client connection",
+                "messages": {key: {"$ref": f"#/components/messages/{key}"} for key in messages},
+                "bindings": {
+                    "ws": {
+                        "bindingVersion": "0.1.0",
+                        "query": {
+                            "type": "object",
+                            "properties": {
+                                "token": {"type": "string", "description": "JWT, if not sent as a header"},
+                                "since": {"type": "string", "description": "replay events after this id"},
+                                "legacy": {
+                                    "type": "string",
+                                    "enum": ["1"],
+                                    "description": "deprecated events",
+                                },
+                            },
+                        },
+                    }
+                },
+            }
+        },
+        "operations": operations,
+        "components": {
+            "schemas": dict(sorted(schemas.items())),
+            "messages": messages,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "Authorization: Bearer <jwt> on the upgrade request (or ?token=)",
+                }
+            },
+        },
+    }
+
+
+def render() -> str:
+    return msgspec.json.format(msgspec.json.encode(document()), indent=2).decode() + "\n"

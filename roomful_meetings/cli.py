@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 import msgspec
 import trio
 
+from roomful_meetings import logs
 from roomful_meetings.config import add_arguments, settings_from
 
 
@@ -54,11 +54,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.stdout.write(render())
         return
     settings = settings_from(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(settings.log_level)
     if args.command == "serve":
         from roomful_meetings.app import IncompatibleData, serve_until_signalled
 

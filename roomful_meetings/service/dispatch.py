@@ -14,6 +14,7 @@ import msgspec
 
 from roomful_meetings import metrics
 from roomful_meetings.errors import ApiError, BadRequest, Forbidden, InternalError, NotFound, Unavailable
+from roomful_meetings.logs import REQUEST_ID
 from roomful_meetings.protocol.envelope import (
     EMPTY_OBJECT,
     FrameError,
@@ -47,9 +48,14 @@ async def dispatch(services: Services, caller: Caller, frame: str | bytes) -> st
     """Answer one request frame (never raises for anything a client can send)."""
     started = time.perf_counter()
     reply, endpoint, code = await _dispatch(services, caller, frame)
+    elapsed = time.perf_counter() - started
     label = metrics.endpoint_label(endpoint, endpoint in ENDPOINTS)
     metrics.REQUESTS.labels(label, str(code)).inc()
-    metrics.REQUEST_SECONDS.labels(label).observe(time.perf_counter() - started)
+    metrics.REQUEST_SECONDS.labels(label).observe(elapsed)
+    if log.isEnabledFor(logging.DEBUG):  # one line per request is for following one, not for production
+        log.debug(
+            "request endpoint=%s user=%s code=%d ms=%.2f", endpoint, caller.user_id, code, elapsed * 1000
+        )
     return reply
 
 
@@ -90,7 +96,9 @@ async def _dispatch(services: Services, caller: Caller, frame: str | bytes) -> t
         metrics.REDIS_ERRORS.labels("outcome_unknown").inc()
         return encode_error(endpoint, event, Unavailable(UNKNOWN_OUTCOME)), endpoint, 503
     except Exception:
-        error_id = secrets.token_hex(6)
+        error_id = REQUEST_ID.get()
+        if error_id == "-":  # not called from a connection (tests, benchmarks)
+            error_id = secrets.token_hex(6)
         log.exception("error_id=%s endpoint=%s user=%s unhandled error", error_id, endpoint, caller.user_id)
         return (
             encode_error(endpoint, event, InternalError(f"internal error (error id {error_id})")),

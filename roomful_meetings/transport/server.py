@@ -17,6 +17,7 @@ from trio_websocket import WebSocketRequest, serve_websocket
 from roomful_meetings.auth import AuthError, Identity, TokenVerifier
 from roomful_meetings.config import Settings
 from roomful_meetings.fanout.hub import Hub
+from roomful_meetings.logs import CONNECTION_ID, new_connection_id
 from roomful_meetings.service.admin import profile_from_claims
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.storage.redis import RedisError
@@ -85,6 +86,7 @@ class WebsocketServer:
             connections.cancel_scope.cancel()  # also handshakes that never finished
 
     async def _handle(self, request: WebSocketRequest) -> None:
+        CONNECTION_ID.set(new_connection_id())  # this task and the session's tasks log it
         options = connect_options(request)
         if not options.token:
             await _reject(request, 401, "missing token: send Authorization: Bearer <jwt> or ?token=<jwt>")
@@ -92,6 +94,7 @@ class WebsocketServer:
         try:
             identity = self.verifier.verify(options.token)
         except AuthError as exc:
+            log.info("refused: invalid token (%s)", exc)
             await _reject(request, 401, f"invalid token: {exc}")
             return
         if self.hub.connections >= self.settings.max_connections:
@@ -122,10 +125,14 @@ class WebsocketServer:
         except RedisError:
             await ws.aclose(1013, "storage unavailable; retry later")
             return
+        log.info("connected user=%s legacy=%s since=%s", caller.user_id, options.legacy, options.since)
         try:
             await session.run()
         finally:
             self.hub.leave(session)
+            log.info(
+                "closed user=%s code=%s reason=%r", caller.user_id, session.close_code, session.close_reason
+            )
 
     async def _on_connect(self, identity: Identity) -> None:
         profile = profile_from_claims(

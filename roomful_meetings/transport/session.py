@@ -25,6 +25,7 @@ from roomful_meetings.config import Settings
 from roomful_meetings.domain.ratelimit import TokenBucket
 from roomful_meetings.domain.time import format_ms_utc
 from roomful_meetings.errors import RateLimited
+from roomful_meetings.logs import CONNECTION_ID, REQUEST_ID
 from roomful_meetings.metrics import CLOSES
 from roomful_meetings.protocol.envelope import FrameError, decode_request, encode_error, encode_push
 from roomful_meetings.protocol.events import Ready, RecoveryIncomplete
@@ -98,6 +99,7 @@ class Session:
         self._heard_at = trio.current_time()
         self.close_code = CLOSE_GOING_AWAY
         self.close_reason = ""
+        self._requests = 0
 
     def send(self, frame: str) -> None:
         """Queue a frame without waiting; a full queue means the client is too slow."""
@@ -290,6 +292,8 @@ class Session:
         self.send(encode_error(endpoint, event, RateLimited(f"request rate above {limit}; slow down")))
 
     async def _answer(self, message: str) -> None:
+        self._requests += 1
+        REQUEST_ID.set(f"{CONNECTION_ID.get()}-{self._requests}")  # this task only
         try:
             reply = await dispatch(self.services, self.caller, message)
             # A response waits for room in the queue: at most max_in_flight of them can, and

@@ -14,30 +14,20 @@ from typing import Any, Final
 import msgspec
 from msgspec import Struct
 
+from roomful_meetings.protocol import replies
 from roomful_meetings.protocol.envelope import ErrorBody, EventRef
 from roomful_meetings.protocol.events import EVENTS
-from roomful_meetings.protocol.models import Meeting
 from roomful_meetings.service import dispatch as _registers_every_endpoint  # noqa: F401
-from roomful_meetings.service import meetings as meeting_service
 from roomful_meetings.service.registry import ENDPOINTS
 
 CHANNEL: Final = "websocket"
 SCHEMAS: Final = "#/components/schemas/{name}"
 
 
-class MeetingReply(Struct):
-    meeting: Meeting
-
-
-class MeetingList(Struct):
-    meetings: list[Meeting]
-    hasMore: bool
-
-
 # The service returns meetings as the JSON Lua composed (msgspec.Raw); documented as Meeting.
 DOCUMENTED: Final[dict[object, type[Struct]]] = {
-    meeting_service.MeetingReply: MeetingReply,
-    meeting_service.MeetingList: MeetingList,
+    replies.RawMeetingReply: replies.MeetingReply,
+    replies.RawMeetingList: replies.MeetingList,
 }
 
 

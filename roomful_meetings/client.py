@@ -1,27 +1,48 @@
-"""A typed trio client for Roomful Meetings (used by the tests and the benchmarks).
+"""Trio clients for Roomful Meetings.
 
-    async with connect("ws://127.0.0.1:8765", token) as client:
-        meeting = await client.call("meeting:getMeeting", {"meetingId": "..."})
-        async for push in client.pushes():
-            ...
+The typed client: one method per endpoint, taking and returning Structs, events as an
+async iterator, and reconnection with `since=` so that no event is lost or repeated:
 
-`call` returns the response's `data` or raises the ApiError for its code; `request` returns
-the whole response. Pushes (events, `connection:ready`) arrive on `pushes()` / `next_push()`.
+    async with open_client("ws://127.0.0.1:8080", token) as client:
+        meeting = await client.create_meeting(CreateMeeting(...))
+        async for event in client.events():
+            print(event.name, event.data)
+
+The connection underneath (`connect`, used by the tests and the benchmarks to send any
+frame): `call` returns the response's `data` or raises the ApiError for its code, `request`
+returns the whole response, and pushes arrive on `pushes()` / `next_push()`:
+
+    async with connect("ws://127.0.0.1:8080", token) as conn:
+        data = await conn.call("meeting:getMeeting", {"meetingId": "..."})
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
 
 import msgspec
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionRejected,
+    HandshakeError,
+    WebSocketConnection,
+    open_websocket_url,
+)
 
 from roomful_meetings.errors import error_for_code
+from roomful_meetings.protocol import payloads as p
+from roomful_meetings.protocol import replies as r
+from roomful_meetings.protocol.events import EVENTS
+from roomful_meetings.protocol.models import LegacyMeeting, Meeting
+
+T = TypeVar("T")
 
 
 class ErrorInfo(msgspec.Struct):
@@ -126,9 +147,265 @@ async def connect(url: str, token: str, **query: str) -> AsyncIterator[Client]:
     headers = [(b"authorization", f"Bearer {token}".encode())]
     async with open_websocket_url(url, extra_headers=headers, max_message_size=64 * 1024 * 1024) as ws:
         client = Client(ws)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(client._read_loop)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(client._read_loop)
+                try:
+                    yield client
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            # trio-websocket 0.12 leaves the socket open when the server closed the
+            # connection; close it here rather than leave it to the garbage collector.
+            await trio.aclose_forcefully(ws._stream)
+
+
+# ---------------------------------------------------------------------------------------
+# The typed client
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A push: `data` is the Struct of protocol.events.EVENTS for known names."""
+
+    name: str
+    id: str
+    date: str
+    data: Any
+
+
+TokenSource = str | Callable[[], str]
+RECONNECT_FIRST: Final = 0.1
+RECONNECT_MAX: Final = 5.0
+# Handshake refusals that another attempt cannot fix (a fresh token from a callable can).
+FATAL_STATUS: Final = frozenset({400, 401, 403})
+
+
+class MeetingsClient:
+    """Create with `open_client`. Safe to use from many tasks at once."""
+
+    def __init__(
+        self, url: str, token: TokenSource, *, legacy: bool, since: str | None, retries: int
+    ) -> None:
+        self.url = url
+        self._token = token
+        self._legacy = legacy
+        self.last_event_id = since
+        self._retries = retries
+        self._conn: Client | None = None
+        self._connected = trio.Event()
+        self._disconnected = trio.Event()
+        self._events_in, self._events_out = trio.open_memory_channel[Event](10_000)
+        self._ids = itertools.count(1)
+        self._id_prefix = secrets.token_hex(6)
+        self.reconnects = 0
+
+    # -- connection ----------------------------------------------------------------------
+
+    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Stay connected: after a drop, reconnect with since=<last event seen>."""
+        delay, started = RECONNECT_FIRST, False
+        while True:
             try:
-                yield client
+                await self._connect_once(task_status if not started else None)
+                started, delay = True, RECONNECT_FIRST
+            except (OSError, HandshakeError, ConnectionClosed) as exc:
+                if not started or (isinstance(exc, ConnectionRejected) and exc.status_code in FATAL_STATUS):
+                    raise
+            self.reconnects += 1
+            await trio.sleep(random.uniform(delay / 2, delay))
+            delay = min(delay * 2, RECONNECT_MAX)
+
+    async def _connect_once(self, task_status: trio.TaskStatus[None] | None) -> None:
+        token = self._token() if callable(self._token) else self._token
+        query = {"legacy": "1"} if self._legacy else {}
+        if self.last_event_id is not None:
+            query["since"] = self.last_event_id
+        async with connect(self.url, token, **query) as conn:
+            self._conn = conn
+            self._connected.set()
+            self._disconnected = trio.Event()
+            if task_status is not None:
+                task_status.started()
+            try:
+                async for frame in conn.pushes():
+                    await self._on_push(frame)
             finally:
-                nursery.cancel_scope.cancel()
+                self._conn, self._connected = None, trio.Event()
+                self._disconnected.set()
+
+    async def _on_push(self, frame: Frame) -> None:
+        name, event_id = frame.endpoint or "", str(frame.event.id) if frame.event else ""
+        known = EVENTS.get(name)
+        data = msgspec.convert(frame.data, known[0]) if known else frame.data
+        if event_id:
+            self.last_event_id = event_id
+        await self._events_in.send(Event(name, event_id, str(frame.event.date if frame.event else ""), data))
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    async def wait_disconnected(self) -> None:
+        """Until the current connection drops (reconnection then starts by itself)."""
+        await self._disconnected.wait()
+
+    def events(self) -> trio.MemoryReceiveChannel[Event]:
+        """Every push in order, across reconnections (connection:ready after each one)."""
+        return self._events_out
+
+    async def request(self, endpoint: str, data: Any, *, event_id: str | None = None) -> Any:
+        """Send one request; its data, or the ApiError of its code. A request cut off by a
+        lost connection is sent again after reconnecting, with the same event.id, so the
+        server applies a change once (safe retries)."""
+        event_id = event_id or f"{self._id_prefix}-{next(self._ids)}"
+        for attempt in range(self._retries + 1):
+            await self._connected.wait()
+            conn = self._conn
+            if conn is None:
+                continue
+            try:
+                frame = await conn.request(endpoint, data, event_id=event_id)
+            except ConnectionClosed:
+                if attempt == self._retries:
+                    raise
+                continue
+            if frame.error.status:
+                raise error_for_code(frame.error.code, frame.error.message)
+            return frame.data
+        raise ConnectionClosed(None)
+
+    async def _call(self, endpoint: str, data: Any, reply: type[T]) -> T:
+        return msgspec.convert(await self.request(endpoint, data), reply)
+
+    # -- meetings ------------------------------------------------------------------------
+
+    async def create_meeting(self, meeting: p.CreateMeeting) -> Meeting:
+        return (await self._call("meeting:createMeeting", meeting, r.MeetingReply)).meeting
+
+    async def update_meeting(self, change: p.UpdateMeeting) -> Meeting:
+        return (await self._call("meeting:updateMeeting", change, r.MeetingReply)).meeting
+
+    async def delete_meeting(self, meeting_id: str) -> None:
+        await self.request("meeting:deleteMeeting", p.MeetingRef(meeting_id))
+
+    async def get_meeting(self, meeting_id: str) -> Meeting:
+        return (await self._call("meeting:getMeeting", p.MeetingRef(meeting_id), r.MeetingReply)).meeting
+
+    async def list_user_meetings(self, query: p.ListUserMeetings) -> r.MeetingList:
+        return await self._call("meeting:listUserMeetings", query, r.MeetingList)
+
+    async def accept_meeting_request(self, meeting_id: str) -> None:
+        await self.request("meeting:acceptMeetingRequest", p.MeetingRef(meeting_id))
+
+    async def decline_meeting_request(self, meeting_id: str) -> None:
+        await self.request("meeting:declineMeetingRequest", p.MeetingRef(meeting_id))
+
+    # -- availability and slots ----------------------------------------------------------
+
+    async def set_user_availability(self, request: p.SetAvailability) -> None:
+        await self.request("meeting:setUserAvailability", request)
+
+    async def get_user_availability_pattern(self, query: p.LocalDateQuery) -> r.Pattern:
+        return (await self._call("meeting:getUserAvailabilityPattern", query, r.PatternReply)).pattern
+
+    async def get_user_availability_for_day(self, query: p.LocalDateQuery) -> r.Availability:
+        return (
+            await self._call("meeting:getUserAvailabilityForDay", query, r.AvailabilityReply)
+        ).availability
+
+    async def get_user_availability_for_week(self, query: p.LocalDateQuery) -> r.Availability:
+        return (
+            await self._call("meeting:getUserAvailabilityForWeek", query, r.AvailabilityReply)
+        ).availability
+
+    async def get_user_availability_for_month(self, query: p.LocalDateQuery) -> r.Availability:
+        return (
+            await self._call("meeting:getUserAvailabilityForMonth", query, r.AvailabilityReply)
+        ).availability
+
+    async def get_time_slots_for_meeting(self, query: p.SlotQuery) -> list[r.Span]:
+        return (await self._call("meeting:getTimeSlotsForMeeting", query, r.SlotsReply)).availableTimeSlots
+
+    async def get_meeting_time_slots_for_month(self, query: p.SlotQuery) -> list[r.Span]:
+        return (
+            await self._call("meeting:getMeetingTimeSlotsForMonth", query, r.SlotsReply)
+        ).availableTimeSlots
+
+    async def list_user_meeting_counts(self, query: p.CountsQuery) -> list[r.DayCount]:
+        return (await self._call("meeting:listUserMeetingCounts", query, r.CountsReply)).meetingCounts
+
+    # -- deprecated API ------------------------------------------------------------------
+
+    async def legacy_create(self, meeting: p.LegacyMeetingIn) -> LegacyMeeting:
+        return (await self._call("meeting:create", p.LegacyCreate(meeting), r.LegacyReply)).meeting
+
+    async def legacy_update(self, meeting_id: str, change: p.LegacyMeetingChange) -> LegacyMeeting:
+        update = p.LegacyUpdate(meeting_id, change)
+        return (await self._call("meeting:update", update, r.LegacyReply)).meeting
+
+    async def legacy_delete(self, meeting_id: str) -> None:
+        await self.request("meeting:delete", p.MeetingRef(meeting_id))
+
+    async def legacy_get(self, meeting_id: str) -> LegacyMeeting:
+        return (await self._call("meeting:get", p.MeetingRef(meeting_id), r.LegacyReply)).meeting
+
+    async def list_user_meetings_in_date_range(self, query: p.DateRange) -> list[LegacyMeeting]:
+        return (await self._call("meeting:listUserMeetingsInDateRange", query, r.LegacyList)).meetings
+
+    async def check_prop_has_meetings_or_social_sessions(self, room_id: str, prop_id: str) -> bool:
+        check = p.PropCheck(room_id, prop_id)
+        reply = await self._call("meeting:checkPropHasMeetingsOrSocialSessions", check, r.PropCheckReply)
+        return reply.hasMeetingsOrSocialSessions
+
+    # -- admin (tokens with role=admin) --------------------------------------------------
+
+    async def upsert_users(self, users: list[p.UserIn]) -> None:
+        await self.request("admin:upsertUsers", p.UpsertUsers(users))
+
+    async def upsert_rooms(self, rooms: list[p.RoomIn]) -> None:
+        await self.request("admin:upsertRooms", p.UpsertRooms(rooms))
+
+    async def upsert_props(self, props: list[p.PropIn]) -> None:
+        await self.request("admin:upsertProps", p.UpsertProps(props))
+
+    async def upsert_groups(self, groups: list[p.GroupIn]) -> None:
+        await self.request("admin:upsertGroups", p.UpsertGroups(groups))
+
+    async def upsert_social_sessions(self, sessions: list[p.SessionIn]) -> None:
+        await self.request("admin:upsertSocialSessions", p.UpsertSocialSessions(sessions))
+
+    async def delete_room(self, room_id: str) -> None:
+        await self.request("admin:deleteRoom", p.RoomRef(room_id))
+
+    async def delete_prop(self, room_id: str, prop_id: str) -> None:
+        await self.request("admin:deleteProp", p.PropRef(room_id, prop_id))
+
+    async def delete_group(self, group_id: str) -> None:
+        await self.request("admin:deleteGroup", p.GroupRef(group_id))
+
+    async def delete_social_session(self, session_id: str) -> None:
+        await self.request("admin:deleteSocialSession", p.SessionRef(session_id))
+
+    async def delete_user(self, user_id: str) -> None:
+        await self.request("admin:deleteUser", p.UserRef(user_id))
+
+
+@asynccontextmanager
+async def open_client(
+    url: str, token: TokenSource, *, legacy: bool = False, since: str | None = None, retries: int = 2
+) -> AsyncIterator[MeetingsClient]:
+    """Connect (raising if the first attempt fails) and stay connected for the block.
+
+    `token` may be a callable, asked again at each reconnection (tokens expire). `since`
+    resumes after an event id from an earlier session. A handshake refused with 400, 401
+    or 403 after a drop ends the block with that error; anything else is retried with
+    jittered exponential backoff.
+    """
+    client = MeetingsClient(url, token, legacy=legacy, since=since, retries=retries)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(client._run)
+        try:
+            yield client
+        finally:
+            nursery.cancel_scope.cancel()

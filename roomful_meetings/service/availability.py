@@ -6,8 +6,6 @@ import time
 from collections import Counter
 from datetime import date, datetime, timedelta
 
-import msgspec
-
 from roomful_meetings.domain import availability as rules
 from roomful_meetings.domain.bitmaps import runs, to_bytes
 from roomful_meetings.domain.time import to_minute
@@ -25,45 +23,19 @@ from roomful_meetings.domain.zones import (
 from roomful_meetings.errors import BadRequest
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.payloads import UserIn
+from roomful_meetings.protocol.replies import (
+    Availability,
+    AvailabilityReply,
+    CountsReply,
+    DayCount,
+    Pattern,
+    PatternReply,
+    SlotsReply,
+    Span,
+)
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import endpoint
 from roomful_meetings.storage.availability import ZoneRecord
-
-
-class Span(msgspec.Struct):
-    startDate: str
-    endDate: str
-
-
-class Availability(msgspec.Struct):
-    status: str
-    dates: list[Span]
-
-
-class AvailabilityReply(msgspec.Struct):
-    availability: Availability
-
-
-class Pattern(msgspec.Struct):
-    availabilities: list[Availability]
-
-
-class PatternReply(msgspec.Struct):
-    pattern: Pattern
-
-
-class SlotsReply(msgspec.Struct):
-    availableTimeSlots: list[Span]
-
-
-class DayCount(msgspec.Struct):
-    count: int
-    startDate: str
-    endDate: str
-
-
-class CountsReply(msgspec.Struct):
-    meetingCounts: list[DayCount]
 
 
 def now_minute() -> int:

@@ -27,6 +27,7 @@ from roomful_meetings.protocol.models import (
     Meeting,
     UserSimple,
 )
+from roomful_meetings.protocol.replies import LegacyList, LegacyReply, PropCheckReply
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.meetings import create, list_range, time_changes
 from roomful_meetings.service.registry import endpoint
@@ -35,18 +36,6 @@ from roomful_meetings.storage.meetings import MeetingFields
 
 _meeting_decoder = msgspec.json.Decoder(Meeting)
 _avatar_decoder = msgspec.json.Decoder(Avatar3D)
-
-
-class LegacyReply(msgspec.Struct):
-    meeting: LegacyMeeting
-
-
-class LegacyList(msgspec.Struct):
-    meetings: list[LegacyMeeting]
-
-
-class PropCheckReply(msgspec.Struct):
-    hasMeetingsOrSocialSessions: bool
 
 
 def user_simple(user_id: str, profile: Hash | None) -> UserSimple:

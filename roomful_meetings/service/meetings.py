@@ -15,6 +15,7 @@ from roomful_meetings.domain.time import format_utc, to_minute
 from roomful_meetings.errors import BadRequest
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.models import DEFAULT_COLOR, RGBA
+from roomful_meetings.protocol.replies import RawMeetingList, RawMeetingReply
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import endpoint
 from roomful_meetings.storage.keys import Keys
@@ -22,15 +23,6 @@ from roomful_meetings.storage.meetings import MeetingFields
 
 MAX_LIST_DAYS = 366
 MAX_LIST_MEETINGS = 1000
-
-
-class MeetingReply(msgspec.Struct):
-    meeting: msgspec.Raw
-
-
-class MeetingList(msgspec.Struct):
-    meetings: list[msgspec.Raw]
-    hasMore: bool
 
 
 def source_key(keys: Keys, source: rules.Source) -> str:
@@ -48,7 +40,7 @@ def now_iso() -> str:
 
 
 @endpoint("meeting:createMeeting", p.CreateMeeting, changes=True)
-async def create_meeting(services: Services, caller: Caller, data: p.CreateMeeting) -> MeetingReply:
+async def create_meeting(services: Services, caller: Caller, data: p.CreateMeeting) -> RawMeetingReply:
     source = rules.resolve_source(data.sourceType, data.sourceIds)
     if source.type == "direct" and source.pk == caller.user_id:
         raise BadRequest("a direct meeting needs another user in `data.sourceIds`")
@@ -64,7 +56,7 @@ async def create_meeting(services: Services, caller: Caller, data: p.CreateMeeti
         data.endDate,
         field_prefix="data",
     )
-    return MeetingReply(meeting)
+    return RawMeetingReply(meeting)
 
 
 async def create(
@@ -137,7 +129,7 @@ def given(value: Any) -> bool:
 
 
 @endpoint("meeting:updateMeeting", p.UpdateMeeting, changes=True)
-async def update_meeting(services: Services, caller: Caller, data: p.UpdateMeeting) -> MeetingReply:
+async def update_meeting(services: Services, caller: Caller, data: p.UpdateMeeting) -> RawMeetingReply:
     values: dict[str, object] = {}
     if given(data.subject):
         values["subject"] = rules.check_subject(data.subject)  # type: ignore[arg-type]
@@ -158,7 +150,7 @@ async def update_meeting(services: Services, caller: Caller, data: p.UpdateMeeti
         participants=participants,
         fields=MeetingFields(values),
     )
-    return MeetingReply(meeting)
+    return RawMeetingReply(meeting)
 
 
 @endpoint("meeting:deleteMeeting", p.MeetingRef, changes=True)
@@ -168,8 +160,8 @@ async def delete_meeting(services: Services, caller: Caller, data: p.MeetingRef)
 
 
 @endpoint("meeting:getMeeting", p.MeetingRef)
-async def get_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> MeetingReply:
-    return MeetingReply(await services.meetings.get(data.meetingId, caller.user_id))
+async def get_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> RawMeetingReply:
+    return RawMeetingReply(await services.meetings.get(data.meetingId, caller.user_id))
 
 
 @endpoint("meeting:acceptMeetingRequest", p.MeetingRef, changes=True)
@@ -194,7 +186,7 @@ def list_range(start_value: Any, end_value: Any) -> tuple[int, int]:
 
 
 @endpoint("meeting:listUserMeetings", p.ListUserMeetings)
-async def list_user_meetings(services: Services, caller: Caller, data: p.ListUserMeetings) -> MeetingList:
+async def list_user_meetings(services: Services, caller: Caller, data: p.ListUserMeetings) -> RawMeetingList:
     start, end = list_range(data.startDate, data.endDate)
     filter_type = data.sourceType or ""
     ids = data.sourceIds or []
@@ -204,4 +196,4 @@ async def list_user_meetings(services: Services, caller: Caller, data: p.ListUse
     page = await services.meetings.list_for_user(
         caller.user_id, start, end, filter_type=filter_type, filter_ids=filter_ids, limit=MAX_LIST_MEETINGS
     )
-    return MeetingList(page.meetings, page.has_more)
+    return RawMeetingList(page.meetings, page.has_more)

@@ -1,0 +1,79 @@
+"""The `data` of successful responses, one Struct per kind of reply.
+
+Meetings travel as the JSON that Lua composed (the service hands it on as msgspec.Raw,
+see RawMeetingReply); MeetingReply and MeetingList are their typed shape, used by the
+client and the AsyncAPI document.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from msgspec import Struct
+
+from roomful_meetings.protocol.models import LegacyMeeting, Meeting
+
+
+class MeetingReply(Struct):
+    meeting: Meeting
+
+
+class MeetingList(Struct):
+    meetings: list[Meeting]
+    hasMore: bool
+
+
+class RawMeetingReply(Struct):
+    meeting: msgspec.Raw
+
+
+class RawMeetingList(Struct):
+    meetings: list[msgspec.Raw]
+    hasMore: bool
+
+
+class Span(Struct):
+    startDate: str
+    endDate: str
+
+
+class Availability(Struct):
+    status: str
+    dates: list[Span]
+
+
+class AvailabilityReply(Struct):
+    availability: Availability
+
+
+class Pattern(Struct):
+    availabilities: list[Availability]
+
+
+class PatternReply(Struct):
+    pattern: Pattern
+
+
+class SlotsReply(Struct):
+    availableTimeSlots: list[Span]
+
+
+class DayCount(Struct):
+    count: int
+    startDate: str
+    endDate: str
+
+
+class CountsReply(Struct):
+    meetingCounts: list[DayCount]
+
+
+class LegacyReply(Struct):
+    meeting: LegacyMeeting
+
+
+class LegacyList(Struct):
+    meetings: list[LegacyMeeting]
+
+
+class PropCheckReply(Struct):
+    hasMeetingsOrSocialSessions: bool

@@ -69,8 +69,14 @@ _decoder = msgspec.json.Decoder(Frame)
 
 
 class Client:
-    def __init__(self, ws: WebSocketConnection, push_buffer: int = 10_000) -> None:
+    def __init__(
+        self,
+        ws: WebSocketConnection,
+        push_buffer: int = 10_000,
+        on_frame: Callable[[str | bytes], None] | None = None,
+    ) -> None:
         self.ws = ws
+        self._on_frame = on_frame  # sees each frame's text as received (for recording sessions)
         self._ids = itertools.count(1)
         # event.id doubles as the safe-retry key of a change: unique per user, not per connection.
         self._id_prefix = secrets.token_hex(6)
@@ -81,7 +87,10 @@ class Client:
     async def _read_loop(self) -> None:
         try:
             while True:
-                frame = _decoder.decode(await self.ws.get_message())
+                text = await self.ws.get_message()
+                if self._on_frame is not None:
+                    self._on_frame(text)
+                frame = _decoder.decode(text)
                 event_id = frame.event.id if frame.event else None
                 waiter = self._waiting.pop(str(event_id), None) if isinstance(event_id, str) else None
                 if waiter is not None:
@@ -138,7 +147,9 @@ class Client:
 
 
 @asynccontextmanager
-async def connect(url: str, token: str, **query: str) -> AsyncIterator[Client]:
+async def connect(
+    url: str, token: str, on_frame: Callable[[str | bytes], None] | None = None, **query: str
+) -> AsyncIterator[Client]:
     """Open a connection with the token in the Authorization header."""
     if query:
         from urllib.parse import urlencode
@@ -146,7 +157,7 @@ async def connect(url: str, token: str, **query: str) -> AsyncIterator[Client]:
         url = f"{url}{'&' if '?' in url else '?'}{urlencode(query)}"
     headers = [(b"authorization", f"Bearer {token}".encode())]
     async with open_websocket_url(url, extra_headers=headers, max_message_size=64 * 1024 * 1024) as ws:
-        client = Client(ws)
+        client = Client(ws, on_frame=on_frame)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(client._read_loop)
@@ -221,7 +232,7 @@ class MeetingsClient:
         query = {"legacy": "1"} if self._legacy else {}
         if self.last_event_id is not None:
             query["since"] = self.last_event_id
-        async with connect(self.url, token, **query) as conn:
+        async with connect(self.url, token, None, **query) as conn:
             self._conn = conn
             self._connected.set()
             self._disconnected = trio.Event()

@@ -27,6 +27,7 @@ from roomful_meetings.client import Client, Frame, connect
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide.md"
 USERS = ("alice", "bob", "carol")
+WEEKDAYS = 0b0111110  # Monday to Friday (bit 0 is Sunday)
 
 INTRO = """\
 # Roomful Meetings: a guided session
@@ -208,31 +209,16 @@ async def story(s: Session) -> None:
         "when everyone asked (and the caller, unless `includeSelf` is false) is available and "
         "not in a meeting, in the caller's zone.",
     )
-    weekdays = 0b0111110
-    await s.call(
-        "alice",
-        "meeting:setUserAvailability",
-        {
-            "availability": {
-                "status": "Available",
-                "repetition": weekdays,
-                "dates": [{"startDate": "2030-03-04T09:00:00+01:00", "endDate": "2030-03-04T18:00:00+01:00"}],
-            },
-            "localDate": "2030-03-04T09:00:00+01:00",
-        },
-    )
-    await s.call(
-        "bob",
-        "meeting:setUserAvailability",
-        {
-            "availability": {
-                "status": "Available",
-                "repetition": weekdays,
-                "dates": [{"startDate": "2030-03-04T08:00:00-05:00", "endDate": "2030-03-04T12:00:00-05:00"}],
-            },
-            "localDate": "2030-03-04T08:00:00-05:00",
-        },
-    )
+    for user, start, end in (
+        ("alice", "2030-03-04T09:00:00+01:00", "2030-03-04T18:00:00+01:00"),
+        ("bob", "2030-03-04T08:00:00-05:00", "2030-03-04T12:00:00-05:00"),
+    ):
+        weekdays = {
+            "status": "Available",
+            "repetition": WEEKDAYS,
+            "dates": [{"startDate": start, "endDate": end}],
+        }
+        await s.call(user, "meeting:setUserAvailability", {"availability": weekdays, "localDate": start})
     await s.call(
         "bob",
         "meeting:setUserAvailability",

@@ -7,6 +7,7 @@ import logging
 import re
 
 import pytest
+import trio
 
 from roomful_meetings import logs
 from roomful_meetings.client import connect
@@ -48,6 +49,10 @@ async def test_an_operator_can_follow_one_request_and_find_a_500_by_its_error_id
         await alice.call("meeting:createMeeting", meeting(invited=["bob"]))
         reply = await alice.request("meeting:getMeeting", {"meetingId": "m1"})
     error_id = re.search(r"error id ([\w-]+)", reply.error.message).group(1)  # type: ignore[union-attr]
+    for _ in range(200):  # the server logs the close once it has seen it
+        if "closed user=alice" in captured_logs.getvalue():
+            break
+        await trio.sleep(0.01)
     lines = captured_logs.getvalue().splitlines()
     connected = next(line for line in lines if "connected user=alice" in line)
     conn = re.search(r" conn=(\w+) ", connected).group(1)  # type: ignore[union-attr]

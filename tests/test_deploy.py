@@ -1,0 +1,31 @@
+"""The example nginx configuration, run for real in front of instances (deploy/nginx)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECK = ROOT / "deploy" / "nginx" / "check.py"
+sys.path.insert(0, str(CHECK.parent))
+from check import nginx_binary  # noqa: E402
+
+
+@pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (apt-get install nginx-light)")
+def test_two_instances_behind_the_example_nginx_config_share_events_and_survive_a_stop() -> None:
+    run = subprocess.run([sys.executable, str(CHECK)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "reached bob on the other instance" in run.stdout
+    assert "got the event made meanwhile" in run.stdout
+
+
+def test_the_example_config_is_rendered_with_the_given_ports(tmp_path: Path) -> None:
+    from check import EXAMPLE, render_config
+
+    text = render_config(EXAMPLE.read_text(), 9999, [7001, 7002], tmp_path)
+    assert "listen 127.0.0.1:9999;" in text
+    assert text.count("server 127.0.0.1:") == 2 and "127.0.0.1:7002 max_fails=1" in text
+    assert "least_conn" in text and "proxy_set_header Upgrade $http_upgrade" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -34,6 +36,13 @@ REDIS_ERRORS = Counter(
 def endpoint_label(endpoint: str | None, known: bool) -> str:
     """Client-chosen names would blow up the label set: unknown ones share one label."""
     return endpoint if known and endpoint else "unknown"
+
+
+@functools.lru_cache(maxsize=1024)
+def request_metrics(label: str, code: int) -> tuple[Counter, Histogram]:
+    """The children of one (endpoint, code): `labels()` takes a lock and builds a key each
+    call, which shows on the request path; the label set is bounded (known endpoints)."""
+    return REQUESTS.labels(label, str(code)), REQUEST_SECONDS.labels(label)
 
 
 def exposition() -> bytes:

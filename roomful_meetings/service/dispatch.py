@@ -49,9 +49,9 @@ async def dispatch(services: Services, caller: Caller, frame: str | bytes) -> st
     started = time.perf_counter()
     reply, endpoint, code = await _dispatch(services, caller, frame)
     elapsed = time.perf_counter() - started
-    label = metrics.endpoint_label(endpoint, endpoint in ENDPOINTS)
-    metrics.REQUESTS.labels(label, str(code)).inc()
-    metrics.REQUEST_SECONDS.labels(label).observe(elapsed)
+    counted, timed = metrics.request_metrics(metrics.endpoint_label(endpoint, endpoint in ENDPOINTS), code)
+    counted.inc()
+    timed.observe(elapsed)
     if log.isEnabledFor(logging.DEBUG):  # one line per request is for following one, not for production
         log.debug(
             "request endpoint=%s user=%s code=%d ms=%.2f", endpoint, caller.user_id, code, elapsed * 1000

@@ -1,0 +1,660 @@
+"""The benchmark suite: the server against its ceilings, on this machine, in one run.
+
+    .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python bench/run.py [--runs 3] [--seconds 4] [--idle 10000] [--quick]
+
+Starts a private redis-server and `roomful-meetings serve` processes, seeds a data set
+through the admin endpoints (typed client), then runs each scenario with bench/loadgen.py
+in a separate process, and the references (bench/references.py, bench/redis_layer.py) in
+the same invocation. The server under test is pinned to core 0; the load generator and
+Redis to core 1 (`sched_setaffinity`, what `taskset` does). For every scenario it records
+throughput and latency (client side), server CPU microseconds per request (from /proc, so
+a saturated load generator cannot flatter the result), Redis commands and Redis CPU per
+request (INFO), and the server's own time per request (its /metrics histogram).
+
+Writes bench/results/latest.json, latest.md (the table in bench/README.md) and latest.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import hiredis
+import trio
+
+from roomful_meetings.auth import mint_token
+from roomful_meetings.client import open_client
+from roomful_meetings.protocol import payloads as p
+from roomful_meetings.storage.embedded import RedisProcess, free_port
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SECRET = "bench-secret-bench-secret-bench-secret"
+PREFIX = "bench:"
+SERVER_CORE, LOAD_CORE = 0, 1
+TICKS = os.sysconf("SC_CLK_TCK")
+ZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Asia/Kolkata", "America/Los_Angeles"]
+USERS = 200
+FANOUT = 100
+
+
+# -- processes and what they cost ------------------------------------------------------------
+
+
+def pin(pid: int, core: int) -> None:
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(pid, {cores[core % len(cores)]})
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(match.group(1)) * 1024 if match else 0
+
+
+def redis_info(port: int) -> tuple[int, float]:
+    """(commands processed, Redis CPU seconds) from INFO."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(hiredis.pack_command(("INFO", "all")))
+        reader = hiredis.Reader()
+        while (reply := reader.gets()) is False:
+            reader.feed(sock.recv(1 << 20))
+    text = reply.decode()
+    stats = dict(line.split(":", 1) for line in text.splitlines() if ":" in line and not line.startswith("#"))
+    calls = sum(int(m) for m in re.findall(r"^cmdstat_[^:]+:calls=(\d+)", text, re.M))
+    return calls, float(stats["used_cpu_sys"]) + float(stats["used_cpu_user"])
+
+
+def metrics(http_port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as reply:
+        return reply.read().decode()
+
+
+def histogram(text: str, endpoint: str) -> dict[float, float]:
+    """Cumulative bucket counts of roomful_request_seconds for one endpoint."""
+    out = {}
+    for le, count in re.findall(
+        rf'^roomful_request_seconds_bucket\{{endpoint="{re.escape(endpoint)}",le="([^"]+)"\}} (\S+)$',
+        text,
+        re.M,
+    ):
+        out[float("inf") if le == "+Inf" else float(le)] = float(count)
+    return out
+
+
+def delivered(text: str) -> float:
+    match = re.search(r"^roomful_events_delivered_total (\S+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def server_median_ms(before: dict[float, float], after: dict[float, float]) -> tuple[float, float]:
+    """The median of the server's own request time between two scrapes (interpolated in
+    its bucket), and the share of requests at or under 5 ms (exact: 5 ms is a bucket)."""
+    counts = {le: after.get(le, 0) - before.get(le, 0) for le in sorted(after)}
+    total = counts.get(float("inf"), 0)
+    if not total:
+        return 0.0, 0.0
+    lower_le, lower_count = 0.0, 0.0
+    median = 0.0
+    for le, count in counts.items():
+        if count >= total / 2:
+            span = count - lower_count
+            upper = le if le != float("inf") else lower_le * 2
+            median = lower_le + (upper - lower_le) * ((total / 2 - lower_count) / span if span else 0)
+            break
+        lower_le, lower_count = le, count
+    return round(median * 1000, 3), round(counts.get(0.005, 0) / total, 3)
+
+
+class Server:
+    """A `roomful-meetings serve` process pinned to the server core."""
+
+    def __init__(self, redis_url: str, folder: Path) -> None:
+        self.port, self.http_port = free_port(), free_port()
+        command = [sys.executable, "-m", "roomful_meetings", "serve", "--host", "127.0.0.1"]
+        command += ["--port", str(self.port), "--http-port", str(self.http_port), "--redis-url", redis_url]
+        command += ["--jwt-secret", SECRET, "--key-prefix", PREFIX, "--log-level", "warning"]
+        command += ["--rate-per-second", "1000000", "--rate-burst", "1000000", "--max-connections", "30000"]
+        log = (folder / f"server-{self.port}.log").open("wb")
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+        pin(self.proc.pid, SERVER_CORE)
+        self.url = f"ws://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/readyz", timeout=1):
+                    return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError(f"server did not start: see {log.name}") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Reference:
+    def __init__(self, kind: str) -> None:
+        port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "references.py"), kind, "--port", str(port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        pin(self.proc.pid, SERVER_CORE)
+        assert self.proc.stdout is not None and self.proc.stdout.readline().startswith("listening")
+        self.url = f"ws://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# -- seeding -----------------------------------------------------------------------------------
+
+
+async def seed(url: str) -> dict[str, Any]:
+    users = [f"u{i}" for i in range(USERS)]
+    fans = [f"f{i}" for i in range(FANOUT)]
+    start = datetime(2031, 1, 6, 9, tzinfo=UTC)
+    async with open_client(url, mint_token(SECRET, "root", admin=True, ttl_seconds=3600)) as admin:
+        for chunk in range(0, USERS, 100):
+            await admin.upsert_users(
+                [
+                    p.UserIn(u, timeZone=ZONES[i % len(ZONES)])
+                    for i, u in enumerate(users[chunk : chunk + 100])
+                ]
+            )
+        await admin.upsert_users([p.UserIn(u) for u in [*fans, "org", "fan-org"]])
+        await admin.upsert_rooms([p.RoomIn("bench-room", networkId="bench", title="Bench")])
+    meetings, rsvp = [], []
+    async with open_client(url, mint_token(SECRET, "org", ttl_seconds=3600)) as org:
+        for i, user in enumerate(users):
+            async with open_client(url, mint_token(SECRET, user, ttl_seconds=3600)) as client:
+                window = p.Interval(start, start + timedelta(hours=8))
+                weekly = p.AvailabilityIn("Available", [window], repetition=0b0111110)
+                await client.set_user_availability(p.SetAvailability(weekly, start))
+                slot = start + timedelta(days=i % 20, hours=i % 8)
+                made = await client.create_meeting(
+                    p.CreateMeeting(
+                        "room",
+                        ["bench-room"],
+                        "get me",
+                        slot,
+                        slot + timedelta(minutes=45),
+                        invitedUserIds=[users[(i + 1) % USERS]],
+                    )
+                )
+                meetings.append(made.meetingId)
+            invite = await org.create_meeting(
+                p.CreateMeeting(
+                    "room", ["bench-room"], "rsvp", start, start + timedelta(hours=1), invitedUserIds=[user]
+                )
+            )
+            rsvp.append(invite.meetingId)
+    async with open_client(url, mint_token(SECRET, "fan-org", ttl_seconds=3600)) as organizer:
+        fan = await organizer.create_meeting(
+            p.CreateMeeting(
+                "room", ["bench-room"], "fanout", start, start + timedelta(hours=1), invitedUserIds=fans
+            )
+        )
+    return {
+        "users": users,
+        "room": "bench-room",
+        "meetings": meetings,
+        "rsvp_meetings": rsvp,
+        "fanout_meeting": fan.meetingId,
+        "fanout_organizer": "fan-org",
+        "fanout_participants": fans,
+        "idle_users": [f"idle{i}" for i in range(2000)],  # 10,000 connections: 5 per user
+        "create_users": [f"c{i}" for i in range(USERS)],
+    }
+
+
+# -- one scenario ------------------------------------------------------------------------------
+
+
+def loadgen(args: list[str], on_mark: Callable[[], None]) -> dict[str, Any]:
+    """Run bench/loadgen.py pinned to the load core. `on_mark` runs when it says the
+    measured window starts (or, for idle, that every connection is open); returns its
+    last JSON line."""
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "loadgen.py"), *args], stdout=subprocess.PIPE, text=True
+    )
+    pin(proc.pid, LOAD_CORE)
+    assert proc.stdout is not None
+    last: dict[str, Any] = {}
+    for line in proc.stdout:
+        last = json.loads(line)
+        if last.get("measuring") or last.get("opened"):
+            on_mark()
+    if proc.wait() != 0:
+        raise RuntimeError(f"loadgen {args} failed")
+    return last
+
+
+class Meter:
+    """CPU of the processes under test and Redis counters, around a measurement."""
+
+    def __init__(self, pids: list[int], redis_port: int) -> None:
+        self.pids, self.redis_port = pids, redis_port
+        self.cpu = sum(cpu_seconds(pid) for pid in pids)
+        self.redis = redis_info(redis_port)
+
+    def per(self, count: float) -> dict[str, float]:
+        cpu = sum(cpu_seconds(pid) for pid in self.pids) - self.cpu
+        calls, redis_cpu = redis_info(self.redis_port)
+        count = max(count, 1)
+        return {
+            "server_cpu_us": round(cpu / count * 1e6, 1),
+            "redis_commands": round((calls - self.redis[0]) / count, 2),
+            "redis_cpu_us": round((redis_cpu - self.redis[1]) / count * 1e6, 1),
+        }
+
+
+class Window:
+    """What happens on the processes under test between the loadgen's mark and its end."""
+
+    def __init__(self, pids: list[int], redis_port: int, http_ports: list[int]) -> None:
+        self.pids, self.redis_port, self.http_ports = pids, redis_port, http_ports
+        self.meter: Meter | None = None
+        self.scrapes: list[str] = []
+
+    def start(self) -> None:
+        self.scrapes = [metrics(port) for port in self.http_ports]
+        self.meter = Meter(self.pids, self.redis_port)
+
+    def end(self, count: float) -> tuple[dict[str, float], list[str], list[str]]:
+        assert self.meter is not None, "the load generator never started measuring"
+        return self.meter.per(count), self.scrapes, [metrics(port) for port in self.http_ports]
+
+
+def scenario_args(
+    url: str, scenario: str, opts: argparse.Namespace, seed_file: Path, *extra: str
+) -> list[str]:
+    return ["--url", url, "--scenario", scenario, "--seconds", str(opts.seconds), "--secret", SECRET,
+            "--seed", str(seed_file), *extra]  # fmt: skip
+
+
+def request_scenario(
+    name: str,
+    target: Server | Reference,
+    redis_port: int,
+    opts: argparse.Namespace,
+    seed_file: Path,
+    connections: int,
+    endpoint: str | None,
+) -> dict[str, Any]:
+    http_ports = [target.http_port] if isinstance(target, Server) and endpoint else []
+    window = Window([target.proc.pid], redis_port, http_ports)
+    result = loadgen(
+        scenario_args(target.url, name, opts, seed_file, "--connections", str(connections)), window.start
+    )
+    costs, before, after = window.end(result["requests"])
+    result.update(costs)
+    if endpoint and before:
+        median, share = server_median_ms(histogram(before[0], endpoint), histogram(after[0], endpoint))
+        result["server_median_ms"], result["server_share_under_5ms"] = median, share
+    return result
+
+
+def fanout_scenario(
+    servers: list[Server], redis_port: int, opts: argparse.Namespace, seed_file: Path
+) -> dict[str, Any]:
+    window = Window([s.proc.pid for s in servers], redis_port, [s.http_port for s in servers])
+    receivers_on = ["--receivers-on", *[s.url for s in servers]]
+    result = loadgen(scenario_args(servers[0].url, "fanout", opts, seed_file, *receivers_on), window.start)
+    counted = sum(
+        delivered(a) - delivered(b)
+        for b, a in zip(window.scrapes, [metrics(s.http_port) for s in servers], strict=True)
+    )
+    costs, _, _ = window.end(counted)
+    result["server_counted_deliveries_per_second"] = round(counted / result["seconds"], 1)
+    result.update(costs)
+    return result
+
+
+def broadcast_reference(redis_port: int, opts: argparse.Namespace) -> dict[str, Any]:
+    ref = Reference("broadcast")
+    try:
+        window = Window([ref.proc.pid], redis_port, [])
+        result = loadgen(
+            [
+                "--url",
+                ref.url,
+                "--scenario",
+                "broadcast",
+                "--seconds",
+                str(opts.seconds),
+                "--receivers",
+                str(FANOUT),
+            ],
+            window.start,
+        )
+        costs, _, _ = window.end(result["deliveries_per_second"] * result["seconds"])
+        result.update(costs)
+        return result
+    finally:
+        ref.stop()
+
+
+def idle_scenario(
+    target: Server | Reference, opts: argparse.Namespace, seed_file: Path, with_auth: bool
+) -> dict[str, Any]:
+    baseline = rss_bytes(target.proc.pid)
+    measured: dict[str, float] = {}
+
+    def on_open() -> None:
+        time.sleep(1.0)  # let the server settle after the last handshake
+        measured["rss"] = rss_bytes(target.proc.pid)
+
+    args = [
+        "--url",
+        target.url,
+        "--scenario",
+        "idle",
+        "--connections",
+        str(opts.idle),
+        "--seconds",
+        "2",
+        "--seed",
+        str(seed_file),
+    ]
+    if with_auth:
+        args += ["--secret", SECRET]
+    result = loadgen(args, on_open)
+    per = (measured["rss"] - baseline) / opts.idle
+    result.update(
+        {
+            "rss_before_mb": round(baseline / 2**20, 1),
+            "rss_after_mb": round(measured["rss"] / 2**20, 1),
+            "bytes_per_connection": round(per),
+        }
+    )
+    return result
+
+
+def redis_layer() -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "redis_layer.py"), "--seconds", "2", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+# -- a whole run -------------------------------------------------------------------------------
+
+
+class Progress:
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.began = total, 0, time.monotonic()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        width = 30
+        filled = width * self.done // self.total
+        elapsed = time.monotonic() - self.began
+        bar = "#" * filled + "." * (width - filled)
+        print(
+            f"\r[{bar}] {self.done}/{self.total} {elapsed:5.0f}s {label:<40}",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+        if self.done == self.total:
+            print(file=sys.stderr)
+
+
+REQUEST_SCENARIOS = [
+    # name, connections, endpoint (for the server's own timing). Writers go last and create
+    # uses users of its own, so no scenario measures data another one piled up.
+    ("get", 100, "meeting:getMeeting"),
+    ("slots10", 10, "meeting:getTimeSlotsForMeeting"),
+    ("slots50", 10, "meeting:getTimeSlotsForMeeting"),
+    ("slots_month50", 1, "meeting:getMeetingTimeSlotsForMonth"),
+    ("rsvp", 100, "meeting:acceptMeetingRequest"),
+    ("create", 100, "meeting:createMeeting"),
+]
+
+
+def one_run(opts: argparse.Namespace, progress: Progress, folder: Path) -> dict[str, Any]:
+    redis = RedisProcess(folder / "redis")
+    redis.start()
+    assert redis.proc is not None
+    pin(redis.proc.pid, LOAD_CORE)
+    out: dict[str, Any] = {}
+    servers: list[Server] = []
+    try:
+        servers = [Server(redis.url, folder), Server(redis.url, folder)]
+        seed_file = folder / "seed.json"
+        seed_file.write_text(json.dumps(trio.run(seed, servers[0].url)))
+        progress.step("seeded")
+        echo = Reference("echo")
+        try:
+            out["echo"] = request_scenario("echo", echo, redis.port, opts, seed_file, 100, None)
+        finally:
+            echo.stop()
+        progress.step("echo reference")
+        for name, connections, endpoint in REQUEST_SCENARIOS:
+            out[name] = request_scenario(name, servers[0], redis.port, opts, seed_file, connections, endpoint)
+            progress.step(name)
+        out["broadcast"] = broadcast_reference(redis.port, opts)
+        progress.step("broadcast reference")
+        out["fanout"] = fanout_scenario(servers, redis.port, opts, seed_file)
+        progress.step("fanout")
+        idle_ref = Reference("idle")
+        try:
+            out["idle_reference"] = idle_scenario(idle_ref, opts, seed_file, with_auth=False)
+        finally:
+            idle_ref.stop()
+        progress.step("idle reference")
+        out["idle"] = idle_scenario(servers[1], opts, seed_file, with_auth=True)
+        progress.step("idle")
+        out["redis_layer"] = redis_layer()
+        progress.step("redis layer")
+    finally:
+        for server in servers:
+            server.stop()
+        redis.stop()
+    return out
+
+
+def ratios(run: dict[str, Any]) -> dict[str, float]:
+    echo = run["echo"]
+    return {
+        "get_vs_echo_throughput": run["get"]["throughput"] / echo["throughput"],
+        "get_vs_echo_capacity": echo["server_cpu_us"] / run["get"]["server_cpu_us"],
+        "get_vs_echo_p99": run["get"]["p99_ms"] / echo["p99_ms"],
+        "create_vs_echo_throughput": run["create"]["throughput"] / echo["throughput"],
+        "create_vs_echo_capacity": echo["server_cpu_us"] / run["create"]["server_cpu_us"],
+        "redis_layer_vs_plain": run["redis_layer"]["project_vs_plain"],
+        "fanout_vs_broadcast": run["fanout"]["deliveries_per_second"]
+        / run["broadcast"]["deliveries_per_second"],
+        "slots_month50_server_median_ms": run["slots_month50"].get("server_median_ms", 0.0),
+        "idle_memory_vs_bare": run["idle"]["bytes_per_connection"]
+        / max(run["idle_reference"]["bytes_per_connection"], 1),
+    }
+
+
+TARGETS = {
+    "get_vs_echo_throughput": (">=", 0.60),
+    "get_vs_echo_p99": ("<=", 2.0),
+    "create_vs_echo_throughput": (">=", 0.35),
+    "redis_layer_vs_plain": (">=", 0.80),
+    "fanout_vs_broadcast": (">=", 2.0),
+    "slots_month50_server_median_ms": ("<=", 5.0),
+    "idle_memory_vs_bare": ("<=", 1.3),
+}
+
+
+def median_of(runs: list[dict[str, Any]], scenario: str, key: str) -> float:
+    values = [r[scenario][key] for r in runs if key in r[scenario]]
+    return round(statistics.median(values), 3) if values else 0.0
+
+
+def table(
+    runs: list[dict[str, Any]], title: str, names: list[str], columns: list[tuple[str, str]]
+) -> list[str]:
+    """A Markdown table of per-run medians: one row per scenario, (heading, key) columns."""
+    lines = ["", "| " + " | ".join([title, *[heading for heading, _ in columns]]) + " |"]
+    lines.append("|" + "---|" * (len(columns) + 1))
+    for name in names:
+        cells = []
+        for _, key in columns:
+            value = runs[0][name].get(key, 0) if key == "connections" else median_of(runs, name, key)
+            cells.append(f"{value:,.0f}" if key in WHOLE else (str(value) if value else "-"))
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    return lines
+
+
+WHOLE = {"throughput", "deliveries_per_second", "bytes_per_connection", "connections"}
+
+
+def markdown(runs: list[dict[str, Any]], ratio_runs: list[dict[str, float]], meta: dict[str, Any]) -> str:
+    lines = [f"Runs: {len(runs)} on {meta['date']} ({meta['machine']}); medians of the runs."]
+    lines += table(
+        runs,
+        "scenario",
+        ["echo", *[s[0] for s in REQUEST_SCENARIOS]],
+        [
+            ("conns", "connections"),
+            ("throughput /s", "throughput"),
+            ("p50 ms", "p50_ms"),
+            ("p99 ms", "p99_ms"),
+            ("server CPU us/req", "server_cpu_us"),
+            ("Redis cmds/req", "redis_commands"),
+            ("Redis CPU us/req", "redis_cpu_us"),
+            ("server median ms", "server_median_ms"),
+        ],
+    )
+    lines += table(
+        runs,
+        "fan-out, 100 receivers",
+        ["broadcast", "fanout"],
+        [
+            ("deliveries/s", "deliveries_per_second"),
+            ("p50 ms per round", "p50_ms"),
+            ("server CPU us/delivery", "server_cpu_us"),
+            ("Redis CPU us/delivery", "redis_cpu_us"),
+        ],
+    )
+    lines += table(
+        runs,
+        "idle",
+        ["idle_reference", "idle"],
+        [
+            ("connections", "connections"),
+            ("bytes per connection", "bytes_per_connection"),
+            ("RSS before MB", "rss_before_mb"),
+            ("RSS after MB", "rss_after_mb"),
+        ],
+    )
+    redis_runs = [r["redis_layer"]["median"] for r in runs]
+    lines += ["", "| Redis client, EVALSHA from 50 tasks | calls/s |", "|---|---|"]
+    for client in ["project", "plain", "plain_pipelined", "coredis"]:
+        lines.append(f"| {client} | {statistics.median(r[client] for r in redis_runs):,.0f} |")
+    lines += ["", "| ratio | median | per run | target | met |", "|---|---|---|---|---|"]
+    for key in ratio_runs[0]:
+        values = [r[key] for r in ratio_runs]
+        med = statistics.median(values)
+        target = TARGETS.get(key)
+        met = (
+            ""
+            if target is None
+            else ("yes" if (med >= target[1] if target[0] == ">=" else med <= target[1]) else "**no**")
+        )
+        goal = "" if target is None else f"{target[0]} {target[1]}"
+        lines.append(f"| {key} | {med:.2f} | {', '.join(f'{v:.2f}' for v in values)} | {goal} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(runs: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ["echo", *[s[0] for s in REQUEST_SCENARIOS]]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7))
+    top.bar(
+        names,
+        [median_of(runs, n, "throughput") for n in names],
+        color=["grey"] + ["tab:blue"] * (len(names) - 1),
+    )
+    top.set_ylabel("requests / s")
+    top.set_title("Throughput (echo = bare trio-websocket + msgspec reference)")
+    x = range(len(names))
+    bottom.bar([i - 0.2 for i in x], [median_of(runs, n, "p50_ms") for n in names], width=0.4, label="p50")
+    bottom.bar([i + 0.2 for i in x], [median_of(runs, n, "p99_ms") for n in names], width=0.4, label="p99")
+    bottom.set_xticks(list(x), names)
+    bottom.set_ylabel("latency ms (client side)")
+    bottom.set_yscale("log")
+    bottom.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--idle", type=int, default=10_000, help="idle connections")
+    parser.add_argument("--quick", action="store_true", help="1 run, 2 s each, 1000 idle connections")
+    opts = parser.parse_args(argv)
+    if opts.quick:
+        opts.runs, opts.seconds, opts.idle = 1, 2.0, 1000
+    if len(os.sched_getaffinity(0)) < 2:
+        print("warning: fewer than 2 cores; server and load share one", file=sys.stderr)
+    progress = Progress(opts.runs * 14)
+    runs = []
+    for _ in range(opts.runs):
+        with tempfile.TemporaryDirectory(prefix="roomful-bench-") as tmp:
+            runs.append(one_run(opts, progress, Path(tmp)))
+    ratio_runs = [ratios(r) for r in runs]
+    meta = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} cores",
+        "seconds_per_scenario": opts.seconds,
+        "idle_connections": opts.idle,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(
+        json.dumps({"meta": meta, "runs": runs, "ratios": ratio_runs}, indent=2) + "\n"
+    )
+    table = markdown(runs, ratio_runs, meta)
+    (RESULTS / "latest.md").write_text(table)
+    chart(runs, RESULTS / "latest.png")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -135,8 +135,9 @@ class Server:
         command += ["--port", str(self.port), "--http-port", str(self.http_port), "--redis-url", redis_url]
         command += ["--jwt-secret", SECRET, "--key-prefix", PREFIX, "--log-level", "warning"]
         command += ["--rate-per-second", "1000000", "--rate-burst", "1000000", "--max-connections", "30000"]
-        log = (folder / f"server-{self.port}.log").open("wb")
-        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+        log = folder / f"server-{self.port}.log"
+        with log.open("wb") as stderr:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
         pin(self.proc.pid, SERVER_CORE)
         self.url = f"ws://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 30
@@ -146,7 +147,7 @@ class Server:
                     return
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError(f"server did not start: see {log.name}") from None
+                    raise RuntimeError(f"server did not start:\n{log.read_text()[-2000:]}") from None
                 time.sleep(0.1)
 
     def stop(self) -> None:
@@ -175,6 +176,9 @@ class Reference:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 # -- seeding -----------------------------------------------------------------------------------

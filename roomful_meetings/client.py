@@ -156,18 +156,21 @@ async def connect(
 
         url = f"{url}{'&' if '?' in url else '?'}{urlencode(query)}"
     headers = [(b"authorization", f"Bearer {token}".encode())]
-    async with open_websocket_url(url, extra_headers=headers, max_message_size=64 * 1024 * 1024) as ws:
-        client = Client(ws, on_frame=on_frame)
-        try:
+    opened: list[WebSocketConnection] = []
+    try:
+        async with open_websocket_url(url, extra_headers=headers, max_message_size=64 * 1024 * 1024) as ws:
+            opened.append(ws)
+            client = Client(ws, on_frame=on_frame)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(client._read_loop)
                 try:
                     yield client
                 finally:
                     nursery.cancel_scope.cancel()
-        finally:
-            # trio-websocket 0.12 leaves the socket open when the server closed the
-            # connection; close it here rather than leave it to the garbage collector.
+    finally:
+        # After the close handshake: trio-websocket 0.12 leaves the socket open when the
+        # server closed the connection; close it here rather than leave it to the GC.
+        for ws in opened:
             await trio.aclose_forcefully(ws._stream)
 
 

@@ -267,7 +267,9 @@ class Session:
         while True:
             try:
                 message = await self.ws.get_message()
-            except ConnectionClosed:
+            except ConnectionClosed as closed:
+                if closed.reason is not None:  # the client's close code, for the log
+                    self.close_code, self.close_reason = closed.reason.code, closed.reason.reason or ""
                 return
             self._heard_at = trio.current_time()
             if isinstance(message, bytes):

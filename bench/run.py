@@ -188,7 +188,9 @@ async def seed(url: str) -> dict[str, Any]:
     users = [f"u{i}" for i in range(USERS)]
     fans = [f"f{i}" for i in range(FANOUT)]
     start = datetime(2031, 1, 6, 9, tzinfo=UTC)
-    async with open_client(url, mint_token(SECRET, "root", admin=True, ttl_seconds=3600)) as admin:
+    async with open_client(
+        url, mint_token(SECRET, "root", admin=True, ttl_seconds=3600), events=False
+    ) as admin:
         for chunk in range(0, USERS, 100):
             await admin.upsert_users(
                 [
@@ -199,9 +201,9 @@ async def seed(url: str) -> dict[str, Any]:
         await admin.upsert_users([p.UserIn(u) for u in [*fans, "org", "fan-org"]])
         await admin.upsert_rooms([p.RoomIn("bench-room", networkId="bench", title="Bench")])
     meetings, rsvp = [], []
-    async with open_client(url, mint_token(SECRET, "org", ttl_seconds=3600)) as org:
+    async with open_client(url, mint_token(SECRET, "org", ttl_seconds=3600), events=False) as org:
         for i, user in enumerate(users):
-            async with open_client(url, mint_token(SECRET, user, ttl_seconds=3600)) as client:
+            async with open_client(url, mint_token(SECRET, user, ttl_seconds=3600), events=False) as client:
                 window = p.Interval(start, start + timedelta(hours=8))
                 weekly = p.AvailabilityIn("Available", [window], repetition=0b0111110)
                 await client.set_user_availability(p.SetAvailability(weekly, start))
@@ -223,7 +225,7 @@ async def seed(url: str) -> dict[str, Any]:
                 )
             )
             rsvp.append(invite.meetingId)
-    async with open_client(url, mint_token(SECRET, "fan-org", ttl_seconds=3600)) as organizer:
+    async with open_client(url, mint_token(SECRET, "fan-org", ttl_seconds=3600), events=False) as organizer:
         fan = await organizer.create_meeting(
             p.CreateMeeting(
                 "room", ["bench-room"], "fanout", start, start + timedelta(hours=1), invitedUserIds=fans

@@ -96,7 +96,10 @@ class Client:
                 if waiter is not None:
                     waiter.send_nowait(frame)
                 else:
-                    self._push_in.send_nowait(frame)
+                    # A reader that does not keep up stops reading the socket: the server
+                    # then closes the connection as too slow (4008), rather than this
+                    # client buffering without bound or dropping events.
+                    await self._push_in.send(frame)
         except ConnectionClosed:
             pass
         finally:
@@ -199,13 +202,15 @@ class MeetingsClient:
     """Create with `open_client`. Safe to use from many tasks at once."""
 
     def __init__(
-        self, url: str, token: TokenSource, *, legacy: bool, since: str | None, retries: int
+        self, url: str, token: TokenSource, *, legacy: bool, since: str | None, retries: int, events: bool
     ) -> None:
         self.url = url
         self._token = token
         self._legacy = legacy
         self.last_event_id = since
         self._retries = retries
+        self._keep_events = events
+        self.events_discarded = 0
         self._conn: Client | None = None
         self._connected = trio.Event()
         self._disconnected = trio.Event()
@@ -254,6 +259,9 @@ class MeetingsClient:
         data = msgspec.convert(frame.data, known[0]) if known else frame.data
         if event_id:
             self.last_event_id = event_id
+        if not self._keep_events:
+            self.events_discarded += 1
+            return
         await self._events_in.send(Event(name, event_id, str(frame.event.date if frame.event else ""), data))
 
     @property
@@ -265,7 +273,11 @@ class MeetingsClient:
         await self._disconnected.wait()
 
     def events(self) -> trio.MemoryReceiveChannel[Event]:
-        """Every push in order, across reconnections (connection:ready after each one)."""
+        """Every push in order, across reconnections (connection:ready after each one).
+
+        Read them: 10,000 unread events stop this client reading its connection, and the
+        server then closes it as too slow; the client reconnects and the events are
+        replayed. Open with `events=False` when only requests matter."""
         return self._events_out
 
     async def request(self, endpoint: str, data: Any, *, event_id: str | None = None) -> Any:
@@ -407,16 +419,22 @@ class MeetingsClient:
 
 @asynccontextmanager
 async def open_client(
-    url: str, token: TokenSource, *, legacy: bool = False, since: str | None = None, retries: int = 2
+    url: str,
+    token: TokenSource,
+    *,
+    legacy: bool = False,
+    since: str | None = None,
+    retries: int = 2,
+    events: bool = True,
 ) -> AsyncIterator[MeetingsClient]:
     """Connect (raising if the first attempt fails) and stay connected for the block.
 
     `token` may be a callable, asked again at each reconnection (tokens expire). `since`
     resumes after an event id from an earlier session. A handshake refused with 400, 401
     or 403 after a drop ends the block with that error; anything else is retried with
-    jittered exponential backoff.
+    jittered exponential backoff. With `events=False` pushes are counted and dropped.
     """
-    client = MeetingsClient(url, token, legacy=legacy, since=since, retries=retries)
+    client = MeetingsClient(url, token, legacy=legacy, since=since, retries=retries, events=events)
     async with trio.open_nursery() as nursery:
         await nursery.start(client._run)
         try:

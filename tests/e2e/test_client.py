@@ -43,7 +43,7 @@ async def test_a_planning_story_through_the_typed_client(start_server) -> None: 
     server = await start_server()
     await seed(server.url)
     async with (
-        open_client(server.url, token("alice")) as alice,
+        open_client(server.url, token("alice"), events=False) as alice,
         open_client(server.url, token("bob")) as bob,
     ):
         ready = await bob.events().receive()

@@ -20,17 +20,16 @@ def test_the_server_median_is_read_off_its_histogram() -> None:
     assert 2.5 < median < 5.0  # the 50th request lies in the (2.5, 5] ms bucket
 
 
-def test_the_load_generator_drives_the_echo_reference() -> None:
+def test_the_load_generator_drives_the_echo_reference(tmp_path: Path) -> None:
     echo = Reference("echo")
     try:
-        seed = BENCH.parent / "tests" / "bench" / "seed.json"
+        seed = tmp_path / "seed.json"
         seed.write_text(json.dumps({"users": ["u0"], "meetings": ["m0"]}))
         run = subprocess.run(
             [sys.executable, str(BENCH / "loadgen.py"), "--url", echo.url, "--scenario", "echo",
              "--connections", "4", "--seconds", "0.5", "--seed", str(seed)],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
-        seed.unlink()
     finally:
         echo.stop()
     assert run.returncode == 0, run.stderr

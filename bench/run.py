@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,7 @@ import trio
 from roomful_meetings.auth import mint_token
 from roomful_meetings.client import open_client
 from roomful_meetings.protocol import payloads as p
-from roomful_meetings.storage.embedded import RedisProcess, free_port
+from roomful_meetings.storage.embedded import RedisProcess, free_port, stop_process
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -151,11 +150,7 @@ class Server:
                 time.sleep(0.1)
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc, 30)  # SIGTERM drains the instance
 
 
 class Reference:
@@ -171,12 +166,7 @@ class Reference:
         self.url = f"ws://127.0.0.1:{port}"
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, 10)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 

@@ -36,7 +36,7 @@ from roomful_meetings.auth import mint_token
 from roomful_meetings.client import open_client
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.events import MeetingEvent
-from roomful_meetings.storage.embedded import RedisProcess, free_port
+from roomful_meetings.storage.embedded import RedisProcess, free_port, stop_process
 
 EXAMPLE = Path(__file__).with_name("roomful-meetings.conf")
 SECRET = "nginx-check-secret-nginx-check-secret"
@@ -203,12 +203,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         finally:
             if nginx is not None:
-                nginx.terminate()
-                nginx.wait(10)
+                stop_process(nginx, 10)
             for _, _, proc in instances:
-                if proc.poll() is None:
-                    proc.terminate()
-                    proc.wait(20)
+                stop_process(proc, 20)
             redis.stop()
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import trio
 
@@ -98,6 +98,17 @@ def _log_tail(data_dir: Path) -> str:
         return ""
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class RedisProcess:
     """A redis-server child process (synchronous control, for test fixtures)."""
 
@@ -129,13 +140,8 @@ class RedisProcess:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, 10)
         self.proc = None
 
 
@@ -199,4 +205,4 @@ async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
                 await proc.wait()
 
 
-__all__ = ["RedisProcess", "embedded_redis", "find_redis_server", "free_port"]
+__all__ = ["RedisProcess", "embedded_redis", "find_redis_server", "free_port", "stop_process"]

@@ -157,13 +157,7 @@ class Connection:
 
     async def execute(self, *args: str | bytes | int | float) -> Any:
         """Send one command and return its reply (error replies are raised)."""
-        if self._closed_reason is not None:
-            raise RedisUnavailable(self._closed_reason)
-        slot = _Slot()
-        self._pending.append(slot)
-        self._outgoing.append(pack(args))
-        if not self._writing:
-            await self._flush()
+        (slot,) = await self._send([pack(args)])
         reply = await slot.wait()
         if isinstance(reply, RedisError):
             raise reply
@@ -173,17 +167,23 @@ class Connection:
         """Pipeline several commands; error replies are returned in place, not raised."""
         if not commands:
             return []
-        if self._closed_reason is not None:
-            raise RedisUnavailable(self._closed_reason)
-        slots = [_Slot() for _ in commands]
-        self._pending.extend(slots)
-        self._outgoing.extend(pack(command) for command in commands)
-        if not self._writing:
-            await self._flush()
+        slots = await self._send([pack(command) for command in commands])
         last = await slots[-1].wait()
         if isinstance(last, RedisConnectionLost):
             raise last
         return [slot.value for slot in slots]
+
+    async def _send(self, packed: list[bytes]) -> list[_Slot]:
+        """Queue packed commands with a reply slot each, and write them unless a writer is
+        already at it (it takes them along)."""
+        if self._closed_reason is not None:
+            raise RedisUnavailable(self._closed_reason)
+        slots = [_Slot() for _ in packed]
+        self._pending.extend(slots)
+        self._outgoing.extend(packed)
+        if not self._writing:
+            await self._flush()
+        return slots
 
     async def _until_broken(self, loop: Callable[[], Awaitable[None]]) -> None:
         try:

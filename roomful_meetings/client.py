@@ -68,6 +68,13 @@ class Frame(msgspec.Struct):
 _decoder = msgspec.json.Decoder(Frame)
 
 
+def event_ids() -> Callable[[], str]:
+    """A series of event ids. event.id doubles as the safe-retry key of a change, so ids
+    must be unique per user, not per connection: a random prefix, then a counter."""
+    prefix, numbers = secrets.token_hex(6), itertools.count(1)
+    return lambda: f"{prefix}-{next(numbers)}"
+
+
 class Client:
     def __init__(
         self,
@@ -77,9 +84,7 @@ class Client:
     ) -> None:
         self.ws = ws
         self._on_frame = on_frame  # sees each frame's text as received (for recording sessions)
-        self._ids = itertools.count(1)
-        # event.id doubles as the safe-retry key of a change: unique per user, not per connection.
-        self._id_prefix = secrets.token_hex(6)
+        self._next_event_id = event_ids()
         self._waiting: dict[str, trio.MemorySendChannel[Frame]] = {}
         self._push_in, self._push_out = trio.open_memory_channel[Frame](push_buffer)
         self.closed = trio.Event()
@@ -113,7 +118,7 @@ class Client:
         """Send a request and wait for its response (matched by event.id)."""
         if self.closed.is_set():
             raise ConnectionClosed(self.ws.closed)
-        event_id = event_id or f"{self._id_prefix}-{next(self._ids)}"
+        event_id = event_id or self._next_event_id()
         sender, receiver = trio.open_memory_channel[Frame](1)
         self._waiting[event_id] = sender
         message = {"endpoint": endpoint, "data": {} if data is None else data, "event": {"id": event_id}}
@@ -215,8 +220,8 @@ class MeetingsClient:
         self._connected = trio.Event()
         self._disconnected = trio.Event()
         self._events_in, self._events_out = trio.open_memory_channel[Event](10_000)
-        self._ids = itertools.count(1)
-        self._id_prefix = secrets.token_hex(6)
+        # One id series for all the connections it makes: a resend keeps its event.id.
+        self._next_event_id = event_ids()
         self.reconnects = 0
 
     # -- connection ----------------------------------------------------------------------
@@ -284,7 +289,7 @@ class MeetingsClient:
         """Send one request; its data, or the ApiError of its code. A request cut off by a
         lost connection is sent again after reconnecting, with the same event.id, so the
         server applies a change once (safe retries)."""
-        event_id = event_id or f"{self._id_prefix}-{next(self._ids)}"
+        event_id = event_id or self._next_event_id()
         for attempt in range(self._retries + 1):
             await self._connected.wait()
             conn = self._conn

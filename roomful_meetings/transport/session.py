@@ -79,7 +79,6 @@ class Session:
         self.services = services
         self.settings = settings
         self.expires_at = expires_at
-        self.legacy = legacy
         self._outbox, self._outbox_reader = trio.open_memory_channel[str](settings.send_queue_frames)
         self._in_flight = trio.Semaphore(settings.max_in_flight)
         self._bucket = TokenBucket(settings.rate_per_second, settings.rate_burst, trio.current_time())
@@ -142,7 +141,7 @@ class Session:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._write_loop)
-                if self.legacy:
+                if self._legacy is not None:
                     nursery.start_soon(self._legacy_loop)
                 nursery.start_soon(self._keepalive)
                 await self._start()

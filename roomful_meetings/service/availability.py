@@ -190,25 +190,28 @@ async def availability_pattern(services: Services, caller: Caller, data: p.Local
     return PatternReply(Pattern(entries))
 
 
-def slot_users(services: Services, caller: Caller, data: p.SlotQuery) -> tuple[list[str], list[str]]:
-    """Ids and emails to search for (each entry by `roomful` id, else by `email`)."""
+async def slot_users(services: Services, caller: Caller, data: p.SlotQuery) -> list[str]:
+    """The ids to search for: each entry by `roomful` id, else by `email` (unknown emails
+    are left out), and the caller unless `includeSelf` is false."""
     if len(data.users) > services.settings.max_slot_users:
         raise BadRequest(
             f"`data.users` may name at most {services.settings.max_slot_users} users, got {len(data.users)}"
         )
     ids = [u.roomful for u in data.users if u.roomful]
     emails = [u.email for u in data.users if not u.roomful and u.email]
+    if emails:
+        ids += [uid for uid in await services.catalog.user_ids_by_email(emails) if uid]
     if data.includeSelf:
         ids.append(caller.user_id)
-    return ids, emails
+    return ids
 
 
 async def time_slots(
     services: Services, caller: Caller, data: p.SlotQuery, first: date, last: date, zone: str
 ) -> SlotsReply:
     start, end = local_day(zone, first).start, local_day(zone, last).start
-    user_ids, emails = slot_users(services, caller, data)
-    users, busy = await services.availability.inputs(user_ids, start, end, default_zone=zone, emails=emails)
+    user_ids = await slot_users(services, caller, data)
+    users, busy = await services.availability.inputs(user_ids, start, end, default_zone=zone)
     if not users:
         return SlotsReply([])
     slots = rules.free_slots(

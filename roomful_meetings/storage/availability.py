@@ -14,8 +14,7 @@ from roomful_meetings.domain.availability import UserAvailability
 from roomful_meetings.domain.bitmaps import from_bytes
 from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES
 from roomful_meetings.storage.base import ScriptArg, Store
-from roomful_meetings.storage.catalog import email_key
-from roomful_meetings.storage.redis import Command, ReplyError
+from roomful_meetings.storage.redis import Command
 
 # An explicit day setting is kept this long after the day has passed.
 DAY_RETENTION_DAYS = 35
@@ -56,13 +55,6 @@ def remember(cache: OrderedDict[CacheKey, Any], key: CacheKey, value: Any) -> No
     cache.move_to_end(key)
     if len(cache) > CACHE_ENTRIES:
         cache.popitem(last=False)
-
-
-def checked(replies: list[Any]) -> list[Any]:
-    for reply in replies:
-        if isinstance(reply, ReplyError):
-            raise reply
-    return replies
 
 
 class AvailabilityStore(Store):
@@ -109,10 +101,9 @@ class AvailabilityStore(Store):
         end: int | None,
         *,
         default_zone: str,
-        emails: tuple[str, ...] | list[str] = (),
     ) -> tuple[dict[str, UserAvailability], list[int]]:
-        """The zone, pattern and explicit days of each existing user (given by id or email;
-        unknown ones are left out), and the busy meetings of all of them together (flat
+        """The zone, pattern and explicit days of each existing user (unknown ones are left
+        out), and the busy meetings of all of them together (flat
         [start, end, start, end, ...], each meeting once) for [start, end).
 
         One pipelined read gets every user's zone and the versions of their availability
@@ -121,14 +112,14 @@ class AvailabilityStore(Store):
         both in one more round trip. A pipeline beats one script here: Redis's Lua pays
         for every reply it converts, and most searches repeat the people and the window.
         """
-        uids = list(dict.fromkeys([*user_ids, *await self._resolve(emails)]))
+        uids = list(dict.fromkeys(user_ids))
         if not uids:
             return {}, []
         commands: list[Command] = [("HMGET", self.keys.busy_versions(), *uids)]
         for uid in uids:
             user_key = self.keys.user(uid)
             commands += [("EXISTS", user_key), ("HMGET", user_key, "timeZone", "offsetZone", "availVersion")]
-        busy_versions, *replies = checked(await self.redis.pipeline(commands))
+        busy_versions, *replies = await self.pipeline(commands)
         cacheable = end is None or end > time.time() // 60 - CACHE_SAFE_MINUTES
         zones: dict[str, str] = {}
         found: dict[str, Bitmaps] = {}
@@ -175,12 +166,6 @@ class AvailabilityStore(Store):
                 flat += (int(begins), int(ends))
         return users, flat
 
-    async def _resolve(self, emails: tuple[str, ...] | list[str]) -> list[str]:
-        if not emails:
-            return []
-        replies = checked(await self.redis.pipeline([("GET", self.keys.email(email_key(e))) for e in emails]))
-        return [uid.decode() for uid in replies if uid is not None]
-
     async def _read_bitmaps(
         self, uids: list[str], start: int, end: int | None, out: dict[str, Bitmaps]
     ) -> None:
@@ -210,6 +195,6 @@ class AvailabilityStore(Store):
         commands: list[Command] = [
             ("ZRANGEBYSCORE", self.keys.user_busy(uid), lower, upper) for uid, _ in stale
         ]
-        for (uid, version), members in zip(stale, checked(await self.redis.pipeline(commands)), strict=True):
+        for (uid, version), members in zip(stale, await self.pipeline(commands), strict=True):
             out[uid] = entry = Busy(version, members)
             remember(self._busy, (uid, start, end), entry)

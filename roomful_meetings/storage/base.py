@@ -9,7 +9,7 @@ from typing import Any
 from roomful_meetings.domain.time import format_ms_utc
 from roomful_meetings.errors import error_for_code
 from roomful_meetings.storage.keys import Keys
-from roomful_meetings.storage.redis import Redis, Script
+from roomful_meetings.storage.redis import Command, Redis, ReplyError, Script
 
 ScriptArg = str | bytes | int | float
 
@@ -30,6 +30,15 @@ class Store:
         self.redis = redis
         self.scripts = scripts
         self.keys = keys
+
+    async def pipeline(self, commands: list[Command]) -> list[Any]:
+        """Run reads back to back on one connection; an error reply is raised (the Redis
+        layer returns them in place, which no store wants)."""
+        replies = await self.redis.pipeline(commands)
+        for reply in replies:
+            if isinstance(reply, ReplyError):
+                raise reply
+        return replies
 
     async def run(self, name: str, keys: list[str], args: list[ScriptArg]) -> list[Any]:
         """Run lua/<name>.lua; a non-zero code becomes the matching ApiError.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 from msgspec import UNSET
 
@@ -99,23 +97,8 @@ class CatalogStore(Store):
         return await self._hash(self.keys.user(user_id))
 
     async def user_ids_by_email(self, emails: list[str]) -> list[str | None]:
-        replies = await self.redis.pipeline([("GET", self.keys.email(email_key(e))) for e in emails])
+        replies = await self.pipeline([("GET", self.keys.email(email_key(e))) for e in emails])
         return [reply.decode() if reply else None for reply in replies]
-
-    async def get_room(self, room_id: str) -> dict[str, str] | None:
-        return await self._hash(self.keys.room(room_id))
-
-    async def get_prop(self, room_id: str, prop_id: str) -> dict[str, str] | None:
-        return await self._hash(self.keys.prop(room_id, prop_id))
-
-    async def get_group(self, group_id: str) -> dict[str, Any] | None:
-        group, members = await self.redis.pipeline(
-            [("HGETALL", self.keys.group(group_id)), ("SMEMBERS", self.keys.group_members(group_id))]
-        )
-        decoded: dict[str, Any] | None = decode_hash(group) or None
-        if decoded is not None:
-            decoded["memberIds"] = sorted(m.decode() for m in members)
-        return decoded
 
     async def _hash(self, key: str) -> dict[str, str] | None:
         return decode_hash(await self.redis.execute("HGETALL", key)) or None

@@ -26,7 +26,7 @@ class DirectoryStore(Store):
         commands: list[Command] = [("HGETALL", self.keys.user(u)) for u in users]
         commands += [("HGETALL", self.keys.room(r)) for r in rooms]
         commands += [("HGETALL", self.keys.prop(r, p)) for r, p in prop_list]
-        replies = iter(await self.redis.pipeline(commands))
+        replies = iter(await self.pipeline(commands))
 
         def take(count: int) -> list[Hash]:
             return [decode_hash(next(replies)) for _ in range(count)]
@@ -39,7 +39,7 @@ class DirectoryStore(Store):
 
     async def prop_is_busy(self, room_id: str, prop_id: str, now_minute: int) -> bool | None:
         """Whether a prop has a meeting or social session ending after now (None: no prop)."""
-        exists, meetings, sessions = await self.redis.pipeline(
+        exists, meetings, sessions = await self.pipeline(
             [
                 ("EXISTS", self.keys.prop(room_id, prop_id)),
                 ("ZCOUNT", self.keys.source(f"prop:{room_id}:{prop_id}"), f"({now_minute}", "+inf"),

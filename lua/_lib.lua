@@ -37,7 +37,7 @@ local function k_session(sid) return PREFIX .. 'ss:' .. sid end
 local function k_meeting(mid) return PREFIX .. 'm:' .. mid end
 local function k_source(source_string) return PREFIX .. 'src:' .. source_string end
 local function k_event_seq() return PREFIX .. 'eventseq' end
-local function channel_user(uid) return PREFIX .. 'u:' .. uid end
+local function channel_events() return PREFIX .. 'events' end
 
 local function fail(code, message) return {code, message} end
 
@@ -59,12 +59,19 @@ local function push_frame(endpoint, event_id, data_json)
     .. '"},"data":' .. data_json .. ',"error":{"status":false,"code":0,"message":""}}'
 end
 
--- Append the frame to the user's retained events and publish it to their channel.
-local function emit(uid, event_id, frame)
-  local stream = k_user_events(uid)
-  redis.call('XADD', stream, 'MAXLEN', EVENTS_KEPT, event_id, 'f', frame)
-  redis.call('PEXPIRE', stream, EVENTS_TTL_MS)
-  redis.call('PUBLISH', channel_user(uid), event_id .. '\n' .. frame)
+-- Append the frame to each recipient's retained events, then publish it once, with the
+-- recipients, on the events channel: "<event id>\n<recipient ids, JSON>\n<frame>". Each
+-- instance hands it to the connections it holds (roomful_meetings/fanout/hub.py). Trimming
+-- is approximate ("~"): exact trimming costs more per call, and readers show only the newest
+-- EVENTS_KEPT.
+local function emit(uids, event_id, frame)
+  if #uids == 0 then return end
+  for _, uid in ipairs(uids) do
+    local stream = k_user_events(uid)
+    redis.call('XADD', stream, 'MAXLEN', '~', EVENTS_KEPT, event_id, 'f', frame)
+    redis.call('PEXPIRE', stream, EVENTS_TTL_MS)
+  end
+  redis.call('PUBLISH', channel_events(), event_id .. '\n' .. cjson.encode(uids) .. '\n' .. frame)
 end
 
 -- The JSON fields a meeting keeps as ready-encoded values ("j:<name>" in its hash), in the
@@ -90,10 +97,14 @@ local function meeting_json(mkey)
     parts[#parts + 1] = '"' .. name .. '":' .. values[i]
   end
   local pids = decode_pids(live[3])
+  local status_fields = {}
+  for i, uid in ipairs(pids) do status_fields[i] = 's:' .. uid end
+  local statuses = redis.call('HMGET', mkey, unpack(status_fields))
   local quoted, people = {}, {}
   for i, uid in ipairs(pids) do
     quoted[i] = cjson.encode(uid)
-    people[i] = '{"userId":' .. quoted[i] .. ',"status":"' .. status_of(mkey, live[4], uid) .. '"}'
+    local status = uid == live[4] and 'accepted' or statuses[i] or 'received'
+    people[i] = '{"userId":' .. quoted[i] .. ',"status":"' .. status .. '"}'
   end
   parts[#parts + 1] = '"isValid":' .. (live[1] == '1' and 'true' or 'false')
   parts[#parts + 1] = '"networkId":' .. cjson.encode(live[2] or '')
@@ -102,14 +113,14 @@ local function meeting_json(mkey)
   return '{' .. table.concat(parts, ',') .. '}'
 end
 
-local function meeting_data(mkey) return '{"meeting":' .. meeting_json(mkey) .. '}' end
+-- The data of a created / updated event, from the meeting's JSON.
+local function meeting_data(json) return '{"meeting":' .. json .. '}' end
 
 local function deleted_data(mid) return '{"meetingId":' .. cjson.encode(mid) .. '}' end
 
 local function emit_to_all(pids, endpoint, data_json)
   local event_id = next_event_id()
-  local frame = push_frame(endpoint, event_id, data_json)
-  for _, uid in ipairs(pids) do emit(uid, event_id, frame) end
+  emit(pids, event_id, push_frame(endpoint, event_id, data_json))
   return event_id
 end
 
@@ -122,10 +133,16 @@ local function invalidate_source(source_string)
     if redis.call('HGET', mkey, 'valid') == '1' then
       redis.call('HSET', mkey, 'valid', '0', 'j:updated', '"' .. NOW_ISO .. '"')
       emit_to_all(decode_pids(redis.call('HGET', mkey, 'pids')), 'meeting:onMeetingUpdated',
-        meeting_data(mkey))
+        meeting_data(meeting_json(mkey)))
     end
   end
   redis.call('DEL', skey)
+end
+
+local function as_set(list)
+  local set = {}
+  for _, item in ipairs(list) do set[item] = true end
+  return set
 end
 
 local function contains(list, value)

@@ -46,6 +46,6 @@ for i, uid in ipairs(pids) do
 end
 redis.call('ZADD', KEYS[3], end_min, mid)
 
-local data = meeting_data(KEYS[1])
-emit_to_all(pids, 'meeting:onMeetingCreated', data)
-return {0, meeting_json(KEYS[1])}
+local json = meeting_json(KEYS[1])
+emit_to_all(pids, 'meeting:onMeetingCreated', meeting_data(json))
+return {0, json}

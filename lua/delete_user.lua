@@ -36,7 +36,7 @@ for _, mid in ipairs(redis.call('ZRANGE', k_user_meetings(uid), 0, -1)) do
         redis.call('HSET', mkey, 'valid', '0')
         redis.call('ZREM', k_source(cur[3]), mid)
       end
-      emit_to_all(rest, 'meeting:onMeetingUpdated', meeting_data(mkey))
+      emit_to_all(rest, 'meeting:onMeetingUpdated', meeting_data(meeting_json(mkey)))
     end
   end
 end

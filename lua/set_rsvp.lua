@@ -18,5 +18,5 @@ end
 if redis.call('HGET', mkey, 's:' .. caller) == status then return {0, 0} end
 redis.call('HSET', mkey, 's:' .. caller, status, 'j:updated', '"' .. NOW_ISO .. '"')
 if status == 'declined' then busy_remove(caller, mid, cur[3], cur[4]) else busy_add(caller, mid, cur[3], cur[4]) end
-emit_to_all(pids, 'meeting:onMeetingUpdated', meeting_data(mkey))
+emit_to_all(pids, 'meeting:onMeetingUpdated', meeting_data(meeting_json(mkey)))
 return {0, 1}

@@ -38,9 +38,9 @@ if ARGV[8] ~= '' then
   -- the other user of a direct meeting stays invited whatever the new list says
   local stype, spk = unpack(redis.call('HMGET', mkey, 'stype', 'spk'))
   if stype == 'direct' and not contains(pids, spk) then table.insert(pids, 2, spk) end
-  local missing = {}
+  local missing, was_invited = {}, as_set(old_pids)
   for i = 2, #pids do
-    if not contains(old_pids, pids[i]) and redis.call('EXISTS', k_user(pids[i])) == 0 then
+    if not was_invited[pids[i]] and redis.call('EXISTS', k_user(pids[i])) == 0 then
       missing[#missing + 1] = pids[i]
     end
   end
@@ -57,15 +57,20 @@ if new_stype ~= '' then
   new_network = redis.call('HGET', k_room(new_sroom), 'networkId') or ''
 end
 
--- All checks passed: write. Busy entries are dropped here and rebuilt below.
-for _, uid in ipairs(old_pids) do busy_remove(uid, mid, old_start, old_end) end
+-- All checks passed: write. Index and busy entries change only for the participants whose
+-- entry moves (new times, added, removed), so that a change of subject invalidates nobody's
+-- cached busy time.
 local times_changed = new_start ~= old_start or new_end ~= old_end
+local was_in, is_in = as_set(old_pids), as_set(pids)
 local added, removed, kept = {}, {}, {}
 for _, uid in ipairs(pids) do
-  if contains(old_pids, uid) then kept[#kept + 1] = uid else added[#added + 1] = uid end
+  if was_in[uid] then kept[#kept + 1] = uid else added[#added + 1] = uid end
 end
 for _, uid in ipairs(old_pids) do
-  if not contains(pids, uid) then removed[#removed + 1] = uid end
+  if not is_in[uid] then removed[#removed + 1] = uid end
+end
+for _, uid in ipairs(old_pids) do
+  if times_changed or not is_in[uid] then busy_remove(uid, mid, old_start, old_end) end
 end
 for _, uid in ipairs(removed) do
   redis.call('ZREM', k_user_meetings(uid), mid)
@@ -76,7 +81,7 @@ if times_changed then
   redis.call('HSET', mkey, 'start', new_start, 'end', new_end)
   for i = 2, #pids do redis.call('HSET', mkey, 's:' .. pids[i], 'received') end
 end
-for _, uid in ipairs(pids) do
+for _, uid in ipairs(times_changed and pids or added) do
   redis.call('ZADD', k_user_meetings(uid), new_start, mid)
   if uid == organizer or redis.call('HGET', mkey, 's:' .. uid) ~= 'declined' then
     busy_add(uid, mid, new_start, new_end)
@@ -95,11 +100,12 @@ redis.call('HSET', mkey, 'pids', cjson.encode(pids), 'j:updated', '"' .. NOW_ISO
 set_fields(mkey, 14, (#ARGV - 13) / 2)
 
 local event_id = next_event_id()
-local data = meeting_data(mkey)
+local json = meeting_json(mkey)
+local data = meeting_data(json)
 local created = push_frame('meeting:onMeetingCreated', event_id, data)
 local updated = push_frame('meeting:onMeetingUpdated', event_id, data)
 local deleted = push_frame('meeting:onMeetingDeleted', event_id, deleted_data(mid))
-for _, uid in ipairs(added) do emit(uid, event_id, created) end
-for _, uid in ipairs(kept) do emit(uid, event_id, updated) end
-for _, uid in ipairs(removed) do emit(uid, event_id, deleted) end
-return {0, meeting_json(mkey)}
+emit(added, event_id, created)
+emit(kept, event_id, updated)
+emit(removed, event_id, deleted)
+return {0, json}

@@ -1,31 +1,45 @@
 """The hub: which local connections belong to which user, and delivery of their events.
 
 Theory of operation: the Lua script of every change appends the event to each recipient's
-stream and PUBLISHes "<event id>\\n<frame>" on the recipient's channel. An instance is
-subscribed to a user's channel exactly while it holds at least one connection of that user
-(subscribed before the first one is told it is ready, so nothing published after that is
-missed). A message is decoded once and handed to each local connection of the user without
-awaiting anything: a connection whose queue is full is closed, never waited for.
+stream and PUBLISHes it once on the events channel as "<event id>\\n<recipient ids as
+JSON>\\n<frame>". Every instance is subscribed to that channel for as long as it runs; a
+connection may join only while the subscription is confirmed, and joins before it reads
+what it missed, so nothing published after that is lost. An instance reads each message
+once, keeps the recipients it holds connections for, frames the event once, and hands the
+same bytes to each of their connections without awaiting anything: a connection that
+cannot take them is closed, never waited for. After the link to Redis comes back, every
+connection catches up from its stream.
+
+Why one channel rather than one per user (docs/architecture.md, "Fan-out"): Redis then
+writes an event once per instance instead of once per recipient, and an instance parses a
+message once per event instead of once per local recipient; the price is that every
+instance reads every event, a few microseconds each for the ones it holds nobody for.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Final, Protocol
 
+import msgspec
 import trio
 
+from roomful_meetings.fanout.event import Event
 from roomful_meetings.metrics import EVENTS_DELIVERED
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import PubSub, RedisAddress, RedisUnavailable
 
 log = logging.getLogger(__name__)
 
+JOIN_WAIT: Final = 2.0  # seconds a connection waits for the events subscription to be confirmed
+
+_recipients = msgspec.json.Decoder(list[str])
+
 
 class Receiver(Protocol):
     user_id: str
 
-    def deliver(self, event_id: str, frame: str) -> None: ...
+    def deliver(self, event: Event) -> None: ...
 
     def catch_up(self) -> None: ...
 
@@ -34,17 +48,24 @@ class Receiver(Protocol):
 
 class Hub:
     def __init__(self, keys: Keys, address: RedisAddress) -> None:
-        self.keys = keys
-        self.pubsub = PubSub(address, self._on_message, on_connected=self._on_connected)
-        self._connected_before = False
+        self.channel = keys.events_channel()
+        self.pubsub = PubSub(
+            address, self._on_message, channels=[self.channel], on_subscribed=self._on_subscribed
+        )
+        self._subscribed_before = False
+        self._confirmed = trio.Event()
         self._receivers: dict[str, set[Receiver]] = {}
-        self._subscribed: dict[str, trio.Event] = {}
         self._empty = trio.Event()
         self._empty.set()
 
     @property
     def connections(self) -> int:
         return sum(len(receivers) for receivers in self._receivers.values())
+
+    @property
+    def listening(self) -> bool:
+        """Whether events reach this instance now (the subscription is confirmed)."""
+        return self.channel in self.pubsub.confirmed
 
     def count(self, user_id: str) -> int:
         return len(self._receivers.get(user_id, ()))
@@ -53,27 +74,18 @@ class Hub:
         await self.pubsub.run(task_status=task_status)
 
     async def join(self, receiver: Receiver) -> None:
-        """Register a connection; returns once its user's channel is subscribed."""
-        uid = receiver.user_id
-        receivers = self._receivers.setdefault(uid, set())
-        receivers.add(receiver)
+        """Register a connection. Raises RedisUnavailable when events cannot reach this
+        instance (the link to Redis is down)."""
+        if not self.listening:
+            if self._confirmed.is_set():
+                self._confirmed = trio.Event()
+            with trio.move_on_after(JOIN_WAIT):
+                await self._confirmed.wait()
+            if not self.listening:
+                raise RedisUnavailable("not subscribed to events: the pub/sub link is down")
+        self._receivers.setdefault(receiver.user_id, set()).add(receiver)
         if self._empty.is_set():
             self._empty = trio.Event()
-        ready = self._subscribed.get(uid)
-        if ready is None:
-            ready = self._subscribed[uid] = trio.Event()
-            try:
-                await self.pubsub.subscribe(self.keys.user_channel(uid))
-            except BaseException:
-                self.leave(receiver)
-                raise
-            finally:
-                ready.set()
-        else:
-            await ready.wait()
-        if not self.pubsub.connected:
-            self.leave(receiver)
-            raise RedisUnavailable("pub/sub connection is down")
 
     def leave(self, receiver: Receiver) -> None:
         uid = receiver.user_id
@@ -83,8 +95,6 @@ class Hub:
         receivers.discard(receiver)
         if not receivers:
             del self._receivers[uid]
-            self._subscribed.pop(uid, None)
-            self.pubsub.unsubscribe(self.keys.user_channel(uid))
             if not self._receivers:
                 self._empty.set()
 
@@ -97,20 +107,35 @@ class Hub:
             for receiver in list(receivers):
                 receiver.drain()
 
-    def _on_connected(self) -> None:
+    def _on_subscribed(self, channel: bytes) -> None:
+        if channel != self.channel:
+            return
+        self._confirmed.set()
         # After a reconnect, events published while the link was down are in the streams.
-        if self._connected_before:
+        if self._subscribed_before:
             for receivers in self._receivers.values():
                 for receiver in list(receivers):
                     receiver.catch_up()
-        self._connected_before = True
+        self._subscribed_before = True
 
     def _on_message(self, channel: bytes, data: bytes) -> None:
-        receivers = self._receivers.get(self.keys.user_from_channel(channel))
-        if not receivers:
+        event_id, _, rest = data.partition(b"\n")
+        recipients, _, frame = rest.partition(b"\n")
+        try:
+            uids = _recipients.decode(recipients)
+        except msgspec.DecodeError:
+            log.error("ignored a malformed message on %s: %r", channel.decode(errors="replace"), data[:200])
             return
-        event_id, _, frame = data.partition(b"\n")
-        text, eid = frame.decode(), event_id.decode()
-        for receiver in list(receivers):
-            receiver.deliver(eid, text)
-        EVENTS_DELIVERED.inc(len(receivers))
+        event: Event | None = None
+        delivered = 0
+        for uid in uids:
+            receivers = self._receivers.get(uid)
+            if not receivers:
+                continue
+            if event is None:
+                event = Event(event_id.decode(), frame)
+            for receiver in list(receivers):
+                receiver.deliver(event)
+            delivered += len(receivers)
+        if delivered:
+            EVENTS_DELIVERED.inc(delivered)

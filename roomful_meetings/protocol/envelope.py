@@ -121,19 +121,19 @@ def decode_event_ref(event: msgspec.Raw) -> EventRef | None:
         raise BadRequest(describe_validation_error(exc, "event")) from None
 
 
-def encode_response(endpoint: str | None, event: msgspec.Raw | None, data: Any) -> str:
-    """A success response; `data` is a Struct, a dict, or raw JSON."""
-    return _encoder.encode(Response(endpoint, event, data, NO_ERROR)).decode()
+def encode_response(endpoint: str | None, event: msgspec.Raw | None, data: Any) -> bytes:
+    """A success response (UTF-8 JSON); `data` is a Struct, a dict, or raw JSON."""
+    return _encoder.encode(Response(endpoint, event, data, NO_ERROR))
 
 
-def encode_error(endpoint: str | None, event: msgspec.Raw | None, error: ApiError) -> str:
+def encode_error(endpoint: str | None, event: msgspec.Raw | None, error: ApiError) -> bytes:
     body = ErrorBody(status=True, code=error.code, message=error.message)
-    return _encoder.encode(Response(endpoint, event, None, body)).decode()
+    return _encoder.encode(Response(endpoint, event, None, body))
 
 
-def encode_push(endpoint: str, event_id: str, date: str, data: Any) -> str:
+def encode_push(endpoint: str, event_id: str, date: str, data: Any) -> bytes:
     event = msgspec.Raw(_encoder.encode({"id": event_id, "date": date}))
-    return _encoder.encode(Response(endpoint, event, data, NO_ERROR)).decode()
+    return _encoder.encode(Response(endpoint, event, data, NO_ERROR))
 
 
 def encode(value: Any) -> bytes:

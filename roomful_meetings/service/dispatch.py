@@ -44,7 +44,7 @@ UNKNOWN_OUTCOME = (
 )
 
 
-async def dispatch(services: Services, caller: Caller, frame: str | bytes) -> str:
+async def dispatch(services: Services, caller: Caller, frame: str | bytes) -> bytes:
     """Answer one request frame (never raises for anything a client can send)."""
     started = time.perf_counter()
     reply, endpoint, code = await _dispatch(services, caller, frame)
@@ -59,7 +59,7 @@ async def dispatch(services: Services, caller: Caller, frame: str | bytes) -> st
     return reply
 
 
-async def _dispatch(services: Services, caller: Caller, frame: str | bytes) -> tuple[str, str | None, int]:
+async def _dispatch(services: Services, caller: Caller, frame: str | bytes) -> tuple[bytes, str | None, int]:
     try:
         request = decode_request(frame)
     except FrameError as exc:

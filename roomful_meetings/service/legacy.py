@@ -103,7 +103,7 @@ async def legacy_meetings(services: Services, raw: list[msgspec.Raw]) -> list[Le
 
 async def legacy_event_frame(
     services: Services, endpoint_name: str, event_id: str, date: str, data: bytes
-) -> str | None:
+) -> bytes | None:
     """The deprecated push for a current-API event frame's data, or None when it has none."""
     if endpoint_name in ("meeting:onMeetingCreated", "meeting:onMeetingUpdated"):
         meeting = msgspec.json.decode(data, type=dict[str, msgspec.Raw])["meeting"]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from roomful_meetings.storage.base import Store
+
+# What the contract retains per user; lua/_lib.lua trims streams approximately ("MAXLEN ~",
+# much cheaper than exact trimming), so a stream may hold a few more, which are not shown.
+EVENTS_KEPT: Final = 1000
 
 
 class EventStore(Store):
@@ -13,28 +19,23 @@ class EventStore(Store):
 
     async def since(
         self, user_id: str, since: str, *, max_age_ms: int, now_ms: int
-    ) -> tuple[bool, list[tuple[str, str]]]:
+    ) -> tuple[bool, list[tuple[str, bytes]]]:
         """The user's retained events after `since` ("" = from the oldest), oldest first, and
         whether that is complete: False when `since` is unknown or older than what is kept."""
-        key = self.keys.user_events(user_id)
-        oldest_kept = now_ms - max_age_ms
-        complete = True
-        if since:
-            if not is_event_id(since):
-                return False, await self._after(key, "-", oldest_kept)
-            found = await self.redis.execute("XRANGE", key, since, since)
-            complete = bool(found) and event_ms(since) >= oldest_kept
-            return complete, await self._after(key, f"({since}", oldest_kept)
-        return complete, await self._after(key, "-", oldest_kept)
-
-    async def _after(self, key: str, start: str, oldest_kept: int) -> list[tuple[str, str]]:
-        entries = await self.redis.execute("XRANGE", key, start, "+")
-        out = []
-        for raw_id, fields in entries:
-            event_id = raw_id.decode()
-            if event_ms(event_id) >= oldest_kept:
-                out.append((event_id, fields[1].decode()))
-        return out
+        key, oldest_kept = self.keys.user_events(user_id), now_ms - max_age_ms
+        known = since != "" and is_event_id(since)
+        # Newest first, down to `since` itself when it is among the newest EVENTS_KEPT + 1.
+        entries = await self.redis.execute(
+            "XREVRANGE", key, "+", since if known else "-", "COUNT", EVENTS_KEPT + 1
+        )
+        events = [(raw_id.decode(), fields[1]) for raw_id, fields in reversed(entries)]
+        complete = since == ""
+        if known and events and events[0][0] == since:
+            events = events[1:]
+            complete = event_ms(since) >= oldest_kept
+        return complete, [
+            (eid, frame) for eid, frame in events[-EVENTS_KEPT:] if event_ms(eid) >= oldest_kept
+        ]
 
 
 def is_event_id(text: str) -> bool:
@@ -44,8 +45,3 @@ def is_event_id(text: str) -> bool:
 
 def event_ms(event_id: str) -> int:
     return int(event_id.partition("-")[0])
-
-
-def event_order(event_id: str) -> tuple[int, int]:
-    ms, _, seq = event_id.partition("-")
-    return int(ms), int(seq or 0)

@@ -80,8 +80,6 @@ class Keys:
     def schema_version(self) -> str:
         return f"{self.prefix}schema"
 
-    def user_channel(self, uid: str) -> bytes:
-        return f"{self.prefix}u:{uid}".encode()
-
-    def user_from_channel(self, channel: bytes) -> str:
-        return channel[len(self.prefix) + 2 :].decode()
+    def events_channel(self) -> bytes:
+        """Every event is published here once, with its recipients (lua/_lib.lua emit)."""
+        return f"{self.prefix}events".encode()

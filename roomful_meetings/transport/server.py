@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
 import trio
-from trio_websocket import WebSocketRequest, serve_websocket
+from trio_websocket import WebSocketRequest, wrap_server_stream
 
 from roomful_meetings.auth import AuthError, Identity, TokenVerifier
 from roomful_meetings.config import Settings
@@ -22,6 +23,7 @@ from roomful_meetings.service.admin import profile_from_claims
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.storage.redis import RedisError
 from roomful_meetings.transport.session import Session
+from roomful_meetings.transport.wire import WireStream
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +60,14 @@ class WebsocketServer:
     ) -> None:
         """Serve until `stop` is set, then drain: accept nothing new, let every connection
         answer its requests in flight and close with 1001, within the shutdown deadline."""
+        listeners = await trio.open_tcp_listeners(self.settings.port, host=self.settings.host)
+        port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as listening:
-                server = await listening.start(
-                    lambda task_status: serve_websocket(
-                        self._handle,
-                        self.settings.host,
-                        self.settings.port,
-                        None,
-                        handler_nursery=connections,
-                        max_message_size=self.settings.max_frame_bytes,
-                        connect_timeout=self.settings.handshake_timeout,
-                        task_status=task_status,
-                    )
+                await listening.start(
+                    partial(trio.serve_listeners, self._accept, listeners, handler_nursery=connections)
                 )
-                task_status.started(server.port)
+                task_status.started(port)
                 await stop.wait()
                 listening.cancel_scope.cancel()
             log.info(
@@ -85,7 +80,24 @@ class WebsocketServer:
                 await self.hub.wait_empty()
             connections.cancel_scope.cancel()  # also handshakes that never finished
 
-    async def _handle(self, request: WebSocketRequest) -> None:
+    async def _accept(self, stream: trio.SocketStream) -> None:
+        """One TCP connection: the websocket handshake, then `_handle`. Its bytes go out
+        through a WireStream, so that events can be written to it without awaiting."""
+        async with trio.open_nursery() as nursery:
+            wire = WireStream(stream, nursery, self.settings.send_queue_frames)
+            try:
+                request = None
+                with trio.move_on_after(self.settings.handshake_timeout):
+                    request = await wrap_server_stream(
+                        nursery, wire, max_message_size=self.settings.max_frame_bytes
+                    )
+                if request is not None:
+                    await self._handle(request, wire)
+            finally:
+                nursery.cancel_scope.cancel()
+                await trio.aclose_forcefully(wire)
+
+    async def _handle(self, request: WebSocketRequest, wire: WireStream) -> None:
         CONNECTION_ID.set(new_connection_id())  # this task and the session's tasks log it
         options = connect_options(request)
         if not options.token:
@@ -113,6 +125,7 @@ class WebsocketServer:
         caller = Caller(identity.user_id, identity.is_admin)
         session = Session(
             ws,
+            wire,
             caller,
             self.services,
             self.settings,

@@ -1,9 +1,10 @@
-"""One websocket connection: a reader, a writer, and a task per request in flight.
+"""One websocket connection: a reader, a task per request in flight, and its wire.
 
-Theory of operation: everything the connection sends (responses and pushes) goes through
-one bounded queue drained by the writer task. Pushes never wait: a client whose queue is
-full of undelivered events is closed (code 4008) instead of slowing anyone else. Responses
-do wait for room, which stalls only this connection's own requests. The reader
+Theory of operation: everything the connection sends (responses and pushes) is framed here
+and written through its WireStream, one bounded queue that goes straight to the socket
+while the socket keeps up (see transport/wire.py). Pushes never wait: a client whose queue
+is full of undelivered events is closed (code 4008) instead of slowing anyone else.
+Responses do wait for room, which stalls only this connection's own requests. The reader
 checks the request rate, then waits for a free in-flight slot (back-pressure on a client
 that sends faster than it is answered) and starts a task for the request. Closing is a
 request: it cancels the connection's nursery and the websocket is closed with its code.
@@ -25,15 +26,17 @@ from roomful_meetings.config import Settings
 from roomful_meetings.domain.ratelimit import TokenBucket
 from roomful_meetings.domain.time import format_ms_utc
 from roomful_meetings.errors import RateLimited
+from roomful_meetings.fanout.event import Event
 from roomful_meetings.logs import CONNECTION_ID, REQUEST_ID
 from roomful_meetings.metrics import CLOSES
 from roomful_meetings.protocol.envelope import FrameError, decode_request, encode_error, encode_push
 from roomful_meetings.protocol.events import Ready, RecoveryIncomplete
+from roomful_meetings.protocol.websocket import text_frame
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.dispatch import dispatch
 from roomful_meetings.service.legacy import legacy_event_frame
-from roomful_meetings.storage.events import event_order
 from roomful_meetings.storage.redis import RedisError
+from roomful_meetings.transport.wire import WireStream
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,7 @@ class Session:
     def __init__(
         self,
         ws: WebSocketConnection,
+        wire: WireStream,
         caller: Caller,
         services: Services,
         settings: Settings,
@@ -74,59 +78,58 @@ class Session:
         since: str | None = None,
     ) -> None:
         self.ws = ws
+        self.wire = wire
         self.caller = caller
         self.user_id = caller.user_id
         self.services = services
         self.settings = settings
         self.expires_at = expires_at
-        self._outbox, self._outbox_reader = trio.open_memory_channel[str](settings.send_queue_frames)
         self._in_flight = trio.Semaphore(settings.max_in_flight)
         self._bucket = TokenBucket(settings.rate_per_second, settings.rate_burst, trio.current_time())
         self._rejected = 0
         # Deprecated events get converted by a task of their own, on legacy=1 connections only.
-        self._legacy: tuple[trio.MemorySendChannel[str], trio.MemoryReceiveChannel[str]] | None = (
-            trio.open_memory_channel[str](settings.send_queue_frames) if legacy else None
+        self._legacy: tuple[trio.MemorySendChannel[bytes], trio.MemoryReceiveChannel[bytes]] | None = (
+            trio.open_memory_channel[bytes](settings.send_queue_frames) if legacy else None
         )
         self._cancel = trio.CancelScope()
         self._since = since
         # Live events wait here while the connection starts or catches up, so that replayed
         # events go first and nothing is sent twice.
         self._holding = True
-        self._held: list[tuple[str, str]] = []
+        self._held: list[Event] = []
         self._last: tuple[int, int] = (-1, -1)
         self._nursery: trio.Nursery | None = None
         self._reading = trio.CancelScope()
         self._draining = False
-        self._written = trio.Event()
         self._heard_at = trio.current_time()
         self.close_code = CLOSE_GOING_AWAY
         self.close_reason = ""
         self._requests = 0
 
-    def send(self, frame: str) -> None:
-        """Queue a frame without waiting; a full queue means the client is too slow."""
-        try:
-            self._outbox.send_nowait(frame)
-        except trio.WouldBlock:
-            self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass
+    def send(self, frame: bytes) -> None:
+        """Send a message without waiting; a full queue means the client is too slow."""
+        self._send_framed(text_frame(frame))
 
-    def deliver(self, event_id: str, frame: str) -> None:
+    def _send_framed(self, wire_frame: bytes) -> None:
+        if self.ws.closed is not None:
+            return  # closing: nothing may follow the close frame
+        if not self.wire.write_nowait(wire_frame):
+            self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
+
+    def deliver(self, event: Event) -> None:
         if self._holding:
-            self._held.append((event_id, frame))
+            self._held.append(event)
             if len(self._held) > self.settings.send_queue_frames:
                 self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
             return
-        order = event_order(event_id)
-        if order <= self._last:
+        if event.order <= self._last:
             return  # already sent (replayed, or caught up after an outage)
-        self._last = order
-        self.send(frame)
+        self._last = event.order
+        self._send_framed(event.wire)
         if self._legacy is not None:
             # The deprecated shape needs directory reads: a task of its own converts it.
             try:
-                self._legacy[0].send_nowait(frame)
+                self._legacy[0].send_nowait(event.frame)
             except trio.WouldBlock:
                 self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
 
@@ -134,13 +137,14 @@ class Session:
         if not self._cancel.cancel_called:
             self.close_code, self.close_reason = code, reason
             CLOSES.labels(str(code)).inc()
+            if code == CLOSE_TOO_SLOW:
+                self.wire.discard()  # the close frame need not wait behind what it cannot read
             self._cancel.cancel()
 
     async def run(self) -> None:
         with self._cancel:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self._write_loop)
                 if self._legacy is not None:
                     nursery.start_soon(self._legacy_loop)
                 nursery.start_soon(self._keepalive)
@@ -153,23 +157,12 @@ class Session:
         with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
             await self.ws.aclose(self.close_code, self.close_reason)
 
-    async def _write_loop(self) -> None:
-        try:
-            async for frame in self._outbox_reader:
-                try:
-                    await self.ws.send_message(frame)
-                except ConnectionClosed:
-                    self.close(CLOSE_GOING_AWAY, "")
-                    return
-        finally:
-            self._written.set()
-
     async def _start(self) -> None:
         """connection:recoveryIncomplete (if so), connection:ready, the replay, then live."""
         events = self.services.events
         now_ms = int(time.time() * 1000)
         last_id = await events.last_event_id(self.user_id)
-        replay: list[tuple[str, str]] = []
+        replay: list[tuple[str, bytes]] = []
         if self._since is not None:
             complete, replay = await events.since(
                 self.user_id, self._since, max_age_ms=RETAIN_MS, now_ms=now_ms
@@ -191,8 +184,7 @@ class Session:
     async def _finish_in_flight(self) -> None:
         for _ in range(self.settings.max_in_flight):
             await self._in_flight.acquire()
-        await self._outbox.aclose()  # the writer sends what is queued, then stops
-        await self._written.wait()
+        await self.wire.drained()
 
     def catch_up(self) -> None:
         """After the pub/sub link was down: send what this connection missed, in order."""
@@ -211,16 +203,16 @@ class Session:
             missed = []
         await self._release(missed)
 
-    async def _release(self, replay: list[tuple[str, str]]) -> None:
+    async def _release(self, replay: list[tuple[str, bytes]]) -> None:
         for event_id, frame in replay:
             self._holding = False
-            self.deliver(event_id, frame)
+            self.deliver(Event(event_id, frame))
             self._holding = True
             await trio.lowlevel.checkpoint()
         held, self._held = self._held, []
         self._holding = False
-        for event_id, frame in held:
-            self.deliver(event_id, frame)
+        for event in held:
+            self.deliver(event)
 
     async def _legacy_loop(self) -> None:
         assert self._legacy is not None
@@ -304,7 +296,8 @@ class Session:
             # A response waits for room in the queue: at most max_in_flight of them can, and
             # the reader stops reading meanwhile, so a client that does not read only stalls
             # itself. Pushes never wait (see `send`).
-            with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
-                await self._outbox.send(reply)
+            if self.ws.closed is None:
+                with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+                    await self.wire.write(text_frame(reply))
         finally:
             self._in_flight.release()

@@ -247,3 +247,37 @@ async def test_the_invariant_checker_notices_a_half_written_change(server: Serve
         await redis.execute("ZREM", keys.user_meetings("bob"), mid)  # what a torn update would leave
         with pytest.raises(AssertionError):
             await check_invariants(redis, keys)
+
+
+async def test_only_a_change_of_time_or_people_touches_busy_time(server: ServerHandle) -> None:
+    """Slot searches cache busy time by version: a new subject must not throw that away,
+    while new times, a removed invitee and a decline must."""
+    await seed(server)
+    keys = Keys(server.settings.key_prefix)
+    async with (
+        open_redis(parse_redis_url(server.settings.redis_url)) as redis,
+        connect(server.url, token("alice")) as alice,
+        connect(server.url, token("carol")) as carol,
+    ):
+        await redis.wait_connected()
+
+        async def versions() -> dict[str, bytes | None]:
+            found = await redis.execute("HMGET", keys.busy_versions(), "alice", "bob", "carol")
+            return dict(zip(["alice", "bob", "carol"], found, strict=True))
+
+        mid = (await alice.call("meeting:createMeeting", meeting(invited=["bob", "carol"])))["meeting"][
+            "meetingId"
+        ]
+        before = await versions()
+        await alice.call("meeting:updateMeeting", {"meetingId": mid, "subject": "Renamed"})
+        assert await versions() == before
+        await alice.call("meeting:updateMeeting", {"meetingId": mid, "invitedUserIds": ["carol"]})
+        after_removal = await versions()
+        assert after_removal["bob"] != before["bob"]
+        assert (after_removal["alice"], after_removal["carol"]) == (before["alice"], before["carol"])
+        await carol.call("meeting:declineMeetingRequest", {"meetingId": mid})
+        assert (await versions())["carol"] != after_removal["carol"]
+        await alice.call("meeting:updateMeeting", {"meetingId": mid, "endDate": "2030-03-04T12:00:00Z"})
+        moved = await versions()
+        assert moved["alice"] != after_removal["alice"] and moved["carol"] != after_removal["carol"]
+        assert await check_invariants(redis, keys) == 1

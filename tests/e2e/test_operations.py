@@ -1,5 +1,5 @@
-"""What operators rely on: bugs answered with a traceable id, subscriptions only where
-needed, and slow clients cut off without hurting anyone else."""
+"""What operators rely on: bugs answered with a traceable id, events published once per
+change, and slow clients cut off without hurting anyone else."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from roomful_meetings.client import connect
 from roomful_meetings.metrics import exposition
 from roomful_meetings.protocol.payloads import Empty
 from roomful_meetings.service.registry import ENDPOINTS, Endpoint
-from roomful_meetings.storage.redis import open_redis, parse_redis_url
+from roomful_meetings.storage.redis import PubSub, parse_redis_url
 from tests.conftest import ServerHandle, token
 from tests.e2e.world import meeting, ready, seed
 
@@ -46,21 +46,36 @@ async def test_a_bug_is_a_500_whose_id_is_in_the_log(
         assert (await alice.request("meeting:getMeeting", {"meetingId": "x"})).error.code == 404
 
 
-async def test_an_instance_subscribes_only_to_the_users_connected_to_it(server: ServerHandle) -> None:
+async def test_an_event_is_published_once_and_reaches_every_connection_of_its_recipients(
+    server: ServerHandle,
+) -> None:
+    await seed(server)
     prefix = server.settings.key_prefix
-    async with open_redis(parse_redis_url(server.settings.redis_url)) as redis:
-        await redis.wait_connected()
-
-        async def channels() -> set[str]:
-            return {c.decode() for c in await redis.execute("PUBSUB", "CHANNELS", f"{prefix}*")}
-
-        async with connect(server.url, token("alice")) as alice, connect(server.url, token("alice")) as again:
-            await ready(alice)
-            await ready(again)
-            assert await channels() == {f"{prefix}u:alice"}
-        with trio.fail_after(5):
-            while await channels():  # noqa: ASYNC110 - polling Redis, another process
-                await trio.sleep(0.02)
+    published: list[bytes] = []
+    tap = PubSub(parse_redis_url(server.settings.redis_url), lambda _, data: published.append(data))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(tap.run)
+        await tap.subscribe(f"{prefix}events".encode())
+        async with (
+            connect(server.url, token("alice")) as alice,
+            connect(server.url, token("bob")) as bob,
+            connect(server.url, token("bob")) as bob_again,
+            connect(server.url, token("dave")) as dave,
+        ):
+            for client in (alice, bob, bob_again, dave):
+                await ready(client)
+            mid = (await alice.call("meeting:createMeeting", meeting(invited=["bob", "carol"])))["meeting"]
+            for client in (alice, bob, bob_again):
+                assert (await client.next_push("meeting:onMeetingCreated")).data["meeting"] == mid
+            with trio.fail_after(5):
+                while not published:  # noqa: ASYNC110 - the tap is another Redis connection
+                    await trio.sleep(0.01)
+            event_id, recipients, frame = published[0].split(b"\n", 2)
+            assert len(published) == 1 and json.loads(recipients) == ["alice", "bob", "carol"]
+            assert json.loads(frame)["event"]["id"] == event_id.decode()
+            await alice.call("meeting:getMeeting", {"meetingId": mid["meetingId"]})
+            assert dave.pending_pushes() == []  # not a recipient
+        nursery.cancel_scope.cancel()
 
 
 async def test_deprecated_events_reach_legacy_connections_on_another_instance(start_server) -> None:  # type: ignore[no-untyped-def]

@@ -154,14 +154,14 @@ def test_url_parsing_covers_tls_unix_and_acl_users() -> None:
 
 async def test_pubsub_delivers_and_resubscribes_after_restart(own_redis: RedisProcess) -> None:
     got: list[tuple[bytes, bytes]] = []
-    reconnects: list[int] = []
+    confirmations: list[bytes] = []
     arrived = trio.Event()
 
     def on_message(channel: bytes, data: bytes) -> None:
         got.append((channel, data))
         arrived.set()
 
-    pubsub = PubSub(own_redis.address, on_message, on_connected=lambda: reconnects.append(1), keepalive=0.2)
+    pubsub = PubSub(own_redis.address, on_message, on_subscribed=confirmations.append, keepalive=0.2)
     async with open_redis(own_redis.address) as redis, trio.open_nursery() as nursery:
         await nursery.start(pubsub.run)
         await redis.wait_connected()
@@ -174,11 +174,12 @@ async def test_pubsub_delivers_and_resubscribes_after_restart(own_redis: RedisPr
         pubsub.unsubscribe(b"ch1")
         await pubsub.subscribe(b"ch2")  # confirmations arrive in order, so ch1 is gone too
         assert await redis.execute("PUBLISH", "ch1", "lost") == 0
+        assert pubsub.confirmed == {b"ch2"}
 
         own_redis.stop()
         own_redis.start()
         with trio.fail_after(10):  # polling: the restart happens in another process
-            while len(reconnects) < 2 or await _publish_quietly(redis, "ch2", "again") != 1:  # noqa: ASYNC110
+            while confirmations.count(b"ch2") < 2 or await _publish_quietly(redis, "ch2", "again") != 1:  # noqa: ASYNC110
                 await trio.sleep(0.05)
         with trio.fail_after(5):
             while got[-1] != (b"ch2", b"again"):  # noqa: ASYNC110

@@ -3,15 +3,17 @@
 Theory of operation: the wanted channel set is the source of truth. `subscribe` adds a
 channel and waits until Redis confirms it (so that an event published after the call
 returns is certain to arrive); `unsubscribe` removes it without waiting. Each (re)connect
-subscribes to the whole set and then calls `on_connected`, which is where a caller catches
-up on what it may have missed while the link was down.
+subscribes to the whole set. `confirmed` holds the channels Redis has confirmed on the
+current link, and `on_subscribed` is called at each confirmation: from then on nothing
+published there is missed, so that is where a caller catches up on what it may have missed
+while the link was down.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Final, cast
 
 import hiredis
@@ -52,16 +54,18 @@ class PubSub:
         address: RedisAddress,
         on_message: MessageHandler,
         *,
-        on_connected: Callable[[], None] | None = None,
+        channels: Iterable[bytes] = (),
+        on_subscribed: Callable[[bytes], None] | None = None,
         connect_timeout: float = 2.0,
         keepalive: float = KEEPALIVE_SECONDS,
     ) -> None:
         self.address = address
         self.on_message = on_message
-        self.on_connected = on_connected
+        self.on_subscribed = on_subscribed
         self.connect_timeout = connect_timeout
         self.keepalive = keepalive
-        self.channels: set[bytes] = set()
+        self.channels: set[bytes] = set(channels)
+        self.confirmed: set[bytes] = set()
         self._stream: trio.abc.Stream | None = None
         self._outgoing: list[bytes] = []
         self._wake = trio.Event()
@@ -126,10 +130,9 @@ class PubSub:
                 nursery.start_soon(_until_broken, self._read_loop, stream, done)
                 if task_status is not None:
                     task_status.started()
-                if self.on_connected:
-                    self.on_connected()
         finally:
             self._stream = None
+            self.confirmed.clear()
             for waiters in self._confirmations.values():
                 for event in waiters:
                     event.set()
@@ -179,8 +182,14 @@ class PubSub:
         if kind == b"message":
             self.on_message(reply[1], reply[2])
         elif kind == b"subscribe":
-            waiters = self._confirmations.get(reply[1])
+            channel = reply[1]
+            self.confirmed.add(channel)
+            waiters = self._confirmations.get(channel)
             if waiters:
                 waiters.popleft().set()
+            if self.on_subscribed:
+                self.on_subscribed(channel)
+        elif kind == b"unsubscribe":
+            self.confirmed.discard(reply[1])
         elif kind == b"pong":
             self._ponged = True

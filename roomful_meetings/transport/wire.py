@@ -1,0 +1,183 @@
+"""The bytes of one connection on their way out: written at once when the socket takes them,
+queued (bounded) when it does not.
+
+Theory of operation: trio-websocket writes what it frames itself (the handshake, pings,
+pongs, close frames) through `send_all`; the session writes ready-framed text messages
+through `write_nowait` (events: never wait) and `write` (responses: wait for room). All of
+them pass through one queue of chunks, so bytes leave in the order they were written.
+
+While the queue is empty a write goes straight to the socket with a non-blocking send: no
+task switch and no await, which is what lets the hub hand one event to thousands of
+connections in a single pass. What the socket does not take stays in the queue, and a
+flusher task, started on demand in the connection's nursery, writes it whenever the socket
+is writable again (several chunks per system call). The queue is the connection's bounded
+send queue: past `limit` frames `write_nowait` refuses, and the caller closes the
+connection as too slow; `write` waits for room instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from typing import Final
+
+import trio
+
+WRITEV_CHUNKS: Final = 64  # chunks handed to one writev call (Linux allows 1024)
+
+
+class WireStream(trio.abc.Stream):
+    def __init__(self, stream: trio.SocketStream, nursery: trio.Nursery, limit: int) -> None:
+        self._stream = stream
+        self._fd = stream.socket.fileno()
+        self._nursery = nursery
+        self.limit = limit
+        self._queue: deque[memoryview] = deque()
+        self._accepted = 0  # bytes ever handed to this stream
+        self._written = 0  # bytes the socket has taken
+        self._head_started = False  # the first queued chunk is the rest of a frame begun
+        self._flushing = False
+        self._closed = False
+        self._broken: OSError | None = None
+        self._progress = trio.lowlevel.ParkingLot()
+
+    @property
+    def queued(self) -> int:
+        """Chunks waiting for the socket (a partly written frame counts as one)."""
+        return len(self._queue)
+
+    def write_nowait(self, data: bytes) -> bool:
+        """Write or queue `data` without waiting. False: the queue is full, nothing was
+        written (the peer reads too slowly). Bytes for a closed or broken connection are
+        dropped."""
+        if self._closed or self._broken is not None:
+            return True
+        if len(self._queue) >= self.limit:
+            return False
+        self._put(data)
+        return True
+
+    async def write(self, data: bytes) -> None:
+        """Write or queue `data`, first waiting while the queue is full."""
+        while len(self._queue) >= self.limit and self._usable():
+            await self._progress.park()
+        self._raise_if_unusable()
+        self._put(data)
+        await trio.lowlevel.checkpoint()
+
+    async def drained(self) -> None:
+        """Return once everything written so far has reached the socket (or it broke)."""
+        while self._queue and self._usable():
+            await self._progress.park()
+
+    def discard(self) -> None:
+        """Drop the queued frames (the connection is being cut); a frame already partly
+        written stays, or the peer would read a torn frame before the close frame."""
+        keep = 1 if self._head_started else 0
+        while len(self._queue) > keep:
+            # Dropped bytes count as written, so that no send_all waits for them.
+            self._written += len(self._queue.pop())
+        self._progress.unpark_all()
+
+    # trio.abc.Stream, for trio-websocket
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self._raise_if_unusable()
+        self._put(bytes(data))  # control frames jump no queue, but ignore its limit
+        end = self._accepted
+        while self._written < end and self._usable():
+            await self._progress.park()
+        self._raise_if_unusable()
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.drained()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self._stream.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        # Marked closed first: the descriptor number is free for reuse once it is closed.
+        self._closed = True
+        self._queue.clear()
+        self._progress.unpark_all()
+        await self._stream.aclose()
+
+    # internals
+
+    def _usable(self) -> bool:
+        return not self._closed and self._broken is None
+
+    def _raise_if_unusable(self) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("the connection is closed")
+        if self._broken is not None:
+            raise trio.BrokenResourceError(f"the connection broke: {self._broken}") from self._broken
+
+    def _put(self, data: bytes) -> None:
+        self._accepted += len(data)
+        if self._queue:
+            self._queue.append(memoryview(data))
+            return
+        sent = self._send_now(data)
+        if sent < len(data):
+            self._queue.append(memoryview(data)[sent:])
+            self._head_started = sent > 0
+            self._start_flusher()
+
+    def _send_now(self, data: bytes) -> int:
+        try:
+            sent = os.write(self._fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            self._break(exc)
+            return len(data)
+        self._written += sent
+        return sent
+
+    def _start_flusher(self) -> None:
+        if not self._flushing:
+            self._flushing = True
+            self._nursery.start_soon(self._flush)
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue and self._usable():
+                await trio.lowlevel.wait_writable(self._fd)
+                if self._usable():
+                    self._send_queued()
+                self._progress.unpark_all()
+        except trio.ClosedResourceError:
+            pass  # closed while waiting: nothing left to write to
+        finally:
+            self._flushing = False
+            self._progress.unpark_all()
+
+    def _send_queued(self) -> None:
+        chunks = [self._queue[i] for i in range(min(len(self._queue), WRITEV_CHUNKS))]
+        try:
+            sent = os.writev(self._fd, chunks)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._break(exc)
+            return
+        self._written += sent
+        while sent:
+            head = self._queue[0]
+            if sent >= len(head):
+                sent -= len(head)
+                self._queue.popleft()
+                self._head_started = False
+            else:
+                self._queue[0] = head[sent:]
+                self._head_started = True
+                sent = 0
+
+    def _break(self, exc: OSError) -> None:
+        # EPIPE / ECONNRESET: the peer is gone; the reader sees it too and the session ends.
+        self._broken = exc
+        self._queue.clear()
+        self._progress.unpark_all()

@@ -22,6 +22,7 @@ local function k_user(uid) return PREFIX .. 'u:' .. uid end
 local function k_user_meetings(uid) return PREFIX .. 'u:' .. uid .. ':meetings' end
 local function k_user_groups(uid) return PREFIX .. 'u:' .. uid .. ':groups' end
 local function k_user_events(uid) return PREFIX .. 'u:' .. uid .. ':events' end
+local function k_event_frame(event_id, variant) return PREFIX .. 'ev:' .. event_id .. ':' .. variant end
 local function k_user_pattern(uid) return PREFIX .. 'u:' .. uid .. ':pattern' end
 local function k_user_days(uid) return PREFIX .. 'u:' .. uid .. ':days' end
 local function k_user_busy(uid) return PREFIX .. 'u:' .. uid .. ':busy' end
@@ -59,16 +60,28 @@ local function push_frame(endpoint, event_id, data_json)
     .. '"},"data":' .. data_json .. ',"error":{"status":false,"code":0,"message":""}}'
 end
 
--- Append the frame to each recipient's retained events, then publish it once, with the
--- recipients, on the events channel: "<event id>\n<recipient ids, JSON>\n<frame>". Each
--- instance hands it to the connections it holds (roomful_meetings/fanout/hub.py). Trimming
--- is approximate ("~"): exact trimming costs more per call, and readers show only the newest
--- EVENTS_KEPT.
+-- Retain the frame for each recipient, then publish it once, with the recipients, on the
+-- events channel: "<event id>\n<recipient ids, JSON>\n<frame>". Each instance hands it to
+-- the connections it holds (roomful_meetings/fanout/hub.py).
+-- A frame for several recipients is stored once, under ev:<event id>:<variant> (one script
+-- may emit up to three frames with one id), and their stream entries point to it
+-- ("r" = variant): a 100-person meeting's event is then written once, not 100 times. A
+-- frame for one recipient sits in the entry itself ("f" = frame). The frame outlives the
+-- 24-hour replay window by an hour. Trimming is approximate ("~"): exact trimming costs more
+-- per call, and readers show only the newest EVENTS_KEPT.
+local FRAME_TTL_MS = EVENTS_TTL_MS + 3600 * 1000
+local FRAMES_STORED = 0
 local function emit(uids, event_id, frame)
   if #uids == 0 then return end
+  local field, value = 'f', frame
+  if #uids > 1 then
+    FRAMES_STORED = FRAMES_STORED + 1
+    field, value = 'r', tostring(FRAMES_STORED)
+    redis.call('SET', k_event_frame(event_id, value), frame, 'PX', FRAME_TTL_MS)
+  end
   for _, uid in ipairs(uids) do
     local stream = k_user_events(uid)
-    redis.call('XADD', stream, 'MAXLEN', '~', EVENTS_KEPT, event_id, 'f', frame)
+    redis.call('XADD', stream, 'MAXLEN', '~', EVENTS_KEPT, event_id, field, value)
     redis.call('PEXPIRE', stream, EVENTS_TTL_MS)
   end
   redis.call('PUBLISH', channel_events(), event_id .. '\n' .. cjson.encode(uids) .. '\n' .. frame)

@@ -55,3 +55,20 @@ def _complete(response: bytes) -> bool:
         if name.strip().lower() == b"content-length":
             return len(body) >= int(value)
     return True
+
+
+def split_frames(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """The complete frames from a server at the start of `data` (opcode, payload) and the
+    bytes left over. Server frames are unmasked."""
+    frames, position = [], 0
+    while len(data) - position >= 2:
+        size, header = data[position + 1] & 0x7F, 2
+        if size == 126:
+            size, header = int.from_bytes(data[position + 2 : position + 4], "big"), 4
+        elif size == 127:
+            size, header = int.from_bytes(data[position + 2 : position + 10], "big"), 10
+        if len(data) - position < header + size:
+            break
+        frames.append((data[position] & 0x0F, data[position + header : position + header + size]))
+        position += header + size
+    return frames, data[position:]

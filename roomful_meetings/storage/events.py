@@ -28,7 +28,7 @@ class EventStore(Store):
         entries = await self.redis.execute(
             "XREVRANGE", key, "+", since if known else "-", "COUNT", EVENTS_KEPT + 1
         )
-        events = [(raw_id.decode(), fields[1]) for raw_id, fields in reversed(entries)]
+        events = await self._frames([(raw_id.decode(), fields) for raw_id, fields in reversed(entries)])
         complete = since == ""
         if known and events and events[0][0] == since:
             events = events[1:]
@@ -36,6 +36,20 @@ class EventStore(Store):
         return complete, [
             (eid, frame) for eid, frame in events[-EVENTS_KEPT:] if event_ms(eid) >= oldest_kept
         ]
+
+    async def _frames(self, entries: list[tuple[str, list[bytes]]]) -> list[tuple[str, bytes]]:
+        """Each entry's frame: in the entry ("f") or stored once for all its recipients
+        ("r": the variant of ev:<id>:<variant>; gone once older than the replay window)."""
+        shared = [
+            self.keys.event_frame(eid, fields[1].decode()) for eid, fields in entries if fields[0] == b"r"
+        ]
+        found = iter(await self.redis.execute("MGET", *shared) if shared else [])
+        events = []
+        for event_id, (field, value) in entries:
+            frame = value if field == b"f" else next(found)
+            if frame is not None:
+                events.append((event_id, frame))
+        return events
 
 
 def is_event_id(text: str) -> bool:

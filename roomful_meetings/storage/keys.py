@@ -26,6 +26,10 @@ class Keys:
     def user_events(self, uid: str) -> str:
         return f"{self.prefix}u:{uid}:events"
 
+    def event_frame(self, event_id: str, variant: str) -> str:
+        """A frame shared by the stream entries of several recipients (lua/_lib.lua emit)."""
+        return f"{self.prefix}ev:{event_id}:{variant}"
+
     def user_pattern(self, uid: str) -> str:
         return f"{self.prefix}u:{uid}:pattern"
 

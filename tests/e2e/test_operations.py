@@ -16,7 +16,7 @@ from roomful_meetings.client import connect
 from roomful_meetings.metrics import exposition
 from roomful_meetings.protocol.payloads import Empty
 from roomful_meetings.service.registry import ENDPOINTS, Endpoint
-from roomful_meetings.storage.redis import PubSub, parse_redis_url
+from roomful_meetings.storage.redis import PubSub, open_redis, parse_redis_url
 from tests.conftest import ServerHandle, token
 from tests.e2e.world import meeting, ready, seed
 
@@ -46,7 +46,7 @@ async def test_a_bug_is_a_500_whose_id_is_in_the_log(
         assert (await alice.request("meeting:getMeeting", {"meetingId": "x"})).error.code == 404
 
 
-async def test_an_event_is_published_once_and_reaches_every_connection_of_its_recipients(
+async def test_an_event_is_stored_and_published_once_and_reaches_every_connection_of_its_recipients(
     server: ServerHandle,
 ) -> None:
     await seed(server)
@@ -73,6 +73,13 @@ async def test_an_event_is_published_once_and_reaches_every_connection_of_its_re
             event_id, recipients, frame = published[0].split(b"\n", 2)
             assert len(published) == 1 and json.loads(recipients) == ["alice", "bob", "carol"]
             assert json.loads(frame)["event"]["id"] == event_id.decode()
+            async with open_redis(parse_redis_url(server.settings.redis_url)) as redis:
+                await redis.wait_connected()
+                stored = await redis.execute("KEYS", f"{prefix}ev:*")  # a test prefix: few keys
+                assert len(stored) == 1 and await redis.execute("GET", stored[0]) == frame  # once
+                for user in ("alice", "bob", "carol"):
+                    [[entry_id, fields]] = await redis.execute("XRANGE", f"{prefix}u:{user}:events", "-", "+")
+                    assert entry_id == event_id and stored[0].decode().endswith(fields[1].decode())
             await alice.call("meeting:getMeeting", {"meetingId": mid["meetingId"]})
             assert dave.pending_pushes() == []  # not a recipient
         nursery.cancel_scope.cancel()
@@ -162,23 +169,25 @@ async def test_stopping_answers_requests_in_flight_then_closes_with_1001(
 
 
 async def test_a_silent_peer_that_does_not_pong_is_dropped_with_4009(start_server) -> None:  # type: ignore[no-untyped-def]
-    from tests.wsraw import open_raw
+    from tests.wsraw import open_raw, split_frames
 
     server = await start_server(ping_interval=0.2, ping_timeout=0.3)
     stream, status, received = await open_raw(
         server.url, [(b"authorization", f"Bearer {token('ghost')}".encode())]
     )
     assert status == 101
+    opcodes: list[int] = []
     async with stream:  # the peer reads what comes but never answers the ping
         with trio.fail_after(5):
-            while b"\x88" not in received:  # a close frame
+            while 8 not in opcodes:  # a close frame
                 chunk = await stream.receive_some(65536)
                 if not chunk:
                     break
-                received += chunk
-    assert b"\x89" in received  # it was pinged first
-    close = received[received.index(b"\x88") :]
-    assert int.from_bytes(close[2:4], "big") == 4009
+                frames, received = split_frames(received + chunk)
+                opcodes += [opcode for opcode, _ in frames]
+                close = [payload for opcode, payload in frames if opcode == 8]
+    assert 9 in opcodes[: opcodes.index(8)]  # it was pinged first
+    assert int.from_bytes(close[0][:2], "big") == 4009
 
 
 async def test_a_client_that_answers_pings_stays_connected(start_server) -> None:  # type: ignore[no-untyped-def]

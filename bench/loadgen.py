@@ -11,22 +11,27 @@ other core than the server under test. Scenarios:
 
   get, create, rsvp, slots10, slots50, slots_month50: the server's endpoints (see run.py)
   echo: the same frames as get, for the echo reference server
-  fanout: one trigger updates a meeting with many participants; waits until every receiver
-          has the event, then updates again (receivers read and discard)
+  fanout: one trigger updates a meeting with many participants, --in-flight updates under
+          way at once; receivers count raw frames and discard them
+  broadcast: the same against the broadcast reference server
   idle: open --connections connections, hold them --seconds, print when all are open
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import collections
 import itertools
 import json
+import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 import trio
@@ -156,51 +161,132 @@ def summary(stats: Stats, elapsed: float, connections: int) -> dict[str, Any]:
 
 
 class Receivers:
-    """Connections that read and discard; `wait_all` returns once each has one more frame."""
+    """Counts, per receiver, the frames it has read; update k is complete once every
+    receiver has k frames more than at the start, and `on_complete` hears of it."""
 
     def __init__(self, count: int) -> None:
         self.received = [0] * count
-        self.target = 0
-        self.arrived = trio.Event()
+        self._reached: collections.Counter[int] = collections.Counter()
+        self.complete = 0  # frames that every receiver has
+        self.on_complete: Callable[[int], None] = lambda frames: None
 
-    async def run(self, ws: WebSocketConnection, index: int) -> None:
-        while True:
-            await ws.get_message()
+    def got(self, index: int, frames: int) -> None:
+        for _ in range(frames):
             self.received[index] += 1
-            if min(self.received) >= self.target:
-                self.arrived.set()
+            count = self.received[index]
+            self._reached[count] += 1
+            if self._reached[count] == len(self.received):
+                # Counts complete in order: every receiver at count + 1 was at count first.
+                del self._reached[count]
+                self.complete = count
+                self.on_complete(count)
 
-    def expect_one_more(self) -> None:
-        self.target = min(self.received) + 1
-        self.arrived = trio.Event()
+
+async def raw_receiver(url: str, extra: list[tuple[bytes, bytes]], index: int, receivers: Receivers) -> None:
+    """A websocket client that only counts the frames it reads: the handshake by hand, then
+    frame headers read off the bytes and payloads skipped, so that reading 100 connections'
+    events costs the load generator little next to what it costs the server to send them."""
+    parts = urlsplit(url)
+    stream = await trio.open_tcp_stream(parts.hostname or "127.0.0.1", parts.port or 80)
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [f"GET {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1",
+             f"Host: {parts.netloc}", "Upgrade: websocket", "Connection: Upgrade",
+             f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13",
+             *[f"{name.decode()}: {value.decode()}" for name, value in extra]]  # fmt: skip
+    await stream.send_all(("\r\n".join(lines) + "\r\n\r\n").encode())
+    buffer = bytearray()
+    while b"\r\n\r\n" not in buffer:
+        buffer += await stream.receive_some(65536)
+    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+    if b" 101 " not in head.split(b"\r\n")[0]:
+        raise SystemExit(f"receiver handshake refused: {head[:200]!r}")
+    buffer = bytearray(rest)
+    while True:
+        frames, used = count_frames(buffer)
+        del buffer[:used]
+        if frames:
+            receivers.got(index, frames)
+        data = await stream.receive_some(262144)
+        if not data:
+            return
+        buffer += data
 
 
-async def trigger_rounds(
-    trigger: WebSocketConnection, receivers: Receivers, frame: Callable[[int], str], seconds: float
-) -> dict[str, Any]:
-    """Send a frame, await its response and every receiver's copy; again, for `seconds`
-    after the warm-up. Deliveries per second = rounds x receivers / time."""
-    stats = Stats()
-    measure_from = time.perf_counter() + WARMUP
-    measured, measure_began = 0, 0.0
-    for rounds in itertools.count():
-        sent = time.perf_counter()
-        if sent >= measure_from + seconds:
+def count_frames(buffer: bytearray) -> tuple[int, int]:
+    """Complete data frames at the start of `buffer` (server frames: unmasked), and the
+    bytes they take."""
+    frames = position = 0
+    while len(buffer) - position >= 2:
+        size, header = buffer[position + 1] & 0x7F, 2
+        if size == 126:
+            size, header = int.from_bytes(buffer[position + 2 : position + 4]), 4
+        elif size == 127:
+            size, header = int.from_bytes(buffer[position + 2 : position + 10]), 10
+        if len(buffer) - position < header + size:
             break
-        receivers.expect_one_more()
-        await trigger.send_message(frame(rounds))
-        await trigger.get_message()
-        await receivers.arrived.wait()
-        if sent >= measure_from:
-            if not measured:
-                measure_began = sent
+        if buffer[position] & 0x0F in (1, 2):
+            frames += 1
+        position += header + size
+    return frames, position
+
+
+async def trigger_updates(
+    trigger: WebSocketConnection,
+    receivers: Receivers,
+    frame: Callable[[int], str],
+    seconds: float,
+    in_flight: int,
+) -> dict[str, Any]:
+    """Keep `in_flight` triggering frames under way: each is sent when an earlier one has
+    reached every receiver. Latency: sent to delivered to every receiver. Deliveries per
+    second = completed updates x receivers / time."""
+    stats = Stats()
+    await trio.sleep(0.5)  # every receiver connected and its first frames read
+    base = receivers.complete
+    slots = trio.Semaphore(in_flight)
+    sent_at: dict[int, float] = {}
+    measure_from = time.perf_counter() + WARMUP
+    window = {"began": 0.0, "completed": 0}
+
+    def on_complete(frames: int) -> None:
+        update = frames - base - 1
+        began = sent_at.pop(update, None)
+        if began is None:
+            return
+        slots.release()
+        if began >= measure_from:
+            if not window["began"]:
+                window["began"] = began
                 mark_measuring()
-            measured += 1
-            stats.latencies.append(time.perf_counter() - sent)
-    elapsed = time.perf_counter() - measure_began
+            window["completed"] += 1
+            stats.latencies.append(time.perf_counter() - began)
+
+    receivers.on_complete = on_complete
+
+    async def drain_responses() -> None:
+        while True:
+            await trigger.get_message()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(drain_responses)
+        for update in itertools.count():
+            await slots.acquire()
+            if time.perf_counter() >= measure_from + seconds:
+                break
+            sent_at[update] = time.perf_counter()
+            await trigger.send_message(frame(update))
+        ended = time.perf_counter()
+        nursery.cancel_scope.cancel()
+    elapsed = ended - window["began"]
     count = len(receivers.received)
     result = summary(stats, elapsed, count + 1)
-    result.update({"deliveries_per_second": round(measured * count / elapsed, 1), "receivers": count})
+    result.update(
+        {
+            "deliveries_per_second": round(window["completed"] * count / elapsed, 1),
+            "receivers": count,
+            "in_flight": in_flight,
+        }
+    )
     return result
 
 
@@ -211,35 +297,32 @@ async def run_fanout(args: argparse.Namespace, seed: dict[str, Any]) -> dict[str
     receivers = Receivers(len(participants))
     async with trio.open_nursery() as nursery:
         for index, user in enumerate(participants):
-            ws = await connect_websocket_url(
-                nursery, urls[index % len(urls)], extra_headers=headers(args.secret, user)
-            )
-            await ws.get_message()  # connection:ready
-            nursery.start_soon(receivers.run, ws, index)
+            url = urls[index % len(urls)]
+            nursery.start_soon(raw_receiver, url, headers(args.secret, user), index, receivers)
         organizer = headers(args.secret, seed["fanout_organizer"])
         trigger = await connect_websocket_url(nursery, args.url, extra_headers=organizer)
         await trigger.get_message()
         mid = seed["fanout_meeting"]
-        result = await trigger_rounds(
+        result = await trigger_updates(
             trigger,
             receivers,
             lambda n: request("meeting:updateMeeting", {"meetingId": mid, "subject": f"s{n}"}, f"t{n}"),
             args.seconds,
+            args.in_flight,
         )
         nursery.cancel_scope.cancel()
     return result
 
 
 async def run_broadcast_reference(args: argparse.Namespace) -> dict[str, Any]:
-    """The same rounds against bench/references.py broadcast (/recv receivers, /trigger)."""
+    """The same updates against bench/references.py broadcast (/recv receivers, /trigger)."""
     receivers = Receivers(args.receivers)
     async with trio.open_nursery() as nursery:
         for index in range(args.receivers):
-            nursery.start_soon(receivers.run, await connect_websocket_url(nursery, args.url + "/recv"), index)
-        await trio.sleep(0.5)  # every receiver registered
+            nursery.start_soon(raw_receiver, args.url + "/recv", [], index, receivers)
         trigger = await connect_websocket_url(nursery, args.url + "/trigger")
         frame = request("meeting:updateMeeting", {"meetingId": "m", "subject": "s"}, "t")
-        result = await trigger_rounds(trigger, receivers, lambda n: frame, args.seconds)
+        result = await trigger_updates(trigger, receivers, lambda n: frame, args.seconds, args.in_flight)
         nursery.cancel_scope.cancel()
     return result
 
@@ -270,6 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", help="JSON written by run.py: users, meetings, ...")
     parser.add_argument("--receivers-on", nargs="*", help="fanout: instance URLs for the receivers")
     parser.add_argument("--receivers", type=int, default=100, help="broadcast reference: receivers")
+    parser.add_argument("--in-flight", type=int, default=8, help="fanout, broadcast: updates under way")
     args = parser.parse_args(argv)
     seed = json.loads(Path(args.seed).read_text()) if args.seed else {}
     if args.scenario == "fanout":

@@ -25,10 +25,12 @@ import collections
 import itertools
 import json
 import os
+import selectors
+import socket
 import statistics
-import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -182,34 +184,57 @@ class Receivers:
                 self.on_complete(count)
 
 
-async def raw_receiver(url: str, extra: list[tuple[bytes, bytes]], index: int, receivers: Receivers) -> None:
-    """A websocket client that only counts the frames it reads: the handshake by hand, then
-    frame headers read off the bytes and payloads skipped, so that reading 100 connections'
-    events costs the load generator little next to what it costs the server to send them."""
-    parts = urlsplit(url)
-    stream = await trio.open_tcp_stream(parts.hostname or "127.0.0.1", parts.port or 80)
-    key = base64.b64encode(os.urandom(16)).decode()
-    lines = [f"GET {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1",
-             f"Host: {parts.netloc}", "Upgrade: websocket", "Connection: Upgrade",
-             f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13",
-             *[f"{name.decode()}: {value.decode()}" for name, value in extra]]  # fmt: skip
-    await stream.send_all(("\r\n".join(lines) + "\r\n\r\n").encode())
-    buffer = bytearray()
-    while b"\r\n\r\n" not in buffer:
-        buffer += await stream.receive_some(65536)
-    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
-    if b" 101 " not in head.split(b"\r\n")[0]:
-        raise SystemExit(f"receiver handshake refused: {head[:200]!r}")
-    buffer = bytearray(rest)
-    while True:
-        frames, used = count_frames(buffer)
-        del buffer[:used]
-        if frames:
-            receivers.got(index, frames)
-        data = await stream.receive_some(262144)
+class RawSocket:
+    """A websocket client socket driven by hand: the handshake, frames counted off the bytes
+    (payloads skipped), masked text frames sent. Used for fan-out, where 100 receivers read
+    what the server sends: each read costs a system call and a few microseconds of Python,
+    next to tens in an async websocket library, so the load generator stays cheap beside the
+    server it measures."""
+
+    def __init__(self, url: str, extra: list[tuple[bytes, bytes]]) -> None:
+        parts = urlsplit(url)
+        self.sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        key = base64.b64encode(os.urandom(16)).decode()
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}", "Upgrade: websocket",
+                 "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13",
+                 *[f"{name.decode()}: {value.decode()}" for name, value in extra]]  # fmt: skip
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise SystemExit(f"{url}: closed during the handshake")
+            response += chunk
+        head, _, rest = response.partition(b"\r\n\r\n")
+        if b" 101 " not in head.split(b"\r\n")[0]:
+            raise SystemExit(f"{url}: handshake refused: {head[:200]!r}")
+        self.buffer = bytearray(rest)
+        self.sock.setblocking(False)
+
+    def read_frames(self) -> int:
+        """Read what is there; the number of complete data frames it completed."""
+        try:
+            data = self.sock.recv(262144)
+        except BlockingIOError:
+            return 0
         if not data:
-            return
-        buffer += data
+            raise SystemExit("a fan-out connection was closed by the server")
+        self.buffer += data
+        frames, used = count_frames(self.buffer)
+        del self.buffer[:used]
+        return frames
+
+    def send_text(self, text: str) -> None:
+        payload = text.encode()
+        mask = os.urandom(4)
+        size = len(payload)
+        header = bytes([0x81, 0x80 | size]) if size < 126 else bytes([0x81, 0xFE]) + size.to_bytes(2, "big")
+        masked = int.from_bytes(payload, "big") ^ int.from_bytes((mask * (size // 4 + 1))[:size], "big")
+        self.sock.setblocking(True)
+        self.sock.sendall(header + mask + masked.to_bytes(size, "big"))
+        self.sock.setblocking(False)
 
 
 def count_frames(buffer: bytearray) -> tuple[int, int]:
@@ -230,101 +255,110 @@ def count_frames(buffer: bytearray) -> tuple[int, int]:
     return frames, position
 
 
-async def trigger_updates(
-    trigger: WebSocketConnection,
-    receivers: Receivers,
+@dataclass
+class Flow:
+    """Updates under way: `free` slots, the next update's number, what completed when."""
+
+    free: int
+    next: int = 0
+    began: float = 0.0
+    completed: int = 0
+
+
+def drive_updates(
+    receivers: list[RawSocket],
+    trigger: RawSocket,
     frame: Callable[[int], str],
     seconds: float,
     in_flight: int,
 ) -> dict[str, Any]:
     """Keep `in_flight` triggering frames under way: each is sent when an earlier one has
-    reached every receiver. Latency: sent to delivered to every receiver. Deliveries per
-    second = completed updates x receivers / time."""
+    reached every receiver (one event loop over all sockets, no library in between).
+    Latency: sent to delivered to every receiver. Deliveries per second = completed updates
+    x receivers / time."""
+    counts = Receivers(len(receivers))
+    selector = selectors.DefaultSelector()
+    for index, receiver in enumerate(receivers):
+        selector.register(receiver.sock, selectors.EVENT_READ, index)
+    selector.register(trigger.sock, selectors.EVENT_READ, -1)
+    settle_until = time.perf_counter() + 0.5  # every receiver's first frames read
+    while time.perf_counter() < settle_until:
+        for key, _ in selector.select(0.05):
+            if key.data >= 0:
+                counts.got(key.data, receivers[key.data].read_frames())
+            else:
+                trigger.read_frames()
+    base = counts.complete
     stats = Stats()
-    await trio.sleep(0.5)  # every receiver connected and its first frames read
-    base = receivers.complete
-    slots = trio.Semaphore(in_flight)
     sent_at: dict[int, float] = {}
     measure_from = time.perf_counter() + WARMUP
-    window = {"began": 0.0, "completed": 0}
+    window = Flow(free=in_flight)
 
     def on_complete(frames: int) -> None:
-        update = frames - base - 1
-        began = sent_at.pop(update, None)
+        began = sent_at.pop(frames - base - 1, None)
         if began is None:
             return
-        slots.release()
+        window.free += 1
         if began >= measure_from:
-            if not window["began"]:
-                window["began"] = began
+            if not window.began:
+                window.began = began
                 mark_measuring()
-            window["completed"] += 1
+            window.completed += 1
             stats.latencies.append(time.perf_counter() - began)
 
-    receivers.on_complete = on_complete
-
-    async def drain_responses() -> None:
-        while True:
-            await trigger.get_message()
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(drain_responses)
-        for update in itertools.count():
-            await slots.acquire()
-            if time.perf_counter() >= measure_from + seconds:
-                break
-            sent_at[update] = time.perf_counter()
-            await trigger.send_message(frame(update))
-        ended = time.perf_counter()
-        nursery.cancel_scope.cancel()
-    elapsed = ended - window["began"]
-    count = len(receivers.received)
-    result = summary(stats, elapsed, count + 1)
+    counts.on_complete = on_complete
+    ends = measure_from + seconds
+    while (now := time.perf_counter()) < ends:
+        while window.free and now < ends:
+            window.free -= 1
+            sent_at[window.next] = now
+            trigger.send_text(frame(window.next))
+            window.next += 1
+        for key, _ in selector.select(1.0):
+            if key.data >= 0:
+                counts.got(key.data, receivers[key.data].read_frames())
+            else:
+                trigger.read_frames()  # responses (and the organizer's own events): dropped
+    elapsed = time.perf_counter() - window.began
+    for sock in [*receivers, trigger]:
+        sock.sock.close()
+    result = summary(stats, elapsed, len(receivers) + 1)
     result.update(
         {
-            "deliveries_per_second": round(window["completed"] * count / elapsed, 1),
-            "receivers": count,
+            "deliveries_per_second": round(window.completed * len(receivers) / elapsed, 1),
+            "receivers": len(receivers),
             "in_flight": in_flight,
         }
     )
     return result
 
 
-async def run_fanout(args: argparse.Namespace, seed: dict[str, Any]) -> dict[str, Any]:
+def run_fanout(args: argparse.Namespace, seed: dict[str, Any]) -> dict[str, Any]:
     """Receivers spread over every URL in --receivers-on; the trigger, the organizer, on --url."""
     participants: list[str] = seed["fanout_participants"]
     urls = args.receivers_on or [args.url]
-    receivers = Receivers(len(participants))
-    async with trio.open_nursery() as nursery:
-        for index, user in enumerate(participants):
-            url = urls[index % len(urls)]
-            nursery.start_soon(raw_receiver, url, headers(args.secret, user), index, receivers)
-        organizer = headers(args.secret, seed["fanout_organizer"])
-        trigger = await connect_websocket_url(nursery, args.url, extra_headers=organizer)
-        await trigger.get_message()
-        mid = seed["fanout_meeting"]
-        result = await trigger_updates(
-            trigger,
-            receivers,
-            lambda n: request("meeting:updateMeeting", {"meetingId": mid, "subject": f"s{n}"}, f"t{n}"),
-            args.seconds,
-            args.in_flight,
-        )
-        nursery.cancel_scope.cancel()
-    return result
+    receivers = [
+        RawSocket(urls[index % len(urls)], headers(args.secret, user))
+        for index, user in enumerate(participants)
+    ]
+    trigger = RawSocket(args.url, headers(args.secret, seed["fanout_organizer"]))
+    mid = seed["fanout_meeting"]
+    return drive_updates(
+        receivers,
+        trigger,
+        lambda n: request("meeting:updateMeeting", {"meetingId": mid, "subject": f"s{n}"}, f"t{n}"),
+        args.seconds,
+        args.in_flight,
+    )
 
 
-async def run_broadcast_reference(args: argparse.Namespace) -> dict[str, Any]:
+def run_broadcast_reference(args: argparse.Namespace) -> dict[str, Any]:
     """The same updates against bench/references.py broadcast (/recv receivers, /trigger)."""
-    receivers = Receivers(args.receivers)
-    async with trio.open_nursery() as nursery:
-        for index in range(args.receivers):
-            nursery.start_soon(raw_receiver, args.url + "/recv", [], index, receivers)
-        trigger = await connect_websocket_url(nursery, args.url + "/trigger")
-        frame = request("meeting:updateMeeting", {"meetingId": "m", "subject": "s"}, "t")
-        result = await trigger_updates(trigger, receivers, lambda n: frame, args.seconds, args.in_flight)
-        nursery.cancel_scope.cancel()
-    return result
+    receivers = [RawSocket(args.url + "/recv", []) for _ in range(args.receivers)]
+    time.sleep(0.5)  # every receiver registered
+    trigger = RawSocket(args.url + "/trigger", [])
+    frame = request("meeting:updateMeeting", {"meetingId": "m", "subject": "s"}, "t")
+    return drive_updates(receivers, trigger, lambda n: frame, args.seconds, args.in_flight)
 
 
 async def run_idle(args: argparse.Namespace, seed: dict[str, Any]) -> dict[str, Any]:
@@ -357,9 +391,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     seed = json.loads(Path(args.seed).read_text()) if args.seed else {}
     if args.scenario == "fanout":
-        result = trio.run(run_fanout, args, seed)
+        result = run_fanout(args, seed)
     elif args.scenario == "broadcast":
-        result = trio.run(run_broadcast_reference, args)
+        result = run_broadcast_reference(args)
     elif args.scenario == "idle":
         result = trio.run(run_idle, args, seed)
     else:
@@ -369,4 +403,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

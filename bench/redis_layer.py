@@ -32,6 +32,7 @@ import trio
 
 from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.redis import open_redis
+from roomful_meetings.storage.redis.connection import pack
 from roomful_meetings.storage.redis.scripts import Script
 from roomful_meetings.storage.redis.url import RedisAddress, parse_redis_url
 
@@ -77,7 +78,7 @@ async def plain(address: RedisAddress, tasks: int, seconds: float) -> float:
             stream, reader = streams[index], hiredis.Reader()
             key = f"bench:plain:{index}"
             while True:
-                await stream.send_all(hiredis.pack_command(("EVALSHA", SCRIPT.sha, 1, key)))
+                await stream.send_all(pack(("EVALSHA", SCRIPT.sha, 1, key)))
                 while reader.gets() is False:
                     reader.feed(await stream.receive_some(65536))
                 counts[index] += 1
@@ -138,7 +139,7 @@ async def plain_pipelined(address: RedisAddress, tasks: int, seconds: float) -> 
         async def worker(index: int) -> None:
             key = f"bench:pipelined:{index}"
             while True:
-                await call(hiredis.pack_command(("EVALSHA", SCRIPT.sha, 1, key)))
+                await call(pack(("EVALSHA", SCRIPT.sha, 1, key)))
                 counts[index] += 1
 
         return worker

@@ -30,7 +30,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 import trio
@@ -39,6 +39,7 @@ from roomful_meetings.auth import mint_token
 from roomful_meetings.client import open_client
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.storage.embedded import RedisProcess, free_port, stop_process
+from roomful_meetings.storage.redis.connection import pack
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -74,7 +75,7 @@ def redis_info(port: int) -> tuple[int, float]:
     import socket
 
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(hiredis.pack_command(("INFO", "all")))
+        sock.sendall(pack(("INFO", "all")))
         reader = hiredis.Reader()
         while (reply := reader.gets()) is False:
             reader.feed(sock.recv(1 << 20))
@@ -86,7 +87,7 @@ def redis_info(port: int) -> tuple[int, float]:
 
 def metrics(http_port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as reply:
-        return reply.read().decode()
+        return cast(str, reply.read().decode())
 
 
 def histogram(text: str, endpoint: str) -> dict[float, float]:
@@ -406,7 +407,7 @@ def redis_layer() -> dict[str, Any]:
         text=True,
         check=True,
     )
-    return json.loads(proc.stdout)
+    return cast(dict[str, Any], json.loads(proc.stdout))
 
 
 # -- a whole run -------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ ZONES = [
 async def request(services, user_id: str, endpoint: str, data: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
     """Send one frame through the server's request path; seeding must not fail silently."""
     reply = await dispatch(services, Caller(user_id), json.dumps({"endpoint": endpoint, "data": data}))
-    assert '"status":false' in reply, reply[:300]
+    assert b'"status":false' in reply, reply[:300]
 
 
 def interval(start: str, end: str) -> dict[str, str]:
@@ -121,7 +121,7 @@ async def time_endpoint(  # type: ignore[no-untyped-def]
         began = time.perf_counter()
         reply = await dispatch(services, caller, frame)
         samples.append((time.perf_counter() - began) * 1000)
-        assert '"status":false' in reply, reply[:300]
+        assert b'"status":false' in reply, reply[:300]
     return samples
 
 

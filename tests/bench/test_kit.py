@@ -37,3 +37,29 @@ def test_the_load_generator_drives_the_echo_reference(tmp_path: Path) -> None:
     assert lines[0] == {"measuring": True}
     result = lines[-1]
     assert result["requests"] > 0 and result["errors"] == 0 and result["p50_ms"] > 0
+
+
+def test_fan_out_receivers_count_whole_frames_only() -> None:
+    from loadgen import count_frames
+
+    from roomful_meetings.protocol.websocket import text_frame
+
+    ping = bytes([0x89, 4]) + b"abcd"  # control frames are not deliveries
+    data = bytearray(text_frame(b"x" * 10) + ping + text_frame(b"y" * 300) + text_frame(b"z" * 70_000))
+    assert count_frames(data) == (3, len(data))
+    assert count_frames(data[:-1]) == (2, len(data) - len(text_frame(b"z" * 70_000)))
+
+
+def test_the_load_generator_drives_the_broadcast_reference() -> None:
+    broadcast = Reference("broadcast")
+    try:
+        run = subprocess.run(
+            [sys.executable, str(BENCH / "loadgen.py"), "--url", broadcast.url, "--scenario", "broadcast",
+             "--receivers", "5", "--in-flight", "2", "--seconds", "0.5"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        broadcast.stop()
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.splitlines()[-1])
+    assert result["deliveries_per_second"] > 0 and result["receivers"] == 5 and result["p50_ms"] > 0

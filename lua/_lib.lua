@@ -179,8 +179,11 @@ local function change_version()
   return CHANGE_VERSION
 end
 
+-- Written once, at the end of the script (finish), however many users changed.
+local BUSY_CHANGED = {}
 local function busy_changed(uid)
-  redis.call('HSET', PREFIX .. 'busyversions', uid, change_version())
+  BUSY_CHANGED[#BUSY_CHANGED + 1] = uid
+  BUSY_CHANGED[#BUSY_CHANGED + 1] = change_version()
 end
 
 local function busy_add(uid, mid, start_min, end_min)
@@ -205,7 +208,23 @@ local function erase_meeting(mkey, mid, pids, cur)
   redis.call('DEL', mkey)
 end
 
--- HSET the `count` field/value pairs found in ARGV from index `first` on.
+-- HSET, in one call, the `count` field/value pairs found in ARGV from index `first` on.
 local function set_fields(key, first, count)
-  for j = 0, count - 1 do redis.call('HSET', key, ARGV[first + 2 * j], ARGV[first + 2 * j + 1]) end
+  if count < 1 then return end
+  redis.call('HSET', key, unpack(ARGV, first, first + 2 * count - 1))
+end
+
+-- Set the RSVP status of every user in `uids` (from index `first` on), in one HSET.
+local function set_statuses(mkey, uids, first, status)
+  local pairs = {}
+  for i = first, #uids do
+    pairs[#pairs + 1] = 's:' .. uids[i]
+    pairs[#pairs + 1] = status
+  end
+  if #pairs > 0 then redis.call('HSET', mkey, unpack(pairs)) end
+end
+
+-- Deferred writes, once per script, after its body ran (called by the loader's epilogue).
+local function finish()
+  if #BUSY_CHANGED > 0 then redis.call('HSET', PREFIX .. 'busyversions', unpack(BUSY_CHANGED)) end
 end

@@ -39,8 +39,8 @@ end
 redis.call('HSET', KEYS[1], 'org', organizer, 'pids', ARGV[12], 'start', start_min, 'end', end_min,
   'stype', stype, 'spk', spk, 'sroom', sroom, 'src', source_string, 'net', network, 'valid', '1')
 set_fields(KEYS[1], 13, (#ARGV - 12) / 2)
-for i, uid in ipairs(pids) do
-  if i > 1 then redis.call('HSET', KEYS[1], 's:' .. uid, 'received') end
+set_statuses(KEYS[1], pids, 2, 'received')
+for _, uid in ipairs(pids) do
   redis.call('ZADD', k_user_meetings(uid), start_min, mid)
   busy_add(uid, mid, start_min, end_min)
 end

@@ -76,10 +76,11 @@ for _, uid in ipairs(removed) do
   redis.call('ZREM', k_user_meetings(uid), mid)
   redis.call('HDEL', mkey, 's:' .. uid)
 end
-for _, uid in ipairs(added) do redis.call('HSET', mkey, 's:' .. uid, 'received') end
 if times_changed then
   redis.call('HSET', mkey, 'start', new_start, 'end', new_end)
-  for i = 2, #pids do redis.call('HSET', mkey, 's:' .. pids[i], 'received') end
+  set_statuses(mkey, pids, 2, 'received')
+else
+  set_statuses(mkey, added, 1, 'received')
 end
 for _, uid in ipairs(times_changed and pids or added) do
   redis.call('ZADD', k_user_meetings(uid), new_start, mid)

@@ -26,8 +26,10 @@ def to_minute(value: datetime | int, field: str) -> int:
 
 
 def format_utc(minute: int) -> str:
-    """RFC 3339 in UTC, as every non-local output timestamp is written."""
-    return (EPOCH + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 in UTC, as every non-local output timestamp is written (an f-string:
+    strftime took a visible share of a meeting's creation)."""
+    t = EPOCH + timedelta(minutes=minute)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:00Z"
 
 
 def format_ms_utc(ms: int) -> str:
@@ -39,4 +41,5 @@ def format_ms_utc(ms: int) -> str:
 
 @lru_cache(maxsize=4)
 def _second_text(seconds: int) -> str:
-    return (EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+    t = EPOCH + timedelta(seconds=seconds)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"

@@ -55,6 +55,7 @@ class Response(msgspec.Struct, omit_defaults=False):
 
 _request_decoder: Final = msgspec.json.Decoder(Request)
 _echo_decoder: Final = msgspec.json.Decoder(_EchoOnly)
+_event_ref_decoder: Final[msgspec.json.Decoder[EventRef | None]] = msgspec.json.Decoder(EventRef | None)
 _encoder: Final = msgspec.json.Encoder()
 
 
@@ -116,7 +117,7 @@ def _is_object_or_null(raw: msgspec.Raw) -> bool:
 
 def decode_event_ref(event: msgspec.Raw) -> EventRef | None:
     try:
-        return msgspec.json.decode(event, type=EventRef | None)
+        return _event_ref_decoder.decode(event)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise BadRequest(describe_validation_error(exc, "event")) from None
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roomful_meetings.domain.time import format_ms_utc
+from roomful_meetings.domain.time import format_ms_utc, format_utc
 
 
 @given(st.integers(0, 253402300799999))
@@ -16,3 +16,9 @@ def test_millisecond_timestamps_format_like_strftime(ms: int) -> None:
         "%Y-%m-%dT%H:%M:%S.%f"
     )
     assert format_ms_utc(ms) == expected[:-3] + "Z"
+
+
+@given(st.integers(0, 253402300799999 // 60_000))
+def test_minute_timestamps_format_like_strftime(minute: int) -> None:
+    expected = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert format_utc(minute) == expected

@@ -31,6 +31,7 @@ local function run_body()
 RETRY_EPILOGUE = b"""
 end
 local result = run_body()
+finish()
 if REQUEST_KEY and result[1] == 0 then redis.call('SET', REQUEST_KEY, cjson.encode(result), 'EX', 600) end
 return result
 """

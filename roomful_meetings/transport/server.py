@@ -22,6 +22,7 @@ from roomful_meetings.logs import CONNECTION_ID, new_connection_id
 from roomful_meetings.service.admin import profile_from_claims
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.storage.redis import RedisError
+from roomful_meetings.transport.keepalive import Keepalive
 from roomful_meetings.transport.session import Session
 from roomful_meetings.transport.wire import WireStream
 
@@ -54,6 +55,7 @@ class WebsocketServer:
         self.services = services
         self.hub = hub
         self.verifier = verifier
+        self.keepalive = Keepalive(settings)
 
     async def serve(
         self, stop: trio.Event, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
@@ -63,6 +65,7 @@ class WebsocketServer:
         listeners = await trio.open_tcp_listeners(self.settings.port, host=self.settings.host)
         port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as connections:
+            connections.start_soon(self.keepalive.run)
             async with trio.open_nursery() as listening:
                 await listening.start(
                     partial(trio.serve_listeners, self._accept, listeners, handler_nursery=connections)
@@ -139,9 +142,11 @@ class WebsocketServer:
             await ws.aclose(1013, "storage unavailable; retry later")
             return
         log.info("connected user=%s legacy=%s since=%s", caller.user_id, options.legacy, options.since)
+        self.keepalive.connections.add(session)
         try:
             await session.run()
         finally:
+            self.keepalive.connections.discard(session)
             self.hub.leave(session)
             log.info(
                 "closed user=%s code=%s reason=%r", caller.user_id, session.close_code, session.close_reason

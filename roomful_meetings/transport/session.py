@@ -61,10 +61,40 @@ CLOSE_TOKEN_EXPIRED: Final = 4001
 CLOSE_TOO_SLOW: Final = 4008
 CLOSE_NO_PONG: Final = 4009
 CLOSE_TIMEOUT: Final = 2.0
+PING_FRAME: Final = b"\x89\x00"  # an unmasked ping with no payload; any answer will do
 RETAIN_MS: Final = 24 * 3600 * 1000  # events older than this are not replayed
 
 
 class Session:
+    # Slots: tens of thousands of these live at once (memory per connection is measured).
+    __slots__ = (
+        "_bucket",
+        "_cancel",
+        "_draining",
+        "_expiry",
+        "_held",
+        "_holding",
+        "_in_flight",
+        "_last",
+        "_legacy",
+        "_nursery",
+        "_pinged_at",
+        "_reading",
+        "_rejected",
+        "_requests",
+        "_since",
+        "_slot_freed",
+        "caller",
+        "close_code",
+        "close_reason",
+        "expires_at",
+        "services",
+        "settings",
+        "user_id",
+        "wire",
+        "ws",
+    )
+
     def __init__(
         self,
         ws: WebSocketConnection,
@@ -84,7 +114,10 @@ class Session:
         self.services = services
         self.settings = settings
         self.expires_at = expires_at
-        self._in_flight = trio.Semaphore(settings.max_in_flight)
+        # Requests being answered, and an event for a reader waiting for one to finish
+        # (a counter, not a trio.Semaphore: it is lighter, and there are many sessions).
+        self._in_flight = 0
+        self._slot_freed: trio.Event | None = None
         self._bucket = TokenBucket(settings.rate_per_second, settings.rate_burst, trio.current_time())
         self._rejected = 0
         # Deprecated events get converted by a task of their own, on legacy=1 connections only.
@@ -101,7 +134,10 @@ class Session:
         self._nursery: trio.Nursery | None = None
         self._reading = trio.CancelScope()
         self._draining = False
-        self._heard_at = trio.current_time()
+        self._pinged_at: float | None = None
+        self._expiry = math.inf  # on the trio clock
+        if expires_at is not None and math.isfinite(expires_at):
+            self._expiry = trio.current_time() + (expires_at - time.time())
         self.close_code = CLOSE_GOING_AWAY
         self.close_reason = ""
         self._requests = 0
@@ -147,7 +183,6 @@ class Session:
                 self._nursery = nursery
                 if self._legacy is not None:
                     nursery.start_soon(self._legacy_loop)
-                nursery.start_soon(self._keepalive)
                 await self._start()
                 with self._reading:
                     await self._read_loop(nursery)
@@ -182,8 +217,8 @@ class Session:
         self._reading.cancel()
 
     async def _finish_in_flight(self) -> None:
-        for _ in range(self.settings.max_in_flight):
-            await self._in_flight.acquire()
+        while self._in_flight:
+            await self._slot_wait()
         await self.wire.drained()
 
     def catch_up(self) -> None:
@@ -228,31 +263,25 @@ class Session:
             if legacy is not None:
                 self.send(legacy)
 
-    async def _keepalive(self) -> None:
-        """Ping a client that has been silent; drop it if the pong does not come in time
-        (a dead peer or a half-open TCP link would otherwise hold its resources for ever).
-        The same task closes the connection when its token expires: one timer task per
-        connection instead of two (memory per idle connection is measured in bench/)."""
-        interval, timeout = self.settings.ping_interval, self.settings.ping_timeout
-        expiry = math.inf
-        if self.expires_at is not None and math.isfinite(self.expires_at):
-            expiry = trio.current_time() + (self.expires_at - time.time())
-        while True:
-            await trio.sleep_until(min(self._heard_at + interval, expiry))
-            if trio.current_time() >= expiry:
-                self.close(CLOSE_TOKEN_EXPIRED, "token expired")
-                return
-            if trio.current_time() < self._heard_at + interval:
-                continue  # the client spoke meanwhile
-            with trio.move_on_after(timeout) as waiting:
-                try:
-                    await self.ws.ping()
-                except ConnectionClosed:
-                    return
-            if waiting.cancelled_caught:
+    def check_alive(self, now: float) -> None:
+        """Called by the instance's keepalive sweep (transport/keepalive.py), with the trio
+        clock: close the connection when its token has expired; ping a client that has
+        been silent (a dead peer or a half-open TCP link would otherwise hold its resources
+        for ever) and close it when nothing came back in time. Anything read from the
+        client counts as an answer, the pong included."""
+        if now >= self._expiry:
+            self.close(CLOSE_TOKEN_EXPIRED, "token expired")
+            return
+        heard = self.wire.heard_at
+        if self._pinged_at is not None:
+            if heard >= self._pinged_at:
+                self._pinged_at = None
+            elif now - self._pinged_at >= self.settings.ping_timeout:
                 self.close(CLOSE_NO_PONG, "no pong: connection presumed dead")
                 return
-            self._heard_at = trio.current_time()
+        if self._pinged_at is None and now - heard >= self.settings.ping_interval:
+            self._pinged_at = now
+            self._send_framed(PING_FRAME)
 
     async def _read_loop(self, nursery: trio.Nursery) -> None:
         while True:
@@ -262,7 +291,6 @@ class Session:
                 if closed.reason is not None:  # the client's close code, for the log
                     self.close_code, self.close_reason = closed.reason.code, closed.reason.reason or ""
                 return
-            self._heard_at = trio.current_time()
             if isinstance(message, bytes):
                 self.close(CLOSE_UNSUPPORTED_DATA, "binary frames are not accepted: send JSON text")
                 return
@@ -270,8 +298,15 @@ class Session:
                 self._reject_rate(message)
                 continue
             self._rejected = 0
-            await self._in_flight.acquire()
+            while self._in_flight >= self.settings.max_in_flight:
+                await self._slot_wait()
+            self._in_flight += 1
             nursery.start_soon(self._answer, message)
+
+    async def _slot_wait(self) -> None:
+        if self._slot_freed is None:
+            self._slot_freed = trio.Event()
+        await self._slot_freed.wait()
 
     def _reject_rate(self, message: str) -> None:
         self._rejected += 1
@@ -300,4 +335,7 @@ class Session:
                 with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
                     await self.wire.write(text_frame(reply))
         finally:
-            self._in_flight.release()
+            self._in_flight -= 1
+            if self._slot_freed is not None:
+                self._slot_freed.set()
+                self._slot_freed = None

@@ -24,15 +24,34 @@ from typing import Final
 import trio
 
 WRITEV_CHUNKS: Final = 64  # chunks handed to one writev call (Linux allows 1024)
+# The queue of a connection with nothing queued: shared and never added to, because an
+# empty deque is 760 bytes and most connections have nothing queued most of the time.
+_NOTHING_QUEUED: Final[deque[memoryview]] = deque(maxlen=0)
 
 
 class WireStream(trio.abc.Stream):
+    __slots__ = (
+        "_accepted",
+        "_broken",
+        "_closed",
+        "_fd",
+        "_flushing",
+        "_head_started",
+        "_nursery",
+        "_progress",
+        "_queue",
+        "_stream",
+        "_written",
+        "heard_at",
+        "limit",
+    )
+
     def __init__(self, stream: trio.SocketStream, nursery: trio.Nursery, limit: int) -> None:
         self._stream = stream
         self._fd = stream.socket.fileno()
         self._nursery = nursery
         self.limit = limit
-        self._queue: deque[memoryview] = deque()
+        self._queue = _NOTHING_QUEUED
         self._accepted = 0  # bytes ever handed to this stream
         self._written = 0  # bytes the socket has taken
         self._head_started = False  # the first queued chunk is the rest of a frame begun
@@ -40,6 +59,7 @@ class WireStream(trio.abc.Stream):
         self._closed = False
         self._broken: OSError | None = None
         self._progress = trio.lowlevel.ParkingLot()
+        self.heard_at = trio.current_time()  # when bytes last came from the peer
 
     @property
     def queued(self) -> int:
@@ -77,6 +97,8 @@ class WireStream(trio.abc.Stream):
         while len(self._queue) > keep:
             # Dropped bytes count as written, so that no send_all waits for them.
             self._written += len(self._queue.pop())
+        if not self._queue:
+            self._queue = _NOTHING_QUEUED
         self._progress.unpark_all()
 
     # trio.abc.Stream, for trio-websocket
@@ -95,12 +117,14 @@ class WireStream(trio.abc.Stream):
         await self.drained()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        return await self._stream.receive_some(max_bytes)
+        data = await self._stream.receive_some(max_bytes)
+        self.heard_at = trio.current_time()
+        return data
 
     async def aclose(self) -> None:
         # Marked closed first: the descriptor number is free for reuse once it is closed.
         self._closed = True
-        self._queue.clear()
+        self._queue = _NOTHING_QUEUED
         self._progress.unpark_all()
         await self._stream.aclose()
 
@@ -122,7 +146,7 @@ class WireStream(trio.abc.Stream):
             return
         sent = self._send_now(data)
         if sent < len(data):
-            self._queue.append(memoryview(data)[sent:])
+            self._queue = deque((memoryview(data)[sent:],))
             self._head_started = sent > 0
             self._start_flusher()
 
@@ -175,9 +199,11 @@ class WireStream(trio.abc.Stream):
                 self._queue[0] = head[sent:]
                 self._head_started = True
                 sent = 0
+        if not self._queue:
+            self._queue = _NOTHING_QUEUED
 
     def _break(self, exc: OSError) -> None:
         # EPIPE / ECONNRESET: the peer is gone; the reader sees it too and the session ends.
         self._broken = exc
-        self._queue.clear()
+        self._queue = _NOTHING_QUEUED
         self._progress.unpark_all()

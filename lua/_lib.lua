@@ -99,31 +99,37 @@ local function status_of(mkey, organizer, uid)
   return redis.call('HGET', mkey, 's:' .. uid) or 'received'
 end
 
+-- The meeting object as the API shows it, from its parts: `values` are the stored JSON
+-- values in MEETING_FIELDS order, `statuses[i]` the status of pids[i] (nil: received).
+local function build_meeting_json(values, valid, network, pids, organizer, statuses)
+  local parts = {}
+  for i, name in ipairs(MEETING_FIELDS) do
+    parts[#parts + 1] = '"' .. name .. '":' .. values[i]
+  end
+  local quoted, people = {}, {}
+  for i, uid in ipairs(pids) do
+    quoted[i] = cjson.encode(uid)
+    local status = uid == organizer and 'accepted' or statuses[i] or 'received'
+    people[i] = '{"userId":' .. quoted[i] .. ',"status":"' .. status .. '"}'
+  end
+  parts[#parts + 1] = '"isValid":' .. (valid and 'true' or 'false')
+  parts[#parts + 1] = '"networkId":' .. cjson.encode(network)
+  parts[#parts + 1] = '"participantIds":[' .. table.concat(quoted, ',') .. ']'
+  parts[#parts + 1] = '"participants":[' .. table.concat(people, ',') .. ']'
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
 -- The meeting object as the API shows it: stored fields + isValid, networkId, participants.
 local function meeting_json(mkey)
   local names = {}
   for i, name in ipairs(MEETING_FIELDS) do names[i] = 'j:' .. name end
   local values = redis.call('HMGET', mkey, unpack(names))
   local live = redis.call('HMGET', mkey, 'valid', 'net', 'pids', 'org')
-  local parts = {}
-  for i, name in ipairs(MEETING_FIELDS) do
-    parts[#parts + 1] = '"' .. name .. '":' .. values[i]
-  end
   local pids = decode_pids(live[3])
   local status_fields = {}
   for i, uid in ipairs(pids) do status_fields[i] = 's:' .. uid end
   local statuses = redis.call('HMGET', mkey, unpack(status_fields))
-  local quoted, people = {}, {}
-  for i, uid in ipairs(pids) do
-    quoted[i] = cjson.encode(uid)
-    local status = uid == live[4] and 'accepted' or statuses[i] or 'received'
-    people[i] = '{"userId":' .. quoted[i] .. ',"status":"' .. status .. '"}'
-  end
-  parts[#parts + 1] = '"isValid":' .. (live[1] == '1' and 'true' or 'false')
-  parts[#parts + 1] = '"networkId":' .. cjson.encode(live[2] or '')
-  parts[#parts + 1] = '"participantIds":[' .. table.concat(quoted, ',') .. ']'
-  parts[#parts + 1] = '"participants":[' .. table.concat(people, ',') .. ']'
-  return '{' .. table.concat(parts, ',') .. '}'
+  return build_meeting_json(values, live[1] == '1', live[2] or '', pids, live[4], statuses)
 end
 
 -- The data of a created / updated event, from the meeting's JSON.

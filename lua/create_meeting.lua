@@ -46,6 +46,11 @@ for _, uid in ipairs(pids) do
 end
 redis.call('ZADD', KEYS[3], end_min, mid)
 
-local json = meeting_json(KEYS[1])
+-- Built from the arguments rather than read back: everything it shows was just written.
+local given = {}
+for j = 13, #ARGV - 1, 2 do given[ARGV[j]] = ARGV[j + 1] end
+local values = {}
+for i, name in ipairs(MEETING_FIELDS) do values[i] = given['j:' .. name] end
+local json = build_meeting_json(values, true, network, pids, organizer, {})
 emit_to_all(pids, 'meeting:onMeetingCreated', meeting_data(json))
 return {0, json}

@@ -55,6 +55,8 @@ async def test_organizer_creates_a_room_meeting_and_everyone_is_told(world: Serv
             assert push.data["meeting"] == m
             assert push.event and push.event.id
         assert carol.pending_pushes() == []
+        stored = await bob.call("meeting:getMeeting", {"meetingId": m["meetingId"]})
+        assert stored["meeting"] == m  # what creation showed is what was stored
 
 
 @pytest.mark.parametrize(

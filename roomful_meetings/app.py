@@ -40,7 +40,11 @@ log = logging.getLogger("roomful_meetings")
 STARTUP_RETRY_SECONDS: Final = 1.0
 # The layout of the data in Redis (docs/architecture.md). A server refuses data of another
 # version; docs/operations.md says how to move between versions.
-DATA_FORMAT_VERSION: Final = "1"
+DATA_FORMAT_VERSION: Final = "2"
+# Formats this release reads as they are and marks as its own at start (1: every stream
+# entry holds its frame; 2 adds entries pointing to a frame stored once, which a format-1
+# server would misread, and moves events to one pub/sub channel).
+UPGRADES_IN_PLACE: Final = {"1"}
 
 
 class IncompatibleData(RuntimeError):
@@ -88,6 +92,15 @@ async def check_data_format(redis: Redis, keys: Keys) -> None:
     # SET NX: a new database (or one from before versions existed) becomes this version.
     await redis.execute("SET", keys.schema_version(), DATA_FORMAT_VERSION, "NX")
     found = (await redis.execute("GET", keys.schema_version()) or b"").decode()
+    if found in UPGRADES_IN_PLACE:
+        await redis.execute("SET", keys.schema_version(), DATA_FORMAT_VERSION)
+        log.warning(
+            "data format %s marked %s: nothing to convert, but servers of the earlier release "
+            "must not run beside this one (they refuse to start now)",
+            found,
+            DATA_FORMAT_VERSION,
+        )
+        found = DATA_FORMAT_VERSION
     if found != DATA_FORMAT_VERSION:
         raise IncompatibleData(
             f"Redis key {keys.schema_version()!r} says the data is in format {found!r}; this server "

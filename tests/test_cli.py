@@ -173,10 +173,13 @@ async def test_a_server_refuses_data_in_a_format_it_does_not_understand(redis_se
         await redis.wait_connected()
         await check_data_format(redis, keys)  # a new database gets this version
         assert await redis.execute("GET", keys.schema_version()) == DATA_FORMAT_VERSION.encode()
-        await redis.execute("SET", keys.schema_version(), "2")
+        await redis.execute("SET", keys.schema_version(), "1")  # the earlier release's format
+        await check_data_format(redis, keys)  # read as it is, and marked as this release's
+        assert await redis.execute("GET", keys.schema_version()) == DATA_FORMAT_VERSION.encode()
+        await redis.execute("SET", keys.schema_version(), "9")
     port = free_port()
     command = [*CLI, "serve", "--port", str(port), "--redis-url", redis_server.url, "--key-prefix", prefix]
     done = await trio.run_process([*command, "--jwt-secret", "x" * 40], capture_stderr=True, check=False)
     stderr = done.stderr.decode()
     assert done.returncode != 0
-    assert "format '2'" in stderr and "docs/operations.md" in stderr
+    assert "format '9'" in stderr and "docs/operations.md" in stderr

@@ -26,7 +26,7 @@ from roomful_meetings.config import Settings
 from roomful_meetings.domain.ratelimit import TokenBucket
 from roomful_meetings.domain.time import format_ms_utc
 from roomful_meetings.errors import RateLimited
-from roomful_meetings.fanout.event import Event
+from roomful_meetings.fanout.event import Event, event_order
 from roomful_meetings.logs import CONNECTION_ID, REQUEST_ID
 from roomful_meetings.metrics import CLOSES
 from roomful_meetings.protocol.envelope import FrameError, decode_request, encode_error, encode_push
@@ -57,12 +57,14 @@ _push_decoder = msgspec.json.Decoder(_Push)
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_UNSUPPORTED_DATA: Final = 1003
 CLOSE_POLICY_VIOLATION: Final = 1008
+CLOSE_TRY_AGAIN: Final = 1013
 CLOSE_TOKEN_EXPIRED: Final = 4001
 CLOSE_TOO_SLOW: Final = 4008
 CLOSE_NO_PONG: Final = 4009
 CLOSE_TIMEOUT: Final = 2.0
 PING_FRAME: Final = b"\x89\x00"  # an unmasked ping with no payload; any answer will do
 RETAIN_MS: Final = 24 * 3600 * 1000  # events older than this are not replayed
+CATCH_UP_DELAYS: Final = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)  # seconds before each attempt
 
 
 class Session:
@@ -209,6 +211,10 @@ class Session:
         ready = Ready(lastEventId=last_id)
         self.send(encode_push("connection:ready", last_id, format_ms_utc(now_ms), ready))
         await self._release(replay)
+        # Everything up to lastEventId is settled for this connection (replayed, or from
+        # before it and not asked for): a catch-up after a pub/sub outage starts there.
+        if last_id:
+            self._last = max(self._last, event_order(last_id))
 
     def drain(self) -> None:
         """Shutting down: read no more requests, answer those in flight, then close 1001."""
@@ -229,14 +235,20 @@ class Session:
 
     async def _catch_up(self) -> None:
         since = f"{self._last[0]}-{self._last[1]}" if self._last >= (0, 0) else ""
-        try:
-            _, missed = await self.services.events.since(
-                self.user_id, since, max_age_ms=RETAIN_MS, now_ms=int(time.time() * 1000)
-            )
-        except RedisError as exc:
-            log.warning("user=%s catch-up after outage failed: %s", self.user_id, exc)
-            missed = []
-        await self._release(missed)
+        for delay in CATCH_UP_DELAYS:
+            await trio.sleep(delay)
+            try:
+                _, missed = await self.services.events.since(
+                    self.user_id, since, max_age_ms=RETAIN_MS, now_ms=int(time.time() * 1000)
+                )
+            except RedisError as exc:
+                # Redis may confirm a subscription while it is still loading its data.
+                log.info("user=%s catch-up after an outage failed, retrying: %s", self.user_id, exc)
+                continue
+            await self._release(missed)
+            return
+        # Going on live would skip what was missed: the client reconnects with since= instead.
+        self.close(CLOSE_TRY_AGAIN, "could not catch up after a storage outage; reconnect with since")
 
     async def _release(self, replay: list[tuple[str, bytes]]) -> None:
         for event_id, frame in replay:

@@ -602,9 +602,13 @@ def chart(runs: list[dict[str, Any]], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     names = ["echo", *[s[0] for s in REQUEST_SCENARIOS]]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7))
+    fig = plt.figure(figsize=(10, 10))
+    grid = fig.add_gridspec(3, 2)
+    top, bottom = fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, :])
+    fan, idle = fig.add_subplot(grid[2, 0]), fig.add_subplot(grid[2, 1])
     top.bar(
         names,
         [median_of(runs, n, "throughput") for n in names],
@@ -618,7 +622,24 @@ def chart(runs: list[dict[str, Any]], path: Path) -> None:
     bottom.set_xticks(list(x), names)
     bottom.set_ylabel("latency ms (client side)")
     bottom.set_yscale("log")
+    bottom.set_yticks([0.5, 1, 2, 5, 10, 20, 50, 100, 200])
+    bottom.yaxis.set_major_formatter(ScalarFormatter())
+    bottom.yaxis.set_minor_formatter(NullFormatter())
     bottom.legend()
+    fan.bar(
+        ["broadcast\n(reference)", "fanout"],
+        [median_of(runs, n, "deliveries_per_second") for n in ("broadcast", "fanout")],
+        color=["grey", "tab:blue"],
+    )
+    fan.set_ylabel("deliveries / s")
+    fan.set_title("Fan-out to 100 receivers")
+    idle.bar(
+        ["bare server\n(reference)", "roomful"],
+        [median_of(runs, n, "bytes_per_connection") / 1024 for n in ("idle_reference", "idle")],
+        color=["grey", "tab:blue"],
+    )
+    idle.set_ylabel("KB per idle connection")
+    idle.set_title("Memory per idle connection")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 

@@ -5,7 +5,7 @@
 
 Each connection sends a request, waits for its response (matched by event.id; pushes in
 between are counted and dropped unread beyond a substring test), and sends the next. All
-connections are raw sockets driven by one selector loop (the handshake by hand, frames
+connections are raw sockets driven by one epoll loop (the handshake by hand, frames
 split off the bytes), so that the load generator spends a few microseconds per frame: with
 an async websocket library it spent more per request than some servers under test. The
 first second is warm-up. Prints one JSON object: requests, seconds, throughput, latency
@@ -27,14 +27,14 @@ import base64
 import collections
 import json
 import os
-import selectors
+import select
 import socket
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
@@ -44,6 +44,9 @@ from trio_websocket import connect_websocket_url
 from roomful_meetings.auth import mint_token
 
 WARMUP = 1.0
+CREATE_FROM = 1_924_992_000_000  # 2031-01-01T00:00:00Z, in ms
+CREATE_SLOTS = 31 * 48  # half hours in January
+T = TypeVar("T")
 Frame = Callable[[int, str], str]  # (sequence number, event id) -> request text
 
 
@@ -62,15 +65,21 @@ def frames_for(scenario: str, seed: dict[str, Any], index: int) -> tuple[str, Fr
         users = seed["create_users"]
         user = users[index % len(users)]
         invited = [users[(index + k) % len(users)] for k in range(1, 6)]
-        data = {
-            "sourceType": "room",
-            "sourceIds": [seed["room"]],
-            "subject": "load",
-            "startDate": "2031-01-06T10:00:00Z",
-            "endDate": "2031-01-06T10:30:00Z",
-            "invitedUserIds": invited,
-        }
-        return user, lambda n, e: request("meeting:createMeeting", data, e)
+
+        def create(n: int, event_id: str) -> str:
+            # Calendars fill over weeks: meetings spread over the half hours of January 2031.
+            start = CREATE_FROM + ((index * 997 + n) % CREATE_SLOTS) * 1_800_000
+            data = {
+                "sourceType": "room",
+                "sourceIds": [seed["room"]],
+                "subject": "load",
+                "startDate": start,
+                "endDate": start + 1_800_000,
+                "invitedUserIds": invited,
+            }
+            return request("meeting:createMeeting", data, event_id)
+
+        return user, create
     if scenario == "rsvp":
         mid = seed["rsvp_meetings"][index % len(seed["rsvp_meetings"])]
         flip = ("meeting:acceptMeetingRequest", "meeting:declineMeetingRequest")
@@ -129,7 +138,7 @@ class ClosedLoop:
 
 
 def run_requests(args: argparse.Namespace, seed: dict[str, Any]) -> dict[str, Any]:
-    """Every connection in a closed loop, all driven by one selector loop over raw sockets."""
+    """Every connection in a closed loop, all driven by one epoll loop over raw sockets."""
     stats = Stats()
     loops = []
     for index in range(args.connections):
@@ -138,9 +147,9 @@ def run_requests(args: argparse.Namespace, seed: dict[str, Any]) -> dict[str, An
         if args.scenario != "echo":
             sock.wait_payload()  # connection:ready
         loops.append(ClosedLoop(sock, make, f"c{index}"))
-    selector = selectors.DefaultSelector()
+    readiness = Readiness[ClosedLoop]()
     for loop in loops:
-        selector.register(loop.sock.sock, selectors.EVENT_READ, loop)
+        readiness.register(loop.sock.sock, loop)
         loop.send_next()
     began = time.perf_counter()
     warm_until = began + WARMUP
@@ -149,8 +158,8 @@ def run_requests(args: argparse.Namespace, seed: dict[str, Any]) -> dict[str, An
             stats.measuring = True
             mark_measuring()
             began = now
-        for key, _ in selector.select(0.1):
-            key.data.on_readable(stats)
+        for ready in readiness.ready(0.1):
+            ready.on_readable(stats)
     elapsed = time.perf_counter() - began
     for loop in loops:
         loop.sock.sock.close()
@@ -206,6 +215,24 @@ class Receivers:
 
 _RECEIVED = bytearray(262144)
 _RECEIVED_VIEW = memoryview(_RECEIVED)
+
+
+class Readiness(Generic[T]):
+    """epoll over the load generator's sockets, each with a value handed back when it is
+    readable (selectors' per-call bookkeeping showed in the profile; Linux only, as the
+    rest of bench/)."""
+
+    def __init__(self) -> None:
+        self._poll = select.epoll()
+        self._values: dict[int, T] = {}
+
+    def register(self, sock: socket.socket, value: T) -> None:
+        self._poll.register(sock.fileno(), select.EPOLLIN)
+        self._values[sock.fileno()] = value
+
+    def ready(self, timeout: float) -> list[T]:
+        values = self._values
+        return [values[fd] for fd, _ in self._poll.poll(timeout)]
 
 
 class RawSocket:
@@ -334,15 +361,15 @@ def drive_updates(
     Latency: sent to delivered to every receiver. Deliveries per second = completed updates
     x receivers / time."""
     counts = Receivers(len(receivers))
-    selector = selectors.DefaultSelector()
+    readiness = Readiness[int]()
     for index, receiver in enumerate(receivers):
-        selector.register(receiver.sock, selectors.EVENT_READ, index)
-    selector.register(trigger.sock, selectors.EVENT_READ, -1)
+        readiness.register(receiver.sock, index)
+    readiness.register(trigger.sock, -1)
     settle_until = time.perf_counter() + 0.5  # every receiver's first frames read
     while time.perf_counter() < settle_until:
-        for key, _ in selector.select(0.05):
-            if key.data >= 0:
-                counts.got(key.data, receivers[key.data].read_frames())
+        for index in readiness.ready(0.05):
+            if index >= 0:
+                counts.got(index, receivers[index].read_frames())
             else:
                 trigger.read_frames()
     base = counts.complete
@@ -371,9 +398,9 @@ def drive_updates(
             sent_at[window.next] = now
             trigger.send_text(frame(window.next))
             window.next += 1
-        for key, _ in selector.select(1.0):
-            if key.data >= 0:
-                counts.got(key.data, receivers[key.data].read_frames())
+        for index in readiness.ready(1.0):
+            if index >= 0:
+                counts.got(index, receivers[index].read_frames())
             else:
                 trigger.read_frames()  # responses (and the organizer's own events): dropped
     elapsed = time.perf_counter() - window.began

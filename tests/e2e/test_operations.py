@@ -266,3 +266,19 @@ async def test_health_readiness_and_metrics_for_load_balancers_and_scrapers(star
             await trio.sleep(0.1)
     server.stop.set()
     assert await http_get(port, "/readyz") == (503, "not ready: draining\n")
+
+
+async def test_a_malformed_message_on_the_events_channel_breaks_nothing(server: ServerHandle) -> None:
+    await seed(server)
+    async with (
+        open_redis(parse_redis_url(server.settings.redis_url)) as redis,
+        connect(server.url, token("alice")) as alice,
+        connect(server.url, token("bob")) as bob,
+    ):
+        await redis.wait_connected()
+        await bob.next_push("connection:ready")
+        channel = f"{server.settings.key_prefix}events"
+        assert await redis.execute("PUBLISH", channel, "1-0\nnot json\n{}") == 1  # read by the instance
+        mid = (await alice.call("meeting:createMeeting", meeting()))["meeting"]["meetingId"]
+        push = await bob.next_push("meeting:onMeetingCreated")
+        assert push.data["meeting"]["meetingId"] == mid

@@ -15,6 +15,7 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 from roomful_meetings.client import connect
 from roomful_meetings.storage.catalog import CatalogStore
 from tests.conftest import SECRET, ServerHandle, token
+from tests.e2e.world import redis_of
 from tests.wsraw import handshake_status
 
 
@@ -79,10 +80,9 @@ async def test_profile_claims_upsert_the_directory_entry(server: ServerHandle) -
     async with connect(server.url, token("bob")) as client:
         await client.next_push("connection:ready")
     from roomful_meetings.storage.keys import Keys
-    from roomful_meetings.storage.redis import load_scripts, open_redis, parse_redis_url
+    from roomful_meetings.storage.redis import load_scripts
 
-    async with open_redis(parse_redis_url(server.settings.redis_url)) as redis:
-        await redis.wait_connected()
+    async with redis_of(server) as redis:
         store = CatalogStore(redis, load_scripts(), Keys(server.settings.key_prefix))
         alice = await store.get_user("alice")
         assert alice is not None

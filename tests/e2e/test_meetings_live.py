@@ -14,7 +14,7 @@ from roomful_meetings.storage.consistency import check_invariants
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import open_redis, parse_redis_url
 from tests.conftest import ServerHandle, token
-from tests.e2e.world import meeting, ready, seed
+from tests.e2e.world import meeting, ready, redis_of, seed
 
 
 async def test_users_on_two_instances_see_each_others_changes_live(start_server) -> None:  # type: ignore[no-untyped-def]
@@ -193,8 +193,7 @@ async def test_deleting_a_user_erases_them_from_every_meeting(server: ServerHand
         assert got[direct].data["meeting"]["isValid"] is False
         with pytest.raises(NotFound, match="bob"):
             await alice.call("meeting:createMeeting", meeting(invited=["bob"]))
-    async with open_redis(parse_redis_url(server.settings.redis_url)) as redis:
-        await redis.wait_connected()
+    async with redis_of(server) as redis:
         keys = Keys(server.settings.key_prefix)
         assert (
             await redis.execute(
@@ -208,8 +207,7 @@ async def test_deleting_a_user_erases_them_from_every_meeting(server: ServerHand
 
 async def test_scripts_flushed_from_redis_are_reloaded(server: ServerHandle) -> None:
     await seed(server)
-    async with open_redis(parse_redis_url(server.settings.redis_url)) as redis:
-        await redis.wait_connected()
+    async with redis_of(server) as redis:
         await redis.execute("SCRIPT", "FLUSH")
     async with connect(server.url, token("alice")) as alice:
         m = (await alice.call("meeting:createMeeting", meeting()))["meeting"]
@@ -241,8 +239,7 @@ async def test_the_invariant_checker_notices_a_half_written_change(server: Serve
     async with connect(server.url, token("alice")) as alice:
         mid = (await alice.call("meeting:createMeeting", meeting()))["meeting"]["meetingId"]
     keys = Keys(server.settings.key_prefix)
-    async with open_redis(parse_redis_url(server.settings.redis_url)) as redis:
-        await redis.wait_connected()
+    async with redis_of(server) as redis:
         assert await check_invariants(redis, keys) == 1
         await redis.execute("ZREM", keys.user_meetings("bob"), mid)  # what a torn update would leave
         with pytest.raises(AssertionError):

@@ -16,9 +16,9 @@ from roomful_meetings.client import connect
 from roomful_meetings.metrics import exposition
 from roomful_meetings.protocol.payloads import Empty
 from roomful_meetings.service.registry import ENDPOINTS, Endpoint
-from roomful_meetings.storage.redis import PubSub, open_redis, parse_redis_url
+from roomful_meetings.storage.redis import PubSub, parse_redis_url
 from tests.conftest import ServerHandle, token
-from tests.e2e.world import meeting, ready, seed
+from tests.e2e.world import alice_and_bob, meeting, ready, redis_of, seed
 
 
 @pytest.fixture
@@ -73,8 +73,7 @@ async def test_an_event_is_stored_and_published_once_and_reaches_every_connectio
             event_id, recipients, frame = published[0].split(b"\n", 2)
             assert len(published) == 1 and json.loads(recipients) == ["alice", "bob", "carol"]
             assert json.loads(frame)["event"]["id"] == event_id.decode()
-            async with open_redis(parse_redis_url(server.settings.redis_url)) as redis:
-                await redis.wait_connected()
+            async with redis_of(server) as redis:
                 stored = await redis.execute("KEYS", f"{prefix}ev:*")  # a test prefix: few keys
                 assert len(stored) == 1 and await redis.execute("GET", stored[0]) == frame  # once
                 for user in ("alice", "bob", "carol"):
@@ -269,14 +268,7 @@ async def test_health_readiness_and_metrics_for_load_balancers_and_scrapers(star
 
 
 async def test_a_malformed_message_on_the_events_channel_breaks_nothing(server: ServerHandle) -> None:
-    await seed(server)
-    async with (
-        open_redis(parse_redis_url(server.settings.redis_url)) as redis,
-        connect(server.url, token("alice")) as alice,
-        connect(server.url, token("bob")) as bob,
-    ):
-        await redis.wait_connected()
-        await bob.next_push("connection:ready")
+    async with alice_and_bob(server) as (redis, alice, bob):
         channel = f"{server.settings.key_prefix}events"
         assert await redis.execute("PUBLISH", channel, "1-0\nnot json\n{}") == 1  # read by the instance
         mid = (await alice.call("meeting:createMeeting", meeting()))["meeting"]["meetingId"]

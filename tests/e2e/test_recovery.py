@@ -8,9 +8,9 @@ import trio
 from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import Unavailable
 from roomful_meetings.storage.embedded import RedisProcess
-from roomful_meetings.storage.redis import open_redis, parse_redis_url
+from roomful_meetings.storage.redis import open_redis
 from tests.conftest import ServerHandle, token
-from tests.e2e.world import meeting, seed
+from tests.e2e.world import alice_and_bob, meeting, redis_of, seed
 
 
 def order(event_id: str) -> tuple[int, int]:
@@ -106,14 +106,7 @@ async def test_replay_while_new_events_keep_arriving_has_no_gap_and_no_duplicate
 
 
 async def test_events_published_while_pubsub_was_down_are_caught_up(server: ServerHandle) -> None:
-    await seed(server)
-    async with (
-        open_redis(parse_redis_url(server.settings.redis_url)) as redis,
-        connect(server.url, token("alice")) as alice,
-        connect(server.url, token("bob")) as bob,
-    ):
-        await redis.wait_connected()
-        await bob.next_push()
+    async with alice_and_bob(server) as (redis, alice, bob):
         subjects = []
         for i in range(5):
             await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
@@ -133,8 +126,7 @@ async def test_a_catch_up_after_a_pubsub_outage_sends_nothing_from_before_the_co
     server: ServerHandle,
 ) -> None:
     await seed(server)
-    async with open_redis(parse_redis_url(server.settings.redis_url)) as redis:
-        await redis.wait_connected()
+    async with redis_of(server) as redis:
         async with connect(server.url, token("alice")) as alice:
             old = (await alice.call("meeting:createMeeting", meeting(subject="old")))["meeting"]
             async with connect(server.url, token("bob")) as bob, connect(server.url, token("carol")) as carol:

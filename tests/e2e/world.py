@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from roomful_meetings.client import Client, connect
+from roomful_meetings.storage.redis import Redis, open_redis, parse_redis_url
 from tests.conftest import ServerHandle, token
 
 USERS = ["alice", "bob", "carol", "dave"]
@@ -61,3 +64,25 @@ def meeting(
 async def ready(client: Client) -> Client:
     await client.next_push("connection:ready")
     return client
+
+
+@asynccontextmanager
+async def redis_of(server: ServerHandle) -> AsyncIterator[Redis]:
+    """The server's Redis, connected: for tests that look into it or disturb it."""
+    async with open_redis(parse_redis_url(server.settings.redis_url)) as redis:
+        await redis.wait_connected()
+        yield redis
+
+
+@asynccontextmanager
+async def alice_and_bob(server: ServerHandle) -> AsyncIterator[tuple[Redis, Client, Client]]:
+    """The seeded world, its Redis, and alice and bob connected and ready."""
+    await seed(server)
+    async with (
+        redis_of(server) as redis,
+        connect(server.url, token("alice")) as alice,
+        connect(server.url, token("bob")) as bob,
+    ):
+        await ready(alice)
+        await ready(bob)
+        yield redis, alice, bob

@@ -12,7 +12,8 @@ throughput and latency (client side), server CPU microseconds per request (from 
 a saturated load generator cannot flatter the result), Redis commands and Redis CPU per
 request (INFO), and the server's own time per request (its /metrics histogram).
 
-Writes bench/results/latest.json, latest.md (the table in bench/README.md) and latest.png.
+Writes bench/results/latest.json, latest.md (the table in bench/README.md) and latest.png
+(quick.* with --quick, so that a quick look never replaces the full table).
 """
 
 from __future__ import annotations
@@ -670,12 +671,13 @@ def main(argv: list[str] | None = None) -> None:
         "idle_connections": opts.idle,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(
+    name = "quick" if opts.quick else "latest"  # a quick look never replaces the full table
+    (RESULTS / f"{name}.json").write_text(
         json.dumps({"meta": meta, "runs": runs, "ratios": ratio_runs}, indent=2) + "\n"
     )
     table = markdown(runs, ratio_runs, meta)
-    (RESULTS / "latest.md").write_text(table)
-    chart(runs, RESULTS / "latest.png")
+    (RESULTS / f"{name}.md").write_text(table)
+    chart(runs, RESULTS / f"{name}.png")
     print(table)
 
 

@@ -161,13 +161,8 @@ class Connection:
 
     async def execute(self, *args: str | bytes | int | float) -> Any:
         """Send one command and return its reply (error replies are raised)."""
-        if self._closed_reason is not None:
-            raise RedisUnavailable(self._closed_reason)
-        slot = _Slot()  # the one-command path of _send, without its lists: the common case
-        self._pending.append(slot)
-        self._outgoing.append(pack(args))
-        if not self._writing:
-            await self._flush()
+        slot = self._enqueue(pack(args))
+        await self._write_queued()
         reply = await slot.wait()
         if isinstance(reply, RedisError):
             raise reply
@@ -177,23 +172,26 @@ class Connection:
         """Pipeline several commands; error replies are returned in place, not raised."""
         if not commands:
             return []
-        slots = await self._send([pack(command) for command in commands])
+        slots = [self._enqueue(pack(command)) for command in commands]
+        await self._write_queued()
         last = await slots[-1].wait()
         if isinstance(last, RedisConnectionLost):
             raise last
         return [slot.value for slot in slots]
 
-    async def _send(self, packed: list[bytes]) -> list[_Slot]:
-        """Queue packed commands with a reply slot each, and write them unless a writer is
-        already at it (it takes them along)."""
+    def _enqueue(self, packed: bytes) -> _Slot:
+        """Queue a packed command and the slot its reply will fill."""
         if self._closed_reason is not None:
             raise RedisUnavailable(self._closed_reason)
-        slots = [_Slot() for _ in packed]
-        self._pending.extend(slots)
-        self._outgoing.extend(packed)
+        slot = _Slot()
+        self._pending.append(slot)
+        self._outgoing.append(packed)
+        return slot
+
+    async def _write_queued(self) -> None:
+        """Write what is queued, unless a writer is already at it (it takes it along)."""
         if not self._writing:
             await self._flush()
-        return slots
 
     async def _until_broken(self, loop: Callable[[], Awaitable[None]]) -> None:
         try:

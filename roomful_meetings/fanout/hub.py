@@ -53,7 +53,6 @@ class Hub:
             address, self._on_message, channels=[self.channel], on_subscribed=self._on_subscribed
         )
         self._subscribed_before = False
-        self._confirmed = trio.Event()
         # Lists, not sets: a user rarely has more than a couple of connections, and an empty
         # list is a quarter of an empty set's size (memory per connection is measured).
         self._receivers: dict[str, list[Receiver]] = {}
@@ -80,10 +79,8 @@ class Hub:
         """Register a connection. Raises RedisUnavailable when events cannot reach this
         instance (the link to Redis is down)."""
         if not self.listening:
-            if self._confirmed.is_set():
-                self._confirmed = trio.Event()
             with trio.move_on_after(JOIN_WAIT):
-                await self._confirmed.wait()
+                await self.pubsub.wait_confirmed(self.channel)
             if not self.listening:
                 raise RedisUnavailable("not subscribed to events: the pub/sub link is down")
         self._receivers.setdefault(receiver.user_id, []).append(receiver)
@@ -116,7 +113,6 @@ class Hub:
     def _on_subscribed(self, channel: bytes) -> None:
         if channel != self.channel:
             return
-        self._confirmed.set()
         # After a reconnect, events published while the link was down are in the streams.
         if self._subscribed_before:
             for receivers in self._receivers.values():

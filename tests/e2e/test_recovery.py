@@ -207,3 +207,15 @@ async def test_a_redis_outage_gives_503_and_the_server_recovers_by_itself(
                 if push.data and push.data.get("meeting", {}).get("meetingId") == mid:
                     break
         assert len(seen) == len(set(seen))  # caught up after the outage, nothing twice
+
+
+async def test_a_connection_made_while_pubsub_reconnects_waits_for_it_and_misses_nothing(
+    server: ServerHandle,
+) -> None:
+    async with alice_and_bob(server) as (redis, alice, _):
+        await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
+        async with connect(server.url, token("carol")) as carol:  # joins once resubscribed
+            await carol.next_push("connection:ready")
+            created = await alice.call("meeting:createMeeting", meeting(invited=["carol"]))
+            push = await carol.next_push("meeting:onMeetingCreated")
+            assert push.data["meeting"]["meetingId"] == created["meeting"]["meetingId"]

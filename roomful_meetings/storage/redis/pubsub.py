@@ -12,7 +12,6 @@ while the link was down.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Final, cast
 
@@ -69,7 +68,7 @@ class PubSub:
         self._stream: trio.abc.Stream | None = None
         self._outgoing: list[bytes] = []
         self._wake = trio.Event()
-        self._confirmations: dict[bytes, deque[trio.Event]] = defaultdict(deque)
+        self._confirmed_changed = trio.Event()  # set (and renewed) at every change of `confirmed`
         self._ponged = True
 
     @property
@@ -79,14 +78,23 @@ class PubSub:
     async def subscribe(self, channel: bytes) -> None:
         """Subscribe and wait for Redis to confirm (raises RedisUnavailable when down)."""
         self.channels.add(channel)
-        if self._stream is None:
+        stream = self._stream
+        if stream is None:
             raise RedisUnavailable("pub/sub connection is down")
-        confirmed = trio.Event()
-        self._confirmations[channel].append(confirmed)
         self._send(pack(("SUBSCRIBE", channel)))
-        await confirmed.wait()
-        if self._stream is None:
-            raise RedisConnectionLost("pub/sub connection lost while subscribing")
+        while channel not in self.confirmed:
+            await self._confirmed_changed.wait()
+            if self._stream is not stream:
+                raise RedisConnectionLost("pub/sub connection lost while subscribing")
+
+    async def wait_confirmed(self, channel: bytes) -> None:
+        """Return once Redis has confirmed `channel` on the current link (across reconnects)."""
+        while channel not in self.confirmed:
+            await self._confirmed_changed.wait()
+
+    def _confirmed_change(self) -> None:
+        self._confirmed_changed.set()
+        self._confirmed_changed = trio.Event()
 
     def unsubscribe(self, channel: bytes) -> None:
         self.channels.discard(channel)
@@ -133,10 +141,7 @@ class PubSub:
         finally:
             self._stream = None
             self.confirmed.clear()
-            for waiters in self._confirmations.values():
-                for event in waiters:
-                    event.set()
-            self._confirmations.clear()
+            self._confirmed_change()
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await stream.aclose()
 
@@ -184,12 +189,11 @@ class PubSub:
         elif kind == b"subscribe":
             channel = reply[1]
             self.confirmed.add(channel)
-            waiters = self._confirmations.get(channel)
-            if waiters:
-                waiters.popleft().set()
+            self._confirmed_change()
             if self.on_subscribed:
                 self.on_subscribed(channel)
         elif kind == b"unsubscribe":
             self.confirmed.discard(reply[1])
+            self._confirmed_change()
         elif kind == b"pong":
             self._ponged = True

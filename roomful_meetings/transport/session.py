@@ -89,7 +89,6 @@ class Session:
         "caller",
         "close_code",
         "close_reason",
-        "expires_at",
         "services",
         "settings",
         "user_id",
@@ -115,7 +114,6 @@ class Session:
         self.user_id = caller.user_id
         self.services = services
         self.settings = settings
-        self.expires_at = expires_at
         # Requests being answered, and an event for a reader waiting for one to finish
         # (a counter, not a trio.Semaphore: it is lighter, and there are many sessions).
         self._in_flight = 0

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -108,7 +108,7 @@ def delivered(text: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def server_median_ms(before: dict[float, float], after: dict[float, float]) -> tuple[float, float]:
+def server_median_ms(before: Mapping[float, float], after: Mapping[float, float]) -> tuple[float, float]:
     """The median of the server's own request time between two scrapes (interpolated in
     its bucket), and the share of requests at or under 5 ms (exact: 5 ms is a bucket)."""
     counts = {le: after.get(le, 0) - before.get(le, 0) for le in sorted(after)}

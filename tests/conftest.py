@@ -6,10 +6,12 @@ free loopback port, with no persistence, stopped when the session ends.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 from hypothesis import settings
@@ -52,14 +54,14 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
 import msgspec  # noqa: E402
 import trio  # noqa: E402
 
-from roomful_meetings.app import run_server  # noqa: E402
+from roomful_meetings.app import Running, run_server  # noqa: E402
 from roomful_meetings.auth import mint_token  # noqa: E402
 from roomful_meetings.config import Settings  # noqa: E402
 
 SECRET = "test-secret-of-the-suite-0123456789abcdef"
 
 
-def token(user: str, *, admin: bool = False, ttl: int = 3600, **claims: object) -> str:
+def token(user: str, *, admin: bool = False, ttl: int = 3600, **claims: Any) -> str:
     return mint_token(SECRET, user, admin=admin, ttl_seconds=ttl, **claims)
 
 
@@ -69,27 +71,34 @@ class ServerHandle(msgspec.Struct):
     stop: trio.Event  # set it to drain and stop this instance
 
 
+class StartServer(Protocol):
+    """The `start_server` fixture: settings overrides in, a running instance out."""
+
+    async def __call__(self, **overrides: Any) -> ServerHandle: ...
+
+
 @pytest.fixture
-def start_server(nursery: trio.Nursery, redis_server: RedisProcess, prefix: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+def start_server(
+    nursery: trio.Nursery, redis_server: RedisProcess, prefix: str, tmp_path: Path
+) -> StartServer:
     """Start a real server instance (as many as a test wants) on the suite's Redis."""
 
-    async def start(**overrides: object) -> ServerHandle:
-        values: dict[str, object] = {
-            "port": 0,
-            "redis_url": redis_server.url,
-            "key_prefix": prefix,
-            "jwt_secret": SECRET,
-            "data_dir": tmp_path / "var",
-        }
-        values.update(overrides)
-        settings = Settings(**values)  # type: ignore[arg-type]
+    async def start(**overrides: Any) -> ServerHandle:
+        base = Settings(
+            port=0,
+            redis_url=redis_server.url,
+            key_prefix=prefix,
+            jwt_secret=SECRET,
+            data_dir=tmp_path / "var",
+        )
+        settings = dataclasses.replace(base, **overrides)
         stop = trio.Event()
-        running = await nursery.start(run_server, settings, stop)
+        running: Running = await nursery.start(run_server, settings, stop)
         return ServerHandle(url=f"ws://127.0.0.1:{running.port}", settings=settings, stop=stop)
 
     return start
 
 
 @pytest.fixture
-async def server(start_server) -> ServerHandle:  # type: ignore[no-untyped-def]
+async def server(start_server: StartServer) -> ServerHandle:
     return await start_server()

@@ -8,13 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trio
 
 from roomful_meetings.client import connect
-from roomful_meetings.storage.embedded import free_port
+from roomful_meetings.storage.embedded import RedisProcess, free_port
 
 CLI = [sys.executable, "-m", "roomful_meetings"]
 
@@ -47,8 +48,12 @@ def wait_listening(port: int, proc: subprocess.Popen[str], timeout: float = 20) 
     raise AssertionError(f"server did not listen on {port}")
 
 
+# The port, the data folder and the process of a running `serve`.
+Served = tuple[int, Path, subprocess.Popen[str]]
+
+
 @pytest.fixture
-def served(tmp_path: Path):  # type: ignore[no-untyped-def]
+def served(tmp_path: Path) -> Iterator[Served]:
     """`roomful-meetings serve` with no Redis URL: starts its own Redis in the data folder."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMFUL_")}
@@ -75,7 +80,7 @@ def served(tmp_path: Path):  # type: ignore[no-untyped-def]
                 pipe.close()
 
 
-async def test_serve_with_embedded_redis_accepts_a_minted_token_and_stops_on_sigterm(served) -> None:  # type: ignore[no-untyped-def]
+async def test_serve_with_embedded_redis_accepts_a_minted_token_and_stops_on_sigterm(served: Served) -> None:
     port, data_dir, proc = served
     redis_port = int((data_dir / "redis" / "port").read_text())
     token = cli("token", "--user", "alice", data_dir=data_dir)
@@ -119,7 +124,7 @@ def test_printed_settings_mask_the_secret(tmp_path: Path) -> None:
     assert "hunter2" not in err and '"jwt_secret": "***"' in err
 
 
-async def test_catalog_import_loads_what_admin_endpoints_load(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_catalog_import_loads_what_admin_endpoints_load(served: Served, tmp_path: Path) -> None:
     port, data_dir, _proc = served
     catalog = {
         "users": [{"id": "ann", "email": "ann@example.com"}, {"id": "ben"}],
@@ -163,7 +168,9 @@ def test_catalog_import_rejects_a_malformed_file(tmp_path: Path) -> None:
     assert done.returncode != 0 and "id" in done.stderr
 
 
-async def test_a_server_refuses_data_in_a_format_it_does_not_understand(redis_server, prefix: str) -> None:  # type: ignore[no-untyped-def]
+async def test_a_server_refuses_data_in_a_format_it_does_not_understand(
+    redis_server: RedisProcess, prefix: str
+) -> None:
     from roomful_meetings.app import DATA_FORMAT_VERSION, check_data_format
     from roomful_meetings.storage.keys import Keys
     from roomful_meetings.storage.redis import open_redis

@@ -5,13 +5,14 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from tests.conftest import ServerHandle, token
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "guide.py"
 
 
-def load_tool():  # type: ignore[no-untyped-def]
+def load_tool() -> ModuleType:
     spec = importlib.util.spec_from_file_location("guide_tool", TOOL)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

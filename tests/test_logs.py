@@ -5,19 +5,21 @@ from __future__ import annotations
 import io
 import logging
 import re
+from collections.abc import Iterator
 
 import pytest
 import trio
 
 from roomful_meetings import logs
 from roomful_meetings.client import connect
-from roomful_meetings.service.registry import ENDPOINTS, Endpoint
-from tests.conftest import token
+from roomful_meetings.service.context import Caller, Services
+from tests.conftest import StartServer, token
 from tests.e2e.world import meeting, seed
+from tests.endpoints import installed
 
 
 @pytest.fixture
-def captured_logs():  # type: ignore[no-untyped-def]
+def captured_logs() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     handler = logs.configure("debug", stream)
     before = logging.getLogger().level
@@ -27,35 +29,36 @@ def captured_logs():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def broken_endpoint():  # type: ignore[no-untyped-def]
-    async def broken(services, caller, data):  # type: ignore[no-untyped-def]
+def broken_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    async def broken(services: Services, caller: Caller, data: object) -> None:
         raise RuntimeError("a bug")
 
-    original = ENDPOINTS["meeting:getMeeting"]
-    ENDPOINTS["meeting:getMeeting"] = Endpoint(
-        original.name, original.payload, broken, original.admin, original.changes, original.decoder
-    )
-    yield
-    ENDPOINTS["meeting:getMeeting"] = original
+    with installed(monkeypatch, "meeting:getMeeting", broken):
+        yield
 
 
 async def test_an_operator_can_follow_one_request_and_find_a_500_by_its_error_id(
-    captured_logs, start_server, broken_endpoint
-) -> None:  # type: ignore[no-untyped-def]
+    captured_logs: io.StringIO, start_server: StartServer, broken_endpoint: None
+) -> None:
     server = await start_server()
     await seed(server)
     secret_token = token("alice")
     async with connect(server.url, secret_token) as alice:
         await alice.call("meeting:createMeeting", meeting(invited=["bob"]))
         reply = await alice.request("meeting:getMeeting", {"meetingId": "m1"})
-    error_id = re.search(r"error id ([\w-]+)", reply.error.message).group(1)  # type: ignore[union-attr]
+    assert reply.error is not None
+    found = re.search(r"error id ([\w-]+)", reply.error.message)
+    assert found is not None
+    error_id = found.group(1)
     for _ in range(200):  # the server logs the close once it has seen it
         if "closed user=alice" in captured_logs.getvalue():
             break
         await trio.sleep(0.01)
     lines = captured_logs.getvalue().splitlines()
     connected = next(line for line in lines if "connected user=alice" in line)
-    conn = re.search(r" conn=(\w+) ", connected).group(1)  # type: ignore[union-attr]
+    conn_match = re.search(r" conn=(\w+) ", connected)
+    assert conn_match is not None
+    conn = conn_match.group(1)
     assert error_id.startswith(conn + "-")
     about_it = [line for line in lines if f" req={error_id} " in line]
     assert any("unhandled error" in line and "a bug" in captured_logs.getvalue() for line in about_it)

@@ -8,7 +8,7 @@ import pytest
 
 from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import BadRequest
-from tests.conftest import ServerHandle, token
+from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import meeting, seed
 
 EVERY_DAY = 0b1111111
@@ -238,7 +238,7 @@ async def test_bad_availability_requests_get_400_and_change_nothing(
         assert await taro.call("meeting:getUserAvailabilityForWeek", {"localDate": TOKYO_MONDAY}) == before
 
 
-async def test_slot_search_names_at_most_the_configured_number_of_users(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_slot_search_names_at_most_the_configured_number_of_users(start_server: StartServer) -> None:
     server = await start_server(max_slot_users=3)
     async with connect(server.url, token("taro")) as taro:
         with pytest.raises(BadRequest, match="at most 3"):
@@ -252,7 +252,7 @@ async def test_slot_search_names_at_most_the_configured_number_of_users(start_se
             )
 
 
-async def test_a_search_sees_availability_changed_through_another_instance(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_a_search_sees_availability_changed_through_another_instance(start_server: StartServer) -> None:
     # Each instance caches bitmaps and busy indexes by versions that every change in Redis moves on.
     a, b = await start_server(), await start_server()
     await seed(a)

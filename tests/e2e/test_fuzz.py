@@ -24,8 +24,9 @@ from roomful_meetings.config import Settings
 from roomful_meetings.service.registry import ENDPOINTS
 from roomful_meetings.storage.consistency import scan
 from roomful_meetings.storage.embedded import RedisProcess
-from roomful_meetings.storage.redis import open_redis
+from roomful_meetings.storage.redis import Redis, open_redis
 from tests.conftest import SECRET, token
+from tests.e2e.world import close_code
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
@@ -56,7 +57,7 @@ frames = st.one_of(
 )
 
 
-async def snapshot(redis, prefix: str) -> dict[bytes, bytes]:  # type: ignore[no-untyped-def]
+async def snapshot(redis: Redis, prefix: str) -> dict[bytes, bytes]:
     keys = await scan(redis, prefix + "*")
     dumps = await redis.pipeline([("DUMP", key) for key in keys])
     return dict(zip(keys, dumps, strict=True))
@@ -87,7 +88,7 @@ async def throw(redis_server: RedisProcess, data_dir: Path, batch: list[str | by
                 assert reply["error"]["status"] is True, reply
                 assert reply["error"]["code"] in (400, 403, 404), reply
             except ConnectionClosed as closed:
-                assert isinstance(frame, bytes) and closed.reason.code == 1003, (frame, closed.reason)
+                assert isinstance(frame, bytes) and close_code(closed) == 1003, (frame, closed.reason)
                 ws = await stack.enter_async_context(open_websocket_url(url, extra_headers=headers))
                 await ws.get_message()
         await ws.send_message(

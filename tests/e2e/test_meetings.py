@@ -9,7 +9,7 @@ import trio
 
 from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import BadRequest, Forbidden, NotFound
-from tests.conftest import ServerHandle, token
+from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import meeting, ready, seed
 
 
@@ -347,7 +347,7 @@ async def test_list_range_is_capped_at_366_days(world: ServerHandle) -> None:
             )
 
 
-async def test_list_holds_at_most_1000_and_says_there_are_more(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_list_holds_at_most_1000_and_says_there_are_more(start_server: StartServer) -> None:
     world = await start_server(rate_per_second=100_000, rate_burst=100_000)
     await seed(world)
     async with connect(world.url, token("alice")) as alice:

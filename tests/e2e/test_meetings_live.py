@@ -13,11 +13,11 @@ from roomful_meetings.errors import ApiError, NotFound
 from roomful_meetings.storage.consistency import check_invariants
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import open_redis, parse_redis_url
-from tests.conftest import ServerHandle, token
+from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import meeting, ready, redis_of, seed
 
 
-async def test_users_on_two_instances_see_each_others_changes_live(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_users_on_two_instances_see_each_others_changes_live(start_server: StartServer) -> None:
     a, b = await start_server(), await start_server()
     await seed(a)
     async with connect(a.url, token("alice")) as alice, connect(b.url, token("bob")) as bob:
@@ -39,7 +39,7 @@ async def test_users_on_two_instances_see_each_others_changes_live(start_server)
         assert (await bob.next_push("meeting:onMeetingDeleted")).data == {"meetingId": mid}
 
 
-async def test_every_open_connection_of_a_participant_gets_the_event(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_every_open_connection_of_a_participant_gets_the_event(start_server: StartServer) -> None:
     a, b = await start_server(), await start_server()
     await seed(a)
     async with AsyncExitStack() as stack:
@@ -51,7 +51,7 @@ async def test_every_open_connection_of_a_participant_gets_the_event(start_serve
             assert push.data["meeting"]["meetingId"] == mid
 
 
-async def test_racing_clients_leave_a_consistent_state(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_racing_clients_leave_a_consistent_state(start_server: StartServer) -> None:
     servers = [await start_server(rate_per_second=10_000, rate_burst=10_000) for _ in range(2)]
     await seed(servers[0])
     invitees = ["bob", "carol", "dave"]

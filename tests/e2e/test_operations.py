@@ -6,36 +6,34 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
 
-import msgspec
 import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from roomful_meetings.client import connect
 from roomful_meetings.metrics import exposition
-from roomful_meetings.protocol.payloads import Empty
-from roomful_meetings.service.registry import ENDPOINTS, Endpoint
+from roomful_meetings.service.context import Caller, Services
+from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.redis import PubSub, parse_redis_url
-from tests.conftest import ServerHandle, token
-from tests.e2e.world import alice_and_bob, meeting, ready, redis_of, seed
+from tests.conftest import ServerHandle, StartServer, token
+from tests.e2e.world import alice_and_bob, close_code, meeting, ready, redis_of, seed
+from tests.endpoints import installed
 
 
 @pytest.fixture
-def buggy_endpoint():  # type: ignore[no-untyped-def]
-    async def broken(services, caller, data):  # type: ignore[no-untyped-def]
+def buggy_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    async def broken(services: Services, caller: Caller, data: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    ENDPOINTS["test:broken"] = Endpoint(
-        "test:broken", Empty, broken, False, False, msgspec.json.Decoder(Empty)
-    )
-    yield
-    del ENDPOINTS["test:broken"]
+    with installed(monkeypatch, "test:broken", broken):
+        yield
 
 
 async def test_a_bug_is_a_500_whose_id_is_in_the_log(
-    server: ServerHandle, buggy_endpoint, caplog: pytest.LogCaptureFixture
-) -> None:  # type: ignore[no-untyped-def]
+    server: ServerHandle, buggy_endpoint: None, caplog: pytest.LogCaptureFixture
+) -> None:
     async with connect(server.url, token("alice")) as alice:
         with caplog.at_level(logging.ERROR):
             reply = await alice.request("test:broken", {})
@@ -84,7 +82,9 @@ async def test_an_event_is_stored_and_published_once_and_reaches_every_connectio
         nursery.cancel_scope.cancel()
 
 
-async def test_deprecated_events_reach_legacy_connections_on_another_instance(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_deprecated_events_reach_legacy_connections_on_another_instance(
+    start_server: StartServer,
+) -> None:
     a, b = await start_server(), await start_server()
     await seed(a)
     async with connect(a.url, token("alice")) as alice, connect(b.url, token("bob"), legacy="1") as bob:
@@ -95,7 +95,9 @@ async def test_deprecated_events_reach_legacy_connections_on_another_instance(st
         assert legacy.data["meeting"]["id"] == mid and legacy.data["meeting"]["room"]["title"] == "Lobby"
 
 
-async def test_a_client_that_never_reads_is_cut_off_and_others_are_still_served(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_a_client_that_never_reads_is_cut_off_and_others_are_still_served(
+    start_server: StartServer,
+) -> None:
     server = await start_server(send_queue_frames=20, rate_per_second=10_000, rate_burst=10_000)
     await seed(server)
     headers = [(b"authorization", f"Bearer {token('bob')}".encode())]
@@ -116,7 +118,7 @@ async def test_a_client_that_never_reads_is_cut_off_and_others_are_still_served(
         assert closes_with(4008) == slow_closes + 1  # the server cut him off as too slow
         # Its close frame reaches him only if his full buffers drain in time; if not, he
         # sees the TCP connection end (1006). Which one depends on the machine's load.
-        assert closed.value.reason.code in (4008, 1006)
+        assert close_code(closed.value) in (4008, 1006)
         mid = (await alice.call("meeting:createMeeting", meeting(invited=["carol"])))["meeting"]["meetingId"]
         while True:  # carol, who reads, still gets every event
             push = await carol.next_push()
@@ -131,10 +133,10 @@ def closes_with(code: int) -> float:
 
 
 @pytest.fixture
-def slow_endpoint():  # type: ignore[no-untyped-def]
+def slow_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     running = {"now": 0, "most": 0}
 
-    async def slow(services, caller, data):  # type: ignore[no-untyped-def]
+    async def slow(services: Services, caller: Caller, data: object) -> dict[str, bool]:
         running["now"] += 1
         running["most"] = max(running["most"], running["now"])
         try:
@@ -143,14 +145,13 @@ def slow_endpoint():  # type: ignore[no-untyped-def]
             running["now"] -= 1
         return {"done": True}
 
-    ENDPOINTS["test:slow"] = Endpoint("test:slow", Empty, slow, False, False, msgspec.json.Decoder(Empty))
-    yield running
-    del ENDPOINTS["test:slow"]
+    with installed(monkeypatch, "test:slow", slow):
+        yield running
 
 
 async def test_stopping_answers_requests_in_flight_then_closes_with_1001(
-    server: ServerHandle, slow_endpoint
-) -> None:  # type: ignore[no-untyped-def]
+    server: ServerHandle, slow_endpoint: dict[str, int]
+) -> None:
     headers = [(b"authorization", f"Bearer {token('alice')}".encode())]
     async with open_websocket_url(server.url, extra_headers=headers) as ws:
         await ws.get_message()  # connection:ready
@@ -161,13 +162,13 @@ async def test_stopping_answers_requests_in_flight_then_closes_with_1001(
         assert reply["event"] == {"id": "slow-1"} and reply["data"] == {"done": True}
         with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
             await ws.get_message()
-        assert closed.value.reason.code == 1001
+        assert close_code(closed.value) == 1001
     port = int(server.url.rsplit(":", 1)[1])
     with pytest.raises(OSError):
         await trio.open_tcp_stream("127.0.0.1", port)
 
 
-async def test_a_silent_peer_that_does_not_pong_is_dropped_with_4009(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_a_silent_peer_that_does_not_pong_is_dropped_with_4009(start_server: StartServer) -> None:
     from tests.wsraw import open_raw, split_frames
 
     server = await start_server(ping_interval=0.2, ping_timeout=0.3)
@@ -189,7 +190,7 @@ async def test_a_silent_peer_that_does_not_pong_is_dropped_with_4009(start_serve
     assert int.from_bytes(close[0][:2], "big") == 4009
 
 
-async def test_a_client_that_answers_pings_stays_connected(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_a_client_that_answers_pings_stays_connected(start_server: StartServer) -> None:
     server = await start_server(ping_interval=0.1, ping_timeout=0.5)
     async with connect(server.url, token("alice")) as alice:
         await ready(alice)
@@ -197,7 +198,7 @@ async def test_a_client_that_answers_pings_stays_connected(start_server) -> None
         assert (await alice.request("meeting:getMeeting", {"meetingId": "m"})).error.code == 404
 
 
-async def test_a_handshake_that_never_comes_is_dropped_after_the_timeout(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_a_handshake_that_never_comes_is_dropped_after_the_timeout(start_server: StartServer) -> None:
     server = await start_server(handshake_timeout=0.3)
     port = int(server.url.rsplit(":", 1)[1])
     async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
@@ -205,7 +206,7 @@ async def test_a_handshake_that_never_comes_is_dropped_after_the_timeout(start_s
             assert await stream.receive_some(100) == b""  # closed by the server, nothing sent
 
 
-async def test_an_instance_holds_at_most_max_connections(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_an_instance_holds_at_most_max_connections(start_server: StartServer) -> None:
     from tests.wsraw import handshake_status
 
     server = await start_server(max_connections=2)
@@ -218,7 +219,9 @@ async def test_an_instance_holds_at_most_max_connections(start_server) -> None: 
         assert (await c.next_push()).endpoint == "connection:ready"
 
 
-async def test_requests_beyond_the_in_flight_limit_wait_their_turn(start_server, slow_endpoint) -> None:  # type: ignore[no-untyped-def]
+async def test_requests_beyond_the_in_flight_limit_wait_their_turn(
+    start_server: StartServer, slow_endpoint: dict[str, int]
+) -> None:
     server = await start_server(max_in_flight=2)
     async with connect(server.url, token("alice")) as alice:
         await ready(alice)
@@ -238,7 +241,9 @@ async def http_get(port: int, path: str) -> tuple[int, str]:
     return int(head.split(b" ")[1]), body.decode()
 
 
-async def test_health_readiness_and_metrics_for_load_balancers_and_scrapers(start_server, own_redis) -> None:  # type: ignore[no-untyped-def]
+async def test_health_readiness_and_metrics_for_load_balancers_and_scrapers(
+    start_server: StartServer, own_redis: RedisProcess
+) -> None:
     from roomful_meetings.storage.embedded import free_port
 
     port = free_port()

@@ -9,7 +9,7 @@ from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import Unavailable
 from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.redis import open_redis
-from tests.conftest import ServerHandle, token
+from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import alice_and_bob, meeting, redis_of, seed
 
 
@@ -19,7 +19,7 @@ def order(event_id: str) -> tuple[int, int]:
 
 
 async def meeting_events(client: Client, count: int) -> list[str]:
-    ids = []
+    ids: list[str] = []
     while len(ids) < count:
         push = await client.next_push()
         if push.endpoint and push.endpoint.startswith("meeting:on"):
@@ -82,7 +82,9 @@ async def test_an_unknown_or_too_old_since_says_recovery_is_incomplete_first(
         assert (await bob.next_push()).endpoint == "connection:ready"
 
 
-async def test_replay_while_new_events_keep_arriving_has_no_gap_and_no_duplicate(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_replay_while_new_events_keep_arriving_has_no_gap_and_no_duplicate(
+    start_server: StartServer,
+) -> None:
     server = await start_server(rate_per_second=10_000, rate_burst=10_000)
     await seed(server)
     async with connect(server.url, token("alice")) as alice:
@@ -112,7 +114,7 @@ async def test_events_published_while_pubsub_was_down_are_caught_up(server: Serv
             await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
             subjects.append(f"s{i}")
             await alice.call("meeting:createMeeting", meeting(subject=f"s{i}"))
-        got = []
+        got: list[str] = []
         with trio.fail_after(10):
             while len(got) < 5:
                 push = await bob.next_push()
@@ -148,8 +150,8 @@ async def test_a_catch_up_after_a_pubsub_outage_sends_nothing_from_before_the_co
 
 
 async def test_a_catch_up_that_redis_refuses_at_first_is_retried(
-    start_server, own_redis: RedisProcess
-) -> None:  # type: ignore[no-untyped-def]
+    start_server: StartServer, own_redis: RedisProcess
+) -> None:
     """Redis can confirm a subscription while it cannot serve reads yet (loading its data
     after a restart): the catch-up must not give up and skip what was missed."""
     server = await start_server(redis_url=own_redis.url)
@@ -175,8 +177,8 @@ async def test_a_catch_up_that_redis_refuses_at_first_is_retried(
 
 
 async def test_a_redis_outage_gives_503_and_the_server_recovers_by_itself(
-    start_server, own_redis: RedisProcess
-) -> None:  # type: ignore[no-untyped-def]
+    start_server: StartServer, own_redis: RedisProcess
+) -> None:
     server = await start_server(redis_url=own_redis.url, redis_timeout=1.0)
     await seed(server)
     async with connect(server.url, token("alice")) as alice, connect(server.url, token("bob")) as bob:

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from trio_websocket import ConnectionClosed
+
 from roomful_meetings.client import Client, connect
 from roomful_meetings.storage.redis import Redis, open_redis, parse_redis_url
 from tests.conftest import ServerHandle, token
@@ -44,8 +46,8 @@ async def seed(server: ServerHandle) -> None:
 
 
 def meeting(
-    start: str = "2030-03-04T10:00:00Z",
-    end: str = "2030-03-04T11:00:00Z",
+    start: str | int = "2030-03-04T10:00:00Z",
+    end: str | int = "2030-03-04T11:00:00Z",
     source: tuple[str, list[str]] = ("room", ["lobby"]),
     invited: list[str] | None = None,
     **extra: Any,
@@ -86,3 +88,8 @@ async def alice_and_bob(server: ServerHandle) -> AsyncIterator[tuple[Redis, Clie
         await ready(alice)
         await ready(bob)
         yield redis, alice, bob
+
+
+def close_code(closed: ConnectionClosed) -> int | None:
+    """The close code a server sent, None when the connection ended without a close frame."""
+    return closed.reason.code if closed.reason is not None else None

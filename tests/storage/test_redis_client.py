@@ -8,6 +8,7 @@ import trio
 from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.redis import (
     PubSub,
+    Redis,
     RedisConnectionLost,
     RedisTimeout,
     RedisUnavailable,
@@ -187,8 +188,8 @@ async def test_pubsub_delivers_and_resubscribes_after_restart(own_redis: RedisPr
         nursery.cancel_scope.cancel()
 
 
-async def _publish_quietly(redis: object, channel: str, data: str) -> int:
+async def _publish_quietly(redis: Redis, channel: str, data: str) -> int:
     try:
-        return int(await redis.execute("PUBLISH", channel, data))  # type: ignore[attr-defined]
+        return int(await redis.execute("PUBLISH", channel, data))
     except (RedisUnavailable, RedisConnectionLost):
         return 0

@@ -72,3 +72,37 @@ def split_frames(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
         frames.append((data[position] & 0x0F, data[position + header : position + header + size]))
         position += header + size
     return frames, data[position:]
+
+
+def client_frame(opcode: int, payload: bytes = b"") -> bytes:
+    """One final client frame (masked, as RFC 6455 requires of clients); payload < 126 bytes."""
+    assert len(payload) < 126
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked
+
+
+class RawPeer:
+    """An opened raw websocket that reads whole server frames: for peers that misbehave."""
+
+    def __init__(self, stream: trio.SocketStream, received: bytes) -> None:
+        self.stream, self._buffer, self._frames = stream, received, list[tuple[int, bytes]]()
+
+    async def next_frame(self) -> tuple[int, bytes]:
+        """The next frame (opcode, payload); opcode 0 with b"" when the server hung up."""
+        with trio.fail_after(10):
+            while not self._frames:
+                frames, self._buffer = split_frames(self._buffer)
+                self._frames += frames
+                if self._frames:
+                    break
+                chunk = await self.stream.receive_some(65536)
+                if not chunk:
+                    return 0, b""
+                self._buffer += chunk
+        return self._frames.pop(0)
+
+    async def next_frame_not(self, *skipped: int) -> tuple[int, bytes]:
+        while (frame := await self.next_frame())[0] in skipped:
+            continue
+        return frame

@@ -10,7 +10,7 @@ import trio
 from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import BadRequest, Forbidden, NotFound
 from tests.conftest import ServerHandle, StartServer, token
-from tests.e2e.world import meeting, ready, seed
+from tests.e2e.world import assert_no_other_push, meeting, ready, seed
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ async def test_organizer_creates_a_room_meeting_and_everyone_is_told(world: Serv
             assert push.endpoint == "meeting:onMeetingCreated"
             assert push.data["meeting"] == m
             assert push.event and push.event.id
-        assert carol.pending_pushes() == []
+        await assert_no_other_push(carol)
         stored = await bob.call("meeting:getMeeting", {"meetingId": m["meetingId"]})
         assert stored["meeting"] == m  # what creation showed is what was stored
 
@@ -113,7 +113,7 @@ async def test_bad_create_requests_get_the_contract_code_and_change_nothing(
             {"startDate": "2030-01-01T00:00:00Z", "endDate": "2030-12-31T00:00:00Z"},
         )
         assert listed["meetings"] == []
-        assert alice.pending_pushes() == []
+        await assert_no_other_push(alice)
 
 
 async def test_only_group_members_create_group_meetings(world: ServerHandle) -> None:

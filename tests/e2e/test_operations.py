@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import trio
+import trio.testing
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from roomful_meetings.client import connect
@@ -18,8 +19,9 @@ from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.redis import PubSub, parse_redis_url
 from tests.conftest import ServerHandle, StartServer, token
-from tests.e2e.world import alice_and_bob, close_code, meeting, ready, redis_of, seed
+from tests.e2e.world import alice_and_bob, assert_no_other_push, close_code, meeting, ready, redis_of, seed
 from tests.endpoints import installed
+from tests.wsraw import RawPeer, client_frame, open_raw
 
 
 @pytest.fixture
@@ -78,7 +80,7 @@ async def test_an_event_is_stored_and_published_once_and_reaches_every_connectio
                     [[entry_id, fields]] = await redis.execute("XRANGE", f"{prefix}u:{user}:events", "-", "+")
                     assert entry_id == event_id and stored[0].decode().endswith(fields[1].decode())
             await alice.call("meeting:getMeeting", {"meetingId": mid["meetingId"]})
-            assert dave.pending_pushes() == []  # not a recipient
+            await assert_no_other_push(dave)  # not a recipient
         nursery.cancel_scope.cancel()
 
 
@@ -132,31 +134,39 @@ def closes_with(code: int) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-@pytest.fixture
-def slow_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
-    running = {"now": 0, "most": 0}
+class Slow:
+    """`test:slow`: each request holds its in-flight slot for half a second."""
 
-    async def slow(services: Services, caller: Caller, data: object) -> dict[str, bool]:
-        running["now"] += 1
-        running["most"] = max(running["most"], running["now"])
+    def __init__(self) -> None:
+        self.now = self.most = 0
+        self.entered = trio.Event()  # the first request is being handled
+
+    async def handle(self, services: Services, caller: Caller, data: object) -> dict[str, bool]:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        self.entered.set()
         try:
             await trio.sleep(0.5)
         finally:
-            running["now"] -= 1
+            self.now -= 1
         return {"done": True}
 
-    with installed(monkeypatch, "test:slow", slow):
-        yield running
+
+@pytest.fixture
+def slow_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[Slow]:
+    slow = Slow()
+    with installed(monkeypatch, "test:slow", slow.handle):
+        yield slow
 
 
 async def test_stopping_answers_requests_in_flight_then_closes_with_1001(
-    server: ServerHandle, slow_endpoint: dict[str, int]
+    server: ServerHandle, slow_endpoint: Slow
 ) -> None:
     headers = [(b"authorization", f"Bearer {token('alice')}".encode())]
     async with open_websocket_url(server.url, extra_headers=headers) as ws:
         await ws.get_message()  # connection:ready
         await ws.send_message('{"endpoint": "test:slow", "data": {}, "event": {"id": "slow-1"}}')
-        await trio.sleep(0.1)
+        await slow_endpoint.entered.wait()
         server.stop.set()
         reply = json.loads(await ws.get_message())
         assert reply["event"] == {"id": "slow-1"} and reply["data"] == {"done": True}
@@ -168,34 +178,47 @@ async def test_stopping_answers_requests_in_flight_then_closes_with_1001(
         await trio.open_tcp_stream("127.0.0.1", port)
 
 
-async def test_a_silent_peer_that_does_not_pong_is_dropped_with_4009(start_server: StartServer) -> None:
-    from tests.wsraw import open_raw, split_frames
+TEXT, CLOSE, PING, PONG = 1, 8, 9, 10
 
-    server = await start_server(ping_interval=0.2, ping_timeout=0.3)
+
+@pytest.fixture
+async def keepalive_peer(start_server: StartServer, mock_clock: trio.testing.MockClock) -> RawPeer:
+    """A raw peer of a server that pings after 30 s of silence and waits 10 s for an answer,
+    on a clock the test moves by hand."""
+    mock_clock.autojump_threshold = 1.0  # idle for a real second: a hang, so let deadlines fire
+    server = await start_server(ping_interval=30, ping_timeout=10)
     stream, status, received = await open_raw(
-        server.url, [(b"authorization", f"Bearer {token('ghost')}".encode())]
+        server.url, [(b"authorization", f"Bearer {token('alice')}".encode())]
     )
     assert status == 101
-    opcodes: list[int] = []
-    async with stream:  # the peer reads what comes but never answers the ping
-        with trio.fail_after(5):
-            while 8 not in opcodes:  # a close frame
-                chunk = await stream.receive_some(65536)
-                if not chunk:
-                    break
-                frames, received = split_frames(received + chunk)
-                opcodes += [opcode for opcode, _ in frames]
-                close = [payload for opcode, payload in frames if opcode == 8]
-    assert 9 in opcodes[: opcodes.index(8)]  # it was pinged first
-    assert int.from_bytes(close[0][:2], "big") == 4009
+    peer = RawPeer(stream, received)
+    assert (await peer.next_frame())[0] == TEXT  # connection:ready
+    return peer
 
 
-async def test_a_client_that_answers_pings_stays_connected(start_server: StartServer) -> None:
-    server = await start_server(ping_interval=0.1, ping_timeout=0.5)
-    async with connect(server.url, token("alice")) as alice:
-        await ready(alice)
-        await trio.sleep(0.6)  # several pings, each answered by the client library
-        assert (await alice.request("meeting:getMeeting", {"meetingId": "m"})).error.code == 404
+async def test_a_silent_peer_that_does_not_pong_is_dropped_with_4009(
+    keepalive_peer: RawPeer, mock_clock: trio.testing.MockClock
+) -> None:
+    async with keepalive_peer.stream:  # the peer reads what comes but never answers
+        mock_clock.jump(30)
+        assert (await keepalive_peer.next_frame())[0] == PING  # silent for the ping interval
+        mock_clock.jump(10)
+        opcode, payload = await keepalive_peer.next_frame()
+        assert opcode == CLOSE and int.from_bytes(payload[:2], "big") == 4009
+
+
+async def test_a_client_that_answers_pings_stays_connected(
+    keepalive_peer: RawPeer, mock_clock: trio.testing.MockClock
+) -> None:
+    async with keepalive_peer.stream:
+        mock_clock.jump(30)
+        assert (await keepalive_peer.next_frame())[0] == PING
+        get = b'{"endpoint": "meeting:getMeeting", "data": {"meetingId": "m"}, "event": {"id": "1"}}'
+        await keepalive_peer.stream.send_all(client_frame(PONG) + client_frame(TEXT, get))
+        assert (await keepalive_peer.next_frame())[0] == TEXT  # answered: the pong before it was read
+        mock_clock.jump(10)  # the ping timeout passes, answered
+        mock_clock.jump(30)  # and the next silence gets a ping, not a close
+        assert (await keepalive_peer.next_frame())[0] == PING
 
 
 async def test_a_handshake_that_never_comes_is_dropped_after_the_timeout(start_server: StartServer) -> None:
@@ -220,7 +243,7 @@ async def test_an_instance_holds_at_most_max_connections(start_server: StartServ
 
 
 async def test_requests_beyond_the_in_flight_limit_wait_their_turn(
-    start_server: StartServer, slow_endpoint: dict[str, int]
+    start_server: StartServer, slow_endpoint: Slow
 ) -> None:
     server = await start_server(max_in_flight=2)
     async with connect(server.url, token("alice")) as alice:
@@ -228,7 +251,7 @@ async def test_requests_beyond_the_in_flight_limit_wait_their_turn(
         async with trio.open_nursery() as nursery:
             for _ in range(4):
                 nursery.start_soon(alice.call, "test:slow", {})
-        assert slow_endpoint["most"] == 2  # all four answered, never more than two at once
+        assert slow_endpoint.most == 2  # all four answered, never more than two at once
 
 
 async def http_get(port: int, path: str) -> tuple[int, str]:
@@ -249,7 +272,9 @@ async def test_health_readiness_and_metrics_for_load_balancers_and_scrapers(
     port = free_port()
     server = await start_server(redis_url=own_redis.url, http_port=port, redis_timeout=1.0)
     assert await http_get(port, "/healthz") == (200, "ok\n")
-    assert await http_get(port, "/readyz") == (200, "ready\n")
+    with trio.fail_after(10):  # ready once its events subscription is confirmed, just after start
+        while await http_get(port, "/readyz") != (200, "ready\n"):  # noqa: ASYNC110
+            await trio.sleep(0.02)
     async with connect(server.url, token("alice")) as alice:
         await ready(alice)
         await alice.request("meeting:getMeeting", {"meetingId": "nope"})

@@ -8,9 +8,16 @@ import trio
 from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import Unavailable
 from roomful_meetings.storage.embedded import RedisProcess
-from roomful_meetings.storage.redis import open_redis
+from roomful_meetings.storage.redis import Redis, open_redis
 from tests.conftest import ServerHandle, StartServer, token
-from tests.e2e.world import alice_and_bob, meeting, redis_of, seed
+from tests.e2e.world import (
+    alice_and_bob,
+    assert_no_other_push,
+    meeting,
+    redis_of,
+    seed,
+    wait_events_subscribed,
+)
 
 
 def order(event_id: str) -> tuple[int, int]:
@@ -51,7 +58,7 @@ async def test_reconnecting_with_since_replays_what_was_missed_in_order(server: 
             await alice.call("meeting:deleteMeeting", {"meetingId": missed[0]})
             live = await bob.next_push()
             assert live.endpoint == "meeting:onMeetingDeleted"
-            assert bob.pending_pushes() == []
+            await assert_no_other_push(bob)
 
 
 async def test_empty_since_replays_everything_retained(server: ServerHandle) -> None:
@@ -120,8 +127,7 @@ async def test_events_published_while_pubsub_was_down_are_caught_up(server: Serv
                 push = await bob.next_push()
                 got.append(push.data["meeting"]["subject"])
         assert got == subjects
-        await trio.sleep(0.3)
-        assert bob.pending_pushes() == []
+        await assert_no_other_push(bob)
 
 
 async def test_a_catch_up_after_a_pubsub_outage_sends_nothing_from_before_the_connection(
@@ -137,16 +143,24 @@ async def test_a_catch_up_after_a_pubsub_outage_sends_nothing_from_before_the_co
                 async with connect(server.url, token("bob"), since=ready.data["lastEventId"]) as bob_again:
                     await bob_again.next_push("connection:ready")
                     await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
-                    await trio.sleep(0.3)  # the instance resubscribes and catches everyone up
+                    await wait_events_subscribed(redis, server.settings.key_prefix)
                     new = await alice.call(
                         "meeting:createMeeting", meeting(subject="new", invited=["bob", "carol"])
                     )
-                    for client in (bob, bob_again, carol):
-                        push = await client.next_push("meeting:onMeetingCreated")
+                    for client in (bob, bob_again, carol):  # the catch-up sent nothing older
+                        push = await client.next_push()
+                        assert push.endpoint == "meeting:onMeetingCreated"
                         assert push.data["meeting"]["meetingId"] == new["meeting"]["meetingId"]
-                        await trio.sleep(0.2)
-                        assert client.pending_pushes() == []
+                    await assert_no_other_push(bob, bob_again)
+                    await assert_no_other_push(carol)
         assert old["meetingId"] != new["meeting"]["meetingId"]
+
+
+async def wait_refused_reads(redis: Redis) -> None:
+    """Until Redis has refused a command for lack of permission (INFO errorstats)."""
+    with trio.fail_after(10):
+        while b"errorstat_NOPERM" not in await redis.execute("INFO", "errorstats"):  # noqa: ASYNC110 (state in Redis)
+            await trio.sleep(0.01)
 
 
 async def test_a_catch_up_that_redis_refuses_at_first_is_retried(
@@ -167,13 +181,14 @@ async def test_a_catch_up_that_redis_refuses_at_first_is_retried(
         try:
             await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
             mid = (await alice.call("meeting:createMeeting", meeting()))["meeting"]["meetingId"]
-            await trio.sleep(0.4)  # the catch-up has failed and waits to try again
-            assert bob.pending_pushes() == []
+            await wait_refused_reads(redis)  # the catch-up was tried, and failed
         finally:
             await redis.execute("ACL", "SETUSER", "default", "+xrevrange")
         with trio.fail_after(5):
-            push = await bob.next_push("meeting:onMeetingCreated")
+            push = await bob.next_push()
+        assert push.endpoint == "meeting:onMeetingCreated"
         assert push.data["meeting"]["meetingId"] == mid
+        await assert_no_other_push(bob)
 
 
 async def test_a_redis_outage_gives_503_and_the_server_recovers_by_itself(

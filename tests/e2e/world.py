@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import trio
 from trio_websocket import ConnectionClosed
 
 from roomful_meetings.client import Client, connect
@@ -93,3 +94,26 @@ async def alice_and_bob(server: ServerHandle) -> AsyncIterator[tuple[Redis, Clie
 def close_code(closed: ConnectionClosed) -> int | None:
     """The close code a server sent, None when the connection ended without a close frame."""
     return closed.reason.code if closed.reason is not None else None
+
+
+async def assert_no_other_push(client: Client, *same_user: Client) -> None:
+    """Absence, checked against a positive marker rather than a clock: the client makes an
+    event for its user alone (a meeting it organizes, nobody invited), which reaches it and
+    the other connections of its user (`same_user`). A user's events reach each of its
+    connections in the order they were published, so a push that should not have come
+    would arrive before the marker."""
+    marker = (await client.call("meeting:createMeeting", meeting(subject="marker", invited=[])))["meeting"]
+    for connection in (client, *same_user):
+        while (push := await connection.next_push()).endpoint == "connection:ready":
+            continue
+        assert push.endpoint == "meeting:onMeetingCreated", push
+        assert push.data["meeting"]["meetingId"] == marker["meetingId"], push
+
+
+async def wait_events_subscribed(redis: Redis, prefix: str, instances: int = 1) -> None:
+    """Until `instances` server instances listen on the events channel again (after a
+    CLIENT KILL of their pub/sub links): readiness seen in Redis, not guessed from a clock."""
+    channel = f"{prefix}events"
+    with trio.fail_after(10):
+        while (await redis.execute("PUBSUB", "NUMSUB", channel))[1] != instances:  # noqa: ASYNC110 (state in Redis)
+            await trio.sleep(0.01)

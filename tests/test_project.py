@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from roomful_meetings.storage.redis.scripts import Header
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "roomful_meetings"
@@ -52,14 +55,26 @@ def test_only_storage_talks_to_redis() -> None:
         assert "hiredis" not in imports_of(path), path
 
 
-def test_every_lua_script_has_a_header_naming_keys_argv_and_returns() -> None:
-    for path in (ROOT / "lua").glob("*.lua"):
-        head = path.read_text()[:2000]
-        if path.name == "_lib.lua":
-            continue
-        assert head.startswith("--[["), path.name
-        for word in ("KEYS", "ARGV", "Returns"):
-            assert word in head, f"{path.name} header lacks {word}"
+LUA_SCRIPTS = sorted(path for path in (ROOT / "lua").glob("*.lua") if path.name != "_lib.lua")
+
+
+@pytest.mark.parametrize("path", LUA_SCRIPTS, ids=lambda path: path.name)
+def test_a_lua_header_declares_exactly_the_keys_and_arguments_its_script_reads(path: Path) -> None:
+    """The loader checks every call against the header's KEYS count (storage/base.py); this
+    checks the header against the body: the KEYS it reads, each ARGV it binds, and a
+    variable-length tail exactly where the body walks #ARGV."""
+    source = path.read_text()
+    header = Header.parse(source)
+    body = source.split("]]", 1)[1]
+    read_keys = {int(i) for i in re.findall(r"KEYS\[(\d+)\]", body)}
+    assert read_keys == set(range(1, header.keys + 1)), f"reads KEYS {sorted(read_keys)}"
+    bound = {int(i) for i in re.findall(r"ARGV\[(\d+)\]", body)}
+    assert min(bound, default=4) >= 4, "ARGV[1..3] are the library's (prefix, now)"
+    assert header.argv <= bound, f"declared but never read: ARGV {sorted(header.argv - bound)}"
+    tail = header.argv_tail
+    undeclared = {i for i in bound - header.argv if tail is None or i < tail}
+    assert not undeclared, f"read but not declared: ARGV {sorted(undeclared)}"
+    assert ("#ARGV" in body) == (tail is not None), "a variable ARGV tail is declared as ARGV[i..]"
 
 
 def run(*command: str) -> None:

@@ -45,12 +45,16 @@ class Store:
 
         Every script gets (prefix, now ms, now RFC 3339) before its own ARGV.
         """
+        script = self.scripts[name]
+        declared = script.header.keys if script.header else len(keys)
+        if len(keys) != declared:  # a caller out of step with the script's header
+            raise ValueError(f"lua/{name}.lua takes {declared} KEYS, given {len(keys)}")
         now_ms = int(time.time() * 1000)
         request_key = REQUEST_KEY.get()
         if request_key is not None and name not in READ_ONLY_SCRIPTS:
             keys = [*keys, request_key]
         reply = await self.redis.evalsha(
-            self.scripts[name], keys, [self.keys.prefix, now_ms, format_ms_utc(now_ms), *args]
+            script, keys, [self.keys.prefix, now_ms, format_ms_utc(now_ms), *args]
         )
         code = reply[0]
         if code != 0:

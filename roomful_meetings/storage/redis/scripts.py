@@ -12,6 +12,7 @@ a successful result is stored there for 10 minutes, in the same atomic step as t
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,14 +49,44 @@ def lua_dir() -> Path:
 
 
 @dataclass(frozen=True, slots=True)
+class Header:
+    """What a script's header block declares: its KEYS, its own ARGV (from 4 on: 1-3 are
+    the library's), and the codes it returns."""
+
+    keys: int
+    argv: frozenset[int]  # each ARGV[i] and each i of ARGV[i..j]
+    argv_tail: int | None  # ARGV[i..]: a list of any length from i on
+    codes: frozenset[int]
+
+    @classmethod
+    def parse(cls, source: str) -> Header:
+        block = source.split("]]", 1)[0] if source.startswith("--[[") else ""
+        keys = {int(i) for i in re.findall(r"KEYS\[(\d+)\]", block)}
+        if not keys and "KEYS: none" not in block:
+            raise ValueError("the header names no KEYS[i] and does not say KEYS: none")
+        if keys != set(range(1, len(keys) + 1)):
+            raise ValueError(f"KEYS declared are not 1..n: {sorted(keys)}")
+        argv = {int(i) for i in re.findall(r"ARGV\[(\d+)\]", block)}
+        for first, last in re.findall(r"ARGV\[(\d+)\.\.(\d+)\]", block):
+            argv.update(range(int(first), int(last) + 1))
+        tails = [int(i) for i in re.findall(r"ARGV\[(\d+)\.\.\]", block)]
+        returns = block.partition("Returns:")[2]
+        codes = {int(c) for group in re.findall(r"\{(\d+(?:\|\d+)*)[,}]", returns) for c in group.split("|")}
+        if not returns or 0 not in codes:
+            raise ValueError("the header has no Returns: line with code 0")
+        return cls(len(keys), frozenset(argv), min(tails) if tails else None, frozenset(codes))
+
+
+@dataclass(frozen=True, slots=True)
 class Script:
     name: str
     source: bytes
     sha: str
+    header: Header | None = None  # None for ad hoc scripts (tests, bench) outside lua/
 
     @classmethod
-    def from_source(cls, name: str, source: bytes) -> Script:
-        return cls(name=name, source=source, sha=hashlib.sha1(source).hexdigest())
+    def from_source(cls, name: str, source: bytes, header: Header | None = None) -> Script:
+        return cls(name=name, source=source, sha=hashlib.sha1(source).hexdigest(), header=header)
 
 
 def load_scripts(folder: Path | None = None) -> dict[str, Script]:
@@ -67,5 +98,11 @@ def load_scripts(folder: Path | None = None) -> dict[str, Script]:
         if path.name == LIBRARY_NAME:
             continue
         body = path.read_bytes()
-        scripts[path.stem] = Script.from_source(path.stem, library + RETRY_PROLOGUE + body + RETRY_EPILOGUE)
+        try:
+            header = Header.parse(body.decode())
+        except ValueError as exc:
+            raise ValueError(f"lua/{path.name}: {exc}") from None
+        scripts[path.stem] = Script.from_source(
+            path.stem, library + RETRY_PROLOGUE + body + RETRY_EPILOGUE, header
+        )
     return scripts

@@ -82,7 +82,7 @@ def decode_request(frame: str | bytes) -> Request:
         request = _request_decoder.decode(frame)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         endpoint, event = _salvage(frame)
-        if isinstance(exc, msgspec.DecodeError) and "malformed" in str(exc).lower():
+        if not isinstance(exc, msgspec.ValidationError):  # malformed or truncated JSON
             message = f"the frame is not valid JSON: {exc}"
         elif endpoint is None and event is None and not _is_object(frame):
             message = "the frame must be a JSON object"

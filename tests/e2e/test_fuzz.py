@@ -1,60 +1,57 @@
-"""Hostile input: random and mutated frames against a live server.
+"""Hostile input over a real socket: random and mutated frames against a live server.
 
-Each example runs its own trio loop with a real server on the suite's Redis. Every frame
-must get a contract error (or, for a binary frame, the 1003 close); the server must keep
-serving; and the stored data must be unchanged, byte for byte. Request data is always
-"poisoned" with an unknown field or a wrong type, so no frame here can be a valid change.
+The decoding itself is fuzzed without sockets (tests/protocol/test_envelope.py); this checks
+the whole path on top, with fewer examples: one server (a `roomful-meetings serve` process
+on the suite's Redis) for the test, a fresh connection per example. Every frame must get a
+contract error (or, for a binary frame, the 1003 close); the server must keep serving; and
+the stored data must be unchanged, byte for byte.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import os
+import signal
+import subprocess
 import warnings
+from collections.abc import Iterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 
+import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from roomful_meetings.app import run_server
-from roomful_meetings.config import Settings
-from roomful_meetings.service.registry import ENDPOINTS
 from roomful_meetings.storage.consistency import scan
-from roomful_meetings.storage.embedded import RedisProcess
+from roomful_meetings.storage.embedded import RedisProcess, free_port
 from roomful_meetings.storage.redis import Redis, open_redis
 from tests.conftest import SECRET, token
 from tests.e2e.world import close_code
+from tests.frames import frames
+from tests.test_cli import CLI, wait_listening
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=15,
-)
+PREFIX = "fuzz:"
 
 
-def poisoned(data: object) -> object:
-    return {**data, "\u0000unknown": 1} if isinstance(data, dict) else data
-
-
-mutated = st.builds(
-    lambda endpoint, data, event: json.dumps({"endpoint": endpoint, "data": poisoned(data), "event": event}),
-    st.sampled_from(sorted(ENDPOINTS)) | st.text(max_size=30),
-    json_values,
-    st.none() | st.fixed_dictionaries({"id": st.text(max_size=20)}) | json_values,
-)
-frames = st.one_of(
-    mutated,
-    st.text(max_size=200),
-    st.integers(1, 5000).map(lambda n: "[" * n + "]" * n),
-    st.integers(1, 5000).map(lambda n: '{"endpoint":"meeting:getMeeting","data":' + "{" * n + "}" * n + "}"),
-    st.sampled_from(
-        ["1e999999", "-1e999999", "9" * 5000, '{"endpoint":"meeting:getMeeting","data":{"meetingId":1e999}}']
-    ),
-    st.binary(max_size=64),
-)
+@pytest.fixture(scope="module")
+def fuzz_server(redis_server: RedisProcess) -> Iterator[str]:
+    """One server for every example: its websocket URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMFUL_")}
+    command = [*CLI, "serve", "--port", str(port), "--redis-url", redis_server.url, "--key-prefix", PREFIX]
+    proc = subprocess.Popen([*command, "--jwt-secret", SECRET], env=env, text=True, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, proc)
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 async def snapshot(redis: Redis, prefix: str) -> dict[bytes, bytes]:
@@ -63,23 +60,12 @@ async def snapshot(redis: Redis, prefix: str) -> dict[bytes, bytes]:
     return dict(zip(keys, dumps, strict=True))
 
 
-async def throw(redis_server: RedisProcess, data_dir: Path, batch: list[str | bytes]) -> None:
-    prefix = "fuzz:"
-    config = Settings(
-        port=0, redis_url=redis_server.url, key_prefix=prefix, jwt_secret=SECRET, data_dir=data_dir
-    )
+async def throw(redis_server: RedisProcess, url: str, batch: list[str | bytes]) -> None:
     headers = [(b"authorization", f"Bearer {token('fuzzer')}".encode())]
-    stop = trio.Event()
-    async with (
-        open_redis(redis_server.address) as redis,
-        trio.open_nursery() as nursery,
-        AsyncExitStack() as stack,
-    ):
-        running = await nursery.start(run_server, config, stop)
-        url = f"ws://127.0.0.1:{running.port}"
+    async with open_redis(redis_server.address) as redis, AsyncExitStack() as stack:
         ws = await stack.enter_async_context(open_websocket_url(url, extra_headers=headers))
         await ws.get_message()  # connection:ready; the profile upsert is done
-        before = await snapshot(redis, prefix)
+        before = await snapshot(redis, PREFIX)
         for frame in batch:
             await ws.send_message(frame)
             try:
@@ -95,19 +81,17 @@ async def throw(redis_server: RedisProcess, data_dir: Path, batch: list[str | by
             '{"endpoint":"meeting:getMeeting","data":{"meetingId":"m"},"event":{"id":"last"}}'
         )
         assert json.loads(await ws.get_message())["error"]["code"] == 404  # still serving
-        assert await snapshot(redis, prefix) == before  # nothing written
-        await stack.aclose()
-        stop.set()
+        assert await snapshot(redis, PREFIX) == before  # nothing written
 
 
-@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(frames, min_size=1, max_size=12))
 def test_random_and_mutated_frames_get_contract_errors_and_change_nothing(
-    redis_server: RedisProcess, tmp_path: Path, batch: list[str | bytes]
+    redis_server: RedisProcess, fuzz_server: str, batch: list[str | bytes]
 ) -> None:
     # trio-websocket's *client* leaves its socket to the garbage collector after the server's
     # 1003 close; that happens while this loop winds down, so its warning is silenced here.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
-        trio.run(throw, redis_server, tmp_path, batch)
+        trio.run(throw, redis_server, fuzz_server, batch)
         gc.collect()

@@ -26,7 +26,8 @@ from roomful_meetings.config import Settings
 from roomful_meetings.domain.ratelimit import TokenBucket
 from roomful_meetings.domain.time import format_ms_utc
 from roomful_meetings.errors import RateLimited
-from roomful_meetings.fanout.event import Event, event_order
+from roomful_meetings.fanout.delivery import Delivery, Verdict
+from roomful_meetings.fanout.event import Event
 from roomful_meetings.logs import CONNECTION_ID, REQUEST_ID
 from roomful_meetings.metrics import CLOSES
 from roomful_meetings.protocol.envelope import FrameError, decode_request, encode_error, encode_push
@@ -72,12 +73,10 @@ class Session:
     __slots__ = (
         "_bucket",
         "_cancel",
+        "_delivery",
         "_draining",
         "_expiry",
-        "_held",
-        "_holding",
         "_in_flight",
-        "_last",
         "_legacy",
         "_nursery",
         "_pinged_at",
@@ -126,11 +125,8 @@ class Session:
         )
         self._cancel = trio.CancelScope()
         self._since = since
-        # Live events wait here while the connection starts or catches up, so that replayed
-        # events go first and nothing is sent twice.
-        self._holding = True
-        self._held: list[Event] = []
-        self._last: tuple[int, int] = (-1, -1)
+        # What was sent, and live events held while the connection starts or catches up.
+        self._delivery = Delivery(settings.send_queue_frames)
         self._nursery: trio.Nursery | None = None
         self._reading = trio.CancelScope()
         self._draining = False
@@ -153,14 +149,13 @@ class Session:
             self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
 
     def deliver(self, event: Event) -> None:
-        if self._holding:
-            self._held.append(event)
-            if len(self._held) > self.settings.send_queue_frames:
-                self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
-            return
-        if event.order <= self._last:
-            return  # already sent (replayed, or caught up after an outage)
-        self._last = event.order
+        verdict = self._delivery.offer(event)
+        if verdict is Verdict.SEND:
+            self._send_event(event)
+        elif verdict is Verdict.OVERFLOW:
+            self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
+
+    def _send_event(self, event: Event) -> None:
         self._send_framed(event.wire)
         if self._legacy is not None:
             # The deprecated shape needs directory reads: a task of its own converts it.
@@ -212,7 +207,7 @@ class Session:
         # Everything up to lastEventId is settled for this connection (replayed, or from
         # before it and not asked for): a catch-up after a pub/sub outage starts there.
         if last_id:
-            self._last = max(self._last, event_order(last_id))
+            self._delivery.settle(last_id)
 
     def drain(self) -> None:
         """Shutting down: read no more requests, answer those in flight, then close 1001."""
@@ -227,12 +222,13 @@ class Session:
 
     def catch_up(self) -> None:
         """After the pub/sub link was down: send what this connection missed, in order."""
-        if self._nursery is not None and not self._holding:
-            self._holding = True
-            self._nursery.start_soon(self._catch_up)
+        if self._nursery is None:
+            return  # not started: its start reads the stream anyway
+        since = self._delivery.hold()
+        if since is not None:
+            self._nursery.start_soon(self._catch_up, since)
 
-    async def _catch_up(self) -> None:
-        since = f"{self._last[0]}-{self._last[1]}" if self._last >= (0, 0) else ""
+    async def _catch_up(self, since: str) -> None:
         for delay in CATCH_UP_DELAYS:
             await trio.sleep(delay)
             try:
@@ -250,14 +246,12 @@ class Session:
 
     async def _release(self, replay: list[tuple[str, bytes]]) -> None:
         for event_id, frame in replay:
-            self._holding = False
-            self.deliver(Event(event_id, frame))
-            self._holding = True
+            event = Event(event_id, frame)
+            if self._delivery.replayed(event):
+                self._send_event(event)
             await trio.lowlevel.checkpoint()
-        held, self._held = self._held, []
-        self._holding = False
-        for event in held:
-            self.deliver(event)
+        for event in self._delivery.go_live():
+            self._send_event(event)
 
     async def _legacy_loop(self) -> None:
         assert self._legacy is not None

@@ -38,6 +38,8 @@ local function k_session(sid) return PREFIX .. 'ss:' .. sid end
 local function k_meeting(mid) return PREFIX .. 'm:' .. mid end
 local function k_source(source_string) return PREFIX .. 'src:' .. source_string end
 local function k_event_seq() return PREFIX .. 'eventseq' end
+local function k_versions() return PREFIX .. 'versions' end
+local function k_busy_versions() return PREFIX .. 'busyversions' end
 local function channel_events() return PREFIX .. 'events' end
 
 local function fail(code, message) return {code, message} end
@@ -181,7 +183,7 @@ end
 -- in one hash, user id -> version, because an invitee need not have a profile.
 local CHANGE_VERSION = nil
 local function change_version()
-  CHANGE_VERSION = CHANGE_VERSION or redis.call('INCR', PREFIX .. 'versions')
+  CHANGE_VERSION = CHANGE_VERSION or redis.call('INCR', k_versions())
   return CHANGE_VERSION
 end
 
@@ -232,5 +234,5 @@ end
 
 -- Deferred writes, once per script, after its body ran (called by the loader's epilogue).
 local function finish()
-  if #BUSY_CHANGED > 0 then redis.call('HSET', PREFIX .. 'busyversions', unpack(BUSY_CHANGED)) end
+  if #BUSY_CHANGED > 0 then redis.call('HSET', k_busy_versions(), unpack(BUSY_CHANGED)) end
 end

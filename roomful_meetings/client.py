@@ -3,7 +3,7 @@
 The typed client: one method per endpoint, taking and returning Structs, events as an
 async iterator, and reconnection with `since=` so that no event is lost or repeated:
 
-    async with open_client("ws://127.0.0.1:8080", token) as client:
+    async with open_client("ws://127.0.0.1:8765", token) as client:
         meeting = await client.create_meeting(CreateMeeting(...))
         async for event in client.events():
             print(event.name, event.data)
@@ -12,7 +12,7 @@ The connection underneath (`connect`, used by the tests and the benchmarks to se
 frame): `call` returns the response's `data` or raises the ApiError for its code, `request`
 returns the whole response, and pushes arrive on `pushes()` / `next_push()`:
 
-    async with connect("ws://127.0.0.1:8080", token) as conn:
+    async with connect("ws://127.0.0.1:8765", token) as conn:
         data = await conn.call("meeting:getMeeting", {"meetingId": "..."})
 """
 

@@ -9,8 +9,11 @@
     ├── InternalError     500     a bug; the message carries an id that is also logged
     └── Unavailable       503     storage unreachable (not applied, or outcome unknown)
 
-Storage errors (roomful_meetings.storage.redis.errors) are turned into Unavailable at the
-service boundary; nothing below the service layer knows about wire codes.
+These are the product's errors, not the transport's: the pure layers raise them where a
+rule is broken (protocol/ for a malformed frame, domain/ for a bad time or source), and
+storage/ turns a script's output code into one (storage/base.py). Redis failures
+(roomful_meetings.storage.redis.errors) are a different tree; the service layer turns them
+into Unavailable, saying whether the request may have been applied.
 """
 
 from __future__ import annotations

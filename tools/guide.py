@@ -1,7 +1,7 @@
 """Write docs/guide.md from a real session: every endpoint called once, frames as sent and
 received, pushes as the other participants got them.
 
-    .venv/bin/python tools/guide.py --url ws://127.0.0.1:8080 --secret <jwt secret>
+    .venv/bin/python tools/guide.py --url ws://127.0.0.1:8765 --secret <jwt secret>
 
 tests/test_guide.py runs it against a fresh server and fails when docs/guide.md differs, so
 every example in the guide is what the server really answers. Values that change from run

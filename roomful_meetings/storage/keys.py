@@ -1,7 +1,7 @@
 """Every Redis key and channel name, built from one configurable prefix.
 
-lua/_lib.lua builds the same names for keys a script can only learn from data it reads;
-tests/storage/test_keys.py checks that both agree.
+lua/_lib.lua builds the same names (its `k_<name>` helpers) for keys a script can only
+learn from data it reads; tests/storage/test_keys.py checks that both agree.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ class Keys:
     def room_props(self, rid: str) -> str:
         return f"{self.prefix}room:{rid}:props"
 
+    def room_sessions(self, rid: str) -> str:
+        return f"{self.prefix}room:{rid}:sessions"
+
     def prop(self, rid: str, pid: str) -> str:
         return f"{self.prefix}prop:{rid}:{pid}"
 
@@ -77,6 +80,14 @@ class Keys:
         if len(event_id) > 200:
             event_id = "sha1-" + hashlib.sha1(event_id.encode()).hexdigest()
         return f"{self.prefix}req:{uid}:{event_id}"
+
+    def event_seq(self) -> str:
+        """The last event id handed out (lua/_lib.lua next_event_id)."""
+        return f"{self.prefix}eventseq"
+
+    def versions(self) -> str:
+        """The counter every availability or busy-index change takes its version from."""
+        return f"{self.prefix}versions"
 
     def busy_versions(self) -> str:
         return f"{self.prefix}busyversions"

@@ -1,9 +1,11 @@
 """The Redis client: a small pool of pipelined connections that reconnect by themselves.
 
 Theory of operation: each pool slot is kept by a task that opens a connection, runs it
-until it breaks, then waits a growing, jittered backoff and opens a new one. A command goes
-to the live connection with the fewest replies outstanding; with none live it fails at once
-with RedisUnavailable (not sent), so callers can answer 503 instead of piling up.
+until it breaks, then waits a growing, jittered backoff and opens a new one. Commands fill
+the first live connection until SPREAD_ABOVE replies are outstanding on it, then spill to
+the next (one link pipelines best: bigger batches, fewer system calls); with none live a
+command fails at once with RedisUnavailable (not sent), so callers can answer 503 instead
+of piling up.
 """
 
 from __future__ import annotations

@@ -33,23 +33,13 @@ from roomful_meetings.storage.redis import (
     open_redis,
     parse_redis_url,
 )
+from roomful_meetings.storage.schema import check_data_format, warn_on_eviction
 from roomful_meetings.transport.http import serve_http
 from roomful_meetings.transport.server import WebsocketServer
 
 log = logging.getLogger("roomful_meetings")
 
 STARTUP_RETRY_SECONDS: Final = 1.0
-# The layout of the data in Redis (docs/architecture.md). A server refuses data of another
-# version; docs/operations.md says how to move between versions.
-DATA_FORMAT_VERSION: Final = "2"
-# Formats this release reads as they are and marks as its own at start (1: every stream
-# entry holds its frame; 2 adds entries pointing to a frame stored once, which a format-1
-# server would misread, and moves events to one pub/sub channel).
-UPGRADES_IN_PLACE: Final = {"1"}
-
-
-class IncompatibleData(RuntimeError):
-    """Redis holds data in a format this server does not understand."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,41 +77,6 @@ async def prepare_redis(redis: Redis, keys: Keys) -> None:
         except RedisError as exc:
             log.warning("Redis not ready (%s); retrying", exc)
             await trio.sleep(STARTUP_RETRY_SECONDS)
-
-
-async def check_data_format(redis: Redis, keys: Keys) -> None:
-    # SET NX: a new database (or one from before versions existed) becomes this version.
-    await redis.execute("SET", keys.schema_version(), DATA_FORMAT_VERSION, "NX")
-    found = (await redis.execute("GET", keys.schema_version()) or b"").decode()
-    if found in UPGRADES_IN_PLACE:
-        await redis.execute("SET", keys.schema_version(), DATA_FORMAT_VERSION)
-        log.warning(
-            "data format %s marked %s: nothing to convert, but servers of the earlier release "
-            "must not run beside this one (they refuse to start now)",
-            found,
-            DATA_FORMAT_VERSION,
-        )
-        found = DATA_FORMAT_VERSION
-    if found != DATA_FORMAT_VERSION:
-        raise IncompatibleData(
-            f"Redis key {keys.schema_version()!r} says the data is in format {found!r}; this server "
-            f"understands format {DATA_FORMAT_VERSION!r}. See docs/operations.md (upgrades)."
-        )
-
-
-async def warn_on_eviction(redis: Redis) -> None:
-    try:
-        reply = await redis.execute("CONFIG", "GET", "maxmemory-policy")
-    except RedisError as exc:
-        log.warning("could not read Redis maxmemory-policy (%s): make sure it is noeviction", exc)
-        return
-    policy = reply[1].decode() if len(reply) > 1 else "unknown"
-    if policy != "noeviction":
-        log.warning(
-            "!!! Redis maxmemory-policy is %r: Redis may EVICT meetings, indexes and events under memory "
-            "pressure, leaving data half-gone. Set `maxmemory-policy noeviction` for this server. !!!",
-            policy,
-        )
 
 
 def build_services(settings: Settings, redis: Redis) -> Services:

@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = settings_from(args)
     logs.configure(settings.log_level)
     if args.command == "serve":
-        from roomful_meetings.app import IncompatibleData, serve_until_signalled
+        from roomful_meetings.app import serve_until_signalled
+        from roomful_meetings.storage.schema import IncompatibleData
 
         try:
             trio.run(serve_until_signalled, settings)
@@ -73,8 +74,8 @@ def main(argv: list[str] | None = None) -> None:
         claims = {k: v for k, v in (("email", args.email), ("zoneinfo", args.zone)) if v}
         print(mint_token(secret, args.user, admin=args.admin, ttl_seconds=args.ttl, **claims))
     elif args.command == "catalog":
-        from roomful_meetings.app import IncompatibleData
         from roomful_meetings.catalog_import import run_import
+        from roomful_meetings.storage.schema import IncompatibleData
 
         try:
             counts = trio.run(run_import, settings, args.file)

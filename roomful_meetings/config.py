@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +57,19 @@ class Settings:
             if field.name == "jwt_secret" and value:
                 value = "***"
             elif field.name == "redis_url" and value:
-                from roomful_meetings.storage.redis.url import parse_redis_url
-
-                value = parse_redis_url(value).masked()
+                value = mask_password(value)
             out[field.name] = str(value) if isinstance(value, Path) else value
         return out
+
+
+def mask_password(url: str) -> str:
+    """The URL with its password replaced by ***, for logs (the rest is kept as given)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _bool(text: str) -> bool:

@@ -164,9 +164,9 @@ def test_catalog_import_rejects_a_malformed_file(tmp_path: Path) -> None:
 
 
 async def test_a_server_refuses_data_in_a_format_it_does_not_understand(redis_server, prefix: str) -> None:  # type: ignore[no-untyped-def]
-    from roomful_meetings.app import DATA_FORMAT_VERSION, check_data_format
     from roomful_meetings.storage.keys import Keys
     from roomful_meetings.storage.redis import open_redis
+    from roomful_meetings.storage.schema import DATA_FORMAT_VERSION, check_data_format
 
     keys = Keys(prefix)
     async with open_redis(redis_server.address) as redis:

@@ -45,6 +45,29 @@ def test_pure_layers_import_no_io(layer: str) -> None:
             )
 
 
+def imports_below(directory: Path) -> dict[str, set[str]]:
+    return {str(path.relative_to(PACKAGE)): imports_of(path) for path in directory.rglob("*.py")}
+
+
+def reaching(imports: dict[str, set[str]], forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{module} imports {name}"
+        for module, names in imports.items()
+        for name in sorted(names)
+        if any(name == inner or name.startswith(inner + ".") for inner in forbidden)
+    ]
+
+
+def test_transport_reaches_storage_only_through_the_service_layer() -> None:
+    assert reaching(imports_below(PACKAGE / "transport"), ("roomful_meetings.storage",)) == []
+
+
+def test_config_is_the_innermost_module() -> None:
+    outer = ("roomful_meetings.storage", "roomful_meetings.service", "roomful_meetings.transport")
+    outer += ("roomful_meetings.fanout", "roomful_meetings.app", "roomful_meetings.cli")
+    assert reaching({"config.py": imports_of(PACKAGE / "config.py")}, outer) == []
+
+
 def test_only_storage_talks_to_redis() -> None:
     for path in PACKAGE.rglob("*.py"):
         if "storage" in path.relative_to(PACKAGE).parts:

@@ -15,6 +15,7 @@ import trio
 
 from roomful_meetings.client import connect
 from roomful_meetings.storage.embedded import free_port
+from tests.logfmt import parse_logfmt
 
 CLI = [sys.executable, "-m", "roomful_meetings"]
 
@@ -116,7 +117,9 @@ def test_printed_settings_mask_the_secret(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
-    assert "hunter2" not in err and '"jwt_secret": "***"' in err
+    messages = [parse_logfmt(line)["msg"] for line in err.splitlines()]
+    (settings,) = [message for message in messages if message.startswith("settings ")]
+    assert "hunter2" not in err and json.loads(settings.removeprefix("settings "))["jwt_secret"] == "***"
 
 
 async def test_catalog_import_loads_what_admin_endpoints_load(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

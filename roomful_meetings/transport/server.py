@@ -23,6 +23,7 @@ from roomful_meetings.service.connection import ServiceUnavailable, on_connect
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.transport.admission import Admission
 from roomful_meetings.transport.keepalive import Keepalive
+from roomful_meetings.transport.listen import open_listeners
 from roomful_meetings.transport.session import Session
 from roomful_meetings.transport.wire import WireStream
 
@@ -63,7 +64,7 @@ class WebsocketServer:
     ) -> None:
         """Serve until `stop` is set, then drain: accept nothing new, let every connection
         answer its requests in flight and close with 1001, within the shutdown deadline."""
-        listeners = await trio.open_tcp_listeners(self.settings.port, host=self.settings.host)
+        listeners = await open_listeners(self.settings.host, self.settings.port, "--port")
         port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as connections:
             connections.start_soon(self.keepalive.run)

@@ -180,6 +180,8 @@ async def run_server(
             prepared.set()
             metrics.CONNECTIONS.set_function(lambda: hub.connections)
             await nursery.start(hub.run)
+            # Listen only once events reach this instance: ready when it says it listens.
+            await hub.wait_listening()
             server = WebsocketServer(settings, services, hub, verifier)
             async with trio.open_nursery() as serving:  # ends once drained after `stop`
                 port = await serving.start(server.serve, stop)

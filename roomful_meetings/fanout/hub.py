@@ -73,6 +73,10 @@ class Hub:
         """Whether events reach this instance now (the subscription is confirmed)."""
         return self.channel in self.pubsub.confirmed
 
+    async def wait_listening(self) -> None:
+        """Return once the events subscription is confirmed."""
+        await self.pubsub.wait_confirmed(self.channel)
+
     def count(self, user_id: str) -> int:
         return len(self._receivers.get(user_id, ()))
 

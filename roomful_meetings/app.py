@@ -117,7 +117,7 @@ async def wait_connected(redis: Redis, deadline: float, connect_timeout: float) 
             )
         with trio.move_on_at(min(deadline, trio.current_time() + WAITING_LOG_SECONDS)):
             await redis.wait_connected()
-        if not redis.connected:
+        if not redis.connected and trio.current_time() < deadline:
             log.warning(
                 "still waiting for Redis at %s (%.0fs so far; SIGTERM or Ctrl-C stops)",
                 redis.address.masked(),

@@ -60,6 +60,8 @@ def run(main: Callable[..., Awaitable[T]], *args: object) -> T:
         fail(2, first_leaf(group))
     except* (RedisNotReached, IncompatibleData) as group:
         fail(1, first_leaf(group))
+    except* KeyboardInterrupt:  # Ctrl-C of a command that has no signal handling of its own
+        fail(130, "interrupted")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -77,9 +77,6 @@ class Hub:
         """Return once the events subscription is confirmed."""
         await self.pubsub.wait_confirmed(self.channel)
 
-    def count(self, user_id: str) -> int:
-        return len(self._receivers.get(user_id, ()))
-
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         await self.pubsub.run(task_status=task_status)
 

@@ -144,3 +144,49 @@ def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path, redis_server: Redi
     assert "Traceback" not in done.stderr
     last = done.stderr.splitlines()[-1]
     assert last.startswith(f"roomful-meetings: cannot listen on 127.0.0.1:{port} ({flag}): "), last
+
+
+def client_text_frame(payload: bytes) -> bytes:
+    """A client's text frame, masked with the all-zero key (so the payload reads as is)."""
+    size = len(payload)
+    if size < 126:
+        head = bytes([0x81, 0x80 | size])
+    elif size < 1 << 16:
+        head = bytes([0x81, 0x80 | 126]) + size.to_bytes(2, "big")
+    else:
+        head = bytes([0x81, 0x80 | 127]) + size.to_bytes(8, "big")
+    return head + b"\0\0\0\0" + payload
+
+
+def test_a_second_signal_while_draining_stops_at_once(
+    tmp_path: Path, redis_server: RedisProcess, stopped: list[subprocess.Popen[str]]
+) -> None:
+    """A client that never reads holds the drain (its answers cannot leave) until the
+    shutdown deadline; the second SIGTERM does not wait for it."""
+    from roomful_meetings.auth import mint_token
+
+    port = free_port()
+    proc = serve(
+        *("--port", str(port), "--redis-url", redis_server.url, "--key-prefix", f"drain{port}:"),
+        *("--jwt-secret", SECRET, "--shutdown-deadline", "600"),
+        tmp_path=tmp_path,
+    )
+    stopped.append(proc)
+    wait_for_line(proc, "listening on")
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.sendall(
+            f"GET /?token={mint_token(SECRET, 'ann')} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert client.recv(12) == b"HTTP/1.1 101"
+        # Each answer echoes its event: 30 answers of 900 kB, more than loopback buffers hold.
+        echoed = b'{"endpoint": "meeting:getMeeting", "data": {}, "event": {"id": "%s"}}' % (b"x" * 900_000)
+        for _ in range(30):
+            client.sendall(client_text_frame(echoed))
+        proc.send_signal(signal.SIGTERM)
+        wait_for_line(proc, "draining 1 connections")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(EXIT_WAIT) == 0
+    assert proc.stderr is not None
+    assert "again: stopping at once" in proc.stderr.read()

@@ -27,7 +27,7 @@ IO_MODULES = (
 
 
 def imports_of(path: Path) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
@@ -58,14 +58,34 @@ def reaching(imports: dict[str, set[str]], forbidden: tuple[str, ...]) -> list[s
     ]
 
 
-def test_transport_reaches_storage_only_through_the_service_layer() -> None:
-    assert reaching(imports_below(PACKAGE / "transport"), ("roomful_meetings.storage",)) == []
+OUTER = ("roomful_meetings.app", "roomful_meetings.cli")
+# What each part must not import: dependencies point inwards (transport -> service ->
+# domain, storage, fanout), and config, the innermost module, imports no other layer.
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "transport": ("roomful_meetings.storage", *OUTER),
+    "service": ("roomful_meetings.transport", *OUTER),
+    "fanout": ("roomful_meetings.service", "roomful_meetings.transport", *OUTER),
+    "storage": (
+        "roomful_meetings.service",
+        "roomful_meetings.transport",
+        "roomful_meetings.fanout",
+        *OUTER,
+    ),
+    "config.py": (
+        "roomful_meetings.storage",
+        "roomful_meetings.service",
+        "roomful_meetings.transport",
+        "roomful_meetings.fanout",
+        *OUTER,
+    ),
+}
 
 
-def test_config_is_the_innermost_module() -> None:
-    outer = ("roomful_meetings.storage", "roomful_meetings.service", "roomful_meetings.transport")
-    outer += ("roomful_meetings.fanout", "roomful_meetings.app", "roomful_meetings.cli")
-    assert reaching({"config.py": imports_of(PACKAGE / "config.py")}, outer) == []
+@pytest.mark.parametrize("part", list(FORBIDDEN))
+def test_dependencies_point_inwards(part: str) -> None:
+    path = PACKAGE / part
+    imports = imports_below(path) if path.is_dir() else {part: imports_of(path)}
+    assert reaching(imports, FORBIDDEN[part]) == []
 
 
 def test_only_storage_talks_to_redis() -> None:

@@ -20,3 +20,14 @@ def test_the_printed_redis_url_hides_only_the_password(url: str, shown: str) -> 
     assert mask_password(url) == shown
     described = Settings(redis_url=url, jwt_secret="s" * 40).describe()
     assert described["redis_url"] == shown and described["jwt_secret"] == "***"
+
+
+def test_the_readme_configuration_table_has_every_setting() -> None:
+    from dataclasses import fields
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `--")]
+    for field in fields(Settings):
+        flag, env = "`--" + field.name.replace("_", "-") + "`", "`ROOMFUL_" + field.name.upper() + "`"
+        assert any(flag in row and env in row for row in rows), f"README lacks a row for {flag}"

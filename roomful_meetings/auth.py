@@ -59,7 +59,11 @@ def resolve_secret(settings: Settings) -> str:
         return settings.jwt_secret
     if settings.jwt_public_key:
         return ""
-    return load_or_create_secret(settings.data_dir)
+    try:
+        return load_or_create_secret(settings.data_dir)
+    except OSError as exc:
+        path = secret_path(settings.data_dir)
+        raise ConfigError(f"cannot read or create the JWT secret {path} (--data-dir): {exc}") from None
 
 
 def checked_secret(secret: str) -> str:

@@ -111,6 +111,10 @@ MISTAKES = {
     "bad-log-format": (["--log-format", "xml"], "bad value for --log-format: 'xml'"),
     "bad-number": (["--max-connections", "many"], "bad value for --max-connections"),
     "short-secret": (["--jwt-secret", "too-short"], "the HS256 secret has 9 bytes; it needs at least 32"),
+    "data-dir-is-a-file": (
+        ["--data-dir", "{tmp}/garbage.pem", "--jwt-secret", ""],
+        "cannot read or create the JWT secret",
+    ),
 }
 
 

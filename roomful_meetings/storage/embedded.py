@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import trio
 
+from roomful_meetings.config import ConfigError
 from roomful_meetings.storage.redis.client import Backoff
 from roomful_meetings.storage.redis.url import RedisAddress
 
@@ -254,8 +255,11 @@ async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
         yield running
         return
     data_dir = data_dir / "redis"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    binary = find_redis_server()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        binary = find_redis_server()
+    except OSError as exc:  # a data folder that cannot be, or no redis-server to run
+        raise ConfigError(f"cannot run the embedded Redis (--data-dir, --redis-url): {exc}") from None
     for _attempt in range(5):  # the free port may be taken between choosing and binding
         port = free_port()
         try:

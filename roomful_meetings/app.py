@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import math
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +16,7 @@ import trio
 
 from roomful_meetings import metrics
 from roomful_meetings.auth import TokenVerifier
-from roomful_meetings.config import Settings
+from roomful_meetings.config import ConfigError, Settings
 from roomful_meetings.fanout.hub import Hub
 from roomful_meetings.service.context import Services
 from roomful_meetings.storage.availability import AvailabilityStore
@@ -33,23 +34,18 @@ from roomful_meetings.storage.redis import (
     open_redis,
     parse_redis_url,
 )
+from roomful_meetings.storage.schema import check_data_format, warn_on_eviction
 from roomful_meetings.transport.http import serve_http
 from roomful_meetings.transport.server import WebsocketServer
 
 log = logging.getLogger("roomful_meetings")
 
 STARTUP_RETRY_SECONDS: Final = 1.0
-# The layout of the data in Redis (docs/architecture.md). A server refuses data of another
-# version; docs/operations.md says how to move between versions.
-DATA_FORMAT_VERSION: Final = "2"
-# Formats this release reads as they are and marks as its own at start (1: every stream
-# entry holds its frame; 2 adds entries pointing to a frame stored once, which a format-1
-# server would misread, and moves events to one pub/sub channel).
-UPGRADES_IN_PLACE: Final = {"1"}
+WAITING_LOG_SECONDS: Final = 5.0  # how often start-up says it is still waiting for Redis
 
 
-class IncompatibleData(RuntimeError):
-    """Redis holds data in a format this server does not understand."""
+class RedisNotReached(RuntimeError):
+    """Redis was not ready within --redis-connect-timeout (the command line exits 1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +54,21 @@ class Running:
     redis: RedisAddress
 
 
+def configured_redis(settings: Settings) -> RedisAddress | None:
+    """The address of --redis-url, None for the embedded Redis. Raises ConfigError."""
+    if not settings.redis_url:
+        return None
+    try:
+        return parse_redis_url(settings.redis_url)
+    except ValueError as exc:
+        raise ConfigError(f"bad value for --redis-url: {exc}") from None
+
+
 @asynccontextmanager
 async def redis_address(settings: Settings) -> AsyncIterator[RedisAddress]:
-    if settings.redis_url:
-        yield parse_redis_url(settings.redis_url)
+    configured = configured_redis(settings)
+    if configured is not None:
+        yield configured
         return
     async with embedded_redis(settings.data_dir) as address:
         log.info(
@@ -73,55 +80,49 @@ async def redis_address(settings: Settings) -> AsyncIterator[RedisAddress]:
         yield address
 
 
-async def prepare_redis(redis: Redis, keys: Keys) -> None:
+async def prepare_redis(redis: Redis, keys: Keys, connect_timeout: float = 0.0) -> None:
     """Wait for Redis, check the data format, load the scripts, warn where keys could be
-    evicted. Raises IncompatibleData for data of another format version."""
+    evicted. Raises IncompatibleData for data of another format version, RedisNotReached
+    when that is not done within `connect_timeout` seconds (0: wait for ever)."""
     scripts = load_scripts()
+    deadline = trio.current_time() + connect_timeout if connect_timeout > 0 else math.inf
     while True:
         try:
-            await redis.wait_connected()
+            await wait_connected(redis, deadline, connect_timeout)
             await check_data_format(redis, keys)
             await redis.load_scripts(scripts)
             await warn_on_eviction(redis)
             return
         except RedisError as exc:
             log.warning("Redis not ready (%s); retrying", exc)
+            if trio.current_time() + STARTUP_RETRY_SECONDS >= deadline:
+                raise RedisNotReached(
+                    f"Redis at {redis.address.masked()} not ready within {connect_timeout:g}s "
+                    f"(--redis-connect-timeout): {exc}"
+                ) from None
             await trio.sleep(STARTUP_RETRY_SECONDS)
 
 
-async def check_data_format(redis: Redis, keys: Keys) -> None:
-    # SET NX: a new database (or one from before versions existed) becomes this version.
-    await redis.execute("SET", keys.schema_version(), DATA_FORMAT_VERSION, "NX")
-    found = (await redis.execute("GET", keys.schema_version()) or b"").decode()
-    if found in UPGRADES_IN_PLACE:
-        await redis.execute("SET", keys.schema_version(), DATA_FORMAT_VERSION)
-        log.warning(
-            "data format %s marked %s: nothing to convert, but servers of the earlier release "
-            "must not run beside this one (they refuse to start now)",
-            found,
-            DATA_FORMAT_VERSION,
-        )
-        found = DATA_FORMAT_VERSION
-    if found != DATA_FORMAT_VERSION:
-        raise IncompatibleData(
-            f"Redis key {keys.schema_version()!r} says the data is in format {found!r}; this server "
-            f"understands format {DATA_FORMAT_VERSION!r}. See docs/operations.md (upgrades)."
-        )
+async def wait_connected(redis: Redis, deadline: float, connect_timeout: float) -> None:
+    """Wait for a link to Redis, saying every few seconds that it is still awaited.
 
-
-async def warn_on_eviction(redis: Redis) -> None:
-    try:
-        reply = await redis.execute("CONFIG", "GET", "maxmemory-policy")
-    except RedisError as exc:
-        log.warning("could not read Redis maxmemory-policy (%s): make sure it is noeviction", exc)
-        return
-    policy = reply[1].decode() if len(reply) > 1 else "unknown"
-    if policy != "noeviction":
-        log.warning(
-            "!!! Redis maxmemory-policy is %r: Redis may EVICT meetings, indexes and events under memory "
-            "pressure, leaving data half-gone. Set `maxmemory-policy noeviction` for this server. !!!",
-            policy,
-        )
+    Raises RedisNotReached at `deadline` (trio clock).
+    """
+    waited_since = trio.current_time()
+    while not redis.connected:
+        if trio.current_time() >= deadline:
+            raise RedisNotReached(
+                f"Redis at {redis.address.masked()} not reachable within {connect_timeout:g}s "
+                "(--redis-connect-timeout)"
+            )
+        with trio.move_on_at(min(deadline, trio.current_time() + WAITING_LOG_SECONDS)):
+            await redis.wait_connected()
+        if not redis.connected and trio.current_time() < deadline:
+            log.warning(
+                "still waiting for Redis at %s (%.0fs so far; SIGTERM or Ctrl-C stops)",
+                redis.address.masked(),
+                trio.current_time() - waited_since,
+            )
 
 
 def build_services(settings: Settings, redis: Redis) -> Services:
@@ -147,14 +148,17 @@ async def run_server(
     """Run until `stop` is set (then drain and return) or until cancelled; `started` with
     the bound port once connections are accepted."""
     stop = stop if stop is not None else trio.Event()
-    log.info("settings %s", json.dumps(settings.describe(), sort_keys=True))
+    # Mistakes in the settings are reported before anything starts (ConfigError).
     verifier = TokenVerifier(settings)
+    configured_redis(settings)
+    log.info("settings %s", json.dumps(settings.describe(), sort_keys=True))
     async with (
         redis_address(settings) as address,
         open_redis(
             address, pool_size=settings.redis_pool_size, reply_timeout=settings.redis_timeout
         ) as redis,
     ):
+        metrics.REDIS_UP.set_function(lambda: float(redis.connected))
         services = build_services(settings, redis)
         hub = Hub(services.keys, address)
         prepared = trio.Event()
@@ -172,10 +176,12 @@ async def run_server(
             if settings.http_port:
                 http_port = await nursery.start(serve_http, settings.host, settings.http_port, readiness)
                 log.info("health and metrics on http://%s:%d", settings.host, http_port)
-            await prepare_redis(redis, services.keys)
+            await prepare_redis(redis, services.keys, settings.redis_connect_timeout)
             prepared.set()
             metrics.CONNECTIONS.set_function(lambda: hub.connections)
             await nursery.start(hub.run)
+            # Listen only once events reach this instance: ready when it says it listens.
+            await hub.wait_listening()
             server = WebsocketServer(settings, services, hub, verifier)
             async with trio.open_nursery() as serving:  # ends once drained after `stop`
                 port = await serving.start(server.serve, stop)
@@ -185,8 +191,14 @@ async def run_server(
 
 
 async def serve_until_signalled(settings: Settings) -> None:
-    """`roomful-meetings serve`: run until SIGTERM or SIGINT, then stop cleanly (exit 0)."""
+    """`roomful-meetings serve`: run until SIGTERM or SIGINT, then stop cleanly (exit 0).
+
+    The signals are obeyed in every phase: while starting (waiting for Redis, say) the
+    first one stops at once; while serving it drains; a second one while draining stops
+    at once.
+    """
     stop = trio.Event()
+    listening = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
 
@@ -196,15 +208,27 @@ async def serve_until_signalled(settings: Settings) -> None:
                 await run_server(settings, stop, task_status=task_status)
                 nursery.cancel_scope.cancel()
 
+            nursery.start_soon(obey_signals, signals, stop, listening, nursery.cancel_scope)
             await nursery.start(run_then_return)
+            listening.set()
             # What exists once the server listens (modules, zone data, scripts, metrics)
             # lives as long as the process: keep it out of every later garbage collection.
             # Measured (bench/run.py get): p99 36-41 ms -> 19-21 ms, 10 % less CPU per get.
             gc.freeze()
-            async for signum in signals:
-                if stop.is_set():
-                    log.warning("received %s again: stopping at once", signal.Signals(signum).name)
-                    nursery.cancel_scope.cancel()
-                    break
-                log.info("received %s: draining, then stopping", signal.Signals(signum).name)
-                stop.set()
+
+
+async def obey_signals(
+    signals: AsyncIterator[int], stop: trio.Event, listening: trio.Event, scope: trio.CancelScope
+) -> None:
+    async for signum in signals:
+        name = signal.Signals(signum).name
+        if not listening.is_set():
+            log.info("received %s while starting: stopping", name)
+            scope.cancel()
+            return
+        if stop.is_set():
+            log.warning("received %s again: stopping at once", name)
+            scope.cancel()
+            return
+        log.info("received %s: draining, then stopping", name)
+        stop.set()

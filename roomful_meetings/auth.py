@@ -9,10 +9,14 @@ from pathlib import Path
 from typing import Any, Final
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from roomful_meetings.config import Settings
+from roomful_meetings.config import ConfigError, Settings
 
 LEEWAY_SECONDS: Final = 30
+# RFC 7518 section 3.2: an HS256 key must have at least as many bits as the hash (256).
+MIN_SECRET_BYTES: Final = 32
 SECRET_FILE: Final = "jwt-secret"
 HMAC_ALGORITHMS: Final = ["HS256"]
 PUBLIC_KEY_ALGORITHMS: Final = ["RS256", "ES256"]
@@ -55,13 +59,46 @@ def resolve_secret(settings: Settings) -> str:
         return settings.jwt_secret
     if settings.jwt_public_key:
         return ""
-    return load_or_create_secret(settings.data_dir)
+    try:
+        return load_or_create_secret(settings.data_dir)
+    except OSError as exc:
+        path = secret_path(settings.data_dir)
+        raise ConfigError(f"cannot read or create the JWT secret {path} (--data-dir): {exc}") from None
+
+
+def checked_secret(secret: str) -> str:
+    """The HS256 secret, refused (ConfigError) when shorter than MIN_SECRET_BYTES."""
+    if secret and len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"the HS256 secret has {len(secret.encode())} bytes; it needs at least {MIN_SECRET_BYTES}"
+            " (`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'` makes one)"
+        )
+    return secret
+
+
+def load_public_key(path: str) -> str:
+    """The PEM text of an RS256 or ES256 public key, checked now rather than per handshake.
+
+    Raises ConfigError when the file cannot be read or holds no RSA or EC public key.
+    """
+    try:
+        pem = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read --jwt-public-key {path}: {exc}") from None
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except ValueError as exc:
+        raise ConfigError(f"--jwt-public-key {path} is not a PEM public key: {exc}") from None
+    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        raise ConfigError(f"--jwt-public-key {path}: not an RSA or EC key (RS256, ES256)")
+    return pem
 
 
 class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
-        self.secret = resolve_secret(settings)
-        self.public_key = Path(settings.jwt_public_key).read_text() if settings.jwt_public_key else ""
+        """Raises ConfigError for a secret too short or a public key file that is not one."""
+        self.secret = checked_secret(resolve_secret(settings))
+        self.public_key = load_public_key(settings.jwt_public_key) if settings.jwt_public_key else ""
         self.issuer = settings.jwt_issuer or None
         self.audience = settings.jwt_audience or None
         self.require_exp = settings.jwt_require_exp

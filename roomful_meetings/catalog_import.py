@@ -18,5 +18,5 @@ async def run_import(settings: Settings, path: Path) -> dict[str, int]:
     catalog = msgspec.json.decode(await trio.Path(path).read_bytes(), type=CatalogFile)
     async with redis_address(settings) as address, open_redis(address) as redis:
         services = build_services(settings, redis)
-        await prepare_redis(redis, services.keys)
+        await prepare_redis(redis, services.keys, settings.redis_connect_timeout)
         return await import_catalog(services, catalog)

@@ -1,16 +1,40 @@
-"""The `roomful-meetings` command: serve, token, catalog import, schema."""
+"""The `roomful-meetings` command: serve, token, catalog import, schema.
+
+Exit codes: 0 done (or stopped by SIGTERM/SIGINT), 1 a failure at run time (Redis not
+reached within --redis-connect-timeout, data of another format), 2 a mistake in the
+command line or settings (bad flag or value, port in use, unreadable key). Each failure
+is one line on stderr, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Awaitable, Callable
+from importlib.metadata import version
 from pathlib import Path
+from typing import NoReturn, TypeVar
 
 import msgspec
 import trio
 
 from roomful_meetings import logs
-from roomful_meetings.config import add_arguments, settings_from
+from roomful_meetings.config import ConfigError, Settings, add_arguments, settings_from
+
+T = TypeVar("T")
+
+# The settings each command other than `serve` reads (its --help lists only these).
+TOKEN_SETTINGS = ("data_dir", "jwt_secret", "jwt_public_key")
+IMPORT_SETTINGS = (
+    "redis_url",
+    "redis_pool_size",
+    "redis_timeout",
+    "redis_connect_timeout",
+    "key_prefix",
+    "data_dir",
+    "log_level",
+    "log_format",
+)
 
 
 def first_leaf(error: BaseException) -> BaseException:
@@ -20,9 +44,30 @@ def first_leaf(error: BaseException) -> BaseException:
     return error
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="roomful-meetings", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def fail(code: int, message: object) -> NoReturn:
+    print(f"roomful-meetings: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def run(main: Callable[..., Awaitable[T]], *args: object) -> T:
+    """trio.run, with the failures a user can cause turned into one line and an exit code."""
+    from roomful_meetings.app import RedisNotReached
+    from roomful_meetings.storage.schema import IncompatibleData
+
+    try:
+        return trio.run(main, *args)
+    except* ConfigError as group:
+        fail(2, first_leaf(group))
+    except* (RedisNotReached, IncompatibleData) as group:
+        fail(1, first_leaf(group))
+    except* KeyboardInterrupt:  # Ctrl-C of a command that has no signal handling of its own
+        fail(130, "interrupted")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="roomful-meetings", description=__doc__.split("\n\n")[0])
+    top.add_argument("--version", action="version", version=f"%(prog)s {version('roomful-meetings')}")
+    commands = top.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run a server instance")
     add_arguments(serve)
@@ -33,18 +78,21 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds until it expires")
     token.add_argument("--email", help="email claim")
     token.add_argument("--zone", help="zoneinfo claim (IANA time zone)")
-    add_arguments(token)
+    add_arguments(token, TOKEN_SETTINGS)
 
     catalog = commands.add_parser("catalog", help="bulk catalog operations")
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
     load = catalog_commands.add_parser("import", help="load users, rooms, props, groups, sessions")
     load.add_argument("file", type=Path, help="JSON file: {users, rooms, props, groups, sessions}")
-    add_arguments(load)
+    add_arguments(load, IMPORT_SETTINGS)
 
     schema = commands.add_parser("schema", help="print the AsyncAPI 3 document of the protocol")
     schema.add_argument("--output", type=Path, help="write it to this file instead")
+    return top
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     if args.command == "schema":
         from roomful_meetings.asyncapi import render
 
@@ -53,33 +101,51 @@ def main(argv: list[str] | None = None) -> None:
         else:
             sys.stdout.write(render())
         return
-    settings = settings_from(args)
-    logs.configure(settings.log_level)
+    try:
+        settings = settings_from(args)
+        logs.configure(settings.log_level, log_format=settings.log_format)
+    except ConfigError as exc:
+        fail(2, exc)
     if args.command == "serve":
-        from roomful_meetings.app import IncompatibleData, serve_until_signalled
+        from roomful_meetings.app import serve_until_signalled
 
-        try:
-            trio.run(serve_until_signalled, settings)
-        except* IncompatibleData as group:
-            raise SystemExit(f"roomful-meetings: {first_leaf(group)}") from None
+        run(serve_until_signalled, settings)
     elif args.command == "token":
-        from roomful_meetings.auth import mint_token, resolve_secret
-
-        secret = resolve_secret(settings)
-        if not secret:
-            raise SystemExit(
-                "this server verifies tokens with a public key; mint them where the private key is"
-            )
-        claims = {k: v for k, v in (("email", args.email), ("zoneinfo", args.zone)) if v}
-        print(mint_token(secret, args.user, admin=args.admin, ttl_seconds=args.ttl, **claims))
+        print_token(args, settings)
     elif args.command == "catalog":
-        from roomful_meetings.app import IncompatibleData
         from roomful_meetings.catalog_import import run_import
 
         try:
-            counts = trio.run(run_import, settings, args.file)
+            counts = run(run_import, settings, args.file)
         except* (msgspec.ValidationError, msgspec.DecodeError) as group:
-            raise SystemExit(f"{args.file}: {first_leaf(group)}") from None
-        except* IncompatibleData as group:
-            raise SystemExit(f"roomful-meetings: {first_leaf(group)}") from None
+            fail(2, f"{args.file}: {first_leaf(group)}")
+        except* OSError as group:
+            fail(2, f"{args.file}: {first_leaf(group)}")
         print(" ".join(f"{name}={count}" for name, count in counts.items()))
+
+
+def print_token(args: argparse.Namespace, settings: Settings) -> None:
+    """The token on stdout; on stderr, which secret signed it, since a token made with the
+    secret of another data folder is refused (401) by the server."""
+    from roomful_meetings.auth import checked_secret, mint_token, resolve_secret, secret_path
+
+    if settings.jwt_public_key and not settings.jwt_secret:
+        fail(2, "this server verifies tokens with a public key; mint them where the private key is")
+    path = secret_path(settings.data_dir).resolve()
+    existed = path.is_file()
+    try:
+        secret = checked_secret(resolve_secret(settings))
+    except ConfigError as exc:
+        fail(2, exc)
+    if settings.jwt_secret:
+        print("roomful-meetings: signed with --jwt-secret (ROOMFUL_JWT_SECRET)", file=sys.stderr)
+    elif existed:
+        print(f"roomful-meetings: signed with the secret in {path}", file=sys.stderr)
+    else:
+        print(
+            f"roomful-meetings: warning: no secret in {path.parent}, so a new one was made in {path};"
+            " only a server with this --data-dir accepts the token",
+            file=sys.stderr,
+        )
+    claims = {k: v for k, v in (("email", args.email), ("zoneinfo", args.zone)) if v}
+    print(mint_token(secret, args.user, admin=args.admin, ttl_seconds=args.ttl, **claims))

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,7 @@ class Settings:
     redis_url: str = ""
     redis_pool_size: int = 2
     redis_timeout: float = 5.0
+    redis_connect_timeout: float = 0.0
     key_prefix: str = "rm:"
     data_dir: Path = Path("./var")
     jwt_secret: str = ""
@@ -43,6 +45,7 @@ class Settings:
     ping_timeout: float = 10.0
     shutdown_deadline: float = 10.0
     log_level: str = "info"
+    log_format: str = "logfmt"
 
     @property
     def embedded_redis(self) -> bool:
@@ -56,11 +59,19 @@ class Settings:
             if field.name == "jwt_secret" and value:
                 value = "***"
             elif field.name == "redis_url" and value:
-                from roomful_meetings.storage.redis.url import parse_redis_url
-
-                value = parse_redis_url(value).masked()
+                value = mask_password(value)
             out[field.name] = str(value) if isinstance(value, Path) else value
         return out
+
+
+def mask_password(url: str) -> str:
+    """The URL with its password replaced by ***, for logs (the rest is kept as given)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _bool(text: str) -> bool:
@@ -79,6 +90,7 @@ HELP: Mapping[str, str] = {
     "redis_url": "redis://[user:password@]host:port/db, rediss:// or unix:// (unset: embedded Redis)",
     "redis_pool_size": "Redis connections per instance (each pipelines many requests)",
     "redis_timeout": "seconds to wait for a Redis reply before the link is dropped",
+    "redis_connect_timeout": "seconds to wait for Redis at start before exiting 1 (0: wait for ever)",
     "key_prefix": "prefix of every Redis key and channel",
     "data_dir": "local folder for the embedded Redis and the generated JWT secret",
     "jwt_secret": "HS256 shared secret (unset: generated in the data folder)",
@@ -100,7 +112,19 @@ HELP: Mapping[str, str] = {
     "ping_timeout": "seconds to wait for the pong before the connection is dropped (4009)",
     "shutdown_deadline": "seconds to finish in-flight requests on SIGTERM",
     "log_level": "debug, info, warning or error",
+    "log_format": "logfmt (key=value lines) or json (one object per line)",
 }
+
+# Settings that take one of a few words; anything else is refused at start.
+CHOICES: Mapping[str, tuple[str, ...]] = {
+    "log_level": ("debug", "info", "warning", "error"),
+    "log_format": ("logfmt", "json"),
+}
+
+
+class ConfigError(Exception):
+    """A setting that cannot work (bad value, unreadable key file, port in use): the
+    command line prints the message as one line and exits 2."""
 
 
 PARSERS: Mapping[str, Callable[[str], Any]] = {
@@ -117,8 +141,11 @@ def _parser_for(type_name: Any) -> Callable[[str], Any]:
     return PARSERS[type_name if isinstance(type_name, str) else type_name.__name__]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, only: Collection[str] | None = None) -> None:
+    """Add a flag per setting (or per setting named in `only`, for commands that use few)."""
     for field in fields(Settings):
+        if only is not None and field.name not in only:
+            continue
         flag = "--" + field.name.replace("_", "-")
         env = "ROOMFUL_" + field.name.upper()
         parser.add_argument(flag, dest=field.name, default=None, help=f"{HELP[field.name]} [{env}]")
@@ -134,8 +161,12 @@ def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str]
             raw = env.get("ROOMFUL_" + field.name.upper())
         if raw is None:
             continue
+        flag = "--" + field.name.replace("_", "-")
         try:
             values[field.name] = _parser_for(field.type)(raw)
         except ValueError as exc:
-            raise SystemExit(f"bad value for {field.name}: {exc}") from None
+            raise ConfigError(f"bad value for {flag}: {exc}") from None
+        allowed = CHOICES.get(field.name)
+        if allowed is not None and str(values[field.name]).lower() not in allowed:
+            raise ConfigError(f"bad value for {flag}: {raw!r} (one of {', '.join(allowed)})")
     return Settings(**values)

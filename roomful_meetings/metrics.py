@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import functools
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ... (Linux
+# /proc) and python_info: what a dashboard needs beside the server's own figures.
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
 
+REDIS_UP = Gauge("roomful_redis_up", "1 while at least one link to Redis is open, else 0", registry=REGISTRY)
 CONNECTIONS = Gauge("roomful_connections", "Open websocket connections", registry=REGISTRY)
 REQUESTS = Counter(
     "roomful_requests",

@@ -16,6 +16,7 @@ import trio
 
 from roomful_meetings.client import connect
 from roomful_meetings.storage.embedded import RedisProcess, free_port
+from tests.logfmt import parse_logfmt
 
 CLI = [sys.executable, "-m", "roomful_meetings"]
 
@@ -121,7 +122,9 @@ def test_printed_settings_mask_the_secret(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
-    assert "hunter2" not in err and '"jwt_secret": "***"' in err
+    messages = [parse_logfmt(line)["msg"] for line in err.splitlines()]
+    (settings,) = [message for message in messages if message.startswith("settings ")]
+    assert "hunter2" not in err and json.loads(settings.removeprefix("settings "))["jwt_secret"] == "***"
 
 
 async def test_catalog_import_loads_what_admin_endpoints_load(served: Served, tmp_path: Path) -> None:
@@ -171,9 +174,9 @@ def test_catalog_import_rejects_a_malformed_file(tmp_path: Path) -> None:
 async def test_a_server_refuses_data_in_a_format_it_does_not_understand(
     redis_server: RedisProcess, prefix: str
 ) -> None:
-    from roomful_meetings.app import DATA_FORMAT_VERSION, check_data_format
     from roomful_meetings.storage.keys import Keys
     from roomful_meetings.storage.redis import open_redis
+    from roomful_meetings.storage.schema import DATA_FORMAT_VERSION, check_data_format
 
     keys = Keys(prefix)
     async with open_redis(redis_server.address) as redis:

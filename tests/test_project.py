@@ -48,6 +48,49 @@ def test_pure_layers_import_no_io(layer: str) -> None:
             )
 
 
+def imports_below(directory: Path) -> dict[str, set[str]]:
+    return {str(path.relative_to(PACKAGE)): imports_of(path) for path in directory.rglob("*.py")}
+
+
+def reaching(imports: dict[str, set[str]], forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{module} imports {name}"
+        for module, names in imports.items()
+        for name in sorted(names)
+        if any(name == inner or name.startswith(inner + ".") for inner in forbidden)
+    ]
+
+
+OUTER = ("roomful_meetings.app", "roomful_meetings.cli")
+# What each part must not import: dependencies point inwards (transport -> service ->
+# domain, storage, fanout), and config, the innermost module, imports no other layer.
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "transport": ("roomful_meetings.storage", *OUTER),
+    "service": ("roomful_meetings.transport", *OUTER),
+    "fanout": ("roomful_meetings.service", "roomful_meetings.transport", *OUTER),
+    "storage": (
+        "roomful_meetings.service",
+        "roomful_meetings.transport",
+        "roomful_meetings.fanout",
+        *OUTER,
+    ),
+    "config.py": (
+        "roomful_meetings.storage",
+        "roomful_meetings.service",
+        "roomful_meetings.transport",
+        "roomful_meetings.fanout",
+        *OUTER,
+    ),
+}
+
+
+@pytest.mark.parametrize("part", list(FORBIDDEN))
+def test_dependencies_point_inwards(part: str) -> None:
+    path = PACKAGE / part
+    imports = imports_below(path) if path.is_dir() else {part: imports_of(path)}
+    assert reaching(imports, FORBIDDEN[part]) == []
+
+
 def test_only_storage_talks_to_redis() -> None:
     for path in PACKAGE.rglob("*.py"):
         if "storage" in path.relative_to(PACKAGE).parts:

@@ -27,13 +27,17 @@ import trio
 from roomful_meetings.fanout.event import Event
 from roomful_meetings.metrics import EVENTS_DELIVERED
 from roomful_meetings.storage.keys import Keys
-from roomful_meetings.storage.redis import PubSub, RedisAddress, RedisUnavailable
+from roomful_meetings.storage.redis import PubSub, RedisAddress
 
 log = logging.getLogger(__name__)
 
 JOIN_WAIT: Final = 2.0  # seconds a connection waits for the events subscription to be confirmed
 
 _recipients = msgspec.json.Decoder(list[str])
+
+
+class NotListening(Exception):
+    """Events cannot reach this instance now: the pub/sub link to Redis is down."""
 
 
 class Receiver(Protocol):
@@ -69,20 +73,21 @@ class Hub:
         """Whether events reach this instance now (the subscription is confirmed)."""
         return self.channel in self.pubsub.confirmed
 
-    def count(self, user_id: str) -> int:
-        return len(self._receivers.get(user_id, ()))
+    async def wait_listening(self) -> None:
+        """Return once the events subscription is confirmed."""
+        await self.pubsub.wait_confirmed(self.channel)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         await self.pubsub.run(task_status=task_status)
 
     async def join(self, receiver: Receiver) -> None:
-        """Register a connection. Raises RedisUnavailable when events cannot reach this
+        """Register a connection. Raises NotListening when events cannot reach this
         instance (the link to Redis is down)."""
         if not self.listening:
             with trio.move_on_after(JOIN_WAIT):
                 await self.pubsub.wait_confirmed(self.channel)
             if not self.listening:
-                raise RedisUnavailable("not subscribed to events: the pub/sub link is down")
+                raise NotListening("not subscribed to events: the pub/sub link is down")
         self._receivers.setdefault(receiver.user_id, []).append(receiver)
         self._count += 1
         if self._empty.is_set():

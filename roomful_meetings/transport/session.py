@@ -33,10 +33,10 @@ from roomful_meetings.metrics import CLOSES
 from roomful_meetings.protocol.envelope import FrameError, decode_request, encode_error, encode_push
 from roomful_meetings.protocol.events import Ready, RecoveryIncomplete
 from roomful_meetings.protocol.websocket import text_frame
+from roomful_meetings.service.connection import ServiceUnavailable, missed_events, storage_guard
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.dispatch import dispatch
 from roomful_meetings.service.legacy import legacy_event_frame
-from roomful_meetings.storage.redis import RedisError
 from roomful_meetings.transport.wire import WireStream
 
 log = logging.getLogger(__name__)
@@ -232,10 +232,10 @@ class Session:
         for delay in CATCH_UP_DELAYS:
             await trio.sleep(delay)
             try:
-                _, missed = await self.services.events.since(
-                    self.user_id, since, max_age_ms=RETAIN_MS, now_ms=int(time.time() * 1000)
+                _, missed = await missed_events(
+                    self.services, self.user_id, since, max_age_ms=RETAIN_MS, now_ms=int(time.time() * 1000)
                 )
-            except RedisError as exc:
+            except ServiceUnavailable as exc:
                 # Redis may confirm a subscription while it is still loading its data.
                 log.info("user=%s catch-up after an outage failed, retrying: %s", self.user_id, exc)
                 continue
@@ -258,10 +258,11 @@ class Session:
         async for frame in self._legacy[1]:
             push = _push_decoder.decode(frame)
             try:
-                legacy = await legacy_event_frame(
-                    self.services, push.endpoint, push.event.id, push.event.date, push.data
-                )
-            except RedisError as exc:
+                with storage_guard():
+                    legacy = await legacy_event_frame(
+                        self.services, push.endpoint, push.event.id, push.event.date, push.data
+                    )
+            except ServiceUnavailable as exc:
                 log.warning("user=%s deprecated event %s not sent: %s", self.user_id, push.event.id, exc)
                 continue
             if legacy is not None:

@@ -62,6 +62,15 @@ class WireStream(trio.abc.Stream):
         self.heard_at = trio.current_time()  # when bytes last came from the peer
 
     @property
+    def peer(self) -> str:
+        """The peer's address as host:port, for logs (asked when needed: no memory kept)."""
+        try:
+            host, port, *_ = self._stream.socket.getpeername()
+        except OSError:
+            return "-"  # already disconnected
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    @property
     def queued(self) -> int:
         """Chunks waiting for the socket (a partly written frame counts as one)."""
         return len(self._queue)

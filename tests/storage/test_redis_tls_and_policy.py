@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from roomful_meetings.app import warn_on_eviction
 from roomful_meetings.storage.embedded import RedisProcess, free_port
 from roomful_meetings.storage.redis import open_redis, parse_redis_url
+from roomful_meetings.storage.schema import warn_on_eviction
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

@@ -1,0 +1,48 @@
+"""Connection slots of one instance: `--max-connections` and `--max-connections-per-user`.
+
+Why a ledger of its own rather than the hub's count: between the token check and the hub
+join a handshake awaits Redis (the profile upsert) and the websocket accept. A check
+against the hub alone lets a burst of handshakes all pass it before the first one joins.
+A slot is reserved here synchronously (no await between the check and the reservation, so
+no other task runs in between) and released when the connection ends, whatever the path.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+FULL: Final = (503, "this server instance is full; try another")
+USER_FULL: Final = (429, "too many connections for this user")
+
+
+class Admission:
+    def __init__(self, max_connections: int, max_per_user: int) -> None:
+        self.max_connections = max_connections
+        self.max_per_user = max_per_user
+        self.held = 0
+        self._by_user: dict[str, int] = {}
+
+    def held_by(self, user_id: str) -> int:
+        return self._by_user.get(user_id, 0)
+
+    def reserve(self, user_id: str) -> tuple[int, str] | None:
+        """Take a slot for `user_id`: None when taken (the caller must `release` it),
+        else the HTTP status and message to refuse the handshake with."""
+        if self.held >= self.max_connections:
+            return FULL
+        mine = self._by_user.get(user_id, 0)
+        if mine >= self.max_per_user:
+            return USER_FULL
+        self.held += 1
+        self._by_user[user_id] = mine + 1
+        return None
+
+    def release(self, user_id: str) -> None:
+        mine = self._by_user.get(user_id, 0)
+        if mine <= 0:
+            raise RuntimeError(f"released a connection slot {user_id!r} does not hold")
+        self.held -= 1
+        if mine == 1:
+            del self._by_user[user_id]
+        else:
+            self._by_user[user_id] = mine - 1

@@ -1,0 +1,33 @@
+"""Settings: what is printed at start hides secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from roomful_meetings.config import Settings, mask_password
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://user:p%40ss@db.example:6380/2", "redis://user:***@db.example:6380/2"),
+        ("rediss://:secret@db.example/0?ssl_cert_reqs=none", "rediss://:***@db.example/0?ssl_cert_reqs=none"),
+        ("unix://:pw@/run/redis.sock?db=1", "unix://:***@/run/redis.sock?db=1"),
+        ("redis://db.example:6379/0", "redis://db.example:6379/0"),
+    ],
+)
+def test_the_printed_redis_url_hides_only_the_password(url: str, shown: str) -> None:
+    assert mask_password(url) == shown
+    described = Settings(redis_url=url, jwt_secret="s" * 40).describe()
+    assert described["redis_url"] == shown and described["jwt_secret"] == "***"
+
+
+def test_the_readme_configuration_table_has_every_setting() -> None:
+    from dataclasses import fields
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `--")]
+    for field in fields(Settings):
+        flag, env = "`--" + field.name.replace("_", "-") + "`", "`ROOMFUL_" + field.name.upper() + "`"
+        assert any(flag in row and env in row for row in rows), f"README lacks a row for {flag}"

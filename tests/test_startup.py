@@ -1,0 +1,196 @@
+"""Starting and stopping `roomful-meetings serve` as an operator does: real processes, real
+signals, and everyday mistakes answered with one line and an exit code."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from roomful_meetings.storage.embedded import RedisProcess, free_port
+
+CLI = [sys.executable, "-m", "roomful_meetings"]
+SECRET = "a-secret-of-at-least-thirty-two-bytes-0123"
+EXIT_WAIT = 30  # seconds: generous, the process exits well before on an idle machine
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("ROOMFUL_")}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, env=clean_env(), timeout=EXIT_WAIT, check=False
+    )
+
+
+def closed_port_url() -> str:
+    """A Redis URL on a loopback port nothing listens on."""
+    return f"redis://127.0.0.1:{free_port()}/0"
+
+
+def serve(*flags: str, tmp_path: Path) -> subprocess.Popen[str]:
+    command = [*CLI, "serve", "--port", "0", "--data-dir", str(tmp_path / "var"), *flags]
+    return subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=clean_env())
+
+
+def wait_for_line(proc: subprocess.Popen[str], words: str) -> list[str]:
+    """Read stderr up to the first line containing `words` (the test's timeout bounds it)."""
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if words in line:
+            return seen
+    raise AssertionError(f"exited ({proc.wait()}) before logging {words!r}:\n{''.join(seen)}")
+
+
+@pytest.fixture
+def stopped() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes the test started, killed if the test left one running."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_a_server_still_waiting_for_redis(
+    tmp_path: Path, stopped: list[subprocess.Popen[str]], signum: signal.Signals
+) -> None:
+    proc = serve("--redis-url", closed_port_url(), "--jwt-secret", SECRET, tmp_path=tmp_path)
+    stopped.append(proc)
+    wait_for_line(proc, "redis connect to")  # it is in the waiting phase now
+    proc.send_signal(signum)
+    assert proc.wait(EXIT_WAIT) == 0
+    assert proc.stderr is not None
+    rest = proc.stderr.read()
+    assert "while starting: stopping" in rest and "Traceback" not in rest
+
+
+def test_redis_connect_timeout_ends_start_up_with_exit_1_and_one_line(tmp_path: Path) -> None:
+    flags = ["--redis-url", closed_port_url(), "--redis-connect-timeout", "0.5", "--jwt-secret", SECRET]
+    done = run_cli("serve", "--port", "0", *flags)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert (
+        last.startswith("roomful-meetings: Redis at redis://127.0.0.1:") and "--redis-connect-timeout" in last
+    )
+    assert "Traceback" not in done.stderr
+
+
+def pem_of_a_private_key(tmp_path: Path) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    path = tmp_path / "private.pem"
+    path.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return path
+
+
+MISTAKES = {
+    "bad-url-scheme": (["--redis-url", "http://127.0.0.1:6379"], "unsupported Redis URL scheme 'http'"),
+    "missing-pem": (["--jwt-public-key", "{tmp}/nowhere.pem"], "cannot read --jwt-public-key"),
+    "unparseable-pem": (["--jwt-public-key", "{tmp}/garbage.pem"], "is not a PEM public key"),
+    "private-key-pem": (["--jwt-public-key", "{tmp}/private.pem"], "is not a PEM public key"),
+    "bad-log-level": (["--log-level", "loud"], "bad value for --log-level: 'loud'"),
+    "bad-log-format": (["--log-format", "xml"], "bad value for --log-format: 'xml'"),
+    "bad-number": (["--max-connections", "many"], "bad value for --max-connections"),
+    "short-secret": (["--jwt-secret", "too-short"], "the HS256 secret has 9 bytes; it needs at least 32"),
+    "data-dir-is-a-file": (
+        ["--data-dir", "{tmp}/garbage.pem", "--jwt-secret", ""],
+        "cannot read or create the JWT secret",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_an_everyday_mistake_is_one_line_and_exit_2(tmp_path: Path, mistake: str) -> None:
+    flags, expected = MISTAKES[mistake]
+    (tmp_path / "garbage.pem").write_text("-----BEGIN PUBLIC KEY-----\nnot base64 at all\n")
+    pem_of_a_private_key(tmp_path)
+    flags = [flag.replace("{tmp}", str(tmp_path)) for flag in flags]
+    if "--jwt-secret" not in flags:
+        flags += ["--jwt-secret", SECRET]
+    if "--redis-url" not in flags:
+        flags += ["--redis-url", closed_port_url()]  # never reached: the mistake comes first
+    done = run_cli("serve", "--port", "0", "--data-dir", str(tmp_path), *flags)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [done.stderr.strip()], "more than one line"
+    assert done.stderr.startswith("roomful-meetings: ") and expected in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("flag", ["--port", "--http-port"])
+def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path, redis_server: RedisProcess, flag: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = {"--port": "0", "--http-port": "0", flag: str(port)}
+        flags = [item for pair in ports.items() for item in pair]
+        flags += ["--redis-url", redis_server.url, "--jwt-secret", SECRET, "--key-prefix", f"p{port}:"]
+        done = run_cli("serve", *flags)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith(f"roomful-meetings: cannot listen on 127.0.0.1:{port} ({flag}): "), last
+
+
+def client_text_frame(payload: bytes) -> bytes:
+    """A client's text frame, masked with the all-zero key (so the payload reads as is)."""
+    size = len(payload)
+    if size < 126:
+        head = bytes([0x81, 0x80 | size])
+    elif size < 1 << 16:
+        head = bytes([0x81, 0x80 | 126]) + size.to_bytes(2, "big")
+    else:
+        head = bytes([0x81, 0x80 | 127]) + size.to_bytes(8, "big")
+    return head + b"\0\0\0\0" + payload
+
+
+def test_a_second_signal_while_draining_stops_at_once(
+    tmp_path: Path, redis_server: RedisProcess, stopped: list[subprocess.Popen[str]]
+) -> None:
+    """A client that never reads holds the drain (its answers cannot leave) until the
+    shutdown deadline; the second SIGTERM does not wait for it."""
+    from roomful_meetings.auth import mint_token
+
+    port = free_port()
+    proc = serve(
+        *("--port", str(port), "--redis-url", redis_server.url, "--key-prefix", f"drain{port}:"),
+        *("--jwt-secret", SECRET, "--shutdown-deadline", "600"),
+        tmp_path=tmp_path,
+    )
+    stopped.append(proc)
+    wait_for_line(proc, "listening on")
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.sendall(
+            f"GET /?token={mint_token(SECRET, 'ann')} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert client.recv(12) == b"HTTP/1.1 101"
+        # Each answer echoes its event: 30 answers of 900 kB, more than loopback buffers hold.
+        echoed = b'{"endpoint": "meeting:getMeeting", "data": {}, "event": {"id": "%s"}}' % (b"x" * 900_000)
+        for _ in range(30):
+            client.sendall(client_text_frame(echoed))
+        proc.send_signal(signal.SIGTERM)
+        wait_for_line(proc, "draining 1 connections")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(EXIT_WAIT) == 0
+    assert proc.stderr is not None
+    assert "again: stopping at once" in proc.stderr.read()

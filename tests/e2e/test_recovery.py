@@ -68,18 +68,37 @@ async def test_empty_since_replays_everything_retained(server: ServerHandle) -> 
         ]
 
 
-@pytest.mark.parametrize("since", ["1-0", "garbage", "99999999999999-0"])
+@pytest.mark.parametrize(
+    "since",
+    [
+        "1-0",
+        "garbage",
+        "99999999999999-0",
+        # Not ids Redis can take (issue 13): these used to drop the TCP connection.
+        "99999999999999999999999-1",
+        "1-99999999999999999999999",
+        "18446744073709551616-0",  # 2**64
+        "\u0663-1",  # ARABIC-INDIC DIGIT THREE
+        "\u00b2-1",  # SUPERSCRIPT TWO
+        "1-1\n",
+        " 1-1",
+    ],
+)
 async def test_an_unknown_or_too_old_since_says_recovery_is_incomplete_first(
     server: ServerHandle, since: str
 ) -> None:
     await seed(server)
     async with connect(server.url, token("alice")) as alice:
-        await alice.call("meeting:createMeeting", meeting())
+        created = await alice.call("meeting:createMeeting", meeting())
     async with connect(server.url, token("bob"), since=since) as bob:
         first = await bob.next_push()
         assert first.endpoint == "connection:recoveryIncomplete"
         assert first.data["since"] == since
         assert (await bob.next_push()).endpoint == "connection:ready"
+        meeting_id = created["meeting"]["meetingId"]
+        assert (await bob.call("meeting:getMeeting", {"meetingId": meeting_id}))["meeting"][
+            "meetingId"
+        ] == meeting_id
 
 
 async def test_replay_while_new_events_keep_arriving_has_no_gap_and_no_duplicate(start_server) -> None:  # type: ignore[no-untyped-def]

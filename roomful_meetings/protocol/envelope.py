@@ -11,6 +11,7 @@ from typing import Any, Final
 import msgspec
 
 from roomful_meetings.errors import ApiError, BadRequest
+from roomful_meetings.protocol.nesting import MAX_NESTING, too_deep
 
 NULL: Final = msgspec.Raw(b"null")
 EMPTY_OBJECT: Final = msgspec.Raw(b"{}")
@@ -78,6 +79,10 @@ class FrameError(BadRequest):
 
 def decode_request(frame: str | bytes) -> Request:
     """Decode the envelope; raises FrameError (400) when it is not a request object."""
+    if too_deep(frame if isinstance(frame, bytes) else frame.encode(errors="surrogatepass")):
+        # Nothing of it can be decoded, not even to echo `event` (msgspec recurses to skip).
+        message = f"the frame nests arrays and objects more than {MAX_NESTING} levels deep"
+        raise FrameError(message, None, None)
     try:
         request = _request_decoder.decode(frame)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:

@@ -52,7 +52,7 @@ def test_the_frame_at_the_limit_is_decoded_and_one_more_level_is_refused() -> No
 @pytest.mark.parametrize("levels", [500, 1000, 100_000])
 @pytest.mark.parametrize("bracket", ["[]", "{}"])
 def test_deep_frames_are_a_400_not_a_recursion_error(levels: int, bracket: str) -> None:
-    opening, closing = bracket
+    opening, closing = bracket[0], bracket[1]
     body = opening * levels + closing * levels
     for frame in (
         body,

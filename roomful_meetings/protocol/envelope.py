@@ -87,7 +87,9 @@ def decode_request(frame: str | bytes) -> Request:
         request = _request_decoder.decode(frame)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         endpoint, event = _salvage(frame)
-        if isinstance(exc, msgspec.DecodeError) and "malformed" in str(exc).lower():
+        # ValidationError is a DecodeError too; the others are the JSON itself ("malformed",
+        # or "truncated" for a lone surrogate escape like "\ud800").
+        if not isinstance(exc, msgspec.ValidationError):
             message = f"the frame is not valid JSON: {exc}"
         elif endpoint is None and event is None and not _is_object(frame):
             message = "the frame must be a JSON object"

@@ -1,0 +1,78 @@
+"""Hostile input over a real websocket (issue 13): each is a 400 on the open connection and
+changes nothing stored."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+from trio_websocket import WebSocketConnection, open_websocket_url
+
+from roomful_meetings.storage.consistency import scan
+from roomful_meetings.storage.redis import Redis
+from tests.conftest import ServerHandle, token
+from tests.e2e.world import redis_of, seed
+
+REQUEST_IDS = itertools.count()
+
+
+async def ask(ws: WebSocketConnection, frame: str) -> dict[str, Any]:
+    await ws.send_message(frame)
+    reply: dict[str, Any] = json.loads(await ws.get_message())
+    return reply
+
+
+async def snapshot(redis: Redis, prefix: str) -> dict[bytes, bytes]:
+    keys = sorted(await scan(redis, prefix + "*"))
+    dumps = await redis.pipeline([("DUMP", key) for key in keys])
+    return dict(zip(keys, dumps, strict=True))
+
+
+def request(endpoint: str, data: dict[str, Any]) -> str:
+    return json.dumps({"endpoint": endpoint, "data": data, "event": {"id": f"h-{next(REQUEST_IDS)}"}})
+
+
+WHEN = {"startDate": "2030-03-04T10:00:00Z", "endDate": "2030-03-04T11:00:00Z"}
+HOSTILE = [
+    # Ids ending in (or holding) a newline or a NUL: the `$` anchor let the first through.
+    (request("admin:upsertRooms", {"rooms": [{"id": "r\n"}]}), "data.rooms[0].id"),
+    (request("admin:upsertRooms", {"rooms": [{"id": "r\x00x"}]}), "data.rooms[0].id"),
+    (request("admin:upsertProps", {"props": [{"roomId": "lobby", "id": "p\n"}]}), "data.props[0].id"),
+    (request("admin:upsertGroups", {"groups": [{"id": "g", "memberIds": ["alice\n"]}]}), "memberIds[0]"),
+    (request("admin:upsertUsers", {"users": [{"id": "u\n"}]}), "data.users[0].id"),
+    (
+        request("admin:upsertSocialSessions", {"sessions": [{"id": "s\n", "roomId": "lobby"}]}),
+        "sessions[0].id",
+    ),
+    (request("admin:deleteRoom", {"roomId": "lobby\n"}), "data.roomId"),
+    (
+        request(
+            "meeting:create", {"meeting": {**WHEN, "subject": "s", "roomId": "lobby", "propId": "table\n"}}
+        ),
+        "propId",
+    ),
+    # Fixed offsets out of a day, or with a newline, are no time zones.
+    (request("admin:upsertUsers", {"users": [{"id": "alice", "timeZone": "+99:99"}]}), "timeZone"),
+    (request("admin:upsertUsers", {"users": [{"id": "alice", "timeZone": "+05:00\n"}]}), "timeZone"),
+    # A lone surrogate escape is not JSON text.
+    ('{"endpoint":"meeting:getMeeting","data":{"meetingId":"m"},"event":{"id":"\\ud800"}}', "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize(("frame", "needle"), HOSTILE)
+async def test_hostile_requests_are_a_400_and_change_nothing(
+    server: ServerHandle, frame: str, needle: str
+) -> None:
+    await seed(server)
+    headers = [(b"authorization", f"Bearer {token('root', admin=True)}".encode())]
+    async with redis_of(server) as redis, open_websocket_url(server.url, extra_headers=headers) as ws:
+        await ws.get_message()
+        before = await snapshot(redis, server.settings.key_prefix)
+        reply = await ask(ws, frame)
+        assert reply["error"]["code"] == 400, reply
+        assert needle in reply["error"]["message"], reply
+        assert await snapshot(redis, server.settings.key_prefix) == before
+        again = await ask(ws, request("meeting:getMeeting", {"meetingId": "m"}))
+        assert again["error"]["code"] == 404  # still serving

@@ -76,3 +76,42 @@ async def test_hostile_requests_are_a_400_and_change_nothing(
         assert await snapshot(redis, server.settings.key_prefix) == before
         again = await ask(ws, request("meeting:getMeeting", {"meetingId": "m"}))
         assert again["error"]["code"] == 404  # still serving
+
+
+async def test_a_changing_request_with_an_event_id_too_long_for_a_retry_key_is_a_400(
+    server: ServerHandle,
+) -> None:
+    await seed(server)
+    headers = [(b"authorization", f"Bearer {token('root', admin=True)}".encode())]
+    async with redis_of(server) as redis, open_websocket_url(server.url, extra_headers=headers) as ws:
+        await ws.get_message()
+        before = await snapshot(redis, server.settings.key_prefix)
+        for event_id in ["x" * 257, 2**63, "x" * 900_000]:
+            frame = json.dumps(
+                {"endpoint": "admin:upsertRooms", "data": {"rooms": [{"id": "r"}]}, "event": {"id": event_id}}
+            )
+            reply = await ask(ws, frame)
+            assert reply["error"]["code"] == 400 and "`event.id`" in reply["error"]["message"], reply["error"]
+        assert await snapshot(redis, server.settings.key_prefix) == before
+        frame = json.dumps(
+            {"endpoint": "admin:upsertRooms", "data": {"rooms": [{"id": "r"}]}, "event": {"id": "x" * 256}}
+        )
+        assert (await ask(ws, frame))["error"]["code"] == 0
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        json.dumps({"endpoint": "e" * 900_000, "data": {}}),
+        json.dumps({"endpoint": "meeting:getMeeting", "data": {"meetingId": "m", "k" * 900_000: 1}}),
+    ],
+    ids=["endpoint", "unknown-field"],
+)
+async def test_an_error_never_quotes_more_than_a_client_can_read(server: ServerHandle, frame: str) -> None:
+    headers = [(b"authorization", f"Bearer {token('alice')}".encode())]
+    # trio-websocket's client, like the server, refuses messages above 1 MiB (close 1009).
+    async with open_websocket_url(server.url, extra_headers=headers, max_message_size=2**20) as ws:
+        await ws.get_message()
+        reply = await ask(ws, frame)
+        assert reply["error"]["code"] in (400, 404)
+        assert len(reply["error"]["message"]) < 400

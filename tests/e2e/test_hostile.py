@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -28,6 +30,23 @@ async def snapshot(redis: Redis, prefix: str) -> dict[bytes, bytes]:
     keys = sorted(await scan(redis, prefix + "*"))
     dumps = await redis.pipeline([("DUMP", key) for key in keys])
     return dict(zip(keys, dumps, strict=True))
+
+
+@asynccontextmanager
+async def admin_in_seeded_world(
+    server: ServerHandle,
+) -> AsyncIterator[tuple[WebSocketConnection, Callable[[], Awaitable[None]]]]:
+    """An admin connection to the seeded world, and a check that nothing stored changed."""
+    await seed(server)
+    headers = [(b"authorization", f"Bearer {token('root', admin=True)}".encode())]
+    async with redis_of(server) as redis, open_websocket_url(server.url, extra_headers=headers) as ws:
+        await ws.get_message()  # connection:ready: the profile upsert of the connect is done
+        before = await snapshot(redis, server.settings.key_prefix)
+
+        async def unchanged() -> None:
+            assert await snapshot(redis, server.settings.key_prefix) == before
+
+        yield ws, unchanged
 
 
 def request(endpoint: str, data: dict[str, Any]) -> str:
@@ -65,15 +84,11 @@ HOSTILE = [
 async def test_hostile_requests_are_a_400_and_change_nothing(
     server: ServerHandle, frame: str, needle: str
 ) -> None:
-    await seed(server)
-    headers = [(b"authorization", f"Bearer {token('root', admin=True)}".encode())]
-    async with redis_of(server) as redis, open_websocket_url(server.url, extra_headers=headers) as ws:
-        await ws.get_message()
-        before = await snapshot(redis, server.settings.key_prefix)
+    async with admin_in_seeded_world(server) as (ws, unchanged):
         reply = await ask(ws, frame)
         assert reply["error"]["code"] == 400, reply
         assert needle in reply["error"]["message"], reply
-        assert await snapshot(redis, server.settings.key_prefix) == before
+        await unchanged()
         again = await ask(ws, request("meeting:getMeeting", {"meetingId": "m"}))
         assert again["error"]["code"] == 404  # still serving
 
@@ -81,18 +96,14 @@ async def test_hostile_requests_are_a_400_and_change_nothing(
 async def test_a_changing_request_with_an_event_id_too_long_for_a_retry_key_is_a_400(
     server: ServerHandle,
 ) -> None:
-    await seed(server)
-    headers = [(b"authorization", f"Bearer {token('root', admin=True)}".encode())]
-    async with redis_of(server) as redis, open_websocket_url(server.url, extra_headers=headers) as ws:
-        await ws.get_message()
-        before = await snapshot(redis, server.settings.key_prefix)
+    async with admin_in_seeded_world(server) as (ws, unchanged):
         for event_id in ["x" * 257, 2**63, "x" * 900_000]:
             frame = json.dumps(
                 {"endpoint": "admin:upsertRooms", "data": {"rooms": [{"id": "r"}]}, "event": {"id": event_id}}
             )
             reply = await ask(ws, frame)
             assert reply["error"]["code"] == 400 and "`event.id`" in reply["error"]["message"], reply["error"]
-        assert await snapshot(redis, server.settings.key_prefix) == before
+        await unchanged()
         frame = json.dumps(
             {"endpoint": "admin:upsertRooms", "data": {"rooms": [{"id": "r"}]}, "event": {"id": "x" * 256}}
         )

@@ -15,13 +15,15 @@ from roomful_meetings.protocol.models import RGBA, Avatar3D, Resource
 
 # Ids become parts of Redis keys and of "prop:<roomId>:<propId>" source strings: no colons,
 # no white space, no control characters (NUL included; they would only ever be mistakes or
-# attacks, and they break log lines). Anchored with \A and \Z: `$` also matches before a
-# final newline, which let "r\n" through.
+# attacks, and they break log lines). The end is "no character follows": `$` also matches
+# before a final newline in Python, which let "r\n" through, and `\Z` is not JSON Schema
+# (ECMA-262) syntax, while this pattern is published in docs/asyncapi.json.
 ID_CHARACTER: Final = r"[^:\s\x00-\x1f\x7f-\x9f]"
-ID_PATTERN: Final = rf"\A{ID_CHARACTER}+\Z"
+END_OF_TEXT: Final = r"(?![\s\S])"
+ID_PATTERN: Final = rf"^{ID_CHARACTER}+{END_OF_TEXT}"
 Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=ID_PATTERN)]
 # A prop id where "" means "no prop" (the room itself).
-PropIdOrEmpty = Annotated[str, Meta(max_length=128, pattern=rf"\A{ID_CHARACTER}*\Z")]
+PropIdOrEmpty = Annotated[str, Meta(max_length=128, pattern=rf"^{ID_CHARACTER}*{END_OF_TEXT}")]
 # RFC 3339 with an offset, or integer milliseconds since the Unix epoch.
 Timestamp = Annotated[datetime, Meta(tz=True)] | int
 Subject = Annotated[str, Meta(max_length=500)]

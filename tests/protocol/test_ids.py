@@ -4,7 +4,10 @@ a pattern anchored with `$` let "r\\n" through, since `$` also matches before a 
 from __future__ import annotations
 
 import ast
+import json
 import re
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -103,3 +106,14 @@ def test_the_audit_sees_the_mistake() -> None:
     )
     tree = ast.parse(source)
     assert [text for _, text, _ in regex_literals(tree)] == ["^[a-z]+$", "^x$", "a\\Z"]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js for an ECMA-262 regex engine")
+def test_the_published_pattern_means_the_same_in_json_schema() -> None:
+    """docs/asyncapi.json carries the id pattern; JSON Schema reads it as ECMA-262."""
+    script = "const [p, ids] = JSON.parse(process.argv[1]); console.log(JSON.stringify(ids.map((i) => new RegExp(p, 'u').test(i))))"
+    ids = BAD_IDS[:-2] + GOOD_IDS  # the length limits are not the pattern's
+    argument = json.dumps([p.ID_PATTERN, ids])
+    result = subprocess.run(["node", "-e", script, argument], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout) == [re.search(p.ID_PATTERN, i) is not None for i in ids]
+    assert json.loads(result.stdout) == [False] * (len(BAD_IDS) - 2) + [True] * len(GOOD_IDS)

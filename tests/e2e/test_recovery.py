@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+from trio_websocket import ConnectionClosed, open_websocket_url
 
 from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import Unavailable
@@ -237,3 +238,17 @@ async def test_a_connection_made_while_pubsub_reconnects_waits_for_it_and_misses
             created = await alice.call("meeting:createMeeting", meeting(invited=["carol"]))
             push = await carol.next_push("meeting:onMeetingCreated")
             assert push.data["meeting"]["meetingId"] == created["meeting"]["meetingId"]
+
+
+async def test_a_storage_error_while_replaying_closes_with_1013_not_a_dropped_socket(
+    server: ServerHandle,
+) -> None:
+    await seed(server)
+    async with redis_of(server) as redis:
+        # A reply error on the replay's read, deterministically: the stream key holds a string.
+        await redis.execute("SET", server.settings.key_prefix + "u:bob:events", "not a stream")
+    headers = [(b"authorization", f"Bearer {token('bob')}".encode())]
+    async with open_websocket_url(f"{server.url}/?since=1-1", extra_headers=headers) as ws:
+        with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
+            await ws.get_message()
+    assert closed.value.reason.code == 1013 and "since" in (closed.value.reason.reason or "")

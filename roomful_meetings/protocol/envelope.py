@@ -99,7 +99,7 @@ class FrameError(BadRequest):
 
 def decode_request(frame: str | bytes) -> Request:
     """Decode the envelope; raises FrameError (400) when it is not a request object."""
-    if too_deep(frame if isinstance(frame, bytes) else frame.encode(errors="surrogatepass")):
+    if too_deep(frame):
         # Nothing of it can be decoded, not even to echo `event` (msgspec recurses to skip).
         message = f"the frame nests arrays and objects more than {MAX_NESTING} levels deep"
         raise FrameError(message, None, None)

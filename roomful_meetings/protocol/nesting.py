@@ -37,9 +37,13 @@ def nesting_depth(frame: bytes) -> int:
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
-def too_deep(frame: bytes, limit: int = MAX_NESTING) -> bool:
+def too_deep(frame: str | bytes, limit: int = MAX_NESTING) -> bool:
     """Whether `frame` nests deeper than `limit`. Most frames hold fewer brackets than
-    the limit in all, which settles it without a scan."""
+    the limit in all, which settles it without a scan (or an encoded copy)."""
+    if isinstance(frame, str):
+        if frame.count("[") + frame.count("{") <= limit:
+            return False
+        frame = frame.encode(errors="surrogatepass")  # a str from a socket is valid UTF-8 anyway
     if frame.count(b"[") + frame.count(b"{") <= limit:
         return False
     return nesting_depth(frame) > limit

@@ -99,6 +99,16 @@ CASES: list[tuple[str, str, Build]] = [
     (
         "admin:upsertSocialSessions",
         "data.sessions[0].startDate",
+        lambda v: {"sessions": [{"id": "s1", "roomId": "lobby", "startDate": v}]},
+    ),
+    (
+        "admin:upsertSocialSessions",
+        "data.sessions[0].endDate",
+        lambda v: {"sessions": [{"id": "s1", "roomId": "lobby", "endDate": v}]},
+    ),
+    (
+        "admin:upsertSocialSessions",
+        "data.sessions[0].startDate",
         lambda v: {"sessions": [{"id": "s1", "roomId": "lobby", "startDate": v, "endDate": LATE}]},
     ),
 ]

@@ -38,6 +38,7 @@ FAR_AHEAD = {"timeZone": "Pacific/Kiritimati"}  # +14:00: local days run into th
 FAR_BEHIND = {"timeZone": "Etc/GMT+12"}  # -12:00
 
 REQUEST_IDS = itertools.count()
+MEETING = "__meeting__"  # replaced by the id of the meeting each test creates first
 
 Build = Callable[[Any], dict[str, Any]]
 
@@ -63,6 +64,22 @@ def availability(v: Any, repetition: int = 0, **zone: str) -> dict[str, Any]:
 CASES: list[tuple[str, str, Build]] = [
     ("meeting:createMeeting", "data.startDate", lambda v: room_meeting(v, LATE)),
     ("meeting:createMeeting", "data.endDate", lambda v: room_meeting(EARLIER, v)),
+    ("meeting:updateMeeting", "data.startDate", lambda v: {"meetingId": MEETING, "startDate": v}),
+    (
+        "meeting:updateMeeting",
+        "data.endDate",
+        lambda v: {"meetingId": MEETING, "startDate": EARLIER, "endDate": v},
+    ),
+    (
+        "meeting:update",
+        "data.meeting.startDate",
+        lambda v: {"meetingId": MEETING, "meeting": {"startDate": v}},
+    ),
+    (
+        "meeting:update",
+        "data.meeting.endDate",
+        lambda v: {"meetingId": MEETING, "meeting": {"startDate": EARLIER, "endDate": v}},
+    ),
     ("meeting:listUserMeetings", "data.startDate", lambda v: {"startDate": v, "endDate": LATE}),
     ("meeting:listUserMeetings", "data.endDate", lambda v: {"startDate": EARLIER, "endDate": v}),
     ("meeting:create", "data.meeting.startDate", lambda v: legacy_meeting(v, LATE)),
@@ -124,16 +141,22 @@ async def ask(ws: WebSocketConnection, endpoint: str, data: dict[str, Any]) -> d
             return reply
 
 
-@pytest.mark.parametrize(("endpoint", "field", "build"), CASES, ids=[f"{e}-{f}" for e, f, _ in CASES])
+@pytest.mark.parametrize(("endpoint", "field", "build_with"), CASES, ids=[f"{e}-{f}" for e, f, _ in CASES])
 async def test_the_last_accepted_instant_works_and_the_first_refused_are_a_400(
-    server: ServerHandle, endpoint: str, field: str, build: Build
+    server: ServerHandle, endpoint: str, field: str, build_with: Build
 ) -> None:
     await seed(server)
     headers = [(b"authorization", f"Bearer {token('alice', admin=True)}".encode())]
     async with open_websocket_url(server.url, extra_headers=headers) as ws:
         await ws.get_message()
         # A meeting at the very end, so that counts and slots have local days to compute there.
-        assert (await ask(ws, "meeting:createMeeting", room_meeting(EARLIER, LATE)))["error"]["code"] == 0
+        created = await ask(ws, "meeting:createMeeting", room_meeting(EARLIER, LATE))
+        meeting_id = created["data"]["meeting"]["meetingId"]
+
+        def build(value: Any) -> dict[str, Any]:
+            data = json.dumps(build_with(value)).replace(MEETING, meeting_id)
+            return dict(json.loads(data))
+
         for value in ACCEPTED:
             reply = await ask(ws, endpoint, build(value))
             assert reply["error"]["code"] == 0, (value, reply)

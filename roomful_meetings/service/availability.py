@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 
 from roomful_meetings.domain import availability as rules
 from roomful_meetings.domain.bitmaps import runs, to_bytes
-from roomful_meetings.domain.time import to_minute
+from roomful_meetings.domain.time import END_MINUTE, to_minute
 from roomful_meetings.domain.zones import (
     FIXED_OFFSET,
     LocalDay,
@@ -242,7 +242,10 @@ async def meeting_counts(services: Services, caller: Caller, data: p.CountsQuery
     _users, busy = await services.availability.inputs([caller.user_id], first.start, None, default_zone=zone)
     counts: Counter[date] = Counter()
     for start, end in zip(busy[::2], busy[1::2], strict=True):
-        for day in days_between(zone, max(start, first.start), end):
+        # Meetings stored before timestamps were bounded may end after END_MINUTE, where
+        # the local days of a zone ahead of UTC are no longer dates: they count up to it.
+        low, high = max(start, first.start), min(end, END_MINUTE)
+        for day in days_between(zone, low, high) if low < high else ():
             counts[day.date] += 1
     chosen = sorted(counts)[data.offset : data.offset + data.size]
     out = []

@@ -15,9 +15,14 @@ from typing import Any
 import pytest
 from trio_websocket import WebSocketConnection, open_websocket_url
 
+from roomful_meetings.domain.meetings import Source
 from roomful_meetings.domain.time import END_MS
+from roomful_meetings.storage.keys import Keys
+from roomful_meetings.storage.meetings import MeetingStore
+from roomful_meetings.storage.redis import load_scripts
 from tests.conftest import ServerHandle, token
-from tests.e2e.world import seed
+from tests.e2e.world import redis_of, seed
+from tests.storage.test_script_codes import fields as stored_fields
 
 LATE = "9998-12-31T23:59:00Z"  # the last accepted minute
 EARLIER = "9998-12-31T21:00:00Z"
@@ -177,3 +182,34 @@ async def test_a_refused_local_date_leaves_the_stored_zone_alone(server: ServerH
         day = await ask(ws, "meeting:getUserAvailabilityForDay", {"localDate": "2030-03-04T12:00:00Z"})
         # No stored zone: the day is the UTC day that the request's own offset gives.
         assert day["data"]["availability"]["dates"][0]["startDate"] == "2030-03-04T00:00:00+00:00"
+
+
+async def test_counts_survive_meetings_stored_beyond_the_range_by_an_earlier_version(
+    server: ServerHandle,
+) -> None:
+    """Before the range was bounded, meetings up to the end of 9999 were accepted; counts
+    over them, in a zone ahead of UTC, ran into year 10000 (a 500)."""
+    await seed(server)
+    async with redis_of(server) as redis:
+        keys = Keys(server.settings.key_prefix)
+        meetings = MeetingStore(redis, load_scripts(), keys)
+        last = END_MS // 60_000
+        for meeting_id, start, end in [
+            ("across", last - 120, last + 240),
+            ("after", last + 500_000, last + 500_060),
+        ]:
+            source = Source("room", "lobby", "lobby")
+            fields = stored_fields(meeting_id)
+            await meetings.create(
+                meeting_id, "alice", source, keys.room("lobby"), start, end, ["alice"], fields
+            )
+    headers = [(b"authorization", f"Bearer {token('alice')}".encode())]
+    async with open_websocket_url(server.url, extra_headers=headers) as ws:
+        await ws.get_message()
+        reply = await ask(ws, "meeting:listUserMeetingCounts", {"localDateNow": EARLIER, **FAR_AHEAD})
+        assert reply["error"]["code"] == 0, reply
+        # The meeting across the end counts on the local day it starts (9999-01-01 there),
+        # up to the end of the range; the one after it is left out.
+        assert [(c["count"], c["startDate"]) for c in reply["data"]["meetingCounts"]] == [
+            (1, "9999-01-01T00:00:00+14:00")
+        ]

@@ -251,4 +251,5 @@ async def test_a_storage_error_while_replaying_closes_with_1013_not_a_dropped_so
     async with open_websocket_url(f"{server.url}/?since=1-1", extra_headers=headers) as ws:
         with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
             await ws.get_message()
-    assert closed.value.reason.code == 1013 and "since" in (closed.value.reason.reason or "")
+    reason = closed.value.reason
+    assert reason is not None and reason.code == 1013 and "since" in (reason.reason or "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -13,10 +15,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from roomful_meetings.config import ConfigError, Settings
+from roomful_meetings.protocol.payloads import ID_PATTERN
 
 LEEWAY_SECONDS: Final = 30
 # RFC 7518 section 3.2: an HS256 key must have at least as many bits as the hash (256).
 MIN_SECRET_BYTES: Final = 32
+TIME_CLAIMS: Final = ("exp", "nbf", "iat")
+MAX_NUMERIC_DATE: Final = 253_402_300_799  # 9999-12-31T23:59:59Z
+_USER_ID: Final = re.compile(ID_PATTERN)
 SECRET_FILE: Final = "jwt-secret"
 HMAC_ALGORITHMS: Final = ["HS256"]
 PUBLIC_KEY_ALGORITHMS: Final = ["RS256", "ES256"]
@@ -133,8 +139,11 @@ class TokenVerifier:
 
 def identity_from_claims(claims: dict[str, Any]) -> Identity:
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub or ":" in sub or len(sub) > 128 or any(c.isspace() for c in sub):
-        raise AuthError("`sub` must be a user id of 1 to 128 characters without ':' or spaces")
+    if not isinstance(sub, str) or len(sub) > 128 or not _USER_ID.match(sub):
+        raise AuthError(
+            "`sub` must be a user id of 1 to 128 characters without ':', spaces or control characters"
+        )
+    check_time_claims(claims)
     exp = claims.get("exp")
 
     def text(name: str) -> str | None:
@@ -144,12 +153,32 @@ def identity_from_claims(claims: dict[str, Any]) -> Identity:
     return Identity(
         user_id=sub,
         is_admin=claims.get("role") == "admin",
-        expires_at=float(exp) + LEEWAY_SECONDS if isinstance(exp, int | float) else None,
+        expires_at=None if exp is None else float(exp) + LEEWAY_SECONDS,
         email=text("email"),
         given_name=text("given_name"),
         family_name=text("family_name"),
         zoneinfo=text("zoneinfo"),
     )
+
+
+def check_time_claims(claims: dict[str, Any]) -> None:
+    """`exp`, `nbf` and `iat`, where present, must be plain JSON numbers of seconds within
+    the calendar. PyJWT takes anything `int()` takes: "exp": "1796145611" passed its check
+    and, not being a number here, meant a connection that never expired; a bool passed as
+    0 or 1, and 1e308 as a time that never comes."""
+    for name in TIME_CLAIMS:
+        if name not in claims:
+            continue
+        value = claims[name]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not 0 <= value <= MAX_NUMERIC_DATE
+        ):
+            raise AuthError(
+                f"`{name}` must be a number of seconds since 1970, up to year 9999 (got {value!r:.40})"
+            )
 
 
 def mint_token(

@@ -4,6 +4,7 @@
     ├── BadRequest        400     frame or field malformed, out of range
     ├── NotFound          404     unknown endpoint, meeting not visible, source/user missing
     ├── Forbidden         403     participant without the right, not admin
+    ├── Conflict          409     the change collides with what exists (a meeting id taken)
     ├── PayloadTooLarge   413
     ├── RateLimited       429
     ├── InternalError     500     a bug; the message carries an id that is also logged
@@ -43,6 +44,10 @@ class NotFound(ApiError):
     code = 404
 
 
+class Conflict(ApiError):
+    code = 409
+
+
 class PayloadTooLarge(ApiError):
     code = 413
 
@@ -61,10 +66,20 @@ class Unavailable(ApiError):
 
 ERRORS_BY_CODE: dict[int, type[ApiError]] = {
     cls.code: cls
-    for cls in (BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, InternalError, Unavailable)
+    for cls in (
+        BadRequest,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        RateLimited,
+        InternalError,
+        Unavailable,
+    )
 }
 
 
 def error_for_code(code: int, message: str) -> ApiError:
-    """Build the ApiError for a wire code (used for codes that Lua scripts return)."""
+    """Build the ApiError for a wire code (used for codes that Lua scripts return); a code
+    without a class is a bug, answered as a 500."""
     return ERRORS_BY_CODE.get(code, InternalError)(message)

@@ -34,6 +34,9 @@ text_frames = st.one_of(
     st.text(max_size=200),
     st.integers(1, 5000).map(lambda n: "[" * n + "]" * n),
     st.integers(1, 5000).map(lambda n: '{"endpoint":"meeting:getMeeting","data":' + "{" * n + "}" * n + "}"),
+    # Valid JSON nested deeply (the line above is malformed after one level, so it never was).
+    st.integers(1, 5000).map(lambda n: '{"endpoint":"meeting:getMeeting","data":' + "[" * n + "]" * n + "}"),
+    st.integers(1, 5000).map(lambda n: '{"endpoint":"x","event":' + '{"a":' * n + "1" + "}" * n + "}"),
     st.sampled_from(
         ["1e999999", "-1e999999", "9" * 5000, '{"endpoint":"meeting:getMeeting","data":{"meetingId":1e999}}']
     ),

@@ -9,20 +9,31 @@ from typing import Final
 from roomful_meetings.errors import BadRequest
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_NAIVE_EPOCH: Final = datetime(1970, 1, 1)
+_SECOND: Final = timedelta(seconds=1)
+# Accepted instants end (exclusive) at 9999-01-01T00:00Z, not at the end of 9999: the
+# local days, weeks and months around an instant, in any zone (offsets up to 14 hours, a
+# month either way), must still be dates Python can hold (years 1 to 9999).
+END_MS: Final = 253_370_764_800_000  # 9999-01-01T00:00:00Z
+END_MINUTE: Final = END_MS // 60_000
+RANGE_TEXT: Final = "from 1970-01-01T00:00:00Z up to (not including) 9999-01-01T00:00:00Z"
 
 
 def to_minute(value: datetime | int, field: str) -> int:
     """A request timestamp as epoch minutes; 400 naming `field` when out of range."""
     if isinstance(value, int):
-        if not 0 <= value <= MAX_MS:
-            raise BadRequest(f"`{field}` must be between 1970 and 9999 (got {value} ms)")
+        if not 0 <= value < END_MS:
+            raise BadRequest(f"`{field}` must be {RANGE_TEXT} (got {value} ms)")
         return value // 60_000
-    if value.tzinfo is None:
+    offset = value.utcoffset()
+    if offset is None:
         raise BadRequest(f"`{field}` needs a UTC offset")
-    if value < EPOCH:
-        raise BadRequest(f"`{field}` must not be before 1970")
-    return int((value - EPOCH).total_seconds()) // 60
+    # Wall clock minus offset, in timedeltas: converting to UTC first overflows when the
+    # offset crosses the ends of the calendar (9999-12-31T23:00:00-23:59 is in year 10000).
+    seconds = (value.replace(tzinfo=None) - _NAIVE_EPOCH - offset) // _SECOND
+    if not 0 <= seconds < END_MS // 1000:
+        raise BadRequest(f"`{field}` must be {RANGE_TEXT} (got {value.isoformat()})")
+    return seconds // 60
 
 
 @lru_cache(maxsize=4096)

@@ -17,7 +17,9 @@ import pendulum
 
 from roomful_meetings.domain.time import EPOCH
 
-FIXED_OFFSET: Final = re.compile(r"^([+-])(\d\d):(\d\d)$")
+# "+HH:MM" in ASCII digits (`\d` takes any Unicode digit), within a day, and nothing after
+# (`$` would also take a final newline).
+FIXED_OFFSET: Final = re.compile(r"\A([+-])([01][0-9]|2[0-3]):([0-5][0-9])\Z")
 
 
 @lru_cache(maxsize=1024)

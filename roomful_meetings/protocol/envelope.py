@@ -6,11 +6,12 @@ JSON), then `data` with the endpoint's own Struct. `event` is echoed back byte f
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 
 from roomful_meetings.errors import ApiError, BadRequest
+from roomful_meetings.protocol.nesting import MAX_NESTING, too_deep
 
 NULL: Final = msgspec.Raw(b"null")
 EMPTY_OBJECT: Final = msgspec.Raw(b"{}")
@@ -30,10 +31,19 @@ class _EchoOnly(msgspec.Struct):
     event: msgspec.Raw = NULL
 
 
+# A changing request's event.id becomes part of a Redis key kept 10 minutes (safe retries):
+# bounded, so that a client cannot park a megabyte per request there.
+MAX_EVENT_ID: Final = 256
+EventId = (
+    Annotated[str, msgspec.Meta(max_length=MAX_EVENT_ID)]
+    | Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+)
+
+
 class EventRef(msgspec.Struct):
     """The parts of `event` the server reads (for safe retries)."""
 
-    id: str | int | None = None
+    id: EventId | None = None
     date: Any = None
 
 
@@ -59,12 +69,23 @@ _event_ref_decoder: Final[msgspec.json.Decoder[EventRef | None]] = msgspec.json.
 _encoder: Final = msgspec.json.Encoder()
 
 
+MAX_QUOTED: Final = 200  # characters of a client's own text quoted back in an error message
+
+
+def quoted(text: str) -> str:
+    """A client's text for an error message, cut short: a reply must not grow with what it
+    quotes (a 900 kB endpoint name, quoted in full beside its echo, made a reply larger than
+    a client's 1 MiB frame limit)."""
+    return text if len(text) <= MAX_QUOTED else f"{text[:MAX_QUOTED]}... ({len(text)} characters)"
+
+
 def describe_validation_error(error: msgspec.ValidationError | msgspec.DecodeError, root: str) -> str:
-    """msgspec's message with its `$` path renamed after the part of the frame it is in."""
-    text = str(error)
-    if "`$" in text:
-        return text.replace("`$", f"`{root}")
-    return f"{text} - at `{root}`"
+    """msgspec's message with its `$` path renamed after the part of the frame it is in.
+    It can quote the client (an unknown field's name), so it is cut short too."""
+    what, at, path = str(error).rpartition(" - at `$")
+    if at:  # the path names fields of the Struct (dict keys show as [...]): never long
+        return f"{quoted(what)} - at `{root}{path}"
+    return f"{quoted(path)} - at `{root}`"
 
 
 class FrameError(BadRequest):
@@ -78,11 +99,17 @@ class FrameError(BadRequest):
 
 def decode_request(frame: str | bytes) -> Request:
     """Decode the envelope; raises FrameError (400) when it is not a request object."""
+    if too_deep(frame):
+        # Nothing of it can be decoded, not even to echo `event` (msgspec recurses to skip).
+        message = f"the frame nests arrays and objects more than {MAX_NESTING} levels deep"
+        raise FrameError(message, None, None)
     try:
         request = _request_decoder.decode(frame)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         endpoint, event = _salvage(frame)
-        if not isinstance(exc, msgspec.ValidationError):  # malformed or truncated JSON
+        # ValidationError is a DecodeError too; the others are the JSON itself ("malformed",
+        # "truncated", or "truncated" for a lone surrogate escape like "\ud800").
+        if not isinstance(exc, msgspec.ValidationError):
             message = f"the frame is not valid JSON: {exc}"
         elif endpoint is None and event is None and not _is_object(frame):
             message = "the frame must be a JSON object"

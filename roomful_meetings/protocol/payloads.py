@@ -7,14 +7,23 @@ silent no-op. `null` for an optional field means the same as leaving it out.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from roomful_meetings.protocol.models import RGBA, Avatar3D, Resource
 
-# Ids become parts of Redis keys and of "prop:<roomId>:<propId>" source strings: no colons.
-Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^:\s]+$")]
+# Ids become parts of Redis keys and of "prop:<roomId>:<propId>" source strings: no colons,
+# no white space, no control characters (NUL included; they would only ever be mistakes or
+# attacks, and they break log lines). The end is "no character follows": `$` also matches
+# before a final newline in Python, which let "r\n" through, and `\Z` is not JSON Schema
+# (ECMA-262) syntax, while this pattern is published in docs/asyncapi.json.
+ID_CHARACTER: Final = r"[^:\s\x00-\x1f\x7f-\x9f]"
+END_OF_TEXT: Final = r"(?![\s\S])"
+ID_PATTERN: Final = rf"^{ID_CHARACTER}+{END_OF_TEXT}"
+Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=ID_PATTERN)]
+# A prop id where "" means "no prop" (the room itself).
+PropIdOrEmpty = Annotated[str, Meta(max_length=128, pattern=rf"^{ID_CHARACTER}*{END_OF_TEXT}")]
 # RFC 3339 with an offset, or integer milliseconds since the Unix epoch.
 Timestamp = Annotated[datetime, Meta(tz=True)] | int
 Subject = Annotated[str, Meta(max_length=500)]
@@ -122,7 +131,7 @@ class LegacyMeetingIn(Payload):
     endDate: Timestamp
     subject: Subject
     roomId: Id
-    propId: Annotated[str, Meta(max_length=128, pattern=r"^[^:\s]*$")] = ""
+    propId: PropIdOrEmpty = ""
     color: RGBA | None = None
     invitedUserIds: IdList | None = None
 
@@ -134,7 +143,7 @@ class LegacyCreate(Payload):
 class LegacyMeetingChange(Payload):
     subject: Subject | None = None
     roomId: Id | None = None
-    propId: Annotated[str, Meta(max_length=128, pattern=r"^[^:\s]*$")] | None = None
+    propId: PropIdOrEmpty | None = None
     color: RGBA | None = None
     startDate: Timestamp | None = None
     endDate: Timestamp | None = None
@@ -210,7 +219,7 @@ class UpsertGroups(Payload):
 class SessionIn(Payload):
     id: Id
     roomId: Id
-    propId: Annotated[str, Meta(max_length=128, pattern=r"^[^:\s]*$")] = ""
+    propId: PropIdOrEmpty = ""
     startDate: Timestamp | None = None
     endDate: Timestamp | None = None
 

@@ -23,10 +23,12 @@ def check_users(users: list[p.UserIn]) -> None:
 
 def check_sessions(sessions: list[p.SessionIn]) -> None:
     for index, session in enumerate(sessions):
-        if session.startDate is not None and session.endDate is not None:
-            start = to_minute(session.startDate, f"data.sessions[{index}].startDate")
-            if to_minute(session.endDate, f"data.sessions[{index}].endDate") <= start:
-                raise BadRequest(f"`data.sessions[{index}].endDate` must be after its startDate")
+        where = f"data.sessions[{index}]"
+        # Each date given is checked, also alone (it keeps the stored other one).
+        start = None if session.startDate is None else to_minute(session.startDate, f"{where}.startDate")
+        end = None if session.endDate is None else to_minute(session.endDate, f"{where}.endDate")
+        if start is not None and end is not None and end <= start:
+            raise BadRequest(f"`{where}.endDate` must be after its startDate")
 
 
 @endpoint("admin:upsertUsers", p.UpsertUsers, admin=True, changes=True)

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 
 from roomful_meetings.domain import availability as rules
 from roomful_meetings.domain.bitmaps import runs, to_bytes
-from roomful_meetings.domain.time import to_minute
+from roomful_meetings.domain.time import END_MINUTE, to_minute
 from roomful_meetings.domain.zones import (
     FIXED_OFFSET,
     LocalDay,
@@ -103,6 +103,7 @@ def wall_interval(zone: str, start: int, end: int) -> tuple[int, int]:
 @endpoint("meeting:setUserAvailability", p.SetAvailability, changes=True)
 async def set_availability(services: Services, caller: Caller, data: p.SetAvailability) -> None:
     intervals = request_intervals(data.availability.dates)
+    to_minute(data.localDate, "data.localDate")  # checked even where only its offset is used
     # The zone is stored by the same script as the availability: one change, one retry record.
     zone = await caller_zone(services, caller, data.timeZone, data.localDate, store=False)
     record = ZoneRecord(time_zone=data.timeZone or "", offset_zone=zone if FIXED_OFFSET.match(zone) else "")
@@ -133,8 +134,9 @@ async def zone_and_date(
     services: Services, caller: Caller, data: p.LocalDateQuery | p.SlotQuery
 ) -> tuple[str, date]:
     """The caller's zone for this request, and the local date of its `localDate` there."""
+    minute = to_minute(data.localDate, "data.localDate")  # before caller_zone stores anything
     zone = await caller_zone(services, caller, data.timeZone, data.localDate)
-    return zone, local_date_of(zone, to_minute(data.localDate, "data.localDate"))
+    return zone, local_date_of(zone, minute)
 
 
 def week_start(day: date) -> date:
@@ -234,12 +236,16 @@ async def slots_for_month(services: Services, caller: Caller, data: p.SlotQuery)
 
 @endpoint("meeting:listUserMeetingCounts", p.CountsQuery)
 async def meeting_counts(services: Services, caller: Caller, data: p.CountsQuery) -> CountsReply:
+    minute = to_minute(data.localDateNow, "data.localDateNow")  # before caller_zone stores anything
     zone = await caller_zone(services, caller, data.timeZone, data.localDateNow)
-    first = day_of(zone, data.localDateNow, "data.localDateNow")
+    first = local_day(zone, local_date_of(zone, minute))
     _users, busy = await services.availability.inputs([caller.user_id], first.start, None, default_zone=zone)
     counts: Counter[date] = Counter()
     for start, end in zip(busy[::2], busy[1::2], strict=True):
-        for day in days_between(zone, max(start, first.start), end):
+        # Meetings stored before timestamps were bounded may end after END_MINUTE, where
+        # the local days of a zone ahead of UTC are no longer dates: they count up to it.
+        low, high = max(start, first.start), min(end, END_MINUTE)
+        for day in days_between(zone, low, high) if low < high else ():
             counts[day.date] += 1
     chosen = sorted(counts)[data.offset : data.offset + data.size]
     out = []

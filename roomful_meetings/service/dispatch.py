@@ -23,6 +23,7 @@ from roomful_meetings.protocol.envelope import (
     describe_validation_error,
     encode_error,
     encode_response,
+    quoted,
 )
 
 # Importing the handler modules registers their endpoints.
@@ -68,7 +69,7 @@ async def _dispatch(services: Services, caller: Caller, frame: str | bytes) -> t
     try:
         spec = ENDPOINTS.get(endpoint)
         if spec is None:
-            raise NotFound(f"unknown endpoint {endpoint!r}")
+            raise NotFound(f"unknown endpoint {quoted(endpoint)!r}")
         raw = EMPTY_OBJECT if bytes(request.data) == b"null" else request.data
         try:
             data = spec.decoder.decode(raw)

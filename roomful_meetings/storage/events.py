@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from roomful_meetings.protocol.event_ids import parse_event_id
 from roomful_meetings.storage.base import Store
 
 # What the contract retains per user; lua/_lib.lua trims streams approximately ("MAXLEN ~",
@@ -23,16 +24,17 @@ class EventStore(Store):
         """The user's retained events after `since` ("" = from the oldest), oldest first, and
         whether that is complete: False when `since` is unknown or older than what is kept."""
         key, oldest_kept = self.keys.user_events(user_id), now_ms - max_age_ms
-        known = since != "" and is_event_id(since)
+        # Anything Redis would refuse as a stream id is unknown: replay all, say incomplete.
+        parsed = parse_event_id(since)
         # Newest first, down to `since` itself when it is among the newest EVENTS_KEPT + 1.
         entries = await self.redis.execute(
-            "XREVRANGE", key, "+", since if known else "-", "COUNT", EVENTS_KEPT + 1
+            "XREVRANGE", key, "+", "-" if parsed is None else since, "COUNT", EVENTS_KEPT + 1
         )
         events = await self._frames([(raw_id.decode(), fields) for raw_id, fields in reversed(entries)])
         complete = since == ""
-        if known and events and events[0][0] == since:
+        if parsed is not None and events and events[0][0] == since:
             events = events[1:]
-            complete = event_ms(since) >= oldest_kept
+            complete = parsed[0] >= oldest_kept
         return complete, [
             (eid, frame) for eid, frame in events[-EVENTS_KEPT:] if event_ms(eid) >= oldest_kept
         ]
@@ -50,11 +52,6 @@ class EventStore(Store):
             if frame is not None:
                 events.append((event_id, frame))
         return events
-
-
-def is_event_id(text: str) -> bool:
-    ms, _, seq = text.partition("-")
-    return ms.isdigit() and seq.isdigit()
 
 
 def event_ms(event_id: str) -> int:

@@ -188,7 +188,19 @@ class Session:
             await self.ws.aclose(self.close_code, self.close_reason)
 
     async def _start(self) -> None:
-        """connection:recoveryIncomplete (if so), connection:ready, the replay, then live."""
+        """connection:recoveryIncomplete (if so), connection:ready, the replay, then live;
+        or, when Redis fails before any of it is sent, a close the client can act on (it
+        used to escape as an exception: no close frame, and a 1001 in the log)."""
+        try:
+            with storage_guard():
+                await self._replay_and_go_live()
+        except ServiceUnavailable as exc:
+            log.warning(
+                "user=%s could not start (since=%r): storage unavailable: %s", self.user_id, self._since, exc
+            )
+            self.close(CLOSE_TRY_AGAIN, "storage unavailable; reconnect with since")
+
+    async def _replay_and_go_live(self) -> None:
         events = self.services.events
         now_ms = int(time.time() * 1000)
         last_id = await events.last_event_id(self.user_id)

@@ -63,6 +63,22 @@ async def test_request_without_event_is_answered_with_null_event(server: ServerH
         ('{"endpoint":"meeting:getMeeting","data":{"meetingId":"a","extra":1}}', "extra"),
         ('{"endpoint":"meeting:getMeeting","data":[]}', "data"),
         ('{"endpoint":"meeting:getMeeting","data":{"meetingId":"x"},"event":5}', "event"),
+        # Nested 1000 deep (issue 13): msgspec's RecursionError used to drop the connection.
+        ('{"endpoint":"meeting:getMeeting","data":' + "[" * 1000 + "]" * 1000 + "}", "levels deep"),
+        (
+            '{"endpoint":"meeting:getMeeting","data":{"meetingId":"x"},"event":'
+            + '{"a":' * 1000
+            + "1"
+            + "}" * 1001,
+            "levels deep",
+        ),
+        (
+            '{"endpoint":"admin:upsertRooms","data":{"rooms":[{"id":"r","thumbnail":{"customParams":{"x":'
+            + "[" * 999
+            + "]" * 999
+            + "}}}]}}",
+            "levels deep",
+        ),
     ],
 )
 async def test_malformed_frames_get_400_and_the_connection_stays_open(

@@ -43,8 +43,24 @@ async def test_missing_token_is_refused_with_401(server: ServerHandle) -> None:
         jwt.encode({"exp": int(time.time()) + 60}, SECRET, algorithm="HS256"),
         jwt.encode({"sub": "alice"}, SECRET, algorithm="HS256"),
         jwt.encode({"sub": "a:b", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256"),
+        # Issue 13: a numeric string passed PyJWT's check and never expired on the connection.
+        jwt.encode({"sub": "alice", "exp": str(int(time.time()) + 3600)}, SECRET, algorithm="HS256"),
+        jwt.encode({"sub": "alice", "exp": 10**30}, SECRET, algorithm="HS256"),
+        jwt.encode({"sub": "alice", "exp": int(time.time()) + 60, "nbf": True}, SECRET, algorithm="HS256"),
+        jwt.encode({"sub": "alice\n", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256"),
     ],
-    ids=["malformed", "bad-signature", "expired", "no-sub", "no-exp", "bad-sub"],
+    ids=[
+        "malformed",
+        "bad-signature",
+        "expired",
+        "no-sub",
+        "no-exp",
+        "bad-sub",
+        "exp-string",
+        "exp-huge",
+        "nbf-bool",
+        "sub-newline",
+    ],
 )
 async def test_bad_tokens_are_refused_with_401(server: ServerHandle, bad: str) -> None:
     assert await rejected_status(server.url, [(b"authorization", f"Bearer {bad}".encode())]) == 401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+from trio_websocket import ConnectionClosed, open_websocket_url
 
 from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import Unavailable
@@ -75,18 +76,36 @@ async def test_empty_since_replays_everything_retained(server: ServerHandle) -> 
         ]
 
 
-@pytest.mark.parametrize("since", ["1-0", "garbage", "99999999999999-0"])
+@pytest.mark.parametrize(
+    "since",
+    [
+        "1-0",
+        "garbage",
+        "99999999999999-0",
+        # Not ids Redis can take (issue 13): these used to drop the TCP connection.
+        "99999999999999999999999-1",
+        "1-99999999999999999999999",
+        "18446744073709551616-0",  # 2**64
+        "\u0663-1",  # ARABIC-INDIC DIGIT THREE
+        "\u00b2-1",  # SUPERSCRIPT TWO
+        "1-1\n",
+        " 1-1",
+    ],
+)
 async def test_an_unknown_or_too_old_since_says_recovery_is_incomplete_first(
     server: ServerHandle, since: str
 ) -> None:
     await seed(server)
     async with connect(server.url, token("alice")) as alice:
-        await alice.call("meeting:createMeeting", meeting())
+        created = await alice.call("meeting:createMeeting", meeting())
     async with connect(server.url, token("bob"), since=since) as bob:
         first = await bob.next_push()
         assert first.endpoint == "connection:recoveryIncomplete"
         assert first.data["since"] == since
         assert (await bob.next_push()).endpoint == "connection:ready"
+        meeting_id = created["meeting"]["meetingId"]
+        got = await bob.call("meeting:getMeeting", {"meetingId": meeting_id})
+        assert got["meeting"]["meetingId"] == meeting_id  # the connection works
 
 
 async def test_replay_while_new_events_keep_arriving_has_no_gap_and_no_duplicate(
@@ -236,3 +255,18 @@ async def test_a_connection_made_while_pubsub_reconnects_waits_for_it_and_misses
             created = await alice.call("meeting:createMeeting", meeting(invited=["carol"]))
             push = await carol.next_push("meeting:onMeetingCreated")
             assert push.data["meeting"]["meetingId"] == created["meeting"]["meetingId"]
+
+
+async def test_a_storage_error_while_replaying_closes_with_1013_not_a_dropped_socket(
+    server: ServerHandle,
+) -> None:
+    await seed(server)
+    async with redis_of(server) as redis:
+        # A reply error on the replay's read, deterministically: the stream key holds a string.
+        await redis.execute("SET", server.settings.key_prefix + "u:bob:events", "not a stream")
+    headers = [(b"authorization", f"Bearer {token('bob')}".encode())]
+    async with open_websocket_url(f"{server.url}/?since=1-1", extra_headers=headers) as ws:
+        with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
+            await ws.get_message()
+    reason = closed.value.reason
+    assert reason is not None and reason.code == 1013 and "since" in (reason.reason or "")

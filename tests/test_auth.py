@@ -1,0 +1,68 @@
+"""Token claims, checked without a server (issue 13: malformed time claims are refused)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+import pytest
+
+from roomful_meetings.auth import LEEWAY_SECONDS, AuthError, TokenVerifier, identity_from_claims
+from roomful_meetings.config import Settings
+from tests.conftest import SECRET
+
+SOON = int(time.time()) + 3600
+
+
+@pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        str(SOON),
+        "",
+        True,
+        False,
+        None,
+        [SOON],
+        {"t": SOON},
+        float("nan"),
+        float("inf"),
+        -1,
+        253_402_300_800,
+        10**30,
+        1e308,
+    ],
+)
+def test_a_malformed_time_claim_is_refused(name: str, value: Any) -> None:
+    with pytest.raises(AuthError, match=f"`{name}`"):
+        identity_from_claims({"sub": "alice", name: value})
+
+
+@pytest.mark.parametrize("exp", [SOON, float(SOON) + 0.5])
+def test_a_numeric_exp_sets_the_expiry_with_the_leeway(exp: float) -> None:
+    identity = identity_from_claims({"sub": "alice", "exp": exp, "nbf": 0, "iat": SOON - 3600})
+    assert identity.expires_at == float(exp) + LEEWAY_SECONDS
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "alice", "exp": str(SOON)},
+        {"sub": "alice", "exp": SOON, "nbf": str(SOON - 10)},
+        {"sub": "alice", "exp": SOON, "iat": True},
+        {"sub": "alice", "exp": 10**30},
+    ],
+)
+def test_the_verifier_refuses_what_pyjwt_lets_through(tmp_path: Any, claims: dict[str, Any]) -> None:
+    verifier = TokenVerifier(Settings(jwt_secret=SECRET, data_dir=tmp_path))
+    with pytest.raises(AuthError):
+        verifier.verify(jwt.encode(claims, SECRET, algorithm="HS256"))
+
+
+@pytest.mark.parametrize(
+    "sub", ["alice\n", "\nalice", "al\x00ice", "al ice", "a:b", "", "x" * 129, "al\x1bice"]
+)
+def test_a_sub_that_is_not_a_user_id_is_refused(sub: str) -> None:
+    with pytest.raises(AuthError, match="`sub`"):
+        identity_from_claims({"sub": sub, "exp": SOON})

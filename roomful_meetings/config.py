@@ -43,6 +43,7 @@ class Settings:
     ping_timeout: float = 10.0
     shutdown_deadline: float = 10.0
     log_level: str = "info"
+    allowed_origins: str = ""
 
     @property
     def embedded_redis(self) -> bool:
@@ -100,6 +101,7 @@ HELP: Mapping[str, str] = {
     "ping_timeout": "seconds to wait for the pong before the connection is dropped (4009)",
     "shutdown_deadline": "seconds to finish in-flight requests on SIGTERM",
     "log_level": "debug, info, warning or error",
+    "allowed_origins": "comma-separated exact origins browsers may connect from (unset: any)",
 }
 
 

@@ -23,6 +23,7 @@ from roomful_meetings.service.admin import profile_from_claims
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.storage.redis import RedisError
 from roomful_meetings.transport.keepalive import Keepalive
+from roomful_meetings.transport.origins import origin_refused, parse_allowed_origins
 from roomful_meetings.transport.session import Session
 from roomful_meetings.transport.wire import WireStream
 
@@ -56,6 +57,7 @@ class WebsocketServer:
         self.hub = hub
         self.verifier = verifier
         self.keepalive = Keepalive(settings)
+        self.allowed_origins = parse_allowed_origins(settings.allowed_origins)
 
     async def serve(
         self, stop: trio.Event, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
@@ -102,6 +104,11 @@ class WebsocketServer:
 
     async def _handle(self, request: WebSocketRequest, wire: WireStream) -> None:
         CONNECTION_ID.set(new_connection_id())  # this task and the session's tasks log it
+        refused = origin_refused(request.headers, self.allowed_origins)
+        if refused is not None:  # before the token: a hijacking page must learn nothing
+            log.info("refused: origin %r is not allowed", refused)
+            await _reject(request, 403, f"origin not allowed: {refused}")
+            return
         options = connect_options(request)
         if not options.token:
             await _reject(request, 401, "missing token: send Authorization: Bearer <jwt> or ?token=<jwt>")

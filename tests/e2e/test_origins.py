@@ -1,0 +1,50 @@
+"""The Origin allow-list of the handshake (contract section 13), with raw handshakes."""
+
+from __future__ import annotations
+
+import pytest
+
+from roomful_meetings.transport.origins import parse_allowed_origins
+from tests.conftest import ServerHandle, token
+from tests.wsraw import handshake_status
+
+APP = "https://app.example"
+
+
+def with_origin(origin: str | None, jwt: str | None = None) -> list[tuple[bytes, bytes]]:
+    headers = [] if origin is None else [(b"origin", origin.encode())]
+    return headers + ([] if jwt is None else [(b"authorization", f"Bearer {jwt}".encode())])
+
+
+async def test_listed_origins_and_handshakes_without_origin_are_accepted(start_server) -> None:  # type: ignore[no-untyped-def]
+    server: ServerHandle = await start_server(allowed_origins=f"{APP}, http://localhost:3000")
+    for origin in (APP, "http://localhost:3000", None):
+        status, _ = await handshake_status(server.url, with_origin(origin, token("alice")))
+        assert status == 101, origin
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "null", "https://app.example:443", "HTTPS://APP.EXAMPLE"])
+async def test_unlisted_origins_are_refused_with_403(start_server, origin: str) -> None:  # type: ignore[no-untyped-def]
+    server: ServerHandle = await start_server(allowed_origins=APP)
+    status, body = await handshake_status(server.url, with_origin(origin, token("alice")))
+    assert status == 403 and b"origin not allowed" in body
+
+
+async def test_the_origin_is_checked_before_the_token(start_server) -> None:  # type: ignore[no-untyped-def]
+    server: ServerHandle = await start_server(allowed_origins=APP)
+    assert (await handshake_status(server.url, with_origin("https://evil.example")))[0] == 403
+    assert (await handshake_status(server.url, with_origin("https://evil.example", "bad")))[0] == 403
+    assert (await handshake_status(server.url, with_origin(APP, "bad")))[0] == 401
+
+
+async def test_without_an_allow_list_any_origin_is_accepted(server: ServerHandle) -> None:
+    for origin in ("https://evil.example", "null"):
+        assert (await handshake_status(server.url, with_origin(origin, token("alice"))))[0] == 101
+
+
+def test_the_allow_list_is_split_on_commas_and_trimmed() -> None:
+    assert parse_allowed_origins(" https://a.example ,https://b.example,, ") == {
+        "https://a.example",
+        "https://b.example",
+    }
+    assert parse_allowed_origins("") == frozenset()

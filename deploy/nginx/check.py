@@ -11,7 +11,8 @@ rewritten to free ones. Then, all through nginx:
    alice and bob over two instances: checked on each instance's /metrics);
 2. a meeting alice creates reaches bob, connected to another instance;
 3. bob's instance is stopped with SIGTERM: bob's client reconnects through nginx to
-   another instance with since=, and an event made meanwhile still reaches him once.
+   another instance with since=, and an event made meanwhile still reaches him once;
+4. a browser-style connection with ?token= is logged by nginx without its query string.
 
 Prints what it checks and exits 1 on the first failure. tests/test_deploy.py runs it when
 nginx is installed.
@@ -31,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import trio
+from trio_websocket import open_websocket_url
 
 from roomful_meetings.auth import mint_token
 from roomful_meetings.client import open_client
@@ -55,6 +57,7 @@ def render_config(example: str, listen: int, instances: list[int], folder: Path)
     servers = "\n".join(f"    server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in instances)
     body = re.sub(r"(    server 127\.0\.0\.1:\d+ [^\n]*\n)+", servers + "\n", example, count=1)
     body = body.replace("listen 8080;", f"listen 127.0.0.1:{listen};")
+    body = body.replace("/var/log/nginx/", f"{folder}/")
     temp = "\n".join(
         f"    {kind}_temp_path {folder}/{kind};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -161,6 +164,16 @@ async def run_checks(url: str, instances: list[tuple[int, int, subprocess.Popen[
             assert victim.wait(10) == 0, "the stopped instance did not exit 0"
             say("bob's instance stopped (exit 0); he came back through nginx and")
             say("got the event made meanwhile")
+    async with open_websocket_url(f"{url}/browser?token={token('carol')}") as browser:
+        assert '"connection:ready"' in await browser.get_message()
+
+
+def check_access_log(folder: Path) -> None:
+    """Tokens sent as ?token= must not reach nginx's access log (the path does)."""
+    log = (folder / "roomful-meetings.access.log").read_text()
+    assert "GET /browser HTTP/1.1" in log, log
+    assert "token=" not in log and "?" not in log, log
+    say("the access log names the path of the ?token= connection, not its query")
 
 
 async def settled_counts(http_ports: list[int]) -> list[float]:
@@ -199,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             nginx = subprocess.Popen([binary, "-p", str(folder), "-c", str(config), "-g", "daemon off;"])
             say(f"nginx {listen} -> instances {[i[0] for i in instances]}")
             trio.run(run_checks, f"ws://127.0.0.1:{listen}", instances)
+            check_access_log(folder)
             say("all checks passed")
             return 0
         finally:

@@ -39,5 +39,5 @@ def test_the_example_access_log_format_leaves_the_query_string_out() -> None:
     text = EXAMPLE.read_text()
     log_format = text[text.index("log_format roomful_no_query") : text.index("upstream roomful_meetings")]
     assert "$uri" in log_format
-    for leaky in ("$request ", "$request_uri", "$args", "$query_string", "$request\"", "$request'"):
+    for leaky in ("$request ", "$request_uri", "$args", "$query_string", '$request"', "$request'"):
         assert leaky not in log_format, leaky

@@ -105,5 +105,7 @@ def test_the_wheel_carries_the_lua_scripts_the_typed_marker_and_the_license(tmp_
     assert len(licenses) == 1 and "MIT License" in wheel.read(licenses[0]).decode()
     (metadata,) = (name for name in names if name.endswith(".dist-info/METADATA"))
     text = wheel.read(metadata).decode()
-    assert "Classifier: Typing :: Typed" in text and "Classifier: License :: OSI Approved :: MIT License" in text
+    assert (
+        "Classifier: Typing :: Typed" in text and "Classifier: License :: OSI Approved :: MIT License" in text
+    )
     assert "Project-URL: Changelog," in text

@@ -23,7 +23,9 @@ async def test_listed_origins_and_handshakes_without_origin_are_accepted(start_s
         assert status == 101, origin
 
 
-@pytest.mark.parametrize("origin", ["https://evil.example", "null", "https://app.example:443", "HTTPS://APP.EXAMPLE"])
+@pytest.mark.parametrize(
+    "origin", ["https://evil.example", "null", "https://app.example:443", "HTTPS://APP.EXAMPLE"]
+)
 async def test_unlisted_origins_are_refused_with_403(start_server, origin: str) -> None:  # type: ignore[no-untyped-def]
     server: ServerHandle = await start_server(allowed_origins=APP)
     status, body = await handshake_status(server.url, with_origin(origin, token("alice")))

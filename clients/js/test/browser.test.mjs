@@ -16,10 +16,23 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".map": "application/json" };
 const SERVED = ["/examples/web/", "/clients/js/dist/"]; // nothing else of the repository
 
-/** A static server for the page and the built client, on loopback only. */
-async function serveStatic(t) {
+/** The README's browser snippet, as pasted, pointed at this test's server. */
+function readmeSnippet(serverUrl) {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("## Web apps"));
+  const snippet = section.slice(section.indexOf("```html\n") + 8, section.indexOf("\n```", section.indexOf("```html")));
+  assert.match(snippet, /ws:\/\/127\.0\.0\.1:8765/);
+  return snippet.replace("ws://127.0.0.1:8765", serverUrl);
+}
+
+/** A static server for the page and the built client (and /hello.html), on loopback only. */
+async function serveStatic(t, pages = {}) {
   const server = createServer((request, response) => {
     const path = normalize(decodeURIComponent(new URL(request.url, "http://x").pathname));
+    if (path in pages) {
+      response.writeHead(200, { "content-type": "text/html" }).end(pages[path]());
+      return;
+    }
     const file = join(ROOT, path.endsWith("/") ? path + "index.html" : path);
     if (!SERVED.some((prefix) => path.startsWith(prefix)) || !existsSync(file)) {
       response.writeHead(404).end("not found");
@@ -40,6 +53,24 @@ async function cliToken(user) {
   return stdout.trim();
 }
 
+const needsChromium = { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium)` };
+
+async function seededServer(t, world, site) {
+  // The page's origin is the only one allowed: the browser's handshakes pass the Origin check.
+  const server = await world.startServer({ args: ["--allowed-origins", site] });
+  const admin = new MeetingsClient(server.url, { token: token("root", { admin: true }), WebSocket });
+  await admin.upsertUsers({ users: [{ id: "alice", firstName: "Alice" }, { id: "bob", firstName: "Bob" }] });
+  await admin.upsertRooms({ rooms: [{ id: "lobby", networkId: "n1", title: "Lobby" }] });
+  await admin.close();
+  return server;
+}
+
+async function launch(t) {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  t.after(() => browser.close());
+  return browser;
+}
+
 async function signIn(browser, site, serverUrl, user) {
   const context = await browser.newContext({ timezoneId: "UTC", locale: "en-GB" });
   const page = await context.newPage();
@@ -55,20 +86,11 @@ async function signIn(browser, site, serverUrl, user) {
   return { page, errors };
 }
 
-test("two users in two browser contexts: a meeting arrives live, is accepted, and the organizer sees it", {
-  skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium)`,
-}, async (t) => {
+test("two users in two browser contexts: a meeting arrives live, is accepted, and the organizer sees it", needsChromium, async (t) => {
   const world = await startWorld(t);
   const site = await serveStatic(t);
-  // The page's origin is the only one allowed: the browser's handshakes pass the Origin check.
-  const server = await world.startServer({ args: ["--allowed-origins", site] });
-  const admin = new MeetingsClient(server.url, { token: token("root", { admin: true }), WebSocket });
-  await admin.upsertUsers({ users: [{ id: "alice", firstName: "Alice" }, { id: "bob", firstName: "Bob" }] });
-  await admin.upsertRooms({ rooms: [{ id: "lobby", networkId: "n1", title: "Lobby" }] });
-  await admin.close();
-
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-  t.after(() => browser.close());
+  const server = await seededServer(t, world, site);
+  const browser = await launch(t);
   const alice = await signIn(browser, site, server.url, "alice");
   const bob = await signIn(browser, site, server.url, "bob");
 
@@ -98,4 +120,43 @@ test("two users in two browser contexts: a meeting arrives live, is accepted, an
   await atBob.getByRole("button", { name: "Accept" }).and(bob.page.locator("[disabled]")).waitFor();
   assert.equal(await bob.page.textContent("#error"), "");
   assert.deepEqual([...alice.errors, ...bob.errors], []);
+});
+
+test("the README's browser snippet works as pasted: a reply and the event", needsChromium, async (t) => {
+  const world = await startWorld(t);
+  let snippet = "";
+  const site = await serveStatic(t, { "/hello.html": () => snippet });
+  const server = await seededServer(t, world, site);
+  snippet = readmeSnippet(server.url);
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error));
+  await page.goto(`${site}/hello.html?token=${await cliToken("alice")}`);
+  await page.locator("body", { hasText: "event: Hello from a browser created" }).waitFor();
+  assert.match(await page.textContent("body"), /reply: meeting [\w-]+/);
+  assert.deepEqual(errors, []);
+});
+
+test("the browser's Origin is checked: the page's origin connects, another allow-list refuses it", needsChromium, async (t) => {
+  const world = await startWorld(t);
+  const site = await serveStatic(t);
+  const allowing = await world.startServer({ args: ["--allowed-origins", site] });
+  const refusing = await world.startServer({ args: ["--allowed-origins", "https://app.example"] });
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await page.goto(`${site}/examples/web/`);
+  const jwt = await cliToken("alice");
+  const attempt = (url) =>
+    page.evaluate(
+      (address) =>
+        new Promise((done) => {
+          const ws = new WebSocket(address);
+          ws.onopen = () => (done("open"), ws.close());
+          ws.onclose = (event) => done(`closed ${event.code}`);
+        }),
+      `${url}/?token=${jwt}`,
+    );
+  assert.equal(await attempt(allowing.url), "open");
+  assert.equal(await attempt(refusing.url), "closed 1006"); // the handshake got 403: no websocket
 });

@@ -9,6 +9,7 @@ skip, saying what to install, where node/npm or Chromium are missing; `.ci/run` 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,14 @@ def npm(*args: str, timeout: float = 110) -> subprocess.CompletedProcess[str]:
     )
 
 
+def assert_all_passed(run: subprocess.CompletedProcess[str]) -> None:
+    """Exit 0, and every test of the run passed: none failed, none skipped, some ran."""
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    counts = dict(re.findall(r"^# (tests|pass|fail|skipped|cancelled) (\d+)$", run.stdout, re.M))
+    assert int(counts.get("tests", 0)) > 0, run.stdout[-3000:]
+    assert counts.get("pass") == counts["tests"], run.stdout[-3000:]
+
+
 @pytest.fixture(scope="module")
 def installed() -> None:
     """`npm ci` (the pinned devDependencies: typescript, ws, playwright-core) unless the
@@ -81,9 +90,7 @@ def test_the_generated_typescript_follows_docs_asyncapi_json() -> None:
 
 @needs_npm
 def test_the_typescript_client_against_a_real_server(installed: None) -> None:
-    run = npm("test")
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
-    assert "# fail 0" in run.stdout and "# pass " in run.stdout, run.stdout[-3000:]
+    assert_all_passed(npm("test"))
 
 
 @needs_npm
@@ -91,6 +98,4 @@ def test_the_typescript_client_against_a_real_server(installed: None) -> None:
     not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"
 )
 def test_the_demo_page_in_headless_chromium_two_users(installed: None) -> None:
-    run = npm("run", "test:browser")
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
-    assert "# pass 1" in run.stdout and "# skipped 0" in run.stdout, run.stdout[-3000:]
+    assert_all_passed(npm("run", "test:browser"))

@@ -176,7 +176,7 @@ def document() -> dict[str, Any]:
         "defaultContentType": "application/json",
         "servers": {
             "local": {
-                "host": "localhost:8080",
+                "host": "localhost:8765",
                 "protocol": "ws",
                 "description": "`roomful-meetings serve` with its defaults",
                 "security": [{"$ref": "#/components/securitySchemes/bearer"}],

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from roomful_meetings.transport.origins import parse_allowed_origins
+from tests import test_logs
 from tests.conftest import ServerHandle, token
 from tests.wsraw import handshake_status
 
 APP = "https://app.example"
+captured_logs = test_logs.captured_logs  # the fixture: the server's log lines at debug level
 
 
 def with_origin(origin: str | None, jwt: str | None = None) -> list[tuple[bytes, bytes]]:
@@ -50,3 +54,19 @@ def test_the_allow_list_is_split_on_commas_and_trimmed() -> None:
         "https://b.example",
     }
     assert parse_allowed_origins("") == frozenset()
+
+
+async def test_query_tokens_never_reach_the_logs_of_accepted_or_refused_handshakes(
+    captured_logs: io.StringIO,
+    start_server,  # type: ignore[no-untyped-def]
+) -> None:
+    server: ServerHandle = await start_server(allowed_origins=APP)
+    secret = token("alice")
+    for origin in (APP, "https://evil.example", None):
+        status, _ = await handshake_status(f"{server.url}/?token={secret}&since=", with_origin(origin))
+        assert status in (101, 403)
+    status, _ = await handshake_status(f"{server.url}/?token={secret[:-4]}", with_origin(APP))
+    assert status == 401
+    logged = captured_logs.getvalue()
+    assert "refused: origin 'https://evil.example' is not allowed" in logged
+    assert secret.split(".")[2][:-4] not in logged and "token=" not in logged

@@ -1,7 +1,7 @@
 // The client: one websocket kept open (reconnecting with jittered backoff and since=),
 // requests matched to replies by event.id, requests cut off by a drop resent with the same
 // event.id (the server applies a change once), typed events. docs/protocol.md is the wire.
-import { EndpointMethods, type EndpointName, type Endpoints, type EventName, type Events } from "./generated.js";
+import { ENDPOINT_NAMES, EndpointMethods, type EndpointName, type Endpoints, type EventName, type Events } from "./generated.js";
 import type { CallOptions } from "./options.js";
 
 /** What the client needs of a WebSocket: the browser's, Node 22's, or the `ws` package's. */
@@ -75,6 +75,8 @@ export class TimeoutError extends Error {
     this.name = "TimeoutError";
   }
 }
+
+const REPLY_ENDPOINTS: ReadonlySet<string> = new Set(ENDPOINT_NAMES);
 
 /** Close code of a connection whose token expired: reconnect at once with a fresh token. */
 export const TOKEN_EXPIRED = 4001;
@@ -306,6 +308,9 @@ export class MeetingsClient extends EndpointMethods {
       return;
     }
     if (typeof frame.endpoint !== "string" || !frame.event) return; // not a push
+    // A reply nobody waits for any more (timed out, aborted): never an event, and its id
+    // must not become lastEventId (the next since= would be unknown to the server).
+    if (REPLY_ENDPOINTS.has(frame.endpoint) || id.startsWith(`${this.idPrefix}-`)) return;
     const event: PushEvent = { id, date: String(frame.event.date ?? "") };
     if (id && !frame.endpoint.startsWith("connection:")) this.lastEventId = id;
     for (const handler of this.handlers.get(frame.endpoint) ?? []) {

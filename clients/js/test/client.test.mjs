@@ -154,6 +154,34 @@ test("the token callback is asked again before every connection", async (t) => {
   assert.notEqual(tokens[0], tokens[1]);
 });
 
+test("a reply that arrives after its request gave up is neither an event nor the last event id", async (t) => {
+  const { server } = await seeded(t);
+  const arrived = new Map(); // event id -> resolve, for frames as they reach the socket
+  class Recording extends WebSocket {
+    constructor(url) {
+      super(url);
+      this.addEventListener("message", (message) => {
+        const id = JSON.parse(message.data).event?.id;
+        arrived.get(id)?.();
+      });
+    }
+  }
+  const alice = opened(client(server.url, token("alice"), { WebSocket: Recording }), t);
+  await next((f) => alice.on("connection:ready", f));
+  const before = alice.lastEventId;
+  const pushes = [];
+  alice.onAny((push) => pushes.push(push.endpoint));
+  const controller = new AbortController();
+  const late = new Promise((done) => arrived.set("given-up", done));
+  const request = alice.listUserMeetings(JANUARY, { eventId: "given-up", signal: controller.signal });
+  controller.abort();
+  await assert.rejects(request);
+  await late; // the reply reached the socket; the client's own listener runs right after
+  await new Promise((done) => setImmediate(done));
+  assert.deepEqual(pushes, []);
+  assert.equal(alice.lastEventId, before);
+});
+
 test("reconnection delays double with jitter in [d/2, d], capped", () => {
   const delays = (random) => [0, 1, 2, 3, 4].map((attempt) => backoffDelay(attempt, 250, 2_000, random));
   assert.deepEqual(delays(() => 1), [250, 500, 1000, 2000, 2000]);

@@ -86,7 +86,7 @@ async function signIn(browser, site, serverUrl, user) {
   return { page, errors };
 }
 
-test("two users in two browser contexts: a meeting arrives live, is accepted, and the organizer sees it", needsChromium, async (t) => {
+test("two users in two browser contexts: meetings arrive live, are accepted or declined, and the organizer sees it", needsChromium, async (t) => {
   const world = await startWorld(t);
   const site = await serveStatic(t);
   const server = await seededServer(t, world, site);
@@ -118,6 +118,14 @@ test("two users in two browser contexts: a meeting arrives live, is accepted, an
   await alice.page.locator("#events li", { hasText: "meeting:onMeetingUpdated Design review" }).waitFor();
   assert.equal(await atAlice.getByRole("button").count(), 0, "the organizer gets no accept/decline buttons");
   await atBob.getByRole("button", { name: "Accept" }).and(bob.page.locator("[disabled]")).waitFor();
+
+  // And a decline travels the same way.
+  await alice.page.fill("#create [name=subject]", "Retro");
+  await alice.page.fill("#create [name=invited]", "bob");
+  await alice.page.fill("#create [name=start]", "2030-01-08T15:00");
+  await alice.page.click("#create button");
+  await bob.page.locator('#meetings li[data-subject="Retro"]').getByRole("button", { name: "Decline" }).click();
+  await alice.page.locator('#meetings li[data-subject="Retro"] .participants', { hasText: "bob: declined" }).waitFor();
   assert.equal(await bob.page.textContent("#error"), "");
   assert.deepEqual([...alice.errors, ...bob.errors], []);
 });

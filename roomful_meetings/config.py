@@ -13,6 +13,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from roomful_meetings.transport.origins import parse_allowed_origins
+
+# A comma-separated list of exact origins, checked when it is read (transport/origins.py).
+Origins = str
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -43,7 +48,7 @@ class Settings:
     ping_timeout: float = 10.0
     shutdown_deadline: float = 10.0
     log_level: str = "info"
-    allowed_origins: str = ""
+    allowed_origins: Origins = ""
 
     @property
     def embedded_redis(self) -> bool:
@@ -111,6 +116,7 @@ PARSERS: Mapping[str, Callable[[str], Any]] = {
     "str": str,
     "bool": _bool,
     "Path": Path,
+    "Origins": lambda text: ",".join(sorted(parse_allowed_origins(text))),
 }
 
 

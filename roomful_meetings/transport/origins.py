@@ -7,12 +7,27 @@ Pure: it reads request headers and the configured list, nothing else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+
+# An origin as browsers serialize it: lowercase scheme and host (or [IPv6]), an optional
+# port, no path and no trailing slash (https://app.example:8443), or the opaque origin `null`.
+ORIGIN = re.compile(r"null|[a-z][a-z0-9+.-]*://(\[[0-9a-f:.]+\]|[^/?#\s:\[\]A-Z]+)(:[0-9]{1,5})?")
 
 
 def parse_allowed_origins(text: str) -> frozenset[str]:
-    """`https://app.example, http://localhost:3000` -> the exact origins (empty: any)."""
-    return frozenset(part.strip() for part in text.split(",") if part.strip())
+    """`https://app.example, http://localhost:3000` -> the exact origins (empty: any).
+
+    An entry no browser would ever send (a path, a trailing slash, capitals) is a ValueError:
+    it would silently refuse every page instead of the one meant."""
+    origins = frozenset(part.strip() for part in text.split(",") if part.strip())
+    for origin in sorted(origins):
+        if not ORIGIN.fullmatch(origin):
+            raise ValueError(
+                f"{origin!r} is not an origin as browsers send it: scheme://host[:port] in "
+                "lowercase, without a path or trailing slash (or null)"
+            )
+    return origins
 
 
 def origin_refused(headers: Iterable[tuple[bytes, bytes]], allowed: frozenset[str]) -> str | None:

@@ -1,8 +1,8 @@
 """The websocket endpoint: authenticate the handshake, then run a Session per connection.
 
 Everything that can refuse a connection happens before the websocket is accepted, so a
-refusal is an HTTP status: 401 for a bad token, 429 over the per-user cap, 503 when the
-instance is full or Redis is unreachable.
+refusal is an HTTP status: 403 for an Origin not allowed, 401 for a bad token, 429 over the
+per-user cap, 503 when the instance is full or Redis is unreachable.
 """
 
 from __future__ import annotations

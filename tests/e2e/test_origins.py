@@ -6,6 +6,7 @@ import io
 
 import pytest
 
+from roomful_meetings.config import settings_from
 from roomful_meetings.transport.origins import parse_allowed_origins
 from tests import test_logs
 from tests.conftest import ServerHandle, token
@@ -48,12 +49,24 @@ async def test_without_an_allow_list_any_origin_is_accepted(server: ServerHandle
         assert (await handshake_status(server.url, with_origin(origin, token("alice"))))[0] == 101
 
 
+@pytest.mark.parametrize(
+    "bad", ["https://app.example/", "https://app.example/path", "HTTPS://APP.EXAMPLE", "app.example", "*"]
+)
+def test_an_entry_no_browser_sends_is_refused_at_start(bad: str) -> None:
+    with pytest.raises(SystemExit, match=r"bad value for allowed_origins: .* scheme://host\[:port\]"):
+        settings_from(None, {"ROOMFUL_ALLOWED_ORIGINS": f"https://ok.example,{bad}"})
+
+
 def test_the_allow_list_is_split_on_commas_and_trimmed() -> None:
     assert parse_allowed_origins(" https://a.example ,https://b.example,, ") == {
         "https://a.example",
         "https://b.example",
     }
     assert parse_allowed_origins("") == frozenset()
+    listed = "http://localhost:3000, null,http://[::1]:8000,app://desktop"
+    assert settings_from(None, {"ROOMFUL_ALLOWED_ORIGINS": listed}).allowed_origins == (
+        "app://desktop,http://[::1]:8000,http://localhost:3000,null"
+    )
 
 
 async def test_query_tokens_never_reach_the_logs_of_accepted_or_refused_handshakes(

@@ -244,6 +244,10 @@ async def test_health_readiness_and_metrics_for_load_balancers_and_scrapers(star
     port = free_port()
     server = await start_server(redis_url=own_redis.url, http_port=port, redis_timeout=1.0)
     assert await http_get(port, "/healthz") == (200, "ok\n")
+    # Ready once the events subscription is confirmed, which may follow the start by a moment.
+    with trio.fail_after(10):
+        while (await http_get(port, "/readyz"))[0] != 200:  # noqa: ASYNC110 - another task's state
+            await trio.sleep(0.02)
     assert await http_get(port, "/readyz") == (200, "ready\n")
     async with connect(server.url, token("alice")) as alice:
         await ready(alice)

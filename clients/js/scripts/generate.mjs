@@ -15,6 +15,7 @@ export const DEFAULT_ASYNCAPI = resolve(HERE, "../../../docs/asyncapi.json");
 export const DEFAULT_OUTPUT = resolve(HERE, "../src/generated.ts");
 const SCHEMA_REF = "#/components/schemas/";
 const MESSAGE_REF = "#/channels/websocket/messages/";
+const NO_DATA = "Record<string, never> | null"; // the request type of an endpoint without fields
 
 /** The TypeScript source for one AsyncAPI document (a pure function of it). */
 export function generate(doc) {
@@ -150,7 +151,7 @@ function operations(doc, messages) {
       sends.push({
         name: request.name,
         summary: operation.summary,
-        request: dataType(request, "Record<string, never> | null"),
+        request: dataType(request, NO_DATA),
         reply: dataType(reply, "EmptyReply"),
       });
     } else {
@@ -208,7 +209,7 @@ function methods(sends) {
     seen.set(method, e.name);
     const deprecated = e.summary.startsWith("DEPRECATED") ? ["", "@deprecated use the current endpoint"] : [];
     const text = [`${e.summary}.`, "", `Sends \`${e.name}\`.`, ...deprecated].join("\n");
-    const optionalData = e.request.includes("null") ? "?" : "";
+    const optionalData = e.request === NO_DATA ? "?" : "";
     return [
       doc({ description: text }, "  ").trimEnd(),
       `  ${method}(data${optionalData}: ${e.request}, options?: CallOptions): Promise<${e.reply}> {`,

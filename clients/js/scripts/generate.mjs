@@ -51,12 +51,14 @@ function refName(ref) {
 /** A TypeScript type for one JSON Schema (the subset msgspec emits). */
 export function tsType(schema, indent = "") {
   // No type keyword at all ({} or only annotations such as a default): any JSON value.
-  const typed = ["$ref", "const", "enum", "anyOf", "type"].some((key) => key in (schema ?? {}));
+  if (schema === false) return "never";
+  const typed = ["$ref", "const", "enum", "anyOf", "oneOf", "type"].some((key) => key in (schema ?? {}));
   if (schema === true || !typed) return "unknown";
   if (schema.$ref) return refName(schema.$ref);
   if ("const" in schema) return JSON.stringify(schema.const);
   if (schema.enum) return schema.enum.map((value) => JSON.stringify(value)).join(" | ");
-  if (schema.anyOf) return [...new Set(schema.anyOf.map((s) => tsType(s, indent)))].join(" | ");
+  const union = schema.anyOf ?? schema.oneOf; // msgspec: optional fields, tagged unions
+  if (union) return [...new Set(union.map((s) => tsType(s, indent)))].join(" | ");
   if (Array.isArray(schema.type)) return schema.type.map((t) => tsType({ ...schema, type: t }, indent)).join(" | ");
   switch (schema.type) {
     case "string":
@@ -69,6 +71,7 @@ export function tsType(schema, indent = "") {
     case "null":
       return "null";
     case "array": {
+      if (schema.prefixItems) return `[${schema.prefixItems.map((s) => tsType(s, indent)).join(", ")}]`; // tuples
       const item = tsType(schema.items, indent);
       return /[ |&]/.test(item) ? `Array<${item}>` : `${item}[]`;
     }

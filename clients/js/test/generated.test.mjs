@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { EndpointMethods, ENDPOINT_NAMES, EVENT_NAMES } from "../dist/index.js";
-import { DEFAULT_ASYNCAPI, DEFAULT_OUTPUT, generate, methodName } from "../scripts/generate.mjs";
+import { DEFAULT_ASYNCAPI, DEFAULT_OUTPUT, generate, methodName, tsType } from "../scripts/generate.mjs";
 
 const doc = JSON.parse(readFileSync(DEFAULT_ASYNCAPI, "utf8"));
 
@@ -31,6 +31,16 @@ test("a field another engineer adds to a request shows up in the generated types
   const text = generate(changed);
   assert.match(text, /export interface CreateMeeting \{[^}]*\/\*\*\n   \* RRULE\n   \* Server limits: maxLength 500.\n   \*\/\n  recurrence\?: string \| null;/);
   assert.notEqual(text, generate(doc));
+});
+
+test("the JSON Schema msgspec emits for tuples, dicts, tagged unions and Any becomes TypeScript", () => {
+  assert.equal(tsType({ type: "array", prefixItems: [{ type: "integer" }, { type: "string" }], items: false }), "[number, string]");
+  assert.equal(tsType({ type: "object", additionalProperties: { type: "integer" } }), "Record<string, number>");
+  assert.equal(tsType({ oneOf: [{ $ref: "#/components/schemas/A" }, { $ref: "#/components/schemas/B" }] }), "A | B");
+  assert.equal(tsType({ type: "array", items: { anyOf: [{ type: "string" }, { type: "null" }] } }), "Array<string | null>");
+  assert.equal(tsType({ default: null }), "unknown");
+  assert.equal(tsType({ type: ["string", "null"] }), "string | null");
+  assert.throws(() => tsType({ $ref: "#/elsewhere/X" }), /unsupported \$ref/);
 });
 
 test("two endpoints that would share a method name are refused", () => {

@@ -757,7 +757,7 @@ export interface Events {
   "meeting:meetingUpdated": LegacyMeetingEvent;
   /** DEPRECATED (legacy=1): a meeting was deleted */
   "meeting:meetingDeleted": MeetingDeletedEvent;
-  /** The connection is live; replayed events (since=) come before it */
+  /** The connection is live; replayed events (since=) follow it, then live ones */
   "connection:ready": Ready;
   /** since= could not be honoured in full; the client should reload its state */
   "connection:recoveryIncomplete": RecoveryIncomplete;

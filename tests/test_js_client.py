@@ -50,7 +50,7 @@ def node_env() -> dict[str, str]:
     }
 
 
-def npm(*args: str, timeout: float = 110) -> subprocess.CompletedProcess[str]:
+def npm(*args: str, timeout: float = 280) -> subprocess.CompletedProcess[str]:
     assert NPM is not None
     return subprocess.run(
         [NPM, *args], cwd=CLIENT, env=node_env(), capture_output=True, text=True, timeout=timeout
@@ -89,6 +89,7 @@ def test_the_generated_typescript_follows_docs_asyncapi_json() -> None:
 
 
 @needs_npm
+@pytest.mark.timeout(300)  # npm ci on first use, then a dozen servers started and stopped
 def test_the_typescript_client_against_a_real_server(installed: None) -> None:
     assert_all_passed(npm("test"))
 
@@ -97,5 +98,6 @@ def test_the_typescript_client_against_a_real_server(installed: None) -> None:
 @pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"
 )
+@pytest.mark.timeout(300)
 def test_the_demo_page_in_headless_chromium_two_users(installed: None) -> None:
     assert_all_passed(npm("run", "test:browser"))

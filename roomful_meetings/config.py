@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from roomful_meetings.protocol.origins import parse_allowed_origins
+
+# A comma-separated list of exact origins, checked when it is read (protocol/origins.py).
+Origins = str
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -46,6 +51,7 @@ class Settings:
     shutdown_deadline: float = 10.0
     log_level: str = "info"
     log_format: str = "logfmt"
+    allowed_origins: Origins = ""
 
     @property
     def embedded_redis(self) -> bool:
@@ -113,6 +119,7 @@ HELP: Mapping[str, str] = {
     "shutdown_deadline": "seconds to finish in-flight requests on SIGTERM",
     "log_level": "debug, info, warning or error",
     "log_format": "logfmt (key=value lines) or json (one object per line)",
+    "allowed_origins": "comma-separated exact origins browsers may connect from (unset: any)",
 }
 
 # Settings that take one of a few words; anything else is refused at start.
@@ -133,6 +140,7 @@ PARSERS: Mapping[str, Callable[[str], Any]] = {
     "str": str,
     "bool": _bool,
     "Path": Path,
+    "Origins": lambda text: ",".join(sorted(parse_allowed_origins(text))),
 }
 
 

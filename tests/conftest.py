@@ -7,7 +7,9 @@ free loopback port, with no persistence, stopped when the session ends.
 from __future__ import annotations
 
 import dataclasses
+import io
 import itertools
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +56,7 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
 import msgspec  # noqa: E402
 import trio  # noqa: E402
 
+from roomful_meetings import logs  # noqa: E402
 from roomful_meetings.app import Running, run_server  # noqa: E402
 from roomful_meetings.auth import mint_token  # noqa: E402
 from roomful_meetings.config import Settings  # noqa: E402
@@ -102,3 +105,14 @@ def start_server(
 @pytest.fixture
 async def server(start_server: StartServer) -> ServerHandle:
     return await start_server()
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """The server's log lines (debug level and up) while the test runs."""
+    stream = io.StringIO()
+    handler = logs.configure("debug", stream)
+    before = logging.getLogger().level
+    yield stream
+    logging.getLogger().removeHandler(handler)
+    logging.getLogger().setLevel(before)

@@ -24,6 +24,12 @@ def test_the_committed_document_is_what_the_code_generates() -> None:
     )
 
 
+def test_the_documented_server_is_the_default_port() -> None:
+    from roomful_meetings.config import Settings
+
+    assert document()["servers"]["local"]["host"] == f"localhost:{Settings().port}"
+
+
 def test_every_endpoint_and_event_is_described_with_its_payload() -> None:
     doc = document()
     sent = {m["name"] for key, m in doc["components"]["messages"].items() if key.endswith(".request")}

@@ -20,6 +20,7 @@ def test_two_instances_behind_the_example_nginx_config_share_events_and_survive_
     assert run.returncode == 0, run.stdout + run.stderr
     assert "reached bob on the other instance" in run.stdout
     assert "got the event made meanwhile" in run.stdout
+    assert "not its query" in run.stdout
 
 
 def test_the_example_config_is_rendered_with_the_given_ports(tmp_path: Path) -> None:
@@ -29,3 +30,14 @@ def test_the_example_config_is_rendered_with_the_given_ports(tmp_path: Path) -> 
     assert "listen 127.0.0.1:9999;" in text
     assert text.count("server 127.0.0.1:") == 2 and "127.0.0.1:7002 max_fails=1" in text
     assert "least_conn" in text and "proxy_set_header Upgrade $http_upgrade" in text
+    assert f"access_log {tmp_path}/roomful-meetings.access.log roomful_no_query;" in text
+
+
+def test_the_example_access_log_format_leaves_the_query_string_out() -> None:
+    from check import EXAMPLE
+
+    text = EXAMPLE.read_text()
+    log_format = text[text.index("log_format roomful_no_query") : text.index("upstream roomful_meetings")]
+    assert "$uri" in log_format
+    for leaky in ("$request ", "$request_uri", "$args", "$query_string", '$request"', "$request'"):
+        assert leaky not in log_format, leaky

@@ -22,16 +22,6 @@ from tests.wsraw import open_raw
 
 
 @pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logs.configure("debug", stream)
-    before = logging.getLogger().level
-    yield stream
-    logging.getLogger().removeHandler(handler)
-    logging.getLogger().setLevel(before)
-
-
-@pytest.fixture
 def broken_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     async def broken(services: Services, caller: Caller, data: object) -> None:
         raise RuntimeError("a bug")

@@ -1,4 +1,5 @@
-"""The project's own rules: layout, lint, types, and a wheel that carries the Lua scripts."""
+"""The project's own rules: layout, lint, types, and a wheel that carries the Lua scripts,
+the py.typed marker and the license."""
 
 from __future__ import annotations
 
@@ -134,7 +135,7 @@ def test_mypy_strict() -> None:
     run(sys.executable, "-m", "mypy")
 
 
-def test_the_wheel_carries_the_lua_scripts(tmp_path: Path) -> None:
+def build_wheel(folder: Path) -> zipfile.ZipFile:
     run(
         sys.executable,
         "-m",
@@ -145,9 +146,24 @@ def test_the_wheel_carries_the_lua_scripts(tmp_path: Path) -> None:
         "--no-build-isolation",
         "-q",
         "-w",
-        str(tmp_path),
+        str(folder),
     )
-    (wheel,) = tmp_path.glob("roomful_meetings-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
+    (wheel,) = folder.glob("roomful_meetings-*.whl")
+    return zipfile.ZipFile(wheel)
+
+
+def test_the_wheel_carries_the_lua_scripts_the_typed_marker_and_the_license(tmp_path: Path) -> None:
+    wheel = build_wheel(tmp_path)
+    names = set(wheel.namelist())
     for lua in (ROOT / "lua").glob("*.lua"):
         assert f"roomful_meetings/lua/{lua.name}" in names
+    # PEP 561: without py.typed, mypy users of roomful_meetings.client get no types at all.
+    assert "roomful_meetings/py.typed" in names
+    licenses = [name for name in names if name.endswith(".dist-info/licenses/LICENSE")]
+    assert len(licenses) == 1 and "MIT License" in wheel.read(licenses[0]).decode()
+    (metadata,) = (name for name in names if name.endswith(".dist-info/METADATA"))
+    text = wheel.read(metadata).decode()
+    assert (
+        "Classifier: Typing :: Typed" in text and "Classifier: License :: OSI Approved :: MIT License" in text
+    )
+    assert "Project-URL: Changelog," in text

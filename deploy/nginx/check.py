@@ -11,7 +11,8 @@ rewritten to free ones. Then, all through nginx:
    alice and bob over two instances: checked on each instance's /metrics);
 2. a meeting alice creates reaches bob, connected to another instance;
 3. bob's instance is stopped with SIGTERM: bob's client reconnects through nginx to
-   another instance with since=, and an event made meanwhile still reaches him once.
+   another instance with since=, and an event made meanwhile still reaches him once;
+4. a browser-style connection with ?token= is logged by nginx without its query string.
 
 Prints what it checks and exits 1 on the first failure. tests/test_deploy.py runs it when
 nginx is installed.
@@ -29,8 +30,10 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 import trio
+from trio_websocket import open_websocket_url
 
 from roomful_meetings.auth import mint_token
 from roomful_meetings.client import open_client
@@ -50,11 +53,30 @@ def nginx_binary() -> str | None:
     )
 
 
+def with_upstreams(example: str, addresses: list[str]) -> str:
+    """The example with its upstream servers replaced by these host:port addresses."""
+    servers = "\n".join(f"    server {address} max_fails=1 fail_timeout=5s;" for address in addresses)
+    return re.sub(r"(    server 127\.0\.0\.1:\d+ [^\n]*\n)+", servers + "\n", example, count=1)
+
+
+# compose.yaml runs the example with its two instances as upstreams; a test keeps the file equal
+# to this (`python deploy/nginx/check.py --compose-config > deploy/compose/nginx.conf`).
+COMPOSE_UPSTREAMS: Final = ["meetings-1:8765", "meetings-2:8765"]
+COMPOSE_HEADER: Final = (
+    "# Generated from deploy/nginx/roomful-meetings.conf for compose.yaml (its upstreams are the\n"
+    "# compose services): python deploy/nginx/check.py --compose-config > deploy/compose/nginx.conf\n"
+)
+
+
+def compose_config() -> str:
+    return COMPOSE_HEADER + with_upstreams(EXAMPLE.read_text(), COMPOSE_UPSTREAMS)
+
+
 def render_config(example: str, listen: int, instances: list[int], folder: Path) -> str:
     """The example with our ports, wrapped in a minimal nginx.conf that runs unprivileged."""
-    servers = "\n".join(f"    server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in instances)
-    body = re.sub(r"(    server 127\.0\.0\.1:\d+ [^\n]*\n)+", servers + "\n", example, count=1)
+    body = with_upstreams(example, [f"127.0.0.1:{port}" for port in instances])
     body = body.replace("listen 8080;", f"listen 127.0.0.1:{listen};")
+    body = body.replace("/var/log/nginx/", f"{folder}/")
     temp = "\n".join(
         f"    {kind}_temp_path {folder}/{kind};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -118,7 +140,9 @@ async def next_meeting(client: object) -> MeetingEvent:
     raise AssertionError("event stream ended")
 
 
-async def run_checks(url: str, instances: list[tuple[int, int, subprocess.Popen[bytes]]]) -> None:
+async def run_checks(
+    url: str, instances: list[tuple[int, int, subprocess.Popen[bytes]]], folder: Path
+) -> None:
     for _, http_port, _ in instances:
         await wait_ready(http_port)
     say(f"{len(instances)} instances ready")
@@ -161,6 +185,24 @@ async def run_checks(url: str, instances: list[tuple[int, int, subprocess.Popen[
             assert victim.wait(10) == 0, "the stopped instance did not exit 0"
             say("bob's instance stopped (exit 0); he came back through nginx and")
             say("got the event made meanwhile")
+    async with open_websocket_url(f"{url}/browser?token={token('carol')}") as browser:
+        assert '"connection:ready"' in await browser.get_message()
+    await check_access_log(folder)
+
+
+async def check_access_log(folder: Path) -> None:
+    """Tokens sent as ?token= must not reach nginx's access log (the path does). nginx logs a
+    websocket when it ends, so wait for the line of the one just closed."""
+    path = folder / "roomful-meetings.access.log"
+    with trio.fail_after(10):
+        while True:
+            log = path.read_text() if path.exists() else ""
+            if "GET /browser " in log:
+                break
+            await trio.sleep(0.05)
+    assert "GET /browser HTTP/1.1" in log, log
+    assert "token=" not in log and "?" not in log, log
+    say("the access log names the path of the ?token= connection, not its query")
 
 
 async def settled_counts(http_ports: list[int]) -> list[float]:
@@ -172,7 +214,11 @@ async def settled_counts(http_ports: list[int]) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=2)
+    parser.add_argument("--compose-config", action="store_true", help="print deploy/compose/nginx.conf")
     args = parser.parse_args(argv)
+    if args.compose_config:
+        print(compose_config(), end="")
+        return 0
     binary = nginx_binary()
     if binary is None:
         print("nginx is not installed: apt-get install nginx-light (or nginx)", file=sys.stderr)
@@ -198,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             nginx = subprocess.Popen([binary, "-p", str(folder), "-c", str(config), "-g", "daemon off;"])
             say(f"nginx {listen} -> instances {[i[0] for i in instances]}")
-            trio.run(run_checks, f"ws://127.0.0.1:{listen}", instances)
+            trio.run(run_checks, f"ws://127.0.0.1:{listen}", instances, folder)
             say("all checks passed")
             return 0
         finally:

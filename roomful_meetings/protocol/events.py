@@ -50,7 +50,7 @@ EVENTS: dict[str, tuple[type[Struct], str]] = {
     "meeting:onMeetingDeleted": (MeetingDeletedEvent, "A meeting the user took part in was deleted"),
     "meeting:meetingUpdated": (LegacyMeetingEvent, "DEPRECATED (legacy=1): a meeting was created or changed"),
     "meeting:meetingDeleted": (MeetingDeletedEvent, "DEPRECATED (legacy=1): a meeting was deleted"),
-    "connection:ready": (Ready, "The connection is live; replayed events (since=) come before it"),
+    "connection:ready": (Ready, "The connection is live; replayed events (since=) follow it, then live ones"),
     "connection:recoveryIncomplete": (
         RecoveryIncomplete,
         "since= could not be honoured in full; the client should reload its state",

@@ -1,8 +1,8 @@
 """The websocket endpoint: authenticate the handshake, then run a Session per connection.
 
 Everything that can refuse a connection happens before the websocket is accepted, so a
-refusal is an HTTP status: 401 for a bad token, 429 over the per-user cap, 503 when the
-instance is full or Redis is unreachable.
+refusal is an HTTP status: 403 for an Origin not allowed, 401 for a bad token, 429 over the
+per-user cap, 503 when the instance is full or Redis is unreachable.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from roomful_meetings.auth import AuthError, Identity, TokenVerifier
 from roomful_meetings.config import Settings
 from roomful_meetings.fanout.hub import Hub, NotListening
 from roomful_meetings.logs import CONNECTION_ID, new_connection_id
+from roomful_meetings.protocol.origins import origin_refused, parse_allowed_origins
 from roomful_meetings.service.connection import ServiceUnavailable, on_connect
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.transport.admission import Admission
@@ -58,6 +59,7 @@ class WebsocketServer:
         self.verifier = verifier
         self.keepalive = Keepalive(settings)
         self.admission = Admission(settings.max_connections, settings.max_connections_per_user)
+        self.allowed_origins = parse_allowed_origins(settings.allowed_origins)
 
     async def serve(
         self, stop: trio.Event, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
@@ -104,6 +106,11 @@ class WebsocketServer:
 
     async def _handle(self, request: WebSocketRequest, wire: WireStream) -> None:
         CONNECTION_ID.set(new_connection_id())  # this task and the session's tasks log it
+        refused = origin_refused(request.headers, self.allowed_origins)
+        if refused is not None:  # before the token: a hijacking page must learn nothing
+            log.info("refused: origin %r is not allowed", refused)
+            await _reject(request, 403, f"origin not allowed: {refused}")
+            return
         options = connect_options(request)
         if not options.token:
             await _reject(request, 401, "missing token: send Authorization: Bearer <jwt> or ?token=<jwt>")

@@ -1,0 +1,18 @@
+// roomful-meetings-client: the browser (and Node) client of a Roomful Meetings server.
+export {
+  backoffDelay,
+  ClientClosedError,
+  MeetingsClient,
+  MeetingsError,
+  TimeoutError,
+  TOKEN_EXPIRED,
+  type ClientOptions,
+  type Push,
+  type PushEvent,
+  type Status,
+  type TokenSource,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from "./client.js";
+export type { CallOptions } from "./options.js";
+export * from "./generated.js";

@@ -116,7 +116,7 @@ async def set_availability(services: Services, caller: Caller, data: p.SetAvaila
         return
     day = day_of(zone, data.localDate, "data.localDate")
     clipped = [(a - day.start, b - day.start) for a, b in intervals]
-    bitmap = to_bytes(rules.set_bits(status, clipped, day.length), day.length)
+    bitmap = rules.DaySetting.of_day(rules.set_bits(status, clipped, day.length), day).encode()
     await services.availability.set_day(caller.user_id, record, day.date, day.start, day.end, bitmap)
 
 

@@ -68,3 +68,27 @@ async def test_a_day_setting_stored_by_format_2_reads_as_it_did(
         assert await day_read(services, "ann", "2031-10-26T12:00:00Z") == [
             ("2031-10-26T01:27:00+00:00", "2031-10-26T09:27:00+00:00")
         ]
+
+
+async def test_a_day_set_far_east_is_found_after_a_move_far_west(
+    redis_server: RedisProcess, prefix: str
+) -> None:
+    async with open_services(redis_server, prefix) as services:
+        await services.catalog.upsert_users(
+            [p.UserIn(id="ann"), p.UserIn(id="bob", timeZone="Asia/Kathmandu")]
+        )
+        # Kiritimati's 2031-06-10 began 18 hours before New York's, where ann then moved.
+        none = p.AvailabilityIn(status="Available", dates=[])  # available at no time
+        here = datetime.fromisoformat("2031-06-10T12:00:00+14:00")
+        await handlers.set_availability(
+            services, Caller("ann"), p.SetAvailability(none, localDate=here, timeZone="Pacific/Kiritimati")
+        )
+        await services.catalog.upsert_users([p.UserIn(id="ann", timeZone="America/New_York")])
+        query = p.SlotQuery(
+            users=[p.SlotUser(roomful="ann")], localDate=datetime.fromisoformat("2031-06-11T12:00:00+05:45")
+        )
+        reply = msgspec.to_builtins(await handlers.slots_for_day(services, Caller("bob"), query))
+        # bob's day begins at 2031-06-10T18:15Z, inside ann's (New York) 2031-06-10
+        assert reply["availableTimeSlots"] == [
+            {"startDate": "2031-06-11T09:45:00+05:45", "endDate": "2031-06-12T00:00:00+05:45"}
+        ]

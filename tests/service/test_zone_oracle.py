@@ -222,7 +222,7 @@ async def answers(
 
 _examples = itertools.count()
 # Half the profile's examples: each walks up to three people over five weeks, minute by
-# minute (ci: 30, about 10 s on a loaded 2-core machine; long: 1000).
+# minute (ci: 30, 10-15 s on a loaded 2-core machine; long: 1000).
 EXAMPLES = max(10, settings().max_examples // 2)
 # No shrinking: an example costs a Redis round of a few hundred milliseconds, so shrinking
 # would outlast the suite's 120 s timeout and hide the difference behind a timeout. The

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import trio
+from trio_websocket import WebSocketConnection, open_websocket_url
 
 
 async def handshake_status(url: str, headers: list[tuple[bytes, bytes]] | None = None) -> tuple[int, bytes]:
@@ -106,3 +110,16 @@ class RawPeer:
         while (frame := await self.next_frame())[0] in skipped:
             continue
         return frame
+
+
+@asynccontextmanager
+async def open_ws(
+    url: str, headers: list[tuple[bytes, bytes]] | None = None, **options: Any
+) -> AsyncIterator[WebSocketConnection]:
+    """trio-websocket's client, with its socket closed on the way out: trio-websocket 0.12
+    leaves it to the garbage collector when the server closed the connection, and the
+    ResourceWarning then lands in whichever test runs next."""
+    async with AsyncExitStack() as stack:
+        ws = await stack.enter_async_context(open_websocket_url(url, extra_headers=headers or [], **options))
+        stack.push_async_callback(trio.aclose_forcefully, ws._stream)
+        yield ws

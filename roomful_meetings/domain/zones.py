@@ -7,15 +7,19 @@ the latter for callers with no stored zone whose request carries only an offset.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Final
 
 import pendulum
 
 from roomful_meetings.domain.time import EPOCH
+
+EPOCH_DATE: Final = EPOCH.date()
 
 # "+HH:MM" in ASCII digits (`\d` takes any Unicode digit), within a day, and nothing after
 # (`$` would also take a final newline).
@@ -60,17 +64,16 @@ def local_date_of(zone: str, minute: int) -> date:
 class LocalDay:
     """One local day of a zone: [start, start + length) in epoch minutes.
 
-    `wall_start` is the wall-clock minute at the day's start (0 unless midnight was skipped);
-    on a day with an offset change, elapsed minute `shift_at` and later are `shift` minutes
-    further on the wall clock (+60 when clocks spring forward, -60 when they fall back).
+    `offsets` holds the day's runs of one UTC offset as (elapsed minute the run begins,
+    offset in minutes), the first at 0: one run on most days, two on a day the clocks
+    change. Each offset is read from the zone itself, never derived from another day's,
+    so a change on one day cannot leak into the offsets of the next.
     """
 
     date: date
     start: int
     length: int
-    wall_start: int = 0
-    shift_at: int = 0
-    shift: int = 0
+    offsets: tuple[tuple[int, int], ...]
 
     @property
     def weekday(self) -> int:
@@ -81,30 +84,53 @@ class LocalDay:
     def end(self) -> int:
         return self.start + self.length
 
+    def runs(self) -> Iterator[tuple[int, int, int]]:
+        """(first elapsed minute, end elapsed minute, wall-clock minute at the first) of each
+        run of one offset: within a run, wall-clock time and elapsed time move together."""
+        midnight = (self.date - EPOCH_DATE).days * 1440  # local midnight read as if UTC
+        bounds = [at for at, _ in self.offsets[1:]] + [self.length]
+        for (at, offset), until in zip(self.offsets, bounds, strict=True):
+            yield at, until, self.start + at + offset - midnight
 
-def _offset_minutes(tz: pendulum.Timezone | pendulum.FixedTimezone, minute: int) -> int:
+
+def _offset_minutes(tz: tzinfo, minute: int) -> int:
     offset = datetime.fromtimestamp(minute * 60, tz).utcoffset() or timedelta(0)
     return int(offset.total_seconds()) // 60
+
+
+def _midnight(tz: tzinfo, day: date) -> int:
+    """The first minute of `day` in `tz`: midnight, its first occurrence when it repeats,
+    or the instant the clocks jump to when it is skipped (fold 0 reads a skipped wall time
+    with the offset before the change, which lands exactly on the change)."""
+    return to_epoch_minute(datetime(day.year, day.month, day.day, tzinfo=tz))
+
+
+def _changes(tz: tzinfo, start: int, end: int) -> list[tuple[int, int]]:
+    """(first minute, offset) of each run of one offset in [start, end), the first at
+    `start`. Sampled hourly, then bisected: no zone changes twice within an hour."""
+    samples = [*range(start, end, 60), end - 1]
+    runs = [(start, _offset_minutes(tz, start))]
+    for before, after in itertools.pairwise(samples):
+        offset = _offset_minutes(tz, after)
+        if offset == runs[-1][1]:
+            continue
+        low, high = before + 1, after  # the first minute with the new offset
+        while low < high:
+            middle = (low + high) // 2
+            if _offset_minutes(tz, middle) == offset:
+                high = middle
+            else:
+                low = middle + 1
+        runs.append((low, offset))
+    return runs
 
 
 @lru_cache(maxsize=8192)
 def local_day(zone: str, day: date) -> LocalDay:
     tz = tz_of(zone)
-    start_dt = pendulum.datetime(day.year, day.month, day.day, tz=tz)
-    end_dt = start_dt.add(days=1).start_of("day")
-    start, end = to_epoch_minute(start_dt), to_epoch_minute(end_dt)
-    wall_start = start_dt.hour * 60 + start_dt.minute
-    first, last = _offset_minutes(tz, start), _offset_minutes(tz, end - 1)
-    if first == last:
-        return LocalDay(day, start, end - start, wall_start)
-    low, high = 0, end - start - 1  # the first elapsed minute with the new offset
-    while low < high:
-        middle = (low + high) // 2
-        if _offset_minutes(tz, start + middle) == first:
-            low = middle + 1
-        else:
-            high = middle
-    return LocalDay(day, start, end - start, wall_start, shift_at=low, shift=last - first)
+    start, end = _midnight(tz, day), _midnight(tz, day + timedelta(days=1))
+    offsets = tuple((at - start, offset) for at, offset in _changes(tz, start, end))
+    return LocalDay(day, start, end - start, offsets)
 
 
 @lru_cache(maxsize=8192)
@@ -149,10 +175,11 @@ def _offset_text(offset: int) -> str:
 
 @lru_cache(maxsize=4096)
 def offset_table(zone: str, start: int, end: int) -> OffsetTable:
-    tz = tz_of(zone)
-    starts, offsets = [start], [_offset_minutes(tz, start)]
-    for day in days_between(zone, start - 1440, end + 1440):
-        if day.shift:
-            starts.append(day.start + day.shift_at)
-            offsets.append(offsets[-1] + day.shift)
+    """The offsets in force over [start, end], taken from the local days that hold it."""
+    starts, offsets = [start], [_offset_minutes(tz_of(zone), start)]
+    for day in days_between(zone, start, end + 1):
+        for at, offset in day.offsets:
+            if day.start + at > start and offset != offsets[-1]:
+                starts.append(day.start + at)
+                offsets.append(offset)
     return OffsetTable(tuple(starts), tuple(offsets))

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 
 from roomful_meetings.domain import availability as rules
 from roomful_meetings.domain.bitmaps import runs, to_bytes
+from roomful_meetings.domain.calendar import month_bounds, request_intervals, wall_interval, week_start
 from roomful_meetings.domain.time import END_MINUTE, to_minute
 from roomful_meetings.domain.zones import (
     FIXED_OFFSET,
@@ -18,7 +19,6 @@ from roomful_meetings.domain.zones import (
     local_day,
     offset_table,
     offset_zone,
-    tz_of,
 )
 from roomful_meetings.errors import BadRequest
 from roomful_meetings.protocol import payloads as p
@@ -76,33 +76,9 @@ def available(zone: str, intervals: list[tuple[int, int]], start: int, end: int)
     return Availability(rules.AVAILABLE, spans(zone, intervals, start, end))
 
 
-def request_intervals(dates: list[p.Interval]) -> list[tuple[int, int]]:
-    out = []
-    for index, interval in enumerate(dates):
-        where = f"data.availability.dates[{index}]"
-        start, end = (
-            to_minute(interval.startDate, f"{where}.startDate"),
-            to_minute(interval.endDate, f"{where}.endDate"),
-        )
-        if end <= start:
-            raise BadRequest(f"`{where}.endDate` must be after its startDate")
-        out.append((start, end))
-    return out
-
-
-def wall_interval(zone: str, start: int, end: int) -> tuple[int, int]:
-    """Time of day of an interval in `zone`; one crossing midnight is cut at the day's end."""
-    tz = tz_of(zone)
-    first = datetime.fromtimestamp(start * 60, tz)
-    last = datetime.fromtimestamp(end * 60, tz)
-    wall_start = first.hour * 60 + first.minute
-    wall_end = 1440 if last.date() > first.date() else last.hour * 60 + last.minute
-    return wall_start, wall_end
-
-
 @endpoint("meeting:setUserAvailability", p.SetAvailability, changes=True)
 async def set_availability(services: Services, caller: Caller, data: p.SetAvailability) -> None:
-    intervals = request_intervals(data.availability.dates)
+    intervals = request_intervals([(i.startDate, i.endDate) for i in data.availability.dates])
     to_minute(data.localDate, "data.localDate")  # checked even where only its offset is used
     # The zone is stored by the same script as the availability: one change, one retry record.
     zone = await caller_zone(services, caller, data.timeZone, data.localDate, store=False)
@@ -117,7 +93,7 @@ async def set_availability(services: Services, caller: Caller, data: p.SetAvaila
         return
     day = day_of(zone, data.localDate, "data.localDate")
     clipped = [(a - day.start, b - day.start) for a, b in intervals]
-    bitmap = to_bytes(rules.set_bits(status, clipped, day.length), day.length)
+    bitmap = rules.DaySetting.of_day(rules.set_bits(status, clipped, day.length), day).encode()
     await services.availability.set_day(caller.user_id, record, day.date, day.start, day.end, bitmap)
 
 
@@ -137,16 +113,6 @@ async def zone_and_date(
     minute = to_minute(data.localDate, "data.localDate")  # before caller_zone stores anything
     zone = await caller_zone(services, caller, data.timeZone, data.localDate)
     return zone, local_date_of(zone, minute)
-
-
-def week_start(day: date) -> date:
-    """The Sunday starting the week of `day`."""
-    return day - timedelta(days=(day.weekday() + 1) % 7)
-
-
-def month_bounds(day: date) -> tuple[date, date]:
-    first = day.replace(day=1)
-    return first, (first + timedelta(days=32)).replace(day=1)
 
 
 @endpoint("meeting:getUserAvailabilityForDay", p.LocalDateQuery)

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 import trio
 
-from roomful_meetings.domain.availability import UserAvailability
+from roomful_meetings.domain.availability import DaySetting, UserAvailability
 from roomful_meetings.domain.bitmaps import from_bytes
 from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES
 from roomful_meetings.storage.base import ScriptArg, Store
@@ -39,7 +39,7 @@ class Bitmaps:
 
     version: bytes
     pattern: dict[int, int]
-    explicit: dict[date, int]
+    explicit: dict[date, DaySetting]
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +178,7 @@ class AvailabilityStore(Store):
                 version=version,
                 pattern={int(pattern[i]): from_bytes(pattern[i + 1]) for i in range(0, len(pattern), 2)},
                 explicit={
-                    date.fromisoformat(days[i][day_key_start:].decode()): from_bytes(days[i + 1])
+                    date.fromisoformat(days[i][day_key_start:].decode()): DaySetting.decode(days[i + 1])
                     for i in range(0, len(days), 2)
                 },
             )

@@ -18,7 +18,7 @@ from roomful_meetings.storage.redis import Redis, RedisError
 
 log = logging.getLogger(__name__)
 
-DATA_FORMAT_VERSION: Final = "2"
+DATA_FORMAT_VERSION: Final = "3"
 
 
 class IncompatibleData(RuntimeError):
@@ -44,6 +44,14 @@ MIGRATIONS: Final[dict[str, Migration]] = {
         to="2",
         note="nothing to convert, but servers of the earlier release must not run beside this "
         "one (they refuse to start now)",
+    ),
+    # 3 keeps explicit day settings as wall-clock minutes of the user's zone (180 bytes, or
+    # 360 on a day whose clocks go back); a format-2 value (another length) is read as before,
+    # but a format-2 server would misread a format-3 value of a clock-change day.
+    "2": Migration(
+        to="3",
+        note="nothing to convert (format-2 day settings are read as they are), but servers of "
+        "the earlier release must not run beside this one",
     ),
 }
 

@@ -9,14 +9,15 @@ from hypothesis import strategies as st
 from roomful_meetings.domain.availability import (
     AVAILABLE,
     NOT_AVAILABLE,
+    DaySetting,
     UserAvailability,
     free_slots,
     set_bits,
     wall_to_elapsed,
     window_bits,
 )
-from roomful_meetings.domain.bitmaps import merge, runs
-from roomful_meetings.domain.zones import local_day
+from roomful_meetings.domain.bitmaps import merge, runs, span, to_bytes
+from roomful_meetings.domain.zones import LocalDay, local_day
 
 ZONES = ["UTC", "America/New_York", "Asia/Tokyo", "Australia/Lord_Howe", "+05:30", "Europe/London"]
 walls = st.lists(
@@ -92,8 +93,71 @@ def test_an_explicit_day_wins_over_the_pattern() -> None:
     user = UserAvailability(
         "UTC",
         {day.weekday: set_bits(AVAILABLE, [(540, 1020)], 1440)},
-        {day.date: set_bits(AVAILABLE, [(600, 660)], 1440)},
+        {day.date: DaySetting.of_day(set_bits(AVAILABLE, [(600, 660)], 1440), day)},
     )
     assert runs(window_bits(user, day.start, day.end)) == [(600, 660)]
     nobody = UserAvailability("UTC", {}, {})
     assert runs(window_bits(nobody, day.start, day.end)) == [(0, 1440)]
+
+
+LONDON_AUTUMN = local_day("Europe/London", date(2031, 10, 26))  # 25 hours: 01:00-02:00 twice
+LONDON_SPRING = local_day("Europe/London", date(2031, 3, 30))  # 23 hours: no 01:00-02:00
+
+
+def wall_runs(setting: DaySetting, zone: str = "UTC") -> list[tuple[int, int]]:
+    """The setting read on its date in a zone with 24-hour days: wall-clock minutes."""
+    return runs(setting.bits(local_day(zone, date(2031, 10, 26))))
+
+
+def test_a_day_setting_on_a_25_hour_day_keeps_its_wall_clock_times_when_the_zone_changes() -> None:
+    # 01:27 on the second pass (GMT, elapsed 2:27) to 09:27 GMT (elapsed 10:27)
+    setting = DaySetting.of_day(span(147, 627), LONDON_AUTUMN)
+    assert runs(setting.bits(LONDON_AUTUMN)) == [(147, 627)]  # read back as set
+    assert wall_runs(setting) == [(87, 567)]  # 01:27-09:27 wall clock, not 02:27-10:27
+    assert DaySetting.decode(setting.encode()) == setting
+    first_pass = DaySetting.of_day(span(87, 627), LONDON_AUTUMN)  # 01:27 BST to 09:27 GMT
+    assert runs(first_pass.bits(LONDON_AUTUMN)) == [(87, 627)]
+    assert wall_runs(first_pass) == [(60, 567)]  # it holds all of the second pass, 01:00-02:00
+    assert len(first_pass.encode()) == 360 and len(DaySetting.of_day(0, LONDON_AUTUMN).encode()) == 180
+
+
+def test_the_hour_a_23_hour_day_skips_belongs_to_an_interval_around_it() -> None:
+    around = DaySetting.of_day(span(30, 150), LONDON_SPRING)  # 00:30 GMT to 03:30 BST
+    assert runs(around.bits(LONDON_SPRING)) == [(30, 150)]
+    assert wall_runs(around) == [(30, 210)]
+    after = DaySetting.of_day(span(60, 240), LONDON_SPRING)  # 02:00 BST (the change) to 05:00
+    assert wall_runs(after) == [(120, 300)]
+    before = DaySetting.of_day(span(0, 60), LONDON_SPRING)  # up to the change
+    assert wall_runs(before) == [(0, 60)]
+
+
+def test_a_day_setting_of_the_earlier_format_is_read_as_elapsed_minutes() -> None:
+    elapsed = span(147, 627)
+    stored = to_bytes(elapsed, LONDON_AUTUMN.length)  # 188 bytes, as format 2 kept it
+    assert runs(DaySetting.decode(stored).bits(LONDON_AUTUMN)) == [(147, 627)]
+
+
+CHANGE_DAYS = [
+    local_day(zone, day)
+    for zone, day in [
+        ("Europe/London", date(2031, 10, 26)),
+        ("Europe/London", date(2031, 3, 30)),
+        ("Europe/Dublin", date(2031, 10, 26)),
+        ("Australia/Lord_Howe", date(2031, 4, 6)),
+        ("Australia/Lord_Howe", date(2031, 10, 5)),
+        ("Pacific/Chatham", date(2031, 4, 6)),
+        ("America/Santiago", date(2031, 9, 7)),  # midnight is skipped
+        ("America/St_Johns", date(2031, 11, 2)),
+        ("Asia/Tokyo", date(2031, 1, 1)),
+    ]
+]
+
+
+@given(st.sampled_from(CHANGE_DAYS), st.lists(st.tuples(st.integers(0, 1500), st.integers(0, 1500))))
+def test_a_day_setting_reads_back_as_set_in_its_own_zone(
+    day: LocalDay, intervals: list[tuple[int, int]]
+) -> None:
+    bits = set_bits(AVAILABLE, intervals, day.length)
+    setting = DaySetting.of_day(bits, day)
+    assert setting.bits(day) == bits
+    assert DaySetting.decode(setting.encode()).bits(day) == bits

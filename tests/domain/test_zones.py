@@ -37,3 +37,21 @@ def test_local_timestamps_carry_the_offset_of_their_instant() -> None:
     assert table.format(day.start + 3 * 60) == "2026-03-08T04:00:00-04:00"
     assert table.format(day.end) == "2026-03-09T00:00:00-04:00"
     assert offset_table("+09:30", 0, 10).format(0) == "1970-01-01T09:30:00+09:30"
+
+
+def test_the_day_after_a_clock_change_carries_its_own_offset() -> None:
+    # A change the day before the window was once added again on top of the window's offset.
+    day = local_day("Europe/London", date(2031, 3, 31))  # clocks went forward on the 30th
+    table = offset_table("Europe/London", day.start, day.end)
+    assert (table.format(day.start), table.format(day.end)) == (
+        "2031-03-31T00:00:00+01:00",
+        "2031-04-01T00:00:00+01:00",
+    )
+    november = local_day("Europe/London", date(2032, 11, 1))  # back on 31 October
+    assert offset_table("Europe/London", november.start, november.start + 1440).format(november.start) == (
+        "2032-11-01T00:00:00+00:00"
+    )
+    chatham = local_day("Pacific/Chatham", date(2031, 4, 7))  # +13:45 -> +12:45 on the 6th
+    assert offset_table("Pacific/Chatham", chatham.start, chatham.end).format(chatham.start) == (
+        "2031-04-07T00:00:00+12:45"
+    )

@@ -290,3 +290,16 @@ async def test_a_search_sees_availability_changed_through_another_instance(start
         await admin.call("admin:upsertUsers", {"users": [{"id": "nina"}]})
         async with connect(a.url, token("taro", zoneinfo="Asia/Tokyo")) as taro:
             assert await slots(taro) == [("2030-03-11T06:00:00+09:00", "2030-03-11T12:00:00+09:00")]
+
+
+async def test_the_day_after_a_clock_change_is_shown_with_its_own_offset(world: ServerHandle) -> None:
+    # London moved its clocks on Sunday 2031-03-30; Monday was once shown at +02:00.
+    async with connect(world.url, token("nina", zoneinfo="Europe/London")) as nina:
+        reply = await nina.call("meeting:getUserAvailabilityForDay", {"localDate": "2031-03-31T12:00:00Z"})
+        assert reply["availability"]["dates"] == [
+            {"startDate": "2031-03-31T00:00:00+01:00", "endDate": "2031-04-01T00:00:00+01:00"}
+        ]
+        month = await nina.call("meeting:getUserAvailabilityForMonth", {"localDate": "2032-11-15T12:00:00Z"})
+        assert month["availability"]["dates"] == [
+            {"startDate": "2032-11-01T00:00:00+00:00", "endDate": "2032-12-01T00:00:00+00:00"}
+        ]

@@ -8,18 +8,17 @@ from typing import Any
 
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import close_code
+from tests.wsraw import open_ws as open_raw_ws
 
 
-def open_ws(
+def open_as(
     server: ServerHandle, user: str = "alice", admin: bool = False
 ) -> AbstractAsyncContextManager[WebSocketConnection]:
-    return open_websocket_url(
-        server.url, extra_headers=[(b"authorization", f"Bearer {token(user, admin=admin)}".encode())]
-    )
+    return open_raw_ws(server.url, [(b"authorization", f"Bearer {token(user, admin=admin)}".encode())])
 
 
 async def ask(ws: WebSocketConnection, frame: str) -> dict[str, Any]:
@@ -29,7 +28,7 @@ async def ask(ws: WebSocketConnection, frame: str) -> dict[str, Any]:
 
 
 async def test_event_is_echoed_unchanged_and_success_has_no_error(server: ServerHandle) -> None:
-    async with open_ws(server) as ws:
+    async with open_as(server) as ws:
         await ws.get_message()
         frame = (
             '{"endpoint":"meeting:getMeeting","data":{"meetingId":"nope"},'
@@ -43,7 +42,7 @@ async def test_event_is_echoed_unchanged_and_success_has_no_error(server: Server
 
 
 async def test_request_without_event_is_answered_with_null_event(server: ServerHandle) -> None:
-    async with open_ws(server) as ws:
+    async with open_as(server) as ws:
         await ws.get_message()
         reply = await ask(ws, '{"endpoint":"meeting:getMeeting","data":{"meetingId":"x"}}')
         assert reply["event"] is None and reply["error"]["code"] == 404
@@ -84,7 +83,7 @@ async def test_request_without_event_is_answered_with_null_event(server: ServerH
 async def test_malformed_frames_get_400_and_the_connection_stays_open(
     server: ServerHandle, frame: str, needle: str
 ) -> None:
-    async with open_ws(server) as ws:
+    async with open_as(server) as ws:
         await ws.get_message()
         reply = await ask(ws, frame)
         assert reply["error"]["status"] is True
@@ -96,14 +95,14 @@ async def test_malformed_frames_get_400_and_the_connection_stays_open(
 
 
 async def test_echo_survives_a_bad_data_field(server: ServerHandle) -> None:
-    async with open_ws(server) as ws:
+    async with open_as(server) as ws:
         await ws.get_message()
         reply = await ask(ws, '{"endpoint":"meeting:getMeeting","data":{"meetingId":1},"event":{"id":"e1"}}')
         assert reply["event"] == {"id": "e1"} and reply["endpoint"] == "meeting:getMeeting"
 
 
 async def test_unknown_endpoint_is_404(server: ServerHandle) -> None:
-    async with open_ws(server) as ws:
+    async with open_as(server) as ws:
         await ws.get_message()
         reply = await ask(ws, '{"endpoint":"meeting:teleport","data":{},"event":{"id":"1"}}')
         assert reply["error"]["code"] == 404 and "meeting:teleport" in reply["error"]["message"]
@@ -111,19 +110,19 @@ async def test_unknown_endpoint_is_404(server: ServerHandle) -> None:
 
 async def test_admin_endpoints_need_the_admin_role(server: ServerHandle) -> None:
     frame = '{"endpoint":"admin:upsertRooms","data":{"rooms":[{"id":"r1"}]},"event":{"id":"1"}}'
-    async with open_ws(server) as ws:
+    async with open_as(server) as ws:
         await ws.get_message()
         assert (await ask(ws, frame))["error"]["code"] == 403
         shape = await ask(ws, '{"endpoint":"admin:upsertRooms","data":{"rooms":"x"}}')
         assert shape["error"]["code"] == 400  # shape is checked before permission
-    async with open_ws(server, "root", admin=True) as ws:
+    async with open_as(server, "root", admin=True) as ws:
         await ws.get_message()
         reply = await ask(ws, frame)
         assert reply["error"] == {"status": False, "code": 0, "message": ""} and reply["data"] == {}
 
 
 async def test_binary_frame_closes_with_1003(server: ServerHandle) -> None:
-    async with open_ws(server) as ws:
+    async with open_as(server) as ws:
         await ws.get_message()
         await ws.send_message(b'{"endpoint":"meeting:getMeeting"}')
         with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
@@ -133,7 +132,7 @@ async def test_binary_frame_closes_with_1003(server: ServerHandle) -> None:
 
 async def test_frame_over_the_limit_closes_with_1009(start_server: StartServer) -> None:
     server = await start_server(max_frame_bytes=4096)
-    async with open_ws(server) as ws:
+    async with open_as(server) as ws:
         await ws.get_message()
         big = json.dumps({"endpoint": "meeting:getMeeting", "data": {"meetingId": "x" * 5000}})
         await ws.send_message(big)
@@ -144,7 +143,7 @@ async def test_frame_over_the_limit_closes_with_1009(start_server: StartServer) 
 
 async def test_request_rate_above_the_limit_gets_429(start_server: StartServer) -> None:
     server = await start_server(rate_per_second=1, rate_burst=3)
-    async with open_ws(server) as ws:
+    async with open_as(server) as ws:
         await ws.get_message()
         for i in range(5):
             await ws.send_message(

@@ -22,7 +22,7 @@ import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from trio_websocket import ConnectionClosed, open_websocket_url
+from trio_websocket import ConnectionClosed
 
 from roomful_meetings.storage.consistency import scan
 from roomful_meetings.storage.embedded import RedisProcess, free_port
@@ -31,6 +31,7 @@ from tests.conftest import SECRET, token
 from tests.e2e.world import close_code
 from tests.frames import frames
 from tests.test_cli import CLI, wait_listening
+from tests.wsraw import open_ws
 
 PREFIX = "fuzz:"
 
@@ -63,7 +64,7 @@ async def snapshot(redis: Redis, prefix: str) -> dict[bytes, bytes]:
 async def throw(redis_server: RedisProcess, url: str, batch: list[str | bytes]) -> None:
     headers = [(b"authorization", f"Bearer {token('fuzzer')}".encode())]
     async with open_redis(redis_server.address) as redis, AsyncExitStack() as stack:
-        ws = await stack.enter_async_context(open_websocket_url(url, extra_headers=headers))
+        ws = await stack.enter_async_context(open_ws(url, headers))
         await ws.get_message()  # connection:ready; the profile upsert is done
         before = await snapshot(redis, PREFIX)
         for frame in batch:
@@ -75,7 +76,7 @@ async def throw(redis_server: RedisProcess, url: str, batch: list[str | bytes]) 
                 assert reply["error"]["code"] in (400, 403, 404), reply
             except ConnectionClosed as closed:
                 assert isinstance(frame, bytes) and close_code(closed) == 1003, (frame, closed.reason)
-                ws = await stack.enter_async_context(open_websocket_url(url, extra_headers=headers))
+                ws = await stack.enter_async_context(open_ws(url, headers))
                 await ws.get_message()
         await ws.send_message(
             '{"endpoint":"meeting:getMeeting","data":{"meetingId":"m"},"event":{"id":"last"}}'

@@ -11,13 +11,13 @@ import pytest
 import trio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from trio_websocket import ConnectionClosed, open_websocket_url
+from trio_websocket import ConnectionClosed
 
 from roomful_meetings.client import connect
 from roomful_meetings.storage.catalog import CatalogStore
 from tests.conftest import SECRET, ServerHandle, StartServer, token
 from tests.e2e.world import close_code, redis_of
-from tests.wsraw import handshake_status
+from tests.wsraw import handshake_status, open_ws
 
 
 async def rejected_status(url: str, headers: list[tuple[bytes, bytes]] | None = None) -> int:
@@ -68,15 +68,13 @@ async def test_bad_tokens_are_refused_with_401(server: ServerHandle, bad: str) -
 
 
 async def test_token_in_query_parameter_is_accepted(server: ServerHandle) -> None:
-    async with open_websocket_url(f"{server.url}/any/path?token={token('alice')}") as ws:
+    async with open_ws(f"{server.url}/any/path?token={token('alice')}") as ws:
         assert '"connection:ready"' in await ws.get_message()
 
 
 async def test_token_within_the_30s_leeway_is_accepted_then_closed_with_4001(server: ServerHandle) -> None:
     almost = jwt.encode({"sub": "alice", "exp": int(time.time()) - 29}, SECRET, algorithm="HS256")
-    async with open_websocket_url(
-        server.url, extra_headers=[(b"authorization", f"Bearer {almost}".encode())]
-    ) as ws:
+    async with open_ws(server.url, [(b"authorization", f"Bearer {almost}".encode())]) as ws:
         await ws.get_message()  # connection:ready
         with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
             await ws.get_message()

@@ -10,12 +10,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from trio_websocket import WebSocketConnection, open_websocket_url
+from trio_websocket import WebSocketConnection
 
 from roomful_meetings.storage.consistency import scan
 from roomful_meetings.storage.redis import Redis
 from tests.conftest import ServerHandle, token
 from tests.e2e.world import redis_of, seed
+from tests.wsraw import open_ws
 
 REQUEST_IDS = itertools.count()
 
@@ -39,7 +40,7 @@ async def admin_in_seeded_world(
     """An admin connection to the seeded world, and a check that nothing stored changed."""
     await seed(server)
     headers = [(b"authorization", f"Bearer {token('root', admin=True)}".encode())]
-    async with redis_of(server) as redis, open_websocket_url(server.url, extra_headers=headers) as ws:
+    async with redis_of(server) as redis, open_ws(server.url, headers) as ws:
         await ws.get_message()  # connection:ready: the profile upsert of the connect is done
         before = await snapshot(redis, server.settings.key_prefix)
 
@@ -121,7 +122,7 @@ async def test_a_changing_request_with_an_event_id_too_long_for_a_retry_key_is_a
 async def test_an_error_never_quotes_more_than_a_client_can_read(server: ServerHandle, frame: str) -> None:
     headers = [(b"authorization", f"Bearer {token('alice')}".encode())]
     # trio-websocket's client, like the server, refuses messages above 1 MiB (close 1009).
-    async with open_websocket_url(server.url, extra_headers=headers, max_message_size=2**20) as ws:
+    async with open_ws(server.url, headers, max_message_size=2**20) as ws:
         await ws.get_message()
         reply = await ask(ws, frame)
         assert reply["error"]["code"] in (400, 404)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import trio
 import trio.testing
-from trio_websocket import ConnectionClosed, open_websocket_url
+from trio_websocket import ConnectionClosed
 
 from roomful_meetings.client import connect
 from roomful_meetings.metrics import exposition
@@ -21,7 +21,7 @@ from roomful_meetings.storage.redis import PubSub, parse_redis_url
 from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import alice_and_bob, assert_no_other_push, close_code, meeting, ready, redis_of, seed
 from tests.endpoints import installed
-from tests.wsraw import RawPeer, client_frame, open_raw
+from tests.wsraw import RawPeer, client_frame, open_raw, open_ws
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ async def test_a_client_that_never_reads_is_cut_off_and_others_are_still_served(
     await seed(server)
     headers = [(b"authorization", f"Bearer {token('bob')}".encode())]
     async with (
-        open_websocket_url(server.url, extra_headers=headers, message_queue_size=1) as stuck,
+        open_ws(server.url, headers, message_queue_size=1) as stuck,
         connect(server.url, token("alice")) as alice,
         connect(server.url, token("carol")) as carol,
     ):
@@ -163,7 +163,7 @@ async def test_stopping_answers_requests_in_flight_then_closes_with_1001(
     server: ServerHandle, slow_endpoint: Slow
 ) -> None:
     headers = [(b"authorization", f"Bearer {token('alice')}".encode())]
-    async with open_websocket_url(server.url, extra_headers=headers) as ws:
+    async with open_ws(server.url, headers) as ws:
         await ws.get_message()  # connection:ready
         await ws.send_message('{"endpoint": "test:slow", "data": {}, "event": {"id": "slow-1"}}')
         await slow_endpoint.entered.wait()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, open_websocket_url
+from trio_websocket import ConnectionClosed
 
 from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import Unavailable
@@ -19,6 +19,7 @@ from tests.e2e.world import (
     seed,
     wait_events_subscribed,
 )
+from tests.wsraw import open_ws
 
 
 def order(event_id: str) -> tuple[int, int]:
@@ -265,7 +266,7 @@ async def test_a_storage_error_while_replaying_closes_with_1013_not_a_dropped_so
         # A reply error on the replay's read, deterministically: the stream key holds a string.
         await redis.execute("SET", server.settings.key_prefix + "u:bob:events", "not a stream")
     headers = [(b"authorization", f"Bearer {token('bob')}".encode())]
-    async with open_websocket_url(f"{server.url}/?since=1-1", extra_headers=headers) as ws:
+    async with open_ws(f"{server.url}/?since=1-1", headers) as ws:
         with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
             await ws.get_message()
     reason = closed.value.reason

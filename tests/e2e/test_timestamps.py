@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from trio_websocket import WebSocketConnection, open_websocket_url
+from trio_websocket import WebSocketConnection
 
 from roomful_meetings.domain.meetings import Source
 from roomful_meetings.domain.time import END_MS
@@ -23,6 +23,7 @@ from roomful_meetings.storage.redis import load_scripts
 from tests.conftest import ServerHandle, token
 from tests.e2e.world import redis_of, seed
 from tests.storage.test_script_codes import fields as stored_fields
+from tests.wsraw import open_ws
 
 LATE = "9998-12-31T23:59:00Z"  # the last accepted minute
 EARLIER = "9998-12-31T21:00:00Z"
@@ -152,7 +153,7 @@ async def test_the_last_accepted_instant_works_and_the_first_refused_are_a_400(
 ) -> None:
     await seed(server)
     headers = [(b"authorization", f"Bearer {token('alice', admin=True)}".encode())]
-    async with open_websocket_url(server.url, extra_headers=headers) as ws:
+    async with open_ws(server.url, headers) as ws:
         await ws.get_message()
         # A meeting at the very end, so that counts and slots have local days to compute there.
         created = await ask(ws, "meeting:createMeeting", room_meeting(EARLIER, LATE))
@@ -173,7 +174,7 @@ async def test_the_last_accepted_instant_works_and_the_first_refused_are_a_400(
 
 async def test_a_refused_local_date_leaves_the_stored_zone_alone(server: ServerHandle) -> None:
     headers = [(b"authorization", f"Bearer {token('alice')}".encode())]
-    async with open_websocket_url(server.url, extra_headers=headers) as ws:
+    async with open_ws(server.url, headers) as ws:
         await ws.get_message()
         refused = {"localDate": "9999-12-31T23:00:00-23:59", "timeZone": "Asia/Tokyo"}
         assert (await ask(ws, "meeting:getUserAvailabilityForDay", refused))["error"]["code"] == 400
@@ -204,7 +205,7 @@ async def test_counts_survive_meetings_stored_beyond_the_range_by_an_earlier_ver
                 meeting_id, "alice", source, keys.room("lobby"), start, end, ["alice"], fields
             )
     headers = [(b"authorization", f"Bearer {token('alice')}".encode())]
-    async with open_websocket_url(server.url, extra_headers=headers) as ws:
+    async with open_ws(server.url, headers) as ws:
         await ws.get_message()
         reply = await ask(ws, "meeting:listUserMeetingCounts", {"localDateNow": EARLIER, **FAR_AHEAD})
         assert reply["error"]["code"] == 0, reply

@@ -48,7 +48,17 @@ MAX_COUNT_SCAN: Final = 100_000
 MAX_MINUTE: Final = (date(9999, 12, 1) - date(1970, 1, 1)).days * 1440
 FREQS: Final = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 DAYS: Final = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-SUPPORTED: Final = ("FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS", "WKST")
+SUPPORTED: Final = (
+    "FREQ",
+    "INTERVAL",
+    "COUNT",
+    "UNTIL",
+    "BYDAY",
+    "BYMONTHDAY",
+    "BYMONTH",
+    "BYSETPOS",
+    "WKST",
+)
 _BYDAY_ITEM: Final = re.compile(r"^([+-]?)(\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
 _UNTIL: Final = re.compile(r"^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$")
 _INSTANCE: Final = re.compile(r"^(.+)_(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)Z$")
@@ -130,7 +140,8 @@ def _until(where: str, text: str) -> int:
     if not match:
         raise _bad(where, f"UNTIL must be a UTC instant like 20311231T235900Z, got {text!r}")
     try:
-        instant = datetime(*map(int, match.groups()), tzinfo=EPOCH.tzinfo)
+        year, month, day, hour, minute, second = map(int, match.groups())
+        instant = datetime(year, month, day, hour, minute, second, tzinfo=EPOCH.tzinfo)
     except ValueError:
         raise _bad(where, f"UNTIL {text!r} is not a valid date") from None
     return int((instant - EPOCH).total_seconds()) // 60
@@ -223,7 +234,8 @@ def parse_instance_id(meeting_id: str) -> tuple[str, int] | None:
     if not match:
         return None
     try:
-        t = datetime(*map(int, match.groups()[1:]), tzinfo=EPOCH.tzinfo)
+        year, month, day, hour, minute = map(int, match.groups()[1:])
+        t = datetime(year, month, day, hour, minute, tzinfo=EPOCH.tzinfo)
     except ValueError:
         return None
     return match.group(1), int((t - EPOCH).total_seconds()) // 60
@@ -325,11 +337,13 @@ def _candidates(rule: Rule, limits: tuple[bool, bool, bool], dtstart: datetime) 
     month, monthday, weekday = limits
     return iter(
         du.rrule(
-            _FREQ_CODE[rule.freq],
+            _FREQ_CODE[rule.freq],  # type: ignore[arg-type]  # the stubs want a Literal
             dtstart=dtstart,
             interval=rule.interval,
             wkst=rule.wkst,
-            byweekday=[du.weekday(d, n or None) for n, d in rule.byday] if rule.byday and not weekday else None,
+            byweekday=[du.weekday(d, n or None) for n, d in rule.byday]
+            if rule.byday and not weekday
+            else None,
             bymonthday=rule.bymonthday if rule.bymonthday and not monthday else None,
             bymonth=rule.bymonth if rule.bymonth and not month else None,
             byhour=dtstart.hour,
@@ -399,7 +413,10 @@ def starts_between(series: Series, low: int, high: int) -> tuple[int, ...]:
     if upper <= max(low, series.start):
         return ()
     margin = timedelta(days=2)  # wall clocks and instants differ by less than a day
-    wall_from, wall_to = _wall(series.zone, max(low, series.start)) - margin, _wall(series.zone, upper) + margin
+    wall_from, wall_to = (
+        _wall(series.zone, max(low, series.start)) - margin,
+        _wall(series.zone, upper) + margin,
+    )
     if wall_to.year > 9998:
         wall_to = datetime(9999, 12, 31)
     out = []
@@ -422,12 +439,17 @@ def check_series(series: Series, where: str = "data") -> None:
     if not is_occurrence(series, series.start):
         raise BadRequest(f"`{where}.startDate` is not an occurrence of `{where}.recurrence.rule`")
     found = _counted(series) if series.rule.count is not None else ()
-    if series.rule.count is not None and len(found) < series.rule.count:
-        if _wall(series.zone, found[-1]).year < 9999:  # ran out of scan budget, not of years
-            raise BadRequest(
-                f"`{where}.recurrence.rule`: COUNT={series.rule.count} is not reached within"
-                f" {MAX_COUNT_SCAN} candidate days; the rule is too sparse"
-            )
+    # Fewer than COUNT before year 9999 is a rule that ends there; fewer before that means
+    # the scan budget ran out.
+    if (
+        series.rule.count is not None
+        and len(found) < series.rule.count
+        and _wall(series.zone, found[-1]).year < 9999
+    ):
+        raise BadRequest(
+            f"`{where}.recurrence.rule`: COUNT={series.rule.count} is not reached within"
+            f" {MAX_COUNT_SCAN} candidate days; the rule is too sparse"
+        )
 
 
 def last_end(series: Series) -> int | None:

@@ -15,6 +15,7 @@ from roomful_meetings.domain.bitmaps import from_bytes
 from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES
 from roomful_meetings.storage.base import ScriptArg, Store
 from roomful_meetings.storage.redis import Command
+from roomful_meetings.storage.series import SeriesStore, busy_members
 
 # An explicit day setting is kept this long after the day has passed.
 DAY_RETENTION_DAYS = 35
@@ -63,6 +64,7 @@ class AvailabilityStore(Store):
         # Least recently used first; each bounded by CACHE_ENTRIES.
         self._bitmaps: OrderedDict[CacheKey, Bitmaps] = OrderedDict()
         self._busy: OrderedDict[CacheKey, Busy] = OrderedDict()
+        self.series = SeriesStore(self.redis, self.scripts, self.keys)
 
     def forget_cached(self, *, bitmaps: bool = True) -> None:
         """Drop cached busy indexes (and bitmaps unless told not to): for benchmarks."""
@@ -184,6 +186,12 @@ class AvailabilityStore(Store):
             )
             remember(self._bitmaps, (uid, start, end), bitmaps)
 
+    async def series_members(self, uids: list[str], start: int, end: int) -> dict[str, list[bytes]]:
+        """Busy members of the users' series instances in the window (storage/series.py);
+        counted in with the busy index entries, and cached with them by busy version."""
+        by_user, states = await self.series.busy_states(uids, start, end)
+        return {uid: busy_members(states, sids, uid, start, end) for uid, sids in by_user.items()}
+
     async def _read_busy(
         self, stale: list[tuple[str, bytes]], start: int, end: int | None, out: dict[str, Busy]
     ) -> None:
@@ -195,6 +203,8 @@ class AvailabilityStore(Store):
         commands: list[Command] = [
             ("ZRANGEBYSCORE", self.keys.user_busy(uid), lower, upper) for uid, _ in stale
         ]
-        for (uid, version), members in zip(stale, await self.pipeline(commands), strict=True):
-            out[uid] = entry = Busy(version, members)
+        replies = await self.pipeline(commands)
+        series = await self.series_members([uid for uid, _ in stale], start, end) if end is not None else {}
+        for (uid, version), members in zip(stale, replies, strict=True):
+            out[uid] = entry = Busy(version, members + series.get(uid, []))
             remember(self._busy, (uid, start, end), entry)

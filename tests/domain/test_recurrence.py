@@ -41,7 +41,9 @@ def wall_of(zone: str, at: int) -> datetime:
 def oracle(text: str, zone: str, start: int, low: int, high: int) -> list[int]:
     first = wall_of(zone, start)
     rule = du.rrulestr(text, dtstart=first, cache=False)
-    walls = rule.between(wall_of(zone, low) - timedelta(days=2), wall_of(zone, high) + timedelta(days=2), inc=True)
+    walls = rule.between(
+        wall_of(zone, low) - timedelta(days=2), wall_of(zone, high) + timedelta(days=2), inc=True
+    )
     instants = (int(w.replace(tzinfo=ZoneInfo(zone)).timestamp()) // 60 for w in walls)
     return sorted({m for m in instants if low <= m < high})
 
@@ -59,7 +61,9 @@ def rules(draw: st.DrawFn) -> str:
             days = [f"{draw(st.sampled_from([1, 2, -1]))}{d}" for d in days]
         parts.append("BYDAY=" + ",".join(days))
     if freq != "WEEKLY" and draw(st.booleans()):
-        monthdays = draw(st.lists(st.sampled_from([1, 2, 13, 15, 28, -1, -2]), min_size=1, max_size=3, unique=True))
+        monthdays = draw(
+            st.lists(st.sampled_from([1, 2, 13, 15, 28, -1, -2]), min_size=1, max_size=3, unique=True)
+        )
         parts.append("BYMONTHDAY=" + ",".join(map(str, monthdays)))
     if draw(st.booleans()):
         months = draw(st.lists(st.integers(1, 12), min_size=3, max_size=6, unique=True))
@@ -78,7 +82,9 @@ def rules(draw: st.DrawFn) -> str:
     st.integers(0, 40 * 365),
     st.integers(1, 60),
 )
-def test_windows_match_the_oracle(text: str, zone: str, naive: datetime, offset_days: int, span_days: int) -> None:
+def test_windows_match_the_oracle(
+    text: str, zone: str, naive: datetime, offset_days: int, span_days: int
+) -> None:
     rule = parse_rule(text)
     wall = naive.replace(second=0, microsecond=0)
     first_wall = du.rrulestr(text, dtstart=wall, cache=False).after(wall, inc=True)
@@ -94,7 +100,16 @@ def test_windows_match_the_oracle(text: str, zone: str, naive: datetime, offset_
     assert list(starts_between(series, low, high)) == oracle(text, zone, start, low, high)
 
 
-@given(st.sampled_from(["FREQ=WEEKLY;COUNT=7;BYDAY=MO,TH", "FREQ=MONTHLY;COUNT=30;BYDAY=2TU", "FREQ=DAILY;COUNT=100;BYMONTHDAY=1,15"]), st.integers(0, 600))
+@given(
+    st.sampled_from(
+        [
+            "FREQ=WEEKLY;COUNT=7;BYDAY=MO,TH",
+            "FREQ=MONTHLY;COUNT=30;BYDAY=2TU",
+            "FREQ=DAILY;COUNT=100;BYMONTHDAY=1,15",
+        ]
+    ),
+    st.integers(0, 600),
+)
 def test_count_rules_match_the_oracle(text: str, offset_days: int) -> None:
     zone = "Europe/London"
     first_wall = du.rrulestr(text, dtstart=datetime(2026, 1, 1, 9, 0)).after(datetime(2026, 1, 1), inc=True)
@@ -102,18 +117,27 @@ def test_count_rules_match_the_oracle(text: str, offset_days: int) -> None:
     start = int(first_wall.replace(tzinfo=ZoneInfo(zone)).timestamp()) // 60
     series = Series(parse_rule(text), zone, start, 60)
     low = start + offset_days * 1440
-    assert list(starts_between(series, low, low + 90 * 1440)) == oracle(text, zone, start, low, low + 90 * 1440)
+    assert list(starts_between(series, low, low + 90 * 1440)) == oracle(
+        text, zone, start, low, low + 90 * 1440
+    )
     every = oracle(text, zone, start, start, start + 20 * 366 * 1440)
     assert last_end(series) == every[-1] + 60
 
 
 def test_a_weekly_standup_stays_at_nine_local_across_both_clock_changes() -> None:
-    series = Series(parse_rule("FREQ=WEEKLY;BYDAY=MO"), "Europe/London", minute("2026-03-23T09:00:00+00:00"), 15)
+    series = Series(
+        parse_rule("FREQ=WEEKLY;BYDAY=MO"), "Europe/London", minute("2026-03-23T09:00:00+00:00"), 15
+    )
     march = starts_between(series, minute("2026-03-20T00:00:00Z"), minute("2026-04-01T00:00:00Z"))
     october = starts_between(series, minute("2026-10-19T00:00:00Z"), minute("2026-10-31T00:00:00Z"))
     local = [datetime.fromtimestamp(m * 60, ZoneInfo("Europe/London")) for m in march + october]
     assert [(t.hour, t.minute) for t in local] == [(9, 0)] * 4
-    assert [t.utcoffset() for t in local] == [timedelta(0), timedelta(hours=1), timedelta(hours=1), timedelta(0)]
+    assert [t.utcoffset() for t in local] == [
+        timedelta(0),
+        timedelta(hours=1),
+        timedelta(hours=1),
+        timedelta(0),
+    ]
 
 
 def test_gap_moves_forward_and_ambiguity_takes_the_earlier_instant() -> None:

@@ -7,7 +7,7 @@
   given pairs on top; it takes over the later instances' own changes (ARGV new instance
   pairs), which leave the old series. The old series' participants get
   meeting:onMeetingUpdated (the old series), the new one's meeting:onMeetingCreated (the
-  new series), both with one event id.
+  new series), the second event id right after the first (a user gets both).
 
   KEYS[1]: the series hash   KEYS[2]: its instance hash
   KEYS[3]: the new series hash   KEYS[4]: the new series' instance hash
@@ -77,5 +77,5 @@ local old_data = meeting_data(meeting_json(mkey))
 emit(old_pids, event_id, push_frame('meeting:onMeetingUpdated', event_id, old_data))
 if nid == '' then return {0, ''} end
 local json = meeting_json(nkey)
-emit(pids, event_id, push_frame('meeting:onMeetingCreated', event_id, meeting_data(json)))
+emit_to_all(pids, 'meeting:onMeetingCreated', meeting_data(json))
 return {0, json}

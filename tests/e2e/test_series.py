@@ -1,0 +1,301 @@
+"""Recurring meetings end to end (contract 9), on two server instances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from roomful_meetings.client import Client, connect
+from roomful_meetings.errors import BadRequest, Forbidden, NotFound
+from roomful_meetings.storage.consistency import check_invariants
+from roomful_meetings.storage.keys import Keys
+from tests.conftest import ServerHandle, token
+from tests.e2e.world import meeting, ready, redis_of, seed
+
+STANDUP = meeting(
+    "2027-03-01T09:00:00Z",
+    "2027-03-01T09:15:00Z",
+    invited=["bob", "carol"],
+    subject="Stand-up",
+    recurrence={"rule": "FREQ=WEEKLY;BYDAY=MO,WE", "timeZone": "Europe/London"},
+)
+
+
+async def listed(client: Client, start: str, end: str) -> list[dict[str, Any]]:
+    reply = await client.call("meeting:listUserMeetings", {"startDate": start, "endDate": end})
+    meetings: list[dict[str, Any]] = reply["meetings"]
+    return meetings
+
+
+def slots_of(reply: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(s["startDate"], s["endDate"]) for s in reply["availableTimeSlots"]]
+
+
+async def day_slots(client: Client, day: str, users: list[str]) -> list[tuple[str, str]]:
+    query = {
+        "users": [{"roomful": u} for u in users],
+        "localDate": f"{day}T12:00:00Z",
+        "timeZone": "Europe/London",
+    }
+    return slots_of(await client.call("meeting:getTimeSlotsForMeeting", query))
+
+
+async def test_the_weekly_standup_story_on_two_instances(start_server) -> None:  # type: ignore[no-untyped-def]
+    a, b = await start_server(), await start_server()
+    await seed(a)
+    async with (
+        connect(a.url, token("alice")) as alice,
+        connect(b.url, token("bob")) as bob,
+        connect(b.url, token("carol")) as carol,
+        redis_of(a) as redis,
+    ):
+        for client in (alice, bob, carol):
+            await ready(client)
+        created = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]
+        sid = created["meetingId"]
+        assert created["recurrence"] == {"rule": "FREQ=WEEKLY;BYDAY=MO,WE", "timeZone": "Europe/London"}
+        for client in (alice, bob, carol):
+            push = await client.next_push("meeting:onMeetingCreated")
+            assert push.data["meeting"]["meetingId"] == sid
+
+        # 09:00 London on both sides of both clock changes.
+        march = await listed(bob, "2027-03-22T00:00:00Z", "2027-04-01T00:00:00Z")
+        assert [m["startDate"] for m in march] == [
+            "2027-03-22T09:00:00Z",
+            "2027-03-24T09:00:00Z",
+            "2027-03-29T08:00:00Z",
+            "2027-03-31T08:00:00Z",
+        ]
+        assert all(m["seriesId"] == sid and m["userId"] == "bob" and m["status"] == "received" for m in march)
+        assert march[0]["meetingId"] == f"{sid}_20270322T0900Z"
+        assert march[0]["originalStartDate"] == "2027-03-22T09:00:00Z"
+        assert "recurrence" not in march[0]
+        october = await listed(carol, "2027-10-25T00:00:00Z", "2027-11-02T00:00:00Z")
+        assert [m["startDate"] for m in october] == [
+            "2027-10-25T08:00:00Z",
+            "2027-10-27T08:00:00Z",
+            "2027-11-01T09:00:00Z",
+        ]
+
+        # Bob declines one Monday: that instance only.
+        monday = f"{sid}_20270322T0900Z"
+        await bob.call("meeting:declineMeetingRequest", {"meetingId": monday})
+        for client in (alice, bob, carol):
+            push = await client.next_push("meeting:onMeetingUpdated")
+            assert push.data["meeting"]["meetingId"] == monday
+            assert push.data["meeting"]["participants"][1] == {"userId": "bob", "status": "declined"}
+        statuses = [m["status"] for m in await listed(bob, "2027-03-22T00:00:00Z", "2027-03-25T00:00:00Z")]
+        assert statuses == ["declined", "received"]
+
+        # Alice moves one Wednesday to 10:00 (it keeps its id).
+        wednesday = f"{sid}_20270324T0900Z"
+        moved = await alice.call(
+            "meeting:updateMeeting",
+            {"meetingId": wednesday, "startDate": "2027-03-24T10:00:00Z", "endDate": "2027-03-24T10:15:00Z"},
+        )
+        assert moved["meeting"]["meetingId"] == wednesday
+        assert moved["meeting"]["startDate"] == "2027-03-24T10:00:00Z"
+        for client in (alice, bob, carol):
+            push = await client.next_push("meeting:onMeetingUpdated")
+            assert push.data["meeting"]["startDate"] == "2027-03-24T10:00:00Z"
+        got = await bob.call("meeting:getMeeting", {"meetingId": wednesday})
+        assert got["meeting"]["startDate"] == "2027-03-24T10:00:00Z"
+        assert got["meeting"]["originalStartDate"] == "2027-03-24T09:00:00Z"
+
+        # The slot search sees the moved instance where it now is, and a Monday in 2035.
+        wednesday_slots = await day_slots(bob, "2027-03-24", ["alice"])
+        assert ("2027-03-24T00:00:00+00:00", "2027-03-24T10:00:00+00:00") in wednesday_slots
+        assert wednesday_slots[1][0] == "2027-03-24T10:15:00+00:00"
+        far = await day_slots(bob, "2035-03-05", ["alice"])
+        assert far[0][1] == "2035-03-05T09:00:00+00:00" and far[1][0] == "2035-03-05T09:15:00+00:00"
+        # Bob declined that Monday: a search for him alone is free then.
+        assert await day_slots(bob, "2027-03-22", []) == [
+            ("2027-03-22T00:00:00+00:00", "2027-03-23T00:00:00+00:00")
+        ]
+
+        # From next month on, Tuesdays: a split at the first instance in April.
+        april = f"{sid}_20270405T0800Z"
+        split = await alice.call(
+            "meeting:updateMeeting",
+            {
+                "meetingId": april,
+                "scope": "following",
+                "startDate": "2027-04-06T08:00:00Z",
+                "endDate": "2027-04-06T08:15:00Z",
+                "recurrence": {"rule": "FREQ=WEEKLY;BYDAY=TU"},
+            },
+        )
+        new_id = split["meeting"]["meetingId"]
+        assert new_id != sid
+        assert split["meeting"]["recurrence"] == {"rule": "FREQ=WEEKLY;BYDAY=TU", "timeZone": "Europe/London"}
+        for client in (alice, bob, carol):
+            old = await client.next_push("meeting:onMeetingUpdated")
+            assert old.data["meeting"]["meetingId"] == sid
+            assert (
+                old.data["meeting"]["recurrence"]["rule"] == "FREQ=WEEKLY;UNTIL=20270405T075900Z;BYDAY=MO,WE"
+            )
+            new = await client.next_push("meeting:onMeetingCreated")
+            assert new.data["meeting"]["meetingId"] == new_id
+            assert old.event is not None and new.event is not None and old.event.id < new.event.id
+        spring = await listed(carol, "2027-03-29T00:00:00Z", "2027-04-15T00:00:00Z")
+        assert [(m["seriesId"], m["startDate"]) for m in spring] == [
+            (sid, "2027-03-29T08:00:00Z"),
+            (sid, "2027-03-31T08:00:00Z"),
+            (new_id, "2027-04-06T08:00:00Z"),
+            (new_id, "2027-04-13T08:00:00Z"),
+        ]
+        with pytest.raises(NotFound):
+            await bob.call("meeting:getMeeting", {"meetingId": april})
+        tuesday_slots = await day_slots(bob, "2027-04-13", ["alice"])
+        assert tuesday_slots[0][1] == "2027-04-13T09:00:00+01:00"
+        assert await day_slots(bob, "2027-04-12", ["alice"]) == [
+            ("2027-04-12T00:00:00+01:00", "2027-04-13T00:00:00+01:00")
+        ]
+        assert await check_invariants(redis, Keys(a.settings.key_prefix)) == 2
+
+
+@pytest.fixture
+async def world(start_server) -> ServerHandle:  # type: ignore[no-untyped-def]
+    server: ServerHandle = await start_server()
+    await seed(server)
+    return server
+
+
+async def test_instance_ids_the_rule_does_not_produce_are_404(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("dave")) as dave:
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        for bad in (
+            f"{sid}_20270323T0900Z",
+            f"{sid}_20270322T0901Z",
+            f"{sid}_20270222T0900Z",
+            "nope_20270322T0900Z",
+        ):
+            with pytest.raises(NotFound):
+                await alice.call("meeting:getMeeting", {"meetingId": bad})
+        with pytest.raises(NotFound):  # not a participant
+            await dave.call("meeting:getMeeting", {"meetingId": f"{sid}_20270322T0900Z"})
+        with pytest.raises(NotFound):
+            await dave.call("meeting:declineMeetingRequest", {"meetingId": f"{sid}_20270322T0900Z"})
+        series = await alice.call("meeting:getMeeting", {"meetingId": sid})
+        assert series["meeting"]["recurrence"]["timeZone"] == "Europe/London"
+        assert "seriesId" not in series["meeting"]
+
+
+async def test_cancel_an_instance_then_it_is_gone(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        await ready(bob)
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        await bob.next_push("meeting:onMeetingCreated")
+        iid = f"{sid}_20270303T0900Z"
+        with pytest.raises(Forbidden):
+            await bob.call("meeting:deleteMeeting", {"meetingId": iid})
+        with pytest.raises(Forbidden):
+            await alice.call("meeting:acceptMeetingRequest", {"meetingId": iid})
+        await alice.call("meeting:deleteMeeting", {"meetingId": iid})
+        assert (await bob.next_push("meeting:onMeetingDeleted")).data == {"meetingId": iid}
+        with pytest.raises(NotFound):
+            await bob.call("meeting:getMeeting", {"meetingId": iid})
+        starts = [m["startDate"] for m in await listed(bob, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z")]
+        assert starts == ["2027-03-01T09:00:00Z"]
+        await alice.call("meeting:deleteMeeting", {"meetingId": sid})
+        assert (await bob.next_push("meeting:onMeetingDeleted")).data == {"meetingId": sid}
+        assert await listed(bob, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z") == []
+
+
+async def test_series_wide_changes_and_rsvp(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        first = f"{sid}_20270301T0900Z"
+        await bob.call("meeting:acceptMeetingRequest", {"meetingId": sid})
+        await bob.call("meeting:declineMeetingRequest", {"meetingId": first})
+        await alice.call("meeting:updateMeeting", {"meetingId": f"{sid}_20270303T0900Z", "subject": "Demo"})
+        week = await listed(bob, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z")
+        assert [(m["status"], m["subject"]) for m in week] == [("declined", "Stand-up"), ("accepted", "Demo")]
+        # A subject change of the series keeps what instances have of their own.
+        await alice.call("meeting:updateMeeting", {"meetingId": sid, "subject": "Daily"})
+        week = await listed(bob, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z")
+        assert [(m["status"], m["subject"]) for m in week] == [("declined", "Daily"), ("accepted", "Demo")]
+        # A time change of the series discards them and resets everyone.
+        await alice.call(
+            "meeting:updateMeeting",
+            {"meetingId": sid, "startDate": "2027-03-01T09:30:00Z", "endDate": "2027-03-01T09:45:00Z"},
+        )
+        week = await listed(bob, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z")
+        assert [(m["status"], m["subject"], m["startDate"]) for m in week] == [
+            ("received", "Daily", "2027-03-01T09:30:00Z"),
+            ("received", "Daily", "2027-03-03T09:30:00Z"),
+        ]
+        with pytest.raises(BadRequest, match="startDate"):  # Tuesday is not an occurrence
+            await alice.call("meeting:updateMeeting", {"meetingId": sid, "startDate": "2027-03-02T09:30:00Z"})
+        with pytest.raises(Forbidden):
+            await bob.call("meeting:updateMeeting", {"meetingId": sid, "subject": "Mine"})
+
+
+async def test_counts_and_the_deprecated_api_show_instances(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        counts = await bob.call(
+            "meeting:listUserMeetingCounts",
+            {"localDateNow": "2030-01-01T12:00:00Z", "size": 3, "offset": 1, "timeZone": "Europe/London"},
+        )
+        assert [c["startDate"] for c in counts["meetingCounts"]] == [
+            "2030-01-07T00:00:00+00:00",
+            "2030-01-09T00:00:00+00:00",
+            "2030-01-14T00:00:00+00:00",
+        ]
+        assert [c["count"] for c in counts["meetingCounts"]] == [1, 1, 1]
+        old = await bob.call(
+            "meeting:listUserMeetingsInDateRange",
+            {"startDate": "2027-03-01T00:00:00Z", "endDate": "2027-03-04T00:00:00Z"},
+        )
+        assert [m["id"] for m in old["meetings"]] == [f"{sid}_20270301T0900Z", f"{sid}_20270303T0900Z"]
+        got = await bob.call("meeting:get", {"meetingId": f"{sid}_20270301T0900Z"})
+        assert got["meeting"]["startDate"] == "2027-03-01T09:00:00Z"
+        legacy = {
+            "startDate": "2027-03-01T09:00:00Z",
+            "endDate": "2027-03-01T10:00:00Z",
+            "subject": "x",
+            "roomId": "lobby",
+        }
+        with pytest.raises(BadRequest, match="recurrence"):
+            await alice.call("meeting:create", {"meeting": {**legacy, "recurrence": {"rule": "FREQ=DAILY"}}})
+        with pytest.raises(BadRequest, match="recurrence"):
+            await alice.call(
+                "meeting:update", {"meetingId": sid, "meeting": {"recurrence": {"rule": "FREQ=DAILY"}}}
+            )
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"recurrence": {"rule": "FREQ=HOURLY"}}, "data.recurrence.rule"),
+        ({"recurrence": {"rule": "FREQ=WEEKLY;BYDAY=MO;BYHOUR=3"}}, "BYHOUR"),
+        ({"recurrence": {"rule": "FREQ=WEEKLY;BYDAY=TU"}}, "data.startDate"),
+        ({"recurrence": {"rule": "FREQ=WEEKLY", "timeZone": "Mars/Olympus"}}, "data.recurrence.timeZone"),
+        ({"recurrence": {"rule": ""}}, "rule"),
+        ({"recurrence": {"rule": "FREQ=WEEKLY", "extra": 1}}, "extra"),
+        ({"recurrence": "FREQ=WEEKLY"}, "recurrence"),
+    ],
+)
+async def test_bad_series_are_400_and_change_nothing(
+    world: ServerHandle, change: dict[str, Any], path: str
+) -> None:
+    async with connect(world.url, token("alice")) as alice:
+        with pytest.raises(BadRequest, match=path):
+            await alice.call("meeting:createMeeting", {**STANDUP, **change})
+        assert await listed(alice, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z") == []
+
+
+async def test_a_single_meeting_can_become_a_series(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, redis_of(world) as redis:
+        mid = (
+            await alice.call("meeting:createMeeting", meeting("2027-03-01T09:00:00Z", "2027-03-01T09:15:00Z"))
+        )["meeting"]["meetingId"]
+        changed = await alice.call(
+            "meeting:updateMeeting", {"meetingId": mid, "recurrence": {"rule": "FREQ=DAILY;COUNT=3"}}
+        )
+        assert changed["meeting"]["recurrence"] == {"rule": "FREQ=DAILY;COUNT=3", "timeZone": "UTC"}
+        starts = [m["startDate"] for m in await listed(alice, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z")]
+        assert starts == ["2027-03-01T09:00:00Z", "2027-03-02T09:00:00Z", "2027-03-03T09:00:00Z"]
+        assert await check_invariants(redis, Keys(world.settings.key_prefix)) == 1

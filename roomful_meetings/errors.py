@@ -4,6 +4,7 @@
     ├── BadRequest        400     frame or field malformed, out of range
     ├── NotFound          404     unknown endpoint, meeting not visible, source/user missing
     ├── Forbidden         403     participant without the right, not admin
+    ├── Conflict          409     an id already taken
     ├── PayloadTooLarge   413
     ├── RateLimited       429
     ├── InternalError     500     a bug; the message carries an id that is also logged
@@ -40,6 +41,10 @@ class NotFound(ApiError):
     code = 404
 
 
+class Conflict(ApiError):
+    code = 409
+
+
 class PayloadTooLarge(ApiError):
     code = 413
 
@@ -58,7 +63,7 @@ class Unavailable(ApiError):
 
 ERRORS_BY_CODE: dict[int, type[ApiError]] = {
     cls.code: cls
-    for cls in (BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, InternalError, Unavailable)
+    for cls in (BadRequest, Forbidden, NotFound, Conflict, PayloadTooLarge, RateLimited, InternalError, Unavailable)
 }
 
 

@@ -299,3 +299,131 @@ async def test_a_single_meeting_can_become_a_series(world: ServerHandle) -> None
         starts = [m["startDate"] for m in await listed(alice, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z")]
         assert starts == ["2027-03-01T09:00:00Z", "2027-03-02T09:00:00Z", "2027-03-03T09:00:00Z"]
         assert await check_invariants(redis, Keys(world.settings.key_prefix)) == 1
+
+
+async def test_racing_rsvps_and_a_split_racing_an_instance_edit_keep_the_invariants(start_server) -> None:  # type: ignore[no-untyped-def]
+    import trio
+
+    servers = [await start_server(rate_per_second=10_000, rate_burst=10_000) for _ in range(2)]
+    await seed(servers[0])
+    async with (
+        connect(servers[0].url, token("alice")) as alice,
+        connect(servers[1].url, token("alice")) as alice2,
+        connect(servers[0].url, token("bob")) as bob,
+        connect(servers[1].url, token("bob")) as bob2,
+        redis_of(servers[0]) as redis,
+    ):
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        monday = f"{sid}_20270308T0900Z"
+
+        async def flip(client: Client, target: str, rounds: int) -> None:
+            for i in range(rounds):
+                endpoint = "meeting:acceptMeetingRequest" if i % 2 else "meeting:declineMeetingRequest"
+                await client.call(endpoint, {"meetingId": target})
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(flip, bob, sid, 20)
+            nursery.start_soon(flip, bob2, monday, 21)
+        week = await listed(bob, "2027-03-08T00:00:00Z", "2027-03-11T00:00:00Z")
+        assert [m["status"] for m in week] == ["declined", "accepted"]  # the instance's own, the series'
+
+        later = f"{sid}_20270322T0900Z"
+        results: dict[str, Any] = {}
+
+        async def edit() -> None:
+            try:
+                results["edit"] = await alice2.call(
+                    "meeting:updateMeeting", {"meetingId": later, "subject": "Moved"}
+                )
+            except NotFound:  # the split came first: the instance now belongs to the new series
+                results["edit"] = None
+
+        async def split() -> None:
+            results["split"] = await alice.call(
+                "meeting:updateMeeting",
+                {"meetingId": f"{sid}_20270315T0900Z", "scope": "following", "subject": "New"},
+            )
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(edit)
+            nursery.start_soon(split)
+        new_id = results["split"]["meeting"]["meetingId"]
+        after = await listed(alice, "2027-03-22T00:00:00Z", "2027-03-23T00:00:00Z")
+        # Whichever ran first, the series that now owns the instance shows the outcome.
+        expected = "New" if results["edit"] is None else "Moved"
+        assert [(m["seriesId"], m["subject"]) for m in after] == [(new_id, expected)]
+        assert await check_invariants(redis, Keys(servers[0].settings.key_prefix)) == 2
+
+
+async def test_a_stale_version_writes_nothing_and_a_taken_id_is_409(world: ServerHandle) -> None:
+    from roomful_meetings.errors import ApiError
+    from roomful_meetings.storage.base import StaleVersion
+    from roomful_meetings.storage.redis import Redis
+    from roomful_meetings.storage.redis.scripts import load_scripts
+    from roomful_meetings.storage.series import SeriesStore
+
+    async with connect(world.url, token("alice")) as alice, redis_of(world) as redis:
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        other = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        store = SeriesStore(redis, load_scripts(), Keys(world.settings.key_prefix))
+        _, state = await store.get(sid, "alice")
+        await alice.call("meeting:updateMeeting", {"meetingId": sid, "subject": "Changed"})
+        before = await redis.execute("HGETALL", Keys(world.settings.key_prefix).meeting(sid))
+        with pytest.raises(StaleVersion):
+            await store.change_instance(state, "alice", "cancel", state.series.start, "x", bounds=(0, None))
+        with pytest.raises(StaleVersion):
+            await store.update(sid, "alice", state.version, participants=None, reset=False, values={})
+        with pytest.raises(StaleVersion):
+            await store.split(
+                state,
+                "alice",
+                "",
+                old_values={},
+                dropped=[],
+                participants=None,
+                reset=False,
+                moved={},
+                new_values={},
+            )
+        assert await redis.execute("HGETALL", Keys(world.settings.key_prefix).meeting(sid)) == before
+        _, state = await store.get(sid, "alice")
+        with pytest.raises(ApiError) as taken:
+            await store.split(
+                state,
+                "alice",
+                other,
+                old_values={},
+                dropped=[],
+                participants=None,
+                reset=False,
+                moved={},
+                new_values={},
+            )
+        assert taken.value.code == 409
+        with pytest.raises(NotFound):
+            await store.update("nope", "alice", "", participants=None, reset=False, values={})
+        with pytest.raises(NotFound):
+            await store.split(
+                state,
+                "bob-not-in-it",
+                "",
+                old_values={},
+                dropped=[],
+                participants=None,
+                reset=False,
+                moved={},
+                new_values={},
+            )
+        with pytest.raises(Forbidden):
+            await store.split(
+                state,
+                "bob",
+                "",
+                old_values={},
+                dropped=[],
+                participants=None,
+                reset=False,
+                moved={},
+                new_values={},
+            )
+        assert isinstance(redis, Redis)

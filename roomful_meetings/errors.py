@@ -63,7 +63,16 @@ class Unavailable(ApiError):
 
 ERRORS_BY_CODE: dict[int, type[ApiError]] = {
     cls.code: cls
-    for cls in (BadRequest, Forbidden, NotFound, Conflict, PayloadTooLarge, RateLimited, InternalError, Unavailable)
+    for cls in (
+        BadRequest,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        RateLimited,
+        InternalError,
+        Unavailable,
+    )
 }
 
 

@@ -224,8 +224,14 @@ class Series:
 
 
 def instance_id(series_id: str, original_start: int) -> str:
-    t = EPOCH + timedelta(minutes=original_start)
-    return f"{series_id}_{t:%Y%m%dT%H%M}Z"
+    return f"{series_id}_{_stamp(original_start)}"
+
+
+@lru_cache(maxsize=65536)
+def _stamp(minute: int) -> str:
+    """YYYYMMDDTHHMMZ; cached: slot searches name thousands of instances, mostly the same."""
+    t = EPOCH + timedelta(minutes=minute)
+    return f"{t.year:04d}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}Z"
 
 
 def parse_instance_id(meeting_id: str) -> tuple[str, int] | None:

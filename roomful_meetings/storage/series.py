@@ -33,6 +33,9 @@ CAS_ATTEMPTS: Final = 20
 
 T = TypeVar("T")
 _states: OrderedDict[str, SeriesState] = OrderedDict()  # series id -> newest state parsed
+# (series id, version, user, window) -> that user's busy members: a change to one series
+# moves every participant's busy version, but their other series stay cached here.
+_members: OrderedDict[tuple[str, str, str, int, int], list[bytes]] = OrderedDict()
 
 
 def _text(value: bytes | None) -> str:
@@ -103,10 +106,17 @@ def busy_members(
 ) -> list[bytes]:
     """Busy index members ("<instanceId>:<start>:<end>") of a user's series instances in
     [start, end): instances where the user organizes or has not declined."""
-    out = []
+    out: list[bytes] = []
     for sid in sids:
-        for orig, begins, ends in busy(states[sid], uid, start, end):
-            out.append(f"{instance_id(sid, orig)}:{begins}:{ends}".encode())
+        state = states[sid]
+        key = (sid, state.version, uid, start, end)
+        found = _members.get(key)
+        if found is None:
+            found = [f"{instance_id(sid, o)}:{b}:{e}".encode() for o, b, e in busy(state, uid, start, end)]
+            _members[key] = found
+            if len(_members) > 4 * CACHE_ENTRIES:
+                _members.popitem(last=False)
+        out += found
     return out
 
 

@@ -427,3 +427,22 @@ async def test_a_stale_version_writes_nothing_and_a_taken_id_is_409(world: Serve
                 new_values={},
             )
         assert isinstance(redis, Redis)
+
+
+async def test_deleting_a_user_removes_them_from_series(world: ServerHandle) -> None:
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("root", admin=True)) as root,
+        redis_of(world) as redis,
+    ):
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        async with connect(world.url, token("bob")) as bob:
+            await bob.call("meeting:declineMeetingRequest", {"meetingId": f"{sid}_20270301T0900Z"})
+            await bob.call("meeting:createMeeting", {**STANDUP, "invitedUserIds": ["alice"]})
+        await root.call("admin:deleteUser", {"userId": "bob"})
+        got = await alice.call("meeting:getMeeting", {"meetingId": sid})
+        assert got["meeting"]["participantIds"] == ["alice", "carol"]
+        assert [
+            m["meetingId"][:32] for m in await listed(alice, "2027-03-01T00:00:00Z", "2027-03-02T00:00:00Z")
+        ] == [sid]
+        assert await check_invariants(redis, Keys(world.settings.key_prefix)) == 1

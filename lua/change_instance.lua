@@ -14,7 +14,7 @@
   ARGV[11]: "1": the instance's times changed (every invitee of it back to "received")
   ARGV[12]: the instance's JSON after the change (the event's meeting; "" for cancel)
   ARGV[13], ARGV[14]: the series' earliest instance start and latest end ("inf") after it
-  Returns: {0, 1 if changed else 0} | {403|404, message}
+  Returns: {0, 1 if changed else 0, ARGV[12]} | {403|404, message}
          | {299, message}: the series changed since it was read (nothing written)
 ]]
 local sid, caller, version, kind, orig, iid = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
@@ -34,7 +34,7 @@ if cur[3] ~= version then return fail(299, 'series ' .. sid .. ' changed while t
 if rsvp then
   local field = 's:' .. orig .. ':' .. caller
   local now = redis.call('HGET', xkey, field) or redis.call('HGET', mkey, 's:' .. caller)
-  if now == kind then return {0, 0} end
+  if now == kind then return {0, 0, ARGV[12]} end
   redis.call('HSET', xkey, field, kind)
   busy_changed(caller)
 elseif kind == 'cancel' then
@@ -61,4 +61,4 @@ if kind == 'cancel' then
 else
   emit_to_all(pids, 'meeting:onMeetingUpdated', meeting_data(ARGV[12]))
 end
-return {0, 1}
+return {0, 1, ARGV[12]}

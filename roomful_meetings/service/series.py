@@ -238,7 +238,16 @@ async def update_series(services: Services, caller: Caller, data: p.UpdateMeetin
             sid, caller.user_id, version, participants=participants, reset=reset, values=fields
         )
 
-    return await compare_and_set(attempt)
+    return await compare_and_set(store, attempt, _json_answer)
+
+
+def _json_answer(stored: list[Any]) -> msgspec.Raw:
+    """The meeting JSON a script stored as its result's second item."""
+    return msgspec.Raw(str(stored[1]).encode())
+
+
+def _no_answer(stored: list[Any]) -> None:
+    return None
 
 
 async def update_instance(services: Services, caller: Caller, data: p.UpdateMeeting) -> msgspec.Raw:
@@ -278,7 +287,9 @@ async def update_instance(services: Services, caller: Caller, data: p.UpdateMeet
         )
         return msgspec.Raw(event)
 
-    return await compare_and_set(attempt)
+    return await compare_and_set(
+        services.meetings.series, attempt, lambda stored: msgspec.Raw(str(stored[2]).encode())
+    )
 
 
 async def cancel_instance(services: Services, caller: Caller, meeting_id: str) -> None:
@@ -289,7 +300,7 @@ async def cancel_instance(services: Services, caller: Caller, meeting_id: str) -
             state, caller.user_id, "cancel", orig, meeting_id, bounds=inst.bounds(state.series, rest)
         )
 
-    await compare_and_set(attempt)
+    await compare_and_set(services.meetings.series, attempt, _no_answer)
 
 
 async def rsvp_instance(services: Services, caller: Caller, meeting_id: str, status: str) -> None:
@@ -306,7 +317,7 @@ async def rsvp_instance(services: Services, caller: Caller, meeting_id: str, sta
             bounds=inst.bounds(state.series, state.overrides),
         )
 
-    await compare_and_set(attempt)
+    await compare_and_set(services.meetings.series, attempt, _no_answer)
 
 
 def _ended_before(series: Series, orig: int) -> Rule:
@@ -387,4 +398,4 @@ async def split(
             new_values=new_values,
         )
 
-    return await compare_and_set(attempt)
+    return await compare_and_set(store, attempt, lambda stored: _json_answer(stored) if stored[1] else None)

@@ -24,7 +24,7 @@ import msgspec
 from roomful_meetings.domain.instances import SeriesState, busy
 from roomful_meetings.domain.recurrence import Series, instance_id, parse_rule
 from roomful_meetings.errors import Unavailable
-from roomful_meetings.storage.base import ScriptArg, StaleVersion, Store
+from roomful_meetings.storage.base import REQUEST_KEY, ScriptArg, StaleVersion, Store
 
 CACHE_ENTRIES: Final = 4096
 # Attempts of a compare-and-set change before giving up (each lost race means someone
@@ -80,8 +80,19 @@ def parse_state(reply: list[Any]) -> SeriesState:
     return state
 
 
-async def compare_and_set(attempt: Callable[[], Awaitable[T]]) -> T:
-    """Run a prepare-then-write step until its write finds the version it prepared from."""
+async def compare_and_set(
+    store: Store, attempt: Callable[[], Awaitable[T]], replay: Callable[[list[Any]], T]
+) -> T:
+    """Run a prepare-then-write step until its write finds the version it prepared from.
+
+    A repeated request (same user and event.id, contract 6) gets the first answer from
+    what its script stored (`replay` turns that into the answer), before anything is read:
+    the read could no longer find what the first request changed (a cancelled instance).
+    """
+    key = REQUEST_KEY.get()
+    stored = await store.redis.execute("GET", key) if key is not None else None
+    if stored is not None:
+        return replay(msgspec.json.decode(stored))
     for _ in range(CAS_ATTEMPTS):
         try:
             return await attempt()
@@ -148,6 +159,7 @@ class SeriesStore(Store):
         event_json: bytes = b"",
         bounds: tuple[int, int | None],
     ) -> bool:
+        """Apply one instance's change (lua/change_instance.lua); False when it changed nothing."""
         args: list[ScriptArg] = [
             state.sid,
             caller,
@@ -162,7 +174,7 @@ class SeriesStore(Store):
             "inf" if bounds[1] is None else bounds[1],
         ]
         keys = [self.keys.meeting(state.sid), self.keys.series_instances(state.sid)]
-        (changed,) = await self.run("change_instance", keys, args)
+        changed, _ = await self.run("change_instance", keys, args)
         return bool(changed)
 
     async def update(

@@ -446,3 +446,32 @@ async def test_deleting_a_user_removes_them_from_series(world: ServerHandle) -> 
             m["meetingId"][:32] for m in await listed(alice, "2027-03-01T00:00:00Z", "2027-03-02T00:00:00Z")
         ] == [sid]
         assert await check_invariants(redis, Keys(world.settings.key_prefix)) == 1
+
+
+async def test_repeated_series_changes_get_the_first_answer(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        cancel = {"meetingId": f"{sid}_20270303T0900Z"}
+        first = await alice.request("meeting:deleteMeeting", cancel, event_id="cancel-1")
+        again = await alice.request("meeting:deleteMeeting", cancel, event_id="cancel-1")
+        assert (first.error.status, again.error.status) == (False, False)
+        assert (await alice.request("meeting:deleteMeeting", cancel, event_id="cancel-2")).error.code == 404
+        split = {"meetingId": f"{sid}_20270308T0900Z", "scope": "following", "subject": "Later"}
+        first = await alice.request("meeting:updateMeeting", split, event_id="split-1")
+        again = await alice.request("meeting:updateMeeting", split, event_id="split-1")
+        assert first.data == again.data and first.data["meeting"]["meetingId"] != sid
+        moved = {
+            "meetingId": f"{sid}_20270301T0900Z",
+            "startDate": "2027-03-01T10:00:00Z",
+            "endDate": "2027-03-01T10:15:00Z",
+        }
+        first = await alice.request("meeting:updateMeeting", moved, event_id="move-1")
+        again = await alice.request("meeting:updateMeeting", moved, event_id="move-1")
+        assert first.data == again.data and first.data["meeting"]["startDate"] == "2027-03-01T10:00:00Z"
+        rsvp = {"meetingId": f"{sid}_20270301T0900Z"}
+        assert (
+            await bob.request("meeting:declineMeetingRequest", rsvp, event_id="no-1")
+        ).error.status is False
+        assert (
+            await bob.request("meeting:declineMeetingRequest", rsvp, event_id="no-1")
+        ).error.status is False

@@ -475,3 +475,47 @@ async def test_repeated_series_changes_get_the_first_answer(world: ServerHandle)
         assert (
             await bob.request("meeting:declineMeetingRequest", rsvp, event_id="no-1")
         ).error.status is False
+
+
+async def test_the_typed_client_speaks_series(world: ServerHandle) -> None:
+    from datetime import UTC, datetime
+
+    from roomful_meetings.client import MeetingsClient, open_client
+    from roomful_meetings.protocol import payloads as p
+
+    first = datetime(2027, 3, 1, 9, tzinfo=UTC)
+    async with open_client(world.url, token("alice"), events=False) as alice:
+        series = await alice.create_series(
+            p.CreateMeeting(
+                "room",
+                ["lobby"],
+                "Stand-up",
+                first,
+                datetime(2027, 3, 1, 9, 15, tzinfo=UTC),
+                invitedUserIds=["bob"],
+            ),
+            "FREQ=WEEKLY;BYDAY=MO",
+            "Europe/London",
+        )
+        assert series.recurrence is not None and series.recurrence.timeZone == "Europe/London"
+        week = p.ListUserMeetings(first, datetime(2027, 3, 15, tzinfo=UTC))
+        instances = await alice.list_instances(week)
+        assert [m.meetingId for m in instances] == [
+            MeetingsClient.instance_id(series.meetingId, first),
+            MeetingsClient.instance_id(series.meetingId, datetime(2027, 3, 8, 9, tzinfo=UTC)),
+        ]
+        assert (
+            instances[0].seriesId == series.meetingId
+            and instances[0].originalStartDate == "2027-03-01T09:00:00Z"
+        )
+        await alice.cancel_instance(instances[0].meetingId)
+        later = await alice.split_series(p.UpdateMeeting(instances[1].meetingId, subject="Later"))
+        assert later.meetingId != series.meetingId and later.subject == "Later"
+        await alice.delete_meeting(
+            MeetingsClient.instance_id(later.meetingId, datetime(2027, 3, 15, 9, tzinfo=UTC)),
+            scope="following",
+        )
+        left = await alice.list_instances(p.ListUserMeetings(first, datetime(2027, 4, 1, tzinfo=UTC)))
+        assert [(m.seriesId, m.startDate, m.subject) for m in left] == [
+            (later.meetingId, "2027-03-08T09:00:00Z", "Later")
+        ]

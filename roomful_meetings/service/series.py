@@ -28,15 +28,21 @@ from roomful_meetings.domain.recurrence import (
     parse_rule,
     starts_between,
 )
-from roomful_meetings.domain.time import format_utc, to_minute
-from roomful_meetings.domain.zones import FIXED_OFFSET, days_between, is_valid_zone
+from roomful_meetings.domain.time import format_ms_utc, format_utc, to_minute
+from roomful_meetings.domain.zones import FIXED_OFFSET, days_between, is_valid_zone, local_day
 from roomful_meetings.errors import BadRequest, NotFound
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.storage.meetings import MeetingPage
 from roomful_meetings.storage.series import compare_and_set
 
-_start_decoder = msgspec.json.Decoder(dict[str, Any])
+
+class _Times(msgspec.Struct):
+    startDate: str
+    endDate: str
+
+
+_times_decoder = msgspec.json.Decoder(_Times)
 
 
 def given(value: Any) -> bool:
@@ -108,8 +114,14 @@ async def get_any(services: Services, caller: Caller, meeting_id: str) -> msgspe
     return msgspec.Raw(msgspec.json.encode(inst.instance_object(obj, state, orig)))
 
 
-def _start_minute(raw: msgspec.Raw) -> int:
-    return to_minute(_iso(_start_decoder.decode(raw)["startDate"]), "startDate")
+class _Order(msgspec.Struct):
+    """What a listed meeting is ordered by (msgspec skips the other fields unread)."""
+
+    startDate: str
+    meetingId: str
+
+
+_order_decoder = msgspec.json.Decoder(_Order)
 
 
 def _iso(text: str) -> datetime:
@@ -117,7 +129,8 @@ def _iso(text: str) -> datetime:
 
 
 def now_text() -> str:
-    return format_utc(int(time.time()) // 60)
+    """Now as the scripts write `updated` (RFC 3339 UTC with milliseconds)."""
+    return format_ms_utc(int(time.time() * 1000))
 
 
 def with_instances(
@@ -127,12 +140,17 @@ def with_instances(
     start, at most `limit` (hasMore when more overlap)."""
     if not page.series:
         return page.meetings, page.has_more
-    items: list[tuple[int, msgspec.Raw]] = [(_start_minute(m), m) for m in page.meetings]
+    # Ordered as the single meetings are: by start, ties by meeting id. Every startDate is
+    # written by format_utc, so the texts order as the instants do.
+    items: list[tuple[tuple[str, str], msgspec.Raw]] = []
+    for raw in page.meetings:
+        key = _order_decoder.decode(raw)
+        items.append(((key.startDate, key.meetingId), raw))
     for obj, state in page.series:
-        for orig, begins, _ in inst.instances(state, start, end)[: limit + 1]:
+        for orig, _, _ in inst.instances(state, start, end)[: limit + 1]:
             item = {"userId": caller.user_id, "status": inst.status(state, orig, caller.user_id)}
             item.update(inst.instance_object(obj, state, orig))
-            items.append((begins, msgspec.Raw(msgspec.json.encode(item))))
+            items.append(((item["startDate"], item["meetingId"]), msgspec.Raw(msgspec.json.encode(item))))
     items.sort(key=lambda pair: pair[0])
     return [m for _, m in items[:limit]], page.has_more or len(items) > limit
 
@@ -156,8 +174,7 @@ async def count_series_days(
                 if begins >= low or low == first:
                     for day in days_between(zone, max(begins, first), ends):
                         counts[day.date] += 1
-        complete = sum(1 for day in days_between(zone, first, high) if day.end <= high and day.date in counts)
-        if complete >= wanted:
+        if sum(1 for day in counts if local_day(zone, day).end <= high) >= wanted:
             return
         low, span = high, span * 2
 
@@ -217,9 +234,11 @@ async def update_series(services: Services, caller: Caller, data: p.UpdateMeetin
         except NotFound:
             if not isinstance(data.recurrence, p.RecurrenceIn):
                 raise
-            single = _start_decoder.decode(await services.meetings.get(sid, caller.user_id))
-            start0 = to_minute(_iso(single["startDate"]), "startDate")
-            end0 = to_minute(_iso(single["endDate"]), "endDate")
+            single = _times_decoder.decode(await services.meetings.get(sid, caller.user_id))
+            start0, end0 = (
+                to_minute(_iso(single.startDate), "startDate"),
+                to_minute(_iso(single.endDate), "endDate"),
+            )
             old, version, overrides = None, "", {}
         if old is not None:
             start0, end0 = old.start, old.start + old.length

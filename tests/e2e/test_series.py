@@ -519,3 +519,61 @@ async def test_the_typed_client_speaks_series(world: ServerHandle) -> None:
         assert [(m.seriesId, m.startDate, m.subject) for m in left] == [
             (later.meetingId, "2027-03-08T09:00:00Z", "Later")
         ]
+
+
+async def test_limits_and_has_more_count_instances(world: ServerHandle) -> None:
+    daily = {**STANDUP, "invitedUserIds": [], "recurrence": {"rule": "FREQ=DAILY", "timeZone": "UTC"}}
+    async with connect(world.url, token("alice")) as alice:
+        for _ in range(3):  # 3 x 366 daily instances in a 366-day range
+            await alice.call("meeting:createMeeting", daily)
+        await alice.call(
+            "meeting:createMeeting", meeting("2027-03-01T08:00:00Z", "2027-03-01T08:30:00Z", invited=[])
+        )
+        reply = await alice.call(
+            "meeting:listUserMeetings",
+            {"startDate": "2027-03-01T00:00:00Z", "endDate": "2028-03-01T00:00:00Z"},
+        )
+        assert len(reply["meetings"]) == 1000 and reply["hasMore"] is True
+        starts = [(m["startDate"], m["meetingId"]) for m in reply["meetings"]]
+        assert starts == sorted(starts)
+        assert "seriesId" not in reply["meetings"][0]  # the single meeting at 08:00 comes first
+        week = await alice.call(
+            "meeting:listUserMeetings",
+            {"startDate": "2027-03-01T00:00:00Z", "endDate": "2027-03-08T00:00:00Z"},
+        )
+        assert len(week["meetings"]) == 22 and week["hasMore"] is False
+
+
+async def test_a_failed_series_change_changes_nothing(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, redis_of(world) as redis:
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        keys = Keys(world.settings.key_prefix)
+        before = [
+            await redis.execute("HGETALL", key) for key in (keys.meeting(sid), keys.series_instances(sid))
+        ]
+        bad = [
+            {
+                "meetingId": sid,
+                "recurrence": {"rule": "FREQ=WEEKLY;BYDAY=TU"},
+            },  # start no longer an occurrence
+            {"meetingId": sid, "invitedUserIds": ["ghost"], "subject": "x"},  # unknown invitee
+            {"meetingId": f"{sid}_20270301T0900Z", "invitedUserIds": ["bob"]},  # not on one instance
+            {
+                "meetingId": f"{sid}_20270301T0900Z",
+                "endDate": "2027-03-01T08:00:00Z",
+            },  # ends before it starts
+            {
+                "meetingId": f"{sid}_20270308T0900Z",
+                "scope": "following",
+                "recurrence": {"rule": "FREQ=YEARLY;COUNT=2000"},
+            },
+            {"meetingId": f"{sid}_20270308T0900Z", "scope": "sometimes"},
+            {"meetingId": f"{sid}_20270309T0900Z", "subject": "not an instance"},
+        ]
+        for change in bad:
+            frame = await alice.request("meeting:updateMeeting", change)
+            assert frame.error.code in (400, 404), change
+        after = [
+            await redis.execute("HGETALL", key) for key in (keys.meeting(sid), keys.series_instances(sid))
+        ]
+        assert after == before

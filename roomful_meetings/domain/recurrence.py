@@ -147,8 +147,10 @@ def _until(where: str, text: str) -> int:
     return int((instant - EPOCH).total_seconds()) // 60
 
 
+@lru_cache(maxsize=1024)
 def parse_rule(text: str, where: str = "data.recurrence.rule") -> Rule:
-    """Parse and validate an RRULE value; 400 naming the part that is wrong."""
+    """Parse and validate an RRULE value; 400 naming the part that is wrong. Cached: every
+    series state read parses its stored rule, and most series share a few rules."""
     if len(text) > MAX_RULE_LENGTH:
         raise _bad(where, f"a rule may be at most {MAX_RULE_LENGTH} characters")
     text = text.strip().upper()

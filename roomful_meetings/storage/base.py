@@ -23,7 +23,14 @@ def decode_hash(reply: list[bytes]) -> dict[str, str]:
 # change something and carry an event.id); changing scripts receive it as their last KEY.
 REQUEST_KEY: ContextVar[str | None] = ContextVar("REQUEST_KEY", default=None)
 READ_ONLY_SCRIPTS = frozenset(
-    {"get_meeting", "list_user_meetings", "read_availability", "get_series", "read_series_busy"}
+    {
+        "get_meeting",
+        "list_user_meetings",
+        "read_availability",
+        "get_series",
+        "read_series_busy",
+        "read_series_states",
+    }
 )
 
 

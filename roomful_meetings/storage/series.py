@@ -140,11 +140,26 @@ class SeriesStore(Store):
     async def busy_states(
         self, uids: list[str], start: int, end: int
     ) -> tuple[dict[str, list[str]], dict[str, SeriesState]]:
-        """Each user's series that may have instances in [start, end), and their states."""
-        users, states = await self.run("read_series_busy", [], [start, end, *uids])
-        by_user = {users[i].decode(): [s.decode() for s in users[i + 1]] for i in range(0, len(users), 2)}
-        parsed = {state.sid: state for state in map(parse_state, states)}
-        return by_user, parsed
+        """Each user's series that may have instances in [start, end), and their states.
+
+        Ids and versions first; then only the states not parsed at those versions (a
+        change to one series moves its participants' busy versions, not the others')."""
+        (users,) = await self.run("read_series_busy", [], [start, end, *uids])
+        by_user: dict[str, list[str]] = {}
+        versions: dict[str, str] = {}
+        for i in range(0, len(users), 2):
+            pairs_ = users[i + 1]
+            by_user[users[i].decode()] = sids = [pairs_[j].decode() for j in range(0, len(pairs_), 2)]
+            versions.update(zip(sids, (_text(pairs_[j]) for j in range(1, len(pairs_), 2)), strict=True))
+        states = {
+            sid: _states[sid] for sid, v in versions.items() if sid in _states and _states[sid].version == v
+        }
+        stale = [sid for sid in versions if sid not in states]
+        if stale:
+            (replies,) = await self.run("read_series_states", [], [*stale])
+            states.update((state.sid, state) for state in map(parse_state, replies))
+        # A series deleted between the two reads drops out.
+        return {uid: [sid for sid in sids if sid in states] for uid, sids in by_user.items()}, states
 
     async def change_instance(
         self,

@@ -1,4 +1,5 @@
-"""Every output code of the series scripts (lua/get_series, read_series_busy, change_instance,
+"""Every output code of the series scripts (lua/get_series, read_series_busy,
+read_series_states, change_instance,
 update_series, split_series, and update_meeting's 300), called through storage/series.py on
 the suite's Redis, plus the NOSCRIPT path."""
 
@@ -67,6 +68,8 @@ async def test_read_series_busy_code(server: ServerHandle) -> None:
         assert by_user == {"bob": [sid], "carol": []} and set(states) == {sid}
         by_user, _ = await series.busy_states(["bob"], 0, 30_000_000)  # before the first start
         assert by_user == {"bob": []}
+        (states,) = await series.run("read_series_states", [], [sid, "nope"])  # {0, states}
+        assert [state[0].decode() for state in states] == [sid]
 
 
 async def rsvp(series: SeriesStore, state: SeriesState, caller: str, status: str) -> bool:

@@ -58,6 +58,7 @@ if nid ~= '' then
   set_fields(nkey, 13, (#ARGV - 12) / 2)
   redis.call('HSET', nkey, 'pids', cjson.encode(pids), 'ver', change_version())
   hset_object(nxkey, ARGV[12])
+  forget_instance_statuses(nxkey, removed)
   local lo, hi = unpack(redis.call('HMGET', nkey, 'lo', 'hi'))
   for _, uid in ipairs(pids) do
     redis.call('ZADD', k_user_series(uid), lo, nid)

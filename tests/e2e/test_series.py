@@ -577,3 +577,24 @@ async def test_a_failed_series_change_changes_nothing(world: ServerHandle) -> No
             await redis.execute("HGETALL", key) for key in (keys.meeting(sid), keys.series_instances(sid))
         ]
         assert after == before
+
+
+async def test_a_split_that_drops_an_invitee_drops_their_instance_statuses(world: ServerHandle) -> None:
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("bob")) as bob,
+        redis_of(world) as redis,
+    ):
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        await bob.call("meeting:declineMeetingRequest", {"meetingId": f"{sid}_20270315T0900Z"})
+        split = await alice.call(
+            "meeting:updateMeeting",
+            {"meetingId": f"{sid}_20270308T0900Z", "scope": "following", "invitedUserIds": ["carol"]},
+        )
+        new_id = split["meeting"]["meetingId"]
+        assert split["meeting"]["participantIds"] == ["alice", "carol"]
+        assert await check_invariants(redis, Keys(world.settings.key_prefix)) == 2
+        week = await listed(alice, "2027-03-15T00:00:00Z", "2027-03-16T00:00:00Z")
+        assert [(m["seriesId"], [p["userId"] for p in m["participants"]]) for m in week] == [
+            (new_id, ["alice", "carol"])
+        ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,6 +10,8 @@ import pytest
 import trio
 
 from roomful_meetings.client import Client, MeetingsClient, connect, open_client
+from roomful_meetings.domain.recurrence import instance_id
+from roomful_meetings.domain.time import format_utc, to_minute
 from roomful_meetings.errors import BadRequest, Forbidden, NotFound
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.models import Recurrence
@@ -522,3 +525,82 @@ async def test_a_split_that_drops_an_invitee_drops_their_instance_statuses(world
         assert [(m["seriesId"], [p["userId"] for p in m["participants"]]) for m in week] == [
             (new_id, ["alice", "carol"])
         ]
+
+
+class Model:
+    """What the instances of one split-up series should look like, kept by hand."""
+
+    def __init__(self, sid: str, origs: list[int]) -> None:
+        self.owner = dict.fromkeys(origs, sid)  # original start -> the series holding it
+        self.start = {o: o for o in origs}
+        self.own_subject: dict[int, str] = {}
+        self.own_status: dict[tuple[int, str], str] = {}
+        self.subject = {sid: "Stand-up"}
+        self.status: dict[str, dict[str, str]] = {sid: {}}
+
+    def expected(self, uid: str) -> list[tuple[str, str, str, str]]:
+        rows = []
+        for orig, sid in self.owner.items():
+            status = self.own_status.get((orig, uid)) or self.status[sid].get(uid) or "received"
+            subject = self.own_subject.get(orig, self.subject[sid])
+            rows.append((format_utc(self.start[orig]), instance_id(sid, orig), subject, status))
+        return sorted(rows)
+
+
+@pytest.mark.parametrize("seed", [14, 15, 16])
+async def test_random_series_changes_match_a_model(world: ServerHandle, seed: int) -> None:
+    rng = random.Random(seed)
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("bob")) as bob,
+        connect(world.url, token("carol")) as carol,
+        redis_of(world) as redis,
+    ):
+        series = {
+            **STANDUP,
+            "recurrence": {"rule": "FREQ=WEEKLY;BYDAY=MO,WE;COUNT=12", "timeZone": "Europe/London"},
+        }
+        sid = (await alice.call("meeting:createMeeting", series))["meeting"]["meetingId"]
+        rows = await listed(alice, "2027-02-25T00:00:00Z", "2027-04-20T00:00:00Z")
+        model = Model(sid, [to_minute(datetime.fromisoformat(m["startDate"]), "x") for m in rows])
+        invitees = {"bob": bob, "carol": carol}
+        for step in range(50):
+            orig = rng.choice(sorted(model.owner))
+            iid, owner = instance_id(model.owner[orig], orig), model.owner[orig]
+            kind = rng.choice(["rsvp", "series_rsvp", "subject", "move", "cancel", "split", "series_subject"])
+            who = rng.choice(sorted(invitees))
+            status = rng.choice(["accepted", "declined"])
+            endpoint = (
+                "meeting:acceptMeetingRequest" if status == "accepted" else "meeting:declineMeetingRequest"
+            )
+            if kind == "rsvp":
+                await invitees[who].call(endpoint, {"meetingId": iid})
+                model.own_status[(orig, who)] = status
+            elif kind == "series_rsvp":
+                await invitees[who].call(endpoint, {"meetingId": owner})
+                model.status[owner][who] = status
+            elif kind == "subject":
+                await alice.call("meeting:updateMeeting", {"meetingId": iid, "subject": f"own {step}"})
+                model.own_subject[orig] = f"own {step}"
+            elif kind == "move":
+                start = model.start[orig] + 30
+                change = {"meetingId": iid, "startDate": format_utc(start), "endDate": format_utc(start + 15)}
+                await alice.call("meeting:updateMeeting", change)
+                model.start[orig] = start
+                model.own_status.update({(orig, u): "received" for u in invitees})
+            elif kind == "cancel":
+                await alice.call("meeting:deleteMeeting", {"meetingId": iid})
+                del model.owner[orig]
+            elif kind == "split" and orig != min(o for o, s in model.owner.items() if s == owner):
+                change = {"meetingId": iid, "scope": "following", "subject": f"split {step}"}
+                new = (await alice.call("meeting:updateMeeting", change))["meeting"]["meetingId"]
+                model.subject[new], model.status[new] = f"split {step}", dict(model.status[owner])
+                model.owner.update({o: new for o, s in model.owner.items() if s == owner and o >= orig})
+            elif kind == "series_subject":
+                await alice.call("meeting:updateMeeting", {"meetingId": owner, "subject": f"series {step}"})
+                model.subject[owner] = f"series {step}"
+            got = await listed(bob, "2027-02-25T00:00:00Z", "2027-04-20T00:00:00Z")
+            assert [
+                (m["startDate"], m["meetingId"], m["subject"], m["status"]) for m in got
+            ] == model.expected("bob"), (step, kind)
+        assert await check_invariants(redis, Keys(world.settings.key_prefix)) == len(model.subject)

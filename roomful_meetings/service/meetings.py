@@ -17,7 +17,7 @@ from roomful_meetings.errors import BadRequest
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.models import DEFAULT_COLOR, RGBA
 from roomful_meetings.protocol.replies import RawMeetingList, RawMeetingReply
-from roomful_meetings.service import series
+from roomful_meetings.service import series, series_changes
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import endpoint
 from roomful_meetings.storage.base import SeriesRedirect
@@ -142,14 +142,14 @@ def given(value: Any) -> bool:
 async def update_meeting(services: Services, caller: Caller, data: p.UpdateMeeting) -> RawMeetingReply:
     if parse_instance_id(data.meetingId) is not None:
         if data.scope == "following":
-            return RawMeetingReply(await series.split(services, caller, data, data.meetingId))  # type: ignore[arg-type]
-        return RawMeetingReply(await series.update_instance(services, caller, data))
+            return RawMeetingReply(await series_changes.split(services, caller, data, data.meetingId))  # type: ignore[arg-type]
+        return RawMeetingReply(await series_changes.update_instance(services, caller, data))
     if given(data.recurrence):
-        return RawMeetingReply(await series.update_series(services, caller, data, data.meetingId))
+        return RawMeetingReply(await series_changes.update_series(services, caller, data, data.meetingId))
     try:
         return RawMeetingReply(await update_single(services, caller, data))
     except SeriesRedirect:
-        return RawMeetingReply(await series.update_series(services, caller, data, data.meetingId))
+        return RawMeetingReply(await series_changes.update_series(services, caller, data, data.meetingId))
 
 
 async def update_single(services: Services, caller: Caller, data: p.UpdateMeeting) -> msgspec.Raw:
@@ -191,9 +191,9 @@ async def delete_any(services: Services, caller: Caller, meeting_id: str, *, fol
     if parse_instance_id(meeting_id) is None:
         await services.meetings.delete(meeting_id, caller.user_id)
     elif following:
-        await series.split(services, caller, None, meeting_id)
+        await series_changes.split(services, caller, None, meeting_id)
     else:
-        await series.cancel_instance(services, caller, meeting_id)
+        await series_changes.cancel_instance(services, caller, meeting_id)
 
 
 @endpoint("meeting:getMeeting", p.MeetingRef)
@@ -205,7 +205,7 @@ async def rsvp(services: Services, caller: Caller, meeting_id: str, status: str)
     if parse_instance_id(meeting_id) is None:
         await services.meetings.set_rsvp(meeting_id, caller.user_id, status)
     else:
-        await series.rsvp_instance(services, caller, meeting_id, status)
+        await series_changes.rsvp_instance(services, caller, meeting_id, status)
 
 
 @endpoint("meeting:acceptMeetingRequest", p.MeetingRef, changes=True)

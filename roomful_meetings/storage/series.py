@@ -22,7 +22,8 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from roomful_meetings.domain.instances import SeriesState, busy
-from roomful_meetings.domain.recurrence import Series, instance_id, parse_rule
+from roomful_meetings.domain.recurrence import Series, instance_id
+from roomful_meetings.domain.rrule import parse_rule
 from roomful_meetings.errors import Unavailable
 from roomful_meetings.storage.base import REQUEST_KEY, ScriptArg, StaleVersion, Store
 

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from msgspec import UNSET
 
 from roomful_meetings.domain import meetings as rules
 from roomful_meetings.domain.recurrence import parse_instance_id
@@ -20,6 +19,7 @@ from roomful_meetings.protocol.replies import RawMeetingList, RawMeetingReply
 from roomful_meetings.service import series, series_changes
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import endpoint
+from roomful_meetings.service.updates import field_values, given, new_participants
 from roomful_meetings.storage.base import SeriesRedirect
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.meetings import MeetingFields
@@ -134,10 +134,6 @@ def time_changes(
     return start, end
 
 
-def given(value: Any) -> bool:
-    return value is not UNSET and value is not None
-
-
 @endpoint("meeting:updateMeeting", p.UpdateMeeting, changes=True)
 async def update_meeting(services: Services, caller: Caller, data: p.UpdateMeeting) -> RawMeetingReply:
     if parse_instance_id(data.meetingId) is not None:
@@ -153,18 +149,9 @@ async def update_meeting(services: Services, caller: Caller, data: p.UpdateMeeti
 
 
 async def update_single(services: Services, caller: Caller, data: p.UpdateMeeting) -> msgspec.Raw:
-    values: dict[str, object] = {}
-    if given(data.subject):
-        values["subject"] = rules.check_subject(data.subject)  # type: ignore[arg-type]
-    if given(data.description):
-        values["description"] = data.description
-    if given(data.color):
-        values["color"] = data.color
+    values = field_values(data)
     start, end = time_changes(data.startDate, data.endDate, values, where="data")
-    participants = None
-    if given(data.invitedUserIds):
-        participants = rules.participant_ids(caller.user_id, data.invitedUserIds)  # type: ignore[arg-type]
-        rules.check_invitee_count(participants, services.settings.max_invitees)
+    participants = new_participants(services, caller, data)
     return await services.meetings.update(
         data.meetingId,
         caller.user_id,

@@ -28,10 +28,6 @@ from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.storage.meetings import MeetingPage
 
 
-def given(value: Any) -> bool:
-    return value is not msgspec.UNSET and value is not None
-
-
 async def series_zone(services: Services, caller: Caller, recurrence: p.RecurrenceIn, where: str) -> str:
     """recurrence.timeZone, else the organizer's stored zone, else UTC."""
     if recurrence.timeZone is not None:

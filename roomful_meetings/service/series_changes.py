@@ -24,7 +24,8 @@ from roomful_meetings.domain.time import format_ms_utc, format_utc, to_minute
 from roomful_meetings.errors import BadRequest, NotFound
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.service.series import given, instance_state, series_fields, series_zone
+from roomful_meetings.service.series import instance_state, series_fields, series_zone
+from roomful_meetings.service.updates import field_values, given, new_participants
 from roomful_meetings.storage.series import compare_and_set
 
 
@@ -45,30 +46,11 @@ def now_text() -> str:
     return format_ms_utc(int(time.time() * 1000))
 
 
-def _field_values(data: p.UpdateMeeting) -> dict[str, object]:
-    values: dict[str, object] = {}
-    if given(data.subject):
-        values["subject"] = rules.check_subject(data.subject)  # type: ignore[arg-type]
-    if given(data.description):
-        values["description"] = data.description
-    if given(data.color):
-        values["color"] = data.color
-    return values
-
-
 def _times(data: p.UpdateMeeting, start: int, end: int) -> tuple[int, int]:
     new_start = to_minute(data.startDate, "data.startDate") if given(data.startDate) else start  # type: ignore[arg-type]
     new_end = to_minute(data.endDate, "data.endDate") if given(data.endDate) else end  # type: ignore[arg-type]
     rules.check_span(new_start, new_end)
     return new_start, new_end
-
-
-def _participants(services: Services, caller: Caller, data: p.UpdateMeeting) -> list[str] | None:
-    if not given(data.invitedUserIds):
-        return None
-    participants = rules.participant_ids(caller.user_id, data.invitedUserIds)  # type: ignore[arg-type]
-    rules.check_invitee_count(participants, services.settings.max_invitees)
-    return participants
 
 
 async def _rule_and_zone(
@@ -86,8 +68,8 @@ async def _rule_and_zone(
 async def update_series(services: Services, caller: Caller, data: p.UpdateMeeting, sid: str) -> msgspec.Raw:
     """A change of the whole series (or a single meeting becoming one)."""
     store = services.meetings.series
-    values = {f"j:{k}": v for k, v in _field_values(data).items()}
-    participants = _participants(services, caller, data)
+    values = {f"j:{k}": v for k, v in field_values(data).items()}
+    participants = new_participants(services, caller, data)
 
     async def attempt() -> msgspec.Raw:
         try:
@@ -137,7 +119,7 @@ async def update_instance(services: Services, caller: Caller, data: p.UpdateMeet
     for name, value in (("invitedUserIds", data.invitedUserIds), ("recurrence", data.recurrence)):
         if given(value):
             raise BadRequest(f"`data.{name}` cannot be changed on one instance; change the series")
-    values = _field_values(data)
+    values = field_values(data)
 
     async def attempt() -> msgspec.Raw:
         obj, state, orig = await instance_state(services, caller, data.meetingId)
@@ -228,8 +210,8 @@ async def split(
     whole series."""
     store = services.meetings.series
     new_id = secrets.token_hex(16) if data is not None else ""
-    values = {f"j:{k}": v for k, v in _field_values(data).items()} if data is not None else {}
-    participants = _participants(services, caller, data) if data is not None else None
+    values = {f"j:{k}": v for k, v in field_values(data).items()} if data is not None else {}
+    participants = new_participants(services, caller, data) if data is not None else None
 
     async def attempt() -> msgspec.Raw | None:
         _, state, orig = await instance_state(services, caller, meeting_id)

@@ -610,3 +610,26 @@ async def test_random_series_changes_match_a_model(world: ServerHandle, seed: in
                 (m["startDate"], m["meetingId"], m["subject"], m["status"]) for m in got
             ] == model.expected("bob"), (step, kind)
         assert await check_invariants(redis, Keys(world.settings.key_prefix)) == len(model.subject)
+
+
+async def test_legacy_connections_see_instances_as_meetings(world: ServerHandle) -> None:
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("bob"), legacy="1") as old,
+    ):
+        await ready(old)
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        assert (await old.next_push("meeting:meetingUpdated")).data["meeting"]["id"] == sid
+        iid = f"{sid}_20270303T0900Z"
+        await alice.call("meeting:updateMeeting", {"meetingId": iid, "subject": "Moved"})
+        pushed = (await old.next_push("meeting:meetingUpdated")).data["meeting"]
+        assert (pushed["id"], pushed["subject"], pushed["startDate"]) == (
+            iid,
+            "Moved",
+            "2027-03-03T09:00:00Z",
+        )
+        await alice.call("meeting:deleteMeeting", {"meetingId": iid})
+        assert (await old.next_push("meeting:meetingDeleted")).data == {"meetingId": iid}
+        for target in (iid, sid):
+            with pytest.raises(BadRequest, match="series"):
+                await alice.call("meeting:update", {"meetingId": target, "meeting": {"subject": "x"}})

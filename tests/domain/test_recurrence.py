@@ -58,11 +58,13 @@ def rules(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         days = draw(st.lists(st.sampled_from(DAYS), min_size=1, max_size=3, unique=True))
         if freq in ("MONTHLY", "YEARLY") and draw(st.booleans()):
-            days = [f"{draw(st.sampled_from([1, 2, -1]))}{d}" for d in days]
+            days = [f"{draw(st.sampled_from([1, 2, 3, 5, -1, -2]))}{d}" for d in days]
         parts.append("BYDAY=" + ",".join(days))
     if freq != "WEEKLY" and draw(st.booleans()):
         monthdays = draw(
-            st.lists(st.sampled_from([1, 2, 13, 15, 28, -1, -2]), min_size=1, max_size=3, unique=True)
+            st.lists(
+                st.sampled_from([1, 2, 13, 15, 28, 30, 31, -1, -2, -31]), min_size=1, max_size=3, unique=True
+            )
         )
         parts.append("BYMONTHDAY=" + ",".join(map(str, monthdays)))
     if draw(st.booleans()):
@@ -85,7 +87,11 @@ def rules(draw: st.DrawFn) -> str:
 def test_windows_match_the_oracle(
     text: str, zone: str, naive: datetime, offset_days: int, span_days: int
 ) -> None:
-    rule = parse_rule(text)
+    try:
+        rule = parse_rule(text)
+    except BadRequest:  # BYMONTH and BYMONTHDAY that never meet: refused before any expansion
+        assume(False)
+        raise
     wall = naive.replace(second=0, microsecond=0)
     first_wall = du.rrulestr(text, dtstart=wall, cache=False).after(wall, inc=True)
     assume(first_wall is not None)
@@ -190,3 +196,39 @@ def test_instance_ids_round_trip(at: int) -> None:
     assert parse_instance_id("3f2a") is None
     assert parse_instance_id("3f2a_20310231T0900Z") is None
     assert datetime.fromtimestamp(at * 60, UTC)  # in range
+
+
+def test_a_count_too_sparse_to_reach_is_refused_in_bounded_time() -> None:
+    # Mondays that are 29 February: about four a century, so COUNT=10 lies centuries away.
+    series = Series(
+        parse_rule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;COUNT=10"),
+        "UTC",
+        minute("2044-02-29T10:00:00Z"),
+        60,
+    )
+    began = time.process_time()
+    with pytest.raises(BadRequest, match="COUNT=10"):
+        check_series(series)
+    assert time.process_time() - began < 1.0
+    ok = Series(
+        parse_rule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;COUNT=2"),
+        "UTC",
+        minute("2044-02-29T10:00:00Z"),
+        60,
+    )
+    check_series(ok)
+    assert last_end(ok) == minute("2072-02-29T11:00:00Z")
+
+
+def test_bysetpos_in_the_first_week_counts_from_the_start_as_dateutil_does() -> None:
+    # Wednesday 2020-01-01: dateutil's first week holds Wednesday on only, so the first
+    # occurrence of "the first of Monday and Wednesday in each week" is that Wednesday.
+    series = Series(
+        parse_rule("FREQ=WEEKLY;BYDAY=MO,WE;BYSETPOS=1"), "UTC", minute("2020-01-01T09:00:00Z"), 30
+    )
+    check_series(series)
+    assert starts_between(series, series.start, series.start + 14 * 1440) == (
+        minute("2020-01-01T09:00:00Z"),
+        minute("2020-01-06T09:00:00Z"),
+        minute("2020-01-13T09:00:00Z"),
+    )

@@ -186,11 +186,13 @@ class AvailabilityStore(Store):
             )
             remember(self._bitmaps, (uid, start, end), bitmaps)
 
-    async def series_members(self, uids: list[str], start: int, end: int) -> dict[str, list[bytes]]:
+    async def series_members(
+        self, uids: list[str], start: int, end: int, out: dict[str, list[bytes]]
+    ) -> None:
         """Busy members of the users' series instances in the window (storage/series.py);
         counted in with the busy index entries, and cached with them by busy version."""
         by_user, states = await self.series.busy_states(uids, start, end)
-        return {uid: busy_members(states, sids, uid, start, end) for uid, sids in by_user.items()}
+        out.update((uid, busy_members(states, sids, uid, start, end)) for uid, sids in by_user.items())
 
     async def _read_busy(
         self, stale: list[tuple[str, bytes]], start: int, end: int | None, out: dict[str, Busy]
@@ -203,8 +205,11 @@ class AvailabilityStore(Store):
         commands: list[Command] = [
             ("ZRANGEBYSCORE", self.keys.user_busy(uid), lower, upper) for uid, _ in stale
         ]
-        replies = await self.pipeline(commands)
-        series = await self.series_members([uid for uid, _ in stale], start, end) if end is not None else {}
+        series: dict[str, list[bytes]] = {}
+        async with trio.open_nursery() as nursery:  # the series read goes alongside
+            if end is not None:
+                nursery.start_soon(self.series_members, [uid for uid, _ in stale], start, end, series)
+            replies = await self.pipeline(commands)
         for (uid, version), members in zip(stale, replies, strict=True):
             out[uid] = entry = Busy(version, members + series.get(uid, []))
             remember(self._busy, (uid, start, end), entry)

@@ -41,11 +41,12 @@ log = logging.getLogger("roomful_meetings")
 STARTUP_RETRY_SECONDS: Final = 1.0
 # The layout of the data in Redis (docs/architecture.md). A server refuses data of another
 # version; docs/operations.md says how to move between versions.
-DATA_FORMAT_VERSION: Final = "2"
+DATA_FORMAT_VERSION: Final = "3"
 # Formats this release reads as they are and marks as its own at start (1: every stream
 # entry holds its frame; 2 adds entries pointing to a frame stored once, which a format-1
-# server would misread, and moves events to one pub/sub channel).
-UPGRADES_IN_PLACE: Final = {"1"}
+# server would misread, and moves events to one pub/sub channel; 3 adds series, which a
+# format-2 server's scripts would treat as single meetings).
+UPGRADES_IN_PLACE: Final = {"1", "2"}
 
 
 class IncompatibleData(RuntimeError):

@@ -203,6 +203,7 @@ class SeriesStore(Store):
         reset: bool,
         values: dict[str, object],
     ) -> msgspec.Raw:
+        """Change a whole series read at `version` (lua/update_series.lua); its new JSON."""
         args: list[ScriptArg] = [
             sid,
             caller,
@@ -228,6 +229,10 @@ class SeriesStore(Store):
         moved: dict[str, str],
         new_values: dict[str, object],
     ) -> msgspec.Raw | None:
+        """End the series before an instance and, with `new_id`, start the new series
+        there (lua/split_series.lua); the new series' JSON, None when only ended. The old
+        series' pairs travel as one JSON object, the new one's as ARGV pairs (a script
+        has one variable-length tail)."""
         old_pairs = pairs(old_values)
         old_object = {
             str(old_pairs[i]): (v.decode() if isinstance(v := old_pairs[i + 1], bytes) else str(v))
@@ -245,11 +250,14 @@ class SeriesStore(Store):
             msgspec.json.encode(moved),
             *pairs(new_values),
         ]
+        # Only ending: the script leaves KEYS[3..4] alone, but a script's keys are declared
+        # all the same, so the old series' keys stand in.
+        target = new_id or state.sid
         keys = [
             self.keys.meeting(state.sid),
             self.keys.series_instances(state.sid),
-            self.keys.meeting(new_id or state.sid + "-none"),
-            self.keys.series_instances(new_id or state.sid + "-none"),
+            self.keys.meeting(target),
+            self.keys.series_instances(target),
         ]
         (json,) = await self.run("split_series", keys, args)
         return msgspec.Raw(json) if json else None

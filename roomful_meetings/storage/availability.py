@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
@@ -26,6 +27,7 @@ CACHE_ENTRIES: Final = 4096
 CACHE_SAFE_MINUTES: Final = (DAY_RETENTION_DAYS - 5) * 1440
 
 CacheKey = tuple[str, int, int | None]
+UnionKey = tuple[tuple[tuple[str, bytes], ...], int, int | None]  # ((user, busy version), ...), window
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ class Busy:
     members: list[bytes]  # "<meetingId>:<start>:<end>", epoch minutes
 
 
-def remember(cache: OrderedDict[CacheKey, Any], key: CacheKey, value: Any) -> None:
+def remember(cache: OrderedDict[Any, Any], key: Hashable, value: Any) -> None:
     cache[key] = value
     cache.move_to_end(key)
     if len(cache) > CACHE_ENTRIES:
@@ -64,11 +66,13 @@ class AvailabilityStore(Store):
         # Least recently used first; each bounded by CACHE_ENTRIES.
         self._bitmaps: OrderedDict[CacheKey, Bitmaps] = OrderedDict()
         self._busy: OrderedDict[CacheKey, Busy] = OrderedDict()
+        self._unions: OrderedDict[UnionKey, list[int]] = OrderedDict()
         self.series = SeriesStore(self.redis, self.scripts, self.keys)
 
     def forget_cached(self, *, bitmaps: bool = True) -> None:
         """Drop cached busy indexes (and bitmaps unless told not to): for benchmarks."""
         self._busy.clear()
+        self._unions.clear()
         if bitmaps:
             self._bitmaps.clear()
 
@@ -158,15 +162,30 @@ class AvailabilityStore(Store):
             for uid in zones
             if uid in found  # deleted between the two reads
         }
+        return users, self._busy_union(busy, start, end)
+
+    def _busy_union(self, busy: dict[str, Busy], start: int, end: int | None) -> list[int]:
+        """Every meeting of these busy entries once, flat [start, end, ...] ordered by start
+        (shared with the cache: callers read it, never change it);
+        remembered by the entries' versions, since searches repeat the same people (with
+        series, the union of 50 people's ~70 entries each cost ~0.5 ms a search)."""
+        key = (tuple((uid, entry.version) for uid, entry in busy.items()), start, end)
+        cached = self._unions.get(key)
+        if cached is not None:
+            self._unions.move_to_end(key)
+            return cached
         members: set[bytes] = set()  # a meeting shared by several users counts once
         for entry in busy.values():
             members.update(entry.members)
-        flat: list[int] = []
+        pairs: list[tuple[int, int]] = []
         for member in members:
             _, begins, ends = member.split(b":")
             if int(ends) > start:
-                flat += (int(begins), int(ends))
-        return users, flat
+                pairs.append((int(begins), int(ends)))
+        pairs.sort()
+        flat = [minute for pair in pairs for minute in pair]
+        remember(self._unions, key, flat)
+        return flat
 
     async def _read_bitmaps(
         self, uids: list[str], start: int, end: int | None, out: dict[str, Bitmaps]

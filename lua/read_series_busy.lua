@@ -11,12 +11,14 @@
   and its latest instance end ("hi") after the start.
 ]]
 local from_min, to_min = tonumber(ARGV[4]), ARGV[5]
-local users = {}
+local users, seen = {}, {}
 for i = 6, #ARGV do
   local uid = ARGV[i]
   local mine = {}
   for _, sid in ipairs(redis.call('ZRANGEBYSCORE', k_user_series(uid), '-inf', '(' .. to_min)) do
-    local f = redis.call('HMGET', k_meeting(sid), 'hi', 'ver')
+    -- people asked together share series: read each series' end and version once
+    local f = seen[sid] or redis.call('HMGET', k_meeting(sid), 'hi', 'ver')
+    seen[sid] = f
     if f[1] and ends_after(f[1], from_min) then
       mine[#mine + 1] = sid
       mine[#mine + 1] = f[2]

@@ -633,3 +633,23 @@ async def test_legacy_connections_see_instances_as_meetings(world: ServerHandle)
         for target in (iid, sid):
             with pytest.raises(BadRequest, match="series"):
                 await alice.call("meeting:update", {"meetingId": target, "meeting": {"subject": "x"}})
+
+
+async def test_a_series_in_a_deleted_source_becomes_invalid_and_a_prop_with_one_is_busy(
+    world: ServerHandle,
+) -> None:
+    on_prop = {**STANDUP, "sourceType": "prop", "sourceIds": ["lobby", "table"]}
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("root", admin=True)) as root,
+        redis_of(world) as redis,
+    ):
+        sid = (await alice.call("meeting:createMeeting", on_prop))["meeting"]["meetingId"]
+        busy = await alice.call(
+            "meeting:checkPropHasMeetingsOrSocialSessions", {"roomId": "lobby", "propId": "table"}
+        )
+        assert busy == {"hasMeetingsOrSocialSessions": True}  # a never-ending series ends after now
+        await root.call("admin:deleteProp", {"roomId": "lobby", "propId": "table"})
+        week = await listed(alice, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z")
+        assert [(m["seriesId"], m["isValid"]) for m in week] == [(sid, False), (sid, False)]
+        assert await check_invariants(redis, Keys(world.settings.key_prefix)) == 1

@@ -138,7 +138,7 @@ def time_changes(
 async def update_meeting(services: Services, caller: Caller, data: p.UpdateMeeting) -> RawMeetingReply:
     if parse_instance_id(data.meetingId) is not None:
         if data.scope == "following":
-            return RawMeetingReply(await series_changes.split(services, caller, data, data.meetingId))  # type: ignore[arg-type]
+            return RawMeetingReply(await series_changes.update_following(services, caller, data))
         return RawMeetingReply(await series_changes.update_instance(services, caller, data))
     if given(data.recurrence):
         return RawMeetingReply(await series_changes.update_series(services, caller, data, data.meetingId))
@@ -178,7 +178,7 @@ async def delete_any(services: Services, caller: Caller, meeting_id: str, *, fol
     if parse_instance_id(meeting_id) is None:
         await services.meetings.delete(meeting_id, caller.user_id)
     elif following:
-        await series_changes.split(services, caller, None, meeting_id)
+        await series_changes.delete_following(services, caller, meeting_id)
     else:
         await series_changes.cancel_instance(services, caller, meeting_id)
 

@@ -202,6 +202,18 @@ def _later(state: inst.SeriesState, orig: int) -> dict[str, str]:
     return out
 
 
+async def update_following(services: Services, caller: Caller, data: p.UpdateMeeting) -> msgspec.Raw:
+    """scope "following" in updateMeeting: the new series (or the whole one, changed)."""
+    changed = await split(services, caller, data, data.meetingId)
+    assert changed is not None  # with changes, a split always answers a series
+    return changed
+
+
+async def delete_following(services: Services, caller: Caller, meeting_id: str) -> None:
+    """scope "following" in deleteMeeting: end the series before this instance."""
+    await split(services, caller, None, meeting_id)
+
+
 async def split(
     services: Services, caller: Caller, data: p.UpdateMeeting | None, meeting_id: str
 ) -> msgspec.Raw | None:

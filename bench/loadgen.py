@@ -12,7 +12,8 @@ first second is warm-up. Prints one JSON object: requests, seconds, throughput, 
 percentiles in ms, pushes received, error responses. `bench/run.py` starts it pinned to the
 other core than the server under test. Scenarios:
 
-  get, create, rsvp, slots10, slots50, slots_month50: the server's endpoints (see run.py)
+  get, create, series_create, rsvp, slots10, slots50, slots_month50, slots_month50_series:
+  the server's endpoints (see run.py)
   echo: the same frames as get, for the echo reference server
   fanout: one trigger updates a meeting with many participants, --in-flight updates under
           way at once; receivers count raw frames and discard them
@@ -61,10 +62,16 @@ def frames_for(scenario: str, seed: dict[str, Any], index: int) -> tuple[str, Fr
     if scenario in ("get", "echo"):
         mid = seed["meetings"][index % len(seed["meetings"])]
         return user, lambda n, e: request("meeting:getMeeting", {"meetingId": mid}, e)
-    if scenario == "create":
-        users = seed["create_users"]
+    if scenario in ("create", "series_create"):
+        users = seed["create_users" if scenario == "create" else "series_create_users"]
         user = users[index % len(users)]
         invited = [users[(index + k) % len(users)] for k in range(1, 6)]
+        # series_create: a weekly never-ending series, 5 invitees, its first occurrence as create's.
+        extra = (
+            {"recurrence": {"rule": "FREQ=WEEKLY", "timeZone": "Europe/Berlin"}}
+            if scenario != "create"
+            else {}
+        )
 
         def create(n: int, event_id: str) -> str:
             # Calendars fill over weeks: meetings spread over the half hours of January 2031.
@@ -76,6 +83,7 @@ def frames_for(scenario: str, seed: dict[str, Any], index: int) -> tuple[str, Fr
                 "startDate": start,
                 "endDate": start + 1_800_000,
                 "invitedUserIds": invited,
+                **extra,
             }
             return request("meeting:createMeeting", data, event_id)
 
@@ -85,7 +93,10 @@ def frames_for(scenario: str, seed: dict[str, Any], index: int) -> tuple[str, Fr
         flip = ("meeting:acceptMeetingRequest", "meeting:declineMeetingRequest")
         return user, lambda n, e: request(flip[n % 2], {"meetingId": mid}, e)
     if scenario.startswith("slots"):
-        count = 50 if scenario.endswith("50") else 10
+        count = 50 if "50" in scenario else 10
+        if scenario.endswith("series"):
+            users = seed["series_users"]
+            user = users[index % len(users)]
         asked = [{"roomful": users[(index + k) % len(users)]} for k in range(1, count)]
         endpoint = (
             "meeting:getMeetingTimeSlotsForMonth" if "month" in scenario else "meeting:getTimeSlotsForMeeting"

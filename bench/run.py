@@ -51,6 +51,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Asia/Kolkata", "America/Los_Angeles"]
 USERS = 200
 FANOUT = 100
+SERIES_USERS = 50  # slots_month50_series: each in 10 weekly series and 24 meetings in the month
 
 
 # -- processes and what they cost ------------------------------------------------------------
@@ -191,6 +192,11 @@ async def seed(url: str) -> dict[str, Any]:
                 ]
             )
         await admin.upsert_users([p.UserIn(u) for u in [*fans, "org", "fan-org"]])
+        for chunk in range(0, USERS, 100):
+            await admin.upsert_users([p.UserIn(f"sc{i}") for i in range(chunk, chunk + 100)])
+        await admin.upsert_users(
+            [p.UserIn(f"s{i}", timeZone=ZONES[i % len(ZONES)]) for i in range(SERIES_USERS)]
+        )
         await admin.upsert_rooms([p.RoomIn("bench-room", networkId="bench", title="Bench")])
     meetings, rsvp = [], []
     async with open_client(url, mint_token(SECRET, "org", ttl_seconds=3600), events=False) as org:
@@ -223,8 +229,11 @@ async def seed(url: str) -> dict[str, Any]:
                 "room", ["bench-room"], "fanout", start, start + timedelta(hours=1), invitedUserIds=fans
             )
         )
+    series_users = await seed_series(url, start)
     return {
         "users": users,
+        "series_users": series_users,
+        "series_create_users": [f"sc{i}" for i in range(USERS)],
         "room": "bench-room",
         "meetings": meetings,
         "rsvp_meetings": rsvp,
@@ -234,6 +243,46 @@ async def seed(url: str) -> dict[str, Any]:
         "idle_users": [f"idle{i}" for i in range(2000)],  # 10,000 connections: 5 per user
         "create_users": [f"c{i}" for i in range(USERS)],
     }
+
+
+async def seed_series(url: str, start: datetime) -> list[str]:
+    """SERIES_USERS people with working hours, each organizing 2 weekly never-ending series
+    (started a year before the month searched, 4 invitees) and 4 meetings (5 invitees) in
+    January 2031: everyone takes part in 10 series and 24 meetings of that month."""
+    users = [f"s{i}" for i in range(SERIES_USERS)]
+    for i, user in enumerate(users):
+        async with open_client(url, mint_token(SECRET, user, ttl_seconds=3600), events=False) as client:
+            window = p.Interval(start, start + timedelta(hours=8))
+            await client.set_user_availability(
+                p.SetAvailability(p.AvailabilityIn("Available", [window], repetition=0b0111110), start)
+            )
+            for k in range(2):
+                first = start - timedelta(days=364 - (i + k) % 5, hours=-((i + 3 * k) % 8))
+                await client.create_series(
+                    p.CreateMeeting(
+                        "room",
+                        ["bench-room"],
+                        "weekly",
+                        first,
+                        first + timedelta(minutes=30),
+                        invitedUserIds=[users[(i + j) % SERIES_USERS] for j in range(1 + 4 * k, 5 + 4 * k)],
+                    ),
+                    "FREQ=WEEKLY",
+                    ZONES[i % len(ZONES)],
+                )
+            for k in range(4):
+                slot = start + timedelta(days=(i + 7 * k) % 25, hours=(i + k) % 8, minutes=45)
+                await client.create_meeting(
+                    p.CreateMeeting(
+                        "room",
+                        ["bench-room"],
+                        "single",
+                        slot,
+                        slot + timedelta(minutes=45),
+                        invitedUserIds=[users[(i + j) % SERIES_USERS] for j in range(9 + 5 * k, 14 + 5 * k)],
+                    )
+                )
+    return users
 
 
 # -- one scenario ------------------------------------------------------------------------------
@@ -441,8 +490,10 @@ REQUEST_SCENARIOS = [
     ("slots10", 10, "meeting:getTimeSlotsForMeeting"),
     ("slots50", 10, "meeting:getTimeSlotsForMeeting"),
     ("slots_month50", 1, "meeting:getMeetingTimeSlotsForMonth"),
+    ("slots_month50_series", 1, "meeting:getMeetingTimeSlotsForMonth"),
     ("rsvp", 100, "meeting:acceptMeetingRequest"),
     ("create", 100, "meeting:createMeeting"),
+    ("series_create", 100, "meeting:createMeeting"),
 ]
 
 
@@ -500,6 +551,9 @@ def ratios(run: dict[str, Any]) -> dict[str, float]:
         "fanout_vs_broadcast": run["fanout"]["deliveries_per_second"]
         / run["broadcast"]["deliveries_per_second"],
         "slots_month50_server_median_ms": run["slots_month50"].get("server_median_ms", 0.0),
+        "slots_month50_series_server_median_ms": run["slots_month50_series"].get("server_median_ms", 0.0),
+        "series_create_vs_create_capacity": run["create"]["server_cpu_us"]
+        / run["series_create"]["server_cpu_us"],
         "idle_memory_vs_bare": run["idle"]["bytes_per_connection"]
         / max(run["idle_reference"]["bytes_per_connection"], 1),
     }
@@ -512,6 +566,7 @@ TARGETS = {
     "redis_layer_vs_plain": (">=", 0.80),
     "fanout_vs_broadcast": (">=", 2.0),
     "slots_month50_server_median_ms": ("<=", 5.0),
+    "slots_month50_series_server_median_ms": ("<=", 5.0),
     "idle_memory_vs_bare": ("<=", 1.3),
 }
 

@@ -50,7 +50,7 @@ def interval(start: str, end: str) -> dict[str, str]:
     return {"startDate": start, "endDate": end}
 
 
-async def seed(services, users: int, per_user: int, rng: random.Random) -> list[str]:  # type: ignore[no-untyped-def]
+async def seed(services, users: int, per_user: int, rng: random.Random, series: int = 0) -> list[str]:  # type: ignore[no-untyped-def]
     ids = [f"user{i}" for i in range(users)]
     await services.catalog.upsert_users(
         [UserIn(id=u, timeZone=ZONES[i % len(ZONES)]) for i, u in enumerate(ids)]
@@ -96,6 +96,22 @@ async def seed(services, users: int, per_user: int, rng: random.Random) -> list[
                     "invitedUserIds": rng.sample(ids, 5),
                 },
             )
+        for _ in range(series):  # weekly, never ending, started a year before the month asked
+            day, hour = rng.randrange(1, 8), rng.randrange(6, 18)
+            await request(
+                services,
+                uid,
+                "meeting:createMeeting",
+                {
+                    "sourceType": "room",
+                    "sourceIds": ["bench-room"],
+                    "subject": "weekly",
+                    "startDate": f"2029-03-{day:02d}T{hour:02d}:00:00Z",
+                    "endDate": f"2029-03-{day:02d}T{hour:02d}:30:00Z",
+                    "invitedUserIds": rng.sample([u for u in ids if u != uid], 4),
+                    "recurrence": {"rule": "FREQ=WEEKLY", "timeZone": ZONES[ids.index(uid) % len(ZONES)]},
+                },
+            )
     return ids
 
 
@@ -134,17 +150,17 @@ def summary(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def main(users: int, runs: int, per_user: int) -> dict[str, object]:
+async def main(users: int, runs: int, per_user: int, series: int = 0) -> dict[str, object]:
     rng = random.Random(42)
     redis_server = RedisProcess(Path(tempfile.mkdtemp(prefix="bench-redis-")))
     redis_server.start()
     pin(redis_server)
     try:
-        settings = Settings(redis_url=redis_server.url, key_prefix=f"bench{per_user}:")
+        settings = Settings(redis_url=redis_server.url, key_prefix=f"bench{per_user}-{series}:")
         async with open_redis(redis_server.address) as redis:
             services = build_services(settings, redis)
             await prepare_redis(redis, services.keys)
-            ids = await seed(services, users, per_user, rng)
+            ids = await seed(services, users, per_user, rng, series)
             caller = Caller(ids[0])
             asked = [{"roomful": u} for u in ids[1:]]
             month = json.dumps(
@@ -164,6 +180,7 @@ async def main(users: int, runs: int, per_user: int) -> dict[str, object]:
                 "users": users,
                 "meetings_organized_per_user": per_user,
                 "meetings_per_user_in_month": per_user * 6,
+                "weekly_series_per_user": series * 5,
                 "month": summary(await time_endpoint(services, caller, month, runs)),
                 "month_busy_changed": summary(
                     await time_endpoint(services, caller, month, runs, forget="busy")
@@ -187,11 +204,18 @@ if __name__ == "__main__":
         help="meetings each user organizes in the month (each has 5 invitees): "
         "4 is about one meeting per working day per person, 20 about six",
     )
+    parser.add_argument(
+        "--series",
+        type=int,
+        default=2,
+        help="weekly never-ending series each user organizes (4 invitees each: 2 is 10 series per person),"
+        " measured as one more scenario beside 4 meetings per user",
+    )
     args = parser.parse_args()
-    result = {
-        "runs": args.runs,
-        "scenarios": [trio.run(main, args.users, args.runs, n) for n in args.per_user],
-    }
+    scenarios = [trio.run(main, args.users, args.runs, n) for n in args.per_user]
+    if args.series:
+        scenarios.append(trio.run(main, args.users, args.runs, 4, args.series))
+    result = {"runs": args.runs, "scenarios": scenarios}
     print(json.dumps(result, indent=2))
     out = Path(__file__).parent / "results" / "slots.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

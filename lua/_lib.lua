@@ -36,6 +36,8 @@ local function k_group(gid) return PREFIX .. 'group:' .. gid end
 local function k_group_members(gid) return PREFIX .. 'group:' .. gid .. ':members' end
 local function k_session(sid) return PREFIX .. 'ss:' .. sid end
 local function k_meeting(mid) return PREFIX .. 'm:' .. mid end
+local function k_user_series(uid) return PREFIX .. 'u:' .. uid .. ':series' end
+local function k_series_instances(sid) return PREFIX .. 'm:' .. sid .. ':x' end
 local function k_source(source_string) return PREFIX .. 'src:' .. source_string end
 local function k_event_seq() return PREFIX .. 'eventseq' end
 local function k_versions() return PREFIX .. 'versions' end
@@ -102,8 +104,9 @@ local function status_of(mkey, organizer, uid)
 end
 
 -- The meeting object as the API shows it, from its parts: `values` are the stored JSON
--- values in MEETING_FIELDS order, `statuses[i]` the status of pids[i] (nil: received).
-local function build_meeting_json(values, valid, network, pids, organizer, statuses)
+-- values in MEETING_FIELDS order, `statuses[i]` the status of pids[i] (nil: received),
+-- `recurrence` a series' stored recurrence JSON (nil for a single meeting).
+local function build_meeting_json(values, valid, network, pids, organizer, statuses, recurrence)
   local parts = {}
   for i, name in ipairs(MEETING_FIELDS) do
     parts[#parts + 1] = '"' .. name .. '":' .. values[i]
@@ -118,6 +121,7 @@ local function build_meeting_json(values, valid, network, pids, organizer, statu
   parts[#parts + 1] = '"networkId":' .. cjson.encode(network)
   parts[#parts + 1] = '"participantIds":[' .. table.concat(quoted, ',') .. ']'
   parts[#parts + 1] = '"participants":[' .. table.concat(people, ',') .. ']'
+  if recurrence then parts[#parts + 1] = '"recurrence":' .. recurrence end
   return '{' .. table.concat(parts, ',') .. '}'
 end
 
@@ -126,12 +130,12 @@ local function meeting_json(mkey)
   local names = {}
   for i, name in ipairs(MEETING_FIELDS) do names[i] = 'j:' .. name end
   local values = redis.call('HMGET', mkey, unpack(names))
-  local live = redis.call('HMGET', mkey, 'valid', 'net', 'pids', 'org')
+  local live = redis.call('HMGET', mkey, 'valid', 'net', 'pids', 'org', 'j:recurrence')
   local pids = decode_pids(live[3])
   local status_fields = {}
   for i, uid in ipairs(pids) do status_fields[i] = 's:' .. uid end
   local statuses = redis.call('HMGET', mkey, unpack(status_fields))
-  return build_meeting_json(values, live[1] == '1', live[2] or '', pids, live[4], statuses)
+  return build_meeting_json(values, live[1] == '1', live[2] or '', pids, live[4], statuses, live[5] or nil)
 end
 
 -- The data of a created / updated event, from the meeting's JSON.
@@ -171,6 +175,39 @@ local function contains(list, value)
   return false
 end
 
+-- Who is added, removed and kept when a meeting's participants go from `old` to `new`.
+local function split_participants(old, new)
+  local was_in, is_in = as_set(old), as_set(new)
+  local added, removed, kept = {}, {}, {}
+  for _, uid in ipairs(new) do
+    if was_in[uid] then kept[#kept + 1] = uid else added[#added + 1] = uid end
+  end
+  for _, uid in ipairs(old) do
+    if not is_in[uid] then removed[#removed + 1] = uid end
+  end
+  return added, removed, kept
+end
+
+-- The added invitees that have no profile, as a 404 reply (nil when all exist).
+local function missing_users(added)
+  local missing = {}
+  for _, uid in ipairs(added) do
+    if redis.call('EXISTS', k_user(uid)) == 0 then missing[#missing + 1] = uid end
+  end
+  if #missing > 0 then return fail(404, 'invited users not found: ' .. table.concat(missing, ', ')) end
+  return nil
+end
+
+-- Drop what a series' instance hash holds for users no longer invited (s:<minute>:<uid>).
+local function forget_instance_statuses(xkey, uids)
+  if #uids == 0 then return end
+  local gone = as_set(uids)
+  for _, field in ipairs(redis.call('HKEYS', xkey)) do
+    local uid = string.match(field, '^s:%d+:(.*)$')
+    if uid and gone[uid] then redis.call('HDEL', xkey, field) end
+  end
+end
+
 -- Busy index: for each user, the meetings they organize or have not declined, scored by
 -- start minute, member "<meetingId>:<start minute>:<end minute>", so a slot search reads
 -- busy time with one range query per user and no scores.
@@ -206,14 +243,41 @@ local function busy_remove(uid, mid, start_min, end_min)
   end
 end
 
+-- A series (contract 9) is one meeting hash with a `rule`; its participants index it in
+-- u:<id>:series, not in the meetings and busy indexes, and its instances' own changes live
+-- in m:<id>:x. Readers expand it in Python; every change bumps `ver` and busy versions.
+local function is_series(mkey) return redis.call('HEXISTS', mkey, 'rule') == 1 end
+
+-- What storage/series.py needs to expand a series: {sid, ver, rule, zone, first start,
+-- length, organizer, participant ids JSON, {series status of each participant}, instance
+-- hash as a flat list}.
+local function series_state(sid)
+  local mkey = k_meeting(sid)
+  local f = redis.call('HMGET', mkey, 'ver', 'rule', 'tz', 'start', 'len', 'org', 'pids')
+  local fields = {}
+  for i, uid in ipairs(decode_pids(f[7])) do fields[i] = 's:' .. uid end
+  return {sid, f[1], f[2], f[3], f[4], f[5], f[6], f[7], redis.call('HMGET', mkey, unpack(fields)),
+    redis.call('HGETALL', k_series_instances(sid))}
+end
+
+-- The series index score of an end: "inf" for a series that never ends.
+local function end_score(hi) return hi == 'inf' and '+inf' or hi end
+local function ends_after(hi, minute) return hi == 'inf' or tonumber(hi) > minute end
+
 -- Remove a meeting and every index entry of it. cur: HMGET of org, pids, src, start, end.
 local function erase_meeting(mkey, mid, pids, cur)
+  local series = is_series(mkey)
   for _, uid in ipairs(pids) do
-    redis.call('ZREM', k_user_meetings(uid), mid)
-    busy_remove(uid, mid, cur[4], cur[5])
+    if series then
+      redis.call('ZREM', k_user_series(uid), mid)
+      busy_changed(uid)
+    else
+      redis.call('ZREM', k_user_meetings(uid), mid)
+      busy_remove(uid, mid, cur[4], cur[5])
+    end
   end
   redis.call('ZREM', k_source(cur[3]), mid)
-  redis.call('DEL', mkey)
+  redis.call('DEL', mkey, k_series_instances(mid))
 end
 
 -- HSET, in one call, the `count` field/value pairs found in ARGV from index `first` on.

@@ -7,7 +7,10 @@
   ARGV[4]: meeting id   ARGV[5]: organizer id   ARGV[6]: source type   ARGV[7]: source pk
   ARGV[8]: room id of a room/prop source, else ""   ARGV[9]: source string
   ARGV[10]: start minute   ARGV[11]: end minute   ARGV[12]: participant ids, JSON (organizer first)
-  ARGV[13..]: stored field/JSON-value pairs ("j:subject", "\"Weekly\"", ...)
+  ARGV[13..]: stored field/JSON-value pairs ("j:subject", "\"Weekly\"", ...); a series
+    (contract 9) also has "rule", "tz", "len", "lo" (earliest start), "hi" (latest end or
+    "inf") and "j:recurrence": it is indexed in each participant's series index instead of
+    the meetings and busy indexes, and gets a version ("ver")
   Returns: {0, meeting JSON} | {404, message} | {403, message} | {409, message}
 ]]
 local mid, organizer, stype, spk, sroom = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
@@ -40,17 +43,26 @@ redis.call('HSET', KEYS[1], 'org', organizer, 'pids', ARGV[12], 'start', start_m
   'stype', stype, 'spk', spk, 'sroom', sroom, 'src', source_string, 'net', network, 'valid', '1')
 set_fields(KEYS[1], 13, (#ARGV - 12) / 2)
 set_statuses(KEYS[1], pids, 2, 'received')
-for _, uid in ipairs(pids) do
-  redis.call('ZADD', k_user_meetings(uid), start_min, mid)
-  busy_add(uid, mid, start_min, end_min)
-end
-redis.call('ZADD', KEYS[3], end_min, mid)
-
--- Built from the arguments rather than read back: everything it shows was just written.
 local given = {}
 for j = 13, #ARGV - 1, 2 do given[ARGV[j]] = ARGV[j + 1] end
+if given['rule'] then
+  redis.call('HSET', KEYS[1], 'ver', change_version())
+  for _, uid in ipairs(pids) do
+    redis.call('ZADD', k_user_series(uid), given['lo'], mid)
+    busy_changed(uid)
+  end
+  redis.call('ZADD', KEYS[3], given['hi'] == 'inf' and '+inf' or given['hi'], mid)
+else
+  for _, uid in ipairs(pids) do
+    redis.call('ZADD', k_user_meetings(uid), start_min, mid)
+    busy_add(uid, mid, start_min, end_min)
+  end
+  redis.call('ZADD', KEYS[3], end_min, mid)
+end
+
+-- Built from the arguments rather than read back: everything it shows was just written.
 local values = {}
 for i, name in ipairs(MEETING_FIELDS) do values[i] = given['j:' .. name] end
-local json = build_meeting_json(values, true, network, pids, organizer, {})
+local json = build_meeting_json(values, true, network, pids, organizer, {}, given['j:recurrence'])
 emit_to_all(pids, 'meeting:onMeetingCreated', meeting_data(json))
 return {0, json}

@@ -1,5 +1,6 @@
 --[[
-  Delete a meeting (organizer only) and emit meeting:onMeetingDeleted to every participant.
+  Delete a meeting or a whole series (organizer only) and emit meeting:onMeetingDeleted to
+  every participant.
 
   KEYS[1]: the meeting hash
   ARGV[4]: meeting id   ARGV[5]: caller id

@@ -2,7 +2,7 @@
   Erase a user: profile, email entry, group memberships, availability and events. Meetings
   they organized are deleted (participants get meeting:onMeetingDeleted); from the others
   they are removed (the rest get meeting:onMeetingUpdated), and direct meetings with them
-  become invalid.
+  become invalid. Series they organize or take part in are treated alike.
 
   KEYS[1]: the user hash
   ARGV[4]: user id
@@ -40,11 +40,31 @@ for _, mid in ipairs(redis.call('ZRANGE', k_user_meetings(uid), 0, -1)) do
     end
   end
 end
+-- Series (contract 9): the same, in the series index; the user's own instance statuses go too.
+for _, sid in ipairs(redis.call('ZRANGE', k_user_series(uid), 0, -1)) do
+  local mkey = k_meeting(sid)
+  local cur = redis.call('HMGET', mkey, 'org', 'pids', 'src', 'start', 'end')
+  if cur[2] then
+    local pids = decode_pids(cur[2])
+    local rest = {}
+    for _, other in ipairs(pids) do if other ~= uid then rest[#rest + 1] = other end end
+    if cur[1] == uid then
+      erase_meeting(mkey, sid, pids, cur)
+      emit_to_all(rest, 'meeting:onMeetingDeleted', deleted_data(sid))
+    else
+      redis.call('HDEL', mkey, 's:' .. uid)
+      forget_instance_statuses(k_series_instances(sid), {uid})
+      redis.call('HSET', mkey, 'pids', cjson.encode(rest), 'j:updated', '"' .. NOW_ISO .. '"', 'ver', change_version())
+      for _, other in ipairs(rest) do busy_changed(other) end
+      emit_to_all(rest, 'meeting:onMeetingUpdated', meeting_data(meeting_json(mkey)))
+    end
+  end
+end
 invalidate_source(direct_src)
 
 local days = k_user_days(uid)
 for _, day_key in ipairs(redis.call('ZRANGE', days, 0, -1)) do redis.call('DEL', day_key) end
 busy_changed(uid)
-redis.call('DEL', ukey, k_user_groups(uid), k_user_meetings(uid), k_user_events(uid), k_user_busy(uid),
+redis.call('DEL', ukey, k_user_groups(uid), k_user_meetings(uid), k_user_series(uid), k_user_events(uid), k_user_busy(uid),
   k_user_pattern(uid), days)
 return {0, existed}

@@ -7,7 +7,9 @@
   ARGV[7]: longest meeting, minutes (how far before `from` an overlapping meeting can start)
   ARGV[8]: filter: "" | network | room | prop | group | direct   ARGV[9], ARGV[10]: its ids
   ARGV[11]: at most this many meetings
-  Returns: {0, has_more (0|1), meeting JSON...}
+  Returns: {0, has_more (0|1), {meeting JSON...}, {{series JSON, series state}...}}: the
+    single meetings, and the caller's series that may have instances in the range (with
+    the same filter), which storage/series.py expands for the range
 ]]
 local caller, from_min, to_min = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
 local longest, filter, a, b, limit = tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
@@ -15,7 +17,7 @@ local quoted_caller = cjson.encode(caller)
 
 local function matches(f)
   -- f: end, net, stype, spk, sroom, org, src
-  if tonumber(f[1]) <= from_min then return false end
+  if not ends_after(f[1], from_min) then return false end
   if filter == '' then return true end
   if filter == 'network' then return f[2] == a end
   if filter == 'room' then return f[5] == a end
@@ -27,18 +29,25 @@ local function matches(f)
   return false
 end
 
-local out = {0, 0}
+local singles, has_more = {}, 0
 local mids = redis.call('ZRANGEBYSCORE', KEYS[1], from_min - longest, '(' .. to_min)
 for _, mid in ipairs(mids) do
   local mkey = k_meeting(mid)
   local f = redis.call('HMGET', mkey, 'end', 'net', 'stype', 'spk', 'sroom', 'org', 'src')
   if f[1] and matches(f) then
-    if #out - 2 >= limit then
-      out[2] = 1
+    if #singles >= limit then
+      has_more = 1
       break
     end
-    out[#out + 1] = '{"userId":' .. quoted_caller .. ',"status":"' .. status_of(mkey, f[6], caller)
+    singles[#singles + 1] = '{"userId":' .. quoted_caller .. ',"status":"' .. status_of(mkey, f[6], caller)
       .. '",' .. string.sub(meeting_json(mkey), 2)
   end
 end
-return out
+local series = {}
+local user_series = k_user_series(caller)
+for _, sid in ipairs(redis.call('ZRANGEBYSCORE', user_series, '-inf', '(' .. to_min)) do
+  local mkey = k_meeting(sid)
+  local f = redis.call('HMGET', mkey, 'hi', 'net', 'stype', 'spk', 'sroom', 'org', 'src')
+  if f[1] and matches(f) then series[#series + 1] = {meeting_json(mkey), series_state(sid)} end
+end
+return {0, has_more, singles, series}

@@ -5,6 +5,8 @@
 
   KEYS[1]: the meeting hash
   ARGV[4]: meeting id   ARGV[5]: caller id   ARGV[6]: "accepted" | "declined"
+  On a series (contract 9) this is the caller's series status: instances with a status of
+  their own keep it; the series version and the caller's busy version move on.
   Returns: {0, 1 if changed else 0} | {403|404, message}
 ]]
 local mid, caller, status, mkey = ARGV[4], ARGV[5], ARGV[6], KEYS[1]
@@ -17,6 +19,13 @@ if caller == cur[1] then
 end
 if redis.call('HGET', mkey, 's:' .. caller) == status then return {0, 0} end
 redis.call('HSET', mkey, 's:' .. caller, status, 'j:updated', '"' .. NOW_ISO .. '"')
-if status == 'declined' then busy_remove(caller, mid, cur[3], cur[4]) else busy_add(caller, mid, cur[3], cur[4]) end
+if is_series(mkey) then
+  redis.call('HSET', mkey, 'ver', change_version())
+  busy_changed(caller)
+elseif status == 'declined' then
+  busy_remove(caller, mid, cur[3], cur[4])
+else
+  busy_add(caller, mid, cur[3], cur[4])
+end
 emit_to_all(pids, 'meeting:onMeetingUpdated', meeting_data(meeting_json(mkey)))
 return {0, 1}

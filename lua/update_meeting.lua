@@ -11,7 +11,8 @@
   ARGV[9]: longest allowed meeting, minutes
   ARGV[10..13]: new source type, pk, room id, source string ("" type: no move)
   ARGV[14..]: stored field/JSON-value pairs to replace
-  Returns: {0, meeting JSON} | {400|403|404, message}
+  Returns: {0, meeting JSON} | {400|403|404, message} | {300, message}: the meeting is a
+    series, which update_series.lua changes (the caller retries there; nothing written)
 ]]
 local mid, caller = ARGV[4], ARGV[5]
 local longest = tonumber(ARGV[9])
@@ -23,6 +24,7 @@ local cur = redis.call('HMGET', mkey, 'org', 'pids', 'start', 'end', 'src')
 local organizer, old_pids = cur[1], decode_pids(cur[2])
 if not contains(old_pids, caller) then return fail(404, 'meeting ' .. mid .. ' not found') end
 if caller ~= organizer then return fail(403, 'only the organizer may change meeting ' .. mid) end
+if is_series(mkey) then return fail(300, 'meeting ' .. mid .. ' is a series') end
 
 local old_start, old_end = tonumber(cur[3]), tonumber(cur[4])
 local new_start = ARGV[6] ~= '' and tonumber(ARGV[6]) or old_start

@@ -24,6 +24,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -36,6 +37,8 @@ from trio_websocket import (
     open_websocket_url,
 )
 
+from roomful_meetings.domain import recurrence
+from roomful_meetings.domain.time import to_minute
 from roomful_meetings.errors import error_for_code
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol import replies as r
@@ -317,8 +320,36 @@ class MeetingsClient:
     async def update_meeting(self, change: p.UpdateMeeting) -> Meeting:
         return (await self._call("meeting:updateMeeting", change, r.MeetingReply)).meeting
 
-    async def delete_meeting(self, meeting_id: str) -> None:
-        await self.request("meeting:deleteMeeting", p.MeetingRef(meeting_id))
+    async def delete_meeting(self, meeting_id: str, *, scope: p.Scope | None = None) -> None:
+        """Delete a meeting or a whole series; with an instance id, cancel that instance
+        (`scope="following"`: end the series before it)."""
+        await self.request("meeting:deleteMeeting", p.DeleteMeeting(meeting_id, scope))
+
+    # -- recurring meetings (contract 9) ---------------------------------------------------
+
+    @staticmethod
+    def instance_id(series_id: str, original_start: datetime) -> str:
+        """The id of a series' instance that originally starts at `original_start`."""
+        return recurrence.instance_id(series_id, to_minute(original_start, "original_start"))
+
+    async def create_series(
+        self, meeting: p.CreateMeeting, rule: str, time_zone: str | None = None
+    ) -> Meeting:
+        """A series: `meeting` is its first occurrence, `rule` an RRULE value."""
+        meeting = msgspec.structs.replace(meeting, recurrence=p.RecurrenceIn(rule, time_zone))
+        return await self.create_meeting(meeting)
+
+    async def list_instances(self, query: p.ListUserMeetings) -> list[Meeting]:
+        """The instances of series in a range (single meetings left out)."""
+        return [m for m in (await self.list_user_meetings(query)).meetings if m.seriesId]
+
+    async def split_series(self, change: p.UpdateMeeting) -> Meeting:
+        """Change `change.meetingId` (an instance) and every later instance: the series ends
+        before it and the new series (new id) is returned."""
+        return await self.update_meeting(msgspec.structs.replace(change, scope="following"))
+
+    async def cancel_instance(self, instance_id: str) -> None:
+        await self.delete_meeting(instance_id)
 
     async def get_meeting(self, meeting_id: str) -> Meeting:
         return (await self._call("meeting:getMeeting", p.MeetingRef(meeting_id), r.MeetingReply)).meeting

@@ -286,6 +286,61 @@ async def story(s: Session) -> None:
     )
     await s.call("alice", "meeting:delete", {"meetingId": old_id})
 
+    s.section(
+        "Recurring meetings",
+        "A series is one meeting with `recurrence` (an RFC 5545 RRULE on the wall clock of its zone);"
+        " each occurrence is an instance `<seriesId>_<original start, UTC>` with its own status.",
+    )
+    series = await s.call(
+        "alice",
+        "meeting:createMeeting",
+        {
+            "sourceType": "room",
+            "sourceIds": ["lobby"],
+            "subject": "Stand-up",
+            "startDate": "2030-03-04T08:00:00Z",
+            "endDate": "2030-03-04T08:15:00Z",
+            "invitedUserIds": ["carol"],
+            "recurrence": {"rule": "FREQ=WEEKLY;BYDAY=MO;COUNT=10", "timeZone": "Europe/Berlin"},
+        },
+    )
+    sid = series.data["meeting"]["meetingId"]
+    await s.pushed("carol", "meeting:onMeetingCreated")
+    await s.call(
+        "carol",
+        "meeting:listUserMeetings",
+        {"startDate": "2030-03-04T00:00:00Z", "endDate": "2030-03-12T00:00:00Z"},
+        text="A series shows as its instances in the range, each with the caller's status for it.",
+    )
+    await s.call("carol", "meeting:declineMeetingRequest", {"meetingId": f"{sid}_20300311T0800Z"})
+    await s.pushed("alice", "meeting:onMeetingUpdated")
+    await s.call(
+        "alice",
+        "meeting:updateMeeting",
+        {
+            "meetingId": f"{sid}_20300318T0800Z",
+            "startDate": "2030-03-18T09:00:00Z",
+            "endDate": "2030-03-18T09:15:00Z",
+        },
+        text="An instance id changes that instance only; it keeps its id, and its invitees are asked again.",
+    )
+    await s.pushed("carol", "meeting:onMeetingUpdated")
+    await s.call(
+        "alice",
+        "meeting:updateMeeting",
+        {"meetingId": f"{sid}_20300325T0800Z", "scope": "following", "subject": "Retro"},
+        text="`scope: following` ends the series before this instance and starts a new one there.",
+    )
+    await s.pushed("carol", "meeting:onMeetingUpdated")
+    await s.pushed("carol", "meeting:onMeetingCreated")
+    await s.call(
+        "alice",
+        "meeting:deleteMeeting",
+        {"meetingId": f"{sid}_20300304T0800Z"},
+        text="Deleting an instance cancels it; `scope: following` would end the series there.",
+    )
+    await s.pushed("carol", "meeting:onMeetingDeleted")
+
     s.section("Errors", "Bad input changes nothing and says what is wrong and where.")
     await s.call("bob", "meeting:deleteMeeting", {"meetingId": mid}, text="Only the organizer may delete.")
     await s.call(
@@ -324,7 +379,7 @@ def stand_ins(text: str) -> str:
 
         return name
 
-    text = re.sub(r"\b[0-9a-f]{32}\b", named("meeting-"), text)
+    text = re.sub(r"(?<![0-9A-Za-z])[0-9a-f]{32}(?![0-9A-Za-z])", named("meeting-"), text)
     text = re.sub(r"\b\d{13}-\d+\b", named("event-"), text)
     text = re.sub(r'"(created|updated|date)": "[^"]+"', r'"\1": "2026-11-23T12:00:00Z"', text)
     return re.sub(r"\b(alice|bob|carol|root)-\d+\b", lambda m: m.group(1) + "-req", text)

@@ -261,8 +261,17 @@ class Participant(Struct):
     status: str
 
 
+class Recurrence(Struct):
+    """A series' rule (canonical RRULE text) and zone (contract 9)."""
+
+    rule: str
+    timeZone: str
+
+
 class Meeting(Struct):
-    """A meeting in the API's shape (plus `updated` and `participants`)."""
+    """A meeting in the API's shape (plus `updated` and `participants`). A series carries
+    `recurrence`; an instance of one `seriesId` and `originalStartDate`; a single meeting
+    none of the three (absent, not null)."""
 
     meetingId: str
     created: str
@@ -280,6 +289,9 @@ class Meeting(Struct):
     networkId: str
     participantIds: list[str]
     participants: list[Participant]
+    recurrence: Recurrence | UnsetType = UNSET
+    seriesId: str | UnsetType = UNSET
+    originalStartDate: str | UnsetType = UNSET
 
 
 # --- the deprecated API's meeting shape ------------------------------------------------------

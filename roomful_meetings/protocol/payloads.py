@@ -48,6 +48,24 @@ class MeetingRef(Payload):
     meetingId: Id
 
 
+Zone = Annotated[str, Meta(min_length=1, max_length=64)]
+# "following": this instance and every later one (contract 9); "this" (the default): the
+# instance, or the whole series when meetingId is a series id.
+Scope = Literal["this", "following"]
+
+
+class RecurrenceIn(Payload):
+    """An RFC 5545 RRULE value and the zone whose wall clock it runs on (contract 9)."""
+
+    rule: Annotated[str, Meta(min_length=1, max_length=500)]
+    timeZone: Zone | None = None
+
+
+class DeleteMeeting(Payload):
+    meetingId: Id
+    scope: Scope | None = None
+
+
 class CreateMeeting(Payload):
     sourceType: SourceType
     sourceIds: Annotated[list[Id], Meta(max_length=2)]
@@ -57,6 +75,7 @@ class CreateMeeting(Payload):
     description: Description | None = None
     color: RGBA | None = None
     invitedUserIds: IdList | None = None
+    recurrence: RecurrenceIn | None = None
 
 
 class UpdateMeeting(Payload):
@@ -67,6 +86,8 @@ class UpdateMeeting(Payload):
     startDate: Timestamp | UnsetType | None = UNSET
     endDate: Timestamp | UnsetType | None = UNSET
     invitedUserIds: IdList | UnsetType | None = UNSET
+    recurrence: RecurrenceIn | UnsetType | None = UNSET
+    scope: Scope | None = None
 
 
 class ListUserMeetings(Payload):
@@ -77,8 +98,6 @@ class ListUserMeetings(Payload):
 
 
 # --- availability, time slots, counts -------------------------------------------------------
-
-Zone = Annotated[str, Meta(min_length=1, max_length=64)]
 
 
 class Interval(Payload):

@@ -35,6 +35,7 @@ from roomful_meetings.protocol.replies import (
 )
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import endpoint
+from roomful_meetings.service.series import count_series_days
 from roomful_meetings.storage.availability import ZoneRecord
 
 
@@ -213,6 +214,7 @@ async def meeting_counts(services: Services, caller: Caller, data: p.CountsQuery
         low, high = max(start, first.start), min(end, END_MINUTE)
         for day in days_between(zone, low, high) if low < high else ():
             counts[day.date] += 1
+    await count_series_days(services, caller.user_id, zone, first.start, counts, data.offset + data.size)
     chosen = sorted(counts)[data.offset : data.offset + data.size]
     out = []
     for day_date in chosen:

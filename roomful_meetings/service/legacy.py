@@ -14,6 +14,7 @@ import msgspec
 
 from roomful_meetings.domain import legacy as rules
 from roomful_meetings.domain.meetings import check_subject
+from roomful_meetings.domain.recurrence import parse_instance_id
 from roomful_meetings.errors import BadRequest, NotFound
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.envelope import encode_push
@@ -28,9 +29,11 @@ from roomful_meetings.protocol.models import (
     UserSimple,
 )
 from roomful_meetings.protocol.replies import LegacyList, LegacyReply, PropCheckReply
+from roomful_meetings.service import series
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.meetings import create, list_range, time_changes
 from roomful_meetings.service.registry import endpoint
+from roomful_meetings.storage.base import SeriesRedirect
 from roomful_meetings.storage.directory import DirectorySnapshot, Hash
 from roomful_meetings.storage.meetings import MeetingFields
 
@@ -135,6 +138,10 @@ async def legacy_create(services: Services, caller: Caller, data: p.LegacyCreate
 
 @endpoint("meeting:update", p.LegacyUpdate, changes=True)
 async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate) -> LegacyReply:
+    if parse_instance_id(data.meetingId) is not None:
+        raise BadRequest(
+            f"meeting {data.meetingId} is an instance of a series: change it with meeting:updateMeeting"
+        )
     change = data.meeting
     values: dict[str, object] = {}
     if change.subject is not None:
@@ -152,22 +159,27 @@ async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate
             raise BadRequest("`data.meeting.roomId` is needed to move a group or direct meeting")
         move_to = rules.legacy_source(room_id, prop_id)
         values.update(sourceString=move_to.string, sourceType=move_to.type, sourcePk=move_to.pk)
-    raw = await services.meetings.update(
-        data.meetingId,
-        caller.user_id,
-        start=start,
-        end=end,
-        participants=None,
-        fields=MeetingFields(values),
-        move_to=move_to,
-    )
+    try:
+        raw = await services.meetings.update(
+            data.meetingId,
+            caller.user_id,
+            start=start,
+            end=end,
+            participants=None,
+            fields=MeetingFields(values),
+            move_to=move_to,
+        )
+    except SeriesRedirect:
+        raise BadRequest(
+            f"meeting {data.meetingId} is a series: change it with meeting:updateMeeting"
+        ) from None
     (legacy,) = await legacy_meetings(services, [raw])
     return LegacyReply(legacy)
 
 
 @endpoint("meeting:get", p.MeetingRef)
 async def legacy_get(services: Services, caller: Caller, data: p.MeetingRef) -> LegacyReply:
-    (legacy,) = await legacy_meetings(services, [await services.meetings.get(data.meetingId, caller.user_id)])
+    (legacy,) = await legacy_meetings(services, [await series.get_any(services, caller, data.meetingId)])
     return LegacyReply(legacy)
 
 
@@ -175,7 +187,8 @@ async def legacy_get(services: Services, caller: Caller, data: p.MeetingRef) -> 
 async def legacy_list(services: Services, caller: Caller, data: p.DateRange) -> LegacyList:
     start, end = list_range(data.startDate, data.endDate)
     page = await services.meetings.list_for_user(caller.user_id, start, end, limit=1000)
-    return LegacyList(await legacy_meetings(services, page.meetings))
+    meetings, _ = series.with_instances(page, caller, start, end, 1000)
+    return LegacyList(await legacy_meetings(services, meetings))
 
 
 @endpoint("meeting:checkPropHasMeetingsOrSocialSessions", p.PropCheck)

@@ -8,16 +8,19 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from msgspec import UNSET
 
 from roomful_meetings.domain import meetings as rules
+from roomful_meetings.domain.recurrence import parse_instance_id
 from roomful_meetings.domain.time import format_utc, to_minute
 from roomful_meetings.errors import BadRequest
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.models import DEFAULT_COLOR, RGBA
 from roomful_meetings.protocol.replies import RawMeetingList, RawMeetingReply
+from roomful_meetings.service import series, series_changes
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import endpoint
+from roomful_meetings.service.updates import field_values, given, new_participants
+from roomful_meetings.storage.base import SeriesRedirect
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.meetings import MeetingFields
 
@@ -55,6 +58,7 @@ async def create_meeting(services: Services, caller: Caller, data: p.CreateMeeti
         data.startDate,
         data.endDate,
         field_prefix="data",
+        recurrence=data.recurrence,
     )
     return RawMeetingReply(meeting)
 
@@ -71,8 +75,10 @@ async def create(
     end_value: datetime | int,
     *,
     field_prefix: str,
+    recurrence: p.RecurrenceIn | None = None,
 ) -> msgspec.Raw:
-    """Create a meeting (both APIs): check the request, then one script does the rest."""
+    """Create a meeting or a series (both APIs): check the request, then one script does
+    the rest."""
     subject = rules.check_subject(subject)
     start = to_minute(start_value, f"{field_prefix}.startDate")
     end = to_minute(end_value, f"{field_prefix}.endDate")
@@ -80,6 +86,9 @@ async def create(
     target = source.pk if source.type == "direct" else None
     participants = rules.participant_ids(caller.user_id, invited, target)
     rules.check_invitee_count(participants, services.settings.max_invitees)
+    series_fields = None
+    if recurrence is not None:
+        series_fields = await series.new_series(services, caller, recurrence, start, end, field_prefix)
     meeting_id = secrets.token_hex(16)  # 128 random bits, as the uuid4 hex ids were
     created = now_iso()
     fields = MeetingFields(
@@ -107,6 +116,7 @@ async def create(
         end,
         participants,
         fields,
+        series_fields,
     )
 
 
@@ -124,25 +134,25 @@ def time_changes(
     return start, end
 
 
-def given(value: Any) -> bool:
-    return value is not UNSET and value is not None
-
-
 @endpoint("meeting:updateMeeting", p.UpdateMeeting, changes=True)
 async def update_meeting(services: Services, caller: Caller, data: p.UpdateMeeting) -> RawMeetingReply:
-    values: dict[str, object] = {}
-    if given(data.subject):
-        values["subject"] = rules.check_subject(data.subject)  # type: ignore[arg-type]
-    if given(data.description):
-        values["description"] = data.description
-    if given(data.color):
-        values["color"] = data.color
+    if parse_instance_id(data.meetingId) is not None:
+        if data.scope == "following":
+            return RawMeetingReply(await series_changes.update_following(services, caller, data))
+        return RawMeetingReply(await series_changes.update_instance(services, caller, data))
+    if given(data.recurrence):
+        return RawMeetingReply(await series_changes.update_series(services, caller, data, data.meetingId))
+    try:
+        return RawMeetingReply(await update_single(services, caller, data))
+    except SeriesRedirect:
+        return RawMeetingReply(await series_changes.update_series(services, caller, data, data.meetingId))
+
+
+async def update_single(services: Services, caller: Caller, data: p.UpdateMeeting) -> msgspec.Raw:
+    values = field_values(data)
     start, end = time_changes(data.startDate, data.endDate, values, where="data")
-    participants = None
-    if given(data.invitedUserIds):
-        participants = rules.participant_ids(caller.user_id, data.invitedUserIds)  # type: ignore[arg-type]
-        rules.check_invitee_count(participants, services.settings.max_invitees)
-    meeting = await services.meetings.update(
+    participants = new_participants(services, caller, data)
+    return await services.meetings.update(
         data.meetingId,
         caller.user_id,
         start=start,
@@ -150,28 +160,49 @@ async def update_meeting(services: Services, caller: Caller, data: p.UpdateMeeti
         participants=participants,
         fields=MeetingFields(values),
     )
-    return RawMeetingReply(meeting)
 
 
-@endpoint("meeting:deleteMeeting", p.MeetingRef, changes=True)
+@endpoint("meeting:deleteMeeting", p.DeleteMeeting, changes=True)
+async def delete_meeting(services: Services, caller: Caller, data: p.DeleteMeeting) -> None:
+    await delete_any(services, caller, data.meetingId, following=data.scope == "following")
+
+
 @endpoint("meeting:delete", p.MeetingRef, changes=True)  # DEPRECATED name, same behaviour
-async def delete_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> None:
-    await services.meetings.delete(data.meetingId, caller.user_id)
+async def legacy_delete(services: Services, caller: Caller, data: p.MeetingRef) -> None:
+    await delete_any(services, caller, data.meetingId, following=False)
+
+
+async def delete_any(services: Services, caller: Caller, meeting_id: str, *, following: bool) -> None:
+    """A meeting or whole series; with an instance id, that instance (or it and the later
+    ones, `following`)."""
+    if parse_instance_id(meeting_id) is None:
+        await services.meetings.delete(meeting_id, caller.user_id)
+    elif following:
+        await series_changes.delete_following(services, caller, meeting_id)
+    else:
+        await series_changes.cancel_instance(services, caller, meeting_id)
 
 
 @endpoint("meeting:getMeeting", p.MeetingRef)
 async def get_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> RawMeetingReply:
-    return RawMeetingReply(await services.meetings.get(data.meetingId, caller.user_id))
+    return RawMeetingReply(await series.get_any(services, caller, data.meetingId))
+
+
+async def rsvp(services: Services, caller: Caller, meeting_id: str, status: str) -> None:
+    if parse_instance_id(meeting_id) is None:
+        await services.meetings.set_rsvp(meeting_id, caller.user_id, status)
+    else:
+        await series_changes.rsvp_instance(services, caller, meeting_id, status)
 
 
 @endpoint("meeting:acceptMeetingRequest", p.MeetingRef, changes=True)
 async def accept_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> None:
-    await services.meetings.set_rsvp(data.meetingId, caller.user_id, "accepted")
+    await rsvp(services, caller, data.meetingId, "accepted")
 
 
 @endpoint("meeting:declineMeetingRequest", p.MeetingRef, changes=True)
 async def decline_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> None:
-    await services.meetings.set_rsvp(data.meetingId, caller.user_id, "declined")
+    await rsvp(services, caller, data.meetingId, "declined")
 
 
 def list_range(start_value: Any, end_value: Any) -> tuple[int, int]:
@@ -196,4 +227,4 @@ async def list_user_meetings(services: Services, caller: Caller, data: p.ListUse
     page = await services.meetings.list_for_user(
         caller.user_id, start, end, filter_type=filter_type, filter_ids=filter_ids, limit=MAX_LIST_MEETINGS
     )
-    return RawMeetingList(page.meetings, page.has_more)
+    return RawMeetingList(*series.with_instances(page, caller, start, end, MAX_LIST_MEETINGS))

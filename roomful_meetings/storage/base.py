@@ -22,7 +22,27 @@ def decode_hash(reply: list[bytes]) -> dict[str, str]:
 # The safe-retry key of the change being made (set by the dispatcher for requests that
 # change something and carry an event.id); changing scripts receive it as their last KEY.
 REQUEST_KEY: ContextVar[str | None] = ContextVar("REQUEST_KEY", default=None)
-READ_ONLY_SCRIPTS = frozenset({"get_meeting", "list_user_meetings", "read_availability"})
+READ_ONLY_SCRIPTS = frozenset(
+    {
+        "get_meeting",
+        "list_user_meetings",
+        "read_availability",
+        "get_series",
+        "read_series_busy",
+        "read_series_states",
+    }
+)
+
+
+class StaleVersion(Exception):
+    """Script code 299: the series changed since the change was prepared (nothing written)."""
+
+
+class SeriesRedirect(Exception):
+    """Script code 300: the meeting is a series, which another script changes (nothing written)."""
+
+
+SIGNALS: dict[int, type[Exception]] = {299: StaleVersion, 300: SeriesRedirect}
 
 
 class Store:
@@ -57,6 +77,8 @@ class Store:
             script, keys, [self.keys.prefix, now_ms, format_ms_utc(now_ms), *args]
         )
         code = reply[0]
+        if code in SIGNALS:
+            raise SIGNALS[code](reply[1].decode())
         if code != 0:
             raise error_for_code(int(code), reply[1].decode())
         return list(reply[1:])

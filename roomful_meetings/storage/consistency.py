@@ -33,6 +33,9 @@ async def check_invariants(redis: Redis, keys: Keys) -> int:
         pids = json.loads(fields[b"pids"])
         assert pids[0] == fields[b"org"].decode(), mid
         assert len(set(pids)) == len(pids), mid
+        if b"rule" in fields:
+            await check_series(redis, keys, mid, fields, pids)
+            continue
         for uid in pids:
             assert await redis.execute("ZSCORE", keys.user_meetings(uid), mid) == fields[b"start"], (mid, uid)
         invitees = {uid.encode() for uid in pids[1:]}
@@ -56,6 +59,11 @@ async def check_invariants(redis: Redis, keys: Keys) -> int:
         for mid in await redis.execute("ZRANGE", index, 0, -1):
             assert mid.decode() in meetings, (uid, mid)
             assert uid in json.loads(meetings[mid.decode()][b"pids"]), (uid, mid)
+    for index in await scan(redis, keys.user_series("*")):
+        uid = index.decode()[len(keys.user("")) : -len(":series")]
+        for sid in await redis.execute("ZRANGE", index, 0, -1):
+            assert b"rule" in meetings[sid.decode()], (uid, sid)
+            assert uid in json.loads(meetings[sid.decode()][b"pids"]), (uid, sid)
     for index in await scan(redis, keys.user_busy("*")):
         uid = index.decode()[len(keys.user("")) : -len(":busy")]
         for member in await redis.execute("ZRANGE", index, 0, -1):
@@ -66,3 +74,30 @@ async def check_invariants(redis: Redis, keys: Keys) -> int:
                 member,
             )
     return len(meetings)
+
+
+async def check_series(
+    redis: Redis, keys: Keys, sid: str, fields: dict[bytes, bytes], pids: list[str]
+) -> None:
+    """A series is indexed for exactly its participants in their series index (scored by
+    its earliest instance start) and nowhere else per user; its instances' own statuses
+    belong to invitees and are valid."""
+    for uid in pids:
+        assert await redis.execute("ZSCORE", keys.user_series(uid), sid) == fields[b"lo"], (sid, uid)
+        assert await redis.execute("ZSCORE", keys.user_meetings(uid), sid) is None, (sid, uid)
+    invitees = set(pids[1:])
+    statuses = {name[2:].decode(): value for name, value in fields.items() if name.startswith(b"s:")}
+    assert set(statuses) == invitees, (sid, statuses, invitees)
+    assert set(statuses.values()) <= STATUSES, sid
+    assert int(fields[b"end"]) - int(fields[b"start"]) == int(fields[b"len"]) > 0, sid
+    flat = await redis.execute("HGETALL", keys.series_instances(sid))
+    for name, value in zip(flat[::2], flat[1::2], strict=True):
+        kind, _, rest = name.decode().partition(":")
+        assert kind in ("o", "c", "s"), (sid, name)
+        if kind == "s":
+            assert rest.partition(":")[2] in invitees and value in STATUSES, (sid, name, value)
+        if kind == "o":
+            json.loads(value)
+    if fields[b"valid"] == b"1":
+        score = await redis.execute("ZSCORE", keys.source(fields[b"src"].decode()), sid)
+        assert score == (b"inf" if fields[b"hi"] == b"inf" else fields[b"hi"]), (sid, score)

@@ -72,6 +72,15 @@ class Keys:
     def meeting(self, mid: str) -> str:
         return f"{self.prefix}m:{mid}"
 
+    def series_instances(self, sid: str) -> str:
+        """A series' instance overrides (o:<minute>), cancellations (c:<minute>) and
+        per-instance statuses (s:<minute>:<userId>)."""
+        return f"{self.prefix}m:{sid}:x"
+
+    def user_series(self, uid: str) -> str:
+        """The series a user takes part in, scored by the earliest start of any instance."""
+        return f"{self.prefix}u:{uid}:series"
+
     def source(self, source_string: str) -> str:
         return f"{self.prefix}src:{source_string}"
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
+from roomful_meetings.domain.instances import SeriesState
 from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES, Source
 from roomful_meetings.storage.base import ScriptArg, Store
+from roomful_meetings.storage.series import SeriesStore, pairs, parse_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +30,15 @@ class MeetingFields:
 class MeetingPage:
     meetings: list[msgspec.Raw]
     has_more: bool
+    # The caller's series that may have instances in the range: (series object, state).
+    series: list[tuple[dict[str, Any], SeriesState]] = field(default_factory=list)
 
 
 class MeetingStore(Store):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.series = SeriesStore(self.redis, self.scripts, self.keys)
+
     async def create(
         self,
         meeting_id: str,
@@ -40,7 +49,10 @@ class MeetingStore(Store):
         end: int,
         participants: list[str],
         fields: MeetingFields,
+        series_fields: dict[str, object] | None = None,
     ) -> msgspec.Raw:
+        """Create a meeting, or a series when `series_fields` (rule, tz, len, lo, hi and
+        j:recurrence, see lua/create_meeting.lua) are given."""
         keys = [self.keys.meeting(meeting_id), source_key, self.keys.source(source.string)]
         args: list[ScriptArg] = [
             meeting_id,
@@ -53,6 +65,7 @@ class MeetingStore(Store):
             end,
             msgspec.json.encode(participants),
             *fields.pairs(),
+            *pairs(series_fields or {}),
         ]
         (meeting,) = await self.run("create_meeting", keys, args)
         return msgspec.Raw(meeting)
@@ -105,5 +118,11 @@ class MeetingStore(Store):
         limit: int = 1000,
     ) -> MeetingPage:
         args: list[ScriptArg] = [user_id, start, end, MAX_MEETING_MINUTES, filter_type, *filter_ids, limit]
-        has_more, *meetings = await self.run("list_user_meetings", [self.keys.user_meetings(user_id)], args)
-        return MeetingPage([msgspec.Raw(m) for m in meetings], bool(has_more))
+        has_more, singles, series = await self.run(
+            "list_user_meetings", [self.keys.user_meetings(user_id)], args
+        )
+        return MeetingPage(
+            [msgspec.Raw(m) for m in singles],
+            bool(has_more),
+            [(msgspec.json.decode(json), parse_state(state)) for json, state in series],
+        )

@@ -45,8 +45,9 @@ MIGRATIONS: Final[dict[str, Migration]] = {
         note="nothing to convert, but servers of the earlier release must not run beside this "
         "one (they refuse to start now)",
     ),
-    # 3 keeps explicit day settings as wall-clock minutes of the user's zone (180 bytes, or
-    # 360 on a day whose clocks go back); a format-2 value (another length) is read as before,
+    # 3 adds series (a format-2 server's scripts would change one as a single meeting) and
+    # keeps explicit day settings as wall-clock minutes of the user's zone (180 bytes, or 360
+    # on a day whose clocks go back); a format-2 value (another length) is read as before,
     # but a format-2 server would misread a format-3 value of a clock-change day.
     "2": Migration(
         to="3",

@@ -89,6 +89,7 @@ export interface CreateMeeting {
   color?: RGBA | null;
   /** Server limits: maxItems 10000, minLength 1, maxLength 128, pattern `^[^:\s\x00-\x1f\x7f-\x9f]+(?![\s\S])`. */
   invitedUserIds?: string[] | null;
+  recurrence?: RecurrenceIn | null;
 }
 
 export interface DateRange {
@@ -102,6 +103,12 @@ export interface DayCount {
   count: number;
   startDate: string;
   endDate: string;
+}
+
+export interface DeleteMeeting {
+  /** Server limits: minLength 1, maxLength 128, pattern `^[^:\s\x00-\x1f\x7f-\x9f]+(?![\s\S])`. */
+  meetingId: string;
+  scope?: "following" | "this" | null;
 }
 
 export interface Dimensions {
@@ -272,7 +279,11 @@ export interface LocalDateQuery {
   timeZone?: string | null;
 }
 
-/** A meeting in the API's shape (plus `updated` and `participants`). */
+/**
+ * A meeting in the API's shape (plus `updated` and `participants`). A series carries
+ * `recurrence`; an instance of one `seriesId` and `originalStartDate`; a single meeting
+ * none of the three (absent, not null).
+ */
 export interface Meeting {
   meetingId: string;
   created: string;
@@ -290,6 +301,9 @@ export interface Meeting {
   networkId: string;
   participantIds: string[];
   participants: Participant[];
+  recurrence?: Recurrence;
+  seriesId?: string;
+  originalStartDate?: string;
 }
 
 /** meeting:onMeetingDeleted, and the deprecated meeting:meetingDeleted. */
@@ -391,6 +405,20 @@ export interface Ready {
 export interface RecoveryIncomplete {
   since: string;
   oldestEventId: string;
+}
+
+/** A series' rule (canonical RRULE text) and zone (contract 9). */
+export interface Recurrence {
+  rule: string;
+  timeZone: string;
+}
+
+/** An RFC 5545 RRULE value and the zone whose wall clock it runs on (contract 9). */
+export interface RecurrenceIn {
+  /** Server limits: minLength 1, maxLength 500. */
+  rule: string;
+  /** Server limits: minLength 1, maxLength 64. */
+  timeZone?: string | null;
 }
 
 export interface Resource {
@@ -609,6 +637,8 @@ export interface UpdateMeeting {
   endDate?: string | number | null;
   /** Server limits: maxItems 10000, minLength 1, maxLength 128, pattern `^[^:\s\x00-\x1f\x7f-\x9f]+(?![\s\S])`. */
   invitedUserIds?: string[] | null;
+  recurrence?: RecurrenceIn | null;
+  scope?: "following" | "this" | null;
 }
 
 export interface UpsertGroups {
@@ -690,7 +720,7 @@ export interface Endpoints {
   /** DEPRECATED: delete a meeting */
   "meeting:delete": { request: MeetingRef; reply: EmptyReply };
   /** Delete a meeting (organizer) */
-  "meeting:deleteMeeting": { request: MeetingRef; reply: EmptyReply };
+  "meeting:deleteMeeting": { request: DeleteMeeting; reply: EmptyReply };
   /** DEPRECATED: one meeting in the old shape */
   "meeting:get": { request: MeetingRef; reply: LegacyReply };
   /** One meeting (organizer or invitee) */
@@ -843,7 +873,7 @@ export abstract class EndpointMethods {
    *
    * Sends `meeting:deleteMeeting`.
    */
-  deleteMeeting(data: MeetingRef, options?: CallOptions): Promise<EmptyReply> {
+  deleteMeeting(data: DeleteMeeting, options?: CallOptions): Promise<EmptyReply> {
     return this.call("meeting:deleteMeeting", data, options);
   }
 

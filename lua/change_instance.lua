@@ -1,0 +1,64 @@
+--[[
+  Change one instance of a series (contract 9): override its fields or times, cancel it,
+  or set the caller's own status for it. storage/series.py read the series at version
+  ARGV[6] and computed the outcome (the instance exists, the event's JSON); this script
+  applies it only if the series is still at that version (compare-and-set), so reading,
+  deciding and writing are one atomic step. Participants get meeting:onMeetingUpdated with
+  the instance, or meeting:onMeetingDeleted with its id when it is cancelled.
+
+  KEYS[1]: the series hash   KEYS[2]: its instance hash
+  ARGV[4]: series id   ARGV[5]: caller id   ARGV[6]: series version read
+  ARGV[7]: "override" | "cancel" | "accepted" | "declined"
+  ARGV[8]: the instance's original start minute   ARGV[9]: the instance id
+  ARGV[10]: override: the instance's own fields after the change, JSON
+  ARGV[11]: "1": the instance's times changed (every invitee of it back to "received")
+  ARGV[12]: the instance's JSON after the change (the event's meeting; "" for cancel)
+  ARGV[13], ARGV[14]: the series' earliest instance start and latest end ("inf") after it
+  Returns: {0, 1 if changed else 0, ARGV[12]} | {403|404, message}
+         | {299, message}: the series changed since it was read (nothing written)
+]]
+local sid, caller, version, kind, orig, iid = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local mkey, xkey = KEYS[1], KEYS[2]
+local cur = redis.call('HMGET', mkey, 'org', 'pids', 'ver', 'rule', 'src', 'lo', 'valid')
+if not cur[2] or not cur[4] then return fail(404, 'meeting ' .. iid .. ' not found') end
+local organizer, pids = cur[1], decode_pids(cur[2])
+if not contains(pids, caller) then return fail(404, 'meeting ' .. iid .. ' not found') end
+local rsvp = kind == 'accepted' or kind == 'declined'
+if rsvp and caller == organizer then
+  return fail(403, 'the organizer of meeting ' .. iid .. ' cannot accept or decline it')
+end
+if not rsvp and caller ~= organizer then return fail(403, 'only the organizer may change meeting ' .. iid) end
+if cur[3] ~= version then return fail(299, 'series ' .. sid .. ' changed while this change was prepared') end
+
+-- All checks passed: write.
+if rsvp then
+  local field = 's:' .. orig .. ':' .. caller
+  local now = redis.call('HGET', xkey, field) or redis.call('HGET', mkey, 's:' .. caller)
+  if now == kind then return {0, 0, ARGV[12]} end
+  redis.call('HSET', xkey, field, kind)
+  busy_changed(caller)
+elseif kind == 'cancel' then
+  redis.call('HSET', xkey, 'c:' .. orig, '1')
+  redis.call('HDEL', xkey, 'o:' .. orig)
+  for _, uid in ipairs(pids) do
+    redis.call('HDEL', xkey, 's:' .. orig .. ':' .. uid)
+    busy_changed(uid)
+  end
+else
+  redis.call('HSET', xkey, 'o:' .. orig, ARGV[10])
+  for i, uid in ipairs(pids) do
+    if i > 1 and ARGV[11] == '1' then redis.call('HSET', xkey, 's:' .. orig .. ':' .. uid, 'received') end
+    busy_changed(uid)
+  end
+end
+redis.call('HSET', mkey, 'ver', change_version(), 'lo', ARGV[13], 'hi', ARGV[14])
+if ARGV[13] ~= cur[6] then
+  for _, uid in ipairs(pids) do redis.call('ZADD', k_user_series(uid), ARGV[13], sid) end
+end
+if cur[7] == '1' then redis.call('ZADD', k_source(cur[5]), end_score(ARGV[14]), sid) end
+if kind == 'cancel' then
+  emit_to_all(pids, 'meeting:onMeetingDeleted', deleted_data(iid))
+else
+  emit_to_all(pids, 'meeting:onMeetingUpdated', meeting_data(ARGV[12]))
+end
+return {0, 1, ARGV[12]}

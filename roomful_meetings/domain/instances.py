@@ -1,0 +1,101 @@
+"""The instances of a series (contract 9): their times, statuses and meeting objects (pure).
+
+A series is stored once; what one instance has of its own sits beside it, keyed by the
+instance's original start minute: an override (its own subject, description, colour,
+start and end), a cancellation, and per-invitee statuses. An instance's status for a user
+is its own, else the user's series status, else "received"; the organizer is "accepted".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from roomful_meetings.domain.recurrence import Series, instance_id, is_occurrence, last_end, overlapping
+from roomful_meetings.domain.time import format_utc
+
+# The fields an instance may have of its own (the rest is always the series').
+OWN_FIELDS: Final = ("subject", "description", "color")
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesState:
+    """A series as read at one version, with everything its instances need."""
+
+    sid: str
+    version: str
+    series: Series
+    organizer: str
+    pids: tuple[str, ...]
+    statuses: Mapping[str, str]  # invitee -> series status
+    overrides: Mapping[int, Mapping[str, Any]]  # original start -> own fields ("start", "end", ...)
+    cancelled: frozenset[int]
+    instance_statuses: Mapping[tuple[int, str], str]  # (original start, invitee) -> status
+
+
+def times(state: SeriesState, orig: int) -> tuple[int, int]:
+    own = state.overrides.get(orig, {})
+    return int(own.get("start", orig)), int(own.get("end", orig + state.series.length))
+
+
+def status(state: SeriesState, orig: int, uid: str) -> str:
+    if uid == state.organizer:
+        return "accepted"
+    return state.instance_statuses.get((orig, uid)) or state.statuses.get(uid) or "received"
+
+
+def exists(state: SeriesState, orig: int) -> bool:
+    """The rule produces this instance and it is not cancelled."""
+    return orig not in state.cancelled and is_occurrence(state.series, orig)
+
+
+def instances(state: SeriesState, low: int, high: int) -> list[tuple[int, int, int]]:
+    """(original start, start, end) of the instances overlapping [low, high), not
+    cancelled, ordered by start. Moved instances count where they now are."""
+    out = []
+    for orig in overlapping(state.series, low, high):
+        if orig not in state.cancelled and orig not in state.overrides:
+            out.append((orig, orig, orig + state.series.length))
+    for orig in state.overrides:
+        start, end = times(state, orig)
+        if orig not in state.cancelled and start < high and end > low and is_occurrence(state.series, orig):
+            out.append((orig, start, end))
+    out.sort(key=lambda item: (item[1], item[0]))
+    return out
+
+
+def busy(state: SeriesState, uid: str, low: int, high: int) -> list[tuple[int, int, int]]:
+    """The instances in which `uid` is busy (organizer, or not declined)."""
+    return [item for item in instances(state, low, high) if status(state, item[0], uid) != "declined"]
+
+
+def bounds(series: Series, overrides: Mapping[int, Mapping[str, Any]]) -> tuple[int, int | None]:
+    """The earliest start and latest end (None: never ends) of any instance, moved ones
+    included: the series index needs both."""
+    low, high = series.start, last_end(series)
+    for own in overrides.values():
+        if "start" in own:
+            low = min(low, int(own["start"]))
+            if high is not None:
+                high = max(high, int(own["end"]))
+    return low, high
+
+
+def instance_object(series_object: Mapping[str, Any], state: SeriesState, orig: int) -> dict[str, Any]:
+    """The full meeting object of one instance, from the series' object."""
+    start, end = times(state, orig)
+    own = state.overrides.get(orig, {})
+    out = dict(series_object)
+    out.pop("recurrence", None)
+    out["meetingId"] = instance_id(state.sid, orig)
+    out["startDate"], out["endDate"] = format_utc(start), format_utc(end)
+    for name in (*OWN_FIELDS, "updated"):
+        if name in own:
+            out[name] = own[name]
+    out["participants"] = [
+        {"userId": uid, "status": status(state, orig, uid)} for uid in series_object["participantIds"]
+    ]
+    out["seriesId"] = state.sid
+    out["originalStartDate"] = format_utc(orig)
+    return out

@@ -1,0 +1,314 @@
+"""Series and their occurrences (contract 9): expand a rule on a zone's wall clock (pure).
+
+Rules are parsed and validated in domain/rrule.py.
+
+Theory of operation. A series is a rule, a zone, a first start (epoch minute) and a length.
+Occurrences are computed on the wall clock of the zone: python-dateutil's `rrule` expands the
+rule over naive wall-clock datetimes, and each wall time becomes an instant with stdlib
+zoneinfo semantics, fold=0 (pendulum's Timezone is a ZoneInfo): a wall time inside a gap
+moves forward by the gap's length, an ambiguous one takes the earlier instant.
+
+CPU is bounded for every query, whatever the rule:
+- A window is expanded from the period (day, week, month or year, aligned to the rule's
+  INTERVAL) just before it, never from the first start, so a window in 2300 costs what one
+  in 2030 does. The parts dateutil would otherwise take from DTSTART are made explicit first
+  (BYDAY of a weekly rule, BYMONTHDAY of a monthly one, ...), so a later DTSTART is the
+  same rule.
+- dateutil stops only on a produced candidate (or at year 9999): a rule whose *limiting*
+  parts (RFC 5545 3.3.10's "limit" rows: BYMONTH of DAILY, WEEKLY and MONTHLY, BYMONTHDAY
+  and BYDAY of DAILY, BYDAY beside BYMONTHDAY) filter out period after period would scan
+  centuries (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO). So dateutil gets only the
+  *expanding* parts, which produce candidates every few periods at most, and the limiting
+  parts and BYSETPOS are applied here, period by period, over exactly the window.
+- COUNT rules are counted from the first start once (at most 1000 occurrences, found within
+  MAX_COUNT_SCAN candidates or refused) and cached.
+"""
+
+from __future__ import annotations
+
+import bisect
+import calendar
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Final
+
+from dateutil import rrule as du
+
+from roomful_meetings.domain.rrule import Rule
+from roomful_meetings.domain.time import EPOCH
+from roomful_meetings.domain.zones import tz_of
+from roomful_meetings.errors import BadRequest
+
+# dateutil candidates a COUNT rule may take to reach its COUNT: about 110 years of a daily
+# rule, ~0.2 s of CPU at worst, once per series and instance (the result is cached).
+MAX_COUNT_SCAN: Final = 40_000
+# Occurrences end with December 9999 (dateutil's and datetime's last year).
+MAX_MINUTE: Final = (date(9999, 12, 1) - date(1970, 1, 1)).days * 1440
+_INSTANCE: Final = re.compile(r"^(.+)_(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)Z$")
+_FREQ_CODE: Final = {"DAILY": du.DAILY, "WEEKLY": du.WEEKLY, "MONTHLY": du.MONTHLY, "YEARLY": du.YEARLY}
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    rule: Rule
+    zone: str
+    start: int  # epoch minute of the first occurrence
+    length: int  # minutes, the same for every occurrence
+
+
+def instance_id(series_id: str, original_start: int) -> str:
+    return f"{series_id}_{_stamp(original_start)}"
+
+
+@lru_cache(maxsize=65536)
+def _stamp(minute: int) -> str:
+    """YYYYMMDDTHHMMZ; cached: slot searches name thousands of instances, mostly the same."""
+    t = EPOCH + timedelta(minutes=minute)
+    return f"{t.year:04d}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}Z"
+
+
+def parse_instance_id(meeting_id: str) -> tuple[str, int] | None:
+    """(series id, original start minute) of an instance id, None for any other id."""
+    match = _INSTANCE.match(meeting_id)
+    if not match:
+        return None
+    try:
+        year, month, day, hour, minute = map(int, match.groups()[1:])
+        t = datetime(year, month, day, hour, minute, tzinfo=EPOCH.tzinfo)
+    except ValueError:
+        return None
+    return match.group(1), int((t - EPOCH).total_seconds()) // 60
+
+
+def _wall(zone: str, minute: int) -> datetime:
+    return datetime.fromtimestamp(minute * 60, tz_of(zone)).replace(tzinfo=None)
+
+
+def _instant(zone: str, wall: datetime) -> int:
+    """The epoch minute of a wall time; fold=0: gaps move forward, ambiguity takes the earlier."""
+    return int(wall.replace(tzinfo=tz_of(zone)).timestamp()) // 60
+
+
+def _explicit(rule: Rule, first: datetime) -> Rule:
+    """The rule with the parts RFC 5545 takes from DTSTART written out, so that expanding it
+    from a later period start gives the same occurrences."""
+    if rule.byday or rule.bymonthday:
+        return rule
+    if rule.freq == "WEEKLY":
+        return replace(rule, byday=((0, first.weekday()),))
+    if rule.freq == "MONTHLY":
+        return replace(rule, bymonthday=(first.day,))
+    if rule.freq == "YEARLY":
+        return replace(rule, bymonth=rule.bymonth or (first.month,), bymonthday=(first.day,))
+    return rule
+
+
+def _limits(rule: Rule) -> tuple[bool, bool, bool]:
+    """Which of BYMONTH, BYMONTHDAY, BYDAY only limit the candidates (RFC 5545 3.3.10)."""
+    daily = rule.freq == "DAILY"
+    month = bool(rule.bymonth) and rule.freq != "YEARLY"
+    monthday = bool(rule.bymonthday) and daily
+    day = bool(rule.byday) and (daily or bool(rule.bymonthday))
+    return month, monthday, day
+
+
+def _period_start(rule: Rule, first: date, wall: date) -> date:
+    """The start of the rule's period (aligned to INTERVAL from `first`'s) holding `wall`,
+    or `first`'s period start when `wall` is earlier."""
+    n = rule.interval
+    if rule.freq == "DAILY":
+        steps = max(0, (wall - first).days) // n
+        return first + timedelta(days=steps * n)
+    if rule.freq == "WEEKLY":
+        week0 = first - timedelta(days=(first.weekday() - rule.wkst) % 7)
+        steps = max(0, (wall - week0).days) // (7 * n)
+        return week0 + timedelta(days=steps * 7 * n)
+    if rule.freq == "MONTHLY":
+        index0 = first.year * 12 + first.month - 1
+        steps = max(0, wall.year * 12 + wall.month - 1 - index0) // n
+        year, month = divmod(index0 + steps * n, 12)
+        return date(year, month + 1, 1)
+    steps = max(0, wall.year - first.year) // n
+    return date(first.year + steps * n, 1, 1)
+
+
+def _period_key(rule: Rule, day: date) -> int:
+    """Which period (of FREQ, not of INTERVAL) a day lies in, as a comparable number."""
+    if rule.freq == "DAILY":
+        return day.toordinal()
+    if rule.freq == "WEEKLY":
+        return (day - timedelta(days=(day.weekday() - rule.wkst) % 7)).toordinal()
+    if rule.freq == "MONTHLY":
+        return day.year * 12 + day.month
+    return day.year
+
+
+def _nth_weekday_ok(day: date, ordinal: int, in_month: bool) -> bool:
+    if in_month:
+        position, last = (day.day - 1) // 7 + 1, calendar.monthrange(day.year, day.month)[1]
+        from_end = (last - day.day) // 7 + 1
+    else:
+        yearday = day.timetuple().tm_yday
+        position, last = (yearday - 1) // 7 + 1, 366 if calendar.isleap(day.year) else 365
+        from_end = (last - yearday) // 7 + 1
+    return ordinal == position if ordinal > 0 else -ordinal == from_end
+
+
+def _passes(rule: Rule, limits: tuple[bool, bool, bool], day: date) -> bool:
+    month, monthday, weekday = limits
+    if month and day.month not in rule.bymonth:
+        return False
+    if monthday or (rule.bymonthday and weekday):
+        last = calendar.monthrange(day.year, day.month)[1]
+        if day.day not in rule.bymonthday and day.day - last - 1 not in rule.bymonthday:
+            return False
+    if weekday:
+        in_month = rule.freq == "MONTHLY" or bool(rule.bymonth)
+        return any(
+            d == day.weekday() and (n == 0 or _nth_weekday_ok(day, n, in_month)) for n, d in rule.byday
+        )
+    return True
+
+
+def _candidates(rule: Rule, limits: tuple[bool, bool, bool], dtstart: datetime) -> Iterator[datetime]:
+    """dateutil's expansion of the rule's expanding parts only, from `dtstart` (a period
+    start) on: these produce a candidate every few periods at most."""
+    month, monthday, weekday = limits
+    return iter(
+        du.rrule(
+            _FREQ_CODE[rule.freq],  # type: ignore[arg-type]  # the stubs want a Literal
+            dtstart=dtstart,
+            interval=rule.interval,
+            wkst=rule.wkst,
+            byweekday=[du.weekday(d, n or None) for n, d in rule.byday]
+            if rule.byday and not weekday
+            else None,
+            bymonthday=rule.bymonthday if rule.bymonthday and not monthday else None,
+            bymonth=rule.bymonth if rule.bymonth and not month else None,
+            byhour=dtstart.hour,
+            byminute=dtstart.minute,
+            bysecond=0,
+            cache=False,
+        )
+    )
+
+
+def _walls(series: Series, wall_from: datetime, wall_to: datetime, budget: int) -> Iterator[datetime]:
+    """Occurrence wall times in the periods overlapping [wall_from, wall_to] (never before the
+    first start), in order; BYSETPOS and the limiting parts applied per period."""
+    first = _wall(series.zone, series.start)
+    rule = _explicit(series.rule, first)
+    limits = _limits(rule)
+    dtstart = datetime.combine(_period_start(rule, first.date(), wall_from.date()), first.time())
+    last_key = _period_key(rule, wall_to.date())
+    # dateutil's first week begins on DTSTART's day (its months and years are whole), so
+    # BYSETPOS counts from there in that week: the days before it are no candidates.
+    cut_key = _period_key(rule, first.date()) if rule.freq == "WEEKLY" else None
+    group: list[datetime] = []
+    group_key: int | None = None
+    for candidate in _candidates(rule, limits, dtstart):
+        budget -= 1
+        key = _period_key(rule, candidate.date())
+        if key != group_key:
+            yield from _select(rule, group, first)
+            group, group_key = [], key
+        if key > last_key or budget < 0:
+            return
+        if key == cut_key and candidate.date() < first.date():
+            continue
+        if _passes(rule, limits, candidate.date()):
+            group.append(candidate)
+    yield from _select(rule, group, first)
+
+
+def _select(rule: Rule, group: list[datetime], first: datetime) -> list[datetime]:
+    if rule.bysetpos and group:
+        picked = {group[p - 1 if p > 0 else p] for p in rule.bysetpos if -len(group) <= p <= len(group)}
+        group = sorted(picked)
+    return [wall for wall in group if wall >= first]
+
+
+@lru_cache(maxsize=4096)
+def _counted(series: Series) -> tuple[int, ...]:
+    """Every occurrence of a COUNT rule (at most MAX_COUNT), or fewer when the rule runs
+    out of candidates (MAX_COUNT_SCAN) first."""
+    assert series.rule.count is not None
+    out: list[int] = []
+    far = datetime(9999, 12, 31)
+    for wall in _walls(series, _wall(series.zone, series.start), far, MAX_COUNT_SCAN):
+        out.append(_instant(series.zone, wall))
+        if len(out) == series.rule.count:
+            break
+    return tuple(out)
+
+
+@lru_cache(maxsize=16384)
+def starts_between(series: Series, low: int, high: int) -> tuple[int, ...]:
+    """Start minutes of the occurrences starting in [low, high), ascending.
+
+    Cost is bounded by the window's length in periods, not by its distance from the start.
+    """
+    if high <= low or (series.rule.until is not None and low > series.rule.until):
+        return ()
+    if series.rule.count is not None:
+        every = _counted(series)
+        return every[bisect.bisect_left(every, low) : bisect.bisect_left(every, high)]
+    upper = min(high, MAX_MINUTE) if series.rule.until is None else min(high, series.rule.until + 1)
+    if upper <= max(low, series.start):
+        return ()
+    margin = timedelta(days=2)  # wall clocks and instants differ by less than a day
+    wall_from, wall_to = (
+        _wall(series.zone, max(low, series.start)) - margin,
+        _wall(series.zone, upper) + margin,
+    )
+    if wall_to.year > 9998:
+        wall_to = datetime(9999, 12, 31)
+    out = []
+    budget = 2 * ((upper - low) // 1440 + 800)  # a candidate per day at most, plus slack
+    for wall in _walls(series, wall_from, wall_to, budget):
+        minute = _instant(series.zone, wall)
+        if low <= minute < upper:
+            out.append(minute)
+    return tuple(sorted(set(out)))
+
+
+def is_occurrence(series: Series, minute: int) -> bool:
+    return starts_between(series, minute, minute + 1) == (minute,)
+
+
+def check_series(series: Series, where: str = "data") -> None:
+    """The first start must itself be an occurrence (which also proves the rule has one)."""
+    if series.rule.until is not None and series.rule.until < series.start:
+        raise BadRequest(f"`{where}.recurrence.rule`: UNTIL is before `{where}.startDate`")
+    if not is_occurrence(series, series.start):
+        raise BadRequest(f"`{where}.startDate` is not an occurrence of `{where}.recurrence.rule`")
+    found = _counted(series) if series.rule.count is not None else ()
+    # Fewer than COUNT before year 9999 is a rule that ends there; fewer before that means
+    # the scan budget ran out.
+    if (
+        series.rule.count is not None
+        and len(found) < series.rule.count
+        and _wall(series.zone, found[-1]).year < 9999
+    ):
+        raise BadRequest(
+            f"`{where}.recurrence.rule`: COUNT={series.rule.count} is not reached within"
+            f" {MAX_COUNT_SCAN} candidate days; the rule is too sparse"
+        )
+
+
+def last_end(series: Series) -> int | None:
+    """A bound on the end of the last occurrence (None: the series never ends). Exact for
+    COUNT, the UNTIL instant plus the length for UNTIL."""
+    if series.rule.count is not None:
+        return _counted(series)[-1] + series.length
+    if series.rule.until is not None:
+        return series.rule.until + series.length
+    return None
+
+
+def overlapping(series: Series, low: int, high: int) -> tuple[int, ...]:
+    """Start minutes of the occurrences that overlap [low, high)."""
+    return starts_between(series, low - series.length + 1, high)

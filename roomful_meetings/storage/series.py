@@ -1,0 +1,263 @@
+"""Series (contract 9): read their state, apply changes with compare-and-set scripts.
+
+Theory of operation. A series is one meeting hash with a rule (`m:<id>`: rule, tz, start,
+end, len, lo, hi, ver, plus every field a meeting has), one small hash for what instances
+have of their own (`m:<id>:x`), and one entry per participant in `u:<uid>:series`, scored
+by the earliest instance start; `hi` is the latest instance end or "inf". Nothing is
+materialised per instance: reads expand the rule in Python for the window asked, and the
+parsed state is cached per series version (`ver`, from the global change counter).
+
+Changes that depend on the expansion (an instance exists, the event's instance JSON, a
+split's two halves) are computed here from a read at version V and written by a script
+that refuses (299) if the series is no longer at V; the change is then prepared again.
+So the decision and the write are atomic without expanding RRULEs in Lua.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
+
+import msgspec
+
+from roomful_meetings.domain.instances import SeriesState, busy
+from roomful_meetings.domain.recurrence import Series, instance_id
+from roomful_meetings.domain.rrule import parse_rule
+from roomful_meetings.errors import Unavailable
+from roomful_meetings.storage.base import REQUEST_KEY, ScriptArg, StaleVersion, Store
+
+CACHE_ENTRIES: Final = 4096
+# Attempts of a compare-and-set change before giving up (each lost race means someone
+# else's change to the same series was applied in between).
+CAS_ATTEMPTS: Final = 20
+
+T = TypeVar("T")
+_states: OrderedDict[str, SeriesState] = OrderedDict()  # series id -> newest state parsed
+# (series id, version, user, window) -> that user's busy members: a change to one series
+# moves every participant's busy version, but their other series stay cached here.
+_members: OrderedDict[tuple[str, str, str, int, int], list[bytes]] = OrderedDict()
+
+
+def _text(value: bytes | None) -> str:
+    return value.decode() if value is not None else ""
+
+
+def parse_state(reply: list[Any]) -> SeriesState:
+    """A series_state reply (lua/_lib.lua), parsed once per series version."""
+    sid, version = reply[0].decode(), _text(reply[1])
+    cached = _states.get(sid)
+    if cached is not None and cached.version == version:
+        _states.move_to_end(sid)
+        return cached
+    _, _, rule, zone, start, length, organizer, pids_json, statuses, flat = reply
+    pids = tuple(msgspec.json.decode(pids_json, type=list[str]))
+    overrides: dict[int, dict[str, Any]] = {}
+    cancelled: set[int] = set()
+    own_statuses: dict[tuple[int, str], str] = {}
+    for i in range(0, len(flat), 2):
+        kind, _, rest = flat[i].decode().partition(":")
+        if kind == "o":
+            overrides[int(rest)] = msgspec.json.decode(flat[i + 1])
+        elif kind == "c":
+            cancelled.add(int(rest))
+        elif kind == "s":
+            minute, _, uid = rest.partition(":")
+            own_statuses[(int(minute), uid)] = flat[i + 1].decode()
+    state = SeriesState(
+        sid=sid,
+        version=version,
+        series=Series(parse_rule(rule.decode()), zone.decode(), int(start), int(length)),
+        organizer=organizer.decode(),
+        pids=pids,
+        statuses={uid: s.decode() for uid, s in zip(pids, statuses, strict=True) if s is not None},
+        overrides=overrides,
+        cancelled=frozenset(cancelled),
+        instance_statuses=own_statuses,
+    )
+    _states[sid] = state
+    if len(_states) > CACHE_ENTRIES:
+        _states.popitem(last=False)
+    return state
+
+
+async def compare_and_set(
+    store: Store, attempt: Callable[[], Awaitable[T]], replay: Callable[[list[Any]], T]
+) -> T:
+    """Run a prepare-then-write step until its write finds the version it prepared from.
+
+    A repeated request (same user and event.id, contract 6) gets the first answer from
+    what its script stored (`replay` turns that into the answer), before anything is read:
+    the read could no longer find what the first request changed (a cancelled instance).
+    """
+    key = REQUEST_KEY.get()
+    stored = await store.redis.execute("GET", key) if key is not None else None
+    if stored is not None:
+        return replay(msgspec.json.decode(stored))
+    for _ in range(CAS_ATTEMPTS):
+        try:
+            return await attempt()
+        except StaleVersion:
+            continue
+    raise Unavailable("the series kept changing while this change was prepared; try again")
+
+
+def pairs(values: dict[str, object]) -> list[ScriptArg]:
+    """Hash field/value pairs: `j:<name>` values JSON-encoded, the others as they are."""
+    out: list[ScriptArg] = []
+    for name, value in values.items():
+        if name.startswith("j:"):
+            out += [name, msgspec.json.encode(value)]
+        else:
+            out += [name, value if isinstance(value, str | bytes | int) else str(value)]
+    return out
+
+
+def busy_members(
+    states: dict[str, SeriesState], sids: list[str], uid: str, start: int, end: int
+) -> list[bytes]:
+    """Busy index members ("<instanceId>:<start>:<end>") of a user's series instances in
+    [start, end): instances where the user organizes or has not declined."""
+    out: list[bytes] = []
+    for sid in sids:
+        state = states[sid]
+        key = (sid, state.version, uid, start, end)
+        found = _members.get(key)
+        if found is None:
+            found = [f"{instance_id(sid, o)}:{b}:{e}".encode() for o, b, e in busy(state, uid, start, end)]
+            _members[key] = found
+            if len(_members) > 4 * CACHE_ENTRIES:
+                _members.popitem(last=False)
+        out += found
+    return out
+
+
+class SeriesStore(Store):
+    async def get(self, sid: str, caller: str) -> tuple[dict[str, Any], SeriesState]:
+        """The series object and state; 404 unless it is a series the caller takes part in."""
+        json, state = await self.run("get_series", [self.keys.meeting(sid)], [sid, caller])
+        return msgspec.json.decode(json), parse_state(state)
+
+    async def busy_states(
+        self, uids: list[str], start: int, end: int
+    ) -> tuple[dict[str, list[str]], dict[str, SeriesState]]:
+        """Each user's series that may have instances in [start, end), and their states.
+
+        Ids and versions first; then only the states not parsed at those versions (a
+        change to one series moves its participants' busy versions, not the others')."""
+        (users,) = await self.run("read_series_busy", [], [start, end, *uids])
+        by_user: dict[str, list[str]] = {}
+        versions: dict[str, str] = {}
+        for i in range(0, len(users), 2):
+            pairs_ = users[i + 1]
+            by_user[users[i].decode()] = sids = [pairs_[j].decode() for j in range(0, len(pairs_), 2)]
+            versions.update(zip(sids, (_text(pairs_[j]) for j in range(1, len(pairs_), 2)), strict=True))
+        states = {
+            sid: _states[sid] for sid, v in versions.items() if sid in _states and _states[sid].version == v
+        }
+        stale = [sid for sid in versions if sid not in states]
+        if stale:
+            (replies,) = await self.run("read_series_states", [], [*stale])
+            states.update((state.sid, state) for state in map(parse_state, replies))
+        # A series deleted between the two reads drops out.
+        return {uid: [sid for sid in sids if sid in states] for uid, sids in by_user.items()}, states
+
+    async def change_instance(
+        self,
+        state: SeriesState,
+        caller: str,
+        kind: str,
+        orig: int,
+        instance_id: str,
+        *,
+        own: dict[str, Any] | None = None,
+        times_changed: bool = False,
+        event_json: bytes = b"",
+        bounds: tuple[int, int | None],
+    ) -> bool:
+        """Apply one instance's change (lua/change_instance.lua); False when it changed nothing."""
+        args: list[ScriptArg] = [
+            state.sid,
+            caller,
+            state.version,
+            kind,
+            orig,
+            instance_id,
+            b"" if own is None else msgspec.json.encode(own),
+            "1" if times_changed else "",
+            event_json,
+            bounds[0],
+            "inf" if bounds[1] is None else bounds[1],
+        ]
+        keys = [self.keys.meeting(state.sid), self.keys.series_instances(state.sid)]
+        changed, _ = await self.run("change_instance", keys, args)
+        return bool(changed)
+
+    async def update(
+        self,
+        sid: str,
+        caller: str,
+        version: str,
+        *,
+        participants: list[str] | None,
+        reset: bool,
+        values: dict[str, object],
+    ) -> msgspec.Raw:
+        """Change a whole series read at `version` (lua/update_series.lua); its new JSON."""
+        args: list[ScriptArg] = [
+            sid,
+            caller,
+            version,
+            b"" if participants is None else msgspec.json.encode(participants),
+            "1" if reset else "",
+            *pairs(values),
+        ]
+        keys = [self.keys.meeting(sid), self.keys.series_instances(sid)]
+        (json,) = await self.run("update_series", keys, args)
+        return msgspec.Raw(json)
+
+    async def split(
+        self,
+        state: SeriesState,
+        caller: str,
+        new_id: str,
+        *,
+        old_values: dict[str, object],
+        dropped: list[str],
+        participants: list[str] | None,
+        reset: bool,
+        moved: dict[str, str],
+        new_values: dict[str, object],
+    ) -> msgspec.Raw | None:
+        """End the series before an instance and, with `new_id`, start the new series
+        there (lua/split_series.lua); the new series' JSON, None when only ended. The old
+        series' pairs travel as one JSON object, the new one's as ARGV pairs (a script
+        has one variable-length tail)."""
+        old_pairs = pairs(old_values)
+        old_object = {
+            str(old_pairs[i]): (v.decode() if isinstance(v := old_pairs[i + 1], bytes) else str(v))
+            for i in range(0, len(old_pairs), 2)
+        }
+        args: list[ScriptArg] = [
+            state.sid,
+            caller,
+            state.version,
+            new_id,
+            msgspec.json.encode(old_object),
+            msgspec.json.encode(dropped),
+            b"" if participants is None else msgspec.json.encode(participants),
+            "1" if reset else "",
+            msgspec.json.encode(moved),
+            *pairs(new_values),
+        ]
+        # Only ending: the script leaves KEYS[3..4] alone, but a script's keys are declared
+        # all the same, so the old series' keys stand in.
+        target = new_id or state.sid
+        keys = [
+            self.keys.meeting(state.sid),
+            self.keys.series_instances(state.sid),
+            self.keys.meeting(target),
+            self.keys.series_instances(target),
+        ]
+        (json,) = await self.run("split_series", keys, args)
+        return msgspec.Raw(json) if json else None

@@ -1,0 +1,234 @@
+"""domain/recurrence.py against an independent oracle: plain dateutil, expanded from the
+first start with the full rule (no period shifting, no limit filtering), each wall time
+turned into an instant with stdlib zoneinfo directly."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from dateutil import rrule as du
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from roomful_meetings.domain.recurrence import (
+    Series,
+    check_series,
+    instance_id,
+    is_occurrence,
+    last_end,
+    parse_instance_id,
+    starts_between,
+)
+from roomful_meetings.domain.rrule import parse_rule
+from roomful_meetings.domain.time import EPOCH
+from roomful_meetings.errors import BadRequest
+
+ZONES = ["Europe/London", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC", "America/Santiago"]
+DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+
+
+def minute(text: str) -> int:
+    return int((datetime.fromisoformat(text) - EPOCH).total_seconds()) // 60
+
+
+def wall_of(zone: str, at: int) -> datetime:
+    return datetime.fromtimestamp(at * 60, ZoneInfo(zone)).replace(tzinfo=None)
+
+
+def oracle(text: str, zone: str, start: int, low: int, high: int) -> list[int]:
+    first = wall_of(zone, start)
+    rule = du.rrulestr(text, dtstart=first, cache=False)
+    walls = rule.between(
+        wall_of(zone, low) - timedelta(days=2), wall_of(zone, high) + timedelta(days=2), inc=True
+    )
+    instants = (int(w.replace(tzinfo=ZoneInfo(zone)).timestamp()) // 60 for w in walls)
+    return sorted({m for m in instants if low <= m < high})
+
+
+@st.composite
+def rules(draw: st.DrawFn) -> str:
+    """Rules whose occurrences are never years apart (the oracle scans until it finds one)."""
+    freq = draw(st.sampled_from(["DAILY", "WEEKLY", "MONTHLY", "YEARLY"]))
+    parts = [f"FREQ={freq}"]
+    if draw(st.booleans()):
+        parts.append(f"INTERVAL={draw(st.integers(1, 4))}")
+    if draw(st.booleans()):
+        days = draw(st.lists(st.sampled_from(DAYS), min_size=1, max_size=3, unique=True))
+        if freq in ("MONTHLY", "YEARLY") and draw(st.booleans()):
+            days = [f"{draw(st.sampled_from([1, 2, 3, 5, -1, -2]))}{d}" for d in days]
+        parts.append("BYDAY=" + ",".join(days))
+    if freq != "WEEKLY" and draw(st.booleans()):
+        monthdays = draw(
+            st.lists(
+                st.sampled_from([1, 2, 13, 15, 28, 30, 31, -1, -2, -31]), min_size=1, max_size=3, unique=True
+            )
+        )
+        parts.append("BYMONTHDAY=" + ",".join(map(str, monthdays)))
+    if draw(st.booleans()):
+        months = draw(st.lists(st.integers(1, 12), min_size=3, max_size=6, unique=True))
+        parts.append("BYMONTH=" + ",".join(map(str, months)))
+    if len(parts) > 1 and draw(st.booleans()) and any(p.startswith("BY") for p in parts):
+        parts.append(f"BYSETPOS={draw(st.sampled_from([1, -1]))}")
+    if draw(st.booleans()):
+        parts.append(f"WKST={draw(st.sampled_from(DAYS))}")
+    return ";".join(parts)
+
+
+@given(
+    rules(),
+    st.sampled_from(ZONES),
+    st.datetimes(datetime(2020, 1, 1), datetime(2040, 1, 1)),
+    st.integers(0, 40 * 365),
+    st.integers(1, 60),
+)
+def test_windows_match_the_oracle(
+    text: str, zone: str, naive: datetime, offset_days: int, span_days: int
+) -> None:
+    try:
+        rule = parse_rule(text)
+    except BadRequest:  # BYMONTH and BYMONTHDAY that never meet: refused before any expansion
+        assume(False)
+        raise
+    wall = naive.replace(second=0, microsecond=0)
+    first_wall = du.rrulestr(text, dtstart=wall, cache=False).after(wall, inc=True)
+    assume(first_wall is not None)
+    assert first_wall is not None
+    start = int(first_wall.replace(tzinfo=ZoneInfo(zone)).timestamp()) // 60
+    # The series' wall clock is that of its first instant (a start in a gap moved forward).
+    assume(oracle(text, zone, start, start, start + 1) == [start])
+    series = Series(rule, zone, start, 30)
+    check_series(series)
+    low = start + offset_days * 1440 - 720
+    high = low + span_days * 1440
+    assert list(starts_between(series, low, high)) == oracle(text, zone, start, low, high)
+
+
+@given(
+    st.sampled_from(
+        [
+            "FREQ=WEEKLY;COUNT=7;BYDAY=MO,TH",
+            "FREQ=MONTHLY;COUNT=30;BYDAY=2TU",
+            "FREQ=DAILY;COUNT=100;BYMONTHDAY=1,15",
+        ]
+    ),
+    st.integers(0, 600),
+)
+def test_count_rules_match_the_oracle(text: str, offset_days: int) -> None:
+    zone = "Europe/London"
+    first_wall = du.rrulestr(text, dtstart=datetime(2026, 1, 1, 9, 0)).after(datetime(2026, 1, 1), inc=True)
+    assert first_wall is not None
+    start = int(first_wall.replace(tzinfo=ZoneInfo(zone)).timestamp()) // 60
+    series = Series(parse_rule(text), zone, start, 60)
+    low = start + offset_days * 1440
+    assert list(starts_between(series, low, low + 90 * 1440)) == oracle(
+        text, zone, start, low, low + 90 * 1440
+    )
+    every = oracle(text, zone, start, start, start + 20 * 366 * 1440)
+    assert last_end(series) == every[-1] + 60
+
+
+def test_a_weekly_standup_stays_at_nine_local_across_both_clock_changes() -> None:
+    series = Series(
+        parse_rule("FREQ=WEEKLY;BYDAY=MO"), "Europe/London", minute("2026-03-23T09:00:00+00:00"), 15
+    )
+    march = starts_between(series, minute("2026-03-20T00:00:00Z"), minute("2026-04-01T00:00:00Z"))
+    october = starts_between(series, minute("2026-10-19T00:00:00Z"), minute("2026-10-31T00:00:00Z"))
+    local = [datetime.fromtimestamp(m * 60, ZoneInfo("Europe/London")) for m in march + october]
+    assert [(t.hour, t.minute) for t in local] == [(9, 0)] * 4
+    assert [t.utcoffset() for t in local] == [
+        timedelta(0),
+        timedelta(hours=1),
+        timedelta(hours=1),
+        timedelta(0),
+    ]
+
+
+def test_gap_moves_forward_and_ambiguity_takes_the_earlier_instant() -> None:
+    # Daily at 01:30 London: 2026-03-29 01:30 does not exist (01:00 -> 02:00), 2026-10-25
+    # 01:30 happens twice.
+    series = Series(parse_rule("FREQ=DAILY"), "Europe/London", minute("2026-03-27T01:30:00+00:00"), 30)
+    got = starts_between(series, minute("2026-03-28T00:00:00Z"), minute("2026-03-30T00:00:00Z"))
+    assert got == (minute("2026-03-28T01:30:00Z"), minute("2026-03-29T01:30:00Z"))  # = 02:30 BST
+    got = starts_between(series, minute("2026-10-25T00:00:00Z"), minute("2026-10-26T00:00:00Z"))
+    assert got == (minute("2026-10-25T00:30:00Z"),)  # 01:30 BST, the earlier one
+
+
+def test_a_never_ending_series_reaches_far_ahead_cheaply() -> None:
+    series = Series(parse_rule("FREQ=WEEKLY;BYDAY=MO"), "Europe/London", minute("2026-03-02T09:00:00Z"), 60)
+    monday_2035 = minute("2035-03-05T09:00:00Z")
+    assert is_occurrence(series, monday_2035)
+    assert not is_occurrence(series, monday_2035 + 1440)
+    assert last_end(series) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "start"),
+    [
+        ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO", "2044-02-29T10:00:00Z"),  # every 28-40 years
+        ("FREQ=YEARLY;BYMONTH=2;BYDAY=5MO", "2044-02-29T10:00:00Z"),
+        ("FREQ=MONTHLY;BYDAY=MO;BYMONTHDAY=13;BYSETPOS=1", "2026-04-13T10:00:00Z"),
+    ],
+)
+def test_sparse_rules_never_scan_centuries(text: str, start: str) -> None:
+    series = Series(parse_rule(text), "UTC", minute(start), 60)
+    began = time.process_time()
+    check_series(series)
+    for year in (2300, 5000, 9000):
+        starts_between(series, minute(f"{year}-01-01T00:00:00Z"), minute(f"{year}-02-01T00:00:00Z"))
+    assert time.process_time() - began < 0.5  # unbounded scans take seconds
+
+
+def test_a_start_that_is_not_an_occurrence_is_refused() -> None:
+    monday = minute("2026-03-02T09:00:00Z")
+    with pytest.raises(BadRequest, match="startDate"):
+        check_series(Series(parse_rule("FREQ=WEEKLY;BYDAY=TU"), "UTC", monday, 30))
+    with pytest.raises(BadRequest, match="UNTIL"):
+        check_series(Series(parse_rule("FREQ=WEEKLY;UNTIL=20260101T000000Z"), "UTC", monday, 30))
+
+
+@given(st.integers(0, 60_000_000))
+def test_instance_ids_round_trip(at: int) -> None:
+    assert parse_instance_id(instance_id("abc", at)) == ("abc", at)
+    assert instance_id("3f2a", minute("2031-01-06T09:00:00Z")) == "3f2a_20310106T0900Z"
+    assert parse_instance_id("3f2a") is None
+    assert parse_instance_id("3f2a_20310231T0900Z") is None
+    assert datetime.fromtimestamp(at * 60, UTC)  # in range
+
+
+def test_a_count_too_sparse_to_reach_is_refused_in_bounded_time() -> None:
+    # Mondays that are 29 February: about four a century, so COUNT=10 lies centuries away.
+    series = Series(
+        parse_rule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;COUNT=10"),
+        "UTC",
+        minute("2044-02-29T10:00:00Z"),
+        60,
+    )
+    began = time.process_time()
+    with pytest.raises(BadRequest, match="COUNT=10"):
+        check_series(series)
+    assert time.process_time() - began < 1.0
+    ok = Series(
+        parse_rule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;COUNT=2"),
+        "UTC",
+        minute("2044-02-29T10:00:00Z"),
+        60,
+    )
+    check_series(ok)
+    assert last_end(ok) == minute("2072-02-29T11:00:00Z")
+
+
+def test_bysetpos_in_the_first_week_counts_from_the_start_as_dateutil_does() -> None:
+    # Wednesday 2020-01-01: dateutil's first week holds Wednesday on only, so the first
+    # occurrence of "the first of Monday and Wednesday in each week" is that Wednesday.
+    series = Series(
+        parse_rule("FREQ=WEEKLY;BYDAY=MO,WE;BYSETPOS=1"), "UTC", minute("2020-01-01T09:00:00Z"), 30
+    )
+    check_series(series)
+    assert starts_between(series, series.start, series.start + 14 * 1440) == (
+        minute("2020-01-01T09:00:00Z"),
+        minute("2020-01-06T09:00:00Z"),
+        minute("2020-01-13T09:00:00Z"),
+    )

@@ -1,0 +1,655 @@
+"""Recurring meetings end to end (contract 9), on two server instances."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import trio
+
+from roomful_meetings.client import Client, MeetingsClient, connect, open_client
+from roomful_meetings.domain.recurrence import instance_id
+from roomful_meetings.domain.time import format_utc, to_minute
+from roomful_meetings.errors import BadRequest, Forbidden, NotFound
+from roomful_meetings.protocol import payloads as p
+from roomful_meetings.protocol.models import Recurrence
+from roomful_meetings.storage.consistency import check_invariants
+from roomful_meetings.storage.keys import Keys
+from tests.conftest import ServerHandle, token
+from tests.e2e.world import meeting, ready, redis_of, seed
+
+STANDUP = meeting(
+    "2027-03-01T09:00:00Z",
+    "2027-03-01T09:15:00Z",
+    invited=["bob", "carol"],
+    subject="Stand-up",
+    recurrence={"rule": "FREQ=WEEKLY;BYDAY=MO,WE", "timeZone": "Europe/London"},
+)
+
+
+def event_order(event_id: str) -> tuple[int, int]:
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq)
+
+
+async def listed(client: Client, start: str, end: str) -> list[dict[str, Any]]:
+    reply = await client.call("meeting:listUserMeetings", {"startDate": start, "endDate": end})
+    meetings: list[dict[str, Any]] = reply["meetings"]
+    return meetings
+
+
+def slots_of(reply: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(s["startDate"], s["endDate"]) for s in reply["availableTimeSlots"]]
+
+
+async def day_slots(client: Client, day: str, users: list[str]) -> list[tuple[str, str]]:
+    query = {
+        "users": [{"roomful": u} for u in users],
+        "localDate": f"{day}T12:00:00Z",
+        "timeZone": "Europe/London",
+    }
+    return slots_of(await client.call("meeting:getTimeSlotsForMeeting", query))
+
+
+async def test_the_weekly_standup_story_on_two_instances(start_server) -> None:  # type: ignore[no-untyped-def]
+    a, b = await start_server(), await start_server()
+    await seed(a)
+    async with (
+        connect(a.url, token("alice")) as alice,
+        connect(b.url, token("bob")) as bob,
+        connect(b.url, token("carol")) as carol,
+        redis_of(a) as redis,
+    ):
+        for client in (alice, bob, carol):
+            await ready(client)
+        created = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]
+        sid = created["meetingId"]
+        assert created["recurrence"] == {"rule": "FREQ=WEEKLY;BYDAY=MO,WE", "timeZone": "Europe/London"}
+        for client in (alice, bob, carol):
+            push = await client.next_push("meeting:onMeetingCreated")
+            assert push.data["meeting"]["meetingId"] == sid
+
+        # 09:00 London on both sides of both clock changes.
+        march = await listed(bob, "2027-03-22T00:00:00Z", "2027-04-01T00:00:00Z")
+        assert [m["startDate"] for m in march] == [
+            "2027-03-22T09:00:00Z",
+            "2027-03-24T09:00:00Z",
+            "2027-03-29T08:00:00Z",
+            "2027-03-31T08:00:00Z",
+        ]
+        assert all(m["seriesId"] == sid and m["userId"] == "bob" and m["status"] == "received" for m in march)
+        assert march[0]["meetingId"] == f"{sid}_20270322T0900Z"
+        assert march[0]["originalStartDate"] == "2027-03-22T09:00:00Z"
+        assert "recurrence" not in march[0]
+        october = await listed(carol, "2027-10-25T00:00:00Z", "2027-11-02T00:00:00Z")
+        assert [m["startDate"] for m in october] == [
+            "2027-10-25T08:00:00Z",
+            "2027-10-27T08:00:00Z",
+            "2027-11-01T09:00:00Z",
+        ]
+
+        # Bob declines one Monday: that instance only.
+        monday = f"{sid}_20270322T0900Z"
+        await bob.call("meeting:declineMeetingRequest", {"meetingId": monday})
+        for client in (alice, bob, carol):
+            push = await client.next_push("meeting:onMeetingUpdated")
+            assert push.data["meeting"]["meetingId"] == monday
+            assert push.data["meeting"]["participants"][1] == {"userId": "bob", "status": "declined"}
+        statuses = [m["status"] for m in await listed(bob, "2027-03-22T00:00:00Z", "2027-03-25T00:00:00Z")]
+        assert statuses == ["declined", "received"]
+
+        # Alice moves one Wednesday to 10:00 (it keeps its id).
+        wednesday = f"{sid}_20270324T0900Z"
+        moved = await alice.call(
+            "meeting:updateMeeting",
+            {"meetingId": wednesday, "startDate": "2027-03-24T10:00:00Z", "endDate": "2027-03-24T10:15:00Z"},
+        )
+        assert moved["meeting"]["meetingId"] == wednesday
+        assert moved["meeting"]["startDate"] == "2027-03-24T10:00:00Z"
+        for client in (alice, bob, carol):
+            push = await client.next_push("meeting:onMeetingUpdated")
+            assert push.data["meeting"]["startDate"] == "2027-03-24T10:00:00Z"
+        got = await bob.call("meeting:getMeeting", {"meetingId": wednesday})
+        assert got["meeting"]["startDate"] == "2027-03-24T10:00:00Z"
+        assert got["meeting"]["originalStartDate"] == "2027-03-24T09:00:00Z"
+
+        # The slot search sees the moved instance where it now is, and a Monday in 2035.
+        wednesday_slots = await day_slots(bob, "2027-03-24", ["alice"])
+        assert ("2027-03-24T00:00:00+00:00", "2027-03-24T10:00:00+00:00") in wednesday_slots
+        assert wednesday_slots[1][0] == "2027-03-24T10:15:00+00:00"
+        far = await day_slots(bob, "2035-03-05", ["alice"])
+        assert far[0][1] == "2035-03-05T09:00:00+00:00" and far[1][0] == "2035-03-05T09:15:00+00:00"
+        # Bob declined that Monday: a search for him alone is free then.
+        assert await day_slots(bob, "2027-03-22", []) == [
+            ("2027-03-22T00:00:00+00:00", "2027-03-23T00:00:00+00:00")
+        ]
+
+        # From next month on, Tuesdays: a split at the first instance in April.
+        april = f"{sid}_20270405T0800Z"
+        split = await alice.call(
+            "meeting:updateMeeting",
+            {
+                "meetingId": april,
+                "scope": "following",
+                "startDate": "2027-04-06T08:00:00Z",
+                "endDate": "2027-04-06T08:15:00Z",
+                "recurrence": {"rule": "FREQ=WEEKLY;BYDAY=TU"},
+            },
+        )
+        new_id = split["meeting"]["meetingId"]
+        assert new_id != sid
+        assert split["meeting"]["recurrence"] == {"rule": "FREQ=WEEKLY;BYDAY=TU", "timeZone": "Europe/London"}
+        for client in (alice, bob, carol):
+            old = await client.next_push("meeting:onMeetingUpdated")
+            assert old.data["meeting"]["meetingId"] == sid
+            assert (
+                old.data["meeting"]["recurrence"]["rule"] == "FREQ=WEEKLY;UNTIL=20270405T075900Z;BYDAY=MO,WE"
+            )
+            new = await client.next_push("meeting:onMeetingCreated")
+            assert new.data["meeting"]["meetingId"] == new_id
+            assert old.event is not None and new.event is not None
+            assert event_order(old.event.id) < event_order(new.event.id)
+        spring = await listed(carol, "2027-03-29T00:00:00Z", "2027-04-15T00:00:00Z")
+        assert [(m["seriesId"], m["startDate"]) for m in spring] == [
+            (sid, "2027-03-29T08:00:00Z"),
+            (sid, "2027-03-31T08:00:00Z"),
+            (new_id, "2027-04-06T08:00:00Z"),
+            (new_id, "2027-04-13T08:00:00Z"),
+        ]
+        with pytest.raises(NotFound):
+            await bob.call("meeting:getMeeting", {"meetingId": april})
+        tuesday_slots = await day_slots(bob, "2027-04-13", ["alice"])
+        assert tuesday_slots[0][1] == "2027-04-13T09:00:00+01:00"
+        assert await day_slots(bob, "2027-04-12", ["alice"]) == [
+            ("2027-04-12T00:00:00+01:00", "2027-04-13T00:00:00+01:00")
+        ]
+        assert await check_invariants(redis, Keys(a.settings.key_prefix)) == 2
+
+
+@pytest.fixture
+async def world(start_server) -> ServerHandle:  # type: ignore[no-untyped-def]
+    server: ServerHandle = await start_server()
+    await seed(server)
+    return server
+
+
+async def test_instance_ids_the_rule_does_not_produce_are_404(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("dave")) as dave:
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        for bad in (
+            f"{sid}_20270323T0900Z",
+            f"{sid}_20270322T0901Z",
+            f"{sid}_20270222T0900Z",
+            "nope_20270322T0900Z",
+        ):
+            with pytest.raises(NotFound):
+                await alice.call("meeting:getMeeting", {"meetingId": bad})
+        with pytest.raises(NotFound):  # not a participant
+            await dave.call("meeting:getMeeting", {"meetingId": f"{sid}_20270322T0900Z"})
+        with pytest.raises(NotFound):
+            await dave.call("meeting:declineMeetingRequest", {"meetingId": f"{sid}_20270322T0900Z"})
+        series = await alice.call("meeting:getMeeting", {"meetingId": sid})
+        assert series["meeting"]["recurrence"]["timeZone"] == "Europe/London"
+        assert "seriesId" not in series["meeting"]
+
+
+async def test_cancel_an_instance_then_it_is_gone(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        await ready(bob)
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        await bob.next_push("meeting:onMeetingCreated")
+        iid = f"{sid}_20270303T0900Z"
+        with pytest.raises(Forbidden):
+            await bob.call("meeting:deleteMeeting", {"meetingId": iid})
+        with pytest.raises(Forbidden):
+            await alice.call("meeting:acceptMeetingRequest", {"meetingId": iid})
+        await alice.call("meeting:deleteMeeting", {"meetingId": iid})
+        assert (await bob.next_push("meeting:onMeetingDeleted")).data == {"meetingId": iid}
+        with pytest.raises(NotFound):
+            await bob.call("meeting:getMeeting", {"meetingId": iid})
+        starts = [m["startDate"] for m in await listed(bob, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z")]
+        assert starts == ["2027-03-01T09:00:00Z"]
+        await alice.call("meeting:deleteMeeting", {"meetingId": sid})
+        assert (await bob.next_push("meeting:onMeetingDeleted")).data == {"meetingId": sid}
+        assert await listed(bob, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z") == []
+
+
+async def test_series_wide_changes_and_rsvp(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        first = f"{sid}_20270301T0900Z"
+        await bob.call("meeting:acceptMeetingRequest", {"meetingId": sid})
+        await bob.call("meeting:declineMeetingRequest", {"meetingId": first})
+        await alice.call("meeting:updateMeeting", {"meetingId": f"{sid}_20270303T0900Z", "subject": "Demo"})
+        week = await listed(bob, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z")
+        assert [(m["status"], m["subject"]) for m in week] == [("declined", "Stand-up"), ("accepted", "Demo")]
+        # A subject change of the series keeps what instances have of their own.
+        await alice.call("meeting:updateMeeting", {"meetingId": sid, "subject": "Daily"})
+        week = await listed(bob, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z")
+        assert [(m["status"], m["subject"]) for m in week] == [("declined", "Daily"), ("accepted", "Demo")]
+        # A time change of the series discards them and resets everyone.
+        await alice.call(
+            "meeting:updateMeeting",
+            {"meetingId": sid, "startDate": "2027-03-01T09:30:00Z", "endDate": "2027-03-01T09:45:00Z"},
+        )
+        week = await listed(bob, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z")
+        assert [(m["status"], m["subject"], m["startDate"]) for m in week] == [
+            ("received", "Daily", "2027-03-01T09:30:00Z"),
+            ("received", "Daily", "2027-03-03T09:30:00Z"),
+        ]
+        with pytest.raises(BadRequest, match="startDate"):  # Tuesday is not an occurrence
+            await alice.call("meeting:updateMeeting", {"meetingId": sid, "startDate": "2027-03-02T09:30:00Z"})
+        with pytest.raises(Forbidden):
+            await bob.call("meeting:updateMeeting", {"meetingId": sid, "subject": "Mine"})
+
+
+async def test_counts_and_the_deprecated_api_show_instances(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        counts = await bob.call(
+            "meeting:listUserMeetingCounts",
+            {"localDateNow": "2030-01-01T12:00:00Z", "size": 3, "offset": 1, "timeZone": "Europe/London"},
+        )
+        assert [c["startDate"] for c in counts["meetingCounts"]] == [
+            "2030-01-07T00:00:00+00:00",
+            "2030-01-09T00:00:00+00:00",
+            "2030-01-14T00:00:00+00:00",
+        ]
+        assert [c["count"] for c in counts["meetingCounts"]] == [1, 1, 1]
+        old = await bob.call(
+            "meeting:listUserMeetingsInDateRange",
+            {"startDate": "2027-03-01T00:00:00Z", "endDate": "2027-03-04T00:00:00Z"},
+        )
+        assert [m["id"] for m in old["meetings"]] == [f"{sid}_20270301T0900Z", f"{sid}_20270303T0900Z"]
+        got = await bob.call("meeting:get", {"meetingId": f"{sid}_20270301T0900Z"})
+        assert got["meeting"]["startDate"] == "2027-03-01T09:00:00Z"
+        legacy = {
+            "startDate": "2027-03-01T09:00:00Z",
+            "endDate": "2027-03-01T10:00:00Z",
+            "subject": "x",
+            "roomId": "lobby",
+        }
+        with pytest.raises(BadRequest, match="recurrence"):
+            await alice.call("meeting:create", {"meeting": {**legacy, "recurrence": {"rule": "FREQ=DAILY"}}})
+        with pytest.raises(BadRequest, match="recurrence"):
+            await alice.call(
+                "meeting:update", {"meetingId": sid, "meeting": {"recurrence": {"rule": "FREQ=DAILY"}}}
+            )
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"recurrence": {"rule": "FREQ=HOURLY"}}, "data.recurrence.rule"),
+        ({"recurrence": {"rule": "FREQ=WEEKLY;BYDAY=MO;BYHOUR=3"}}, "BYHOUR"),
+        ({"recurrence": {"rule": "FREQ=WEEKLY;BYDAY=TU"}}, "data.startDate"),
+        ({"recurrence": {"rule": "FREQ=WEEKLY", "timeZone": "Mars/Olympus"}}, "data.recurrence.timeZone"),
+        ({"recurrence": {"rule": ""}}, "rule"),
+        ({"recurrence": {"rule": "FREQ=WEEKLY", "extra": 1}}, "extra"),
+        ({"recurrence": "FREQ=WEEKLY"}, "recurrence"),
+    ],
+)
+async def test_bad_series_are_400_and_change_nothing(
+    world: ServerHandle, change: dict[str, Any], path: str
+) -> None:
+    async with connect(world.url, token("alice")) as alice:
+        with pytest.raises(BadRequest, match=path):
+            await alice.call("meeting:createMeeting", {**STANDUP, **change})
+        assert await listed(alice, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z") == []
+
+
+async def test_a_single_meeting_can_become_a_series(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, redis_of(world) as redis:
+        mid = (
+            await alice.call("meeting:createMeeting", meeting("2027-03-01T09:00:00Z", "2027-03-01T09:15:00Z"))
+        )["meeting"]["meetingId"]
+        changed = await alice.call(
+            "meeting:updateMeeting", {"meetingId": mid, "recurrence": {"rule": "FREQ=DAILY;COUNT=3"}}
+        )
+        assert changed["meeting"]["recurrence"] == {"rule": "FREQ=DAILY;COUNT=3", "timeZone": "UTC"}
+        starts = [m["startDate"] for m in await listed(alice, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z")]
+        assert starts == ["2027-03-01T09:00:00Z", "2027-03-02T09:00:00Z", "2027-03-03T09:00:00Z"]
+        assert await check_invariants(redis, Keys(world.settings.key_prefix)) == 1
+
+
+async def test_racing_rsvps_and_a_split_racing_an_instance_edit_keep_the_invariants(start_server) -> None:  # type: ignore[no-untyped-def]
+    servers = [await start_server(rate_per_second=10_000, rate_burst=10_000) for _ in range(2)]
+    await seed(servers[0])
+    async with (
+        connect(servers[0].url, token("alice")) as alice,
+        connect(servers[1].url, token("alice")) as alice2,
+        connect(servers[0].url, token("bob")) as bob,
+        connect(servers[1].url, token("bob")) as bob2,
+        redis_of(servers[0]) as redis,
+    ):
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        monday = f"{sid}_20270308T0900Z"
+
+        async def flip(client: Client, target: str, rounds: int) -> None:
+            for i in range(rounds):
+                endpoint = "meeting:acceptMeetingRequest" if i % 2 else "meeting:declineMeetingRequest"
+                await client.call(endpoint, {"meetingId": target})
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(flip, bob, sid, 20)
+            nursery.start_soon(flip, bob2, monday, 21)
+        week = await listed(bob, "2027-03-08T00:00:00Z", "2027-03-11T00:00:00Z")
+        assert [m["status"] for m in week] == ["declined", "accepted"]  # the instance's own, the series'
+
+        later = f"{sid}_20270322T0900Z"
+        results: dict[str, Any] = {}
+
+        async def edit() -> None:
+            try:
+                results["edit"] = await alice2.call(
+                    "meeting:updateMeeting", {"meetingId": later, "subject": "Moved"}
+                )
+            except NotFound:  # the split came first: the instance now belongs to the new series
+                results["edit"] = None
+
+        async def split() -> None:
+            results["split"] = await alice.call(
+                "meeting:updateMeeting",
+                {"meetingId": f"{sid}_20270315T0900Z", "scope": "following", "subject": "New"},
+            )
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(edit)
+            nursery.start_soon(split)
+        new_id = results["split"]["meeting"]["meetingId"]
+        after = await listed(alice, "2027-03-22T00:00:00Z", "2027-03-23T00:00:00Z")
+        # Whichever ran first, the series that now owns the instance shows the outcome.
+        expected = "New" if results["edit"] is None else "Moved"
+        assert [(m["seriesId"], m["subject"]) for m in after] == [(new_id, expected)]
+        assert await check_invariants(redis, Keys(servers[0].settings.key_prefix)) == 2
+
+
+async def test_deleting_a_user_removes_them_from_series(world: ServerHandle) -> None:
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("root", admin=True)) as root,
+        redis_of(world) as redis,
+    ):
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        async with connect(world.url, token("bob")) as bob:
+            await bob.call("meeting:declineMeetingRequest", {"meetingId": f"{sid}_20270301T0900Z"})
+            await bob.call("meeting:createMeeting", {**STANDUP, "invitedUserIds": ["alice"]})
+        await root.call("admin:deleteUser", {"userId": "bob"})
+        got = await alice.call("meeting:getMeeting", {"meetingId": sid})
+        assert got["meeting"]["participantIds"] == ["alice", "carol"]
+        assert [
+            m["meetingId"][:32] for m in await listed(alice, "2027-03-01T00:00:00Z", "2027-03-02T00:00:00Z")
+        ] == [sid]
+        assert await check_invariants(redis, Keys(world.settings.key_prefix)) == 1
+
+
+async def test_repeated_series_changes_get_the_first_answer(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        cancel = {"meetingId": f"{sid}_20270303T0900Z"}
+        first = await alice.request("meeting:deleteMeeting", cancel, event_id="cancel-1")
+        again = await alice.request("meeting:deleteMeeting", cancel, event_id="cancel-1")
+        assert (first.error.status, again.error.status) == (False, False)
+        assert (await alice.request("meeting:deleteMeeting", cancel, event_id="cancel-2")).error.code == 404
+        split = {"meetingId": f"{sid}_20270308T0900Z", "scope": "following", "subject": "Later"}
+        first = await alice.request("meeting:updateMeeting", split, event_id="split-1")
+        again = await alice.request("meeting:updateMeeting", split, event_id="split-1")
+        assert first.data == again.data and first.data["meeting"]["meetingId"] != sid
+        moved = {
+            "meetingId": f"{sid}_20270301T0900Z",
+            "startDate": "2027-03-01T10:00:00Z",
+            "endDate": "2027-03-01T10:15:00Z",
+        }
+        first = await alice.request("meeting:updateMeeting", moved, event_id="move-1")
+        again = await alice.request("meeting:updateMeeting", moved, event_id="move-1")
+        assert first.data == again.data and first.data["meeting"]["startDate"] == "2027-03-01T10:00:00Z"
+        rsvp = {"meetingId": f"{sid}_20270301T0900Z"}
+        assert (
+            await bob.request("meeting:declineMeetingRequest", rsvp, event_id="no-1")
+        ).error.status is False
+        assert (
+            await bob.request("meeting:declineMeetingRequest", rsvp, event_id="no-1")
+        ).error.status is False
+
+
+async def test_the_typed_client_speaks_series(world: ServerHandle) -> None:
+
+    first = datetime(2027, 3, 1, 9, tzinfo=UTC)
+    async with open_client(world.url, token("alice"), events=False) as alice:
+        series = await alice.create_series(
+            p.CreateMeeting(
+                "room",
+                ["lobby"],
+                "Stand-up",
+                first,
+                datetime(2027, 3, 1, 9, 15, tzinfo=UTC),
+                invitedUserIds=["bob"],
+            ),
+            "FREQ=WEEKLY;BYDAY=MO",
+            "Europe/London",
+        )
+        assert isinstance(series.recurrence, Recurrence) and series.recurrence.timeZone == "Europe/London"
+        week = p.ListUserMeetings(first, datetime(2027, 3, 15, tzinfo=UTC))
+        instances = await alice.list_instances(week)
+        assert [m.meetingId for m in instances] == [
+            MeetingsClient.instance_id(series.meetingId, first),
+            MeetingsClient.instance_id(series.meetingId, datetime(2027, 3, 8, 9, tzinfo=UTC)),
+        ]
+        assert (
+            instances[0].seriesId == series.meetingId
+            and instances[0].originalStartDate == "2027-03-01T09:00:00Z"
+        )
+        await alice.cancel_instance(instances[0].meetingId)
+        later = await alice.split_series(p.UpdateMeeting(instances[1].meetingId, subject="Later"))
+        assert later.meetingId != series.meetingId and later.subject == "Later"
+        await alice.delete_meeting(
+            MeetingsClient.instance_id(later.meetingId, datetime(2027, 3, 15, 9, tzinfo=UTC)),
+            scope="following",
+        )
+        left = await alice.list_instances(p.ListUserMeetings(first, datetime(2027, 4, 1, tzinfo=UTC)))
+        assert [(m.seriesId, m.startDate, m.subject) for m in left] == [
+            (later.meetingId, "2027-03-08T09:00:00Z", "Later")
+        ]
+
+
+async def test_limits_and_has_more_count_instances(world: ServerHandle) -> None:
+    daily = {**STANDUP, "invitedUserIds": [], "recurrence": {"rule": "FREQ=DAILY", "timeZone": "UTC"}}
+    async with connect(world.url, token("alice")) as alice:
+        for _ in range(3):  # 3 x 366 daily instances in a 366-day range
+            await alice.call("meeting:createMeeting", daily)
+        await alice.call(
+            "meeting:createMeeting", meeting("2027-03-01T08:00:00Z", "2027-03-01T08:30:00Z", invited=[])
+        )
+        reply = await alice.call(
+            "meeting:listUserMeetings",
+            {"startDate": "2027-03-01T00:00:00Z", "endDate": "2028-03-01T00:00:00Z"},
+        )
+        assert len(reply["meetings"]) == 1000 and reply["hasMore"] is True
+        starts = [(m["startDate"], m["meetingId"]) for m in reply["meetings"]]
+        assert starts == sorted(starts)
+        assert "seriesId" not in reply["meetings"][0]  # the single meeting at 08:00 comes first
+        week = await alice.call(
+            "meeting:listUserMeetings",
+            {"startDate": "2027-03-01T00:00:00Z", "endDate": "2027-03-08T00:00:00Z"},
+        )
+        assert len(week["meetings"]) == 22 and week["hasMore"] is False
+
+
+async def test_a_failed_series_change_changes_nothing(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, redis_of(world) as redis:
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        keys = Keys(world.settings.key_prefix)
+        before = [
+            await redis.execute("HGETALL", key) for key in (keys.meeting(sid), keys.series_instances(sid))
+        ]
+        bad = [
+            {
+                "meetingId": sid,
+                "recurrence": {"rule": "FREQ=WEEKLY;BYDAY=TU"},
+            },  # start no longer an occurrence
+            {"meetingId": sid, "invitedUserIds": ["ghost"], "subject": "x"},  # unknown invitee
+            {"meetingId": f"{sid}_20270301T0900Z", "invitedUserIds": ["bob"]},  # not on one instance
+            {
+                "meetingId": f"{sid}_20270301T0900Z",
+                "endDate": "2027-03-01T08:00:00Z",
+            },  # ends before it starts
+            {
+                "meetingId": f"{sid}_20270308T0900Z",
+                "scope": "following",
+                "recurrence": {"rule": "FREQ=YEARLY;COUNT=2000"},
+            },
+            {"meetingId": f"{sid}_20270308T0900Z", "scope": "sometimes"},
+            {"meetingId": f"{sid}_20270309T0900Z", "subject": "not an instance"},
+        ]
+        for change in bad:
+            frame = await alice.request("meeting:updateMeeting", change)
+            assert frame.error.code in (400, 404), change
+        after = [
+            await redis.execute("HGETALL", key) for key in (keys.meeting(sid), keys.series_instances(sid))
+        ]
+        assert after == before
+
+
+async def test_a_split_that_drops_an_invitee_drops_their_instance_statuses(world: ServerHandle) -> None:
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("bob")) as bob,
+        redis_of(world) as redis,
+    ):
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        await bob.call("meeting:declineMeetingRequest", {"meetingId": f"{sid}_20270315T0900Z"})
+        split = await alice.call(
+            "meeting:updateMeeting",
+            {"meetingId": f"{sid}_20270308T0900Z", "scope": "following", "invitedUserIds": ["carol"]},
+        )
+        new_id = split["meeting"]["meetingId"]
+        assert split["meeting"]["participantIds"] == ["alice", "carol"]
+        assert await check_invariants(redis, Keys(world.settings.key_prefix)) == 2
+        week = await listed(alice, "2027-03-15T00:00:00Z", "2027-03-16T00:00:00Z")
+        assert [(m["seriesId"], [p["userId"] for p in m["participants"]]) for m in week] == [
+            (new_id, ["alice", "carol"])
+        ]
+
+
+class Model:
+    """What the instances of one split-up series should look like, kept by hand."""
+
+    def __init__(self, sid: str, origs: list[int]) -> None:
+        self.owner = dict.fromkeys(origs, sid)  # original start -> the series holding it
+        self.start = {o: o for o in origs}
+        self.own_subject: dict[int, str] = {}
+        self.own_status: dict[tuple[int, str], str] = {}
+        self.subject = {sid: "Stand-up"}
+        self.status: dict[str, dict[str, str]] = {sid: {}}
+
+    def expected(self, uid: str) -> list[tuple[str, str, str, str]]:
+        rows = []
+        for orig, sid in self.owner.items():
+            status = self.own_status.get((orig, uid)) or self.status[sid].get(uid) or "received"
+            subject = self.own_subject.get(orig, self.subject[sid])
+            rows.append((format_utc(self.start[orig]), instance_id(sid, orig), subject, status))
+        return sorted(rows)
+
+
+@pytest.mark.parametrize("seed", [14, 15, 16])
+async def test_random_series_changes_match_a_model(world: ServerHandle, seed: int) -> None:
+    rng = random.Random(seed)
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("bob")) as bob,
+        connect(world.url, token("carol")) as carol,
+        redis_of(world) as redis,
+    ):
+        series = {
+            **STANDUP,
+            "recurrence": {"rule": "FREQ=WEEKLY;BYDAY=MO,WE;COUNT=12", "timeZone": "Europe/London"},
+        }
+        sid = (await alice.call("meeting:createMeeting", series))["meeting"]["meetingId"]
+        rows = await listed(alice, "2027-02-25T00:00:00Z", "2027-04-20T00:00:00Z")
+        model = Model(sid, [to_minute(datetime.fromisoformat(m["startDate"]), "x") for m in rows])
+        invitees = {"bob": bob, "carol": carol}
+        for step in range(50):
+            orig = rng.choice(sorted(model.owner))
+            iid, owner = instance_id(model.owner[orig], orig), model.owner[orig]
+            kind = rng.choice(["rsvp", "series_rsvp", "subject", "move", "cancel", "split", "series_subject"])
+            who = rng.choice(sorted(invitees))
+            status = rng.choice(["accepted", "declined"])
+            endpoint = (
+                "meeting:acceptMeetingRequest" if status == "accepted" else "meeting:declineMeetingRequest"
+            )
+            if kind == "rsvp":
+                await invitees[who].call(endpoint, {"meetingId": iid})
+                model.own_status[(orig, who)] = status
+            elif kind == "series_rsvp":
+                await invitees[who].call(endpoint, {"meetingId": owner})
+                model.status[owner][who] = status
+            elif kind == "subject":
+                await alice.call("meeting:updateMeeting", {"meetingId": iid, "subject": f"own {step}"})
+                model.own_subject[orig] = f"own {step}"
+            elif kind == "move":
+                start = model.start[orig] + 30
+                change = {"meetingId": iid, "startDate": format_utc(start), "endDate": format_utc(start + 15)}
+                await alice.call("meeting:updateMeeting", change)
+                model.start[orig] = start
+                model.own_status.update({(orig, u): "received" for u in invitees})
+            elif kind == "cancel":
+                await alice.call("meeting:deleteMeeting", {"meetingId": iid})
+                del model.owner[orig]
+            elif kind == "split" and orig != min(o for o, s in model.owner.items() if s == owner):
+                change = {"meetingId": iid, "scope": "following", "subject": f"split {step}"}
+                new = (await alice.call("meeting:updateMeeting", change))["meeting"]["meetingId"]
+                model.subject[new], model.status[new] = f"split {step}", dict(model.status[owner])
+                model.owner.update({o: new for o, s in model.owner.items() if s == owner and o >= orig})
+            elif kind == "series_subject":
+                await alice.call("meeting:updateMeeting", {"meetingId": owner, "subject": f"series {step}"})
+                model.subject[owner] = f"series {step}"
+            got = await listed(bob, "2027-02-25T00:00:00Z", "2027-04-20T00:00:00Z")
+            assert [
+                (m["startDate"], m["meetingId"], m["subject"], m["status"]) for m in got
+            ] == model.expected("bob"), (step, kind)
+        assert await check_invariants(redis, Keys(world.settings.key_prefix)) == len(model.subject)
+
+
+async def test_legacy_connections_see_instances_as_meetings(world: ServerHandle) -> None:
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("bob"), legacy="1") as old,
+    ):
+        await ready(old)
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        assert (await old.next_push("meeting:meetingUpdated")).data["meeting"]["id"] == sid
+        iid = f"{sid}_20270303T0900Z"
+        await alice.call("meeting:updateMeeting", {"meetingId": iid, "subject": "Moved"})
+        pushed = (await old.next_push("meeting:meetingUpdated")).data["meeting"]
+        assert (pushed["id"], pushed["subject"], pushed["startDate"]) == (
+            iid,
+            "Moved",
+            "2027-03-03T09:00:00Z",
+        )
+        await alice.call("meeting:deleteMeeting", {"meetingId": iid})
+        assert (await old.next_push("meeting:meetingDeleted")).data == {"meetingId": iid}
+        for target in (iid, sid):
+            with pytest.raises(BadRequest, match="series"):
+                await alice.call("meeting:update", {"meetingId": target, "meeting": {"subject": "x"}})
+
+
+async def test_a_series_in_a_deleted_source_becomes_invalid_and_a_prop_with_one_is_busy(
+    world: ServerHandle,
+) -> None:
+    on_prop = {**STANDUP, "sourceType": "prop", "sourceIds": ["lobby", "table"]}
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("root", admin=True)) as root,
+        redis_of(world) as redis,
+    ):
+        sid = (await alice.call("meeting:createMeeting", on_prop))["meeting"]["meetingId"]
+        busy = await alice.call(
+            "meeting:checkPropHasMeetingsOrSocialSessions", {"roomId": "lobby", "propId": "table"}
+        )
+        assert busy == {"hasMeetingsOrSocialSessions": True}  # a never-ending series ends after now
+        await root.call("admin:deleteProp", {"roomId": "lobby", "propId": "table"})
+        week = await listed(alice, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z")
+        assert [(m["seriesId"], m["isValid"]) for m in week] == [(sid, False), (sid, False)]
+        assert await check_invariants(redis, Keys(world.settings.key_prefix)) == 1

@@ -17,8 +17,7 @@ from msgspec import Struct
 from roomful_meetings.protocol import replies
 from roomful_meetings.protocol.envelope import ErrorBody, EventRef
 from roomful_meetings.protocol.events import EVENTS
-from roomful_meetings.service import dispatch as _registers_every_endpoint  # noqa: F401
-from roomful_meetings.service.registry import ENDPOINTS
+from roomful_meetings.service.endpoints import ENDPOINTS
 
 CHANNEL: Final = "websocket"
 SCHEMAS: Final = "#/components/schemas/{name}"
@@ -28,41 +27,6 @@ SCHEMAS: Final = "#/components/schemas/{name}"
 DOCUMENTED: Final[dict[object, type[Struct]]] = {
     replies.RawMeetingReply: replies.MeetingReply,
     replies.RawMeetingList: replies.MeetingList,
-}
-
-
-SUMMARIES: Final = {
-    "meeting:createMeeting": "Create a meeting (room, prop, group or direct); participants are told",
-    "meeting:updateMeeting": "Change a meeting (organizer); a new time resets RSVPs",
-    "meeting:deleteMeeting": "Delete a meeting (organizer)",
-    "meeting:getMeeting": "One meeting (organizer or invitee)",
-    "meeting:listUserMeetings": "The caller's meetings, filtered by time, source and status",
-    "meeting:acceptMeetingRequest": "Accept an invitation",
-    "meeting:declineMeetingRequest": "Decline an invitation",
-    "meeting:setUserAvailability": "Set the weekly pattern or one local day of the caller's availability",
-    "meeting:getUserAvailabilityPattern": "The caller's weekly pattern",
-    "meeting:getUserAvailabilityForDay": "The caller's availability on one local day",
-    "meeting:getUserAvailabilityForWeek": "The caller's availability in one local week (Sunday first)",
-    "meeting:getUserAvailabilityForMonth": "The caller's availability in one local month",
-    "meeting:getTimeSlotsForMeeting": "Free time slots common to several users on one local day",
-    "meeting:getMeetingTimeSlotsForMonth": "Free time slots common to several users in one local month",
-    "meeting:listUserMeetingCounts": "The caller's meeting count per local day from a date on",
-    "meeting:create": "DEPRECATED: create a meeting in a room or prop",
-    "meeting:update": "DEPRECATED: change a meeting (may move it between rooms and props)",
-    "meeting:delete": "DEPRECATED: delete a meeting",
-    "meeting:get": "DEPRECATED: one meeting in the old shape",
-    "meeting:listUserMeetingsInDateRange": "DEPRECATED: the caller's meetings in a date range, old shape",
-    "meeting:checkPropHasMeetingsOrSocialSessions": "DEPRECATED: has a prop meetings or social sessions?",
-    "admin:upsertUsers": "Create or update users in the directory",
-    "admin:upsertRooms": "Create or update rooms",
-    "admin:upsertProps": "Create or update props in rooms",
-    "admin:upsertGroups": "Create or update groups and their members",
-    "admin:upsertSocialSessions": "Create or update social sessions",
-    "admin:deleteRoom": "Delete a room; its meetings become invalid and participants are told",
-    "admin:deleteProp": "Delete a prop; its meetings become invalid and participants are told",
-    "admin:deleteGroup": "Delete a group; its meetings become invalid and participants are told",
-    "admin:deleteSocialSession": "Delete a social session",
-    "admin:deleteUser": "Erase a user, their meetings as organizer and their invitations",
 }
 
 
@@ -127,7 +91,7 @@ def document() -> dict[str, Any]:
         messages[request] = {
             "name": e.name,
             "title": f"{e.name} request",
-            "summary": who + SUMMARIES[e.name],
+            "summary": who + e.summary,
             "payload": envelope(e.name, ref(e.payload), event=event_ref, error=False),
         }
         messages[response] = {

@@ -11,7 +11,8 @@ import pytest
 
 from roomful_meetings.protocol.payloads import Empty
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.service.registry import ENDPOINTS, Endpoint
+from roomful_meetings.service.endpoints import ENDPOINTS
+from roomful_meetings.service.registry import Endpoint
 
 TestHandler = Callable[[Services, Caller, Any], Awaitable[Any]]
 

@@ -10,7 +10,7 @@ import json
 
 from hypothesis import strategies as st
 
-from roomful_meetings.service.registry import ENDPOINTS
+from roomful_meetings.service.endpoints import ENDPOINTS
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),

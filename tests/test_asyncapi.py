@@ -11,7 +11,7 @@ import pytest
 
 from roomful_meetings.asyncapi import document, render
 from roomful_meetings.protocol.events import EVENTS
-from roomful_meetings.service.registry import ENDPOINTS
+from roomful_meetings.service.endpoints import ENDPOINTS
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "docs" / "asyncapi.json"

@@ -31,7 +31,7 @@ async def test_the_guide_shows_what_the_server_really_answers(server: ServerHand
 
 def test_the_guide_shows_every_endpoint_and_event() -> None:
     from roomful_meetings.protocol.events import EVENTS
-    from roomful_meetings.service.registry import ENDPOINTS
+    from roomful_meetings.service.endpoints import ENDPOINTS
 
     text = load_tool().GUIDE.read_text()
     missing = [name for name in ENDPOINTS if f"### {name}\n" not in text]

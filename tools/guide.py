@@ -21,9 +21,9 @@ from typing import Any
 
 import trio
 
-from roomful_meetings.asyncapi import SUMMARIES
 from roomful_meetings.auth import mint_token
 from roomful_meetings.client import Client, Frame, connect
+from roomful_meetings.service.endpoints import ENDPOINTS
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide.md"
 USERS = ("alice", "bob", "carol")
@@ -66,7 +66,7 @@ class Session:
             self.out.append(text.strip() + "\n")
 
     async def call(self, user: str, endpoint: str, data: Any, *, text: str = "") -> Frame:
-        self.out.append(f"\n### {endpoint}\n\n{SUMMARIES.get(endpoint, '')}.\n")
+        self.out.append(f"\n### {endpoint}\n\n{ENDPOINTS[endpoint].summary}.\n")
         if text:
             self.out.append("\n" + text.strip() + "\n")
         event = {"id": f"{user}-{len(self.out)}"}

@@ -47,7 +47,7 @@ from roomful_meetings.errors import BadRequest
 MAX_COUNT_SCAN: Final = 40_000
 # Occurrences end with December 9999 (dateutil's and datetime's last year).
 MAX_MINUTE: Final = (date(9999, 12, 1) - date(1970, 1, 1)).days * 1440
-_INSTANCE: Final = re.compile(r"^(.+)_(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)Z$")
+_INSTANCE: Final = re.compile(r"\A(.+)_(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)Z\Z", re.ASCII)
 _FREQ_CODE: Final = {"DAILY": du.DAILY, "WEEKLY": du.WEEKLY, "MONTHLY": du.MONTHLY, "YEARLY": du.YEARLY}
 
 

@@ -33,8 +33,8 @@ SUPPORTED: Final = (
     "BYSETPOS",
     "WKST",
 )
-_BYDAY_ITEM: Final = re.compile(r"^([+-]?)(\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
-_UNTIL: Final = re.compile(r"^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$")
+_BYDAY_ITEM: Final = re.compile(r"\A([+-]?)(\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)\Z", re.ASCII)
+_UNTIL: Final = re.compile(r"\A(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z\Z", re.ASCII)
 # The most days a month can have (February: 29), to refuse BYMONTH/BYMONTHDAY that never meet.
 _MONTH_DAYS: Final = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -80,7 +80,7 @@ def _bad(where: str, message: str) -> BadRequest:
 
 
 def _int(where: str, name: str, text: str, low: int, high: int) -> int:
-    if not re.fullmatch(r"[+-]?\d{1,5}", text) or not low <= int(text) <= high:
+    if not re.fullmatch(r"[+-]?[0-9]{1,5}", text) or not low <= int(text) <= high:
         raise _bad(where, f"{name} must be a whole number from {low} to {high}, got {text!r}")
     return int(text)
 

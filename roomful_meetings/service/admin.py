@@ -12,7 +12,9 @@ from roomful_meetings.domain.zones import is_valid_zone
 from roomful_meetings.errors import BadRequest
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.service.registry import endpoint
+from roomful_meetings.service.registry import Routes
+
+routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
 
 def check_users(users: list[p.UserIn]) -> None:
@@ -31,54 +33,108 @@ def check_sessions(sessions: list[p.SessionIn]) -> None:
             raise BadRequest(f"`{where}.endDate` must be after its startDate")
 
 
-@endpoint("admin:upsertUsers", p.UpsertUsers, admin=True, changes=True)
+@routes.endpoint(
+    "admin:upsertUsers",
+    p.UpsertUsers,
+    "Create or update users in the directory",
+    admin=True,
+    changes=True,
+)
 async def upsert_users(services: Services, caller: Caller, data: p.UpsertUsers) -> None:
     check_users(data.users)
     await services.catalog.upsert_users(data.users)
 
 
-@endpoint("admin:upsertRooms", p.UpsertRooms, admin=True, changes=True)
+@routes.endpoint("admin:upsertRooms", p.UpsertRooms, "Create or update rooms", admin=True, changes=True)
 async def upsert_rooms(services: Services, caller: Caller, data: p.UpsertRooms) -> None:
     await services.catalog.upsert_rooms(data.rooms)
 
 
-@endpoint("admin:upsertProps", p.UpsertProps, admin=True, changes=True)
+@routes.endpoint(
+    "admin:upsertProps",
+    p.UpsertProps,
+    "Create or update props in rooms",
+    admin=True,
+    changes=True,
+)
 async def upsert_props(services: Services, caller: Caller, data: p.UpsertProps) -> None:
     await services.catalog.upsert_props(data.props)
 
 
-@endpoint("admin:upsertGroups", p.UpsertGroups, admin=True, changes=True)
+@routes.endpoint(
+    "admin:upsertGroups",
+    p.UpsertGroups,
+    "Create or update groups and their members",
+    admin=True,
+    changes=True,
+)
 async def upsert_groups(services: Services, caller: Caller, data: p.UpsertGroups) -> None:
     await services.catalog.upsert_groups(data.groups)
 
 
-@endpoint("admin:upsertSocialSessions", p.UpsertSocialSessions, admin=True, changes=True)
+@routes.endpoint(
+    "admin:upsertSocialSessions",
+    p.UpsertSocialSessions,
+    "Create or update social sessions",
+    admin=True,
+    changes=True,
+)
 async def upsert_sessions(services: Services, caller: Caller, data: p.UpsertSocialSessions) -> None:
     check_sessions(data.sessions)
     await services.catalog.upsert_sessions(data.sessions)
 
 
-@endpoint("admin:deleteRoom", p.RoomRef, admin=True, changes=True)
+@routes.endpoint(
+    "admin:deleteRoom",
+    p.RoomRef,
+    "Delete a room; its meetings become invalid and participants are told",
+    admin=True,
+    changes=True,
+)
 async def delete_room(services: Services, caller: Caller, data: p.RoomRef) -> None:
     await services.catalog.delete_room(data.roomId)
 
 
-@endpoint("admin:deleteProp", p.PropRef, admin=True, changes=True)
+@routes.endpoint(
+    "admin:deleteProp",
+    p.PropRef,
+    "Delete a prop; its meetings become invalid and participants are told",
+    admin=True,
+    changes=True,
+)
 async def delete_prop(services: Services, caller: Caller, data: p.PropRef) -> None:
     await services.catalog.delete_prop(data.roomId, data.propId)
 
 
-@endpoint("admin:deleteGroup", p.GroupRef, admin=True, changes=True)
+@routes.endpoint(
+    "admin:deleteGroup",
+    p.GroupRef,
+    "Delete a group; its meetings become invalid and participants are told",
+    admin=True,
+    changes=True,
+)
 async def delete_group(services: Services, caller: Caller, data: p.GroupRef) -> None:
     await services.catalog.delete_group(data.groupId)
 
 
-@endpoint("admin:deleteSocialSession", p.SessionRef, admin=True, changes=True)
+@routes.endpoint(
+    "admin:deleteSocialSession",
+    p.SessionRef,
+    "Delete a social session",
+    admin=True,
+    changes=True,
+)
 async def delete_session(services: Services, caller: Caller, data: p.SessionRef) -> None:
     await services.catalog.delete_session(data.id)
 
 
-@endpoint("admin:deleteUser", p.UserRef, admin=True, changes=True)
+@routes.endpoint(
+    "admin:deleteUser",
+    p.UserRef,
+    "Erase a user, their meetings as organizer and their invitations",
+    admin=True,
+    changes=True,
+)
 async def delete_user(services: Services, caller: Caller, data: p.UserRef) -> None:
     await services.catalog.delete_user(data.userId)
 

@@ -34,9 +34,11 @@ from roomful_meetings.protocol.replies import (
     Span,
 )
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.service.registry import endpoint
+from roomful_meetings.service.registry import Routes
 from roomful_meetings.service.series import count_series_days
 from roomful_meetings.storage.availability import ZoneRecord
+
+routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
 
 def now_minute() -> int:
@@ -77,7 +79,12 @@ def available(zone: str, intervals: list[tuple[int, int]], start: int, end: int)
     return Availability(rules.AVAILABLE, spans(zone, intervals, start, end))
 
 
-@endpoint("meeting:setUserAvailability", p.SetAvailability, changes=True)
+@routes.endpoint(
+    "meeting:setUserAvailability",
+    p.SetAvailability,
+    "Set the weekly pattern or one local day of the caller's availability",
+    changes=True,
+)
 async def set_availability(services: Services, caller: Caller, data: p.SetAvailability) -> None:
     intervals = request_intervals([(i.startDate, i.endDate) for i in data.availability.dates])
     to_minute(data.localDate, "data.localDate")  # checked even where only its offset is used
@@ -116,7 +123,11 @@ async def zone_and_date(
     return zone, local_date_of(zone, minute)
 
 
-@endpoint("meeting:getUserAvailabilityForDay", p.LocalDateQuery)
+@routes.endpoint(
+    "meeting:getUserAvailabilityForDay",
+    p.LocalDateQuery,
+    "The caller's availability on one local day",
+)
 async def availability_for_day(
     services: Services, caller: Caller, data: p.LocalDateQuery
 ) -> AvailabilityReply:
@@ -124,7 +135,11 @@ async def availability_for_day(
     return await own_availability(services, caller, zone, day, day + timedelta(days=1))
 
 
-@endpoint("meeting:getUserAvailabilityForWeek", p.LocalDateQuery)
+@routes.endpoint(
+    "meeting:getUserAvailabilityForWeek",
+    p.LocalDateQuery,
+    "The caller's availability in one local week (Sunday first)",
+)
 async def availability_for_week(
     services: Services, caller: Caller, data: p.LocalDateQuery
 ) -> AvailabilityReply:
@@ -133,7 +148,11 @@ async def availability_for_week(
     return await own_availability(services, caller, zone, sunday, sunday + timedelta(days=7))
 
 
-@endpoint("meeting:getUserAvailabilityForMonth", p.LocalDateQuery)
+@routes.endpoint(
+    "meeting:getUserAvailabilityForMonth",
+    p.LocalDateQuery,
+    "The caller's availability in one local month",
+)
 async def availability_for_month(
     services: Services, caller: Caller, data: p.LocalDateQuery
 ) -> AvailabilityReply:
@@ -141,7 +160,7 @@ async def availability_for_month(
     return await own_availability(services, caller, zone, *month_bounds(day))
 
 
-@endpoint("meeting:getUserAvailabilityPattern", p.LocalDateQuery)
+@routes.endpoint("meeting:getUserAvailabilityPattern", p.LocalDateQuery, "The caller's weekly pattern")
 async def availability_pattern(services: Services, caller: Caller, data: p.LocalDateQuery) -> PatternReply:
     zone, day = await zone_and_date(services, caller, data)
     sunday = week_start(day)
@@ -189,19 +208,31 @@ async def time_slots(
     return SlotsReply(spans(zone, slots, start, end))
 
 
-@endpoint("meeting:getTimeSlotsForMeeting", p.SlotQuery)
+@routes.endpoint(
+    "meeting:getTimeSlotsForMeeting",
+    p.SlotQuery,
+    "Free time slots common to several users on one local day",
+)
 async def slots_for_day(services: Services, caller: Caller, data: p.SlotQuery) -> SlotsReply:
     zone, day = await zone_and_date(services, caller, data)
     return await time_slots(services, caller, data, day, day + timedelta(days=1), zone)
 
 
-@endpoint("meeting:getMeetingTimeSlotsForMonth", p.SlotQuery)
+@routes.endpoint(
+    "meeting:getMeetingTimeSlotsForMonth",
+    p.SlotQuery,
+    "Free time slots common to several users in one local month",
+)
 async def slots_for_month(services: Services, caller: Caller, data: p.SlotQuery) -> SlotsReply:
     zone, day = await zone_and_date(services, caller, data)
     return await time_slots(services, caller, data, *month_bounds(day), zone)
 
 
-@endpoint("meeting:listUserMeetingCounts", p.CountsQuery)
+@routes.endpoint(
+    "meeting:listUserMeetingCounts",
+    p.CountsQuery,
+    "The caller's meeting count per local day from a date on",
+)
 async def meeting_counts(services: Services, caller: Caller, data: p.CountsQuery) -> CountsReply:
     minute = to_minute(data.localDateNow, "data.localDateNow")  # before caller_zone stores anything
     zone = await caller_zone(services, caller, data.timeZone, data.localDateNow)

@@ -25,14 +25,8 @@ from roomful_meetings.protocol.envelope import (
     encode_response,
     quoted,
 )
-
-# Importing the handler modules registers their endpoints.
-from roomful_meetings.service import admin as _admin  # noqa: F401
-from roomful_meetings.service import availability as _availability  # noqa: F401
-from roomful_meetings.service import legacy as _legacy  # noqa: F401
-from roomful_meetings.service import meetings as _meetings  # noqa: F401
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.service.registry import ENDPOINTS
+from roomful_meetings.service.endpoints import ENDPOINTS
 from roomful_meetings.storage.base import REQUEST_KEY
 from roomful_meetings.storage.redis import RedisConnectionLost, RedisUnavailable
 

@@ -32,10 +32,12 @@ from roomful_meetings.protocol.replies import LegacyList, LegacyReply, PropCheck
 from roomful_meetings.service import series
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.meetings import create, list_range, time_changes
-from roomful_meetings.service.registry import endpoint
+from roomful_meetings.service.registry import Routes
 from roomful_meetings.storage.base import SeriesRedirect
 from roomful_meetings.storage.directory import DirectorySnapshot, Hash
 from roomful_meetings.storage.meetings import MeetingFields
+
+routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
 _meeting_decoder = msgspec.json.Decoder(Meeting)
 _avatar_decoder = msgspec.json.Decoder(Avatar3D)
@@ -117,7 +119,12 @@ async def legacy_event_frame(
     return None
 
 
-@endpoint("meeting:create", p.LegacyCreate, changes=True)
+@routes.endpoint(
+    "meeting:create",
+    p.LegacyCreate,
+    "DEPRECATED: create a meeting in a room or prop",
+    changes=True,
+)
 async def legacy_create(services: Services, caller: Caller, data: p.LegacyCreate) -> LegacyReply:
     m = data.meeting
     raw = await create(
@@ -136,7 +143,12 @@ async def legacy_create(services: Services, caller: Caller, data: p.LegacyCreate
     return LegacyReply(legacy)
 
 
-@endpoint("meeting:update", p.LegacyUpdate, changes=True)
+@routes.endpoint(
+    "meeting:update",
+    p.LegacyUpdate,
+    "DEPRECATED: change a meeting (may move it between rooms and props)",
+    changes=True,
+)
 async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate) -> LegacyReply:
     if parse_instance_id(data.meetingId) is not None:
         raise BadRequest(
@@ -177,13 +189,17 @@ async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate
     return LegacyReply(legacy)
 
 
-@endpoint("meeting:get", p.MeetingRef)
+@routes.endpoint("meeting:get", p.MeetingRef, "DEPRECATED: one meeting in the old shape")
 async def legacy_get(services: Services, caller: Caller, data: p.MeetingRef) -> LegacyReply:
     (legacy,) = await legacy_meetings(services, [await series.get_any(services, caller, data.meetingId)])
     return LegacyReply(legacy)
 
 
-@endpoint("meeting:listUserMeetingsInDateRange", p.DateRange)
+@routes.endpoint(
+    "meeting:listUserMeetingsInDateRange",
+    p.DateRange,
+    "DEPRECATED: the caller's meetings in a date range, old shape",
+)
 async def legacy_list(services: Services, caller: Caller, data: p.DateRange) -> LegacyList:
     start, end = list_range(data.startDate, data.endDate)
     page = await services.meetings.list_for_user(caller.user_id, start, end, limit=1000)
@@ -191,7 +207,11 @@ async def legacy_list(services: Services, caller: Caller, data: p.DateRange) -> 
     return LegacyList(await legacy_meetings(services, meetings))
 
 
-@endpoint("meeting:checkPropHasMeetingsOrSocialSessions", p.PropCheck)
+@routes.endpoint(
+    "meeting:checkPropHasMeetingsOrSocialSessions",
+    p.PropCheck,
+    "DEPRECATED: has a prop meetings or social sessions?",
+)
 async def check_prop(services: Services, caller: Caller, data: p.PropCheck) -> PropCheckReply:
     busy = await services.directory.prop_is_busy(data.roomId, data.propId, int(time.time()) // 60)
     if busy is None:

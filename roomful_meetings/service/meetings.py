@@ -18,11 +18,13 @@ from roomful_meetings.protocol.models import DEFAULT_COLOR, RGBA
 from roomful_meetings.protocol.replies import RawMeetingList, RawMeetingReply
 from roomful_meetings.service import series, series_changes
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.service.registry import endpoint
+from roomful_meetings.service.registry import Routes
 from roomful_meetings.service.updates import field_values, given, new_participants
 from roomful_meetings.storage.base import SeriesRedirect
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.meetings import MeetingFields
+
+routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
 MAX_LIST_DAYS = 366
 MAX_LIST_MEETINGS = 1000
@@ -42,7 +44,12 @@ def now_iso() -> str:
     return format_utc(int(time.time()) // 60)
 
 
-@endpoint("meeting:createMeeting", p.CreateMeeting, changes=True)
+@routes.endpoint(
+    "meeting:createMeeting",
+    p.CreateMeeting,
+    "Create a meeting (room, prop, group or direct); participants are told",
+    changes=True,
+)
 async def create_meeting(services: Services, caller: Caller, data: p.CreateMeeting) -> RawMeetingReply:
     source = rules.resolve_source(data.sourceType, data.sourceIds)
     if source.type == "direct" and source.pk == caller.user_id:
@@ -134,7 +141,12 @@ def time_changes(
     return start, end
 
 
-@endpoint("meeting:updateMeeting", p.UpdateMeeting, changes=True)
+@routes.endpoint(
+    "meeting:updateMeeting",
+    p.UpdateMeeting,
+    "Change a meeting (organizer); a new time resets RSVPs",
+    changes=True,
+)
 async def update_meeting(services: Services, caller: Caller, data: p.UpdateMeeting) -> RawMeetingReply:
     if parse_instance_id(data.meetingId) is not None:
         if data.scope == "following":
@@ -162,12 +174,14 @@ async def update_single(services: Services, caller: Caller, data: p.UpdateMeetin
     )
 
 
-@endpoint("meeting:deleteMeeting", p.DeleteMeeting, changes=True)
+@routes.endpoint("meeting:deleteMeeting", p.DeleteMeeting, "Delete a meeting (organizer)", changes=True)
 async def delete_meeting(services: Services, caller: Caller, data: p.DeleteMeeting) -> None:
     await delete_any(services, caller, data.meetingId, following=data.scope == "following")
 
 
-@endpoint("meeting:delete", p.MeetingRef, changes=True)  # DEPRECATED name, same behaviour
+@routes.endpoint(
+    "meeting:delete", p.MeetingRef, "DEPRECATED: delete a meeting", changes=True
+)  # DEPRECATED name, same behaviour
 async def legacy_delete(services: Services, caller: Caller, data: p.MeetingRef) -> None:
     await delete_any(services, caller, data.meetingId, following=False)
 
@@ -183,7 +197,7 @@ async def delete_any(services: Services, caller: Caller, meeting_id: str, *, fol
         await series_changes.cancel_instance(services, caller, meeting_id)
 
 
-@endpoint("meeting:getMeeting", p.MeetingRef)
+@routes.endpoint("meeting:getMeeting", p.MeetingRef, "One meeting (organizer or invitee)")
 async def get_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> RawMeetingReply:
     return RawMeetingReply(await series.get_any(services, caller, data.meetingId))
 
@@ -195,12 +209,12 @@ async def rsvp(services: Services, caller: Caller, meeting_id: str, status: str)
         await series_changes.rsvp_instance(services, caller, meeting_id, status)
 
 
-@endpoint("meeting:acceptMeetingRequest", p.MeetingRef, changes=True)
+@routes.endpoint("meeting:acceptMeetingRequest", p.MeetingRef, "Accept an invitation", changes=True)
 async def accept_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> None:
     await rsvp(services, caller, data.meetingId, "accepted")
 
 
-@endpoint("meeting:declineMeetingRequest", p.MeetingRef, changes=True)
+@routes.endpoint("meeting:declineMeetingRequest", p.MeetingRef, "Decline an invitation", changes=True)
 async def decline_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> None:
     await rsvp(services, caller, data.meetingId, "declined")
 
@@ -216,7 +230,11 @@ def list_range(start_value: Any, end_value: Any) -> tuple[int, int]:
     return start, end
 
 
-@endpoint("meeting:listUserMeetings", p.ListUserMeetings)
+@routes.endpoint(
+    "meeting:listUserMeetings",
+    p.ListUserMeetings,
+    "The caller's meetings, filtered by time, source and status",
+)
 async def list_user_meetings(services: Services, caller: Caller, data: p.ListUserMeetings) -> RawMeetingList:
     start, end = list_range(data.startDate, data.endDate)
     filter_type = data.sourceType or ""

@@ -1,4 +1,7 @@
-"""The endpoint table: name -> payload Struct, handler, and who may call it."""
+"""Endpoints: each service module keeps a `Routes` table of its handlers, each declared next
+to its handler with its payload Struct, its one-line summary (for the AsyncAPI document) and
+who may call it; `service/endpoints.py` lists the tables, and that list is the registry.
+Nothing registers itself by being imported."""
 
 from __future__ import annotations
 
@@ -23,24 +26,38 @@ class Endpoint:
     admin: bool
     changes: bool
     decoder: msgspec.json.Decoder[Any] = field(repr=False)
+    summary: str = ""
 
 
-ENDPOINTS: dict[str, Endpoint] = {}
+class Routes:
+    """The endpoints of one service module, in the order they are declared."""
+
+    def __init__(self) -> None:
+        self.endpoints: list[Endpoint] = []
+
+    def endpoint(
+        self, name: str, payload: type[P], summary: str, *, admin: bool = False, changes: bool = False
+    ) -> Callable[
+        [Callable[[Services, Caller, P], Awaitable[Any]]], Callable[[Services, Caller, P], Awaitable[Any]]
+    ]:
+        """Declare a handler for `name`; `changes` marks requests that write (safe retries
+        apply); `summary` is its line in the AsyncAPI document."""
+
+        def declare(
+            handler: Callable[[Services, Caller, P], Awaitable[Any]],
+        ) -> Callable[[Services, Caller, P], Awaitable[Any]]:
+            decoder = msgspec.json.Decoder(payload)
+            self.endpoints.append(Endpoint(name, payload, handler, admin, changes, decoder, summary))
+            return handler
+
+        return declare
 
 
-def endpoint(
-    name: str, payload: type[P], *, admin: bool = False, changes: bool = False
-) -> Callable[
-    [Callable[[Services, Caller, P], Awaitable[Any]]], Callable[[Services, Caller, P], Awaitable[Any]]
-]:
-    """Register a handler; `changes` marks requests that write (safe retries apply)."""
-
-    def register(
-        handler: Callable[[Services, Caller, P], Awaitable[Any]],
-    ) -> Callable[[Services, Caller, P], Awaitable[Any]]:
-        if name in ENDPOINTS:
-            raise RuntimeError(f"endpoint {name} registered twice")
-        ENDPOINTS[name] = Endpoint(name, payload, handler, admin, changes, msgspec.json.Decoder(payload))
-        return handler
-
-    return register
+def registry(*tables: Routes) -> dict[str, Endpoint]:
+    """The endpoint table of the given route tables; a name declared twice is a bug."""
+    found: dict[str, Endpoint] = {}
+    for entry in (e for table in tables for e in table.endpoints):
+        if entry.name in found:
+            raise RuntimeError(f"endpoint {entry.name} declared twice")
+        found[entry.name] = entry
+    return found

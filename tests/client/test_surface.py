@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from roomful_meetings.client import MeetingsClient
-from roomful_meetings.service.registry import ENDPOINTS
+from roomful_meetings.service.endpoints import ENDPOINTS
 
 NOT_ENDPOINTS = {"request", "events", "wait_disconnected"}
 
@@ -70,17 +70,24 @@ async def sent_by(method: str) -> tuple[str, Any]:
     client.request = recorder.request  # type: ignore[method-assign]  # the one seam: no socket
     fn = getattr(MeetingsClient, method)
     hints = typing.get_type_hints(fn, include_extras=True)
-    params = [name for name in inspect.signature(fn).parameters if name != "self"]
+    required = [
+        param
+        for param in inspect.signature(fn).parameters.values()
+        if param.name != "self" and param.default is inspect.Parameter.empty
+    ]
+    positional = [sample(hints[p.name]) for p in required if p.kind is not p.KEYWORD_ONLY]
+    keywords = {p.name: sample(hints[p.name]) for p in required if p.kind is p.KEYWORD_ONLY}
     with pytest.raises(_Sent):
-        await fn(client, *(sample(hints[name]) for name in params))
+        await fn(client, *positional, **keywords)
     (sent,) = recorder.sent
     return sent
 
 
-async def test_every_endpoint_has_one_typed_method_and_every_method_one_endpoint() -> None:
-    endpoints = [(await sent_by(method))[0] for method in client_methods()]
-    assert sorted(endpoints) == sorted(set(endpoints)), "two methods send the same endpoint"
-    assert set(endpoints) == set(ENDPOINTS)
+async def test_every_endpoint_has_a_typed_method_and_every_method_sends_an_endpoint() -> None:
+    """Conveniences (create_series, cancel_instance, ...) may send an endpoint that has its
+    own method too; what matters is that nothing is missing and nothing is unknown."""
+    endpoints = {(await sent_by(method))[0] for method in client_methods()}
+    assert endpoints == set(ENDPOINTS)
 
 
 @pytest.mark.parametrize("method", client_methods())

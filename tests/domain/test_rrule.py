@@ -46,3 +46,23 @@ def test_rule_text_round_trips() -> None:
     text = "FREQ=MONTHLY;INTERVAL=2;UNTIL=20310101T090000Z;BYDAY=-1FR,2TU;BYSETPOS=1;WKST=SU"
     rule = parse_rule(text.lower())
     assert parse_rule(rule.text()) == rule
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FREQ=WEEKLY;COUNT=\u0661\u0660",
+        "FREQ=MONTHLY;BYDAY=\u0662MO",
+        "FREQ=DAILY;UNTIL=\u0662\u0660310101T000000Z",
+    ],
+)
+def test_numbers_in_a_rule_are_ascii_digits(text: str) -> None:
+    """Python's \\d and int() take any script's digits; RFC 5545 numbers are ASCII."""
+    with pytest.raises(BadRequest):
+        parse_rule(text)
+
+
+def test_an_instance_id_with_non_ascii_digits_is_no_instance() -> None:
+    from roomful_meetings.domain.recurrence import parse_instance_id
+
+    assert parse_instance_id("s1_\u0662\u0660310106T0900Z") is None

@@ -22,7 +22,7 @@ from roomful_meetings.protocol.envelope import (
     quoted,
 )
 from roomful_meetings.protocol.payloads import MeetingRef
-from roomful_meetings.service.registry import ENDPOINTS
+from roomful_meetings.service.endpoints import ENDPOINTS
 from tests.frames import text_frames
 
 

@@ -131,8 +131,11 @@ async def test_password_and_database_from_the_url(own_redis: RedisProcess) -> No
         await redis.execute("SET", "k", "in-db-3")
         assert await redis.execute("CLIENT", "INFO") and b"db=3" in await redis.execute("CLIENT", "INFO")
     wrong = parse_redis_url(f"redis://:wrong@127.0.0.1:{own_redis.port}/0")
-    async with open_redis(wrong, connect_timeout=0.5) as redis:
-        await trio.sleep(0.3)
+    async with open_redis(address) as probe, open_redis(wrong, connect_timeout=0.5) as redis:
+        with trio.fail_after(10):  # until Redis has refused the password, not for a while
+            await probe.wait_connected()
+            while b"errorstat_WRONGPASS" not in await probe.execute("INFO", "errorstats"):  # noqa: ASYNC110
+                await trio.sleep(0.01)
         assert not redis.connected
 
 

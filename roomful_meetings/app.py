@@ -28,8 +28,8 @@ from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.meetings import MeetingStore
 from roomful_meetings.storage.redis import (
     Redis,
-    RedisAddress,
     RedisError,
+    Target,
     load_scripts,
     open_redis,
     parse_redis_url,
@@ -51,10 +51,10 @@ class RedisNotReached(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class Running:
     port: int
-    redis: RedisAddress
+    redis: Target
 
 
-def configured_redis(settings: Settings) -> RedisAddress | None:
+def configured_redis(settings: Settings) -> Target | None:
     """The address of --redis-url, None for the embedded Redis. Raises ConfigError."""
     if not settings.redis_url:
         return None
@@ -65,7 +65,7 @@ def configured_redis(settings: Settings) -> RedisAddress | None:
 
 
 @asynccontextmanager
-async def redis_address(settings: Settings) -> AsyncIterator[RedisAddress]:
+async def redis_address(settings: Settings) -> AsyncIterator[Target]:
     configured = configured_redis(settings)
     if configured is not None:
         yield configured
@@ -160,7 +160,7 @@ async def run_server(
     ):
         metrics.REDIS_UP.set_function(lambda: float(redis.connected))
         services = build_services(settings, redis)
-        hub = Hub(services.keys, address)
+        hub = Hub(services.keys, redis.pubsub_locator())
         prepared = trio.Event()
 
         def readiness() -> str | None:

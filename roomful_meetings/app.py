@@ -155,7 +155,10 @@ async def run_server(
     async with (
         redis_address(settings) as address,
         open_redis(
-            address, pool_size=settings.redis_pool_size, reply_timeout=settings.redis_timeout
+            address,
+            pool_size=settings.redis_pool_size,
+            reply_timeout=settings.redis_timeout,
+            min_replicas=settings.redis_min_replicas,
         ) as redis,
     ):
         metrics.REDIS_UP.set_function(lambda: float(redis.connected))

@@ -78,6 +78,8 @@ class Redis(ABC):
     address: Target
     timeout: float
     on_state_change: Callable[[bool], None] | None = None
+    # The `wait_replicas` of an evalsha that names none (--redis-min-replicas).
+    min_replicas: int = 0
 
     @property
     @abstractmethod
@@ -101,13 +103,14 @@ class Redis(ABC):
         keys: list[str] | tuple[str, ...] = (),
         args: list[Any] | tuple[Any, ...] = (),
         *,
-        wait_replicas: int = 0,
+        wait_replicas: int | None = None,
     ) -> Any:
         """Run a script by SHA (loaded and retried once if the server does not know it).
 
-        With `wait_replicas` N > 0, `WAIT N` is pipelined right behind it on the same
-        connection, and the reply is returned only once N replicas hold the change; else
-        ReplicasBehind (outcome unknown: the primary has it, a failover may lose it).
+        With `wait_replicas` N > 0 (None: the client's `min_replicas`), `WAIT N` is
+        pipelined right behind it on the same connection, and the reply is returned only
+        once N replicas hold the change; else ReplicasBehind (outcome unknown: the
+        primary has it, a failover may lose it).
         """
 
     @abstractmethod
@@ -124,6 +127,9 @@ class Redis(ABC):
 
     def wait_timeout_ms(self) -> int:
         return max(1, int(self.timeout * WAIT_SHARE_OF_TIMEOUT * 1000))
+
+    def replicas_to_wait(self, wait_replicas: int | None) -> int:
+        return self.min_replicas if wait_replicas is None else wait_replicas
 
 
 async def run_script(
@@ -312,12 +318,17 @@ class Pool(Redis):
         keys: list[str] | tuple[str, ...] = (),
         args: list[Any] | tuple[Any, ...] = (),
         *,
-        wait_replicas: int = 0,
+        wait_replicas: int | None = None,
     ) -> Any:
         conn = self.pick()
         try:
             return await run_script(
-                conn, script, keys, args, wait_replicas=wait_replicas, wait_timeout_ms=self.wait_timeout_ms()
+                conn,
+                script,
+                keys,
+                args,
+                wait_replicas=self.replicas_to_wait(wait_replicas),
+                wait_timeout_ms=self.wait_timeout_ms(),
             )
         except NotServing as exc:
             self.refused(conn, exc)
@@ -328,9 +339,22 @@ class Pool(Redis):
 
 
 def make_client(
-    target: Target, *, pool_size: int = 2, reply_timeout: float = 5.0, connect_timeout: float = 2.0
+    target: Target,
+    *,
+    pool_size: int = 2,
+    reply_timeout: float = 5.0,
+    connect_timeout: float = 2.0,
+    min_replicas: int = 0,
 ) -> Redis:
     """The client for a URL's target (not running yet: see `open_redis`)."""
+    client = _client_for(
+        target, pool_size=pool_size, reply_timeout=reply_timeout, connect_timeout=connect_timeout
+    )
+    client.min_replicas = min_replicas
+    return client
+
+
+def _client_for(target: Target, *, pool_size: int, reply_timeout: float, connect_timeout: float) -> Redis:
     from roomful_meetings.storage.redis.cluster import ClusterRedis
     from roomful_meetings.storage.redis.sentinel import SentinelLocator
     from roomful_meetings.storage.redis.url import ClusterAddress, SentinelAddress
@@ -349,11 +373,20 @@ def make_client(
 
 @asynccontextmanager
 async def open_redis(
-    target: Target, *, pool_size: int = 2, reply_timeout: float = 5.0, connect_timeout: float = 2.0
+    target: Target,
+    *,
+    pool_size: int = 2,
+    reply_timeout: float = 5.0,
+    connect_timeout: float = 2.0,
+    min_replicas: int = 0,
 ) -> AsyncIterator[Redis]:
     """Run a client for the duration of the block (connections keep themselves alive)."""
     redis = make_client(
-        target, pool_size=pool_size, reply_timeout=reply_timeout, connect_timeout=connect_timeout
+        target,
+        pool_size=pool_size,
+        reply_timeout=reply_timeout,
+        connect_timeout=connect_timeout,
+        min_replicas=min_replicas,
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(redis.run)

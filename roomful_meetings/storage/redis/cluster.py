@@ -396,22 +396,24 @@ class ClusterRedis(Redis):
         keys: list[str] | tuple[str, ...] = (),
         args: list[Any] | tuple[Any, ...] = (),
         *,
-        wait_replicas: int = 0,
+        wait_replicas: int | None = None,
     ) -> Any:
+        replicas = self.replicas_to_wait(wait_replicas)
+
         async def attempt(pool: Pool, before: tuple[Command, ...]) -> Any:
             return await run_script(
                 pool.pick(),
                 script,
                 keys,
                 args,
-                wait_replicas=wait_replicas,
+                wait_replicas=replicas,
                 wait_timeout_ms=self.wait_timeout_ms(),
                 before=before,
             )
 
         try:
             return await self._route(keys[0] if keys else None).evalsha(
-                script, keys, args, wait_replicas=wait_replicas
+                script, keys, args, wait_replicas=replicas
             )
         except Redirected as redirect:
             return await self._redirected(redirect, attempt)

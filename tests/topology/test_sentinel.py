@@ -1,0 +1,166 @@
+"""The client on a real Sentinel group: finding the primary, following failovers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+
+from roomful_meetings.storage.redis import (
+    NotServing,
+    Pool,
+    PubSub,
+    RedisConnectionLost,
+    RedisUnavailable,
+    Script,
+    SentinelAddress,
+    open_redis,
+    parse_redis_url,
+)
+from roomful_meetings.storage.redis.sentinel import SentinelLocator
+from tests.topologies import MASTER_NAME, SentinelGroup, command
+
+log = logging.getLogger(__name__)
+APPEND = Script.from_source("append", b"return redis.call('RPUSH', KEYS[1], ARGV[1])")
+
+
+def sentinel_address(group: SentinelGroup, url_tail: str = "") -> SentinelAddress:
+    target = parse_redis_url(group.url + url_tail)
+    assert isinstance(target, SentinelAddress)
+    return target
+
+
+@asynccontextmanager
+async def sentinel_client(group: SentinelGroup, url_tail: str = "") -> AsyncIterator[Pool]:
+    async with open_redis(sentinel_address(group, url_tail), reply_timeout=2.0) as redis:
+        assert isinstance(redis, Pool)
+        await redis.wait_connected()
+        yield redis
+
+
+async def test_the_primary_is_found_through_any_listed_sentinel(
+    sentinel_group: SentinelGroup, prefix: str
+) -> None:
+    group = sentinel_group
+    primary = group.primary()
+    # The first listed Sentinel is not one: the next one answers.
+    dead_first = sentinel_address(group)
+    dead_first = SentinelAddress(
+        sentinels=(dead_first.sentinels[0].at("127.0.0.1", 1), *dead_first.sentinels),
+        master_name=MASTER_NAME,
+        data=dead_first.data,
+    )
+    async with open_redis(dead_first) as redis:
+        await redis.wait_connected()
+        assert await redis.execute("SET", prefix + "k", "v") == b"OK"
+        assert command(primary or 0, "GET", prefix + "k") == b"v"
+        assert (await redis.execute("ROLE"))[0] == b"master"
+
+
+async def test_an_unknown_master_name_says_so(sentinel_group: SentinelGroup) -> None:
+    group = sentinel_address(sentinel_group)
+    locator = SentinelLocator(SentinelAddress(group.sentinels, "nobody", group.data), timeout=1.0)
+    with pytest.raises(RedisUnavailable, match=r"no primary found for 'nobody'.*does not monitor 'nobody'"):
+        await locator.locate()
+
+
+async def test_the_database_of_the_url_is_selected(sentinel_group: SentinelGroup, prefix: str) -> None:
+    async with sentinel_client(sentinel_group, "?db=3") as redis:
+        await redis.execute("SET", prefix + "db", "three")
+    assert command(sentinel_group.primary() or 0, "GET", prefix + "db") is None
+    with_select = command(
+        sentinel_group.primary() or 0,
+        "EVAL",
+        f"redis.call('SELECT', 3) return redis.call('GET', '{prefix}db')",
+        0,
+    )
+    assert with_select == b"three"
+
+
+async def test_a_demoted_primary_answering_readonly_makes_the_pool_move(
+    own_sentinel_group: SentinelGroup, prefix: str
+) -> None:
+    """A write that meets READONLY (the node is a replica now) is refused as not applied,
+    and the pool finds the primary again without waiting for Sentinel's announcement."""
+    group = own_sentinel_group
+    old = group.primary()
+    assert old is not None
+    async with sentinel_client(group) as redis:
+        await redis.execute("SET", prefix + "a", "1")
+        new = next(n.port for n in group.data if n.port != old)
+        # Demote the primary behind Sentinel's back; the pool's links to it stay open.
+        assert command(new, "REPLICAOF", "NO", "ONE") == b"OK"
+        assert command(old, "REPLICAOF", "127.0.0.1", new) == b"OK"
+        with pytest.raises(NotServing, match="READONLY"):
+            await redis.execute("SET", prefix + "a", "2")
+        assert isinstance(redis.locator, SentinelLocator)
+        assert redis.locator.current is None  # forgotten: asked again of Sentinel
+
+
+async def test_failover_the_pool_and_subscription_follow_and_acknowledged_writes_survive(
+    own_sentinel_group: SentinelGroup, prefix: str
+) -> None:
+    group = own_sentinel_group
+    old = group.primary()
+    assert old is not None
+    key = prefix + "list"
+    acked: list[int] = []
+    errors: list[Exception] = []
+    killed, resumed = trio.Event(), trio.Event()
+    channel = (prefix + "events").encode()
+    confirmations: list[bytes] = []
+    messages: list[bytes] = []
+    after = trio.Event()
+
+    def on_message(_: bytes, data: bytes) -> None:
+        messages.append(data)
+        if data == b"after":
+            after.set()
+
+    async def writer(redis: Pool) -> None:
+        n = 0
+        while True:
+            n += 1
+            sent_after_kill = killed.is_set()  # no reply from the killed node then
+            try:
+                await redis.evalsha(APPEND, [key], [n], wait_replicas=1)
+            except (RedisUnavailable, RedisConnectionLost) as exc:  # 503s, nothing else
+                errors.append(exc)
+                await trio.sleep(0.01)  # a caller retrying, as a client after a 503 does
+                continue
+            acked.append(n)
+            if sent_after_kill:
+                resumed.set()
+            elif len(acked) == 50:
+                group.data_node(old).kill()
+                killed.set()
+
+    async with sentinel_client(group) as redis, trio.open_nursery() as nursery:
+        subscriber = PubSub(redis.pubsub_locator(), on_message, on_subscribed=confirmations.append)
+        await nursery.start(subscriber.run)
+        await subscriber.subscribe(channel)
+        for _ in range(3):
+            nursery.start_soon(writer, redis)
+        await killed.wait()
+        killed_at = trio.current_time()
+        with trio.fail_after(15):  # the contract: service resumes within 15 s
+            await resumed.wait()
+            await subscriber.wait_confirmed(channel)
+        log.info(
+            "resumed %.1f s after the kill, %d 503s meanwhile", trio.current_time() - killed_at, len(errors)
+        )
+        new = group.primary()
+        assert new is not None and new != old
+        assert isinstance(redis.locator, SentinelLocator)
+        assert redis.locator.current is not None and redis.locator.current.port == new
+        assert confirmations.count(channel) == 2  # subscribed again, on the new primary
+        await redis.execute("PUBLISH", channel, "after")
+        with trio.fail_after(5):
+            await after.wait()
+        nursery.cancel_scope.cancel()
+    assert errors, "the kill should have been noticed by the writers"
+    stored = [int(n) for n in command(new, "LRANGE", key, 0, -1)]
+    assert set(acked) <= set(stored), f"acknowledged but lost: {set(acked) - set(stored)}"

@@ -1,8 +1,10 @@
 """Fixtures of the topology tests: a Redis Cluster and a Sentinel group of real processes.
 
-The `cluster` and `sentinel_group` fixtures are shared by a module's tests that leave them
-healthy (routing, redirections); `own_cluster` and `own_sentinel_group` are a test's own,
-for tests that kill a primary.
+The `cluster` and `sentinel_group` fixtures are shared by the tests that leave them healthy
+(routing, redirections, serve); `own_cluster` and `own_sentinel_group` are a test's own, for
+tests that kill a primary. Every test here is marked `topology` and left out of the default
+run (they take a minute or two, most of it booting topologies and waiting for failovers):
+`pytest -m topology` runs them.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def _group(folder: Path) -> Iterator[SentinelGroup]:
     group.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     yield from _cluster(tmp_path_factory.mktemp("cluster"))
 
@@ -39,7 +41,7 @@ def own_cluster(tmp_path: Path) -> Iterator[RedisCluster]:
     yield from _cluster(tmp_path / "cluster")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sentinel_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
     yield from _group(tmp_path_factory.mktemp("sentinel"))
 

@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from roomful_meetings.storage.redis import (
+    ClusterAddress,
     Command,
     RedisConnectionLost,
     RedisUnavailable,
@@ -18,7 +19,13 @@ from roomful_meetings.storage.redis import (
     open_redis,
     parse_redis_url,
 )
-from roomful_meetings.storage.redis.cluster import ClusterRedis, ShardedPubSub, key_slot
+from roomful_meetings.storage.redis.cluster import (
+    ClusterRedis,
+    ShardedPubSub,
+    key_slot,
+    parse_shards,
+    parse_slots,
+)
 from tests.topologies import RedisCluster, command
 
 SET_AND_GET = Script.from_source(
@@ -254,3 +261,16 @@ async def test_failover_the_client_resumes_and_acknowledged_writes_survive(
     for key, numbers in acked.items():
         stored = [int(n) for n in command(cluster.owner(key), "LRANGE", key, 0, -1)]
         assert set(numbers) <= set(stored), f"{key}: acknowledged but lost: {set(numbers) - set(stored)}"
+
+
+def test_cluster_slots_and_cluster_shards_give_the_same_map(cluster: RedisCluster) -> None:
+    """CLUSTER SLOTS is the fallback for servers without CLUSTER SHARDS (before Redis 7)."""
+    port = cluster.nodes[0].port
+    asked = parse_redis_url(cluster.url)
+    assert isinstance(asked, ClusterAddress)
+    template = asked.seeds[0]
+    by_shards = parse_shards(command(port, "CLUSTER", "SHARDS"), template, template)
+    by_slots = parse_slots(command(port, "CLUSTER", "SLOTS"), template, template)
+    assert sorted(by_shards, key=lambda r: r[0]) == sorted(by_slots, key=lambda r: r[0])
+    assert sum(end - start + 1 for start, end, _ in by_slots) == 16384
+    assert {a.port for _, _, a in by_slots} == {s["primary"] for s in cluster.shards(port) or []}

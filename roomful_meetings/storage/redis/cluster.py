@@ -325,6 +325,10 @@ class ClusterRedis(Redis):
         return pool
 
     def _any(self) -> Pool:
+        """Where keyless commands go: the primary of slot 0 while it is up, else any."""
+        first = self._owner[0]
+        if first is not None and first.connected:
+            return first
         for pool in self._pools.values():
             if pool.connected:
                 return pool

@@ -90,11 +90,13 @@ class SentinelLocator:
     def _on_message(self, channel: bytes, data: bytes) -> None:
         # "<master name> <old ip> <old port> <new ip> <new port>"
         name, *_, host, port = data.decode(errors="replace").split(" ")
-        if name != self.group.master_name:
+        if name != self.group.master_name or not port.isdigit():
             return
+        if self.group.data.at(host, int(port)) == self._moves.current:
+            return  # every Sentinel announces the switch: followed already
         log.warning("Sentinel switched the primary of %r to %s:%s", name, host, port)
         self._stale = True
-        self._moves.set(None)
+        self._moves.set(None)  # believed once ROLE confirms it (locate)
 
     async def _resolve(self) -> RedisAddress:
         """Ask each Sentinel in turn; the first primary that confirms its role wins.

@@ -32,7 +32,7 @@ from roomful_meetings.storage.redis import (
     Target,
     load_scripts,
     open_redis,
-    parse_redis_url,
+    parse_redis_target,
 )
 from roomful_meetings.storage.schema import check_data_format, warn_on_eviction
 from roomful_meetings.transport.http import serve_http
@@ -59,7 +59,7 @@ def configured_redis(settings: Settings) -> Target | None:
     if not settings.redis_url:
         return None
     try:
-        return parse_redis_url(settings.redis_url)
+        return parse_redis_target(settings.redis_url)
     except ValueError as exc:
         raise ConfigError(f"bad value for --redis-url: {exc}") from None
 

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from roomful_meetings.storage.redis import ClusterAddress, RedisAddress, SentinelAddress, parse_redis_url
+from roomful_meetings.storage.redis import (
+    ClusterAddress,
+    RedisAddress,
+    SentinelAddress,
+    parse_redis_target,
+    parse_redis_url,
+)
 
 
 def test_sentinel_url_with_hosts_master_db_and_credentials() -> None:
-    target = parse_redis_url(
+    target = parse_redis_target(
         "redis+sentinel://app:s%40cret@10.0.0.1:26379,10.0.0.2,[::1]:26380/main?db=2&sentinel_password=sp"
     )
     assert isinstance(target, SentinelAddress)
@@ -28,11 +34,11 @@ def test_sentinel_url_with_hosts_master_db_and_credentials() -> None:
 
 
 def test_tls_options_reach_data_nodes_and_sentinels() -> None:
-    target = parse_redis_url("rediss+sentinel://h:1/m?ssl_ca_certs=/ca.pem&ssl_cert_reqs=none")
+    target = parse_redis_target("rediss+sentinel://h:1/m?ssl_ca_certs=/ca.pem&ssl_cert_reqs=none")
     assert isinstance(target, SentinelAddress)
     for address in (target.data, *target.sentinels):
         assert (address.tls, address.tls_ca_file, address.tls_verify) == (True, "/ca.pem", False)
-    cluster = parse_redis_url("rediss+cluster://:pw@h:7000")
+    cluster = parse_redis_target("rediss+cluster://:pw@h:7000")
     assert isinstance(cluster, ClusterAddress)
     assert (cluster.seeds[0].tls, cluster.seeds[0].password, cluster.seeds[0].tls_verify) == (
         True,
@@ -42,15 +48,15 @@ def test_tls_options_reach_data_nodes_and_sentinels() -> None:
 
 
 def test_cluster_url_with_seeds() -> None:
-    target = parse_redis_url("redis+cluster://127.0.0.1:7000,127.0.0.1:7001,other")
+    target = parse_redis_target("redis+cluster://127.0.0.1:7000,127.0.0.1:7001,other")
     assert isinstance(target, ClusterAddress)
     assert [s.node for s in target.seeds] == ["127.0.0.1:7000", "127.0.0.1:7001", "other:6379"]
-    assert parse_redis_url("redis+cluster://h:1/0") == parse_redis_url("redis+cluster://h:1")
+    assert parse_redis_target("redis+cluster://h:1/0") == parse_redis_target("redis+cluster://h:1")
 
 
 def test_single_server_urls_are_as_before() -> None:
-    assert parse_redis_url("redis://u:p@h:7/3") == RedisAddress("h", 7, username="u", password="p", db=3)
-    assert parse_redis_url("unix:///tmp/r.sock?db=1") == RedisAddress(unix_path="/tmp/r.sock", db=1)
+    assert parse_redis_target("redis://u:p@h:7/3") == RedisAddress("h", 7, username="u", password="p", db=3)
+    assert parse_redis_target("unix:///tmp/r.sock?db=1") == RedisAddress(unix_path="/tmp/r.sock", db=1)
 
 
 @pytest.mark.parametrize(
@@ -71,4 +77,10 @@ def test_single_server_urls_are_as_before() -> None:
 )
 def test_a_url_that_cannot_work_says_why(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        parse_redis_url(url)
+        parse_redis_target(url)
+
+
+def test_parse_redis_url_is_for_one_server_only() -> None:
+    with pytest.raises(ValueError, match="redis\\+cluster:// names several servers, not one"):
+        parse_redis_url("redis+cluster://h:1")
+    assert parse_redis_url("redis://h:2") == RedisAddress("h", 2)

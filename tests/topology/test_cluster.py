@@ -17,7 +17,7 @@ from roomful_meetings.storage.redis import (
     ReplyError,
     Script,
     open_redis,
-    parse_redis_url,
+    parse_redis_target,
 )
 from roomful_meetings.storage.redis.cluster import (
     ClusterRedis,
@@ -36,8 +36,8 @@ APPEND = Script.from_source("append", b"return redis.call('RPUSH', KEYS[1], ARGV
 
 
 @asynccontextmanager
-async def cluster_client(cluster: RedisCluster, **options: float) -> AsyncIterator[ClusterRedis]:
-    async with open_redis(parse_redis_url(cluster.url), reply_timeout=2.0, **options) as redis:  # type: ignore[arg-type]
+async def cluster_client(cluster: RedisCluster) -> AsyncIterator[ClusterRedis]:
+    async with open_redis(parse_redis_target(cluster.url), reply_timeout=2.0) as redis:
         assert isinstance(redis, ClusterRedis)
         await redis.wait_connected()
         while len(redis.primaries()) < cluster.primaries:
@@ -266,7 +266,7 @@ async def test_failover_the_client_resumes_and_acknowledged_writes_survive(
 def test_cluster_slots_and_cluster_shards_give_the_same_map(cluster: RedisCluster) -> None:
     """CLUSTER SLOTS is the fallback for servers without CLUSTER SHARDS (before Redis 7)."""
     port = cluster.nodes[0].port
-    asked = parse_redis_url(cluster.url)
+    asked = parse_redis_target(cluster.url)
     assert isinstance(asked, ClusterAddress)
     template = asked.seeds[0]
     by_shards = parse_shards(command(port, "CLUSTER", "SHARDS"), template, template)

@@ -18,7 +18,7 @@ from roomful_meetings.storage.redis import (
     Script,
     SentinelAddress,
     open_redis,
-    parse_redis_url,
+    parse_redis_target,
 )
 from roomful_meetings.storage.redis.sentinel import SentinelLocator
 from tests.topologies import MASTER_NAME, SentinelGroup, command
@@ -28,7 +28,7 @@ APPEND = Script.from_source("append", b"return redis.call('RPUSH', KEYS[1], ARGV
 
 
 def sentinel_address(group: SentinelGroup, url_tail: str = "") -> SentinelAddress:
-    target = parse_redis_url(group.url + url_tail)
+    target = parse_redis_target(group.url + url_tail)
     assert isinstance(target, SentinelAddress)
     return target
 

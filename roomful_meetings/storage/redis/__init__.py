@@ -23,6 +23,7 @@ from roomful_meetings.storage.redis.url import (
     RedisAddress,
     SentinelAddress,
     Target,
+    parse_redis_target,
     parse_redis_url,
 )
 
@@ -51,5 +52,6 @@ __all__ = [
     "load_scripts",
     "make_client",
     "open_redis",
+    "parse_redis_target",
     "parse_redis_url",
 ]

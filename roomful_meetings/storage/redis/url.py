@@ -91,8 +91,18 @@ def _masked_auth(username: str | None, password: str | None) -> str:
     return f"{username or ''}{':***' if password else ''}@"
 
 
-def parse_redis_url(url: str) -> Target:
-    """Where `url` points. Raises ValueError naming what is wrong."""
+def parse_redis_url(url: str) -> RedisAddress:
+    """The one server of a redis://, rediss:// or unix:// URL. Raises ValueError naming
+    what is wrong (a Sentinel or Cluster URL too: see `parse_redis_target`)."""
+    target = parse_redis_target(url)
+    if not isinstance(target, RedisAddress):
+        raise ValueError(f"{url.partition('://')[0]}:// names several servers, not one")
+    return target
+
+
+def parse_redis_target(url: str) -> Target:
+    """Where `url` points: one server, a Sentinel group or a Cluster. Raises ValueError
+    naming what is wrong."""
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     if scheme not in SCHEMES:
         raise ValueError(f"unsupported Redis URL scheme {scheme!r} (one of {', '.join(SCHEMES)})")

@@ -213,19 +213,20 @@ class BenchCluster:
 
     def __init__(self, folder: Path, nodes: int) -> None:
         self.ports = [free_port() for _ in range(nodes)]
+        self.buses = [free_port() for _ in range(nodes)]
         self.procs = []
-        for port in self.ports:
+        for port, bus in zip(self.ports, self.buses, strict=True):
             where = folder / str(port)
             where.mkdir(parents=True)
-            bus = [
+            options = [
                 "--cluster-enabled",
                 "yes",
                 "--cluster-port",
-                str(free_port()),
-                "--cluster-config-file",
-                "nodes.conf",
+                str(bus),
+                "--cluster-node-timeout",
+                "1000",
             ]
-            command = redis_command(find_redis_server(), port, where, persistent=False) + bus
+            command = redis_command(find_redis_server(), port, where, persistent=False) + options
             self.procs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     @property
@@ -239,7 +240,7 @@ class BenchCluster:
             last = SLOTS - 1 if i == len(self.ports) - 1 else (i + 1) * share - 1
             ask(port, "CLUSTER", "ADDSLOTSRANGE", i * share, last)
             if i:
-                ask(port, "CLUSTER", "MEET", "127.0.0.1", self.ports[0])
+                ask(port, "CLUSTER", "MEET", "127.0.0.1", self.ports[0], self.buses[0])
         self._until(lambda port: b"cluster_state:ok" in ask(port, "CLUSTER", "INFO"))
 
     def _until(self, check: Callable[[int], bool]) -> None:

@@ -402,24 +402,23 @@ class ClusterRedis(Redis):
         *,
         wait_replicas: int | None = None,
     ) -> Any:
-        replicas = self.replicas_to_wait(wait_replicas)
-
-        async def attempt(pool: Pool, before: tuple[Command, ...]) -> Any:
-            return await run_script(
-                pool.pick(),
-                script,
-                keys,
-                args,
-                wait_replicas=replicas,
-                wait_timeout_ms=self.wait_timeout_ms(),
-                before=before,
-            )
-
+        replicas = self.min_replicas if wait_replicas is None else wait_replicas
+        pool = self._route(keys[0] if keys else None)
         try:
-            return await self._route(keys[0] if keys else None).evalsha(
-                script, keys, args, wait_replicas=replicas
-            )
+            return await pool.evalsha(script, keys, args, wait_replicas=replicas)
         except Redirected as redirect:
+
+            async def attempt(pool: Pool, before: tuple[Command, ...]) -> Any:
+                return await run_script(
+                    pool.pick(),
+                    script,
+                    keys,
+                    args,
+                    wait_replicas=replicas,
+                    wait_timeout_ms=self.wait_timeout_ms(),
+                    before=before,
+                )
+
             return await self._redirected(redirect, attempt)
         except (RedisUnavailable, RedisConnectionLost):
             self.request_refresh()

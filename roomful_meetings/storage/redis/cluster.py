@@ -87,10 +87,15 @@ _KINDS: Final = {
 }  # fmt: skip
 
 
-@lru_cache(maxsize=256)
+_kind_of: dict[object, int] = {}  # command name as given -> its kind (a dict: cheaper than lru_cache)
+
+
 def _kind(name: str | bytes | int | float) -> int:
-    text = name.decode() if isinstance(name, bytes) else str(name)
-    return _KINDS.get(text.upper(), 0)
+    kind = _kind_of.get(name)
+    if kind is None:
+        text = name.decode() if isinstance(name, bytes) else str(name)
+        kind = _kind_of[name] = _KINDS.get(text.upper(), 0)
+    return kind
 
 
 def routing_key(command: Command) -> str | bytes | None:
@@ -101,11 +106,13 @@ def routing_key(command: Command) -> str | bytes | None:
     elif kind == _SCRIPT:
         key = command[3] if int(command[2]) > 0 else None
     elif kind == _STREAMS:
-        names = [str(a).upper() if not isinstance(a, bytes) else a.decode().upper() for a in command]
+        names = [a.decode().upper() if isinstance(a, bytes) else str(a).upper() for a in command]
         key = command[names.index("STREAMS") + 1] if "STREAMS" in names else None
     else:
         return None
-    return key if isinstance(key, str | bytes) else None if key is None else str(key)
+    if key is None or isinstance(key, (str, bytes)):
+        return key
+    return str(key)
 
 
 class NodeLocator(FixedLocator):

@@ -26,23 +26,27 @@ HEALTHY_WITHIN: Final = 30.0  # seconds a topology may take to become healthy (a
 MASTER_NAME: Final = "roomful"
 
 
-def command(port: int, *args: str | bytes | int, timeout: float = 2.0) -> Any:
-    """One command to 127.0.0.1:`port`, synchronously; an error reply is returned, not raised."""
+def command(port: int, *args: str | bytes | int, timeout: float = 2.0, password: str | None = None) -> Any:
+    """One command to 127.0.0.1:`port` (after AUTH `password`), synchronously; an error
+    reply is returned, not raised."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(pack(args))
+        sock.sendall((pack(("AUTH", password)) if password else b"") + pack(args))
         reader = hiredis.Reader()
-        while (reply := reader.gets()) is False:
+        replies: list[Any] = []
+        while len(replies) < (2 if password else 1):
             data = sock.recv(65536)
             if not data:
                 raise ConnectionError(f"127.0.0.1:{port} closed the connection")
             reader.feed(data)
-        return reply
+            while (reply := reader.gets()) is not False:
+                replies.append(reply)
+        return replies[-1]
 
 
-def answers(port: int, *args: str | bytes | int) -> Any:
+def answers(port: int, *args: str | bytes | int, password: str | None = None) -> Any:
     """The reply, or None when the node is not reachable."""
     try:
-        return command(port, *args, timeout=0.5)
+        return command(port, *args, timeout=0.5, password=password)
     except OSError:
         return None
 
@@ -67,8 +71,8 @@ def info(port: int, section: str) -> dict[str, str]:
 class Node:
     """One redis-server (data node or Sentinel) of a topology."""
 
-    def __init__(self, folder: Path, args: list[str], port: int) -> None:
-        self.folder, self.args, self.port = folder, args, port
+    def __init__(self, folder: Path, args: list[str], port: int, password: str | None = None) -> None:
+        self.folder, self.args, self.port, self.password = folder, args, port, password
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -82,7 +86,7 @@ class Node:
             if self.proc is not None and self.proc.poll() is not None:
                 log = (self.folder / "redis.log").read_text(errors="replace")[-1500:]
                 raise RuntimeError(f"redis-server on {self.port} exited:\n{log}")
-            return bool(answers(self.port, "PING") == b"PONG")
+            return bool(answers(self.port, "PING", password=self.password) == b"PONG")
 
         wait_until(up, f"redis-server on port {self.port} answering PING")
 
@@ -262,10 +266,17 @@ sentinel parallel-syncs {name} 2
 
 class SentinelGroup:
     """A primary with `replicas` replicas and `sentinels` Sentinels (quorum 2); the primary
-    is declared down after `down_after_ms` without an answer."""
+    is declared down after `down_after_ms` without an answer. With `sentinel_password`, the
+    Sentinels require it (`requirepass`) of clients and of each other."""
 
     def __init__(
-        self, folder: Path, *, replicas: int = 2, sentinels: int = 3, down_after_ms: int = 1000
+        self,
+        folder: Path,
+        *,
+        replicas: int = 2,
+        sentinels: int = 3,
+        down_after_ms: int = 1000,
+        sentinel_password: str | None = None,
     ) -> None:
         self.folder = folder
         binary = find_redis_server()
@@ -288,12 +299,13 @@ class SentinelGroup:
             port, where = free_port(), folder / f"sentinel{i}"
             where.mkdir(parents=True, exist_ok=True)
             conf = where / "sentinel.conf"  # Sentinel rewrites it: a file of its own
-            conf.write_text(
-                SENTINEL_CONF.format(
-                    port=port, folder=where, name=MASTER_NAME, primary=ports[0], down_after_ms=down_after_ms
-                )
+            text = SENTINEL_CONF.format(
+                port=port, folder=where, name=MASTER_NAME, primary=ports[0], down_after_ms=down_after_ms
             )
-            self.sentinels.append(Node(where, [binary, str(conf), "--sentinel"], port))
+            if sentinel_password:  # clients and the other Sentinels must authenticate
+                text += f"requirepass {sentinel_password}\nsentinel sentinel-pass {sentinel_password}\n"
+            conf.write_text(text)
+            self.sentinels.append(Node(where, [binary, str(conf), "--sentinel"], port, sentinel_password))
 
     @property
     def url(self) -> str:
@@ -329,7 +341,9 @@ class SentinelGroup:
         """The port every live Sentinel names as the primary, if they agree."""
         named = set()
         for node in self.sentinels:
-            reply = answers(node.port, "SENTINEL", "get-master-addr-by-name", MASTER_NAME)
+            reply = answers(
+                node.port, "SENTINEL", "get-master-addr-by-name", MASTER_NAME, password=node.password
+            )
             if not isinstance(reply, list):
                 return None
             named.add(int(reply[1]))
@@ -343,8 +357,8 @@ class SentinelGroup:
             if self.primary() != primary:
                 return False
             for node in self.sentinels:
-                others = answers(node.port, "SENTINEL", "sentinels", MASTER_NAME)
-                known = answers(node.port, "SENTINEL", "replicas", MASTER_NAME)
+                others = answers(node.port, "SENTINEL", "sentinels", MASTER_NAME, password=node.password)
+                known = answers(node.port, "SENTINEL", "replicas", MASTER_NAME, password=node.password)
                 if not isinstance(others, list) or len(others) != len(self.sentinels) - 1:
                     return False
                 if not isinstance(known, list):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import trio
@@ -164,3 +165,18 @@ async def test_failover_the_pool_and_subscription_follow_and_acknowledged_writes
     assert errors, "the kill should have been noticed by the writers"
     stored = [int(n) for n in command(new, "LRANGE", key, 0, -1)]
     assert set(acked) <= set(stored), f"acknowledged but lost: {set(acked) - set(stored)}"
+
+
+async def test_sentinels_with_a_password_are_reached_with_sentinel_password(
+    tmp_path: Path, prefix: str
+) -> None:
+    group = SentinelGroup(tmp_path / "locked", replicas=1, sentinel_password="sentinel-secret")
+    group.start()
+    try:
+        async with sentinel_client(group, "?sentinel_password=sentinel-secret") as redis:
+            assert await redis.execute("SET", prefix + "k", "v") == b"OK"
+        locked = sentinel_address(group)  # no sentinel_password: every Sentinel refuses
+        with pytest.raises(RedisUnavailable, match=r"NOAUTH|Authentication required"):
+            await SentinelLocator(locked, timeout=1.0).locate()
+    finally:
+        group.stop()

@@ -242,13 +242,16 @@ async def test_failover_the_client_resumes_and_acknowledged_writes_survive(
             while redis.node_of(keys[0]) != f"127.0.0.1:{heir}":
                 await redis.wait_map_changed()
             log.info("the heir serves the slot %.1f s after the kill", trio.current_time() - killed_at)
+            # The sharded subscription follows its slot to the heir (while the dead node
+            # is still dead: a replica would take SSUBSCRIBE too).
+            await subscriber.wait_confirmed(channel)
+            assert command(heir, "PUBSUB", "SHARDNUMSUB", channel) == [channel, 1]
             # The heir has no replica left to WAIT for: the dead node comes back (as a
             # supervisor would restart it), rejoins as the heir's replica, and writes to
             # that shard are acknowledged again.
             cluster.node(victim).start()
             for event in resumed.values():
                 await event.wait()
-            await subscriber.wait_confirmed(channel)
         log.info(
             "resumed %.1f s after the kill, %d 503s meanwhile", trio.current_time() - killed_at, len(errors)
         )

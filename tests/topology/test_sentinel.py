@@ -180,3 +180,22 @@ async def test_sentinels_with_a_password_are_reached_with_sentinel_password(
             await SentinelLocator(locked, timeout=1.0).locate()
     finally:
         group.stop()
+
+
+async def test_switch_master_announced_by_sentinel_moves_the_locator(
+    own_sentinel_group: SentinelGroup,
+) -> None:
+    """A planned failover (SENTINEL FAILOVER): the old primary stays up and nobody writes,
+    so only Sentinel's +switch-master can tell the locator."""
+    group = own_sentinel_group
+    locator = SentinelLocator(sentinel_address(group), timeout=1.0)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(locator.run)
+        old = await locator.locate()
+        assert old.port == group.primary()
+        assert command(group.sentinels[0].port, "SENTINEL", "FAILOVER", MASTER_NAME) == b"OK"
+        with trio.fail_after(15):
+            await locator.wait_moved(old)
+        new = await locator.locate()
+        assert new != old and new.port == group.primary()
+        nursery.cancel_scope.cancel()

@@ -248,7 +248,7 @@ class ClusterRedis(Redis):
             self._refresh_wanted = trio.Event()
             if changed or not asked_for:
                 backoff.reset()
-            elif asked_for:
+            else:
                 # Errors keep asking but the map has not moved yet (a failover takes
                 # node-timeout and an election): look again, less and less often.
                 await trio.sleep(backoff.next_delay())

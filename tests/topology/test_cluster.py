@@ -199,6 +199,7 @@ async def test_failover_the_client_resumes_and_acknowledged_writes_survive(
     heir = cluster.replica_of(victim)
     acked: dict[str, list[int]] = {key: [] for key in keys}
     errors: list[Exception] = []
+    slowest: list[float] = []  # how long each failed call took
     resumed: dict[str, trio.Event] = {key: trio.Event() for key in keys}
     killed = trio.Event()
     channel = f"{{{keys[0]}}}:events".encode()  # in the slot of keys[0]: on the victim
@@ -216,10 +217,12 @@ async def test_failover_the_client_resumes_and_acknowledged_writes_survive(
         while True:
             n += 1
             sent_after_kill = killed.is_set()  # no reply from the killed node then
+            began = trio.current_time()
             try:
                 await redis.evalsha(APPEND, [key], [n], wait_replicas=1)
             except (RedisUnavailable, RedisConnectionLost) as exc:  # 503s, nothing else
                 errors.append(exc)
+                slowest.append(trio.current_time() - began)
                 await trio.sleep(0.01)  # a caller retrying, as a client after a 503 does
                 continue
             acked[key].append(n)
@@ -253,7 +256,10 @@ async def test_failover_the_client_resumes_and_acknowledged_writes_survive(
             for event in resumed.values():
                 await event.wait()
         log.info(
-            "resumed %.1f s after the kill, %d 503s meanwhile", trio.current_time() - killed_at, len(errors)
+            "resumed %.1f s after the kill, %d 503s meanwhile, the slowest in %.2f s",
+            trio.current_time() - killed_at,
+            len(errors),
+            max(slowest, default=0.0),
         )
         assert confirmations.count(channel) >= 2  # subscribed again, on the new owner
         await redis.execute("SPUBLISH", channel, b"after")
@@ -261,6 +267,9 @@ async def test_failover_the_client_resumes_and_acknowledged_writes_survive(
             await message_after.wait()
         nursery.cancel_scope.cancel()
     assert errors, "the kill should have been noticed by the writers"
+    # Failing fast: no call hung past the reply timeout (2 s, plus the watchdog's tick and
+    # the WAIT's 0.8 s when a replica was lost mid-call).
+    assert max(slowest) < 2.0 + 0.5 + 0.8 + 0.7, f"a failed call took {max(slowest):.1f} s"
     for key, numbers in acked.items():
         stored = [int(n) for n in command(cluster.owner(key), "LRANGE", key, 0, -1)]
         assert set(numbers) <= set(stored), f"{key}: acknowledged but lost: {set(numbers) - set(stored)}"

@@ -110,6 +110,7 @@ async def test_failover_the_pool_and_subscription_follow_and_acknowledged_writes
     key = prefix + "list"
     acked: list[int] = []
     errors: list[Exception] = []
+    slowest: list[float] = []  # how long each failed call took
     killed, resumed = trio.Event(), trio.Event()
     channel = (prefix + "events").encode()
     confirmations: list[bytes] = []
@@ -126,10 +127,12 @@ async def test_failover_the_pool_and_subscription_follow_and_acknowledged_writes
         while True:
             n += 1
             sent_after_kill = killed.is_set()  # no reply from the killed node then
+            began = trio.current_time()
             try:
                 await redis.evalsha(APPEND, [key], [n], wait_replicas=1)
             except (RedisUnavailable, RedisConnectionLost) as exc:  # 503s, nothing else
                 errors.append(exc)
+                slowest.append(trio.current_time() - began)
                 await trio.sleep(0.01)  # a caller retrying, as a client after a 503 does
                 continue
             acked.append(n)
@@ -151,7 +154,10 @@ async def test_failover_the_pool_and_subscription_follow_and_acknowledged_writes
             await resumed.wait()
             await subscriber.wait_confirmed(channel)
         log.info(
-            "resumed %.1f s after the kill, %d 503s meanwhile", trio.current_time() - killed_at, len(errors)
+            "resumed %.1f s after the kill, %d 503s meanwhile, the slowest in %.2f s",
+            trio.current_time() - killed_at,
+            len(errors),
+            max(slowest, default=0.0),
         )
         new = group.primary()
         assert new is not None and new != old
@@ -163,6 +169,9 @@ async def test_failover_the_pool_and_subscription_follow_and_acknowledged_writes
             await after.wait()
         nursery.cancel_scope.cancel()
     assert errors, "the kill should have been noticed by the writers"
+    # Failing fast: no call hung past the reply timeout (2 s, plus the watchdog's tick and
+    # the WAIT's 0.8 s when a replica was lost mid-call).
+    assert max(slowest) < 2.0 + 0.5 + 0.8 + 0.7, f"a failed call took {max(slowest):.1f} s"
     stored = [int(n) for n in command(new, "LRANGE", key, 0, -1)]
     assert set(acked) <= set(stored), f"acknowledged but lost: {set(acked) - set(stored)}"
 

@@ -28,11 +28,11 @@ from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.meetings import MeetingStore
 from roomful_meetings.storage.redis import (
     Redis,
-    RedisAddress,
     RedisError,
+    Target,
     load_scripts,
     open_redis,
-    parse_redis_url,
+    parse_redis_target,
 )
 from roomful_meetings.storage.schema import check_data_format, warn_on_eviction
 from roomful_meetings.transport.http import serve_http
@@ -51,21 +51,21 @@ class RedisNotReached(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class Running:
     port: int
-    redis: RedisAddress
+    redis: Target
 
 
-def configured_redis(settings: Settings) -> RedisAddress | None:
+def configured_redis(settings: Settings) -> Target | None:
     """The address of --redis-url, None for the embedded Redis. Raises ConfigError."""
     if not settings.redis_url:
         return None
     try:
-        return parse_redis_url(settings.redis_url)
+        return parse_redis_target(settings.redis_url)
     except ValueError as exc:
         raise ConfigError(f"bad value for --redis-url: {exc}") from None
 
 
 @asynccontextmanager
-async def redis_address(settings: Settings) -> AsyncIterator[RedisAddress]:
+async def redis_address(settings: Settings) -> AsyncIterator[Target]:
     configured = configured_redis(settings)
     if configured is not None:
         yield configured
@@ -155,12 +155,15 @@ async def run_server(
     async with (
         redis_address(settings) as address,
         open_redis(
-            address, pool_size=settings.redis_pool_size, reply_timeout=settings.redis_timeout
+            address,
+            pool_size=settings.redis_pool_size,
+            reply_timeout=settings.redis_timeout,
+            min_replicas=settings.redis_min_replicas,
         ) as redis,
     ):
         metrics.REDIS_UP.set_function(lambda: float(redis.connected))
         services = build_services(settings, redis)
-        hub = Hub(services.keys, address)
+        hub = Hub(services.keys, redis.pubsub_locator())
         prepared = trio.Event()
 
         def readiness() -> str | None:

@@ -29,6 +29,7 @@ class Settings:
     redis_pool_size: int = 2
     redis_timeout: float = 5.0
     redis_connect_timeout: float = 0.0
+    redis_min_replicas: int = 0
     key_prefix: str = "rm:"
     data_dir: Path = Path("./var")
     jwt_secret: str = ""
@@ -93,10 +94,15 @@ HELP: Mapping[str, str] = {
     "host": "interface to listen on",
     "port": "websocket port",
     "http_port": "health and metrics HTTP port (0: off)",
-    "redis_url": "redis://[user:password@]host:port/db, rediss:// or unix:// (unset: embedded Redis)",
+    "redis_url": (
+        "redis://[user:password@]host:port/db, rediss://, unix://, "
+        "redis+sentinel://host:port[,host:port...]/<master name>[?db=N] or "
+        "redis+cluster://host:port[,host:port...] (unset: embedded Redis)"
+    ),
     "redis_pool_size": "Redis connections per instance (each pipelines many requests)",
     "redis_timeout": "seconds to wait for a Redis reply before the link is dropped",
     "redis_connect_timeout": "seconds to wait for Redis at start before exiting 1 (0: wait for ever)",
+    "redis_min_replicas": "replicas that must hold a change (Redis WAIT) before it is answered (0: none)",
     "key_prefix": "prefix of every Redis key and channel",
     "data_dir": "local folder for the embedded Redis and the generated JWT secret",
     "jwt_secret": "HS256 shared secret (unset: generated in the data folder)",
@@ -121,6 +127,9 @@ HELP: Mapping[str, str] = {
     "log_format": "logfmt (key=value lines) or json (one object per line)",
     "allowed_origins": "comma-separated exact origins browsers may connect from (unset: any)",
 }
+
+# Settings that cannot be negative.
+NOT_NEGATIVE: Collection[str] = ("redis_min_replicas",)
 
 # Settings that take one of a few words; anything else is refused at start.
 CHOICES: Mapping[str, tuple[str, ...]] = {
@@ -174,6 +183,8 @@ def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str]
             values[field.name] = _parser_for(field.type)(raw)
         except ValueError as exc:
             raise ConfigError(f"bad value for {flag}: {exc}") from None
+        if field.name in NOT_NEGATIVE and values[field.name] < 0:
+            raise ConfigError(f"bad value for {flag}: {raw!r} (0 or more)")
         allowed = CHOICES.get(field.name)
         if allowed is not None and str(values[field.name]).lower() not in allowed:
             raise ConfigError(f"bad value for {flag}: {raw!r} (one of {', '.join(allowed)})")

@@ -47,16 +47,18 @@ async def test_a_killed_embedded_redis_is_restarted_and_the_gauge_shows_the_outa
     settings = Settings(port=0, redis_url="", data_dir=tmp_path / "var", jwt_secret=SECRET)
     stop = trio.Event()
     running: Running = await nursery.start(run_server, settings, stop)
+    embedded = running.redis
+    assert isinstance(embedded, RedisAddress)  # the embedded Redis: one server
     url = f"ws://127.0.0.1:{running.port}"
     assert redis_up() == 1.0
-    killed = await redis_pid(running.redis)
+    killed = await redis_pid(embedded)
     assert killed is not None
 
     async def gauge_reads(value: float) -> bool:
         return redis_up() == value
 
     async def restarted() -> bool:
-        pid = await redis_pid(running.redis)
+        pid = await redis_pid(embedded)
         return pid is not None and pid != killed
 
     os.kill(killed, signal.SIGKILL)

@@ -104,6 +104,16 @@ def pem_of_a_private_key(tmp_path: Path) -> Path:
 
 MISTAKES = {
     "bad-url-scheme": (["--redis-url", "http://127.0.0.1:6379"], "unsupported Redis URL scheme 'http'"),
+    "sentinel-without-master": (
+        ["--redis-url", "redis+sentinel://127.0.0.1:26379"],
+        "redis+sentinel:// URL needs the master name as its path",
+    ),
+    "sentinel-bad-port": (["--redis-url", "redis+sentinel://h:1,h:x/m"], "bad port in 'h:x'"),
+    "cluster-with-db": (
+        ["--redis-url", "redis+cluster://127.0.0.1:7000/3"],
+        "Redis Cluster has only database 0",
+    ),
+    "cluster-no-host": (["--redis-url", "redis+cluster://"], "needs host:port of at least one cluster node"),
     "missing-pem": (["--jwt-public-key", "{tmp}/nowhere.pem"], "cannot read --jwt-public-key"),
     "unparseable-pem": (["--jwt-public-key", "{tmp}/garbage.pem"], "is not a PEM public key"),
     "private-key-pem": (["--jwt-public-key", "{tmp}/private.pem"], "is not a PEM public key"),

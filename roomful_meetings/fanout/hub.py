@@ -27,7 +27,7 @@ import trio
 from roomful_meetings.fanout.event import Event
 from roomful_meetings.metrics import EVENTS_DELIVERED
 from roomful_meetings.storage.keys import Keys
-from roomful_meetings.storage.redis import PubSub, RedisAddress
+from roomful_meetings.storage.redis import Locator, PubSub, RedisAddress
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,10 @@ class Receiver(Protocol):
 
 
 class Hub:
-    def __init__(self, keys: Keys, address: RedisAddress) -> None:
+    def __init__(self, keys: Keys, where: RedisAddress | Locator) -> None:
         self.channel = keys.events_channel()
         self.pubsub = PubSub(
-            address, self._on_message, channels=[self.channel], on_subscribed=self._on_subscribed
+            where, self._on_message, channels=[self.channel], on_subscribed=self._on_subscribed
         )
         self._subscribed_before = False
         # Lists, not sets: a user rarely has more than a couple of connections, and an empty

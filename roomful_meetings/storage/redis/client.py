@@ -1,17 +1,24 @@
 """The Redis client: a small pool of pipelined connections that reconnect by themselves.
 
-Theory of operation: each pool slot is kept by a task that opens a connection, runs it
-until it breaks, then waits a growing, jittered backoff and opens a new one. Commands fill
-the first live connection until SPREAD_ABOVE replies are outstanding on it, then spill to
-the next (one link pipelines best: bigger batches, fewer system calls); with none live a
-command fails at once with RedisUnavailable (not sent), so callers can answer 503 instead
-of piling up.
+Theory of operation: each pool slot is kept by a task that asks its locator where the
+primary is, opens a connection, runs it until it breaks (or the locator says the primary
+moved), then waits a growing, jittered backoff and starts again. Commands fill the first
+live connection until SPREAD_ABOVE replies are outstanding on it, then spill to the next
+(one link pipelines best: bigger batches, fewer system calls); with none live a command
+fails at once with RedisUnavailable (not sent), so callers can answer 503 instead of
+piling up. A reply saying the node is a replica now (READONLY) closes the connection and
+tells the locator, so that the whole pool follows a failover.
+
+`Redis` is what the stores see; `Pool` serves one primary (a fixed server, or the one
+Sentinel names: storage/redis/sentinel.py), `ClusterRedis` a Redis Cluster
+(storage/redis/cluster.py).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Final
@@ -25,9 +32,18 @@ from roomful_meetings.storage.redis.connection import (
     handshake,
     open_stream,
 )
-from roomful_meetings.storage.redis.errors import NoScriptError, RedisUnavailable, ReplyError
+from roomful_meetings.storage.redis.errors import (
+    NoScriptError,
+    NotServing,
+    RedisConnectionLost,
+    RedisError,
+    RedisUnavailable,
+    ReplicasBehind,
+    ReplyError,
+)
+from roomful_meetings.storage.redis.locator import FixedLocator, Locator
 from roomful_meetings.storage.redis.scripts import Script
-from roomful_meetings.storage.redis.url import RedisAddress
+from roomful_meetings.storage.redis.url import RedisAddress, Target
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +51,9 @@ BACKOFF_FIRST: Final = 0.05
 BACKOFF_MAX: Final = 2.0
 # Replies outstanding on a connection before new commands go to the next one.
 SPREAD_ABOVE: Final = 256
+# WAIT blocks the connection it is sent on (every command pipelined behind it waits), so it
+# gets this share of the reply timeout: a lagging replica costs 503s, never a dropped link.
+WAIT_SHARE_OF_TIMEOUT: Final = 0.4
 
 
 class Backoff:
@@ -52,23 +71,134 @@ class Backoff:
         return random.uniform(ceiling / 2, ceiling)
 
 
-class Redis:
-    """Pooled, pipelined access to one Redis server. Create with `open_redis`."""
+class Redis(ABC):
+    """What every client offers (one server, a Sentinel group, a Cluster). Create with
+    `open_redis`."""
+
+    address: Target
+    timeout: float
+    on_state_change: Callable[[bool], None] | None = None
+    # The `wait_replicas` of an evalsha that names none (--redis-min-replicas).
+    min_replicas: int = 0
+
+    @property
+    @abstractmethod
+    def connected(self) -> bool: ...
+
+    @abstractmethod
+    async def wait_connected(self) -> None: ...
+
+    @abstractmethod
+    async def execute(self, *args: str | bytes | int | float) -> Any:
+        """Run one command; an error reply is raised (ReplyError, or NotServing)."""
+
+    @abstractmethod
+    async def pipeline(self, commands: list[Command]) -> list[Any]:
+        """Run commands back to back (per node); error replies come back in place."""
+
+    @abstractmethod
+    async def evalsha(
+        self,
+        script: Script,
+        keys: list[str] | tuple[str, ...] = (),
+        args: list[Any] | tuple[Any, ...] = (),
+        *,
+        wait_replicas: int | None = None,
+    ) -> Any:
+        """Run a script by SHA (loaded and retried once if the server does not know it).
+
+        With `wait_replicas` N > 0 (None: the client's `min_replicas`), `WAIT N` is
+        pipelined right behind it on the same connection, and the reply is returned only
+        once N replicas hold the change; else ReplicasBehind (outcome unknown: the
+        primary has it, a failover may lose it).
+        """
+
+    @abstractmethod
+    async def load_scripts(self, scripts: dict[str, Script]) -> None:
+        """SCRIPT LOAD each script on every primary; checks the server computes our SHA."""
+
+    @abstractmethod
+    def pubsub_locator(self) -> Locator:
+        """Where a (classic) pub/sub connection should go, following failovers."""
+
+    @abstractmethod
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep the connections up until cancelled."""
+
+    def wait_timeout_ms(self) -> int:
+        return max(1, int(self.timeout * WAIT_SHARE_OF_TIMEOUT * 1000))
+
+    def replicas_to_wait(self, wait_replicas: int | None) -> int:
+        return self.min_replicas if wait_replicas is None else wait_replicas
+
+
+async def run_script(
+    conn: Connection,
+    script: Script,
+    keys: list[str] | tuple[str, ...],
+    args: list[Any] | tuple[Any, ...],
+    *,
+    wait_replicas: int = 0,
+    wait_timeout_ms: int = 0,
+    before: tuple[Command, ...] = (),
+) -> Any:
+    """EVALSHA on `conn` (after `before`, e.g. ASKING), loading the script on NOSCRIPT,
+    then WAIT when asked. Raises the script's error reply, or ReplicasBehind."""
+    if not wait_replicas and not before:  # the common case, kept to one command (measured)
+        try:
+            return await conn.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await conn.execute("SCRIPT", "LOAD", script.source)
+            return await conn.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+    call: Command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+    commands = [*before, call]
+    if wait_replicas:
+        commands.append(("WAIT", wait_replicas, wait_timeout_ms))
+    replies = await conn.execute_many(commands)
+    at = len(before)
+    if isinstance(replies[at], NoScriptError):
+        await conn.execute("SCRIPT", "LOAD", script.source)
+        replies = await conn.execute_many(commands)
+    reply = replies[at]
+    if isinstance(reply, RedisError):
+        raise reply
+    if wait_replicas:
+        acked = replies[at + 1]
+        if isinstance(acked, RedisError) or acked < wait_replicas:
+            raise ReplicasBehind(
+                f"the change is on the primary but {acked} of {wait_replicas} replicas "
+                f"acknowledged it within {wait_timeout_ms} ms"
+            )
+    return reply
+
+
+def check_loaded(scripts: dict[str, Script], replies: list[Any]) -> None:
+    for script, reply in zip(scripts.values(), replies, strict=True):
+        if isinstance(reply, ReplyError):
+            raise ReplyError(f"lua/{script.name}.lua does not load: {reply}")
+        if reply.decode() != script.sha:
+            raise RuntimeError(f"Redis computed another SHA for {script.name}")
+
+
+class Pool(Redis):
+    """Pooled, pipelined access to one primary, wherever its locator says it is."""
 
     def __init__(
         self,
-        address: RedisAddress,
+        locator: Locator,
         *,
         pool_size: int = 2,
         timeout: float = 5.0,
         connect_timeout: float = 2.0,
     ) -> None:
-        self.address = address
+        self.locator = locator
+        self.address = locator.describe()
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self._slots: list[Connection | None] = [None] * pool_size
+        self._at: dict[Connection, RedisAddress] = {}
         self._changed = trio.Event()
-        self.on_state_change: Callable[[bool], None] | None = None
+        self.on_state_change = None
 
     @property
     def connected(self) -> bool:
@@ -77,6 +207,16 @@ class Redis:
     async def wait_connected(self) -> None:
         while not self.connected:
             await self._changed.wait()
+
+    def pubsub_locator(self) -> Locator:
+        return self.locator
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.locator.run)
+            for index in range(len(self._slots)):
+                nursery.start_soon(self._keep_slot, index)
+            task_status.started()
 
     def _slot_changed(self, index: int, conn: Connection | None) -> None:
         was_connected = self.connected
@@ -90,30 +230,53 @@ class Redis:
     async def _keep_slot(self, index: int) -> None:
         backoff = Backoff()
         while True:
+            address: RedisAddress | None = None
             try:
-                stream = await open_stream(self.address, self.connect_timeout)
-            except CONNECT_ERRORS as exc:
+                address = await self.locator.locate()
+                stream = await open_stream(address, self.connect_timeout)
+            except (*CONNECT_ERRORS, RedisError) as exc:
                 # Say it once per outage, not once per retry.
                 level = logging.WARNING if backoff.attempt == 0 else logging.DEBUG
-                log.log(level, "redis connect to %s failed: %r", self.address.masked(), exc)
-                await trio.sleep(backoff.next_delay())
+                where = address.masked() if address else self.address.masked()
+                log.log(level, "redis connect to %s failed: %r", where, exc)
+                if address is not None:
+                    self.locator.lost(address)
+                await self._pause(backoff.next_delay())
                 continue
-            conn = Connection(stream, timeout=self.timeout)
-            async with trio.open_nursery() as nursery:
-                await nursery.start(conn.run)
-                try:
-                    await handshake(conn, self.address)
-                except Exception as exc:
-                    log.error("redis handshake failed: %s", exc)
-                    conn.close(f"handshake failed: {exc}")
-                else:
-                    self._slot_changed(index, conn)
-                    backoff.reset()
-            if self._slots[index] is conn:
-                self._slot_changed(index, None)
-            await trio.sleep(backoff.next_delay())
+            await self._serve(index, Connection(stream, timeout=self.timeout), address, backoff)
+            await self._pause(backoff.next_delay())
 
-    def _pick(self) -> Connection:
+    async def _serve(self, index: int, conn: Connection, address: RedisAddress, backoff: Backoff) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(conn.run)
+            try:
+                await handshake(conn, address)
+            except Exception as exc:
+                log.error("redis handshake failed: %s", exc)
+                conn.close(f"handshake failed: {exc}")
+            else:
+                self._at[conn] = address
+                self._slot_changed(index, conn)
+                backoff.reset()
+                nursery.start_soon(self._close_when_moved, conn, address)
+            await conn.wait_finished()
+            nursery.cancel_scope.cancel()
+        self._at.pop(conn, None)
+        if self._slots[index] is conn:
+            self._slot_changed(index, None)
+            self.locator.lost(address)
+
+    async def _close_when_moved(self, conn: Connection, address: RedisAddress) -> None:
+        await self.locator.wait_moved(address)
+        log.warning("redis primary moved from %s: reconnecting", address.masked())
+        conn.close("the primary moved")
+
+    async def _pause(self, delay: float) -> None:
+        """The backoff, cut short when the locator learns of a new primary."""
+        with trio.move_on_after(delay):
+            await self.locator.wait_changed()
+
+    def pick(self) -> Connection:
         # Fill the first live connection before spreading: one link pipelines best (bigger
         # batches, fewer syscalls); the others take overflow and stand by for a broken link.
         best: Connection | None = None
@@ -128,47 +291,117 @@ class Redis:
             raise RedisUnavailable(f"not connected to Redis at {self.address.masked()}")
         return best
 
+    def refused(self, conn: Connection, error: NotServing) -> None:
+        """A node that says it is a replica now: drop the link and find the primary again."""
+        if error.demoted:
+            address = self._at.get(conn)
+            conn.close(f"not the primary any more: {error}")
+            if address is not None:
+                self.locator.lost(address, demoted=True)
+
     async def execute(self, *args: str | bytes | int | float) -> Any:
-        """Run one command; an error reply is raised as ReplyError."""
-        return await self._pick().execute(*args)
+        conn = self.pick()
+        try:
+            return await conn.execute(*args)
+        except NotServing as exc:
+            self.refused(conn, exc)
+            raise
 
     async def pipeline(self, commands: list[Command]) -> list[Any]:
-        """Run commands back to back on one connection; error replies come back in place."""
         if not commands:
             return []
-        return await self._pick().execute_many(commands)
+        conn = self.pick()
+        replies = await conn.execute_many(commands)
+        for reply in replies:
+            if isinstance(reply, NotServing):
+                self.refused(conn, reply)
+                break
+        return replies
 
     async def evalsha(
-        self, script: Script, keys: list[str] | tuple[str, ...] = (), args: list[Any] | tuple[Any, ...] = ()
+        self,
+        script: Script,
+        keys: list[str] | tuple[str, ...] = (),
+        args: list[Any] | tuple[Any, ...] = (),
+        *,
+        wait_replicas: int | None = None,
     ) -> Any:
-        """Run a script by SHA; load it and retry once if Redis does not know it."""
-        conn = self._pick()
+        conn = self.pick()
+        replicas = self.min_replicas if wait_replicas is None else wait_replicas
         try:
-            return await conn.execute("EVALSHA", script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            await conn.execute("SCRIPT", "LOAD", script.source)
-            return await conn.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            if not replicas:  # the common case inline: a coroutine less per call (measured)
+                try:
+                    return await conn.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+                except NoScriptError:
+                    await conn.execute("SCRIPT", "LOAD", script.source)
+                    return await conn.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            return await run_script(
+                conn, script, keys, args, wait_replicas=replicas, wait_timeout_ms=self.wait_timeout_ms()
+            )
+        except NotServing as exc:
+            self.refused(conn, exc)
+            raise
 
     async def load_scripts(self, scripts: dict[str, Script]) -> None:
-        """SCRIPT LOAD each script once; checks that the server computes the same SHA."""
-        replies = await self.pipeline([("SCRIPT", "LOAD", s.source) for s in scripts.values()])
-        for script, reply in zip(scripts.values(), replies, strict=True):
-            if isinstance(reply, ReplyError):
-                raise ReplyError(f"lua/{script.name}.lua does not load: {reply}")
-            if reply.decode() != script.sha:
-                raise RuntimeError(f"Redis computed another SHA for {script.name}")
+        check_loaded(scripts, await self.pipeline([("SCRIPT", "LOAD", s.source) for s in scripts.values()]))
+
+
+def make_client(
+    target: Target,
+    *,
+    pool_size: int = 2,
+    reply_timeout: float = 5.0,
+    connect_timeout: float = 2.0,
+    min_replicas: int = 0,
+) -> Redis:
+    """The client for a URL's target (not running yet: see `open_redis`)."""
+    client = _client_for(
+        target, pool_size=pool_size, reply_timeout=reply_timeout, connect_timeout=connect_timeout
+    )
+    client.min_replicas = min_replicas
+    return client
+
+
+def _client_for(target: Target, *, pool_size: int, reply_timeout: float, connect_timeout: float) -> Redis:
+    from roomful_meetings.storage.redis.cluster import ClusterRedis
+    from roomful_meetings.storage.redis.sentinel import SentinelLocator
+    from roomful_meetings.storage.redis.url import ClusterAddress, SentinelAddress
+
+    if isinstance(target, ClusterAddress):
+        return ClusterRedis(
+            target, pool_size=pool_size, timeout=reply_timeout, connect_timeout=connect_timeout
+        )
+    locator: Locator
+    if isinstance(target, SentinelAddress):
+        locator = SentinelLocator(target, timeout=connect_timeout)
+    else:
+        locator = FixedLocator(target)
+    return Pool(locator, pool_size=pool_size, timeout=reply_timeout, connect_timeout=connect_timeout)
 
 
 @asynccontextmanager
 async def open_redis(
-    address: RedisAddress, *, pool_size: int = 2, reply_timeout: float = 5.0, connect_timeout: float = 2.0
+    target: Target,
+    *,
+    pool_size: int = 2,
+    reply_timeout: float = 5.0,
+    connect_timeout: float = 2.0,
+    min_replicas: int = 0,
 ) -> AsyncIterator[Redis]:
-    """Run a Redis pool for the duration of the block (connections keep themselves alive)."""
-    redis = Redis(address, pool_size=pool_size, timeout=reply_timeout, connect_timeout=connect_timeout)
+    """Run a client for the duration of the block (connections keep themselves alive)."""
+    redis = make_client(
+        target,
+        pool_size=pool_size,
+        reply_timeout=reply_timeout,
+        connect_timeout=connect_timeout,
+        min_replicas=min_replicas,
+    )
     async with trio.open_nursery() as nursery:
-        for index in range(pool_size):
-            nursery.start_soon(redis._keep_slot, index)
+        await nursery.start(redis.run)
         try:
             yield redis
         finally:
             nursery.cancel_scope.cancel()
+
+
+__all__ = ["Backoff", "Pool", "Redis", "RedisConnectionLost", "make_client", "open_redis"]

@@ -29,12 +29,12 @@ import hiredis
 import trio
 
 from roomful_meetings.storage.redis.errors import (
-    NoScriptError,
     RedisConnectionLost,
     RedisError,
     RedisTimeout,
     RedisUnavailable,
     ReplyError,
+    classify_reply_error,
 )
 from roomful_meetings.storage.redis.url import RedisAddress
 
@@ -82,10 +82,7 @@ class _Slot:
 
 
 def reply_error(error: hiredis.ReplyError) -> ReplyError:
-    text = str(error)
-    if text.startswith("NOSCRIPT"):
-        return NoScriptError(text)
-    return ReplyError(text)
+    return classify_reply_error(str(error))
 
 
 # What opening a link can fail with: refused, unreachable, too slow, TLS handshake refused.
@@ -172,12 +169,26 @@ class Connection:
         """Pipeline several commands; error replies are returned in place, not raised."""
         if not commands:
             return []
-        slots = [self._enqueue(pack(command)) for command in commands]
+        return await self.replies(self.enqueue_many(commands))
+
+    def enqueue_many(self, commands: list[Command]) -> list[_Slot]:
+        """Queue commands without sending them yet (`send_queued` or `replies` sends): a
+        cluster pipeline queues on every node first, then waits for all of them."""
+        return [self._enqueue(pack(command)) for command in commands]
+
+    async def send_queued(self) -> None:
+        await self._write_queued()
+
+    async def replies(self, slots: list[_Slot]) -> list[Any]:
+        """Send what is queued and wait for the replies of `slots` (errors in place)."""
         await self._write_queued()
         last = await slots[-1].wait()
         if isinstance(last, RedisConnectionLost):
             raise last
         return [slot.value for slot in slots]
+
+    async def wait_finished(self) -> None:
+        await self._finished.wait()
 
     def _enqueue(self, packed: bytes) -> _Slot:
         """Queue a packed command and the slot its reply will fill."""
@@ -289,3 +300,27 @@ async def handshake(conn: Connection, address: RedisAddress) -> None:
     for reply in await conn.execute_many(handshake_commands_for(address)):
         if isinstance(reply, ReplyError):
             raise reply
+
+
+async def one_shot(address: RedisAddress, commands: list[Command], *, within: float) -> list[Any]:
+    """Open a connection, authenticate, pipeline `commands`, close: for the rare questions
+    about the topology (Sentinel, CLUSTER SHARDS, ROLE). Error replies come back in place.
+
+    Raises RedisUnavailable when the node cannot be reached, RedisConnectionLost when it
+    does not answer within `within` seconds.
+    """
+    try:
+        stream = await open_stream(address, within)
+    except CONNECT_ERRORS as exc:
+        raise RedisUnavailable(f"cannot reach {address.masked()}: {exc!r}") from None
+    conn = Connection(stream, timeout=within)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(conn.run)
+        try:
+            with trio.fail_after(within):
+                await handshake(conn, address)
+                return await conn.execute_many(commands)
+        except trio.TooSlowError:
+            raise RedisTimeout(f"no reply from {address.masked()} within {within:g}s") from None
+        finally:
+            conn.close("done")

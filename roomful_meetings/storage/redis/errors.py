@@ -4,11 +4,20 @@ RedisError
 ├── ReplyError            Redis answered with an error reply (-ERR ...)
 │   └── NoScriptError     EVALSHA of a script the server does not know
 ├── RedisUnavailable      no connection: the command was NOT sent
+│   └── NotServing        (also a ReplyError) the node refused it unexecuted: READONLY (a
+│       │                 replica now), CLUSTERDOWN, TRYAGAIN, LOADING, MASTERDOWN, NOREPLICAS
+│       └── Redirected    MOVED or ASK: the slot is served by another node
 └── RedisConnectionLost   the link broke after sending: outcome unknown
-    └── RedisTimeout      no reply in time (the link is then dropped)
+    ├── RedisTimeout      no reply in time (the link is then dropped)
+    └── ReplicasBehind    the change ran but fewer replicas than asked hold it (WAIT)
+
+UnsupportedRedis (not a RedisError: retrying does not help) is a server that cannot do
+what the configuration asks, such as Cluster mode on Redis 6.2.
 """
 
 from __future__ import annotations
+
+from typing import Final
 
 
 class RedisError(Exception):
@@ -27,9 +36,53 @@ class RedisUnavailable(RedisError):
     """The command was not sent: it certainly had no effect."""
 
 
+class NotServing(RedisUnavailable, ReplyError):
+    """The node answered that it did not execute the command (it is not the primary, or
+    the cluster is failing over): certainly no effect, so callers answer 503 "not applied"."""
+
+    @property
+    def demoted(self) -> bool:
+        """The node is a replica now: whoever sent it there must find the primary again."""
+        return str(self).startswith("READONLY")
+
+
+class Redirected(NotServing):
+    """MOVED or ASK from a cluster node: `slot` is served by `node` (host:port)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        kind, slot, node = text.split(" ")[:3]
+        self.ask = kind == "ASK"
+        self.slot = int(slot)
+        self.node = node
+
+
 class RedisConnectionLost(RedisError):
     """The command may or may not have been applied."""
 
 
 class RedisTimeout(RedisConnectionLost):
     pass
+
+
+class ReplicasBehind(RedisConnectionLost):
+    """The change was applied on the primary but not acknowledged by enough replicas in
+    time: a failover now could lose it, so its outcome is unknown to the caller."""
+
+
+class UnsupportedRedis(Exception):
+    """The Redis found cannot serve this configuration (the command line exits 1)."""
+
+
+NOT_SERVING_PREFIXES: Final = ("READONLY", "CLUSTERDOWN", "TRYAGAIN", "LOADING", "MASTERDOWN", "NOREPLICAS")
+
+
+def classify_reply_error(text: str) -> ReplyError:
+    """The error class of an error reply's text."""
+    if text.startswith("NOSCRIPT"):
+        return NoScriptError(text)
+    if text.startswith(("MOVED ", "ASK ")):
+        return Redirected(text)
+    if text.startswith(NOT_SERVING_PREFIXES):
+        return NotServing(text)
+    return ReplyError(text)

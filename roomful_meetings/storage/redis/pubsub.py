@@ -7,6 +7,11 @@ subscribes to the whole set. `confirmed` holds the channels Redis has confirmed 
 current link, and `on_subscribed` is called at each confirmation: from then on nothing
 published there is missed, so that is where a caller catches up on what it may have missed
 while the link was down.
+
+The connection goes where its locator says (a fixed server, the primary Sentinel names, a
+cluster node) and is closed and opened again when the locator learns of a move. With
+`sharded` it uses the Redis 7 sharded commands (SSUBSCRIBE, SUNSUBSCRIBE, smessage) for a
+cluster node; storage/redis/cluster.py routes channels to the node of their slot.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from roomful_meetings.storage.redis.connection import (
     open_stream,
     pack,
 )
-from roomful_meetings.storage.redis.errors import RedisConnectionLost, RedisUnavailable
+from roomful_meetings.storage.redis.errors import RedisConnectionLost, RedisError, RedisUnavailable
+from roomful_meetings.storage.redis.locator import FixedLocator, Locator
 from roomful_meetings.storage.redis.url import RedisAddress
 
 log = logging.getLogger(__name__)
@@ -47,18 +53,36 @@ async def _until_broken(
     done()
 
 
+class Verbs:
+    """The commands and reply kinds of classic or sharded pub/sub."""
+
+    def __init__(self, sharded: bool) -> None:
+        self.sharded = sharded
+        s = "S" if sharded else ""
+        self.subscribe, self.unsubscribe = f"{s}SUBSCRIBE", f"{s}UNSUBSCRIBE"
+        lower = s.lower().encode()
+        self.message = lower + b"message"
+        self.subscribed, self.unsubscribed = lower + b"subscribe", lower + b"unsubscribe"
+
+
 class PubSub:
     def __init__(
         self,
-        address: RedisAddress,
+        where: RedisAddress | Locator,
         on_message: MessageHandler,
         *,
         channels: Iterable[bytes] = (),
         on_subscribed: Callable[[bytes], None] | None = None,
+        on_dropped: Callable[[bytes], None] | None = None,
         connect_timeout: float = 2.0,
         keepalive: float = KEEPALIVE_SECONDS,
+        sharded: bool = False,
     ) -> None:
-        self.address = address
+        self.locator: Locator = FixedLocator(where) if isinstance(where, RedisAddress) else where
+        self.verbs = Verbs(sharded)
+        # Called when the server ends a wanted subscription itself (a sharded channel's slot
+        # moved to another node): the owner routes it again.
+        self.on_dropped = on_dropped
         self.on_message = on_message
         self.on_subscribed = on_subscribed
         self.connect_timeout = connect_timeout
@@ -81,11 +105,19 @@ class PubSub:
         stream = self._stream
         if stream is None:
             raise RedisUnavailable("pub/sub connection is down")
-        self._send(pack(("SUBSCRIBE", channel)))
+        self._send(pack((self.verbs.subscribe, channel)))
         while channel not in self.confirmed:
             await self._confirmed_changed.wait()
             if self._stream is not stream:
                 raise RedisConnectionLost("pub/sub connection lost while subscribing")
+
+    def want(self, channel: bytes) -> None:
+        """Add a channel without waiting for its confirmation (sent now if connected, else
+        with the others at the next connect)."""
+        if channel not in self.channels:
+            self.channels.add(channel)
+            if self._stream is not None:
+                self._send(pack((self.verbs.subscribe, channel)))
 
     async def wait_confirmed(self, channel: bytes) -> None:
         """Return once Redis has confirmed `channel` on the current link (across reconnects)."""
@@ -99,7 +131,7 @@ class PubSub:
     def unsubscribe(self, channel: bytes) -> None:
         self.channels.discard(channel)
         if self._stream is not None:
-            self._send(pack(("UNSUBSCRIBE", channel)))
+            self._send(pack((self.verbs.unsubscribe, channel)))
 
     def _send(self, data: bytes) -> None:
         self._outgoing.append(data)
@@ -110,24 +142,34 @@ class PubSub:
         backoff = Backoff()
         started = False
         while True:
+            address: RedisAddress | None = None
             try:
-                stream = await open_stream(self.address, self.connect_timeout)
-            except CONNECT_ERRORS as exc:
+                address = await self.locator.locate()
+                stream = await open_stream(address, self.connect_timeout)
+            except (*CONNECT_ERRORS, RedisError) as exc:
                 level = logging.WARNING if backoff.attempt == 0 else logging.DEBUG
-                log.log(level, "pub/sub connect to %s failed: %r", self.address.masked(), exc)
+                where = address.masked() if address else self.locator.describe().masked()
+                log.log(level, "pub/sub connect to %s failed: %r", where, exc)
             else:
                 backoff.reset()
-                await self._serve(stream, task_status if not started else None)
+                await self._serve(stream, address, task_status if not started else None)
                 started = True
+            if address is not None:
+                self.locator.lost(address)
             if not started:
                 task_status.started()
                 started = True
-            await trio.sleep(backoff.next_delay())
+            with trio.move_on_after(backoff.next_delay()):
+                await self.locator.wait_changed()
 
-    async def _serve(self, stream: trio.abc.Stream, task_status: trio.TaskStatus[None] | None) -> None:
-        self._outgoing = [pack(c) for c in handshake_commands_for(self.address)]
-        if self.channels:
-            self._outgoing.append(pack(("SUBSCRIBE", *sorted(self.channels))))
+    async def _serve(
+        self, stream: trio.abc.Stream, address: RedisAddress, task_status: trio.TaskStatus[None] | None
+    ) -> None:
+        self._outgoing = [pack(c) for c in handshake_commands_for(address)]
+        if self.channels and self.verbs.sharded:  # one slot per SSUBSCRIBE: one channel each
+            self._outgoing += [pack((self.verbs.subscribe, c)) for c in sorted(self.channels)]
+        elif self.channels:
+            self._outgoing.append(pack((self.verbs.subscribe, *sorted(self.channels))))
         self._stream = stream
         self._wake.set()
         try:
@@ -136,6 +178,7 @@ class PubSub:
                 nursery.start_soon(_until_broken, self._write_loop, stream, done)
                 nursery.start_soon(_until_broken, self._keepalive_loop, stream, done)
                 nursery.start_soon(_until_broken, self._read_loop, stream, done)
+                nursery.start_soon(self._until_moved, address, done)
                 if task_status is not None:
                     task_status.started()
         finally:
@@ -144,6 +187,11 @@ class PubSub:
             self._confirmed_change()
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await stream.aclose()
+
+    async def _until_moved(self, address: RedisAddress, done: Callable[[], None]) -> None:
+        await self.locator.wait_moved(address)
+        log.warning("pub/sub: the primary moved from %s, reconnecting", address.masked())
+        done()
 
     async def _write_loop(self, stream: trio.abc.Stream) -> None:
         while True:
@@ -183,17 +231,19 @@ class PubSub:
             return
         if not isinstance(reply, list) or not reply:
             return  # +OK of AUTH / SELECT
-        kind = reply[0]
-        if kind == b"message":
+        kind, verbs = reply[0], self.verbs
+        if kind == verbs.message:
             self.on_message(reply[1], reply[2])
-        elif kind == b"subscribe":
+        elif kind == verbs.subscribed:
             channel = reply[1]
             self.confirmed.add(channel)
             self._confirmed_change()
             if self.on_subscribed:
                 self.on_subscribed(channel)
-        elif kind == b"unsubscribe":
+        elif kind == verbs.unsubscribed:
             self.confirmed.discard(reply[1])
             self._confirmed_change()
+            if reply[1] in self.channels and self.on_dropped:
+                self.on_dropped(reply[1])
         elif kind == b"pong":
             self._ponged = True

@@ -1,0 +1,86 @@
+"""Redis URLs: one server, a Sentinel group, a Cluster; and the mistakes, named."""
+
+from __future__ import annotations
+
+import pytest
+
+from roomful_meetings.storage.redis import (
+    ClusterAddress,
+    RedisAddress,
+    SentinelAddress,
+    parse_redis_target,
+    parse_redis_url,
+)
+
+
+def test_sentinel_url_with_hosts_master_db_and_credentials() -> None:
+    target = parse_redis_target(
+        "redis+sentinel://app:s%40cret@10.0.0.1:26379,10.0.0.2,[::1]:26380/main?db=2&sentinel_password=sp"
+    )
+    assert isinstance(target, SentinelAddress)
+    assert target.master_name == "main"
+    assert [(s.host, s.port) for s in target.sentinels] == [
+        ("10.0.0.1", 26379),
+        ("10.0.0.2", 26379),
+        ("::1", 26380),
+    ]
+    assert all(s.password == "sp" and s.username is None and s.db == 0 for s in target.sentinels)
+    assert (target.data.username, target.data.password, target.data.db) == ("app", "s@cret", 2)
+    assert target.data.at("10.0.0.9", 6380) == RedisAddress(
+        "10.0.0.9", 6380, username="app", password="s@cret", db=2
+    )
+    assert "s@cret" not in target.masked() and "sp" not in target.masked()
+    assert target.masked() == "redis+sentinel://app:***@10.0.0.1:26379,10.0.0.2:26379,::1:26380/main?db=2"
+
+
+def test_tls_options_reach_data_nodes_and_sentinels() -> None:
+    target = parse_redis_target("rediss+sentinel://h:1/m?ssl_ca_certs=/ca.pem&ssl_cert_reqs=none")
+    assert isinstance(target, SentinelAddress)
+    for address in (target.data, *target.sentinels):
+        assert (address.tls, address.tls_ca_file, address.tls_verify) == (True, "/ca.pem", False)
+    cluster = parse_redis_target("rediss+cluster://:pw@h:7000")
+    assert isinstance(cluster, ClusterAddress)
+    assert (cluster.seeds[0].tls, cluster.seeds[0].password, cluster.seeds[0].tls_verify) == (
+        True,
+        "pw",
+        True,
+    )
+
+
+def test_cluster_url_with_seeds() -> None:
+    target = parse_redis_target("redis+cluster://127.0.0.1:7000,127.0.0.1:7001,other")
+    assert isinstance(target, ClusterAddress)
+    assert [s.node for s in target.seeds] == ["127.0.0.1:7000", "127.0.0.1:7001", "other:6379"]
+    assert parse_redis_target("redis+cluster://h:1/0") == parse_redis_target("redis+cluster://h:1")
+
+
+def test_single_server_urls_are_as_before() -> None:
+    assert parse_redis_target("redis://u:p@h:7/3") == RedisAddress("h", 7, username="u", password="p", db=3)
+    assert parse_redis_target("unix:///tmp/r.sock?db=1") == RedisAddress(unix_path="/tmp/r.sock", db=1)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://h:1", "unsupported Redis URL scheme 'http'"),
+        ("redis+sentinel://h:1", "needs the master name as its path"),
+        ("redis+sentinel:///m", "needs host:port of at least one Sentinel"),
+        ("redis+sentinel://h:1,,h:2/m", "empty host in its host list"),
+        ("redis+sentinel://h:port/m", "bad port in 'h:port'"),
+        ("redis+sentinel://h:99999/m", "bad host:port 'h:99999'"),
+        ("redis+sentinel://h:1/m?db=x", "Redis database must be a number, got 'x'"),
+        ("redis+cluster://h:1/2", "Redis Cluster has only database 0"),
+        ("redis+cluster://h:1?db=1", "Redis Cluster has only database 0"),
+        ("redis+cluster://", "needs host:port of at least one cluster node"),
+        ("redis://h:1/-1", "Redis database must be 0 or more"),
+    ],
+)
+def test_a_url_that_cannot_work_says_why(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_redis_target(url)
+
+
+def test_parse_redis_url_is_for_one_server_only() -> None:
+    with pytest.raises(ValueError, match="redis\\+cluster:// names several servers, not one"):
+        parse_redis_url("redis+cluster://h:1")
+    assert parse_redis_url("redis://h:2") == RedisAddress("h", 2)

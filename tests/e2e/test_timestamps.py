@@ -22,7 +22,7 @@ from roomful_meetings.storage.meetings import MeetingStore
 from roomful_meetings.storage.redis import load_scripts
 from tests.conftest import ServerHandle, token
 from tests.e2e.world import redis_of, seed
-from tests.storage.test_script_codes import fields as stored_fields
+from tests.storage.world import fields as stored_fields
 from tests.wsraw import open_ws
 
 LATE = "9998-12-31T23:59:00Z"  # the last accepted minute

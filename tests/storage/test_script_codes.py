@@ -1,54 +1,60 @@
 """Every output code a Lua script's header declares, produced by a real call and mapped to
-its wire error (issue 13: create_meeting's 409 had no error class and surfaced as a 500).
+what the storage layer turns it into (issue 13: create_meeting's 409 had no error class and
+surfaced as a 500).
 
-Each (script, code) pair read from the headers needs a scenario below: a header that gains a
-code fails here until a scenario produces it. The last call of a scenario goes through stores
-that hold that one script only, so the code cannot come from another script.
+Each (script, code) pair read from the headers (`Header.codes`, the loader's own parser)
+needs a scenario below: a header that gains a code fails here until a scenario produces it.
+The last call of a scenario goes through stores that hold that one script only, so the
+code cannot come from another script.
+
+Codes 400-409 are wire errors (an ApiError the client gets). Codes 299 and 300 are internal
+signals that never reach the wire: storage/base.py raises StaleVersion for 299 (the series
+changed since it was read; storage/series.py prepares the change again) and SeriesRedirect
+for 300 (update_meeting found a series; the service routes the change to update_series).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import date
 
 import pytest
 
+from roomful_meetings.domain.instances import SeriesState
 from roomful_meetings.domain.meetings import Source
 from roomful_meetings.errors import ApiError, BadRequest, Conflict, Forbidden, InternalError, NotFound
-from roomful_meetings.protocol.models import DEFAULT_COLOR
 from roomful_meetings.protocol.payloads import GroupIn, PropIn, RoomIn, SessionIn, UserIn
-from roomful_meetings.storage.availability import AvailabilityStore, ZoneRecord
-from roomful_meetings.storage.catalog import CatalogStore
-from roomful_meetings.storage.embedded import RedisProcess
+from roomful_meetings.storage.availability import ZoneRecord
+from roomful_meetings.storage.base import SeriesRedirect, StaleVersion
 from roomful_meetings.storage.keys import Keys
-from roomful_meetings.storage.meetings import MeetingFields, MeetingStore
-from roomful_meetings.storage.redis import Redis, Script, load_scripts, open_redis
-from roomful_meetings.storage.redis.scripts import LIBRARY_NAME, lua_dir
+from roomful_meetings.storage.meetings import MeetingFields
+from roomful_meetings.storage.redis import Redis, Script, load_scripts
+from roomful_meetings.storage.redis.scripts import Header, lua_dir
+from tests.storage.world import (
+    END,
+    MONDAY,
+    SERIES,
+    START,
+    Stores,
+    create,
+    create_series,
+    rsvp,
+    seed,
+    split,
+    stores,
+)
 
 WIRE_ERRORS: dict[int, type[ApiError]] = {400: BadRequest, 403: Forbidden, 404: NotFound, 409: Conflict}
+# What storage/base.py must raise for the internal signal codes (see the module docstring).
+SIGNALS: dict[int, type[Exception]] = {299: StaleVersion, 300: SeriesRedirect}
 SCRIPTS = load_scripts()
-LOBBY = Source("room", "lobby", "lobby")
-START, END = 29_000_000, 29_000_060  # epoch minutes, in 2025
 
 
-def header(name: str) -> str:
-    text = (lua_dir() / f"{name}.lua").read_text()
-    match = re.match(r"--\[\[(.*?)\]\]", text, re.DOTALL)
-    assert match, f"{name}.lua has no header block"
-    return match[1]
-
-
-def declared_codes(name: str) -> set[int]:
-    """The codes of `Returns: {0, ...} | {403|404, message}`: each leading number in braces."""
-    returns = header(name).partition("Returns:")[2]
-    assert returns, f"{name}.lua: the header names no Returns"
-    return {
-        int(code)
-        for group in re.findall(r"\{\s*(\d+(?:\s*\|\s*\d+)*)\s*,", returns)
-        for code in group.split("|")
-    }
+def declared_codes(name: str) -> frozenset[int]:
+    header = SCRIPTS[name].header
+    assert header is not None, f"{name}.lua was loaded without its header"
+    return header.codes
 
 
 def produced_codes(name: str) -> set[int]:
@@ -69,62 +75,8 @@ class Recorded(dict[str, Script]):
         return super().__getitem__(name)
 
 
-@dataclass
-class Stores:
-    catalog: CatalogStore
-    meetings: MeetingStore
-    availability: AvailabilityStore
-
-
-def stores(redis: Redis, keys: Keys, scripts: dict[str, Script]) -> Stores:
-    return Stores(
-        CatalogStore(redis, scripts, keys),
-        MeetingStore(redis, scripts, keys),
-        AvailabilityStore(redis, scripts, keys),
-    )
-
-
 Scenario = Callable[[Stores, Stores], Awaitable[object]]  # (all scripts, the one under test)
-
-
-async def seed(s: Stores) -> None:
-    await s.catalog.upsert_users([UserIn(id=u) for u in ("alice", "bob", "carol")])
-    await s.catalog.upsert_rooms([RoomIn(id="lobby", networkId="net")])
-    await s.catalog.upsert_props([PropIn(roomId="lobby", id="table")])
-    await s.catalog.upsert_groups([GroupIn(id="team", memberIds=["alice", "bob"])])
-
-
-def fields(meeting_id: str) -> MeetingFields:
-    stamp = "2025-02-19T10:00:00Z"
-    return MeetingFields(
-        {
-            "meetingId": meeting_id,
-            "created": stamp,
-            "updated": stamp,
-            "subject": "s",
-            "description": "",
-            "color": DEFAULT_COLOR,
-            "organizerId": "alice",
-            "sourceString": "room:lobby",
-            "sourceType": "room",
-            "sourcePk": "lobby",
-            "startDate": stamp,
-            "endDate": stamp,
-        }
-    )
-
-
-async def create(
-    s: Stores,
-    meeting_id: str = "m1",
-    source: Source = LOBBY,
-    *,
-    organizer: str = "alice",
-) -> object:
-    key = {"room": s.meetings.keys.room("lobby"), "group": s.meetings.keys.group("team")}[source.type]
-    return await s.meetings.create(
-        meeting_id, organizer, source, key, START, END, [organizer, "bob"], fields(meeting_id)
-    )
+OnSeries = Callable[[SeriesState], Awaitable[object]]
 
 
 async def update(s: Stores, caller: str = "alice", *, meeting_id: str = "m1", end: int = END + 30) -> object:
@@ -143,6 +95,35 @@ async def setup_then(s: Stores, call: Callable[[], Awaitable[object]]) -> object
     return await call()
 
 
+async def on_series(s: Stores, call: OnSeries) -> object:
+    """`call` with the state of a new SERIES."""
+    return await call(await create_series(s))
+
+
+async def stale(s: Stores, call: OnSeries) -> object:
+    """`call` with the SERIES' state as read before bob's RSVP moved its version on."""
+    before = await create_series(s)
+    await rsvp(s.series, before, "bob", "declined")
+    return await call(before)
+
+
+async def read_series_busy(s: Stores, only: Stores) -> object:
+    """The series' state is already parsed at its version (a first search), so a second
+    search reads ids and versions only (read_series_busy.lua), no state."""
+    await create_series(s)
+    first = await s.series.busy_states(["bob"], MONDAY - 60, MONDAY + 60)
+    again = await only.series.busy_states(["bob"], MONDAY - 60, MONDAY + 60)
+    assert again == first and again[0] == {"bob": [SERIES]}
+    return again
+
+
+async def update_series(only: Stores, state: SeriesState, caller: str) -> object:
+    values: dict[str, object] = {"j:subject": "New"}
+    return await only.series.update(
+        SERIES, caller, state.version, participants=None, reset=False, values=values
+    )
+
+
 SCENARIOS: dict[tuple[str, int], Scenario] = {
     ("create_meeting", 0): lambda s, only: create(only),
     ("create_meeting", 403): lambda s, only: create(
@@ -154,6 +135,7 @@ SCENARIOS: dict[tuple[str, int], Scenario] = {
     ("update_meeting", 400): lambda s, only: setup_then(s, lambda: update(only, end=START)),
     ("update_meeting", 403): lambda s, only: setup_then(s, lambda: update(only, "bob")),
     ("update_meeting", 404): lambda s, only: update(only, meeting_id="nope"),
+    ("update_meeting", 300): lambda s, only: on_series(s, lambda _: update(only, meeting_id=SERIES)),
     ("delete_meeting", 0): lambda s, only: setup_then(s, lambda: only.meetings.delete("m1", "alice")),
     ("delete_meeting", 403): lambda s, only: setup_then(s, lambda: only.meetings.delete("m1", "bob")),
     ("delete_meeting", 404): lambda s, only: setup_then(s, lambda: only.meetings.delete("m1", "carol")),
@@ -188,21 +170,50 @@ SCENARIOS: dict[tuple[str, int], Scenario] = {
         START + 1440,
         b"\xff" * 180,
     ),
+    # An open-ended window, as meeting counts read it: a bounded one also reads the users'
+    # series alongside (read_series_busy.lua), since series are busy time too.
     ("read_availability", 0): lambda s, only: only.availability.inputs(
-        ["bob"], START, END, default_zone="+00:00"
+        ["bob"], START, None, default_zone="+00:00"
     ),
+    ("get_series", 0): lambda s, only: on_series(s, lambda _: only.series.get(SERIES, "bob")),
+    ("get_series", 404): lambda s, only: on_series(s, lambda _: only.series.get(SERIES, "carol")),
+    ("read_series_busy", 0): read_series_busy,
+    ("read_series_states", 0): lambda s, only: on_series(
+        s, lambda _: only.series.run("read_series_states", [], [SERIES, "nope"])
+    ),
+    ("change_instance", 0): lambda s, only: on_series(s, lambda st: rsvp(only.series, st, "bob", "declined")),
+    ("change_instance", 403): lambda s, only: on_series(  # the organizer has no status to set
+        s, lambda st: rsvp(only.series, st, "alice", "accepted")
+    ),
+    ("change_instance", 404): lambda s, only: on_series(
+        s, lambda st: rsvp(only.series, st, "carol", "accepted")
+    ),
+    ("change_instance", 299): lambda s, only: stale(s, lambda st: rsvp(only.series, st, "bob", "accepted")),
+    ("update_series", 0): lambda s, only: on_series(s, lambda st: update_series(only, st, "alice")),
+    ("update_series", 403): lambda s, only: on_series(s, lambda st: update_series(only, st, "bob")),
+    ("update_series", 404): lambda s, only: on_series(s, lambda st: update_series(only, st, "carol")),
+    ("update_series", 299): lambda s, only: stale(s, lambda st: update_series(only, st, "alice")),
+    ("split_series", 0): lambda s, only: on_series(s, lambda st: split(only.series, st, "alice", "n1")),
+    ("split_series", 403): lambda s, only: on_series(s, lambda st: split(only.series, st, "bob", "n1")),
+    ("split_series", 404): lambda s, only: on_series(s, lambda st: split(only.series, st, "carol", "n1")),
+    ("split_series", 409): lambda s, only: setup_then(  # the new series' id is taken
+        s, lambda: on_series(s, lambda st: split(only.series, st, "alice", "m1"))
+    ),
+    ("split_series", 299): lambda s, only: stale(s, lambda st: split(only.series, st, "alice", "n1")),
 }
 
 
-SCRIPT_NAMES = sorted(path.stem for path in lua_dir().glob("*.lua") if path.name != LIBRARY_NAME)
+def test_header_codes_are_the_leading_numbers_of_each_brace_spaces_or_not() -> None:
+    source = """--[[
+  KEYS: none
+  Returns: {0, has_more (0|1), {meeting JSON...}} | {403|404, message}
+         | { 400 | 409 , message} | {299}: a signal
+]]"""
+    assert Header.parse(source).codes == {0, 299, 400, 403, 404, 409}
+
+
+SCRIPT_NAMES = sorted(SCRIPTS)
 DECLARED = [(name, code) for name in SCRIPT_NAMES for code in sorted(declared_codes(name))]
-
-
-@pytest.fixture
-async def redis(redis_server: RedisProcess) -> AsyncIterator[Redis]:
-    async with open_redis(redis_server.address) as connection:
-        await connection.wait_connected()
-        yield connection
 
 
 @pytest.mark.parametrize("name", SCRIPT_NAMES)
@@ -210,11 +221,12 @@ def test_a_header_declares_success_and_every_code_its_body_fails_with(name: str)
     declared = declared_codes(name)
     assert 0 in declared
     assert produced_codes(name) <= declared, f"{name}.lua fails with codes its header does not declare"
-    assert declared - {0} <= set(WIRE_ERRORS), f"{name}.lua declares a code with no wire error here"
+    unmapped = declared - {0} - set(WIRE_ERRORS) - set(SIGNALS)
+    assert not unmapped, f"{name}.lua declares {sorted(unmapped)}, neither a wire error nor a signal here"
 
 
 @pytest.mark.parametrize(("name", "code"), DECLARED, ids=[f"{n}-{c}" for n, c in DECLARED])
-async def test_each_declared_code_comes_from_a_real_call_as_its_wire_error(
+async def test_each_declared_code_comes_from_a_real_call_as_what_storage_makes_of_it(
     redis: Redis, prefix: str, name: str, code: int
 ) -> None:
     scenario = SCENARIOS.get((name, code))
@@ -228,8 +240,11 @@ async def test_each_declared_code_comes_from_a_real_call_as_its_wire_error(
         await scenario(everything, only)
         assert script.used == {name}
         return
-    with pytest.raises(ApiError) as raised:
+    expected = WIRE_ERRORS.get(code) or SIGNALS.get(code)
+    assert expected is not None, f"{name}.lua: code {code} maps to nothing here"
+    with pytest.raises(Exception) as raised:
         await scenario(everything, only)
     assert script.used == {name}
-    assert not isinstance(raised.value, InternalError)
-    assert type(raised.value) is WIRE_ERRORS[code] and raised.value.code == code
+    assert type(raised.value) is expected, f"{name}.lua's {code} became {raised.value!r}"
+    if isinstance(raised.value, ApiError):  # a wire error carries its code to the client
+        assert not isinstance(raised.value, InternalError) and raised.value.code == code

@@ -71,7 +71,9 @@ class Header:
             argv.update(range(int(first), int(last) + 1))
         tails = [int(i) for i in re.findall(r"ARGV\[(\d+)\.\.\]", block)]
         returns = block.partition("Returns:")[2]
-        codes = {int(c) for group in re.findall(r"\{(\d+(?:\|\d+)*)[,}]", returns) for c in group.split("|")}
+        # `{0, ...} | {403|404, message} | {299, message}`: the leading numbers of each brace.
+        groups = re.findall(r"\{\s*(\d+(?:\s*\|\s*\d+)*)\s*[,}]", returns)
+        codes = {int(c) for group in groups for c in group.split("|")}
         if not returns or 0 not in codes:
             raise ValueError("the header has no Returns: line with code 0")
         return cls(len(keys), frozenset(argv), min(tails) if tails else None, frozenset(codes))

@@ -195,3 +195,18 @@ async def test_more_attendees_than_the_slot_limit(start_server: StartServer) -> 
         with pytest.raises(BadRequest, match=r"data\.attendees"):
             await find(alice, ask([{"roomful": u} for u in ("bob", "carol", "dave")]))
         assert (await find(alice, ask([{"roomful": u} for u in ("bob", "carol")])))["suggestions"]
+
+
+async def test_an_accept_turns_tentative_into_busy_on_the_next_search(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        mid = await alice.call(
+            "meeting:createMeeting", meeting(f"{DAY}T09:00:00Z", f"{DAY}T10:00:00Z", invited=["bob"])
+        )
+        data = ask(
+            [{"roomful": "bob", "type": "optional"}], isOrganizerOptional=True, minimumAttendeePercentage=0
+        )
+        first = await find(alice, {**data, "endDate": f"{DAY}T10:00:00Z"})
+        assert words(first["suggestions"][0]) == {"bob": "tentative"}
+        await bob.call("meeting:acceptMeetingRequest", {"meetingId": mid["meeting"]["meetingId"]})
+        again = await find(alice, {**data, "endDate": f"{DAY}T10:00:00Z"})
+        assert words(again["suggestions"][0]) == {"bob": "busy"}

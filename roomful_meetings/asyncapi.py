@@ -47,6 +47,7 @@ SUMMARIES: Final = {
     "meeting:getTimeSlotsForMeeting": "Free time slots common to several users on one local day",
     "meeting:getMeetingTimeSlotsForMonth": "Free time slots common to several users in one local month",
     "meeting:listUserMeetingCounts": "The caller's meeting count per local day from a date on",
+    "meeting:findMeetingTimes": "Ranked times for a meeting with required and optional attendees",
     "meeting:create": "DEPRECATED: create a meeting in a room or prop",
     "meeting:update": "DEPRECATED: change a meeting (may move it between rooms and props)",
     "meeting:delete": "DEPRECATED: delete a meeting",

@@ -73,7 +73,7 @@ async def find_meeting_times(
     counted = ([] if data.isOrganizerOptional else [(organizer, True)]) + matched
     if not counted:
         return MeetingTimesReply([], rules.ATTENDEES_UNAVAILABLE)
-    starts = rules.candidate_starts(
+    grid = rules.candidate_starts(
         days_between(zone, start, end),
         start,
         end,
@@ -91,7 +91,7 @@ async def find_meeting_times(
                 start,
                 end - start,
             ),
-            starts,
+            grid,
             data.duration,
             data.bufferBefore,
             data.bufferAfter,
@@ -99,7 +99,7 @@ async def find_meeting_times(
         for uid, required in counted
     ]
     chosen = rules.rank(
-        states, [r for _, r in counted], len(starts), data.minimumAttendeePercentage, data.maxCandidates
+        states, [r for _, r in counted], len(grid.starts), data.minimumAttendeePercentage, data.maxCandidates
     )
     if not chosen:
         organizer_states = None if data.isOrganizerOptional else states[0]
@@ -107,8 +107,8 @@ async def find_meeting_times(
     table = offset_table(zone, start, end)
     suggestions = [
         TimeSuggestion(
-            startDate=table.format(starts[s.index]),
-            endDate=table.format(starts[s.index] + data.duration),
+            startDate=table.format(grid.starts[s.index]),
+            endDate=table.format(grid.starts[s.index] + data.duration),
             confidence=rules.confidence(s.free, s.tentative, len(counted)),
             attendees=[
                 AttendeeAvailability(uid, person.word(s.index))

@@ -84,13 +84,28 @@ class States:
     free: int
 
     def word(self, index: int) -> str:
-        if self.busy >> index & 1:
-            return BUSY_WORD
-        if self.tentative >> index & 1:
-            return TENTATIVE_WORD
-        if self.unavailable >> index & 1:
-            return UNAVAILABLE_WORD
-        return FREE_WORD
+        return self.words_at([index])[0]
+
+    def words_at(self, indices: Sequence[int]) -> list[str]:
+        """The words at these candidates: the bitmaps as bytes once, then one byte lookup
+        per candidate (a shift of a candidate-long integer per lookup cost 6 ms a search)."""
+        size = (max(indices, default=0) >> 3) + 1
+        busy, tentative, away = (
+            (bits & ((1 << 8 * size) - 1)).to_bytes(size, "little")
+            for bits in (self.busy, self.tentative, self.unavailable)
+        )
+        out = []
+        for index in indices:
+            at, bit = index >> 3, 1 << (index & 7)
+            if busy[at] & bit:
+                out.append(BUSY_WORD)
+            elif tentative[at] & bit:
+                out.append(TENTATIVE_WORD)
+            elif away[at] & bit:
+                out.append(UNAVAILABLE_WORD)
+            else:
+                out.append(FREE_WORD)
+        return out
 
 
 def person_states(person: Person, grid: Grid, length: int, before: int, after: int) -> States:

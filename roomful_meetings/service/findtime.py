@@ -105,16 +105,15 @@ async def find_meeting_times(
         organizer_states = None if data.isOrganizerOptional else states[0]
         return MeetingTimesReply([], rules.empty_reason(len(data.attendees), len(matched), organizer_states))
     table = offset_table(zone, start, end)
+    # words[person][k]: that person's word at the k-th chosen candidate
+    words = [person.words_at([s.index for s in chosen]) for person in states]
     suggestions = [
         TimeSuggestion(
             startDate=table.format(grid.starts[s.index]),
             endDate=table.format(grid.starts[s.index] + data.duration),
             confidence=rules.confidence(s.free, s.tentative, len(counted)),
-            attendees=[
-                AttendeeAvailability(uid, person.word(s.index))
-                for (uid, _), person in zip(counted, states, strict=True)
-            ],
+            attendees=[AttendeeAvailability(uid, words[p][k]) for p, (uid, _) in enumerate(counted)],
         )
-        for s in chosen
+        for k, s in enumerate(chosen)
     ]
     return MeetingTimesReply(suggestions, "")

@@ -9,12 +9,13 @@ big-integer operations, not 1.8 million Python steps.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
-from roomful_meetings.domain.bitmaps import ones, runs
+from roomful_meetings.domain.bitmaps import ones
 from roomful_meetings.domain.busy import Entry, candidate_levels, touched
 from roomful_meetings.domain.zones import LocalDay
 
@@ -25,6 +26,7 @@ UNAVAILABLE_WORD: Final = "unavailable"
 NOT_FOUND: Final = "attendeesNotFound"
 ORGANIZER_UNAVAILABLE: Final = "organizerUnavailable"
 ATTENDEES_UNAVAILABLE: Final = "attendeesUnavailable"
+_ONES: Final = re.compile("1+")
 # A level mask with at most this many candidates is ranked candidate by candidate;
 # a larger one level by level of tentative count (both bounded).
 SMALL_LEVEL: Final = 256
@@ -138,9 +140,10 @@ def _states(
 
 @lru_cache(maxsize=8192)
 def _away_runs(available: int, origin: int, window: int) -> list[tuple[int, int]]:
-    """The runs of unavailable minutes (reading runs off a window-long integer is the
-    costly part: about 0.5 ms for 4 weeks)."""
-    return runs(~available & ones(window), origin)
+    """The runs of unavailable minutes. Read with a regular expression over the binary
+    text (C speed): bitmaps.runs shifts a window-long integer per run, 2 ms for 62 days."""
+    text = format(~available & ones(window), f"0{window}b")[::-1]  # minute 0 first
+    return [(origin + m.start(), origin + m.end()) for m in _ONES.finditer(text)]
 
 
 def _add(slices: list[int], bits: int) -> None:

@@ -105,19 +105,19 @@ def frames_for(scenario: str, seed: dict[str, Any], index: int) -> tuple[str, Fr
         return user, lambda n, e: request(endpoint, data, e)
     if scenario == "find50":
         # 50 attendees (the last 10 optional), 4 weeks, an hour, step 30 (contract 10)
-        asked = [
+        attendees = [
             {"roomful": users[(index + k) % len(users)], "type": "optional" if k > 40 else "required"}
             for k in range(1, 51)
         ]
-        data = {
-            "attendees": asked,
+        find = {
+            "attendees": attendees,
             "startDate": "2031-01-06T00:00:00+01:00",
             "endDate": "2031-02-03T00:00:00+01:00",
             "duration": 60,
             "step": 30,
             "timeZone": "Europe/Berlin",
         }
-        return user, lambda n, e: request("meeting:findMeetingTimes", data, e)
+        return user, lambda n, e: request("meeting:findMeetingTimes", find, e)
     raise SystemExit(f"unknown scenario {scenario}")
 
 

@@ -36,7 +36,8 @@ def words(suggestion: dict[str, Any]) -> dict[str, str]:
 
 
 async def find(client: Client, data: dict[str, Any]) -> dict[str, Any]:
-    return await client.call("meeting:findMeetingTimes", data)
+    reply: dict[str, Any] = await client.call("meeting:findMeetingTimes", data)
+    return reply
 
 
 async def test_states_order_and_confidence(world: ServerHandle) -> None:

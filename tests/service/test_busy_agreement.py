@@ -157,9 +157,9 @@ def test_suggestions_conflicts_and_slots_agree(
                     users=[p.SlotUser(roomful=uid) for uid in ids], localDate=utc(DAY), includeSelf=False
                 )
                 slots = await availability.slots_for_day(services, Caller(ids[0]), query)
-                free = [(minute(x.startDate), minute(x.endDate)) for x in slots.availableTimeSlots]
+                spans = [(minute(x.startDate), minute(x.endDate)) for x in slots.availableTimeSlots]
                 for start in candidates:
-                    in_slot = any(a <= start and start + duration <= b for a, b in free)
+                    in_slot = any(a <= start and start + duration <= b for a, b in spans)
                     assert in_slot == (start in everyone_free), start
             if everyone_free:
                 first = min(everyone_free)

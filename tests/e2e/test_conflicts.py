@@ -151,3 +151,15 @@ async def test_racing_organizers_on_two_instances_exactly_one_wins(start_server:
         assert len(reply["meetings"]) == rounds
     async with redis_of(servers[0]) as redis:
         assert await check_invariants(redis, Keys(servers[0].settings.key_prefix)) == rounds
+
+
+async def test_a_retried_request_gets_its_first_answer_not_a_conflict_with_itself(
+    world: ServerHandle,
+) -> None:
+    async with connect(world.url, token("alice")) as alice:
+        data = at(10, ["bob"], rejectConflicts=True)
+        first = await alice.request("meeting:createMeeting", data, event_id="same")
+        again = await alice.request("meeting:createMeeting", data, event_id="same")
+        assert first.error is not None and not first.error.status
+        assert again.data == first.data
+        assert len(await listed(alice)) == 1

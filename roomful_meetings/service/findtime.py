@@ -4,6 +4,8 @@ meetings, only one of four words per person and candidate."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from functools import lru_cache
 
 from roomful_meetings.domain import findtime as rules
 from roomful_meetings.domain.availability import window_bits
@@ -98,19 +100,53 @@ async def find_meeting_times(
         )
         for uid, required in counted
     ]
-    chosen = rules.rank(
-        states, [r for _, r in counted], len(grid.starts), data.minimumAttendeePercentage, data.maxCandidates
+    return answer(
+        zone,
+        Search(start, end, data.duration, data.minimumAttendeePercentage, data.maxCandidates),
+        grid,
+        tuple(counted),
+        tuple(states),
+        len(data.attendees),
+        len(matched),
+        data.isOrganizerOptional,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    start: int
+    end: int
+    duration: int
+    percentage: int
+    limit: int
+
+
+@lru_cache(maxsize=1024)
+def answer(
+    zone: str,
+    search: Search,
+    grid: rules.Grid,
+    counted: tuple[tuple[str, bool], ...],
+    states: tuple[rules.States, ...],
+    given: int,
+    matched: int,
+    organizer_optional: bool,
+) -> MeetingTimesReply:
+    """The reply, from each counted person's states (pure, so cached: searches repeat, and
+    ranking and the 20 x 51 words were most of a repeated search's time). Callers must
+    not change the reply."""
+    required = [r for _, r in counted]
+    chosen = rules.rank(states, required, len(grid.starts), search.percentage, search.limit)
     if not chosen:
-        organizer_states = None if data.isOrganizerOptional else states[0]
-        return MeetingTimesReply([], rules.empty_reason(len(data.attendees), len(matched), organizer_states))
-    table = offset_table(zone, start, end)
+        organizer_states = None if organizer_optional else states[0]
+        return MeetingTimesReply([], rules.empty_reason(given, matched, organizer_states))
+    table = offset_table(zone, search.start, search.end)
     # words[person][k]: that person's word at the k-th chosen candidate
     words = [person.words_at([s.index for s in chosen]) for person in states]
     suggestions = [
         TimeSuggestion(
             startDate=table.format(grid.starts[s.index]),
-            endDate=table.format(grid.starts[s.index] + data.duration),
+            endDate=table.format(grid.starts[s.index] + search.duration),
             confidence=rules.confidence(s.free, s.tentative, len(counted)),
             attendees=[AttendeeAvailability(uid, words[p][k]) for p, (uid, _) in enumerate(counted)],
         )

@@ -12,7 +12,7 @@ first second is warm-up. Prints one JSON object: requests, seconds, throughput, 
 percentiles in ms, pushes received, error responses. `bench/run.py` starts it pinned to the
 other core than the server under test. Scenarios:
 
-  get, create, series_create, rsvp, slots10, slots50, slots_month50, slots_month50_series:
+  get, create, series_create, rsvp, slots10, slots50, slots_month50, slots_month50_series, find50:
   the server's endpoints (see run.py)
   echo: the same frames as get, for the echo reference server
   fanout: one trigger updates a meeting with many participants, --in-flight updates under
@@ -103,6 +103,21 @@ def frames_for(scenario: str, seed: dict[str, Any], index: int) -> tuple[str, Fr
         )
         data = {"users": asked, "localDate": "2031-01-15T12:00:00Z", "timeZone": "Europe/Berlin"}
         return user, lambda n, e: request(endpoint, data, e)
+    if scenario == "find50":
+        # 50 attendees (the last 10 optional), 4 weeks, an hour, step 30 (contract 10)
+        attendees = [
+            {"roomful": users[(index + k) % len(users)], "type": "optional" if k > 40 else "required"}
+            for k in range(1, 51)
+        ]
+        find = {
+            "attendees": attendees,
+            "startDate": "2031-01-06T00:00:00+01:00",
+            "endDate": "2031-02-03T00:00:00+01:00",
+            "duration": 60,
+            "step": 30,
+            "timeZone": "Europe/Berlin",
+        }
+        return user, lambda n, e: request("meeting:findMeetingTimes", find, e)
     raise SystemExit(f"unknown scenario {scenario}")
 
 

@@ -2,6 +2,7 @@
 
     .venv/bin/pip install -e '.[bench]'
     .venv/bin/python bench/run.py [--runs 3] [--seconds 4] [--idle 10000] [--quick]
+    .venv/bin/python bench/run.py --only find50 slots50 [--seconds 4]   # a few, as JSON
 
 Starts a private redis-server and `roomful-meetings serve` processes, seeds a data set
 through the admin endpoints (typed client), then runs each scenario with bench/loadgen.py
@@ -491,6 +492,7 @@ REQUEST_SCENARIOS = [
     ("slots50", 10, "meeting:getTimeSlotsForMeeting"),
     ("slots_month50", 1, "meeting:getMeetingTimeSlotsForMonth"),
     ("slots_month50_series", 1, "meeting:getMeetingTimeSlotsForMonth"),
+    ("find50", 10, "meeting:findMeetingTimes"),
     ("rsvp", 100, "meeting:acceptMeetingRequest"),
     ("create", 100, "meeting:createMeeting"),
     ("series_create", 100, "meeting:createMeeting"),
@@ -516,8 +518,12 @@ def one_run(opts: argparse.Namespace, progress: Progress, folder: Path) -> dict[
             echo.stop()
         progress.step("echo reference")
         for name, connections, endpoint in REQUEST_SCENARIOS:
+            if opts.only and name not in opts.only:
+                continue
             out[name] = request_scenario(name, servers[0], redis.port, opts, seed_file, connections, endpoint)
             progress.step(name)
+        if opts.only:  # a look at a few scenarios: no references, fan-out or idle runs
+            return out
         out["broadcast"] = broadcast_reference(redis.port, opts)
         progress.step("broadcast reference")
         out["fanout"] = fanout_scenario(servers, redis.port, opts, seed_file)
@@ -707,12 +713,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle", type=int, default=10_000, help="idle connections")
     parser.add_argument("--quick", action="store_true", help="1 run, 2 s each, 1000 idle connections")
     parser.add_argument("--in-flight", type=int, default=8, help="fan-out updates under way at once")
+    parser.add_argument("--only", nargs="+", help="just these request scenarios (printed as JSON)")
     opts = parser.parse_args(argv)
+    if opts.only:
+        with tempfile.TemporaryDirectory(prefix="roomful-bench-") as tmp:
+            found = one_run(opts, Progress(len(opts.only) + 2), Path(tmp))
+        print(json.dumps(found, indent=2))
+        return
     if opts.quick:
         opts.runs, opts.seconds, opts.idle = 1, 2.0, 1000
     if len(os.sched_getaffinity(0)) < 2:
         print("warning: fewer than 2 cores; server and load share one", file=sys.stderr)
-    progress = Progress(opts.runs * 14)
+    progress = Progress(opts.runs * 15)
     runs = []
     for _ in range(opts.runs):
         with tempfile.TemporaryDirectory(prefix="roomful-bench-") as tmp:

@@ -6,7 +6,8 @@
   KEYS[1]: the meeting hash
   ARGV[4]: meeting id   ARGV[5]: caller id   ARGV[6]: "accepted" | "declined"
   On a series (contract 9) this is the caller's series status: instances with a status of
-  their own keep it; the series version and the caller's busy version move on.
+  their own keep it; the series version and the caller's busy version move on. The busy version moves on
+  for a single meeting too, since findMeetingTimes tells accepted from received.
   Returns: {0, 1 if changed else 0} | {403|404, message}
 ]]
 local mid, caller, status, mkey = ARGV[4], ARGV[5], ARGV[6], KEYS[1]
@@ -26,6 +27,8 @@ elseif status == 'declined' then
   busy_remove(caller, mid, cur[3], cur[4])
 else
   busy_add(caller, mid, cur[3], cur[4])
+  -- received -> accepted keeps the index entry, but it is no longer tentative (contract 10)
+  busy_changed(caller)
 end
 emit_to_all(pids, 'meeting:onMeetingUpdated', meeting_data(meeting_json(mkey)))
 return {0, 1}

@@ -253,6 +253,57 @@ async def story(s: Session) -> None:
     )
 
     s.section(
+        "Finding a time",
+        "`meeting:findMeetingTimes` ranks the times of a window where the organizer and every "
+        "required attendee are free: by how many of the people counted are free, then tentative "
+        "(invited, not yet answered), then start. Each person is only ever `free`, `tentative`, "
+        "`busy` or `unavailable`. `rejectConflicts` books a time only if nobody is busy then, in "
+        "one atomic step with the write.",
+    )
+    found = await s.call(
+        "alice",
+        "meeting:findMeetingTimes",
+        {
+            "attendees": [{"roomful": "bob"}, {"email": "carol@example.com", "type": "optional"}],
+            "startDate": "2030-03-04T00:00:00+01:00",
+            "endDate": "2030-03-07T00:00:00+01:00",
+            "duration": 60,
+            "maxCandidates": 3,
+        },
+        text="Carol (Tokyo) is optional and sets no hours, so she counts as free whenever she has "
+        "no meeting; Bob's morning in New York is Alice's afternoon.",
+    )
+    await s.call(
+        "alice",
+        "meeting:createMeeting",
+        {
+            "sourceType": "room",
+            "sourceIds": ["lobby"],
+            "subject": "Clash",
+            "startDate": "2030-03-04T16:00:00+01:00",
+            "endDate": "2030-03-04T17:00:00+01:00",
+            "invitedUserIds": ["bob"],
+            "rejectConflicts": True,
+        },
+        text="The meeting at 16:00 makes both of them busy then: 409, naming them, and nothing changes.",
+    )
+    best = found.data["suggestions"][0]
+    await s.call(
+        "alice",
+        "meeting:createMeeting",
+        {
+            "sourceType": "room",
+            "sourceIds": ["lobby"],
+            "subject": "Found a time",
+            "startDate": best["startDate"],
+            "endDate": best["endDate"],
+            "invitedUserIds": ["bob", "carol"],
+            "rejectConflicts": True,
+        },
+        text="The best suggestion, booked safely.",
+    )
+
+    s.section(
         "The deprecated API",
         "Old clients still call these; they read and write the same meetings. Connections with "
         "`legacy=1` also get `meeting:meetingUpdated` and `meeting:meetingDeleted`.",

@@ -237,6 +237,10 @@ class MeetingsClient:
             await self._call("meeting:getMeetingTimeSlotsForMonth", query, r.SlotsReply)
         ).availableTimeSlots
 
+    async def find_meeting_times(self, query: p.FindMeetingTimes) -> r.MeetingTimesReply:
+        """Ranked times for a meeting with these attendees (contract 10)."""
+        return await self._call("meeting:findMeetingTimes", query, r.MeetingTimesReply)
+
     async def list_user_meeting_counts(self, query: p.CountsQuery) -> list[r.DayCount]:
         return (await self._call("meeting:listUserMeetingCounts", query, r.CountsReply)).meetingCounts
 

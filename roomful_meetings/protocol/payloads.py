@@ -76,6 +76,7 @@ class CreateMeeting(Payload):
     color: RGBA | None = None
     invitedUserIds: IdList | None = None
     recurrence: RecurrenceIn | None = None
+    rejectConflicts: bool = False
 
 
 class UpdateMeeting(Payload):
@@ -88,6 +89,7 @@ class UpdateMeeting(Payload):
     invitedUserIds: IdList | UnsetType | None = UNSET
     recurrence: RecurrenceIn | UnsetType | None = UNSET
     scope: Scope | None = None
+    rejectConflicts: bool = False
 
 
 class ListUserMeetings(Payload):
@@ -133,6 +135,32 @@ class SlotQuery(Payload):
     timeZone: Zone | None = None
     includeSelf: bool = True
     duration: Annotated[int, Meta(ge=1, le=31 * 1440)] | None = None
+
+
+class Attendee(Payload):
+    """An attendee of findMeetingTimes: by `roomful` id, else by `email` (contract 10)."""
+
+    roomful: Annotated[str, Meta(max_length=128)] | None = None
+    email: Text | None = None
+    type: Literal["required", "optional"] = "required"
+
+
+Minutes240 = Annotated[int, Meta(ge=0, le=240)]
+
+
+class FindMeetingTimes(Payload):
+    attendees: Annotated[list[Attendee], Meta(max_length=10_000)]
+    startDate: Timestamp
+    endDate: Timestamp
+    duration: Annotated[int, Meta(ge=5, le=1440)]
+    step: Annotated[int, Meta(ge=5, le=1440)] = 30
+    minimumAttendeePercentage: Annotated[int, Meta(ge=0, le=100)] = 50
+    isOrganizerOptional: bool = False
+    bufferBefore: Minutes240 = 0
+    bufferAfter: Minutes240 = 0
+    minimumNotice: Annotated[int, Meta(ge=0, le=43_200)] = 0
+    maxCandidates: Annotated[int, Meta(ge=1, le=100)] = 20
+    timeZone: Zone | None = None
 
 
 class CountsQuery(Payload):

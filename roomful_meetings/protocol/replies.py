@@ -57,6 +57,23 @@ class SlotsReply(Struct):
     availableTimeSlots: list[Span]
 
 
+class AttendeeAvailability(Struct):
+    userId: str
+    availability: str  # "free" | "tentative" | "busy" | "unavailable"
+
+
+class TimeSuggestion(Struct):
+    startDate: str
+    endDate: str
+    confidence: int
+    attendees: list[AttendeeAvailability]
+
+
+class MeetingTimesReply(Struct):
+    suggestions: list[TimeSuggestion]
+    emptySuggestionsReason: str
+
+
 class DayCount(Struct):
     count: int
     startDate: str

@@ -10,13 +10,14 @@ from typing import Any
 import msgspec
 
 from roomful_meetings.domain import meetings as rules
-from roomful_meetings.domain.recurrence import parse_instance_id
+from roomful_meetings.domain.recurrence import Series, parse_instance_id
+from roomful_meetings.domain.rrule import parse_rule
 from roomful_meetings.domain.time import format_utc, to_minute
 from roomful_meetings.errors import BadRequest
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.models import DEFAULT_COLOR, RGBA
 from roomful_meetings.protocol.replies import RawMeetingList, RawMeetingReply
-from roomful_meetings.service import series, series_changes
+from roomful_meetings.service import conflicts, series, series_changes
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import Routes
 from roomful_meetings.service.updates import field_values, given, new_participants
@@ -66,6 +67,7 @@ async def create_meeting(services: Services, caller: Caller, data: p.CreateMeeti
         data.endDate,
         field_prefix="data",
         recurrence=data.recurrence,
+        reject_conflicts=data.rejectConflicts,
     )
     return RawMeetingReply(meeting)
 
@@ -83,9 +85,10 @@ async def create(
     *,
     field_prefix: str,
     recurrence: p.RecurrenceIn | None = None,
+    reject_conflicts: bool = False,
 ) -> msgspec.Raw:
     """Create a meeting or a series (both APIs): check the request, then one script does
-    the rest."""
+    the rest (guarded by the participants' busy versions with `reject_conflicts`)."""
     subject = rules.check_subject(subject)
     start = to_minute(start_value, f"{field_prefix}.startDate")
     end = to_minute(end_value, f"{field_prefix}.endDate")
@@ -114,17 +117,27 @@ async def create(
             "endDate": format_utc(end),
         }
     )
-    return await services.meetings.create(
-        meeting_id,
-        caller.user_id,
-        source,
-        source_key(services.keys, source),
-        start,
-        end,
-        participants,
-        fields,
-        series_fields,
-    )
+
+    async def write() -> msgspec.Raw:
+        return await services.meetings.create(
+            meeting_id,
+            caller.user_id,
+            source,
+            source_key(services.keys, source),
+            start,
+            end,
+            participants,
+            fields,
+            series_fields,
+        )
+
+    if not reject_conflicts:
+        return await write()
+    times = [(start, end)]
+    if series_fields is not None:
+        rule = parse_rule(str(series_fields["rule"]))
+        times = conflicts.series_times(Series(rule, str(series_fields["tz"]), start, end - start))
+    return await conflicts.guarded(services, participants, times, write)
 
 
 def time_changes(
@@ -148,6 +161,16 @@ def time_changes(
     changes=True,
 )
 async def update_meeting(services: Services, caller: Caller, data: p.UpdateMeeting) -> RawMeetingReply:
+    if not data.rejectConflicts:
+        return await update_any(services, caller, data)
+    participants, times, own = await conflicts.update_target(services, caller, data)
+    return await conflicts.guarded(
+        services, participants, times, lambda: update_any(services, caller, data), ignore=own
+    )
+
+
+async def update_any(services: Services, caller: Caller, data: p.UpdateMeeting) -> RawMeetingReply:
+    """A meeting, a series, an instance, or an instance and the following ones."""
     if parse_instance_id(data.meetingId) is not None:
         if data.scope == "following":
             return RawMeetingReply(await series_changes.update_following(services, caller, data))

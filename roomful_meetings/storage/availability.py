@@ -13,7 +13,9 @@ import trio
 
 from roomful_meetings.domain.availability import DaySetting, UserAvailability
 from roomful_meetings.domain.bitmaps import from_bytes
+from roomful_meetings.domain.busy import BUSY, TENTATIVE, Entry, level
 from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES
+from roomful_meetings.domain.recurrence import parse_instance_id
 from roomful_meetings.storage.base import ScriptArg, Store
 from roomful_meetings.storage.redis import Command
 from roomful_meetings.storage.series import SeriesStore, busy_members
@@ -51,6 +53,7 @@ class Busy:
 
     version: bytes
     members: list[bytes]  # "<meetingId>:<start>:<end>", epoch minutes
+    received: frozenset[bytes] = frozenset()  # the series members with status `received`
 
 
 def remember(cache: OrderedDict[Any, Any], key: Hashable, value: Any) -> None:
@@ -67,12 +70,14 @@ class AvailabilityStore(Store):
         self._bitmaps: OrderedDict[CacheKey, Bitmaps] = OrderedDict()
         self._busy: OrderedDict[CacheKey, Busy] = OrderedDict()
         self._unions: OrderedDict[UnionKey, list[int]] = OrderedDict()
+        self._levels: OrderedDict[CacheKey, tuple[bytes, list[Entry]]] = OrderedDict()
         self.series = SeriesStore(self.redis, self.scripts, self.keys)
 
     def forget_cached(self, *, bitmaps: bool = True) -> None:
         """Drop cached busy indexes (and bitmaps unless told not to): for benchmarks."""
         self._busy.clear()
         self._unions.clear()
+        self._levels.clear()
         if bitmaps:
             self._bitmaps.clear()
 
@@ -111,6 +116,8 @@ class AvailabilityStore(Store):
         """The zone, pattern and explicit days of each existing user (unknown ones are left
         out), and the busy meetings of all of them together (flat
         [start, end, start, end, ...], each meeting once) for [start, end).
+        Every entry of the busy index blocks a slot (busy.BLOCKING: declined meetings are
+        not in it), so the union needs no statuses.
 
         One pipelined read gets every user's zone and the versions of their availability
         and busy index; what is cached at those versions is used as it is, and only what
@@ -118,9 +125,65 @@ class AvailabilityStore(Store):
         both in one more round trip. A pipeline beats one script here: Redis's Lua pays
         for every reply it converts, and most searches repeat the people and the window.
         """
+        users, busy = await self._read(user_ids, start, end, default_zone=default_zone)
+        return users, self._busy_union(busy, start, end)
+
+    async def entries(
+        self, user_ids: list[str], start: int, end: int, *, default_zone: str
+    ) -> tuple[dict[str, UserAvailability], dict[str, tuple[bytes, list[Entry]]]]:
+        """What `inputs` reads (the same reads and caches), with each user's busy entries
+        apart and levelled (domain/busy.py), labelled with the user's busy version: the
+        input of findMeetingTimes and of the rejectConflicts check."""
+        users, busy = await self._read(user_ids, start, end, default_zone=default_zone)
+        stale = [uid for uid, entry in busy.items() if self._cached_levels(uid, entry, start, end) is None]
+        if stale:
+            await self._read_levels(stale, busy, start, end)
+        out: dict[str, tuple[bytes, list[Entry]]] = {}
+        for uid, entry in busy.items():
+            levelled = self._cached_levels(uid, entry, start, end)
+            if levelled is not None:
+                out[uid] = (entry.version, levelled)
+        return users, out
+
+    def _cached_levels(self, uid: str, busy: Busy, start: int, end: int) -> list[Entry] | None:
+        cached = self._levels.get((uid, start, end))
+        if cached is None or cached[0] != busy.version:
+            return None
+        return cached[1]
+
+    async def _read_levels(self, uids: list[str], busy: dict[str, Busy], start: int, end: int) -> None:
+        """Each single meeting's organizer and the user's status (one pipelined HMGET per
+        meeting); series members bring their status along. Remembered by busy version:
+        every RSVP moves it (lua/set_rsvp.lua)."""
+        commands: list[Command] = []
+        asks: list[tuple[str, str, int, int]] = []
+        levelled: dict[str, list[Entry]] = {uid: [] for uid in uids}
+        for uid in uids:
+            for member in busy[uid].members:
+                mid, begins, ends = member.decode().rsplit(":", 2)
+                a, b = int(begins), int(ends)
+                if b <= start or a >= end:
+                    continue
+                if parse_instance_id(mid) is not None:
+                    state = TENTATIVE if member in busy[uid].received else BUSY
+                    levelled[uid].append(Entry(mid, a, b, state))
+                else:
+                    commands.append(("HMGET", self.keys.meeting(mid), "org", f"s:{uid}"))
+                    asks.append((uid, mid, a, b))
+        replies = await self.pipeline(commands) if commands else []
+        for (uid, meeting_id, a, b), (organizer, status) in zip(asks, replies, strict=True):
+            state = level(organizer == uid.encode(), (status or b"").decode())
+            if state:  # a meeting deleted or declined since the index was read is no entry
+                levelled[uid].append(Entry(meeting_id, a, b, state))
+        for uid in uids:
+            remember(self._levels, (uid, start, end), (busy[uid].version, levelled[uid]))
+
+    async def _read(
+        self, user_ids: list[str], start: int, end: int | None, *, default_zone: str
+    ) -> tuple[dict[str, UserAvailability], dict[str, Busy]]:
         uids = list(dict.fromkeys(user_ids))
         if not uids:
-            return {}, []
+            return {}, {}
         commands: list[Command] = [("HMGET", self.keys.busy_versions(), *uids)]
         for uid in uids:
             user_key = self.keys.user(uid)
@@ -162,7 +225,7 @@ class AvailabilityStore(Store):
             for uid in zones
             if uid in found  # deleted between the two reads
         }
-        return users, self._busy_union(busy, start, end)
+        return users, busy
 
     def _busy_union(self, busy: dict[str, Busy], start: int, end: int | None) -> list[int]:
         """Every meeting of these busy entries once, flat [start, end, ...] ordered by start
@@ -206,7 +269,7 @@ class AvailabilityStore(Store):
             remember(self._bitmaps, (uid, start, end), bitmaps)
 
     async def series_members(
-        self, uids: list[str], start: int, end: int, out: dict[str, list[bytes]]
+        self, uids: list[str], start: int, end: int, out: dict[str, list[tuple[bytes, bool]]]
     ) -> None:
         """Busy members of the users' series instances in the window (storage/series.py);
         counted in with the busy index entries, and cached with them by busy version."""
@@ -224,11 +287,13 @@ class AvailabilityStore(Store):
         commands: list[Command] = [
             ("ZRANGEBYSCORE", self.keys.user_busy(uid), lower, upper) for uid, _ in stale
         ]
-        series: dict[str, list[bytes]] = {}
+        series: dict[str, list[tuple[bytes, bool]]] = {}
         async with trio.open_nursery() as nursery:  # the series read goes alongside
             if end is not None:
                 nursery.start_soon(self.series_members, [uid for uid, _ in stale], start, end, series)
             replies = await self.pipeline(commands)
         for (uid, version), members in zip(stale, replies, strict=True):
-            out[uid] = entry = Busy(version, members + series.get(uid, []))
+            own = series.get(uid, [])
+            received = frozenset(member for member, tentative in own if tentative)
+            out[uid] = entry = Busy(version, members + [member for member, _ in own], received)
             remember(self._busy, (uid, start, end), entry)

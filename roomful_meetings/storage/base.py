@@ -6,6 +6,8 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
+import msgspec
+
 from roomful_meetings.domain.time import format_ms_utc
 from roomful_meetings.errors import error_for_code
 from roomful_meetings.storage.keys import Keys
@@ -22,6 +24,9 @@ def decode_hash(reply: list[bytes]) -> dict[str, str]:
 # The safe-retry key of the change being made (set by the dispatcher for requests that
 # change something and carry an event.id); changing scripts receive it as their last KEY.
 REQUEST_KEY: ContextVar[str | None] = ContextVar("REQUEST_KEY", default=None)
+# The busy versions a rejectConflicts check read (user id -> version): changing scripts run
+# while this is set refuse with 298 when any moved on (storage/redis/scripts.py).
+BUSY_GUARD: ContextVar[dict[str, str] | None] = ContextVar("BUSY_GUARD", default=None)
 READ_ONLY_SCRIPTS = frozenset(
     {
         "get_meeting",
@@ -42,7 +47,11 @@ class SeriesRedirect(Exception):
     """Script code 300: the meeting is a series, which another script changes (nothing written)."""
 
 
-SIGNALS: dict[int, type[Exception]] = {299: StaleVersion, 300: SeriesRedirect}
+class BusyMoved(Exception):
+    """Script code 298: a busy version read by a rejectConflicts check moved (nothing written)."""
+
+
+SIGNALS: dict[int, type[Exception]] = {298: BusyMoved, 299: StaleVersion, 300: SeriesRedirect}
 
 
 class Store:
@@ -71,6 +80,9 @@ class Store:
             raise ValueError(f"lua/{name}.lua takes {declared} KEYS, given {len(keys)}")
         now_ms = int(time.time() * 1000)
         request_key = REQUEST_KEY.get()
+        guard = BUSY_GUARD.get()
+        if guard is not None and name not in READ_ONLY_SCRIPTS:
+            keys = [*keys, self.keys.prefix + "guard:" + msgspec.json.encode(guard).decode()]
         if request_key is not None and name not in READ_ONLY_SCRIPTS:
             keys = [*keys, request_key]
         reply = await self.redis.evalsha(

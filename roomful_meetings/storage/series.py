@@ -21,7 +21,7 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from roomful_meetings.domain.instances import SeriesState, busy
+from roomful_meetings.domain.instances import SeriesState, busy, status
 from roomful_meetings.domain.recurrence import Series, instance_id
 from roomful_meetings.domain.rrule import parse_rule
 from roomful_meetings.errors import Unavailable
@@ -36,7 +36,7 @@ T = TypeVar("T")
 _states: OrderedDict[str, SeriesState] = OrderedDict()  # series id -> newest state parsed
 # (series id, version, user, window) -> that user's busy members: a change to one series
 # moves every participant's busy version, but their other series stay cached here.
-_members: OrderedDict[tuple[str, str, str, int, int], list[bytes]] = OrderedDict()
+_members: OrderedDict[tuple[str, str, str, int, int], list[tuple[bytes, bool]]] = OrderedDict()
 
 
 def _text(value: bytes | None) -> str:
@@ -115,16 +115,20 @@ def pairs(values: dict[str, object]) -> list[ScriptArg]:
 
 def busy_members(
     states: dict[str, SeriesState], sids: list[str], uid: str, start: int, end: int
-) -> list[bytes]:
+) -> list[tuple[bytes, bool]]:
     """Busy index members ("<instanceId>:<start>:<end>") of a user's series instances in
-    [start, end): instances where the user organizes or has not declined."""
-    out: list[bytes] = []
+    [start, end): instances where the user organizes or has not declined, each with
+    whether the user's status there is `received` (tentative, contract 10)."""
+    out: list[tuple[bytes, bool]] = []
     for sid in sids:
         state = states[sid]
         key = (sid, state.version, uid, start, end)
         found = _members.get(key)
         if found is None:
-            found = [f"{instance_id(sid, o)}:{b}:{e}".encode() for o, b, e in busy(state, uid, start, end)]
+            found = [
+                (f"{instance_id(sid, o)}:{b}:{e}".encode(), status(state, o, uid) == "received")
+                for o, b, e in busy(state, uid, start, end)
+            ]
             _members[key] = found
             if len(_members) > 4 * CACHE_ENTRIES:
                 _members.popitem(last=False)

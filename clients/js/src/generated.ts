@@ -28,6 +28,20 @@ export interface AiGenerationData {
   url?: string;
 }
 
+/** An attendee of findMeetingTimes: by `roomful` id, else by `email` (contract 10). */
+export interface Attendee {
+  /** Server limits: maxLength 128. */
+  roomful?: string | null;
+  /** Server limits: maxLength 2000. */
+  email?: string | null;
+  type?: "optional" | "required";
+}
+
+export interface AttendeeAvailability {
+  userId: string;
+  availability: string;
+}
+
 export interface Availability {
   status: string;
   dates: Span[];
@@ -90,6 +104,7 @@ export interface CreateMeeting {
   /** Server limits: maxItems 10000, minLength 1, maxLength 128, pattern `^[^:\s\x00-\x1f\x7f-\x9f]+(?![\s\S])`. */
   invitedUserIds?: string[] | null;
   recurrence?: RecurrenceIn | null;
+  rejectConflicts?: boolean;
 }
 
 export interface DateRange {
@@ -128,6 +143,32 @@ export interface EventRef {
   /** Server limits: maxLength 256, minimum -9223372036854776000, maximum 9223372036854776000. */
   id?: string | number | null;
   date?: unknown;
+}
+
+export interface FindMeetingTimes {
+  /** Server limits: maxItems 10000. */
+  attendees: Attendee[];
+  /** Server limits: RFC 3339 date-time or epoch milliseconds. */
+  startDate: string | number;
+  /** Server limits: RFC 3339 date-time or epoch milliseconds. */
+  endDate: string | number;
+  /** Server limits: minimum 5, maximum 1440. */
+  duration: number;
+  /** Server limits: minimum 5, maximum 1440. */
+  step?: number;
+  /** Server limits: minimum 0, maximum 100. */
+  minimumAttendeePercentage?: number;
+  isOrganizerOptional?: boolean;
+  /** Server limits: minimum 0, maximum 240. */
+  bufferBefore?: number;
+  /** Server limits: minimum 0, maximum 240. */
+  bufferAfter?: number;
+  /** Server limits: minimum 0, maximum 43200. */
+  minimumNotice?: number;
+  /** Server limits: minimum 1, maximum 100. */
+  maxCandidates?: number;
+  /** Server limits: minLength 1, maxLength 64. */
+  timeZone?: string | null;
 }
 
 export interface Geolocation {
@@ -328,6 +369,11 @@ export interface MeetingRef {
 
 export interface MeetingReply {
   meeting: Meeting;
+}
+
+export interface MeetingTimesReply {
+  suggestions: TimeSuggestion[];
+  emptySuggestionsReason: string;
 }
 
 export interface Participant {
@@ -623,6 +669,13 @@ export interface Span {
   endDate: string;
 }
 
+export interface TimeSuggestion {
+  startDate: string;
+  endDate: string;
+  confidence: number;
+  attendees: AttendeeAvailability[];
+}
+
 export interface UpdateMeeting {
   /** Server limits: minLength 1, maxLength 128, pattern `^[^:\s\x00-\x1f\x7f-\x9f]+(?![\s\S])`. */
   meetingId: string;
@@ -639,6 +692,7 @@ export interface UpdateMeeting {
   invitedUserIds?: string[] | null;
   recurrence?: RecurrenceIn | null;
   scope?: "following" | "this" | null;
+  rejectConflicts?: boolean;
 }
 
 export interface UpsertGroups {
@@ -721,6 +775,8 @@ export interface Endpoints {
   "meeting:delete": { request: MeetingRef; reply: EmptyReply };
   /** Delete a meeting (organizer) */
   "meeting:deleteMeeting": { request: DeleteMeeting; reply: EmptyReply };
+  /** Ranked times for a meeting with required and optional attendees */
+  "meeting:findMeetingTimes": { request: FindMeetingTimes; reply: MeetingTimesReply };
   /** DEPRECATED: one meeting in the old shape */
   "meeting:get": { request: MeetingRef; reply: LegacyReply };
   /** One meeting (organizer or invitee) */
@@ -774,7 +830,7 @@ export interface Endpoints {
 export type EndpointName = keyof Endpoints;
 
 /** The names, for run-time checks. */
-export const ENDPOINT_NAMES: readonly EndpointName[] = ["meeting:acceptMeetingRequest","meeting:checkPropHasMeetingsOrSocialSessions","meeting:create","meeting:createMeeting","meeting:declineMeetingRequest","meeting:delete","meeting:deleteMeeting","meeting:get","meeting:getMeeting","meeting:getMeetingTimeSlotsForMonth","meeting:getTimeSlotsForMeeting","meeting:getUserAvailabilityForDay","meeting:getUserAvailabilityForMonth","meeting:getUserAvailabilityForWeek","meeting:getUserAvailabilityPattern","meeting:listUserMeetingCounts","meeting:listUserMeetings","meeting:listUserMeetingsInDateRange","meeting:setUserAvailability","meeting:update","meeting:updateMeeting","admin:deleteGroup","admin:deleteProp","admin:deleteRoom","admin:deleteSocialSession","admin:deleteUser","admin:upsertGroups","admin:upsertProps","admin:upsertRooms","admin:upsertSocialSessions","admin:upsertUsers"];
+export const ENDPOINT_NAMES: readonly EndpointName[] = ["meeting:acceptMeetingRequest","meeting:checkPropHasMeetingsOrSocialSessions","meeting:create","meeting:createMeeting","meeting:declineMeetingRequest","meeting:delete","meeting:deleteMeeting","meeting:findMeetingTimes","meeting:get","meeting:getMeeting","meeting:getMeetingTimeSlotsForMonth","meeting:getTimeSlotsForMeeting","meeting:getUserAvailabilityForDay","meeting:getUserAvailabilityForMonth","meeting:getUserAvailabilityForWeek","meeting:getUserAvailabilityPattern","meeting:listUserMeetingCounts","meeting:listUserMeetings","meeting:listUserMeetingsInDateRange","meeting:setUserAvailability","meeting:update","meeting:updateMeeting","admin:deleteGroup","admin:deleteProp","admin:deleteRoom","admin:deleteSocialSession","admin:deleteUser","admin:upsertGroups","admin:upsertProps","admin:upsertRooms","admin:upsertSocialSessions","admin:upsertUsers"];
 
 /** Every push the server sends: its name and the type of its `data`. */
 export interface Events {
@@ -875,6 +931,15 @@ export abstract class EndpointMethods {
    */
   deleteMeeting(data: DeleteMeeting, options?: CallOptions): Promise<EmptyReply> {
     return this.call("meeting:deleteMeeting", data, options);
+  }
+
+  /**
+   * Ranked times for a meeting with required and optional attendees.
+   *
+   * Sends `meeting:findMeetingTimes`.
+   */
+  findMeetingTimes(data: FindMeetingTimes, options?: CallOptions): Promise<MeetingTimesReply> {
+    return this.call("meeting:findMeetingTimes", data, options);
   }
 
   /**

@@ -7,6 +7,12 @@ still sees one self-contained script.
 Every script body is also wrapped for safe retries: when its last KEY is a request key
 (`<prefix>req:...`), a result stored there is returned without running the body again, and
 a successful result is stored there for 10 minutes, in the same atomic step as the change.
+
+A change checked for conflicts (rejectConflicts, contract 10) carries one more KEY before
+the request key: `<prefix>guard:<JSON {userId: busy version}>`, the versions its check
+read. The body runs only when every one is still current; else the script answers 298
+(nothing written) and the check is made again. The name holds the prefix, so it lands on
+the same shard as the rest; nothing is ever stored under it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,15 @@ end
 if REQUEST_KEY then
   local earlier = redis.call('GET', REQUEST_KEY)
   if earlier then return cjson.decode(earlier) end
+end
+local guard = KEYS[#KEYS - (REQUEST_KEY and 1 or 0)]
+if guard and string.sub(guard, 1, #PREFIX + 6) == PREFIX .. 'guard:' then
+  local expected = cjson.decode(string.sub(guard, #PREFIX + 7))
+  for uid, version in pairs(expected) do
+    if (redis.call('HGET', PREFIX .. 'busyversions', uid) or '0') ~= version then
+      return {298, 'the busy time of ' .. uid .. ' changed since it was checked'}
+    end
+  end
 end
 local function run_body()
 """

@@ -1,0 +1,126 @@
+"""rejectConflicts (contract 10): a change applies only if none of its participants is
+busy (organizer, accepted or received) at any of its times, checked atomically with the
+write.
+
+Compare-and-set: the conflicts are computed here, with domain/busy.py, from the same
+entries the slot search and findMeetingTimes read (labelled with each participant's busy
+version); the write then runs with those versions as its guard (storage/base.py
+BUSY_GUARD), and its script refuses (298) when any moved, so the check is made again. Of
+two racing changes for the same person and time, the second sees the first's entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+import msgspec
+
+from roomful_meetings.domain.busy import blocks_any
+from roomful_meetings.domain.recurrence import Series, overlapping, parse_instance_id
+from roomful_meetings.domain.rrule import parse_rule
+from roomful_meetings.domain.time import to_minute
+from roomful_meetings.errors import Conflict, Unavailable
+from roomful_meetings.protocol import payloads as p
+from roomful_meetings.service.context import Caller, Services
+from roomful_meetings.service.series import get_any, series_zone
+from roomful_meetings.service.updates import given, new_participants
+from roomful_meetings.storage.base import BUSY_GUARD, REQUEST_KEY, BusyMoved
+
+T = TypeVar("T")
+# Attempts before giving up with 503 (each lost race means a participant's busy time
+# changed between the check and the write).
+ATTEMPTS: Final = 20
+# A series collides when any instance in its first 366 days does (contract 10).
+SERIES_HORIZON: Final = 366 * 1440
+
+
+def series_times(series: Series) -> list[tuple[int, int]]:
+    return [(o, o + series.length) for o in overlapping(series, series.start, series.start + SERIES_HORIZON)]
+
+
+async def conflicting(
+    services: Services, participants: Sequence[str], times: Sequence[tuple[int, int]], ignore: Collection[str]
+) -> tuple[list[str], dict[str, str]]:
+    """The participants busy at any of `times` (in their order) and every participant's
+    busy version, from one read."""
+    if not times:
+        return [], {}
+    low, high = times[0][0], max(b for _, b in times)
+    _users, entries = await services.availability.entries(list(participants), low, high, default_zone="UTC")
+    busy = [
+        uid for uid in participants if uid in entries and blocks_any(entries[uid][1], times, ignore=ignore)
+    ]
+    return busy, {uid: version.decode() for uid, (version, _) in entries.items()}
+
+
+async def guarded(
+    services: Services,
+    participants: Sequence[str],
+    times: list[tuple[int, int]],
+    write: Callable[[], Awaitable[T]],
+    *,
+    ignore: Collection[str] = (),
+) -> T:
+    """Run `write` if nobody is busy at `times` (409 naming them otherwise), with the busy
+    versions read as the guard of its scripts; again while they moved in between."""
+    key = REQUEST_KEY.get()
+    if key is not None and await services.meetings.redis.execute("EXISTS", key):
+        return await write()  # a repeat: its script answers what the first request did
+    for _ in range(ATTEMPTS):
+        busy, versions = await conflicting(services, participants, sorted(times), ignore)
+        if busy:
+            raise Conflict(f"rejectConflicts: busy at that time: {', '.join(busy)}")
+        token = BUSY_GUARD.set(versions)
+        try:
+            return await write()
+        except BusyMoved:
+            continue
+        finally:
+            BUSY_GUARD.reset(token)
+    raise Unavailable("the participants' calendars kept changing while this change was checked; try again")
+
+
+def new_or_stored(value: object, field: str, stored: str) -> int:
+    """The epoch minute of an update's time, else of the stored RFC 3339 one."""
+    if isinstance(value, datetime | int):
+        return to_minute(value, field)
+    return int(datetime.fromisoformat(stored).timestamp()) // 60
+
+
+class _Current(msgspec.Struct):
+    """What a conflict check needs of a meeting as it stands (other fields skipped)."""
+
+    startDate: str
+    endDate: str
+    participantIds: list[str]
+    seriesId: str = ""
+    recurrence: p.RecurrenceIn | None = None
+
+
+async def update_target(
+    services: Services, caller: Caller, data: p.UpdateMeeting
+) -> tuple[list[str], list[tuple[int, int]], set[str]]:
+    """The participants and times of the meeting as the update would leave it, and the
+    meetings its own entries belong to (a series' instances are one meeting)."""
+    current = msgspec.json.decode(await get_any(services, caller, data.meetingId), type=_Current)
+    start = new_or_stored(data.startDate, "data.startDate", current.startDate)
+    end = new_or_stored(data.endDate, "data.endDate", current.endDate)
+    participants = new_participants(services, caller, data) or current.participantIds
+    target = parse_instance_id(data.meetingId)
+    own = {target[0] if target else data.meetingId}
+    recurrence: Any = data.recurrence if given(data.recurrence) else current.recurrence
+    if recurrence is None and target is not None and data.scope == "following":
+        # the new series goes on with the old one's rule from this instance
+        series_object = await get_any(services, caller, target[0])
+        recurrence = msgspec.json.decode(series_object, type=_Current).recurrence
+    if recurrence is None or (target is not None and data.scope != "following"):
+        return participants, [(start, end)], own
+    zone = (
+        await series_zone(services, caller, recurrence, "data")
+        if given(data.recurrence)
+        else recurrence.timeZone
+    )
+    series = Series(parse_rule(recurrence.rule, "data.recurrence.rule"), zone, start, end - start)
+    return participants, series_times(series), own

@@ -1,0 +1,165 @@
+"""rejectConflicts on createMeeting / updateMeeting (contract 10): 409 naming exactly the
+busy participants, nothing changed; atomic with the write across server instances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+
+from roomful_meetings.client import Client, connect
+from roomful_meetings.errors import ApiError, Conflict
+from roomful_meetings.storage.consistency import check_invariants
+from roomful_meetings.storage.keys import Keys
+from tests.conftest import ServerHandle, StartServer, token
+from tests.e2e.world import meeting, redis_of, seed
+
+DAY = "2030-03-04"
+
+
+@pytest.fixture
+async def world(server: ServerHandle) -> ServerHandle:
+    await seed(server)
+    return server
+
+
+def at(hour: int, invited: list[str], **extra: Any) -> dict[str, Any]:
+    return meeting(f"{DAY}T{hour:02}:00:00Z", f"{DAY}T{hour + 1:02}:00:00Z", invited=invited, **extra)
+
+
+async def created(client: Client, data: dict[str, Any]) -> str:
+    meeting_id: str = (await client.call("meeting:createMeeting", data))["meeting"]["meetingId"]
+    return meeting_id
+
+
+async def listed(client: Client) -> list[str]:
+    reply = await client.call(
+        "meeting:listUserMeetings", {"startDate": f"{DAY}T00:00:00Z", "endDate": "2031-03-01T00:00:00Z"}
+    )
+    return [m["meetingId"] for m in reply["meetings"]]
+
+
+async def test_busy_tentative_and_declined(world: ServerHandle) -> None:
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("bob")) as bob,
+        connect(world.url, token("carol")) as carol,
+    ):
+        accepted = await created(alice, at(10, ["bob"]))
+        await bob.call("meeting:acceptMeetingRequest", {"meetingId": accepted})
+        await created(alice, at(11, ["carol"]))  # carol has only received it
+        declined = await created(alice, at(12, ["dave", "bob"]))
+        await bob.call("meeting:declineMeetingRequest", {"meetingId": declined})
+        before = await listed(carol)
+        with pytest.raises(Conflict, match=r"busy at that time: bob$"):
+            await carol.call("meeting:createMeeting", at(10, ["bob", "dave"], rejectConflicts=True))
+        with pytest.raises(Conflict, match=r"busy at that time: carol$"):
+            await bob.call("meeting:createMeeting", at(11, ["carol"], rejectConflicts=True))
+        # the organizer counts too, and every busy one is named, in participant order
+        with pytest.raises(Conflict, match=r"busy at that time: alice, dave$"):
+            await carol.call("meeting:createMeeting", at(12, ["alice", "bob", "dave"], rejectConflicts=True))
+        assert await listed(carol) == before
+        # bob declined the 12:00 one; without the flag a conflict is fine
+        await created(carol, at(12, ["bob"], rejectConflicts=True))
+        await created(carol, at(10, ["bob"]))
+
+
+async def test_updates_and_series(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        busy_hour = await created(bob, at(10, []))
+        mine = await created(alice, at(9, ["bob"]))
+        # touching its own times is no conflict with itself
+        await alice.call(
+            "meeting:updateMeeting", {"meetingId": mine, "subject": "x", "rejectConflicts": True}
+        )
+        move = {"meetingId": mine, "startDate": f"{DAY}T10:30:00Z", "endDate": f"{DAY}T11:30:00Z"}
+        with pytest.raises(Conflict, match=r"busy at that time: bob$"):
+            await alice.call("meeting:updateMeeting", {**move, "rejectConflicts": True})
+        await alice.call("meeting:updateMeeting", {**move, "invitedUserIds": [], "rejectConflicts": True})
+        # a weekly series whose 20th instance meets bob's meeting 19 weeks on
+        later = await created(bob, meeting("2030-07-15T08:00:00Z", "2030-07-15T08:30:00Z", invited=[]))
+        weekly = meeting(
+            "2030-03-04T08:00:00Z",
+            "2030-03-04T09:00:00Z",
+            invited=["bob"],
+            recurrence={"rule": "FREQ=WEEKLY"},
+        )
+        with pytest.raises(Conflict, match=r"busy at that time: bob$"):
+            await alice.call("meeting:createMeeting", {**weekly, "rejectConflicts": True})
+        short = {**weekly, "recurrence": {"rule": "FREQ=WEEKLY;COUNT=19"}, "rejectConflicts": True}
+        series = await created(alice, short)
+        with pytest.raises(Conflict, match=r"busy at that time: bob$"):
+            await alice.call(
+                "meeting:updateMeeting",
+                {
+                    "meetingId": series,
+                    "recurrence": {"rule": "FREQ=WEEKLY;COUNT=20"},
+                    "rejectConflicts": True,
+                },
+            )
+        # one instance moved onto bob's hour
+        with pytest.raises(Conflict, match=r"busy at that time: bob$"):
+            await alice.call(
+                "meeting:updateMeeting",
+                {
+                    "meetingId": f"{series}_20300311T0800Z",
+                    "startDate": "2030-03-04T10:00:00Z",
+                    "endDate": "2030-03-04T10:30:00Z",
+                    "rejectConflicts": True,
+                },
+            )
+        assert busy_hour and later
+
+
+async def test_racing_organizers_on_two_instances_exactly_one_wins(start_server: StartServer) -> None:
+    servers = [await start_server(rate_per_second=10_000, rate_burst=10_000) for _ in range(2)]
+    await seed(servers[0])
+    rounds = 25
+    async with (
+        connect(servers[0].url, token("alice")) as alice,
+        connect(servers[1].url, token("carol")) as carol,
+        connect(servers[0].url, token("bob")) as bob,
+    ):
+        for hour in range(rounds):
+            outcomes: list[str] = []
+
+            async def book(client: Client, hour: int = hour, outcomes: list[str] = outcomes) -> None:
+                data = meeting(
+                    f"2030-04-{1 + hour // 8:02}T{8 + hour % 8:02}:00:00Z",
+                    f"2030-04-{1 + hour // 8:02}T{9 + hour % 8:02}:00:00Z",
+                    invited=["bob"],
+                    rejectConflicts=True,
+                )
+                try:
+                    await client.call("meeting:createMeeting", data)
+                    outcomes.append("won")
+                except Conflict as exc:
+                    assert str(exc).endswith("bob")
+                    outcomes.append("409")
+                except ApiError as exc:  # pragma: no cover - shown if it ever happens
+                    outcomes.append(repr(exc))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(book, alice)
+                nursery.start_soon(book, carol)
+            assert sorted(outcomes) == ["409", "won"], (hour, outcomes)
+        reply = await bob.call(
+            "meeting:listUserMeetings",
+            {"startDate": "2030-04-01T00:00:00Z", "endDate": "2030-04-05T00:00:00Z"},
+        )
+        assert len(reply["meetings"]) == rounds
+    async with redis_of(servers[0]) as redis:
+        assert await check_invariants(redis, Keys(servers[0].settings.key_prefix)) == rounds
+
+
+async def test_a_retried_request_gets_its_first_answer_not_a_conflict_with_itself(
+    world: ServerHandle,
+) -> None:
+    async with connect(world.url, token("alice")) as alice:
+        data = at(10, ["bob"], rejectConflicts=True)
+        first = await alice.request("meeting:createMeeting", data, event_id="same")
+        again = await alice.request("meeting:createMeeting", data, event_id="same")
+        assert first.error is not None and not first.error.status
+        assert again.data == first.data
+        assert len(await listed(alice)) == 1

@@ -1,0 +1,213 @@
+"""meeting:findMeetingTimes (contract 10): states, ranking, buffers, limits and reasons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from roomful_meetings.client import Client, connect
+from roomful_meetings.errors import BadRequest
+from tests.conftest import ServerHandle, StartServer, token
+from tests.e2e.world import meeting, seed
+
+DAY = "2030-03-04"  # a Monday, no clock change anywhere near
+
+
+@pytest.fixture
+async def world(server: ServerHandle) -> ServerHandle:
+    await seed(server)
+    return server
+
+
+def ask(attendees: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "attendees": attendees,
+        "startDate": f"{DAY}T09:00:00Z",
+        "endDate": f"{DAY}T12:00:00Z",
+        "duration": 60,
+        "timeZone": "UTC",
+        **extra,
+    }
+
+
+def words(suggestion: dict[str, Any]) -> dict[str, str]:
+    return {a["userId"]: a["availability"] for a in suggestion["attendees"]}
+
+
+async def find(client: Client, data: dict[str, Any]) -> dict[str, Any]:
+    reply: dict[str, Any] = await client.call("meeting:findMeetingTimes", data)
+    return reply
+
+
+async def test_states_order_and_confidence(world: ServerHandle) -> None:
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("bob")) as bob,
+        connect(world.url, token("carol")) as carol,
+    ):
+        # bob accepted 09:00-10:00 (busy), carol received 10:00-11:00 (tentative)
+        mid = (
+            await alice.call(
+                "meeting:createMeeting", meeting(f"{DAY}T09:00:00Z", f"{DAY}T10:00:00Z", invited=["bob"])
+            )
+        )["meeting"]["meetingId"]
+        await bob.call("meeting:acceptMeetingRequest", {"meetingId": mid})
+        await bob.call(
+            "meeting:createMeeting", meeting(f"{DAY}T10:00:00Z", f"{DAY}T11:00:00Z", invited=["carol"])
+        )
+        reply = await find(
+            carol,
+            ask([{"roomful": "bob", "type": "optional"}, {"email": "ALICE@example.com", "type": "optional"}]),
+        )
+        assert reply["emptySuggestionsReason"] == ""
+        # 09:00: bob busy (accepted), alice busy (organizes): 1 of 3 free is under 50 %;
+        # 09:30-10:30: carol, the organizer, only tentative; 11:00: everyone free
+        assert [(s["startDate"], s["confidence"], words(s)) for s in reply["suggestions"]] == [
+            ("2030-03-04T11:00:00+00:00", 100, {"carol": "free", "bob": "free", "alice": "free"}),
+        ]
+        reply = await find(carol, ask([{"roomful": "bob", "type": "optional"}], minimumAttendeePercentage=0))
+        assert [(s["startDate"], s["confidence"], words(s)) for s in reply["suggestions"]] == [
+            ("2030-03-04T11:00:00+00:00", 100, {"carol": "free", "bob": "free"}),
+            ("2030-03-04T09:00:00+00:00", 50, {"carol": "free", "bob": "busy"}),
+        ]
+        # alice asks with carol optional: carol tentative at 10:00 counts half
+        reply = await find(
+            alice, ask([{"roomful": "carol", "type": "optional"}], minimumAttendeePercentage=0, step=60)
+        )
+        assert [(s["startDate"], s["confidence"], words(s)) for s in reply["suggestions"]] == [
+            ("2030-03-04T11:00:00+00:00", 100, {"alice": "free", "carol": "free"}),
+            ("2030-03-04T10:00:00+00:00", 75, {"alice": "free", "carol": "tentative"}),
+        ]
+
+
+async def test_buffers_widen_the_check(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        await bob.call("meeting:createMeeting", meeting(f"{DAY}T10:00:00Z", f"{DAY}T10:30:00Z", invited=[]))
+        plain = await find(alice, ask([{"roomful": "bob"}], duration=30))
+        assert [s["startDate"][11:16] for s in plain["suggestions"]] == [
+            "09:00",
+            "09:30",
+            "10:30",
+            "11:00",
+            "11:30",
+        ]
+        buffered = await find(alice, ask([{"roomful": "bob"}], duration=30, bufferBefore=15, bufferAfter=1))
+        assert [s["startDate"][11:16] for s in buffered["suggestions"]] == ["09:00", "11:00", "11:30"]
+
+
+async def test_unavailable_in_their_own_zone(world: ServerHandle) -> None:
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("bob", zoneinfo="Asia/Tokyo")) as bob,
+    ):
+        # bob works 19:00-20:30 Tokyo = 10:00-11:30 UTC, every day
+        await bob.call(
+            "meeting:setUserAvailability",
+            {
+                "availability": {
+                    "status": "Available",
+                    "dates": [{"startDate": f"{DAY}T19:00:00+09:00", "endDate": f"{DAY}T20:30:00+09:00"}],
+                    "repetition": 0b1111111,
+                },
+                "localDate": f"{DAY}T19:00:00+09:00",
+            },
+        )
+        reply = await find(alice, ask([{"roomful": "bob", "type": "optional"}], minimumAttendeePercentage=0))
+        got = [(s["startDate"][11:16], words(s)["bob"]) for s in reply["suggestions"]]
+        assert got == [
+            ("10:00", "free"),
+            ("10:30", "free"),
+            ("09:00", "unavailable"),
+            ("09:30", "unavailable"),
+            ("11:00", "unavailable"),
+        ]
+
+
+async def test_reasons(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        assert await find(alice, ask([{"roomful": "ghost"}, {"email": "no@one"}])) == {
+            "suggestions": [],
+            "emptySuggestionsReason": "attendeesNotFound",
+        }
+        await alice.call("meeting:createMeeting", meeting(f"{DAY}T09:00:00Z", f"{DAY}T12:00:00Z", invited=[]))
+        reply = await find(alice, ask([{"roomful": "bob"}]))
+        assert reply == {"suggestions": [], "emptySuggestionsReason": "organizerUnavailable"}
+        reply = await find(bob, ask([{"roomful": "alice"}]))
+        assert reply == {"suggestions": [], "emptySuggestionsReason": "attendeesUnavailable"}
+        # the organizer optional: bob alone qualifies; alice is busy and not counted
+        reply = await find(alice, ask([{"roomful": "bob"}], isOrganizerOptional=True, maxCandidates=2))
+        assert [(s["startDate"][11:16], words(s)) for s in reply["suggestions"]] == [
+            ("09:00", {"bob": "free"}),
+            ("09:30", {"bob": "free"}),
+        ]
+
+
+async def test_dst_day_candidates_follow_elapsed_time(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice", zoneinfo="Europe/London")) as alice:
+        # 2031-03-30 is 23 hours long in London: midnight +00:00, then 02:00+01:00 at 01:00Z
+        reply = await find(
+            alice,
+            {
+                "attendees": [],
+                "startDate": "2031-03-30T00:00:00+00:00",
+                "endDate": "2031-03-30T03:00:00+01:00",
+                "duration": 60,
+                "step": 60,
+            },
+        )
+        assert [s["startDate"] for s in reply["suggestions"]] == [
+            "2031-03-30T00:00:00+00:00",
+            "2031-03-30T02:00:00+01:00",
+        ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"duration": 4}, "duration"),
+        ({"duration": 1441}, "duration"),
+        ({"step": 0}, "step"),
+        ({"step": 1441}, "step"),
+        ({"minimumAttendeePercentage": 101}, "minimumAttendeePercentage"),
+        ({"bufferBefore": 241}, "bufferBefore"),
+        ({"bufferAfter": -1}, "bufferAfter"),
+        ({"minimumNotice": 43201}, "minimumNotice"),
+        ({"maxCandidates": 0}, "maxCandidates"),
+        ({"maxCandidates": 101}, "maxCandidates"),
+        ({"endDate": "2030-05-06T09:00:01Z"}, "endDate"),
+        ({"endDate": f"{DAY}T09:00:00Z"}, "endDate"),
+        ({"timeZone": "Mars/Olympus"}, "timeZone"),
+        ({"attendees": [{"roomful": "bob", "type": "maybe"}]}, "attendees"),
+    ],
+)
+async def test_out_of_range_is_400_naming_the_field(
+    world: ServerHandle, extra: dict[str, Any], field: str
+) -> None:
+    async with connect(world.url, token("alice")) as alice:
+        with pytest.raises(BadRequest, match=field):
+            await find(alice, {**ask([{"roomful": "bob"}]), **extra})
+
+
+async def test_more_attendees_than_the_slot_limit(start_server: StartServer) -> None:
+    server = await start_server(max_slot_users=2)
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice:
+        with pytest.raises(BadRequest, match=r"data\.attendees"):
+            await find(alice, ask([{"roomful": u} for u in ("bob", "carol", "dave")]))
+        assert (await find(alice, ask([{"roomful": u} for u in ("bob", "carol")])))["suggestions"]
+
+
+async def test_an_accept_turns_tentative_into_busy_on_the_next_search(world: ServerHandle) -> None:
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        mid = await alice.call(
+            "meeting:createMeeting", meeting(f"{DAY}T09:00:00Z", f"{DAY}T10:00:00Z", invited=["bob"])
+        )
+        data = ask(
+            [{"roomful": "bob", "type": "optional"}], isOrganizerOptional=True, minimumAttendeePercentage=0
+        )
+        first = await find(alice, {**data, "endDate": f"{DAY}T10:00:00Z"})
+        assert words(first["suggestions"][0]) == {"bob": "tentative"}
+        await bob.call("meeting:acceptMeetingRequest", {"meetingId": mid["meeting"]["meetingId"]})
+        again = await find(alice, {**data, "endDate": f"{DAY}T10:00:00Z"})
+        assert words(again["suggestions"][0]) == {"bob": "busy"}

@@ -29,6 +29,7 @@ from roomful_meetings.protocol.envelope import (
 # Importing the handler modules registers their endpoints.
 from roomful_meetings.service import admin as _admin  # noqa: F401
 from roomful_meetings.service import availability as _availability  # noqa: F401
+from roomful_meetings.service import feeds as _feeds  # noqa: F401
 from roomful_meetings.service import legacy as _legacy  # noqa: F401
 from roomful_meetings.service import meetings as _meetings  # noqa: F401
 from roomful_meetings.service.context import Caller, Services

@@ -188,6 +188,8 @@ SCENARIOS: dict[tuple[str, int], Scenario] = {
         START + 1440,
         b"\xff" * 180,
     ),
+    ("issue_calendar_feed", 0): lambda s, only: only.meetings.feeds.issue("bob", "n1", "h1"),
+    ("reset_calendar_feed", 0): lambda s, only: only.meetings.feeds.reset("bob", "n2", "h2"),
     ("read_availability", 0): lambda s, only: only.availability.inputs(
         ["bob"], START, END, default_zone="+00:00"
     ),

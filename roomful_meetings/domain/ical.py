@@ -1,0 +1,217 @@
+"""Meetings as iCalendar (contract 11): the subscription feed (RFC 5545, METHOD:PUBLISH)
+and one meeting's invitation (RFC 5546, METHOD:REQUEST). Pure: the caller reads the
+meetings, series and people first, and gives the clock.
+
+A single meeting is one VEVENT in UTC. A series is one VEVENT whose DTSTART is the wall
+time in the series' zone (TZID, with a VTIMEZONE), with its RRULE, an exact DURATION (every
+occurrence lasts the same elapsed time, contract 9) and an EXDATE per cancelled instance;
+an instance that differs from its series in anything shown here (times, subject,
+description, someone's status) is one more VEVENT with the series' UID and a RECURRENCE-ID.
+EXDATE and RECURRENCE-ID are written in UTC: they name the instant the rule produces,
+which every reader compares as an instant whatever its zone handling of wall times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event, vCalAddress, vRecur, vText
+
+from roomful_meetings.domain import instances as inst
+from roomful_meetings.domain.recurrence import is_occurrence
+
+PRODID: Final = "-//Roomful//Roomful Meetings//EN"
+PARTSTAT: Final = {"received": "NEEDS-ACTION", "accepted": "ACCEPTED", "declined": "DECLINED"}
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    user_id: str
+    name: str  # shown as CN (the user id when the profile has no name)
+    email: str  # "" when the profile has none
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """What the feed shows of the people and places its meetings name."""
+
+    people: Mapping[str, Person]
+    places: Mapping[str, str]  # sourceString of a room or prop -> its title
+    domain: str  # UIDs are <meetingId>@<domain>
+
+
+def minute_time(minute: int) -> datetime:
+    return EPOCH + timedelta(minutes=minute)
+
+
+def stamp_time(text: str) -> datetime:
+    """A stored RFC 3339 stamp (`created`, `updated`) as an aware UTC datetime, to the second."""
+    return datetime.fromisoformat(text).astimezone(UTC).replace(microsecond=0)
+
+
+def address(person: Person) -> str:
+    return f"mailto:{person.email}" if person.email else f"urn:roomful:{person.user_id}"
+
+
+def person(directory: Directory, uid: str) -> Person:
+    return directory.people.get(uid) or Person(uid, uid, "")
+
+
+def sequence(meeting: Mapping[str, Any]) -> int:
+    """SEQUENCE: seconds from creation to the last change. It grows with every change
+    (time, rule and subject ones included), needs no counter of its own, and a reader
+    that compares it sees each new version as newer."""
+    return max(0, int((stamp_time(meeting["updated"]) - stamp_time(meeting["created"])).total_seconds()))
+
+
+def _people(event: Event, directory: Directory, organizer: str, statuses: Mapping[str, str]) -> None:
+    org = person(directory, organizer)
+    event.add("organizer", vCalAddress(address(org)), parameters={"CN": org.name})
+    for uid, status in statuses.items():
+        if uid == organizer:
+            continue
+        who = person(directory, uid)
+        event.add(
+            "attendee",
+            vCalAddress(address(who)),
+            parameters={
+                "CN": who.name,
+                "CUTYPE": "INDIVIDUAL",
+                "ROLE": "REQ-PARTICIPANT",
+                "PARTSTAT": PARTSTAT.get(status, "NEEDS-ACTION"),
+            },
+        )
+
+
+def _event(meeting: Mapping[str, Any], directory: Directory, uid: str, now: datetime) -> Event:
+    """The fields every VEVENT has (times and people are added by the caller)."""
+    event = Event()
+    event.add("uid", f"{uid}@{directory.domain}")
+    event.add("dtstamp", now)
+    event.add("created", stamp_time(meeting["created"]))
+    event.add("last-modified", stamp_time(meeting["updated"]))
+    event.add("sequence", sequence(meeting))
+    event.add("summary", meeting["subject"])
+    if meeting.get("description"):
+        event.add("description", meeting["description"])
+    place = directory.places.get(meeting["sourceString"])
+    if place:
+        event.add("location", vText(place))
+    event.add("status", "CONFIRMED")
+    event.add("transp", "OPAQUE")
+    return event
+
+
+def single_event(meeting: Mapping[str, Any], directory: Directory, now: datetime) -> Event:
+    event = _event(meeting, directory, meeting["meetingId"], now)
+    event.add("dtstart", datetime.fromisoformat(meeting["startDate"]).astimezone(UTC))
+    event.add("dtend", datetime.fromisoformat(meeting["endDate"]).astimezone(UTC))
+    statuses = {p["userId"]: p["status"] for p in meeting["participants"]}
+    _people(event, directory, meeting["organizerId"], statuses)
+    return event
+
+
+def _series_statuses(obj: Mapping[str, Any], state: inst.SeriesState) -> dict[str, str]:
+    return {uid: state.statuses.get(uid) or "received" for uid in obj["participantIds"]}
+
+
+def _instance_statuses(obj: Mapping[str, Any], state: inst.SeriesState, orig: int) -> dict[str, str]:
+    return {uid: inst.status(state, orig, uid) for uid in obj["participantIds"]}
+
+
+def differs(obj: Mapping[str, Any], state: inst.SeriesState, orig: int) -> bool:
+    """The instance shows something its series does not (times, subject, description,
+    anyone's status): it needs a VEVENT of its own."""
+    own = state.overrides.get(orig, {})
+    if inst.times(state, orig) != (orig, orig + state.series.length):
+        return True
+    if any(name in own and own[name] != obj[name] for name in ("subject", "description")):
+        return True
+    statuses = _series_statuses(obj, state)
+    statuses[state.organizer] = "accepted"
+    return _instance_statuses(obj, state, orig) != statuses
+
+
+def series_events(
+    obj: Mapping[str, Any], state: inst.SeriesState, directory: Directory, now: datetime, low: int, high: int
+) -> list[Event]:
+    """The series' VEVENT, then one per instance overlapping [low, high) (where it is now
+    or where the rule puts it) that differs from the series."""
+    series = state.series
+    zone = ZoneInfo(series.zone)
+    master = _event(obj, directory, state.sid, now)
+    master.add("dtstart", minute_time(series.start).astimezone(zone))
+    master.add("duration", timedelta(minutes=series.length))
+    master.add("rrule", _rrule(series.rule.text()))
+    cancelled = sorted(c for c in state.cancelled if is_occurrence(series, c))
+    for orig in cancelled:
+        master.add("exdate", minute_time(orig))
+    _people(master, directory, state.organizer, _series_statuses(obj, state))
+    events = [master]
+    # Only an instance with something of its own can differ; it counts where it is now or
+    # where the rule puts it, so a reader never shows it at the rule's time instead.
+    candidates = {*state.overrides, *(orig for orig, _ in state.instance_statuses)}
+    for orig in sorted(candidates):
+        start, end = inst.times(state, orig)
+        if not (start < high and end > low) and not (orig < high and orig + series.length > low):
+            continue
+        if inst.exists(state, orig) and differs(obj, state, orig):
+            events.append(instance_event(obj, state, orig, directory, now))
+    return events
+
+
+def instance_event(
+    obj: Mapping[str, Any], state: inst.SeriesState, orig: int, directory: Directory, now: datetime
+) -> Event:
+    """One instance as it differs from its series (or alone, in an invitation to it): the
+    series' UID and a RECURRENCE-ID."""
+    shown = inst.instance_object(obj, state, orig)
+    event = _event(shown, directory, state.sid, now)
+    event.add("recurrence-id", minute_time(orig))
+    start, end = inst.times(state, orig)
+    event.add("dtstart", minute_time(start))
+    event.add("dtend", minute_time(end))
+    _people(event, directory, state.organizer, _instance_statuses(obj, state, orig))
+    return event
+
+
+def _rrule(text: str) -> dict[str, Any]:
+    """Our canonical RRULE text as the mapping icalendar's vRecur takes (it writes it back
+    in RFC 5545 form)."""
+    return dict(vRecur.from_ical(text))
+
+
+def calendar(method: str, events: Iterable[Event], *, name: str = "") -> Calendar:
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", method)
+    if name:
+        cal.add("x-wr-calname", name)
+    for event in events:
+        cal.add_component(event)
+    cal.add_missing_timezones()
+    return cal
+
+
+def feed(
+    singles: Sequence[Mapping[str, Any]],
+    series: Sequence[tuple[Mapping[str, Any], inst.SeriesState]],
+    directory: Directory,
+    now: datetime,
+    low: int,
+    high: int,
+) -> bytes:
+    """The subscription feed: every single meeting given, and every series with its
+    differing instances in [low, high)."""
+    events = [single_event(m, directory, now) for m in singles]
+    for obj, state in series:
+        events += series_events(obj, state, directory, now, low, high)
+    text: bytes = calendar("PUBLISH", events, name="Roomful meetings").to_ical()
+    return text

@@ -41,12 +41,13 @@ async def serve_http(
     readiness: Readiness,
     *,
     render: Render | None = None,
+    limiter: FeedLimiter | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled; `render` makes calendar feeds (None: /calendar/ is 404)."""
     listeners = await open_listeners(host, port, "--http-port")
     task_status.started(listeners[0].socket.getsockname()[1])
-    limiter = FeedLimiter()
+    limiter = limiter or FeedLimiter()
 
     async def answer(stream: trio.SocketStream) -> None:
         await _answer(stream, readiness, render, limiter)

@@ -156,13 +156,24 @@ def series_events(
     # Only an instance with something of its own can differ; it counts where it is now or
     # where the rule puts it, so a reader never shows it at the rule's time instead.
     candidates = {*state.overrides, *(orig for orig, _ in state.instance_statuses)}
-    for orig in sorted(candidates):
-        start, end = inst.times(state, orig)
-        if not (start < high and end > low) and not (orig < high and orig + series.length > low):
-            continue
-        if inst.exists(state, orig) and differs(obj, state, orig):
-            events.append(instance_event(obj, state, orig, directory, now))
+    own = {orig for orig in candidates if _near(state, orig, low, high) and differs(obj, state, orig)}
+    own |= {orig for orig, start, end in inst.instances(state, low, high) if straddles(zone, start, end)}
+    events += [instance_event(obj, state, orig, directory, now) for orig in sorted(own)]
     return events
+
+
+def _near(state: inst.SeriesState, orig: int, low: int, high: int) -> bool:
+    """The instance exists and overlaps [low, high) where it is or where the rule puts it."""
+    start, end = inst.times(state, orig)
+    placed = (start < high and end > low) or (orig < high and orig + state.series.length > low)
+    return placed and inst.exists(state, orig)
+
+
+def straddles(zone: ZoneInfo, start: int, end: int) -> bool:
+    """A clock change falls inside the instance. RFC 5545 makes DURATION exact time, but
+    readers (recurring-ical-events among them) add it on the wall clock, so such an instance
+    is written out in UTC with its own VEVENT: every reader then shows its true end."""
+    return minute_time(start).astimezone(zone).utcoffset() != minute_time(end).astimezone(zone).utcoffset()
 
 
 def instance_event(

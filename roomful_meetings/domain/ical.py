@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -23,10 +23,14 @@ from icalendar import Calendar, Event, vCalAddress, vRecur, vText
 
 from roomful_meetings.domain import instances as inst
 from roomful_meetings.domain.recurrence import is_occurrence
+from roomful_meetings.domain.vtimezone import vtimezone
 
 PRODID: Final = "-//Roomful//Roomful Meetings//EN"
 PARTSTAT: Final = {"received": "NEEDS-ACTION", "accepted": "ACCEPTED", "declined": "DECLINED"}
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+# VTIMEZONEs list clock changes this far past the feed's range (readers expanding a
+# never-ending series further keep the last offset listed).
+ZONES_AHEAD: Final = timedelta(days=400)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +201,13 @@ def _rrule(text: str) -> dict[str, Any]:
     return dict(vRecur.from_ical(text))
 
 
-def calendar(method: str, events: Iterable[Event], *, name: str = "") -> Calendar:
+def calendar(
+    method: str, events: Iterable[Event], zones_from: date, zones_to: date, *, name: str = ""
+) -> Calendar:
+    """A VCALENDAR of the events, with a VTIMEZONE per zone they name, right from
+    `zones_from` to `zones_to` (domain/vtimezone.py). Starting it just before the first
+    DTSTART matters: some readers (vobject, so Radicale) take the first STANDARD block for
+    earlier times, and a block from 1970 can carry an offset the zone no longer uses."""
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -205,9 +215,14 @@ def calendar(method: str, events: Iterable[Event], *, name: str = "") -> Calenda
     cal.add("method", method)
     if name:
         cal.add("x-wr-calname", name)
+    zones = set()
     for event in events:
         cal.add_component(event)
-    cal.add_missing_timezones()
+        tzinfo = event.decoded("dtstart").tzinfo
+        if isinstance(tzinfo, ZoneInfo) and tzinfo.key != "UTC":
+            zones.add(tzinfo.key)
+    for name in sorted(zones):
+        cal.add_component(vtimezone(name, zones_from, zones_to))
     return cal
 
 
@@ -224,5 +239,13 @@ def feed(
     events = [single_event(m, directory, now) for m in singles]
     for obj, state in series:
         events += series_events(obj, state, directory, now, low, high)
-    text: bytes = calendar("PUBLISH", events, name="Roomful meetings").to_ical()
+    first = min([low, *(state.series.start for _, state in series)])
+    span = (minute_time(first).date() - timedelta(days=1), minute_time(high).date() + ZONES_AHEAD)
+    text: bytes = calendar("PUBLISH", events, *span, name="Roomful meetings").to_ical()
     return text
+
+
+def zone_span(start: int) -> tuple[date, date]:
+    """The VTIMEZONE span of an invitation to something that starts at `start`."""
+    first = minute_time(start).date() - timedelta(days=1)
+    return first, first + 10 * ZONES_AHEAD

@@ -28,6 +28,7 @@ from roomful_meetings.config import Settings
 from roomful_meetings.domain import ical
 from roomful_meetings.domain import instances as inst
 from roomful_meetings.domain.recurrence import parse_instance_id
+from roomful_meetings.domain.time import to_minute
 from roomful_meetings.errors import Unavailable
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.replies import FeedUrlReply, IcsReply
@@ -168,13 +169,16 @@ async def export_meeting(services: Services, caller: Caller, data: p.MeetingRef)
         obj, state, orig = await series.instance_state(services, caller, data.meetingId)
         people = await directory(services, [], [obj])
         events = [ical.instance_event(obj, state, orig, people, stamp)]
+        first = orig
     else:
         meeting = msgspec.json.decode(await services.meetings.get(data.meetingId, caller.user_id))
         if "recurrence" in meeting:
             obj, state = await services.meetings.series.get(data.meetingId, caller.user_id)
             people = await directory(services, [], [obj])
             events = ical.series_events(obj, state, people, stamp, -FAR, FAR)
+            first = state.series.start
         else:
             people = await directory(services, [meeting], [])
             events = [ical.single_event(meeting, people, stamp)]
-    return IcsReply(ics=ical.calendar("REQUEST", events).to_ical().decode())
+            first = to_minute(datetime.fromisoformat(meeting["startDate"]), "startDate")
+    return IcsReply(ics=ical.calendar("REQUEST", events, *ical.zone_span(first)).to_ical().decode())

@@ -21,8 +21,8 @@ from wsgiref.util import setup_testing_defaults
 
 import icalendar
 import pytest
-from radicale.app import Application
 import radicale.config
+from radicale.app import Application
 
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.service import feeds, meetings

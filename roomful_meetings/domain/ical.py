@@ -13,17 +13,23 @@ which every reader compares as an instant whatever its zone handling of wall tim
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import bisect
+import functools
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vCalAddress, vRecur, vText
+import icalendar
 
 from roomful_meetings.domain import instances as inst
+from roomful_meetings.domain.ics import Event, component, content_line
 from roomful_meetings.domain.recurrence import is_occurrence
-from roomful_meetings.domain.vtimezone import vtimezone
+from roomful_meetings.domain.vtimezone import change_instants, vtimezone
 
 PRODID: Final = "-//Roomful//Roomful Meetings//EN"
 PARTSTAT: Final = {"received": "NEEDS-ACTION", "accepted": "ACCEPTED", "declined": "DECLINED"}
@@ -47,6 +53,10 @@ class Directory:
     people: Mapping[str, Person]
     places: Mapping[str, str]  # sourceString of a room or prop -> its title
     domain: str  # UIDs are <meetingId>@<domain>
+
+    def fingerprint(self) -> int:
+        """Equal for equal directories (cache keys: one profile change misses them all once)."""
+        return hash((tuple(sorted(self.people.items())), tuple(sorted(self.places.items())), self.domain))
 
 
 def minute_time(minute: int) -> datetime:
@@ -75,14 +85,14 @@ def sequence(meeting: Mapping[str, Any]) -> int:
 
 def _people(event: Event, directory: Directory, organizer: str, statuses: Mapping[str, str]) -> None:
     org = person(directory, organizer)
-    event.add("organizer", vCalAddress(address(org)), parameters={"CN": org.name})
+    event.add("organizer", address(org), parameters={"CN": org.name})
     for uid, status in statuses.items():
         if uid == organizer:
             continue
         who = person(directory, uid)
         event.add(
             "attendee",
-            vCalAddress(address(who)),
+            address(who),
             parameters={
                 "CN": who.name,
                 "CUTYPE": "INDIVIDUAL",
@@ -96,7 +106,6 @@ def _event(meeting: Mapping[str, Any], directory: Directory, uid: str, now: date
     """The fields every VEVENT has (times and people are added by the caller)."""
     event = Event()
     event.add("uid", f"{uid}@{directory.domain}")
-    event.add("dtstamp", now)
     event.add("created", stamp_time(meeting["created"]))
     event.add("last-modified", stamp_time(meeting["updated"]))
     event.add("sequence", sequence(meeting))
@@ -105,7 +114,7 @@ def _event(meeting: Mapping[str, Any], directory: Directory, uid: str, now: date
         event.add("description", meeting["description"])
     place = directory.places.get(meeting["sourceString"])
     if place:
-        event.add("location", vText(place))
+        event.add("location", place)
     event.add("status", "CONFIRMED")
     event.add("transp", "OPAQUE")
     return event
@@ -151,7 +160,7 @@ def series_events(
     master = _event(obj, directory, state.sid, now)
     master.add("dtstart", minute_time(series.start).astimezone(zone))
     master.add("duration", timedelta(minutes=series.length))
-    master.add("rrule", _rrule(series.rule.text()))
+    master.add("rrule", series.rule.text())
     cancelled = sorted(c for c in state.cancelled if is_occurrence(series, c))
     for orig in cancelled:
         master.add("exdate", minute_time(orig))
@@ -161,7 +170,11 @@ def series_events(
     # where the rule puts it, so a reader never shows it at the rule's time instead.
     candidates = {*state.overrides, *(orig for orig, _ in state.instance_statuses)}
     own = {orig for orig in candidates if _near(state, orig, low, high) and differs(obj, state, orig)}
-    own |= {orig for orig, start, end in inst.instances(state, low, high) if straddles(zone, start, end)}
+    changes = [minute_of(at) for at, _, _ in change_instants(series.zone, *_days(low, high))]
+    if changes:
+        own |= {
+            orig for orig, start, end in inst.instances(state, low, high) if straddles(changes, start, end)
+        }
     events += [instance_event(obj, state, orig, directory, now) for orig in sorted(own)]
     return events
 
@@ -173,11 +186,21 @@ def _near(state: inst.SeriesState, orig: int, low: int, high: int) -> bool:
     return placed and inst.exists(state, orig)
 
 
-def straddles(zone: ZoneInfo, start: int, end: int) -> bool:
-    """A clock change falls inside the instance. RFC 5545 makes DURATION exact time, but
-    readers (recurring-ical-events among them) add it on the wall clock, so such an instance
-    is written out in UTC with its own VEVENT: every reader then shows its true end."""
-    return minute_time(start).astimezone(zone).utcoffset() != minute_time(end).astimezone(zone).utcoffset()
+def straddles(changes: Sequence[int], start: int, end: int) -> bool:
+    """A clock change (a sorted epoch minute) falls inside the instance. RFC 5545 makes
+    DURATION exact time, but readers (recurring-ical-events among them) add it on the wall
+    clock, so such an instance is written out in UTC with its own VEVENT: every reader then
+    shows its true end."""
+    i = bisect.bisect_right(changes, start)
+    return i < len(changes) and changes[i] < end
+
+
+def _days(low: int, high: int) -> tuple[date, date]:
+    return minute_time(low).date() - timedelta(days=1), minute_time(high).date() + timedelta(days=1)
+
+
+def minute_of(moment: datetime) -> int:
+    return int((moment - EPOCH).total_seconds() // 60)
 
 
 def instance_event(
@@ -195,53 +218,125 @@ def instance_event(
     return event
 
 
-def _rrule(text: str) -> dict[str, Any]:
-    """Our canonical RRULE text as the mapping icalendar's vRecur takes (it writes it back
-    in RFC 5545 form)."""
-    return dict(vRecur.from_ical(text))
+PRELUDE: Final = (("PRODID", PRODID), ("VERSION", "2.0"), ("CALSCALE", "GREGORIAN"))
 
 
 def calendar(
-    method: str, events: Iterable[Event], zones_from: date, zones_to: date, *, name: str = ""
-) -> Calendar:
-    """A VCALENDAR of the events, with a VTIMEZONE per zone they name, right from
-    `zones_from` to `zones_to` (domain/vtimezone.py). Starting it just before the first
-    DTSTART matters: some readers (vobject, so Radicale) take the first STANDARD block for
-    earlier times, and a block from 1970 can carry an offset the zone no longer uses."""
-    cal = Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("method", method)
-    if name:
-        cal.add("x-wr-calname", name)
-    zones = set()
+    method: str,
+    events: Sequence[Event],
+    now: datetime,
+    zones_from: date,
+    zones_to: date,
+    *,
+    name: str = "",
+    with_icalendar: bool = False,
+    written: Sequence[bytes] = (),
+) -> bytes:
+    """A VCALENDAR of the events, each stamped `now` (DTSTAMP), with a VTIMEZONE per zone
+    they name, right from `zones_from` to `zones_to` (domain/vtimezone.py), written by
+    domain/ics.py or, with `with_icalendar`, by the icalendar package (the reference the
+    tests compare with). `written`: VEVENTs already written (open: no DTSTAMP, no END)."""
+    head = [*PRELUDE, ("METHOD", method), *((("X-WR-CALNAME", name),) if name else ())]
+    zones = sorted(
+        {
+            zone.key
+            for event in events
+            if isinstance(zone := event.decoded("dtstart").tzinfo, ZoneInfo) and zone.key != "UTC"
+        }
+    )
+    if with_icalendar:
+        return _with_icalendar(head, events, now, [vtimezone(z, zones_from, zones_to) for z in zones])
+    stamp, end = content_line("DTSTAMP", now, {}), b"END:VEVENT\r\n"
+    body = [b"BEGIN:VCALENDAR\r\n", *(content_line(k, v, {}) for k, v in head)]
+    body += [_vtimezone_text(z, zones_from, zones_to) for z in zones]
+    for text in [*written, *(open_vevent(event) for event in events)]:
+        body += (text, stamp, end)
+    body.append(b"END:VCALENDAR\r\n")
+    return b"".join(body)
+
+
+def content_digest(body: bytes, now: datetime) -> str:
+    """SHA-256 (hex) of a calendar's text without its DTSTAMP lines (all of them `now`):
+    what an ETag needs. A plain replace, whole lines only: the regex took 6 ms a feed."""
+    line = b"\r\n" + content_line("DTSTAMP", now, {})
+    return hashlib.sha256(body.replace(line, b"\r\n")).hexdigest()
+
+
+def open_vevent(event: Event) -> bytes:
+    """A VEVENT's text without its DTSTAMP and END line (calendar() adds both)."""
+    return component("VEVENT", event.props)[: -len(b"END:VEVENT\r\n")]
+
+
+@functools.lru_cache(maxsize=256)
+def _vtimezone_text(name: str, first: date, last: date) -> bytes:
+    """Cached: the span moves by a day a day, and a zone's changes take a while to find."""
+    text: bytes = vtimezone(name, first, last).to_ical()
+    return text
+
+
+def _with_icalendar(
+    head: list[tuple[str, str]], events: Sequence[Event], now: datetime, zones: list[icalendar.Timezone]
+) -> bytes:
+    cal = icalendar.Calendar()
+    for key, value in head:
+        cal.add(key, value)
+    for zone in zones:
+        cal.add_component(zone)
     for event in events:
-        cal.add_component(event)
-        tzinfo = event.decoded("dtstart").tzinfo
-        if isinstance(tzinfo, ZoneInfo) and tzinfo.key != "UTC":
-            zones.add(tzinfo.key)
-    for name in sorted(zones):
-        cal.add_component(vtimezone(name, zones_from, zones_to))
-    return cal
+        out = icalendar.Event()
+        for prop, value, params in event.props:
+            typed = icalendar.vRecur.from_ical(value) if prop == "RRULE" else value
+            out.add(prop, typed, parameters=dict(params))
+        out.add("dtstamp", now)
+        cal.add_component(out)
+    text: bytes = cal.to_ical()
+    return text
 
 
 def feed(
-    singles: Sequence[Mapping[str, Any]],
+    singles: Sequence[bytes],
     series: Sequence[tuple[Mapping[str, Any], inst.SeriesState]],
     directory: Directory,
     now: datetime,
     low: int,
     high: int,
+    *,
+    with_icalendar: bool = False,
 ) -> bytes:
-    """The subscription feed: every single meeting given, and every series with its
-    differing instances in [low, high)."""
-    events = [single_event(m, directory, now) for m in singles]
+    """The subscription feed: every single meeting given (as its JSON), and every series
+    with its differing instances in [low, high)."""
+    events: list[Event] = []
+    written: list[bytes] = []
+    fingerprint = directory.fingerprint()
+    for meeting in singles:
+        if with_icalendar:
+            events.append(single_event(json.loads(meeting), directory, now))
+        else:
+            written.append(_single_text(meeting, directory, fingerprint, now))
     for obj, state in series:
         events += series_events(obj, state, directory, now, low, high)
     first = min([low, *(state.series.start for _, state in series)])
     span = (minute_time(first).date() - timedelta(days=1), minute_time(high).date() + ZONES_AHEAD)
-    text: bytes = calendar("PUBLISH", events, *span, name="Roomful meetings").to_ical()
+    return calendar(
+        "PUBLISH", events, now, *span, name="Roomful meetings", with_icalendar=with_icalendar, written=written
+    )
+
+
+# A single meeting's VEVENT text, by its JSON (as the owner reads it) and the directory:
+# most of a feed is unchanged from one fetch to the next, and writing 500 VEVENTs again
+# costs twice the feed's budget. The key holds everything the text shows.
+_WRITTEN: OrderedDict[Hashable, bytes] = OrderedDict()
+WRITTEN_KEPT: Final = 50_000
+
+
+def _single_text(meeting: bytes, directory: Directory, fingerprint: int, now: datetime) -> bytes:
+    key = (meeting, fingerprint)
+    text: bytes | None = _WRITTEN.pop(key, None)
+    if text is None:
+        text = open_vevent(single_event(json.loads(meeting), directory, now))
+    _WRITTEN[key] = text
+    if len(_WRITTEN) > WRITTEN_KEPT:
+        _WRITTEN.popitem(last=False)
     return text
 
 

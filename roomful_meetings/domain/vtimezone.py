@@ -10,6 +10,7 @@ a zone that does not (rules that moved inside the span, no DST) keeps icalendar'
 
 from __future__ import annotations
 
+import functools
 from calendar import monthrange
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,18 +19,34 @@ from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
 
 
 def _changes(zone: ZoneInfo, first: date, last: date) -> list[tuple[datetime, timedelta, timedelta]]:
-    """(local wall time of the change, offset before, offset after), hour by hour."""
+    """(local wall time of the change, offset before, offset after): day by day, then
+    by the half hour inside a day whose offset changes (changes fall on the half hour)."""
+    return [
+        ((at + before).replace(tzinfo=None), before, after)
+        for at, before, after in change_instants(zone.key, first, last)
+    ]
+
+
+@functools.lru_cache(maxsize=256)
+def change_instants(name: str, first: date, last: date) -> tuple[tuple[datetime, timedelta, timedelta], ...]:
+    """(UTC instant of the change, offset before, offset after) from `first` to `last`."""
+    zone = ZoneInfo(name)
     out = []
-    at = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    day = datetime(first.year, first.month, first.day, tzinfo=UTC)
     end = datetime(last.year, last.month, last.day, tzinfo=UTC)
-    before = at.astimezone(zone).utcoffset()
-    while at < end:
-        nxt = at + timedelta(minutes=30)
-        after = nxt.astimezone(zone).utcoffset()
-        if after != before and before is not None and after is not None:
-            out.append(((nxt + before).replace(tzinfo=None), before, after))
-        at, before = nxt, after
-    return out
+    before = day.astimezone(zone).utcoffset()
+    while day < end:
+        nxt = day + timedelta(days=1)
+        if nxt.astimezone(zone).utcoffset() != before:
+            at = day
+            while at < nxt:
+                at += timedelta(minutes=30)
+                after = at.astimezone(zone).utcoffset()
+                if after != before and before is not None and after is not None:
+                    out.append((at, before, after))
+                    before = after
+        day = nxt
+    return tuple(out)
 
 
 def _weekday_rule(moment: datetime) -> str:

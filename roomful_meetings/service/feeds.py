@@ -13,9 +13,9 @@ import base64
 import functools
 import hashlib
 import hmac
-import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -40,8 +40,6 @@ FEED_PAST_DAYS: Final = 31
 FEED_AHEAD_DAYS: Final = 366
 FEED_MAX_MEETINGS: Final = 5000  # single meetings in one feed (series count as one each)
 FEED_SECRET_FILE: Final = "feed-secret"  # used only without --feed-secret and an HS256 secret
-FAR: Final = 2**40  # minutes: "no bound" for an invitation's instances
-_DTSTAMP: Final = re.compile(rb"^DTSTAMP:[^\r\n]*\r\n", re.M)
 
 
 @functools.cache
@@ -121,26 +119,41 @@ class FeedText:
     etag: str  # changes exactly when the body does, DTSTAMP aside
 
 
-def etag(body: bytes) -> str:
-    return '"' + hashlib.sha256(_DTSTAMP.sub(b"", body)).hexdigest()[:32] + '"'
+def etag(body: bytes, now: datetime) -> str:
+    return '"' + ical.content_digest(body, now)[:32] + '"'
 
 
-async def directory(
-    services: Services, meetings: list[dict[str, Any]], series_objects: list[dict[str, Any]]
-) -> ical.Directory:
-    """The people and places the given meetings name (two pipelined reads)."""
-    uids = sorted({uid for m in [*meetings, *series_objects] for uid in m["participantIds"]})
+async def directory(services: Services, named: list[tuple[list[str], str]]) -> ical.Directory:
+    """The people and places that meetings name, given as (participantIds, sourceString)
+    (two pipelined reads)."""
+    uids = sorted({uid for ids, _ in named for uid in ids})
     profiles = await services.meetings.feeds.people(uids)
     people = {}
     for uid, (first, last, email) in profiles.items():
         people[uid] = ical.Person(uid, f"{first} {last}".strip() or uid, email)
-    sources = sorted({m["sourceString"] for m in [*meetings, *series_objects]})
-    places = await services.meetings.feeds.place_titles(sources)
+    places = await services.meetings.feeds.place_titles(sorted({source for _, source in named}))
     return ical.Directory(people, places, uid_domain(services.settings))
 
 
-async def render_feed(services: Services, token: str, now: float | None = None) -> FeedText | None:
-    """The feed behind a token, or None for a token no user has (now: seconds since the epoch)."""
+def _named(meeting: Mapping[str, Any]) -> tuple[list[str], str]:
+    return meeting["participantIds"], meeting["sourceString"]
+
+
+class _Names(msgspec.Struct):
+    """What the directory read needs of a listed meeting (msgspec skips the rest unread)."""
+
+    participantIds: list[str]
+    sourceString: str
+
+
+_names = msgspec.json.Decoder(_Names)
+
+
+async def render_feed(
+    services: Services, token: str, now: float | None = None, *, with_icalendar: bool = False
+) -> FeedText | None:
+    """The feed behind a token, or None for a token no user has (now: seconds since the
+    epoch; with_icalendar: written by the icalendar package, the tests' reference)."""
     owner = await services.meetings.feeds.owner(token_hash(token))
     if owner is None:
         return None
@@ -148,12 +161,15 @@ async def render_feed(services: Services, token: str, now: float | None = None) 
     minute = int(now // 60)
     low, high = minute - FEED_PAST_DAYS * 1440, minute + FEED_AHEAD_DAYS * 1440
     page = await services.meetings.list_for_user(owner, low, high, limit=FEED_MAX_MEETINGS)
-    singles = [msgspec.json.decode(raw) for raw in page.meetings]
+    named = [_names.decode(raw) for raw in page.meetings]
     shown = [(obj, state) for obj, state in page.series if inst.instances(state, low, high)]
-    people = await directory(services, singles, [obj for obj, _ in shown])
+    people = await directory(
+        services, [(n.participantIds, n.sourceString) for n in named] + [_named(obj) for obj, _ in shown]
+    )
     stamp = datetime.fromtimestamp(int(now), UTC)
-    body = ical.feed(singles, shown, people, stamp, low, high)
-    return FeedText(body, etag(body))
+    singles = [bytes(raw) for raw in page.meetings]
+    body = ical.feed(singles, shown, people, stamp, low, high, with_icalendar=with_icalendar)
+    return FeedText(body, etag(body, stamp))
 
 
 # --- one meeting as an invitation --------------------------------------------------------------
@@ -167,18 +183,22 @@ async def export_meeting(services: Services, caller: Caller, data: p.MeetingRef)
     target = parse_instance_id(data.meetingId)
     if target is not None:
         obj, state, orig = await series.instance_state(services, caller, data.meetingId)
-        people = await directory(services, [], [obj])
+        people = await directory(services, [_named(obj)])
         events = [ical.instance_event(obj, state, orig, people, stamp)]
         first = orig
     else:
         meeting = msgspec.json.decode(await services.meetings.get(data.meetingId, caller.user_id))
         if "recurrence" in meeting:
             obj, state = await services.meetings.series.get(data.meetingId, caller.user_id)
-            people = await directory(services, [], [obj])
-            events = ical.series_events(obj, state, people, stamp, -FAR, FAR)
+            people = await directory(services, [_named(obj)])
+            # every instance with changes of its own, and clock changes for the next year
+            own = [*state.overrides, *(orig for orig, _ in state.instance_statuses)]
+            ahead = int(stamp.timestamp() // 60) + FEED_AHEAD_DAYS * 1440
+            high = max([ahead, *(orig + state.series.length + 1 for orig in own)])
+            events = ical.series_events(obj, state, people, stamp, state.series.start, high)
             first = state.series.start
         else:
-            people = await directory(services, [meeting], [])
+            people = await directory(services, [_named(meeting)])
             events = [ical.single_event(meeting, people, stamp)]
             first = to_minute(datetime.fromisoformat(meeting["startDate"]), "startDate")
-    return IcsReply(ics=ical.calendar("REQUEST", events, *ical.zone_span(first)).to_ical().decode())
+    return IcsReply(ics=ical.calendar("REQUEST", events, stamp, *ical.zone_span(first)).decode())

@@ -288,3 +288,42 @@ async def test_the_expansion_equals_the_listing(services: Services) -> None:
     start, end = datetime(2031, 2, 1, tzinfo=UTC), datetime(2031, 7, 1, tzinfo=UTC)
     assert expand(body, start, end) == await listed(services, BOB, start, end)
     assert len(expand(body, start, end)) == 9
+
+
+async def test_the_fast_writer_writes_what_icalendar_writes(services: Services) -> None:
+    """domain/ics.py against the icalendar package: both texts parse to equal calendars,
+    with text that needs escaping and folding (commas, semicolons, backslashes, new lines,
+    long lines of multi-byte characters) in every TEXT property and parameter."""
+    services = with_base(services)
+    tricky = "Café; plan, \\ review\nnext: « déjà » " + "日本語の会議" * 20
+    await services.catalog.upsert_users([p.UserIn(id="bob", firstName="Bob, Jr.", lastName='O"Neil; Esq:')])
+    await services.catalog.upsert_rooms([p.RoomIn(id="lobby", title=tricky)])
+    await create(
+        services,
+        ALICE,
+        subject=tricky[:200],
+        description=tricky * 3,
+        startDate=datetime(2031, 3, 3, 9, tzinfo=UTC),
+        endDate=datetime(2031, 3, 3, 10, tzinfo=UTC),
+    )
+    weekly = await create(
+        services,
+        ALICE,
+        subject="Weekly, again",
+        startDate=datetime(2031, 3, 27, 0, 30, tzinfo=UTC),
+        endDate=datetime(2031, 3, 27, 1, 30, tzinfo=UTC),
+        recurrence={"rule": "FREQ=DAILY;COUNT=10", "timeZone": "Europe/London"},
+    )
+    sid = weekly["meetingId"]
+    await meetings.delete_meeting(services, ALICE, p.DeleteMeeting(meetingId=f"{sid}_20310328T0030Z"))
+    await meetings.decline_meeting(services, BOB, p.MeetingRef(meetingId=f"{sid}_20310329T0030Z"))
+    token = token_of((await feeds.get_calendar_feed(services, BOB, p.Empty())).url)
+    fast = await feeds.render_feed(services, token, NOW.timestamp())
+    reference = await feeds.render_feed(services, token, NOW.timestamp(), with_icalendar=True)
+    assert fast is not None and reference is not None
+    assert icalendar.Calendar.from_ical(fast.body) == icalendar.Calendar.from_ical(reference.body)
+    assert fast.etag == reference.etag or fast.body != reference.body
+    assert all(len(line) <= 75 for line in fast.body.split(b"\r\n"))
+    unfolded = fast.body.replace(b"\r\n ", b"")
+    assert "SUMMARY:Café\\; plan\\, \\\\ review\\nnext".encode() in unfolded  # RFC 5545 3.3.11
+    assert (await render(services, f"/{token}.ics")) == fast.body  # the cached text is the same

@@ -102,7 +102,8 @@ async def seed(services: Services, meetings: int, series: int, rng: random.Rando
         ]
         await request(services, OWNER, "meeting:deleteMeeting", {"meetingId": mine[1]})
         await request(services, OWNER, "meeting:updateMeeting", {"meetingId": mine[2], "subject": "Moved on"})
-    return (await request(services, OWNER, "meeting:getCalendarFeed", {}))["url"]
+    url: str = (await request(services, OWNER, "meeting:getCalendarFeed", {}))["url"]
+    return url
 
 
 def summary(samples: list[float]) -> dict[str, float]:

@@ -327,3 +327,11 @@ async def test_the_fast_writer_writes_what_icalendar_writes(services: Services) 
     unfolded = fast.body.replace(b"\r\n ", b"")
     assert "SUMMARY:Café\\; plan\\, \\\\ review\\nnext".encode() in unfolded  # RFC 5545 3.3.11
     assert (await render(services, f"/{token}.ics")) == fast.body  # the cached text is the same
+
+
+async def test_an_erased_user_has_no_feed(services: Services) -> None:
+    services = with_base(services)
+    url = (await feeds.get_calendar_feed(services, BOB, p.Empty())).url
+    await services.catalog.delete_user("bob")
+    assert await render(services, url) is None
+    assert await services.meetings.redis.execute("EXISTS", services.keys.user_feed("bob")) == 0

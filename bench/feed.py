@@ -7,7 +7,9 @@ feed's range (5 invitees each, in rooms with titles) and `--series` weekly serie
 with clock changes (some never ending, some with cancelled, moved and declined instances),
 then times what GET /calendar/<token>.ics costs the server: the token lookup, the listing
 read, the people and places read, building the iCalendar text and its ETag
-(service/feeds.py render_feed). Prints one JSON line and writes bench/results/feed.json.
+(service/feeds.py render_feed), with the instance's written VEVENTs kept ("feed") and
+forgotten before each fetch ("feed_cold": a fresh instance, or every meeting changed).
+Prints one JSON line and writes bench/results/feed.json.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import trio
 
 from roomful_meetings.app import build_services, prepare_redis
 from roomful_meetings.config import Settings
+from roomful_meetings.domain.ical import forget_written
 from roomful_meetings.protocol.payloads import RoomIn, UserIn
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.dispatch import dispatch
@@ -127,11 +130,14 @@ async def main(meetings: int, series: int, runs: int) -> dict[str, object]:
             await prepare_redis(redis, services.keys)
             url = await seed(services, meetings, series, random.Random(7))
             token = url.rsplit("/", 1)[1].removesuffix(".ics")
-            samples, size, events = [], 0, 0
-            for _ in range(runs + 3):
+            samples, cold, size, events = [], [], 0, 0
+            for run in range(runs + 3 + runs // 5):
+                forget = run >= runs + 3  # the last runs: a fresh instance (nothing written yet)
+                if forget:
+                    forget_written()
                 began = time.perf_counter()
                 found = await render_feed(services, token, NOW.timestamp())
-                samples.append((time.perf_counter() - began) * 1000)
+                (cold if forget else samples).append((time.perf_counter() - began) * 1000)
                 assert found is not None
                 size, events = len(found.body), found.body.count(b"BEGIN:VEVENT")
             return {
@@ -140,6 +146,7 @@ async def main(meetings: int, series: int, runs: int) -> dict[str, object]:
                 "vevents": events,
                 "bytes": size,
                 "feed": summary(samples[3:]),
+                "feed_cold": summary(cold),
             }
     finally:
         redis_server.stop()

@@ -329,6 +329,11 @@ _WRITTEN: OrderedDict[Hashable, bytes] = OrderedDict()
 WRITTEN_KEPT: Final = 50_000
 
 
+def forget_written() -> None:
+    """Drop the kept VEVENT texts (benchmarks of a fresh instance)."""
+    _WRITTEN.clear()
+
+
 def _single_text(meeting: bytes, directory: Directory, fingerprint: int, now: datetime) -> bytes:
     key = (meeting, fingerprint)
     text: bytes | None = _WRITTEN.pop(key, None)

@@ -130,7 +130,9 @@ async def main(meetings: int, series: int, runs: int) -> dict[str, object]:
             await prepare_redis(redis, services.keys)
             url = await seed(services, meetings, series, random.Random(7))
             token = url.rsplit("/", 1)[1].removesuffix(".ics")
-            samples, cold, size, events = [], [], 0, 0
+            samples: list[float] = []
+            cold: list[float] = []
+            size, events = 0, 0
             for run in range(runs + 3 + runs // 5):
                 forget = run >= runs + 3  # the last runs: a fresh instance (nothing written yet)
                 if forget:

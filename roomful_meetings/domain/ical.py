@@ -20,7 +20,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -172,8 +172,11 @@ def series_events(
     own = {orig for orig in candidates if _near(state, orig, low, high) and differs(obj, state, orig)}
     changes = [minute_of(at) for at, _, _ in change_instants(series.zone, *_days(low, high))]
     if changes:
+        wall = minute_time(series.start).astimezone(zone).time()
         own |= {
-            orig for orig, start, end in inst.instances(state, low, high) if straddles(changes, start, end)
+            orig
+            for orig, start, end in inst.instances(state, low, high)
+            if _unlike_the_rule(changes, zone, wall, start, end)
         }
     events += [instance_event(obj, state, orig, directory, now) for orig in sorted(own)]
     return events
@@ -186,13 +189,24 @@ def _near(state: inst.SeriesState, orig: int, low: int, high: int) -> bool:
     return placed and inst.exists(state, orig)
 
 
+def _unlike_the_rule(changes: Sequence[int], zone: ZoneInfo, wall: time, start: int, end: int) -> bool:
+    """Readers would show this instance otherwise than it is: a clock change falls inside
+    it (straddles), or its wall time did not exist that day, so the rule moved it forward
+    by the gap (contract 9) and a reader adding DURATION to the missing wall time would
+    get its end wrong. Only instances within a day of a change are looked at."""
+    i = bisect.bisect_left(changes, start - 1440)
+    if i == len(changes) or changes[i] > end + 1440:
+        return False
+    return straddles(changes, start, end) or minute_time(start).astimezone(zone).time() != wall
+
+
 def straddles(changes: Sequence[int], start: int, end: int) -> bool:
     """A clock change (a sorted epoch minute) falls inside the instance. RFC 5545 makes
     DURATION exact time, but readers (recurring-ical-events among them) add it on the wall
     clock, so such an instance is written out in UTC with its own VEVENT: every reader then
     shows its true end."""
     i = bisect.bisect_right(changes, start)
-    return i < len(changes) and changes[i] < end
+    return i < len(changes) and changes[i] <= end  # ending at the change: the wall clock moved too
 
 
 def _days(low: int, high: int) -> tuple[date, date]:

@@ -11,6 +11,7 @@ both into equal components.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -37,8 +38,13 @@ class Event:
         return next(value for prop, value, _ in self.props if prop == wanted)
 
 
+_QUOTED: Final = re.compile(r'[:;,"]')
+
+
 def _param(value: str) -> str:
-    if any(c in value for c in ':;,"'):
+    """A parameter value, quoted when it holds a separator (RFC 5545 3.2; DQUOTE itself
+    cannot appear in a quoted value, so it becomes an apostrophe)."""
+    if _QUOTED.search(value):
         return '"' + value.replace('"', "'") + '"'
     return value
 
@@ -76,7 +82,7 @@ def fold(line: str) -> bytes:
 
 def content_line(name: str, value: Any, parameters: Mapping[str, str]) -> bytes:
     extra, text = _value(name, value)
-    params = "".join(f";{key}={_param(val)}" for key, val in parameters.items())
+    params = "".join([f";{key}={_param(val)}" for key, val in parameters.items()]) if parameters else ""
     return fold(f"{name}{params}{extra}:{text}")
 
 

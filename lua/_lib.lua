@@ -37,6 +37,8 @@ local function k_group_members(gid) return PREFIX .. 'group:' .. gid .. ':member
 local function k_session(sid) return PREFIX .. 'ss:' .. sid end
 local function k_meeting(mid) return PREFIX .. 'm:' .. mid end
 local function k_user_series(uid) return PREFIX .. 'u:' .. uid .. ':series' end
+local function k_user_feed(uid) return PREFIX .. 'u:' .. uid .. ':feed' end
+local function k_feed_token(token_hash) return PREFIX .. 'feed:' .. token_hash end
 local function k_series_instances(sid) return PREFIX .. 'm:' .. sid .. ':x' end
 local function k_source(source_string) return PREFIX .. 'src:' .. source_string end
 local function k_event_seq() return PREFIX .. 'eventseq' end

@@ -1,5 +1,6 @@
 --[[
-  Erase a user: profile, email entry, group memberships, availability and events. Meetings
+  Erase a user: profile, email entry, group memberships, availability, events and the
+  calendar feed. Meetings
   they organized are deleted (participants get meeting:onMeetingDeleted); from the others
   they are removed (the rest get meeting:onMeetingUpdated), and direct meetings with them
   become invalid. Series they organize or take part in are treated alike.
@@ -62,6 +63,9 @@ for _, sid in ipairs(redis.call('ZRANGE', k_user_series(uid), 0, -1)) do
 end
 invalidate_source(direct_src)
 
+-- the calendar feed goes with its token's hash key: the URL is 404 at once (contract 11)
+local feed_hash = redis.call('HGET', k_user_feed(uid), 'hash')
+if feed_hash then redis.call('DEL', k_feed_token(feed_hash), k_user_feed(uid)) end
 local days = k_user_days(uid)
 for _, day_key in ipairs(redis.call('ZRANGE', days, 0, -1)) do redis.call('DEL', day_key) end
 busy_changed(uid)

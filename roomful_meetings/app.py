@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import logging
@@ -19,6 +20,7 @@ from roomful_meetings.auth import TokenVerifier
 from roomful_meetings.config import ConfigError, Settings
 from roomful_meetings.fanout.hub import Hub
 from roomful_meetings.service.context import Services
+from roomful_meetings.service.feeds import render_feed
 from roomful_meetings.storage.availability import AvailabilityStore
 from roomful_meetings.storage.catalog import CatalogStore
 from roomful_meetings.storage.directory import DirectoryStore
@@ -177,8 +179,9 @@ async def run_server(
 
         async with trio.open_nursery() as nursery:
             if settings.http_port:
-                http_port = await nursery.start(serve_http, settings.host, settings.http_port, readiness)
-                log.info("health and metrics on http://%s:%d", settings.host, http_port)
+                serve = functools.partial(serve_http, render=functools.partial(render_feed, services))
+                http_port = await nursery.start(serve, settings.host, settings.http_port, readiness)
+                log.info("health, metrics and calendar feeds on http://%s:%d", settings.host, http_port)
             await prepare_redis(redis, services.keys, settings.redis_connect_timeout)
             prepared.set()
             metrics.CONNECTIONS.set_function(lambda: hub.connections)

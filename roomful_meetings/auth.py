@@ -43,13 +43,14 @@ class Identity:
     zoneinfo: str | None = None
 
 
-def secret_path(data_dir: Path) -> Path:
-    return data_dir / SECRET_FILE
+def secret_path(data_dir: Path, name: str = SECRET_FILE) -> Path:
+    return data_dir / name
 
 
-def load_or_create_secret(data_dir: Path) -> str:
-    """The HS256 secret kept in the data folder, created (mode 0600) on first use."""
-    path = secret_path(data_dir)
+def load_or_create_secret(data_dir: Path, name: str = SECRET_FILE) -> str:
+    """A secret kept in the data folder (the HS256 one by default), created (mode 0600) on
+    first use."""
+    path = secret_path(data_dir, name)
     if path.is_file():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,8 @@ class Settings:
     log_level: str = "info"
     log_format: str = "logfmt"
     allowed_origins: Origins = ""
+    public_base_url: str = ""
+    feed_secret: str = ""
 
     @property
     def embedded_redis(self) -> bool:
@@ -63,7 +65,7 @@ class Settings:
         out: dict[str, Any] = {}
         for field in fields(self):
             value = getattr(self, field.name)
-            if field.name == "jwt_secret" and value:
+            if field.name in ("jwt_secret", "feed_secret") and value:
                 value = "***"
             elif field.name == "redis_url" and value:
                 value = mask_password(value)
@@ -126,6 +128,8 @@ HELP: Mapping[str, str] = {
     "log_level": "debug, info, warning or error",
     "log_format": "logfmt (key=value lines) or json (one object per line)",
     "allowed_origins": "comma-separated exact origins browsers may connect from (unset: any)",
+    "public_base_url": "base of calendar feed URLs, as clients reach the HTTP port (unset: http://host:http-port)",
+    "feed_secret": "secret feed tokens derive from, alike on every instance (unset: the HS256 secret)",
 }
 
 # Settings that cannot be negative.

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from tests.conftest import ServerHandle, token
+from tests.conftest import StartServer, token
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "guide.py"
 
@@ -21,7 +21,8 @@ def load_tool() -> ModuleType:
     return module
 
 
-async def test_the_guide_shows_what_the_server_really_answers(server: ServerHandle) -> None:
+async def test_the_guide_shows_what_the_server_really_answers(start_server: StartServer) -> None:
+    server = await start_server(public_base_url="https://meet.example")  # the feed URLs
     tool = load_tool()
     recorded = await tool.record(server.url, lambda user: token(user, admin=user == "root"))
     assert recorded == tool.GUIDE.read_text(), (

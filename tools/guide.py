@@ -3,6 +3,8 @@ received, pushes as the other participants got them.
 
     .venv/bin/python tools/guide.py --url ws://127.0.0.1:8765 --secret <jwt secret>
 
+(the server started with `--public-base-url https://meet.example`, for the feed URLs)
+
 tests/test_guide.py runs it against a fresh server and fails when docs/guide.md differs, so
 every example in the guide is what the server really answers. Values that change from run
 to run (meeting ids, event ids, creation times) are replaced by stable stand-ins.
@@ -160,6 +162,12 @@ async def story(s: Session) -> None:
     mid = created.data["meeting"]["meetingId"]
     await s.pushed("bob", "meeting:onMeetingCreated")
     await s.call("bob", "meeting:getMeeting", {"meetingId": mid})
+    await s.call(
+        "bob",
+        "meeting:exportMeeting",
+        {"meetingId": mid},
+        text="The meeting as an RFC 5546 invitation, for a participant to import into a calendar app.",
+    )
     await s.call("bob", "meeting:acceptMeetingRequest", {"meetingId": mid})
     await s.pushed("alice", "meeting:onMeetingUpdated")
     await s.call("carol", "meeting:declineMeetingRequest", {"meetingId": mid})
@@ -304,6 +312,17 @@ async def story(s: Session) -> None:
     )
 
     s.section(
+        "Calendar feeds",
+        "A secret iCalendar URL per user, for Google Calendar, Outlook or Apple Calendar to "
+        "subscribe to (docs/calendar.md). The server here runs with "
+        "`--public-base-url https://meet.example`.",
+    )
+    await s.call("bob", "meeting:getCalendarFeed", {}, text="The same URL every time, from every instance.")
+    await s.call(
+        "bob", "meeting:resetCalendarFeed", {}, text="A new URL; the old one answers 404 from now on."
+    )
+
+    s.section(
         "The deprecated API",
         "Old clients still call these; they read and write the same meetings. Connections with "
         "`legacy=1` also get `meeting:meetingUpdated` and `meeting:meetingDeleted`.",
@@ -433,6 +452,8 @@ def stand_ins(text: str) -> str:
     text = re.sub(r"(?<![0-9A-Za-z])[0-9a-f]{32}(?![0-9A-Za-z])", named("meeting-"), text)
     text = re.sub(r"\b\d{13}-\d+\b", named("event-"), text)
     text = re.sub(r'"(created|updated|date)": "[^"]+"', r'"\1": "2026-11-23T12:00:00Z"', text)
+    text = re.sub(r"(?<=/calendar/)[A-Za-z0-9_-]{43}(?=\.ics)", named("token-"), text)
+    text = re.sub(r"(DTSTAMP|CREATED|LAST-MODIFIED):\d{8}T\d{6}Z", r"\1:20261123T120000Z", text)
     return re.sub(r"\b(alice|bob|carol|root)-\d+\b", lambda m: m.group(1) + "-req", text)
 
 

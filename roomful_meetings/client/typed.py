@@ -244,6 +244,20 @@ class MeetingsClient:
     async def list_user_meeting_counts(self, query: p.CountsQuery) -> list[r.DayCount]:
         return (await self._call("meeting:listUserMeetingCounts", query, r.CountsReply)).meetingCounts
 
+    # -- calendar feeds (contract 11) ---------------------------------------------------
+
+    async def get_calendar_feed(self) -> str:
+        """The caller's secret iCalendar feed URL (the same until reset)."""
+        return (await self._call("meeting:getCalendarFeed", p.Empty(), r.FeedUrlReply)).url
+
+    async def reset_calendar_feed(self) -> str:
+        """A new feed URL; the old one answers 404 from now on."""
+        return (await self._call("meeting:resetCalendarFeed", p.Empty(), r.FeedUrlReply)).url
+
+    async def export_meeting(self, meeting_id: str) -> str:
+        """One meeting, series or instance as an RFC 5546 METHOD:REQUEST text."""
+        return (await self._call("meeting:exportMeeting", p.MeetingRef(meeting_id), r.IcsReply)).ics
+
     # -- deprecated API ------------------------------------------------------------------
 
     async def legacy_create(self, meeting: p.LegacyMeetingIn) -> LegacyMeeting:

@@ -94,3 +94,15 @@ class LegacyList(Struct):
 
 class PropCheckReply(Struct):
     hasMeetingsOrSocialSessions: bool
+
+
+class FeedUrlReply(Struct):
+    """meeting:getCalendarFeed / resetCalendarFeed: the caller's secret feed URL."""
+
+    url: str
+
+
+class IcsReply(Struct):
+    """meeting:exportMeeting: one meeting as an RFC 5546 METHOD:REQUEST invitation."""
+
+    ics: str

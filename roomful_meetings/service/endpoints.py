@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from roomful_meetings.service import admin, availability, findtime, legacy, meetings
+from roomful_meetings.service import admin, availability, feeds, findtime, legacy, meetings
 from roomful_meetings.service.registry import Endpoint, registry
 
 ENDPOINTS: Final[dict[str, Endpoint]] = registry(
-    meetings.routes, availability.routes, findtime.routes, legacy.routes, admin.routes
+    meetings.routes, availability.routes, findtime.routes, feeds.routes, legacy.routes, admin.routes
 )

@@ -232,7 +232,9 @@ async def split(
             if data is None:
                 await services.meetings.delete(state.sid, caller.user_id)
                 return None
-            return await update_series(services, caller, replace(data, meetingId=state.sid), state.sid)
+            return await update_series(
+                services, caller, msgspec.structs.replace(data, meetingId=state.sid), state.sid
+            )
         old = replace(series, rule=_ended_before(series, orig))
         kept = {o: v for o, v in state.overrides.items() if o < orig}
         later = _later(state, orig)

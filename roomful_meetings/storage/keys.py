@@ -81,6 +81,14 @@ class Keys:
         """The series a user takes part in, scored by the earliest start of any instance."""
         return f"{self.prefix}u:{uid}:series"
 
+    def user_feed(self, uid: str) -> str:
+        """The user's calendar feed: the nonce its token derives from, and the token's hash."""
+        return f"{self.prefix}u:{uid}:feed"
+
+    def feed_token(self, token_hash: str) -> str:
+        """A calendar feed token's SHA-256 (hex) -> the user id (the token is never stored)."""
+        return f"{self.prefix}feed:{token_hash}"
+
     def source(self, source_string: str) -> str:
         return f"{self.prefix}src:{source_string}"
 

@@ -10,6 +10,7 @@ import msgspec
 from roomful_meetings.domain.instances import SeriesState
 from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES, Source
 from roomful_meetings.storage.base import ScriptArg, Store
+from roomful_meetings.storage.feeds import FeedStore
 from roomful_meetings.storage.series import SeriesStore, pairs, parse_state
 
 
@@ -38,6 +39,7 @@ class MeetingStore(Store):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.series = SeriesStore(self.redis, self.scripts, self.keys)
+        self.feeds = FeedStore(self.redis, self.scripts, self.keys)
 
     async def create(
         self,

@@ -2,7 +2,11 @@
 
 /healthz: the process is alive. /readyz: Redis and its pub/sub link are up, the scripts are
 loaded and the instance is not draining (what a load balancer should check). /metrics:
-Prometheus text format.
+Prometheus text format. /calendar/<token>.ics: a user's calendar feed (transport/calendar.py).
+
+One request per connection: the head is read within READ_TIMEOUT and MAX_REQUEST bytes
+(else 400 or 431), the answer written within WRITE_TIMEOUT, then the connection closes.
+GET and HEAD are answered (HEAD: the same headers, no body).
 """
 
 from __future__ import annotations
@@ -14,10 +18,19 @@ from typing import Final
 import trio
 
 from roomful_meetings.metrics import exposition
+from roomful_meetings.transport.calendar import (
+    NOT_FOUND,
+    Answer,
+    FeedLimiter,
+    Render,
+    answer_feed,
+    feed_token,
+)
 from roomful_meetings.transport.listen import open_listeners
 
 MAX_REQUEST: Final = 8192
 READ_TIMEOUT: Final = 5.0
+WRITE_TIMEOUT: Final = 10.0
 
 Readiness = Callable[[], str | None]  # None when ready, else why not
 
@@ -27,18 +40,24 @@ async def serve_http(
     port: int,
     readiness: Readiness,
     *,
+    render: Render | None = None,
+    limiter: FeedLimiter | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """Serve until cancelled; `render` makes calendar feeds (None: /calendar/ is 404)."""
     listeners = await open_listeners(host, port, "--http-port")
     task_status.started(listeners[0].socket.getsockname()[1])
+    limiter = limiter or FeedLimiter()
 
     async def answer(stream: trio.SocketStream) -> None:
-        await _answer(stream, readiness)
+        await _answer(stream, readiness, render, limiter)
 
     await trio.serve_listeners(answer, listeners)
 
 
-async def _answer(stream: trio.abc.Stream, readiness: Readiness) -> None:
+async def _answer(
+    stream: trio.abc.Stream, readiness: Readiness, render: Render | None, limiter: FeedLimiter
+) -> None:
     async with stream:
         request = b""
         with trio.move_on_after(READ_TIMEOUT):
@@ -47,27 +66,62 @@ async def _answer(stream: trio.abc.Stream, readiness: Readiness) -> None:
                 if not chunk:
                     break
                 request += chunk
-        method, _, rest = request.partition(b" ")
-        path = rest.partition(b" ")[0].split(b"?")[0]
-        status, content_type, body = _route(method, path, readiness)
+        answer, method = await _respond(request, readiness, render, limiter)
         head = (
-            f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n"
+            f"HTTP/1.1 {answer.status}\r\nContent-Type: {answer.content_type}\r\n"
+            f"Content-Length: {len(answer.body)}\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in answer.headers)
+            + "Connection: close\r\n\r\n"
         ).encode()
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        body = b"" if method == b"HEAD" else answer.body
+        with (
+            trio.move_on_after(WRITE_TIMEOUT),
+            contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError),
+        ):
             await stream.send_all(head + body)
 
 
-def _route(method: bytes, path: bytes, readiness: Readiness) -> tuple[str, str, bytes]:
-    if method != b"GET":
-        return "405 Method Not Allowed", "text/plain", b"GET only\n"
+async def _respond(
+    request: bytes, readiness: Readiness, render: Render | None, limiter: FeedLimiter
+) -> tuple[Answer, bytes]:
+    head, complete, _ = request.partition(b"\r\n\r\n")
+    if not complete:
+        if len(request) >= MAX_REQUEST:
+            return Answer("431 Request Header Fields Too Large", "text/plain", b"request too large\n"), b""
+        return Answer("400 Bad Request", "text/plain", b"incomplete request\n"), b""
+    line, *fields = head.split(b"\r\n")
+    method, _, rest = line.partition(b" ")
+    path = rest.partition(b" ")[0].split(b"?")[0]
+    if method not in (b"GET", b"HEAD"):
+        return Answer(
+            "405 Method Not Allowed", "text/plain", b"GET or HEAD only\n", (("Allow", "GET, HEAD"),)
+        ), method
+    token = feed_token(path) if path.startswith(b"/calendar/") else None
+    if token is None:
+        return _route(path, readiness), method
+    if render is None:
+        return NOT_FOUND, method
+    return await answer_feed(
+        token, _header(fields, b"if-none-match"), render, limiter, trio.current_time()
+    ), method
+
+
+def _header(fields: list[bytes], name: bytes) -> bytes | None:
+    for field in fields:
+        key, _, value = field.partition(b":")
+        if key.strip().lower() == name:
+            return value.strip()
+    return None
+
+
+def _route(path: bytes, readiness: Readiness) -> Answer:
     if path == b"/healthz":
-        return "200 OK", "text/plain", b"ok\n"
+        return Answer("200 OK", "text/plain", b"ok\n")
     if path == b"/readyz":
         problem = readiness()
         if problem is None:
-            return "200 OK", "text/plain", b"ready\n"
-        return "503 Service Unavailable", "text/plain", f"not ready: {problem}\n".encode()
+            return Answer("200 OK", "text/plain", b"ready\n")
+        return Answer("503 Service Unavailable", "text/plain", f"not ready: {problem}\n".encode())
     if path == b"/metrics":
-        return "200 OK", "text/plain; version=0.0.4; charset=utf-8", exposition()
-    return "404 Not Found", "text/plain", b"not found\n"
+        return Answer("200 OK", "text/plain; version=0.0.4; charset=utf-8", exposition())
+    return NOT_FOUND

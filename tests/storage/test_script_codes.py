@@ -170,6 +170,8 @@ SCENARIOS: dict[tuple[str, int], Scenario] = {
         START + 1440,
         b"\xff" * 180,
     ),
+    ("issue_calendar_feed", 0): lambda s, only: only.meetings.feeds.issue("bob", "n1", "h1"),
+    ("reset_calendar_feed", 0): lambda s, only: only.meetings.feeds.reset("bob", "n2", "h2"),
     # An open-ended window, as meeting counts read it: a bounded one also reads the users'
     # series alongside (read_series_busy.lua), since series are busy time too.
     ("read_availability", 0): lambda s, only: only.availability.inputs(

@@ -132,6 +132,8 @@ export interface Dimensions {
   orientation?: number;
 }
 
+export type Empty = Record<string, unknown>;
+
 export interface ErrorBody {
   status?: boolean;
   code?: number;
@@ -143,6 +145,11 @@ export interface EventRef {
   /** Server limits: maxLength 256, minimum -9223372036854776000, maximum 9223372036854776000. */
   id?: string | number | null;
   date?: unknown;
+}
+
+/** meeting:getCalendarFeed / resetCalendarFeed: the caller's secret feed URL. */
+export interface FeedUrlReply {
+  url: string;
 }
 
 export interface FindMeetingTimes {
@@ -196,6 +203,11 @@ export interface GroupIn {
 export interface GroupRef {
   /** Server limits: minLength 1, maxLength 128, pattern `^[^:\s\x00-\x1f\x7f-\x9f]+(?![\s\S])`. */
   groupId: string;
+}
+
+/** meeting:exportMeeting: one meeting as an RFC 5546 METHOD:REQUEST invitation. */
+export interface IcsReply {
+  ics: string;
 }
 
 export interface ImdbRating {
@@ -775,10 +787,14 @@ export interface Endpoints {
   "meeting:delete": { request: MeetingRef; reply: EmptyReply };
   /** Delete a meeting (organizer) */
   "meeting:deleteMeeting": { request: DeleteMeeting; reply: EmptyReply };
+  /** One meeting, series or instance as an RFC 5546 invitation (participants) */
+  "meeting:exportMeeting": { request: MeetingRef; reply: IcsReply };
   /** Ranked times for a meeting with required and optional attendees */
   "meeting:findMeetingTimes": { request: FindMeetingTimes; reply: MeetingTimesReply };
   /** DEPRECATED: one meeting in the old shape */
   "meeting:get": { request: MeetingRef; reply: LegacyReply };
+  /** The caller's secret iCalendar feed URL (the same until reset) */
+  "meeting:getCalendarFeed": { request: Empty; reply: FeedUrlReply };
   /** One meeting (organizer or invitee) */
   "meeting:getMeeting": { request: MeetingRef; reply: MeetingReply };
   /** Free time slots common to several users in one local month */
@@ -799,6 +815,8 @@ export interface Endpoints {
   "meeting:listUserMeetings": { request: ListUserMeetings; reply: MeetingList };
   /** DEPRECATED: the caller's meetings in a date range, old shape */
   "meeting:listUserMeetingsInDateRange": { request: DateRange; reply: LegacyList };
+  /** A new secret feed URL; the old one answers 404 at once */
+  "meeting:resetCalendarFeed": { request: Empty; reply: FeedUrlReply };
   /** Set the weekly pattern or one local day of the caller's availability */
   "meeting:setUserAvailability": { request: SetAvailability; reply: EmptyReply };
   /** DEPRECATED: change a meeting (may move it between rooms and props) */
@@ -830,7 +848,7 @@ export interface Endpoints {
 export type EndpointName = keyof Endpoints;
 
 /** The names, for run-time checks. */
-export const ENDPOINT_NAMES: readonly EndpointName[] = ["meeting:acceptMeetingRequest","meeting:checkPropHasMeetingsOrSocialSessions","meeting:create","meeting:createMeeting","meeting:declineMeetingRequest","meeting:delete","meeting:deleteMeeting","meeting:findMeetingTimes","meeting:get","meeting:getMeeting","meeting:getMeetingTimeSlotsForMonth","meeting:getTimeSlotsForMeeting","meeting:getUserAvailabilityForDay","meeting:getUserAvailabilityForMonth","meeting:getUserAvailabilityForWeek","meeting:getUserAvailabilityPattern","meeting:listUserMeetingCounts","meeting:listUserMeetings","meeting:listUserMeetingsInDateRange","meeting:setUserAvailability","meeting:update","meeting:updateMeeting","admin:deleteGroup","admin:deleteProp","admin:deleteRoom","admin:deleteSocialSession","admin:deleteUser","admin:upsertGroups","admin:upsertProps","admin:upsertRooms","admin:upsertSocialSessions","admin:upsertUsers"];
+export const ENDPOINT_NAMES: readonly EndpointName[] = ["meeting:acceptMeetingRequest","meeting:checkPropHasMeetingsOrSocialSessions","meeting:create","meeting:createMeeting","meeting:declineMeetingRequest","meeting:delete","meeting:deleteMeeting","meeting:exportMeeting","meeting:findMeetingTimes","meeting:get","meeting:getCalendarFeed","meeting:getMeeting","meeting:getMeetingTimeSlotsForMonth","meeting:getTimeSlotsForMeeting","meeting:getUserAvailabilityForDay","meeting:getUserAvailabilityForMonth","meeting:getUserAvailabilityForWeek","meeting:getUserAvailabilityPattern","meeting:listUserMeetingCounts","meeting:listUserMeetings","meeting:listUserMeetingsInDateRange","meeting:resetCalendarFeed","meeting:setUserAvailability","meeting:update","meeting:updateMeeting","admin:deleteGroup","admin:deleteProp","admin:deleteRoom","admin:deleteSocialSession","admin:deleteUser","admin:upsertGroups","admin:upsertProps","admin:upsertRooms","admin:upsertSocialSessions","admin:upsertUsers"];
 
 /** Every push the server sends: its name and the type of its `data`. */
 export interface Events {
@@ -934,6 +952,15 @@ export abstract class EndpointMethods {
   }
 
   /**
+   * One meeting, series or instance as an RFC 5546 invitation (participants).
+   *
+   * Sends `meeting:exportMeeting`.
+   */
+  exportMeeting(data: MeetingRef, options?: CallOptions): Promise<IcsReply> {
+    return this.call("meeting:exportMeeting", data, options);
+  }
+
+  /**
    * Ranked times for a meeting with required and optional attendees.
    *
    * Sends `meeting:findMeetingTimes`.
@@ -951,6 +978,15 @@ export abstract class EndpointMethods {
    */
   get(data: MeetingRef, options?: CallOptions): Promise<LegacyReply> {
     return this.call("meeting:get", data, options);
+  }
+
+  /**
+   * The caller's secret iCalendar feed URL (the same until reset).
+   *
+   * Sends `meeting:getCalendarFeed`.
+   */
+  getCalendarFeed(data: Empty, options?: CallOptions): Promise<FeedUrlReply> {
+    return this.call("meeting:getCalendarFeed", data, options);
   }
 
   /**
@@ -1043,6 +1079,15 @@ export abstract class EndpointMethods {
    */
   listUserMeetingsInDateRange(data: DateRange, options?: CallOptions): Promise<LegacyList> {
     return this.call("meeting:listUserMeetingsInDateRange", data, options);
+  }
+
+  /**
+   * A new secret feed URL; the old one answers 404 at once.
+   *
+   * Sends `meeting:resetCalendarFeed`.
+   */
+  resetCalendarFeed(data: Empty, options?: CallOptions): Promise<FeedUrlReply> {
+    return this.call("meeting:resetCalendarFeed", data, options);
   }
 
   /**

@@ -1,0 +1,91 @@
+"""Calendar feeds as a new user meets them (contract 11): the URL from the typed client, the
+same from a second instance, fetched over the real HTTP port, read by `icalendar` and
+expanded by `recurring-ical-events` to the same meetings, at the same instants, as the
+websocket API lists; after a reset the old URL is dead on both instances."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import icalendar
+import recurring_ical_events
+import trio
+
+from roomful_meetings.client import open_client
+from roomful_meetings.protocol import payloads as p
+from roomful_meetings.storage.embedded import free_port
+from tests.conftest import StartServer, token
+
+
+async def http_get(url: str) -> tuple[int, bytes]:
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    stream = await trio.open_tcp_stream(parts.hostname, parts.port)
+    async with stream:
+        await stream.send_all(f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
+        data = b""
+        while chunk := await stream.receive_some(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+async def test_a_user_subscribes_sees_the_api_meetings_and_a_reset_kills_the_old_url(
+    start_server: StartServer,
+) -> None:
+    ports = free_port(), free_port()
+    # Behind one public address (a load balancer): here, the first instance's HTTP port.
+    base = f"http://127.0.0.1:{ports[0]}"
+    first = await start_server(http_port=ports[0], public_base_url=base)
+    second = await start_server(http_port=ports[1], public_base_url=base)
+    async with open_client(first.url, token("root", admin=True)) as admin:
+        await admin.upsert_users([p.UserIn("alice", firstName="Alice"), p.UserIn("bob", email="bob@x.test")])
+        await admin.upsert_rooms([p.RoomIn("lobby", title="Lobby")])
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    async with (
+        open_client(first.url, token("alice"), events=False) as alice,
+        open_client(first.url, token("bob"), events=False) as bob,
+        open_client(second.url, token("bob"), events=False) as bob_elsewhere,
+    ):
+        await alice.create_meeting(
+            p.CreateMeeting(
+                "room", ["lobby"], "One-off", start, start + timedelta(hours=1), invitedUserIds=["bob"]
+            )
+        )
+        await alice.create_meeting(
+            p.CreateMeeting(
+                "room",
+                ["lobby"],
+                "Weekly",
+                start + timedelta(hours=2),
+                start + timedelta(hours=2, minutes=30),
+                invitedUserIds=["bob"],
+                recurrence=p.RecurrenceIn("FREQ=WEEKLY;COUNT=20", "America/New_York"),
+            )
+        )
+        url = await bob.get_calendar_feed()
+        assert await bob_elsewhere.get_calendar_feed() == url
+        status, body = await http_get(url)
+        assert status == 200
+        low, high = start - timedelta(days=1), start + timedelta(days=180)
+        shown = sorted(
+            (e["DTSTART"].dt.astimezone(UTC), e["DTEND"].dt.astimezone(UTC), str(e["SUMMARY"]))
+            for e in recurring_ical_events.of(icalendar.Calendar.from_ical(body)).between(low, high)
+        )
+        listed = await bob.list_user_meetings(p.ListUserMeetings(startDate=low, endDate=high))
+        assert shown == sorted(
+            (datetime.fromisoformat(m.startDate), datetime.fromisoformat(m.endDate), m.subject)
+            for m in listed.meetings
+        )
+        assert len(shown) == 21
+        fresh = await bob_elsewhere.reset_calendar_feed()
+        assert fresh != url
+        for instance in (first, second):
+            port = urlsplit(
+                instance.settings.public_base_url or f"http://127.0.0.1:{instance.settings.http_port}"
+            ).port
+            old = url.replace(str(urlsplit(url).port), str(port))
+            new = fresh.replace(str(urlsplit(fresh).port), str(port))
+            assert (await http_get(old))[0] == 404
+            assert (await http_get(new))[0] == 200

@@ -1,0 +1,337 @@
+"""Calendar feeds (contract 11) through the handlers, on the suite's real Redis: tokens,
+the feed's content read back by `icalendar`, and its expansion by `recurring-ical-events`
+(an independent RRULE implementation) against what listUserMeetings lists."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import icalendar
+import msgspec
+import pytest
+import recurring_ical_events
+
+from roomful_meetings.errors import NotFound
+from roomful_meetings.protocol import payloads as p
+from roomful_meetings.service import feeds, meetings
+from roomful_meetings.service.context import Caller, Services
+from roomful_meetings.storage.embedded import RedisProcess
+from tests.service.conftest import open_services
+
+ALICE, BOB, CAROL = Caller("alice"), Caller("bob"), Caller("carol")
+NOW = datetime(2031, 3, 1, 12, tzinfo=UTC)  # the feed's clock: it shows 2031-01-29 .. 2032-03-01
+
+
+@pytest.fixture
+async def services(redis_server: RedisProcess, prefix: str) -> AsyncIterator[Services]:
+    async with open_services(redis_server, prefix) as opened:
+        await opened.catalog.upsert_users(
+            [
+                p.UserIn(id="alice", firstName="Alice", lastName="Liddell", email="alice@x.test"),
+                p.UserIn(id="bob", firstName="Bob"),
+                p.UserIn(id="carol"),
+            ]
+        )
+        await opened.catalog.upsert_rooms([p.RoomIn(id="lobby", title="The Lobby")])
+        yield opened
+
+
+def with_base(services: Services) -> Services:
+    return replace(services, settings=replace(services.settings, public_base_url="https://meet.example/"))
+
+
+def token_of(url: str) -> str:
+    return url.rsplit("/", 1)[1].removesuffix(".ics")
+
+
+async def render(services: Services, url: str) -> bytes | None:
+    found = await feeds.render_feed(services, token_of(url), NOW.timestamp())
+    return None if found is None else found.body
+
+
+async def create(services: Services, caller: Caller, **fields: Any) -> dict[str, Any]:
+    data = {
+        "sourceType": "room",
+        "sourceIds": ["lobby"],
+        "subject": "s",
+        "invitedUserIds": ["bob"],
+        **fields,
+    }
+    reply = await meetings.create_meeting(services, caller, msgspec.convert(data, p.CreateMeeting))
+    decoded: dict[str, Any] = msgspec.json.decode(reply.meeting)
+    return decoded
+
+
+async def test_the_feed_url_stays_until_reset_and_the_old_one_dies_at_once(services: Services) -> None:
+    services = with_base(services)
+    first = await feeds.get_calendar_feed(services, BOB, p.Empty())
+    assert first.url.startswith("https://meet.example/calendar/") and first.url.endswith(".ics")
+    assert len(token_of(first.url)) >= 22  # >= 128 bits in base64url
+    assert (await feeds.get_calendar_feed(services, BOB, p.Empty())).url == first.url
+    assert (await feeds.get_calendar_feed(services, ALICE, p.Empty())).url != first.url
+    assert await render(services, first.url) is not None
+    reset = await feeds.reset_calendar_feed(services, BOB, p.Empty())
+    assert reset.url != first.url
+    assert await render(services, first.url) is None
+    assert await render(services, reset.url) is not None
+    assert (await feeds.get_calendar_feed(services, BOB, p.Empty())).url == reset.url
+
+
+async def test_no_token_is_stored_only_its_hash(services: Services) -> None:
+    services = with_base(services)
+    token = token_of((await feeds.get_calendar_feed(services, BOB, p.Empty())).url)
+    redis = services.meetings.redis
+    keys = await redis.execute("KEYS", services.keys.prefix + "*")
+    values = []
+    for key in keys:
+        kind = (await redis.execute("TYPE", key)).decode()
+        if kind == "string":
+            values.append(await redis.execute("GET", key))
+        elif kind == "hash":
+            values += await redis.execute("HGETALL", key)
+    assert all(
+        token.encode() not in bytes(v) and token.encode() not in bytes(k) for v in values for k in keys
+    )
+    assert services.keys.feed_token(feeds.token_hash(token)).encode() in keys
+
+
+async def test_an_unknown_token_finds_nothing(services: Services) -> None:
+    assert await feeds.render_feed(services, "A" * 43, NOW.timestamp()) is None
+
+
+async def test_without_an_http_port_or_a_base_no_url_is_made(services: Services) -> None:
+    with pytest.raises(Exception, match="http-port"):
+        await feeds.get_calendar_feed(services, BOB, p.Empty())
+
+
+Props = dict[str, Any]  # a component's properties, untyped: icalendar types each as a wide union
+
+
+def props(component: icalendar.cal.Component) -> Props:
+    return dict(component.items())
+
+
+def parse(body: bytes | str) -> tuple[Props, list[Props], list[Props]]:
+    """(calendar properties, VEVENTs, VTIMEZONEs) of an iCalendar text."""
+    cal = icalendar.Calendar.from_ical(body)
+    return props(cal), [props(e) for e in cal.walk("VEVENT")], [props(t) for t in cal.walk("VTIMEZONE")]
+
+
+def events(body: bytes) -> list[Props]:
+    return parse(body)[1]
+
+
+async def test_the_feed_shows_meetings_series_and_differing_instances(services: Services) -> None:
+    services = with_base(services)
+    single = await create(
+        services,
+        ALICE,
+        subject="Planning",
+        description="Q2",
+        startDate=datetime(2031, 3, 3, 9, tzinfo=UTC),
+        endDate=datetime(2031, 3, 3, 10, tzinfo=UTC),
+    )
+    weekly = await create(
+        services,
+        ALICE,
+        subject="Weekly",
+        startDate=datetime(2031, 3, 4, 9, tzinfo=UTC),
+        endDate=datetime(2031, 3, 4, 9, 30, tzinfo=UTC),
+        recurrence={"rule": "FREQ=WEEKLY;COUNT=10", "timeZone": "Europe/London"},
+    )
+    sid = weekly["meetingId"]
+    await meetings.decline_meeting(services, BOB, p.MeetingRef(meetingId=f"{sid}_20310311T0900Z"))
+    await meetings.delete_meeting(services, ALICE, p.DeleteMeeting(meetingId=f"{sid}_20310318T0900Z"))
+    await meetings.update_meeting(
+        services, ALICE, p.UpdateMeeting(meetingId=f"{sid}_20310401T0800Z", subject="Moved on")
+    )
+    url = (await feeds.get_calendar_feed(services, BOB, p.Empty())).url
+    body = await render(services, url)
+    assert body is not None
+    cal, vevents, zones = parse(body)
+    assert cal["METHOD"] == "PUBLISH" and cal["VERSION"] == "2.0"
+    assert [tz["TZID"] for tz in zones] == ["Europe/London"]
+    by_uid: dict[str, list[Props]] = {}
+    for event in vevents:
+        by_uid.setdefault(str(event["UID"]), []).append(event)
+    assert set(by_uid) == {f"{single['meetingId']}@meet.example", f"{sid}@meet.example"}
+    (plain,) = by_uid[f"{single['meetingId']}@meet.example"]
+    assert plain["SUMMARY"] == "Planning" and plain["DESCRIPTION"] == "Q2"
+    assert plain["LOCATION"] == "The Lobby"
+    assert plain["ORGANIZER"] == "mailto:alice@x.test" and plain["ORGANIZER"].params["CN"] == "Alice Liddell"
+    attendee = plain["ATTENDEE"]
+    assert attendee == "urn:roomful:bob"
+    assert attendee.params["CN"] == "Bob" and attendee.params["PARTSTAT"] == "NEEDS-ACTION"
+    master, *own = sorted(by_uid[f"{sid}@meet.example"], key=lambda e: "RECURRENCE-ID" in e)
+    assert master["RRULE"].to_ical() == b"FREQ=WEEKLY;COUNT=10"
+    assert master["DTSTART"].params["TZID"] == "Europe/London"
+    assert master["DTSTART"].dt == datetime(2031, 3, 4, 9, tzinfo=master["DTSTART"].dt.tzinfo)
+    exdates = [d.dt for d in master["EXDATE"].dts]
+    assert exdates == [datetime(2031, 3, 18, 9, tzinfo=UTC)]
+    recurrence_ids = sorted(e["RECURRENCE-ID"].dt for e in own)
+    assert recurrence_ids == [datetime(2031, 3, 11, 9, tzinfo=UTC), datetime(2031, 4, 1, 8, tzinfo=UTC)]
+    declined = next(e for e in own if e["RECURRENCE-ID"].dt.day == 11)
+    assert declined["ATTENDEE"].params["PARTSTAT"] == "DECLINED"
+    moved = next(e for e in own if e["RECURRENCE-ID"].dt.day == 1)
+    assert moved["SUMMARY"] == "Moved on"
+
+
+async def test_a_carol_feed_shows_nothing_of_meetings_she_is_not_in(services: Services) -> None:
+    services = with_base(services)
+    await create(
+        services,
+        ALICE,
+        startDate=datetime(2031, 3, 3, 9, tzinfo=UTC),
+        endDate=datetime(2031, 3, 3, 10, tzinfo=UTC),
+    )
+    body = await render(services, (await feeds.get_calendar_feed(services, CAROL, p.Empty())).url)
+    assert body is not None and events(body) == []
+    assert b"alice" not in body.lower() and b"bob" not in body.lower()
+
+
+async def test_the_etag_changes_exactly_with_the_content(services: Services) -> None:
+    services = with_base(services)
+    made = await create(
+        services,
+        ALICE,
+        startDate=datetime(2031, 3, 3, 9, tzinfo=UTC),
+        endDate=datetime(2031, 3, 3, 10, tzinfo=UTC),
+    )
+    token = token_of((await feeds.get_calendar_feed(services, BOB, p.Empty())).url)
+    first = await feeds.render_feed(services, token, NOW.timestamp())
+    later = await feeds.render_feed(services, token, NOW.timestamp() + 1)  # DTSTAMP moves on
+    assert first is not None and later is not None
+    assert first.body != later.body and first.etag == later.etag
+    await meetings.accept_meeting(services, BOB, p.MeetingRef(meetingId=made["meetingId"]))
+    accepted = await feeds.render_feed(services, token, NOW.timestamp())
+    assert accepted is not None and accepted.etag != first.etag
+    await services.catalog.upsert_users([p.UserIn(id="bob", firstName="Robert")])
+    renamed = await feeds.render_feed(services, token, NOW.timestamp())
+    assert renamed is not None and renamed.etag != accepted.etag
+
+
+async def test_export_is_a_request_for_participants_only(services: Services) -> None:
+    services = with_base(services)
+    weekly = await create(
+        services,
+        ALICE,
+        subject="Weekly",
+        startDate=datetime(2031, 3, 4, 9, tzinfo=UTC),
+        endDate=datetime(2031, 3, 4, 9, 30, tzinfo=UTC),
+        recurrence={"rule": "FREQ=WEEKLY;COUNT=10", "timeZone": "Europe/London"},
+    )
+    sid = weekly["meetingId"]
+    for mid in (sid, f"{sid}_20310311T0900Z"):
+        ics = (await feeds.export_meeting(services, BOB, p.MeetingRef(meetingId=mid))).ics
+        cal, (event,), _ = parse(ics)
+        assert cal["METHOD"] == "REQUEST"
+        assert event["UID"] == f"{sid}@meet.example"
+        assert ("RRULE" in event) == (mid == sid) and ("RECURRENCE-ID" in event) == (mid != sid)
+        with pytest.raises(NotFound):
+            await feeds.export_meeting(services, CAROL, p.MeetingRef(meetingId=mid))
+
+
+Shown = list[tuple[datetime, datetime, str]]
+
+
+def expand(body: bytes, start: datetime, end: datetime) -> Shown:
+    cal = icalendar.Calendar.from_ical(body)
+    out = []
+    for component in recurring_ical_events.of(cal).between(start, end):
+        event = props(component)
+        out.append(
+            (event["DTSTART"].dt.astimezone(UTC), event["DTEND"].dt.astimezone(UTC), str(event["SUMMARY"]))
+        )
+    return sorted(out)
+
+
+async def listed(services: Services, caller: Caller, start: datetime, end: datetime) -> Shown:
+    reply = await meetings.list_user_meetings(
+        services, caller, p.ListUserMeetings(startDate=start, endDate=end)
+    )
+    out = []
+    for raw in reply.meetings:
+        m = msgspec.json.decode(raw)
+        out.append(
+            (datetime.fromisoformat(m["startDate"]), datetime.fromisoformat(m["endDate"]), m["subject"])
+        )
+    return sorted(out)
+
+
+async def test_the_expansion_equals_the_listing(services: Services) -> None:
+    services = with_base(services)
+    weekly = await create(
+        services,
+        ALICE,
+        subject="Weekly",
+        startDate=datetime(2031, 3, 4, 9, tzinfo=UTC),
+        endDate=datetime(2031, 3, 4, 9, 30, tzinfo=UTC),
+        recurrence={"rule": "FREQ=WEEKLY;COUNT=10", "timeZone": "Europe/London"},
+    )
+    sid = weekly["meetingId"]
+    await meetings.delete_meeting(services, ALICE, p.DeleteMeeting(meetingId=f"{sid}_20310318T0900Z"))
+    await meetings.update_meeting(
+        services,
+        ALICE,
+        p.UpdateMeeting(
+            meetingId=f"{sid}_20310401T0800Z",
+            subject="Moved",
+            startDate=datetime(2031, 4, 2, 8, tzinfo=UTC),
+            endDate=datetime(2031, 4, 2, 9, tzinfo=UTC),
+        ),
+    )
+    body = await render(services, (await feeds.get_calendar_feed(services, BOB, p.Empty())).url)
+    assert body is not None
+    start, end = datetime(2031, 2, 1, tzinfo=UTC), datetime(2031, 7, 1, tzinfo=UTC)
+    assert expand(body, start, end) == await listed(services, BOB, start, end)
+    assert len(expand(body, start, end)) == 9
+
+
+async def test_the_fast_writer_writes_what_icalendar_writes(services: Services) -> None:
+    """domain/ics.py against the icalendar package: both texts parse to equal calendars,
+    with text that needs escaping and folding (commas, semicolons, backslashes, new lines,
+    long lines of multi-byte characters) in every TEXT property and parameter."""
+    services = with_base(services)
+    tricky = "Café; plan, \\ review\nnext: « déjà » " + "日本語の会議" * 20
+    await services.catalog.upsert_users([p.UserIn(id="bob", firstName="Bob, Jr.", lastName='O"Neil; Esq:')])
+    await services.catalog.upsert_rooms([p.RoomIn(id="lobby", title=tricky)])
+    await create(
+        services,
+        ALICE,
+        subject=tricky[:200],
+        description=tricky * 3,
+        startDate=datetime(2031, 3, 3, 9, tzinfo=UTC),
+        endDate=datetime(2031, 3, 3, 10, tzinfo=UTC),
+    )
+    weekly = await create(
+        services,
+        ALICE,
+        subject="Weekly, again",
+        startDate=datetime(2031, 3, 27, 0, 30, tzinfo=UTC),
+        endDate=datetime(2031, 3, 27, 1, 30, tzinfo=UTC),
+        recurrence={"rule": "FREQ=DAILY;COUNT=10", "timeZone": "Europe/London"},
+    )
+    sid = weekly["meetingId"]
+    await meetings.delete_meeting(services, ALICE, p.DeleteMeeting(meetingId=f"{sid}_20310328T0030Z"))
+    await meetings.decline_meeting(services, BOB, p.MeetingRef(meetingId=f"{sid}_20310329T0030Z"))
+    token = token_of((await feeds.get_calendar_feed(services, BOB, p.Empty())).url)
+    fast = await feeds.render_feed(services, token, NOW.timestamp())
+    reference = await feeds.render_feed(services, token, NOW.timestamp(), with_icalendar=True)
+    assert fast is not None and reference is not None
+    assert icalendar.Calendar.from_ical(fast.body) == icalendar.Calendar.from_ical(reference.body)
+    assert fast.etag == reference.etag or fast.body != reference.body
+    assert all(len(line) <= 75 for line in fast.body.split(b"\r\n"))
+    unfolded = fast.body.replace(b"\r\n ", b"")
+    assert "SUMMARY:Café\\; plan\\, \\\\ review\\nnext".encode() in unfolded  # RFC 5545 3.3.11
+    assert (await render(services, f"/{token}.ics")) == fast.body  # the cached text is the same
+
+
+async def test_an_erased_user_has_no_feed(services: Services) -> None:
+    services = with_base(services)
+    url = (await feeds.get_calendar_feed(services, BOB, p.Empty())).url
+    await services.catalog.delete_user("bob")
+    assert await render(services, url) is None
+    assert await services.meetings.redis.execute("EXISTS", services.keys.user_feed("bob")) == 0

@@ -39,7 +39,7 @@ def now_iso() -> str:
     return format_utc(int(time.time()) // 60)
 
 
-@endpoint("meeting:createMeeting", p.CreateMeeting, changes=True)
+@endpoint("meeting:createMeeting", p.CreateMeeting, changes=True, one_round_trip=True)
 async def create_meeting(services: Services, caller: Caller, data: p.CreateMeeting) -> RawMeetingReply:
     source = rules.resolve_source(data.sourceType, data.sourceIds)
     if source.type == "direct" and source.pk == caller.user_id:
@@ -159,17 +159,17 @@ async def delete_meeting(services: Services, caller: Caller, data: p.MeetingRef)
     await services.meetings.delete(data.meetingId, caller.user_id)
 
 
-@endpoint("meeting:getMeeting", p.MeetingRef)
+@endpoint("meeting:getMeeting", p.MeetingRef, one_round_trip=True)
 async def get_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> RawMeetingReply:
     return RawMeetingReply(await services.meetings.get(data.meetingId, caller.user_id))
 
 
-@endpoint("meeting:acceptMeetingRequest", p.MeetingRef, changes=True)
+@endpoint("meeting:acceptMeetingRequest", p.MeetingRef, changes=True, one_round_trip=True)
 async def accept_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> None:
     await services.meetings.set_rsvp(data.meetingId, caller.user_id, "accepted")
 
 
-@endpoint("meeting:declineMeetingRequest", p.MeetingRef, changes=True)
+@endpoint("meeting:declineMeetingRequest", p.MeetingRef, changes=True, one_round_trip=True)
 async def decline_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> None:
     await services.meetings.set_rsvp(data.meetingId, caller.user_id, "declined")
 

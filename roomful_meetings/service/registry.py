@@ -22,6 +22,7 @@ class Endpoint:
     handler: Handler
     admin: bool
     changes: bool
+    one_round_trip: bool  # answered with one Redis round trip (the session may answer inline)
     decoder: msgspec.json.Decoder[Any] = field(repr=False)
 
 
@@ -29,18 +30,21 @@ ENDPOINTS: dict[str, Endpoint] = {}
 
 
 def endpoint(
-    name: str, payload: type[P], *, admin: bool = False, changes: bool = False
+    name: str, payload: type[P], *, admin: bool = False, changes: bool = False, one_round_trip: bool = False
 ) -> Callable[
     [Callable[[Services, Caller, P], Awaitable[Any]]], Callable[[Services, Caller, P], Awaitable[Any]]
 ]:
-    """Register a handler; `changes` marks requests that write (safe retries apply)."""
+    """Register a handler; `changes` marks requests that write (safe retries apply),
+    `one_round_trip` those whose handler awaits Redis once (one script or one pipeline)."""
 
     def register(
         handler: Callable[[Services, Caller, P], Awaitable[Any]],
     ) -> Callable[[Services, Caller, P], Awaitable[Any]]:
         if name in ENDPOINTS:
             raise RuntimeError(f"endpoint {name} registered twice")
-        ENDPOINTS[name] = Endpoint(name, payload, handler, admin, changes, msgspec.json.Decoder(payload))
+        ENDPOINTS[name] = Endpoint(
+            name, payload, handler, admin, changes, one_round_trip, msgspec.json.Decoder(payload)
+        )
         return handler
 
     return register

@@ -437,7 +437,7 @@ def run_fanout(args: argparse.Namespace, seed: dict[str, Any]) -> dict[str, Any]
 
 
 def run_broadcast_reference(args: argparse.Namespace) -> dict[str, Any]:
-    """The same updates against bench/references.py broadcast (/recv receivers, /trigger)."""
+    """The same updates against bench/references/trio_ws.py broadcast (/recv receivers, /trigger)."""
     receivers = [RawSocket(args.url + "/recv", []) for _ in range(args.receivers)]
     time.sleep(0.5)  # every receiver registered
     trigger = RawSocket(args.url + "/trigger", [])

@@ -5,12 +5,16 @@
 
 Starts a private redis-server and `roomful-meetings serve` processes, seeds a data set
 through the admin endpoints (typed client), then runs each scenario with bench/loadgen.py
-in a separate process, and the references (bench/references.py, bench/redis_layer.py) in
-the same invocation. The server under test is pinned to core 0; the load generator and
-Redis to core 1 (`sched_setaffinity`, what `taskset` does). For every scenario it records
-throughput and latency (client side), server CPU microseconds per request (from /proc, so
-a saturated load generator cannot flatter the result), Redis commands and Redis CPU per
-request (INFO), and the server's own time per request (its /metrics histogram).
+in a separate process, and the references (bench/references/: bare trio-websocket echo,
+broadcast and idle servers, a Node.js `ws` + `ioredis` and a Python asyncio + `websockets` +
+redis-py server doing the getMeeting job; bench/redis_layer.py) in the same invocation.
+The Node.js reference is installed here with `npm ci` (bench/references/node/package-lock.json)
+and skipped, with one line saying so, when `node` is not on PATH. The server under test is
+pinned to core 0; the load generator and Redis to core 1 (`sched_setaffinity`, what
+`taskset` does). For every scenario it records throughput and latency (client side),
+server CPU microseconds per request (from /proc, so a saturated load generator cannot
+flatter the result), Redis commands and Redis CPU per request (INFO), and the server's own
+time per request (its /metrics histogram).
 
 Writes bench/results/latest.json, latest.md (the table in bench/README.md) and latest.png
 (quick.* with --quick, so that a quick look never replaces the full table).
@@ -22,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,9 +45,12 @@ from roomful_meetings.auth import mint_token
 from roomful_meetings.client import open_client
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.storage.embedded import RedisProcess, free_port, stop_process
+from roomful_meetings.storage.redis import load_scripts
 from roomful_meetings.storage.redis.connection import pack
 
 HERE = Path(__file__).resolve().parent
+REFERENCES = HERE / "references"
+NODE_REFERENCE = REFERENCES / "node"
 RESULTS = HERE / "results"
 SECRET = "bench-secret-bench-secret-bench-secret"
 PREFIX = "bench:"
@@ -156,21 +164,60 @@ class Server:
 
 
 class Reference:
-    def __init__(self, kind: str) -> None:
+    """A reference server pinned to the server core; it prints "listening <port>"."""
+
+    def __init__(self, command: list[str]) -> None:
         port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "references.py"), kind, "--port", str(port)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        self.proc = subprocess.Popen([*command, "--port", str(port)], stdout=subprocess.PIPE, text=True)
         pin(self.proc.pid, SERVER_CORE)
-        assert self.proc.stdout is not None and self.proc.stdout.readline().startswith("listening")
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening"):
+            raise RuntimeError(f"reference {command} did not start: {line!r}")
         self.url = f"ws://127.0.0.1:{port}"
+
+    @classmethod
+    def trio(cls, kind: str) -> Reference:
+        """The bare trio-websocket servers: echo, broadcast, idle."""
+        return cls([sys.executable, str(REFERENCES / "trio_ws.py"), kind])
 
     def stop(self) -> None:
         stop_process(self.proc, 10)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+def get_meeting_args(redis_port: int) -> list[str]:
+    """What the getMeeting references need to run the project's own script (loaded by the
+    servers under test) against the same Redis."""
+    sha = load_scripts()["get_meeting"].sha
+    return ["--redis-port", str(redis_port), "--prefix", PREFIX, "--sha", sha]
+
+
+def node_ready() -> bool:
+    """`npm ci` once (the lock file pins every package); False, said in one line, without node."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        print("skipping the Node.js reference: node (and npm) not on PATH", file=sys.stderr)
+        return False
+    installed = NODE_REFERENCE / "node_modules" / ".package-lock.json"
+    lock = NODE_REFERENCE / "package-lock.json"
+    if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=NODE_REFERENCE,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return True
+
+
+def get_references(redis_port: int, with_node: bool) -> dict[str, list[str]]:
+    """The getMeeting references by result name: their command lines (without --port)."""
+    args = get_meeting_args(redis_port)
+    out = {"asyncio_get": [sys.executable, str(REFERENCES / "asyncio_get.py"), *args]}
+    if with_node:
+        out["node_get"] = ["node", str(NODE_REFERENCE / "server.js"), *args]
+    return out
 
 
 # -- seeding -----------------------------------------------------------------------------------
@@ -312,8 +359,10 @@ def request_scenario(
 ) -> dict[str, Any]:
     http_ports = [target.http_port] if isinstance(target, Server) and endpoint else []
     window = Window([target.proc.pid], redis_port, http_ports)
+    scenario = "get" if name.endswith("_get") else name  # the references do the get job
     result = loadgen(
-        scenario_args(target.url, name, opts, seed_file, "--connections", str(connections)), window.start
+        scenario_args(target.url, scenario, opts, seed_file, "--connections", str(connections)),
+        window.start,
     )
     costs, before, after = window.end(result["requests"])
     result.update(costs)
@@ -340,7 +389,7 @@ def fanout_scenario(
 
 
 def broadcast_reference(redis_port: int, opts: argparse.Namespace) -> dict[str, Any]:
-    ref = Reference("broadcast")
+    ref = Reference.trio("broadcast")
     try:
         window = Window([ref.proc.pid], redis_port, [])
         result = loadgen(
@@ -458,12 +507,19 @@ def one_run(opts: argparse.Namespace, progress: Progress, folder: Path) -> dict[
         seed_file = folder / "seed.json"
         seed_file.write_text(json.dumps(trio.run(seed, servers[0].url)))
         progress.step("seeded")
-        echo = Reference("echo")
+        echo = Reference.trio("echo")
         try:
             out["echo"] = request_scenario("echo", echo, redis.port, opts, seed_file, 100, None)
         finally:
             echo.stop()
         progress.step("echo reference")
+        for name, command in get_references(redis.port, opts.node).items():
+            ref = Reference(command)
+            try:
+                out[name] = request_scenario(name, ref, redis.port, opts, seed_file, 100, None)
+            finally:
+                ref.stop()
+            progress.step(name)
         for name, connections, endpoint in REQUEST_SCENARIOS:
             out[name] = request_scenario(name, servers[0], redis.port, opts, seed_file, connections, endpoint)
             progress.step(name)
@@ -471,7 +527,7 @@ def one_run(opts: argparse.Namespace, progress: Progress, folder: Path) -> dict[
         progress.step("broadcast reference")
         out["fanout"] = fanout_scenario(servers, redis.port, opts, seed_file)
         progress.step("fanout")
-        idle_ref = Reference("idle")
+        idle_ref = Reference.trio("idle")
         try:
             out["idle_reference"] = idle_scenario(idle_ref, opts, seed_file, with_auth=False)
         finally:
@@ -490,6 +546,13 @@ def one_run(opts: argparse.Namespace, progress: Progress, folder: Path) -> dict[
 
 def ratios(run: dict[str, Any]) -> dict[str, float]:
     echo = run["echo"]
+    against: dict[str, float] = {}
+    for ref in ("node_get", "asyncio_get"):
+        if ref in run:
+            short = ref.removesuffix("_get")
+            against[f"get_vs_{short}_throughput"] = run["get"]["throughput"] / run[ref]["throughput"]
+            against[f"get_vs_{short}_p99"] = run["get"]["p99_ms"] / run[ref]["p99_ms"]
+            against[f"get_vs_{short}_capacity"] = run[ref]["server_cpu_us"] / run["get"]["server_cpu_us"]
     return {
         "get_vs_echo_throughput": run["get"]["throughput"] / echo["throughput"],
         "get_vs_echo_capacity": echo["server_cpu_us"] / run["get"]["server_cpu_us"],
@@ -502,14 +565,16 @@ def ratios(run: dict[str, Any]) -> dict[str, float]:
         "slots_month50_server_median_ms": run["slots_month50"].get("server_median_ms", 0.0),
         "idle_memory_vs_bare": run["idle"]["bytes_per_connection"]
         / max(run["idle_reference"]["bytes_per_connection"], 1),
+        **against,
     }
 
 
 TARGETS = {
-    "get_vs_echo_throughput": (">=", 0.60),
-    "get_vs_echo_p99": ("<=", 2.0),
-    "create_vs_echo_throughput": (">=", 0.35),
-    "redis_layer_vs_plain": (">=", 0.80),
+    "get_vs_echo_throughput": (">=", 1.2),
+    "get_vs_node_throughput": (">=", 1.0),
+    "get_vs_node_p99": ("<=", 1.0),
+    "create_vs_echo_throughput": (">=", 0.6),
+    "redis_layer_vs_plain": (">=", 0.90),
     "fanout_vs_broadcast": (">=", 2.0),
     "slots_month50_server_median_ms": ("<=", 5.0),
     "idle_memory_vs_bare": ("<=", 1.3),
@@ -544,7 +609,7 @@ def markdown(runs: list[dict[str, Any]], ratio_runs: list[dict[str, float]], met
     lines += table(
         runs,
         "scenario",
-        ["echo", *[s[0] for s in REQUEST_SCENARIOS]],
+        [n for n in ["echo", "node_get", "asyncio_get", *[s[0] for s in REQUEST_SCENARIOS]] if n in runs[0]],
         [
             ("conns", "connections"),
             ("throughput /s", "throughput"),
@@ -653,11 +718,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="1 run, 2 s each, 1000 idle connections")
     parser.add_argument("--in-flight", type=int, default=8, help="fan-out updates under way at once")
     opts = parser.parse_args(argv)
+    opts.node = node_ready()
     if opts.quick:
         opts.runs, opts.seconds, opts.idle = 1, 2.0, 1000
     if len(os.sched_getaffinity(0)) < 2:
         print("warning: fewer than 2 cores; server and load share one", file=sys.stderr)
-    progress = Progress(opts.runs * 14)
+    progress = Progress(opts.runs * (15 + opts.node))
     runs = []
     for _ in range(opts.runs):
         with tempfile.TemporaryDirectory(prefix="roomful-bench-") as tmp:

@@ -46,6 +46,7 @@ class Settings:
     shutdown_deadline: float = 10.0
     log_level: str = "info"
     log_format: str = "logfmt"
+    workers: int = 1
 
     @property
     def embedded_redis(self) -> bool:
@@ -113,6 +114,7 @@ HELP: Mapping[str, str] = {
     "shutdown_deadline": "seconds to finish in-flight requests on SIGTERM",
     "log_level": "debug, info, warning or error",
     "log_format": "logfmt (key=value lines) or json (one object per line)",
+    "workers": "processes sharing --port (SO_REUSEPORT), one per core; worker i: --http-port + i - 1",
 }
 
 # Settings that take one of a few words; anything else is refused at start.
@@ -169,4 +171,18 @@ def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str]
         allowed = CHOICES.get(field.name)
         if allowed is not None and str(values[field.name]).lower() not in allowed:
             raise ConfigError(f"bad value for {flag}: {raw!r} (one of {', '.join(allowed)})")
-    return Settings(**values)
+    settings = Settings(**values)
+    if settings.workers < 1:
+        raise ConfigError(f"bad value for --workers: {settings.workers} (at least 1)")
+    return settings
+
+
+WORKER_ENV = "ROOMFUL_WORKER_INDEX"  # set by `serve --workers N` in each worker it starts
+
+
+def worker_index() -> int:
+    """This process's index among `serve --workers N` (from 1); 0 when it is not a worker."""
+    try:
+        return int(os.environ.get(WORKER_ENV, "0"))
+    except ValueError:
+        return 0

@@ -14,6 +14,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from roomful_meetings.config import worker_index
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ... (Linux
 # /proc) and python_info: what a dashboard needs beside the server's own figures.
@@ -59,4 +61,23 @@ def request_metrics(label: str, code: int) -> tuple[Counter, Histogram]:
 
 
 def exposition() -> bytes:
-    return generate_latest(REGISTRY)
+    """The metrics; in a worker of `serve --workers N`, each sample labelled worker="i"."""
+    text = generate_latest(REGISTRY)
+    index = worker_index()
+    return with_label(text, b"worker", str(index).encode()) if index else text
+
+
+def with_label(text: bytes, name: bytes, value: bytes) -> bytes:
+    """Prometheus text with `name="value"` added to every sample (comments kept as they are)."""
+    label = name + b'="' + value + b'"'
+    lines = []
+    for line in text.split(b"\n"):
+        if line and not line.startswith(b"#"):
+            metric, sep, rest = line.partition(b"{")
+            if sep:
+                line = metric + b"{" + label + b"," + rest
+            else:
+                metric, _, sample = line.partition(b" ")
+                line = metric + b"{" + label + b"} " + sample
+        lines.append(line)
+    return b"\n".join(lines)

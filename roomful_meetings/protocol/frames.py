@@ -11,9 +11,9 @@ It decides exactly what wsproto decides for a server (no extension negotiated), 
 same order, which the property test in tests/protocol/test_frames.py checks against
 wsproto on random byte streams split at random points. Two choices of its own:
 
-- The size limit is checked on each frame's header, against the message so far plus the
-  frame's declared length, so an oversized message is refused before its bytes arrive
-  (trio-websocket counts what it has received).
+- The size limit (which wsproto does not have) is checked on each data frame's header,
+  against the message so far plus the frame's declared length, so an oversized message is
+  refused before its bytes arrive (trio-websocket counts what it has received).
 - A message is handed out whole, so that the server never sees part of a request. The
   common case, one complete frame in one read, costs one header parse, one unmasking (as
   big integers) and one UTF-8 check.
@@ -172,7 +172,7 @@ class FrameReader:
             if take == 0 and wanted:
                 return position
             if not self._got:  # checked with the first payload byte, as wsproto does
-                self._check_sequence(opcode, length)
+                self._check_sequence(opcode)
             part = unmask(
                 buffer[position : position + take], _rotated(mask, self._got) if self._got else mask
             )
@@ -226,11 +226,18 @@ class FrameReader:
             raise FrameFailure(CLOSE_PROTOCOL_ERROR, "client frame not masked")
         if end - at < 4:
             return None
+        if not control:
+            self._check_size(length)  # before the payload comes (wsproto has no limit)
         self._header = (opcode, fin, length, buffer[at : at + 4])
         self._got = 0
         return at + 4
 
-    def _check_sequence(self, opcode: int, length: int) -> None:
+    def _check_size(self, length: int) -> None:
+        so_far = sum(len(part) for part in self._message) if self._message else 0
+        if so_far + length > self.max_message:
+            raise FrameFailure(CLOSE_TOO_BIG, f"message over {self.max_message} bytes")
+
+    def _check_sequence(self, opcode: int) -> None:
         if self._opcode is None:
             if opcode == _CONTINUATION:
                 raise FrameFailure(CLOSE_PROTOCOL_ERROR, "continuation frame without a message begun")
@@ -238,9 +245,6 @@ class FrameReader:
             self._decoder = codecs.getincrementaldecoder("utf-8")() if opcode == _TEXT else None
         elif opcode != _CONTINUATION:
             raise FrameFailure(CLOSE_PROTOCOL_ERROR, "new message begun before the last one ended")
-        so_far = sum(len(part) for part in self._message)
-        if so_far + length > self.max_message:
-            raise FrameFailure(CLOSE_TOO_BIG, f"message over {self.max_message} bytes")
 
     def _add_part(self, opcode: int, part: bytes, last: bool, out: list[Received]) -> None:
         decoder = self._decoder

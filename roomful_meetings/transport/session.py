@@ -199,7 +199,7 @@ class Session:
             self._cancel.cancel()
 
     async def run(self) -> None:
-        self.wire.take_reads()
+        # The server handed the reads to this session at the handshake (wire.take_reads).
         with self._cancel:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery

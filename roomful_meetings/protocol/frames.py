@@ -182,7 +182,7 @@ class FrameReader:
             if finished:
                 self._header = None
                 self._got = 0
-            self._add_part(opcode, part, finished and fin, out)
+            self._add_part(part, finished and fin, out)
             if not finished:
                 return position
         return position
@@ -242,39 +242,48 @@ class FrameReader:
             if opcode == _CONTINUATION:
                 raise FrameFailure(CLOSE_PROTOCOL_ERROR, "continuation frame without a message begun")
             self._opcode = opcode
-            self._decoder = codecs.getincrementaldecoder("utf-8")() if opcode == _TEXT else None
+            self._decoder = None  # made only for text that does not come whole (_add_part)
         elif opcode != _CONTINUATION:
             raise FrameFailure(CLOSE_PROTOCOL_ERROR, "new message begun before the last one ended")
 
-    def _add_part(self, opcode: int, part: bytes, last: bool, out: list[Received]) -> None:
-        decoder = self._decoder
+    def _add_part(self, part: bytes, last: bool, out: list[Received]) -> None:
+        text = self._opcode == _TEXT
         if last and not self._message:  # the common case: a message in one frame, whole
-            if decoder is not None:
-                self._check_utf8(decoder, part, True)
+            if text:
+                if self._decoder is not None:  # earlier parts were empty
+                    self._check_utf8(self._decoder, part, True)
+                else:
+                    self._check_whole(part)
                 out.append(part)
             else:
                 out.append(Binary(part))
             self._opcode = None
             self._decoder = None
             return
-        if decoder is not None:
-            self._check_utf8(decoder, part, last)
+        if text:
+            if self._decoder is None:
+                self._decoder = codecs.getincrementaldecoder("utf-8")()
+            self._check_utf8(self._decoder, part, last)
         if part:
             self._message.append(part)
         if last:
             message = b"".join(self._message)
             self._message = []
-            out.append(message if self._opcode == _TEXT else Binary(message))
+            out.append(message if text else Binary(message))
             self._opcode = None
             self._decoder = None
 
     @staticmethod
+    def _check_whole(part: bytes) -> None:
+        try:
+            part.decode()
+        except UnicodeDecodeError as exc:
+            raise FrameFailure(CLOSE_INVALID_DATA, f"text is not valid UTF-8: {exc.reason}") from None
+
+    @staticmethod
     def _check_utf8(decoder: codecs.IncrementalDecoder, part: bytes, last: bool) -> None:
         try:
-            if last and decoder.getstate()[0] == b"":
-                part.decode()  # whole: no decoder state to carry (the fast way)
-            else:
-                decoder.decode(part, last)
+            decoder.decode(part, last)
         except UnicodeDecodeError as exc:
             raise FrameFailure(CLOSE_INVALID_DATA, f"text is not valid UTF-8: {exc.reason}") from None
 

@@ -283,8 +283,12 @@ class RawSocket:
     def wait_payload(self) -> bytes:
         """Block until one data frame is complete (the handshake's connection:ready)."""
         self.sock.setblocking(True)
-        while not (payloads := self.read_payloads()):
-            pass
+        # It may have come with the 101 (a server that writes both at once).
+        payloads, used = frame_payloads(self.buffer)
+        while not payloads:
+            self._receive()
+            payloads, used = frame_payloads(self.buffer)
+        del self.buffer[:used]
         self.sock.setblocking(False)
         return payloads[0]
 

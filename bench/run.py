@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -103,11 +103,20 @@ def histogram(text: str, endpoint: str) -> dict[float, float]:
     """Cumulative bucket counts of roomful_request_seconds for one endpoint."""
     out = {}
     for le, count in re.findall(
-        rf'^roomful_request_seconds_bucket\{{endpoint="{re.escape(endpoint)}",le="([^"]+)"\}} (\S+)$',
+        rf'^roomful_request_seconds_bucket\{{(?:worker="\d+",)?'
+        rf'endpoint="{re.escape(endpoint)}",le="([^"]+)"\}} (\S+)$',
         text,
         re.M,
     ):
         out[float("inf") if le == "+Inf" else float(le)] = float(count)
+    return out
+
+
+def merged(histograms: Iterable[Mapping[float, float]]) -> dict[float, float]:
+    out: dict[float, float] = {}
+    for one in histograms:
+        for le, count in one.items():
+            out[le] = out.get(le, 0.0) + count
     return out
 
 
@@ -135,29 +144,56 @@ def server_median_ms(before: Mapping[float, float], after: Mapping[float, float]
     return round(median * 1000, 3), round(counts.get(0.005, 0) / total, 3)
 
 
-class Server:
-    """A `roomful-meetings serve` process pinned to the server core."""
+def consecutive_free_ports(count: int) -> int:
+    """A free port p with p + 1, ..., p + count - 1 free too (the workers' --http-port)."""
+    import socket
 
-    def __init__(self, redis_url: str, folder: Path) -> None:
-        self.port, self.http_port = free_port(), free_port()
+    while True:
+        port = free_port()
+        try:
+            for offset in range(1, count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
+        return port
+
+
+class Server:
+    """A `roomful-meetings serve` process pinned to the server core, or with `workers` > 0
+    `serve --workers N` left on every core (the way to use them all)."""
+
+    def __init__(self, redis_url: str, folder: Path, workers: int = 0) -> None:
+        self.port, self.http_port = free_port(), consecutive_free_ports(max(workers, 1))
         command = [sys.executable, "-m", "roomful_meetings", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--http-port", str(self.http_port), "--redis-url", redis_url]
         command += ["--jwt-secret", SECRET, "--key-prefix", PREFIX, "--log-level", "warning"]
         command += ["--rate-per-second", "1000000", "--rate-burst", "1000000", "--max-connections", "30000"]
+        if workers:
+            command += ["--workers", str(workers)]
         log = folder / f"server-{self.port}.log"
         with log.open("wb") as stderr:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
-        pin(self.proc.pid, SERVER_CORE)
+        if not workers:
+            pin(self.proc.pid, SERVER_CORE)
         self.url = f"ws://127.0.0.1:{self.port}"
+        self.http_ports = [self.http_port + i for i in range(max(workers, 1))]
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/readyz", timeout=1):
-                    return
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError(f"server did not start:\n{log.read_text()[-2000:]}") from None
-                time.sleep(0.1)
+        for http_port in self.http_ports:
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=1):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline or self.proc.poll() is not None:
+                        raise RuntimeError(f"server did not start:\n{log.read_text()[-2000:]}") from None
+                    time.sleep(0.1)
+
+    @property
+    def pids(self) -> list[int]:
+        """The processes serving: this one, or its workers."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        return [int(pid) for pid in children] or [self.proc.pid]
 
     def stop(self) -> None:
         stop_process(self.proc, 30)  # SIGTERM drains the instance
@@ -357,9 +393,10 @@ def request_scenario(
     connections: int,
     endpoint: str | None,
 ) -> dict[str, Any]:
-    http_ports = [target.http_port] if isinstance(target, Server) and endpoint else []
-    window = Window([target.proc.pid], redis_port, http_ports)
-    scenario = "get" if name.endswith("_get") else name  # the references do the get job
+    http_ports = target.http_ports if isinstance(target, Server) and endpoint else []
+    window = Window(target.pids if isinstance(target, Server) else [target.proc.pid], redis_port, http_ports)
+    # The references do the get job, and so does the server under --workers.
+    scenario = "get" if name.endswith("_get") or name.startswith("get_") else name
     result = loadgen(
         scenario_args(target.url, scenario, opts, seed_file, "--connections", str(connections)),
         window.start,
@@ -367,7 +404,9 @@ def request_scenario(
     costs, before, after = window.end(result["requests"])
     result.update(costs)
     if endpoint and before:
-        median, share = server_median_ms(histogram(before[0], endpoint), histogram(after[0], endpoint))
+        # Workers label their samples: one histogram per worker, summed.
+        was, now = (merged(histogram(t, endpoint) for t in texts) for texts in (before, after))
+        median, share = server_median_ms(was, now)
         result["server_median_ms"], result["server_share_under_5ms"] = median, share
     return result
 
@@ -495,6 +534,10 @@ REQUEST_SCENARIOS = [
 ]
 
 
+REFERENCE_SCENARIOS = ["echo", "node_get", "asyncio_get"]
+WORKER_SCENARIOS = ["get_workers1", "get_workers2"]
+
+
 def one_run(opts: argparse.Namespace, progress: Progress, folder: Path) -> dict[str, Any]:
     redis = RedisProcess(folder / "redis")
     redis.start()
@@ -523,6 +566,16 @@ def one_run(opts: argparse.Namespace, progress: Progress, folder: Path) -> dict[
         for name, connections, endpoint in REQUEST_SCENARIOS:
             out[name] = request_scenario(name, servers[0], redis.port, opts, seed_file, connections, endpoint)
             progress.step(name)
+        for workers in (1, 2):  # --workers 1 and 2, on both cores (the server core is not theirs)
+            name = f"get_workers{workers}"
+            spread = Server(redis.url, folder, workers=workers)
+            try:
+                out[name] = request_scenario(
+                    name, spread, redis.port, opts, seed_file, 100, "meeting:getMeeting"
+                )
+            finally:
+                spread.stop()
+            progress.step(name)
         out["broadcast"] = broadcast_reference(redis.port, opts)
         progress.step("broadcast reference")
         out["fanout"] = fanout_scenario(servers, redis.port, opts, seed_file)
@@ -548,7 +601,7 @@ def ratios(run: dict[str, Any]) -> dict[str, float]:
     echo = run["echo"]
     against: dict[str, float] = {}
     for ref in ("node_get", "asyncio_get"):
-        if ref in run:
+        if run.get(ref, {}).get("throughput"):
             short = ref.removesuffix("_get")
             against[f"get_vs_{short}_throughput"] = run["get"]["throughput"] / run[ref]["throughput"]
             against[f"get_vs_{short}_p99"] = run["get"]["p99_ms"] / run[ref]["p99_ms"]
@@ -565,6 +618,8 @@ def ratios(run: dict[str, Any]) -> dict[str, float]:
         "slots_month50_server_median_ms": run["slots_month50"].get("server_median_ms", 0.0),
         "idle_memory_vs_bare": run["idle"]["bytes_per_connection"]
         / max(run["idle_reference"]["bytes_per_connection"], 1),
+        "workers2_vs_workers1_throughput": run["get_workers2"]["throughput"]
+        / run["get_workers1"]["throughput"],
         **against,
     }
 
@@ -609,7 +664,11 @@ def markdown(runs: list[dict[str, Any]], ratio_runs: list[dict[str, float]], met
     lines += table(
         runs,
         "scenario",
-        [n for n in ["echo", "node_get", "asyncio_get", *[s[0] for s in REQUEST_SCENARIOS]] if n in runs[0]],
+        [
+            n
+            for n in [*REFERENCE_SCENARIOS, *[s[0] for s in REQUEST_SCENARIOS], *WORKER_SCENARIOS]
+            if n in runs[0]
+        ],
         [
             ("conns", "connections"),
             ("throughput /s", "throughput"),
@@ -723,7 +782,7 @@ def main(argv: list[str] | None = None) -> None:
         opts.runs, opts.seconds, opts.idle = 1, 2.0, 1000
     if len(os.sched_getaffinity(0)) < 2:
         print("warning: fewer than 2 cores; server and load share one", file=sys.stderr)
-    progress = Progress(opts.runs * (15 + opts.node))
+    progress = Progress(opts.runs * (17 + opts.node))
     runs = []
     for _ in range(opts.runs):
         with tempfile.TemporaryDirectory(prefix="roomful-bench-") as tmp:

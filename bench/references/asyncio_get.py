@@ -26,8 +26,12 @@ from websockets.asyncio.server import ServerConnection, serve
 NO_ERROR = '{"status":false,"code":0,"message":""}'
 
 
+def compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))  # as the event came: the client matches it
+
+
 def reply(endpoint: object, event: object, data: str, error: str) -> str:
-    return f'{{"endpoint":{json.dumps(endpoint)},"event":{json.dumps(event)},"data":{data},"error":{error}}}'
+    return f'{{"endpoint":{compact(endpoint)},"event":{compact(event)},"data":{data},"error":{error}}}'
 
 
 def caller(ws: ServerConnection) -> str:
@@ -70,15 +74,15 @@ class GetMeeting:
                 frame.get("endpoint"), frame.get("event"), '{"meeting":' + body.decode() + "}", NO_ERROR
             )
         else:
-            error = json.dumps({"status": True, "code": code, "message": body.decode()})
+            error = compact({"status": True, "code": code, "message": body.decode()})
             text = reply(frame.get("endpoint"), frame.get("event"), "null", error)
         await ws.send(text)
 
 
 async def main(port: int, redis_port: int, prefix: str, sha: str) -> None:
-    redis = aioredis.Redis(host="127.0.0.1", port=redis_port, max_connections=64)
+    redis = aioredis.Redis(host="127.0.0.1", port=redis_port, max_connections=1000)
     handler = GetMeeting(redis, prefix, sha)
-    async with serve(handler.handle, "127.0.0.1", port, compression=None, max_queue=64) as server:
+    async with serve(handler.handle, "127.0.0.1", port, compression=None, ping_interval=None) as server:
         bound = next(iter(server.sockets)).getsockname()[1]
         print(f"listening {bound}", flush=True)
         await server.serve_forever()

@@ -132,6 +132,10 @@ class FrameReader:
         """What `data` completes, in order. Raises FrameFailure (with what came before)."""
         if self._done:
             return []
+        if not self._buffer and self._header is None and self._opcode is None:
+            whole = self._one_text_frame(data)
+            if whole is not None:
+                return [whole]
         buffer = self._buffer + data if self._buffer else data
         out: list[Received] = []
         try:
@@ -143,6 +147,32 @@ class FrameReader:
             raise
         self._buffer = buffer[position:] if position < len(buffer) else _EMPTY
         return out
+
+    def _one_text_frame(self, data: bytes) -> bytes | None:
+        """The payload when `data` is exactly one final, masked, valid text frame under the
+        limit (a request, read whole: the common case, without the general machinery);
+        None for anything else, left to the general path (which decides the same)."""
+        size = len(data)
+        if size < 6 or data[0] != 0x81:
+            return None
+        length = data[1] ^ 0x80  # the mask bit must be set: anything else is >= 128 now
+        if length < 126:
+            start = 6
+        elif length == 126 and size >= 8:
+            length = (data[2] << 8) | data[3]
+            start = 8
+            if length < 126:
+                return None  # not minimal: the general path fails it
+        else:
+            return None
+        if size != start + length or length > self.max_message:
+            return None
+        payload = unmask(data[start:], data[start - 4 : start])
+        try:
+            payload.decode()
+        except UnicodeDecodeError:
+            return None  # the general path fails it with 1007
+        return payload
 
     @property
     def in_message(self) -> bool:

@@ -40,13 +40,13 @@ from roomful_meetings.fanout.delivery import Delivery, Verdict
 from roomful_meetings.fanout.event import Event
 from roomful_meetings.logs import CONNECTION_ID, REQUEST_ID
 from roomful_meetings.metrics import CLOSES
-from roomful_meetings.protocol.envelope import FrameError, decode_request, encode_error, encode_push
+from roomful_meetings.protocol.envelope import FrameError, Request, decode_request, encode_error, encode_push
 from roomful_meetings.protocol.events import Ready, RecoveryIncomplete
 from roomful_meetings.protocol.frames import Binary, Close, FrameFailure, FrameReader, Ping, Received
 from roomful_meetings.protocol.websocket import close_frame, masked_close_frame, pong_frame, text_frame
 from roomful_meetings.service.connection import ServiceUnavailable, missed_events, storage_guard
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.service.dispatch import dispatch, one_round_trip
+from roomful_meetings.service.dispatch import dispatch, one_round_trip, read_request
 from roomful_meetings.service.legacy import legacy_event_frame
 from roomful_meetings.transport.wire import WireStream
 
@@ -397,12 +397,13 @@ class Session:
         while self._in_flight >= self.settings.max_in_flight:
             await self._slot_wait()
         self._in_flight += 1
-        if alone and self._in_flight == 1 and one_round_trip(message):
+        request = read_request(message)
+        if alone and self._in_flight == 1 and one_round_trip(request):
             # Nothing else in flight or read: answering here costs no task and no hop, and
             # keeps the order; the next read waits one Redis round trip at most.
-            await self._answer(message)
+            await self._answer(request)
         else:
-            nursery.start_soon(self._answer, message)
+            nursery.start_soon(self._answer, request)
 
     async def _slot_wait(self) -> None:
         if self._slot_freed is None:
@@ -424,12 +425,12 @@ class Session:
         limit = f"{self.settings.rate_per_second:g}/s"
         self.send(encode_error(endpoint, event, RateLimited(f"request rate above {limit}; slow down")))
 
-    async def _answer(self, message: bytes) -> None:
+    async def _answer(self, request: Request | FrameError) -> None:
         self._requests += 1
         # In the request's task, or in the reader's for the time of an inline answer.
         request_id = REQUEST_ID.set(f"{CONNECTION_ID.get()}-{self._requests}")
         try:
-            reply = await dispatch(self.services, self.caller, message)
+            reply = await dispatch(self.services, self.caller, request)
             # A response waits for room in the queue: at most max_in_flight of them can, and
             # the reader stops reading meanwhile, so a client that does not read only stalls
             # itself. Pushes never wait (see `send`).

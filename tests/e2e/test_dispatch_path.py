@@ -127,7 +127,7 @@ async def test_a_client_that_does_not_read_its_responses_only_stalls_itself(
             # Meanwhile another connection is served as usual.
             reply = await carol.request("meeting:getMeeting", {"meetingId": "x"})
             assert reply.error is not None and reply.error.code == 404
-            ids = []
+            ids: list[int] = []
             while len(ids) < 40:
                 opcode, payload = await peer.next_frame()
                 if opcode == TEXT and b'"endpoint":"meeting:getMeeting"' in payload:

@@ -61,8 +61,8 @@ def wstest(site: Path, python2: str, spec: Path) -> int:
 
 
 async def main(opts: argparse.Namespace) -> int:
-    session.read_request = as_read  # type: ignore[attr-defined]
-    session.dispatch = echo  # type: ignore[attr-defined]  # the cases expect an echo
+    session.read_request = as_read  # type: ignore[attr-defined,assignment]  # a test seam
+    session.dispatch = echo  # type: ignore[attr-defined,assignment]  # the cases expect an echo
     session.Session._start = no_ready  # type: ignore[method-assign]  # and no push of ours
     with tempfile.TemporaryDirectory(prefix="roomful-autobahn-") as tmp:
         redis = RedisProcess(Path(tmp) / "redis")

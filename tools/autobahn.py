@@ -43,6 +43,10 @@ def as_read(frame: bytes) -> bytes:
     return frame  # not decoded: the echo needs the frame as it came
 
 
+def answered_inline(read: bytes) -> bool:
+    return True  # an echo awaits nothing
+
+
 async def echo(services: Services, caller: Caller, frame: bytes) -> bytes:
     return frame
 
@@ -62,6 +66,7 @@ def wstest(site: Path, python2: str, spec: Path) -> int:
 
 async def main(opts: argparse.Namespace) -> int:
     session.read_request = as_read  # type: ignore[attr-defined,assignment]  # a test seam
+    session.one_round_trip = answered_inline  # type: ignore[attr-defined,assignment]
     session.dispatch = echo  # type: ignore[attr-defined,assignment]  # the cases expect an echo
     session.Session._start = no_ready  # type: ignore[method-assign]  # and no push of ours
     with tempfile.TemporaryDirectory(prefix="roomful-autobahn-") as tmp:

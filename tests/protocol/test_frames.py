@@ -282,6 +282,22 @@ def test_9_big_messages_within_the_limit_and_1009_beyond_it() -> None:
     assert ours([frame(1, b"x" * 100)], limit=100) == ([("text", "x" * 100)], None)
 
 
+def test_9_a_message_in_many_small_fragments() -> None:
+    """Autobahn 9.3.1: 4 MB of text in 64-byte fragments (the size check once summed the
+    parts per fragment: quadratic, minutes for this one)."""
+    text = b"*" * (4 << 20)
+    mask = b"\x01\x02\x03\x04"
+    data = b"".join(
+        frame(0 if i else 1, text[i : i + 64], fin=i + 64 >= len(text), mask=mask)
+        for i in range(0, len(text), 64)
+    )
+    reader = FrameReader(LIMIT)
+    out: list[Received] = []
+    for i in range(0, len(data), 65536):
+        out += reader.feed(data[i : i + 65536])
+    assert out == [text]
+
+
 def test_10_unmasked_and_non_minimal_lengths_fail() -> None:
     assert ours([frame(1, b"x", masked=False)]) == ([], 1002)
     assert ours([frame(1, b"x" * 10, length_bytes=2)]) == ([], 1002)

@@ -125,8 +125,7 @@ class Connection:
         self._reader = hiredis.Reader()
         self._pending: deque[_Slot] = deque()
         self._outgoing: list[bytes] = []
-        self._writing = False  # the writer is writing (or woken to)
-        self._writer: trio.lowlevel.Task | None = None  # set while it waits for commands
+        self._writing = False
         # Bumped by every reply and every finished write: the watchdog's sign of progress.
         self._progress = 0
         self._finished = trio.Event()
@@ -147,7 +146,6 @@ class Connection:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._until_broken, self._read_loop)
-                nursery.start_soon(self._until_broken, self._write_loop)
                 nursery.start_soon(self._watchdog)
                 task_status.started()
                 await self._finished.wait()
@@ -164,7 +162,7 @@ class Connection:
     async def execute(self, *args: str | bytes | int | float) -> Any:
         """Send one command and return its reply (error replies are raised)."""
         slot = self._enqueue(pack(args))
-        self._wake_writer()
+        await self._write_queued()
         reply = await slot.wait()
         if isinstance(reply, RedisError):
             raise reply
@@ -175,7 +173,7 @@ class Connection:
         if not commands:
             return []
         slots = [self._enqueue(pack(command)) for command in commands]
-        self._wake_writer()
+        await self._write_queued()
         last = await slots[-1].wait()
         if isinstance(last, RedisConnectionLost):
             raise last
@@ -190,14 +188,10 @@ class Connection:
         self._outgoing.append(packed)
         return slot
 
-    def _wake_writer(self) -> None:
-        """Have the writer write what is queued, once the tasks running now have queued
-        theirs too (one write for them all, and no suspension of the caller's own)."""
-        writer = self._writer
-        if writer is not None:
-            self._writer = None
-            self._writing = True
-            trio.lowlevel.reschedule(writer)
+    async def _write_queued(self) -> None:
+        """Write what is queued, unless a writer is already at it (it takes it along)."""
+        if not self._writing:
+            await self._flush()
 
     async def _until_broken(self, loop: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -222,29 +216,25 @@ class Connection:
                 self._finish(f"no reply from Redis within {self._timeout}s", RedisTimeout)
                 return
 
-    async def _write_loop(self) -> None:
-        """Write everything queued in one write, then wait to be woken (`_wake_writer`):
-        callers only queue and park on their reply, and every command queued in one pass
-        of the scheduler leaves in one system call. (Before, the first caller wrote and
-        then yielded so that others could join its next write: one more suspension of
-        that caller per command, a whole await chain resumed each time.)"""
-
-        def abort(_: object) -> trio.lowlevel.Abort:
-            self._writer = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        while True:
-            if not self._outgoing:
-                self._writing = False
-                self._writer = trio.lowlevel.current_task()
-                await trio.lowlevel.wait_task_rescheduled(abort)
-                continue
-            data = b"".join(self._outgoing)
-            self._outgoing.clear()
-            sent = self._send_now(data)
-            if sent < len(data):
-                await self._stream.send_all(data[sent:])
-            self._progress += 1
+    async def _flush(self) -> None:
+        self._writing = True
+        try:
+            while self._outgoing and self._closed_reason is None:
+                data = b"".join(self._outgoing)
+                self._outgoing.clear()
+                sent = self._send_now(data)
+                if sent < len(data):
+                    with trio.CancelScope(shield=True):
+                        await self._stream.send_all(data[sent:])
+                else:
+                    # Yield even though nothing blocked: callers that run meanwhile add
+                    # their commands to the next write instead of writing one each.
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                self._progress += 1
+        except LINK_ERRORS as exc:
+            self._finish(f"connection lost: {exc or type(exc).__name__}")
+        finally:
+            self._writing = False
 
     def _send_now(self, data: bytes) -> int:
         """Write what the socket takes at once, without awaiting (0 over TLS, or when full):

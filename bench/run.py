@@ -192,8 +192,10 @@ class Server:
     @property
     def pids(self) -> list[int]:
         """The processes serving: this one, or its workers."""
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        return [int(pid) for pid in children] or [self.proc.pid]
+        # Of every thread: trio starts processes from a worker thread.
+        tasks = Path(f"/proc/{self.proc.pid}/task").glob("*/children")
+        children = [int(pid) for task in tasks for pid in task.read_text().split()]
+        return children or [self.proc.pid]
 
     def stop(self) -> None:
         stop_process(self.proc, 30)  # SIGTERM drains the instance

@@ -663,6 +663,9 @@ WHOLE = {"throughput", "deliveries_per_second", "bytes_per_connection", "connect
 
 def markdown(runs: list[dict[str, Any]], ratio_runs: list[dict[str, float]], meta: dict[str, Any]) -> str:
     lines = [f"Runs: {len(runs)} on {meta['date']} ({meta['machine']}); medians of the runs."]
+    if "load_average_before" in meta:
+        before, after = meta["load_average_before"], meta["load_average_after"]
+        lines.append(f"Load average (1, 5, 15 min) before: {before}, after: {after}.")
     lines += table(
         runs,
         "scenario",
@@ -785,6 +788,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(os.sched_getaffinity(0)) < 2:
         print("warning: fewer than 2 cores; server and load share one", file=sys.stderr)
     progress = Progress(opts.runs * (17 + opts.node))
+    load_before = os.getloadavg()  # the machine's load, reported beside the figures
     runs = []
     for _ in range(opts.runs):
         with tempfile.TemporaryDirectory(prefix="roomful-bench-") as tmp:
@@ -796,6 +800,8 @@ def main(argv: list[str] | None = None) -> None:
         "seconds_per_scenario": opts.seconds,
         "fanout_in_flight": opts.in_flight,
         "idle_connections": opts.idle,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     RESULTS.mkdir(exist_ok=True)
     name = "quick" if opts.quick else "latest"  # a quick look never replaces the full table

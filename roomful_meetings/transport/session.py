@@ -98,6 +98,7 @@ class Session:
         "_expiry",
         "_frames",
         "_in_flight",
+        "_inline",
         "_legacy",
         "_nursery",
         "_pinged_at",
@@ -151,6 +152,7 @@ class Session:
         self._nursery: trio.Nursery | None = None
         self._reading = trio.CancelScope()
         self._draining = False
+        self._inline = False  # the reader is answering a request itself
         self._pinged_at: float | None = None
         self._expiry = math.inf  # on the trio clock
         if expires_at is not None and math.isfinite(expires_at):
@@ -277,7 +279,8 @@ class Session:
         """Shutting down: read no more requests, answer those in flight, then close 1001."""
         self._draining = True
         self.close_code, self.close_reason = CLOSE_GOING_AWAY, "server shutting down"
-        self._reading.cancel()
+        if not self._inline:  # else the reader stops once that answer is sent (`_request`)
+            self._reading.cancel()
 
     async def _finish_in_flight(self) -> None:
         while self._in_flight:
@@ -400,7 +403,13 @@ class Session:
         if alone and self._in_flight == 1 and one_round_trip(request):
             # Nothing else in flight or read: answering here costs no task and no hop, and
             # keeps the order; the next read waits one Redis round trip at most.
-            await self._answer(request)
+            self._inline = True
+            try:
+                await self._answer(request)
+            finally:
+                self._inline = False
+            if self._draining:
+                self._reading.cancel()  # drained while answering: read no more
         else:
             nursery.start_soon(self._answer, request)
 

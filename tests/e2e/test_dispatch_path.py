@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import trio
+import trio.testing
 
 from roomful_meetings.client import connect
 from roomful_meetings.protocol.payloads import MeetingRef
@@ -133,3 +134,31 @@ async def test_a_client_that_does_not_read_its_responses_only_stalls_itself(
                 if opcode == TEXT and b'"endpoint":"meeting:getMeeting"' in payload:
                     ids.append(int(json.loads(payload)["event"]["id"]))
     assert sorted(ids) == list(range(40))
+
+
+async def test_stopping_during_an_inline_answer_still_sends_it(
+    server: ServerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Draining stops reading, not the answer the reader is giving itself."""
+    entered, release = trio.Event(), trio.Event()
+
+    async def get(services: Services, caller: Caller, data: MeetingRef) -> dict[str, str]:
+        entered.set()
+        await release.wait()
+        return {"meetingId": data.meetingId}
+
+    with installed(monkeypatch, "meeting:getMeeting", get):
+        async with connect(server.url, token("alice")) as alice:
+            await ready(alice)
+            async with trio.open_nursery() as nursery:
+                replies: list[object] = []
+
+                async def ask() -> None:
+                    replies.append((await alice.request("meeting:getMeeting", {"meetingId": "m"})).data)
+
+                nursery.start_soon(ask)
+                await entered.wait()
+                server.stop.set()
+                await trio.testing.wait_all_tasks_blocked()  # the drain has reached the session
+                release.set()
+            assert replies == [{"meetingId": "m"}]

@@ -787,7 +787,7 @@ def main(argv: list[str] | None = None) -> None:
         opts.runs, opts.seconds, opts.idle = 1, 2.0, 1000
     if len(os.sched_getaffinity(0)) < 2:
         print("warning: fewer than 2 cores; server and load share one", file=sys.stderr)
-    progress = Progress(opts.runs * (17 + opts.node))
+    progress = Progress(opts.runs * (16 + opts.node))
     load_before = os.getloadavg()  # the machine's load, reported beside the figures
     runs = []
     for _ in range(opts.runs):

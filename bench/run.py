@@ -6,12 +6,16 @@
 
 Starts a private redis-server and `roomful-meetings serve` processes, seeds a data set
 through the admin endpoints (typed client), then runs each scenario with bench/loadgen.py
-in a separate process, and the references (bench/references.py, bench/redis_layer.py) in
-the same invocation. The server under test is pinned to core 0; the load generator and
-Redis to core 1 (`sched_setaffinity`, what `taskset` does). For every scenario it records
-throughput and latency (client side), server CPU microseconds per request (from /proc, so
-a saturated load generator cannot flatter the result), Redis commands and Redis CPU per
-request (INFO), and the server's own time per request (its /metrics histogram).
+in a separate process, and the references (bench/references/: bare trio-websocket echo,
+broadcast and idle servers, a Node.js `ws` + `ioredis` and a Python asyncio + `websockets` +
+redis-py server doing the getMeeting job; bench/redis_layer.py) in the same invocation.
+The Node.js reference is installed here with `npm ci` (bench/references/node/package-lock.json)
+and skipped, with one line saying so, when `node` is not on PATH. The server under test is
+pinned to core 0; the load generator and Redis to core 1 (`sched_setaffinity`, what
+`taskset` does). For every scenario it records throughput and latency (client side),
+server CPU microseconds per request (from /proc, so a saturated load generator cannot
+flatter the result), Redis commands and Redis CPU per request (INFO), and the server's own
+time per request (its /metrics histogram).
 
 Writes bench/results/latest.json, latest.md (the table in bench/README.md) and latest.png
 (quick.* with --quick, so that a quick look never replaces the full table).
@@ -23,13 +27,14 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -41,9 +46,12 @@ from roomful_meetings.auth import mint_token
 from roomful_meetings.client import open_client
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.storage.embedded import RedisProcess, free_port, stop_process
+from roomful_meetings.storage.redis import load_scripts
 from roomful_meetings.storage.redis.connection import pack
 
 HERE = Path(__file__).resolve().parent
+REFERENCES = HERE / "references"
+NODE_REFERENCE = REFERENCES / "node"
 RESULTS = HERE / "results"
 SECRET = "bench-secret-bench-secret-bench-secret"
 PREFIX = "bench:"
@@ -97,11 +105,20 @@ def histogram(text: str, endpoint: str) -> dict[float, float]:
     """Cumulative bucket counts of roomful_request_seconds for one endpoint."""
     out = {}
     for le, count in re.findall(
-        rf'^roomful_request_seconds_bucket\{{endpoint="{re.escape(endpoint)}",le="([^"]+)"\}} (\S+)$',
+        rf'^roomful_request_seconds_bucket\{{(?:worker="\d+",)?'
+        rf'endpoint="{re.escape(endpoint)}",le="([^"]+)"\}} (\S+)$',
         text,
         re.M,
     ):
         out[float("inf") if le == "+Inf" else float(le)] = float(count)
+    return out
+
+
+def merged(histograms: Iterable[Mapping[float, float]]) -> dict[float, float]:
+    out: dict[float, float] = {}
+    for one in histograms:
+        for le, count in one.items():
+            out[le] = out.get(le, 0.0) + count
     return out
 
 
@@ -129,50 +146,118 @@ def server_median_ms(before: Mapping[float, float], after: Mapping[float, float]
     return round(median * 1000, 3), round(counts.get(0.005, 0) / total, 3)
 
 
-class Server:
-    """A `roomful-meetings serve` process pinned to the server core."""
+def consecutive_free_ports(count: int) -> int:
+    """A free port p with p + 1, ..., p + count - 1 free too (the workers' --http-port)."""
+    import socket
 
-    def __init__(self, redis_url: str, folder: Path) -> None:
-        self.port, self.http_port = free_port(), free_port()
+    while True:
+        port = free_port()
+        try:
+            for offset in range(1, count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
+        return port
+
+
+class Server:
+    """A `roomful-meetings serve` process pinned to the server core, or with `workers` > 0
+    `serve --workers N` left on every core (the way to use them all)."""
+
+    def __init__(self, redis_url: str, folder: Path, workers: int = 0) -> None:
+        self.port, self.http_port = free_port(), consecutive_free_ports(max(workers, 1))
         command = [sys.executable, "-m", "roomful_meetings", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--http-port", str(self.http_port), "--redis-url", redis_url]
         command += ["--jwt-secret", SECRET, "--key-prefix", PREFIX, "--log-level", "warning"]
         command += ["--rate-per-second", "1000000", "--rate-burst", "1000000", "--max-connections", "30000"]
+        if workers:
+            command += ["--workers", str(workers)]
         log = folder / f"server-{self.port}.log"
         with log.open("wb") as stderr:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
-        pin(self.proc.pid, SERVER_CORE)
+        if not workers:
+            pin(self.proc.pid, SERVER_CORE)
         self.url = f"ws://127.0.0.1:{self.port}"
+        self.http_ports = [self.http_port + i for i in range(max(workers, 1))]
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/readyz", timeout=1):
-                    return
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError(f"server did not start:\n{log.read_text()[-2000:]}") from None
-                time.sleep(0.1)
+        for http_port in self.http_ports:
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=1):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline or self.proc.poll() is not None:
+                        raise RuntimeError(f"server did not start:\n{log.read_text()[-2000:]}") from None
+                    time.sleep(0.1)
+
+    @property
+    def pids(self) -> list[int]:
+        """The processes serving: this one, or its workers."""
+        # Of every thread: trio starts processes from a worker thread.
+        tasks = Path(f"/proc/{self.proc.pid}/task").glob("*/children")
+        children = [int(pid) for task in tasks for pid in task.read_text().split()]
+        return children or [self.proc.pid]
 
     def stop(self) -> None:
         stop_process(self.proc, 30)  # SIGTERM drains the instance
 
 
 class Reference:
-    def __init__(self, kind: str) -> None:
+    """A reference server pinned to the server core; it prints "listening <port>"."""
+
+    def __init__(self, command: list[str]) -> None:
         port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "references.py"), kind, "--port", str(port)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        self.proc = subprocess.Popen([*command, "--port", str(port)], stdout=subprocess.PIPE, text=True)
         pin(self.proc.pid, SERVER_CORE)
-        assert self.proc.stdout is not None and self.proc.stdout.readline().startswith("listening")
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening"):
+            raise RuntimeError(f"reference {command} did not start: {line!r}")
         self.url = f"ws://127.0.0.1:{port}"
+
+    @classmethod
+    def trio(cls, kind: str) -> Reference:
+        """The bare trio-websocket servers: echo, broadcast, idle."""
+        return cls([sys.executable, str(REFERENCES / "trio_ws.py"), kind])
 
     def stop(self) -> None:
         stop_process(self.proc, 10)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+def get_meeting_args(redis_port: int) -> list[str]:
+    """What the getMeeting references need to run the project's own script (loaded by the
+    servers under test) against the same Redis."""
+    sha = load_scripts()["get_meeting"].sha
+    return ["--redis-port", str(redis_port), "--prefix", PREFIX, "--sha", sha]
+
+
+def node_ready() -> bool:
+    """`npm ci` once (the lock file pins every package); False, said in one line, without node."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        print("skipping the Node.js reference: node (and npm) not on PATH", file=sys.stderr)
+        return False
+    installed = NODE_REFERENCE / "node_modules" / ".package-lock.json"
+    lock = NODE_REFERENCE / "package-lock.json"
+    if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=NODE_REFERENCE,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return True
+
+
+def get_references(redis_port: int, with_node: bool) -> dict[str, list[str]]:
+    """The getMeeting references by result name: their command lines (without --port)."""
+    args = get_meeting_args(redis_port)
+    out = {"asyncio_get": [sys.executable, str(REFERENCES / "asyncio_get.py"), *args]}
+    if with_node:
+        out["node_get"] = ["node", str(NODE_REFERENCE / "server.js"), *args]
+    return out
 
 
 # -- seeding -----------------------------------------------------------------------------------
@@ -360,15 +445,20 @@ def request_scenario(
     connections: int,
     endpoint: str | None,
 ) -> dict[str, Any]:
-    http_ports = [target.http_port] if isinstance(target, Server) and endpoint else []
-    window = Window([target.proc.pid], redis_port, http_ports)
+    http_ports = target.http_ports if isinstance(target, Server) and endpoint else []
+    window = Window(target.pids if isinstance(target, Server) else [target.proc.pid], redis_port, http_ports)
+    # The references do the get job, and so does the server under --workers.
+    scenario = "get" if name.endswith("_get") or name.startswith("get_") else name
     result = loadgen(
-        scenario_args(target.url, name, opts, seed_file, "--connections", str(connections)), window.start
+        scenario_args(target.url, scenario, opts, seed_file, "--connections", str(connections)),
+        window.start,
     )
     costs, before, after = window.end(result["requests"])
     result.update(costs)
     if endpoint and before:
-        median, share = server_median_ms(histogram(before[0], endpoint), histogram(after[0], endpoint))
+        # Workers label their samples: one histogram per worker, summed.
+        was, now = (merged(histogram(t, endpoint) for t in texts) for texts in (before, after))
+        median, share = server_median_ms(was, now)
         result["server_median_ms"], result["server_share_under_5ms"] = median, share
     return result
 
@@ -390,7 +480,7 @@ def fanout_scenario(
 
 
 def broadcast_reference(redis_port: int, opts: argparse.Namespace) -> dict[str, Any]:
-    ref = Reference("broadcast")
+    ref = Reference.trio("broadcast")
     try:
         window = Window([ref.proc.pid], redis_port, [])
         result = loadgen(
@@ -499,6 +589,10 @@ REQUEST_SCENARIOS = [
 ]
 
 
+REFERENCE_SCENARIOS = ["echo", "node_get", "asyncio_get"]
+WORKER_SCENARIOS = ["get_workers1", "get_workers2"]
+
+
 def one_run(opts: argparse.Namespace, progress: Progress, folder: Path) -> dict[str, Any]:
     redis = RedisProcess(folder / "redis")
     redis.start()
@@ -511,12 +605,19 @@ def one_run(opts: argparse.Namespace, progress: Progress, folder: Path) -> dict[
         seed_file = folder / "seed.json"
         seed_file.write_text(json.dumps(trio.run(seed, servers[0].url)))
         progress.step("seeded")
-        echo = Reference("echo")
+        echo = Reference.trio("echo")
         try:
             out["echo"] = request_scenario("echo", echo, redis.port, opts, seed_file, 100, None)
         finally:
             echo.stop()
         progress.step("echo reference")
+        for name, command in ({} if opts.only else get_references(redis.port, opts.node)).items():
+            ref = Reference(command)
+            try:
+                out[name] = request_scenario(name, ref, redis.port, opts, seed_file, 100, None)
+            finally:
+                ref.stop()
+            progress.step(name)
         for name, connections, endpoint in REQUEST_SCENARIOS:
             if opts.only and name not in opts.only:
                 continue
@@ -524,11 +625,21 @@ def one_run(opts: argparse.Namespace, progress: Progress, folder: Path) -> dict[
             progress.step(name)
         if opts.only:  # a look at a few scenarios: no references, fan-out or idle runs
             return out
+        for workers in (1, 2):  # --workers 1 and 2, on both cores (the server core is not theirs)
+            name = f"get_workers{workers}"
+            spread = Server(redis.url, folder, workers=workers)
+            try:
+                out[name] = request_scenario(
+                    name, spread, redis.port, opts, seed_file, 100, "meeting:getMeeting"
+                )
+            finally:
+                spread.stop()
+            progress.step(name)
         out["broadcast"] = broadcast_reference(redis.port, opts)
         progress.step("broadcast reference")
         out["fanout"] = fanout_scenario(servers, redis.port, opts, seed_file)
         progress.step("fanout")
-        idle_ref = Reference("idle")
+        idle_ref = Reference.trio("idle")
         try:
             out["idle_reference"] = idle_scenario(idle_ref, opts, seed_file, with_auth=False)
         finally:
@@ -547,6 +658,13 @@ def one_run(opts: argparse.Namespace, progress: Progress, folder: Path) -> dict[
 
 def ratios(run: dict[str, Any]) -> dict[str, float]:
     echo = run["echo"]
+    against: dict[str, float] = {}
+    for ref in ("node_get", "asyncio_get"):
+        if run.get(ref, {}).get("throughput"):
+            short = ref.removesuffix("_get")
+            against[f"get_vs_{short}_throughput"] = run["get"]["throughput"] / run[ref]["throughput"]
+            against[f"get_vs_{short}_p99"] = run["get"]["p99_ms"] / run[ref]["p99_ms"]
+            against[f"get_vs_{short}_capacity"] = run[ref]["server_cpu_us"] / run["get"]["server_cpu_us"]
     return {
         "get_vs_echo_throughput": run["get"]["throughput"] / echo["throughput"],
         "get_vs_echo_capacity": echo["server_cpu_us"] / run["get"]["server_cpu_us"],
@@ -562,14 +680,18 @@ def ratios(run: dict[str, Any]) -> dict[str, float]:
         / run["series_create"]["server_cpu_us"],
         "idle_memory_vs_bare": run["idle"]["bytes_per_connection"]
         / max(run["idle_reference"]["bytes_per_connection"], 1),
+        "workers2_vs_workers1_throughput": run["get_workers2"]["throughput"]
+        / run["get_workers1"]["throughput"],
+        **against,
     }
 
 
 TARGETS = {
-    "get_vs_echo_throughput": (">=", 0.60),
-    "get_vs_echo_p99": ("<=", 2.0),
-    "create_vs_echo_throughput": (">=", 0.35),
-    "redis_layer_vs_plain": (">=", 0.80),
+    "get_vs_echo_throughput": (">=", 1.2),
+    "get_vs_node_throughput": (">=", 1.0),
+    "get_vs_node_p99": ("<=", 1.0),
+    "create_vs_echo_throughput": (">=", 0.6),
+    "redis_layer_vs_plain": (">=", 0.90),
     "fanout_vs_broadcast": (">=", 2.0),
     "slots_month50_server_median_ms": ("<=", 5.0),
     "slots_month50_series_server_median_ms": ("<=", 5.0),
@@ -602,10 +724,17 @@ WHOLE = {"throughput", "deliveries_per_second", "bytes_per_connection", "connect
 
 def markdown(runs: list[dict[str, Any]], ratio_runs: list[dict[str, float]], meta: dict[str, Any]) -> str:
     lines = [f"Runs: {len(runs)} on {meta['date']} ({meta['machine']}); medians of the runs."]
+    if "load_average_before" in meta:
+        before, after = meta["load_average_before"], meta["load_average_after"]
+        lines.append(f"Load average (1, 5, 15 min) before: {before}, after: {after}.")
     lines += table(
         runs,
         "scenario",
-        ["echo", *[s[0] for s in REQUEST_SCENARIOS]],
+        [
+            n
+            for n in [*REFERENCE_SCENARIOS, *[s[0] for s in REQUEST_SCENARIOS], *WORKER_SCENARIOS]
+            if n in runs[0]
+        ],
         [
             ("conns", "connections"),
             ("throughput /s", "throughput"),
@@ -716,15 +845,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="+", help="just these request scenarios (printed as JSON)")
     opts = parser.parse_args(argv)
     if opts.only:
+        opts.node = False  # a look at a few scenarios: no references but the echo
         with tempfile.TemporaryDirectory(prefix="roomful-bench-") as tmp:
             found = one_run(opts, Progress(len(opts.only) + 2), Path(tmp))
         print(json.dumps(found, indent=2))
         return
+    opts.node = node_ready()
     if opts.quick:
         opts.runs, opts.seconds, opts.idle = 1, 2.0, 1000
     if len(os.sched_getaffinity(0)) < 2:
         print("warning: fewer than 2 cores; server and load share one", file=sys.stderr)
-    progress = Progress(opts.runs * 15)
+    progress = Progress(opts.runs * (18 + opts.node))
+    load_before = os.getloadavg()  # the machine's load, reported beside the figures
     runs = []
     for _ in range(opts.runs):
         with tempfile.TemporaryDirectory(prefix="roomful-bench-") as tmp:
@@ -736,6 +868,8 @@ def main(argv: list[str] | None = None) -> None:
         "seconds_per_scenario": opts.seconds,
         "fanout_in_flight": opts.in_flight,
         "idle_connections": opts.idle,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     RESULTS.mkdir(exist_ok=True)
     name = "quick" if opts.quick else "latest"  # a quick look never replaces the full table

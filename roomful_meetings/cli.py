@@ -19,7 +19,7 @@ import msgspec
 import trio
 
 from roomful_meetings import logs
-from roomful_meetings.config import ConfigError, Settings, add_arguments, settings_from
+from roomful_meetings.config import ConfigError, Settings, add_arguments, settings_from, worker_index
 
 T = TypeVar("T")
 
@@ -93,7 +93,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(given)
     if args.command == "schema":
         from roomful_meetings.asyncapi import render
 
@@ -107,6 +108,10 @@ def main(argv: list[str] | None = None) -> None:
         logs.configure(settings.log_level, log_format=settings.log_format)
     except ConfigError as exc:
         fail(2, exc)
+    if args.command == "serve" and settings.workers > 1 and not worker_index():
+        from roomful_meetings.workers import serve_workers
+
+        raise SystemExit(run(serve_workers, settings, given))
     if args.command == "serve":
         from roomful_meetings.app import serve_until_signalled
 

@@ -55,6 +55,7 @@ class Settings:
     allowed_origins: Origins = ""
     public_base_url: str = ""
     feed_secret: str = ""
+    workers: int = 1
 
     @property
     def embedded_redis(self) -> bool:
@@ -130,6 +131,7 @@ HELP: Mapping[str, str] = {
     "allowed_origins": "comma-separated exact origins browsers may connect from (unset: any)",
     "public_base_url": "base of calendar feed URLs, as clients reach the HTTP port (unset: http://host:http-port)",
     "feed_secret": "secret feed tokens derive from, alike on every instance (unset: the HS256 secret)",
+    "workers": "processes sharing --port (SO_REUSEPORT), one per core; worker i: --http-port + i - 1",
 }
 
 # Settings that cannot be negative.
@@ -192,4 +194,18 @@ def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str]
         allowed = CHOICES.get(field.name)
         if allowed is not None and str(values[field.name]).lower() not in allowed:
             raise ConfigError(f"bad value for {flag}: {raw!r} (one of {', '.join(allowed)})")
-    return Settings(**values)
+    settings = Settings(**values)
+    if settings.workers < 1:
+        raise ConfigError(f"bad value for --workers: {settings.workers} (at least 1)")
+    return settings
+
+
+WORKER_ENV = "ROOMFUL_WORKER_INDEX"  # set by `serve --workers N` in each worker it starts
+
+
+def worker_index() -> int:
+    """This process's index among `serve --workers N` (from 1); 0 when it is not a worker."""
+    try:
+        return int(os.environ.get(WORKER_ENV, "0"))
+    except ValueError:
+        return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,9 +24,9 @@ def installed(monkeypatch: pytest.MonkeyPatch, name: str, handler: TestHandler) 
     of an existing endpoint's handler (same payload and rights)."""
     known = ENDPOINTS.get(name)
     if known is None:
-        entry = Endpoint(name, Empty, handler, False, False, msgspec.json.Decoder(Empty))
+        entry = Endpoint(name, Empty, handler, False, False, False, msgspec.json.Decoder(Empty))
     else:
-        entry = Endpoint(name, known.payload, handler, known.admin, known.changes, known.decoder)
+        entry = dataclasses.replace(known, handler=handler)
     with monkeypatch.context() as patch:
         patch.setitem(ENDPOINTS, name, entry)
         yield

@@ -18,6 +18,7 @@ from roomful_meetings.logs import REQUEST_ID
 from roomful_meetings.protocol.envelope import (
     EMPTY_OBJECT,
     FrameError,
+    Request,
     decode_event_ref,
     decode_request,
     describe_validation_error,
@@ -39,8 +40,27 @@ UNKNOWN_OUTCOME = (
 )
 
 
-async def dispatch(services: Services, caller: Caller, frame: str | bytes) -> bytes:
-    """Answer one request frame (never raises for anything a client can send)."""
+def read_request(frame: str | bytes) -> Request | FrameError:
+    """The envelope of `frame`, or the 400 it gets (never raises): decoded once, for the
+    session to decide how to answer it (`one_round_trip`) and for `dispatch`."""
+    try:
+        return decode_request(frame)
+    except FrameError as exc:
+        return exc
+
+
+def one_round_trip(read: Request | FrameError) -> bool:
+    """Whether answering awaits Redis at most once: an endpoint registered so, or a request
+    refused before any handler runs (a 400 or an unknown endpoint)."""
+    if isinstance(read, FrameError):
+        return True
+    spec = ENDPOINTS.get(read.endpoint)
+    return spec is None or spec.one_round_trip
+
+
+async def dispatch(services: Services, caller: Caller, frame: str | bytes | Request | FrameError) -> bytes:
+    """Answer one request frame, or its envelope from `read_request` (never raises for
+    anything a client can send)."""
     started = time.perf_counter()
     reply, endpoint, code = await _dispatch(services, caller, frame)
     elapsed = time.perf_counter() - started
@@ -54,11 +74,12 @@ async def dispatch(services: Services, caller: Caller, frame: str | bytes) -> by
     return reply
 
 
-async def _dispatch(services: Services, caller: Caller, frame: str | bytes) -> tuple[bytes, str | None, int]:
-    try:
-        request = decode_request(frame)
-    except FrameError as exc:
-        return encode_error(exc.endpoint, exc.event, exc), exc.endpoint, exc.code
+async def _dispatch(
+    services: Services, caller: Caller, frame: str | bytes | Request | FrameError
+) -> tuple[bytes, str | None, int]:
+    request = frame if isinstance(frame, Request | FrameError) else read_request(frame)
+    if isinstance(request, FrameError):
+        return encode_error(request.endpoint, request.event, request), request.endpoint, request.code
     endpoint, event = request.endpoint, request.event
     try:
         spec = ENDPOINTS.get(endpoint)

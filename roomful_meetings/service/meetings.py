@@ -50,6 +50,7 @@ def now_iso() -> str:
     p.CreateMeeting,
     "Create a meeting (room, prop, group or direct); participants are told",
     changes=True,
+    one_round_trip=True,
 )
 async def create_meeting(services: Services, caller: Caller, data: p.CreateMeeting) -> RawMeetingReply:
     source = rules.resolve_source(data.sourceType, data.sourceIds)
@@ -220,7 +221,9 @@ async def delete_any(services: Services, caller: Caller, meeting_id: str, *, fol
         await series_changes.cancel_instance(services, caller, meeting_id)
 
 
-@routes.endpoint("meeting:getMeeting", p.MeetingRef, "One meeting (organizer or invitee)")
+@routes.endpoint(
+    "meeting:getMeeting", p.MeetingRef, "One meeting (organizer or invitee)", one_round_trip=True
+)
 async def get_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> RawMeetingReply:
     return RawMeetingReply(await series.get_any(services, caller, data.meetingId))
 
@@ -232,12 +235,16 @@ async def rsvp(services: Services, caller: Caller, meeting_id: str, status: str)
         await series_changes.rsvp_instance(services, caller, meeting_id, status)
 
 
-@routes.endpoint("meeting:acceptMeetingRequest", p.MeetingRef, "Accept an invitation", changes=True)
+@routes.endpoint(
+    "meeting:acceptMeetingRequest", p.MeetingRef, "Accept an invitation", changes=True, one_round_trip=True
+)
 async def accept_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> None:
     await rsvp(services, caller, data.meetingId, "accepted")
 
 
-@routes.endpoint("meeting:declineMeetingRequest", p.MeetingRef, "Decline an invitation", changes=True)
+@routes.endpoint(
+    "meeting:declineMeetingRequest", p.MeetingRef, "Decline an invitation", changes=True, one_round_trip=True
+)
 async def decline_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> None:
     await rsvp(services, caller, data.meetingId, "declined")
 

@@ -25,6 +25,7 @@ class Endpoint:
     handler: Handler
     admin: bool
     changes: bool
+    one_round_trip: bool  # answered with one Redis round trip (the session may answer inline)
     decoder: msgspec.json.Decoder[Any] = field(repr=False)
     summary: str = ""
 
@@ -36,18 +37,27 @@ class Routes:
         self.endpoints: list[Endpoint] = []
 
     def endpoint(
-        self, name: str, payload: type[P], summary: str, *, admin: bool = False, changes: bool = False
+        self,
+        name: str,
+        payload: type[P],
+        summary: str,
+        *,
+        admin: bool = False,
+        changes: bool = False,
+        one_round_trip: bool = False,
     ) -> Callable[
         [Callable[[Services, Caller, P], Awaitable[Any]]], Callable[[Services, Caller, P], Awaitable[Any]]
     ]:
         """Declare a handler for `name`; `changes` marks requests that write (safe retries
-        apply); `summary` is its line in the AsyncAPI document."""
+        apply); `one_round_trip` those whose handler usually awaits Redis once (the session
+        may then answer inline); `summary` is its line in the AsyncAPI document."""
 
         def declare(
             handler: Callable[[Services, Caller, P], Awaitable[Any]],
         ) -> Callable[[Services, Caller, P], Awaitable[Any]]:
             decoder = msgspec.json.Decoder(payload)
-            self.endpoints.append(Endpoint(name, payload, handler, admin, changes, decoder, summary))
+            entry = Endpoint(name, payload, handler, admin, changes, one_round_trip, decoder, summary)
+            self.endpoints.append(entry)
             return handler
 
         return declare

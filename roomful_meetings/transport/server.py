@@ -16,7 +16,7 @@ import trio
 from trio_websocket import WebSocketRequest, wrap_server_stream
 
 from roomful_meetings.auth import AuthError, Identity, TokenVerifier
-from roomful_meetings.config import Settings
+from roomful_meetings.config import Settings, worker_index
 from roomful_meetings.fanout.hub import Hub, NotListening
 from roomful_meetings.logs import CONNECTION_ID, new_connection_id
 from roomful_meetings.protocol.origins import origin_refused, parse_allowed_origins
@@ -66,7 +66,8 @@ class WebsocketServer:
     ) -> None:
         """Serve until `stop` is set, then drain: accept nothing new, let every connection
         answer its requests in flight and close with 1001, within the shutdown deadline."""
-        listeners = await open_listeners(self.settings.host, self.settings.port, "--port")
+        shared = worker_index() > 0  # one of `serve --workers N`: the port is shared
+        listeners = await open_listeners(self.settings.host, self.settings.port, "--port", shared=shared)
         port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as connections:
             connections.start_soon(self.keepalive.run)
@@ -99,6 +100,9 @@ class WebsocketServer:
                         nursery, wire, max_message_size=self.settings.max_frame_bytes
                     )
                 if request is not None:
+                    # The session reads from here on: what the client sends after the 101
+                    # must not reach trio-websocket's reader (see WireStream).
+                    wire.take_reads()
                     await self._handle(request, wire)
             finally:
                 nursery.cancel_scope.cancel()

@@ -1,18 +1,27 @@
-"""One websocket connection: a reader, a task per request in flight, and its wire.
+"""One websocket connection: a reader, the requests in flight, and its wire.
 
 Theory of operation: everything the connection sends (responses and pushes) is framed here
 and written through its WireStream, one bounded queue that goes straight to the socket
 while the socket keeps up (see transport/wire.py). Pushes never wait: a client whose queue
 is full of undelivered events is closed (code 4008) instead of slowing anyone else.
-Responses do wait for room, which stalls only this connection's own requests. The reader
-checks the request rate, then waits for a free in-flight slot (back-pressure on a client
-that sends faster than it is answered) and starts a task for the request. Closing is a
-request: it cancels the connection's nursery and the websocket is closed with its code.
+Responses do wait for room, which stalls only this connection's own requests.
+
+The reader reads the socket itself once trio-websocket has done the handshake, and splits
+the bytes into messages with the sans-IO `FrameReader` (protocol/frames.py): no reader task,
+channel or lock per message. It answers pings, checks the request rate, then waits for a
+free in-flight slot (back-pressure on a client that sends faster than it is answered).
+A request that needs at most one Redis round trip, read while nothing else is in flight
+or waiting to be read, is answered by the reader itself; any other starts a task of its
+own, so that slow requests overlap (up to --max-in-flight) and never hold up reading.
+
+Closing is a request: it cancels the connection's nursery, then the close handshake is
+trio-websocket's (it sends the close frame; the reader passes it the peer's). A peer that
+breaks the protocol is sent a close frame with the code for it (1002, 1007, 1009) and
+dropped without waiting for an answer, as RFC 6455 (7.1.7) says and wsproto does.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
@@ -20,7 +29,7 @@ from typing import Final
 
 import msgspec
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection
+from trio_websocket import WebSocketConnection
 
 from roomful_meetings.config import Settings
 from roomful_meetings.domain.ratelimit import TokenBucket
@@ -30,12 +39,13 @@ from roomful_meetings.fanout.delivery import Delivery, Verdict
 from roomful_meetings.fanout.event import Event
 from roomful_meetings.logs import CONNECTION_ID, REQUEST_ID
 from roomful_meetings.metrics import CLOSES
-from roomful_meetings.protocol.envelope import FrameError, decode_request, encode_error, encode_push
+from roomful_meetings.protocol.envelope import FrameError, Request, decode_request, encode_error, encode_push
 from roomful_meetings.protocol.events import Ready, RecoveryIncomplete
-from roomful_meetings.protocol.websocket import text_frame
+from roomful_meetings.protocol.frames import Binary, Close, FrameFailure, FrameReader, Ping, Received
+from roomful_meetings.protocol.websocket import close_frame, masked_close_frame, pong_frame, text_frame
 from roomful_meetings.service.connection import ServiceUnavailable, missed_events, storage_guard
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.service.dispatch import dispatch
+from roomful_meetings.service.dispatch import dispatch, one_round_trip, read_request
 from roomful_meetings.service.legacy import legacy_event_frame
 from roomful_meetings.transport.wire import WireStream
 
@@ -56,6 +66,7 @@ class _Push(msgspec.Struct):
 _push_decoder = msgspec.json.Decoder(_Push)
 
 CLOSE_GOING_AWAY: Final = 1001
+CLOSE_ABNORMAL: Final = 1006  # reported (never sent) when the peer went without a close frame
 CLOSE_UNSUPPORTED_DATA: Final = 1003
 CLOSE_POLICY_VIOLATION: Final = 1008
 CLOSE_TRY_AGAIN: Final = 1013
@@ -68,15 +79,26 @@ RETAIN_MS: Final = 24 * 3600 * 1000  # events older than this are not replayed
 CATCH_UP_DELAYS: Final = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)  # seconds before each attempt
 
 
+class _Gone:
+    """The peer closed or reset the connection without a close frame."""
+
+
+GONE: Final = _Gone()
+
+
 class Session:
     # Slots: tens of thousands of these live at once (memory per connection is measured).
     __slots__ = (
         "_bucket",
         "_cancel",
+        "_closing",
         "_delivery",
         "_draining",
+        "_ending",
         "_expiry",
+        "_frames",
         "_in_flight",
+        "_inline",
         "_legacy",
         "_nursery",
         "_pinged_at",
@@ -130,6 +152,7 @@ class Session:
         self._nursery: trio.Nursery | None = None
         self._reading = trio.CancelScope()
         self._draining = False
+        self._inline = False  # the reader is answering a request itself
         self._pinged_at: float | None = None
         self._expiry = math.inf  # on the trio clock
         if expires_at is not None and math.isfinite(expires_at):
@@ -137,14 +160,18 @@ class Session:
         self.close_code = CLOSE_GOING_AWAY
         self.close_reason = ""
         self._requests = 0
+        self._frames = FrameReader(settings.max_frame_bytes)
+        self._closing = False  # nothing may be sent but the close frame
+        # How reading ended, for the close: the peer's close frame, a violation, or EOF.
+        self._ending: Close | FrameFailure | _Gone | None = None
 
     def send(self, frame: bytes) -> None:
         """Send a message without waiting; a full queue means the client is too slow."""
         self._send_framed(text_frame(frame))
 
     def _send_framed(self, wire_frame: bytes) -> None:
-        if self.ws.closed is not None:
-            return  # closing: nothing may follow the close frame
+        if self._closing:
+            return  # nothing may follow the close frame
         if not self.wire.write_nowait(wire_frame):
             self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
 
@@ -173,6 +200,7 @@ class Session:
             self._cancel.cancel()
 
     async def run(self) -> None:
+        # The server handed the reads to this session at the handshake (wire.take_reads).
         with self._cancel:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -184,8 +212,46 @@ class Session:
                 if self._draining:
                     await self._finish_in_flight()
                 self._cancel.cancel()
+        self._closing = True
         with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
-            await self.ws.aclose(self.close_code, self.close_reason)
+            await self._close_handshake()
+
+    async def _close_handshake(self) -> None:
+        """Close as the reading ended. (When it returns, the connection's stream is closed
+        and trio-websocket's reader task cancelled, if they are not already.)"""
+        ending = self._ending
+        if isinstance(ending, FrameFailure):
+            # Fail the connection: say why, and drop it without waiting for an answer.
+            self.wire.write_nowait(close_frame(ending.code, ending.reason))
+            await self.wire.drained()
+        elif isinstance(ending, Close):
+            # trio-websocket answers the peer's close (with its code) and closes the stream.
+            await self.wire.give(masked_close_frame(ending.payload))
+        elif ending is None:
+            # Our close: trio-websocket sends it; the peer's answer is passed on to it.
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._pass_close_answer)
+                await self.ws.aclose(self.close_code, self.close_reason)
+                nursery.cancel_scope.cancel()
+        # GONE: the peer closed or reset the connection; there is nobody to answer.
+
+    async def _pass_close_answer(self) -> None:
+        """While closing: read on, drop messages, and hand the peer's close frame (or the
+        end of the stream) to trio-websocket."""
+        while True:
+            data = await self.wire.read()
+            try:
+                received = self._frames.feed(data) if data else []
+            except FrameFailure:
+                received = []
+                data = b""
+            for item in received:
+                if isinstance(item, Close):
+                    await self.wire.give(masked_close_frame(item.payload))
+                    return
+            if not data:
+                self.wire.give_nowait(b"")  # trio-websocket sees the end and stops waiting
+                return
 
     async def _start(self) -> None:
         """connection:recoveryIncomplete (if so), connection:ready, the replay, then live;
@@ -225,7 +291,8 @@ class Session:
         """Shutting down: read no more requests, answer those in flight, then close 1001."""
         self._draining = True
         self.close_code, self.close_reason = CLOSE_GOING_AWAY, "server shutting down"
-        self._reading.cancel()
+        if not self._inline:  # else the reader stops once that answer is sent (`_request`)
+            self._reading.cancel()
 
     async def _finish_in_flight(self) -> None:
         while self._in_flight:
@@ -301,31 +368,69 @@ class Session:
             self._send_framed(PING_FRAME)
 
     async def _read_loop(self, nursery: trio.Nursery) -> None:
+        frames = self._frames
         while True:
+            data = await self.wire.read()
+            if not data:
+                self._ending = GONE
+                self.close_code, self.close_reason = CLOSE_ABNORMAL, "the peer went without a close frame"
+                return
             try:
-                message = await self.ws.get_message()
-            except ConnectionClosed as closed:
-                if closed.reason is not None:  # the client's close code, for the log
-                    self.close_code, self.close_reason = closed.reason.code, closed.reason.reason or ""
+                received = frames.feed(data)
+            except FrameFailure as failure:
+                if await self._handle(failure.received, nursery):
+                    self._ending = failure
+                    self.close(failure.code, failure.reason)
                 return
-            if isinstance(message, bytes):
+            if not await self._handle(received, nursery):
+                return
+
+    async def _handle(self, received: list[Received], nursery: trio.Nursery) -> bool:
+        """Act on what one read completed, in order; False once the connection is ending."""
+        last = len(received) - 1
+        for index, item in enumerate(received):
+            if type(item) is bytes:
+                await self._request(item, nursery, alone=index == last)
+            elif isinstance(item, Ping):
+                self._send_framed(pong_frame(item.payload))
+            elif isinstance(item, Close):
+                self._ending = item
+                self.close_code, self.close_reason = item.code, item.reason  # the peer's, for the log
+                return False
+            elif isinstance(item, Binary):
                 self.close(CLOSE_UNSUPPORTED_DATA, "binary frames are not accepted: send JSON text")
-                return
-            if not self._bucket.take(trio.current_time()):
-                self._reject_rate(message)
-                continue
-            self._rejected = 0
-            while self._in_flight >= self.settings.max_in_flight:
-                await self._slot_wait()
-            self._in_flight += 1
-            nursery.start_soon(self._answer, message)
+                return False
+            # A pong needs nothing: any read counts as hearing from the peer (keepalive).
+        return True
+
+    async def _request(self, message: bytes, nursery: trio.Nursery, *, alone: bool) -> None:
+        if not self._bucket.take(trio.current_time()):
+            self._reject_rate(message)
+            return
+        self._rejected = 0
+        while self._in_flight >= self.settings.max_in_flight:
+            await self._slot_wait()
+        self._in_flight += 1
+        request = read_request(message)
+        if alone and self._in_flight == 1 and one_round_trip(request):
+            # Nothing else in flight or read: answering here costs no task and no hop, and
+            # keeps the order; the next read waits one Redis round trip at most.
+            self._inline = True
+            try:
+                await self._answer(request)
+            finally:
+                self._inline = False
+            if self._draining:
+                self._reading.cancel()  # drained while answering: read no more
+        else:
+            nursery.start_soon(self._answer, request)
 
     async def _slot_wait(self) -> None:
         if self._slot_freed is None:
             self._slot_freed = trio.Event()
         await self._slot_freed.wait()
 
-    def _reject_rate(self, message: str) -> None:
+    def _reject_rate(self, message: bytes) -> None:
         self._rejected += 1
         if self._rejected > self.settings.rate_burst:
             self.close(CLOSE_POLICY_VIOLATION, "request rate far above the limit")
@@ -340,18 +445,22 @@ class Session:
         limit = f"{self.settings.rate_per_second:g}/s"
         self.send(encode_error(endpoint, event, RateLimited(f"request rate above {limit}; slow down")))
 
-    async def _answer(self, message: str) -> None:
+    async def _answer(self, request: Request | FrameError) -> None:
         self._requests += 1
-        REQUEST_ID.set(f"{CONNECTION_ID.get()}-{self._requests}")  # this task only
+        # In the request's task, or in the reader's for the time of an inline answer.
+        request_id = REQUEST_ID.set(f"{CONNECTION_ID.get()}-{self._requests}")
         try:
-            reply = await dispatch(self.services, self.caller, message)
+            reply = await dispatch(self.services, self.caller, request)
             # A response waits for room in the queue: at most max_in_flight of them can, and
             # the reader stops reading meanwhile, so a client that does not read only stalls
             # itself. Pushes never wait (see `send`).
-            if self.ws.closed is None:
-                with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+            if not self._closing:
+                try:  # noqa: SIM105 - a contextlib.suppress per response showed in the profile
                     await self.wire.write(text_frame(reply))
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    pass  # the connection went meanwhile: nobody to answer
         finally:
+            REQUEST_ID.reset(request_id)
             self._in_flight -= 1
             if self._slot_freed is not None:
                 self._slot_freed.set()

@@ -13,6 +13,12 @@ flusher task, started on demand in the connection's nursery, writes it whenever 
 is writable again (several chunks per system call). The queue is the connection's bounded
 send queue: past `limit` frames `write_nowait` refuses, and the caller closes the
 connection as too slow; `write` waits for room instead.
+
+Reads: trio-websocket reads the handshake through `receive_some`. Once the session has
+accepted it, the session takes the reads over (`take_reads`, then `read`: the socket's
+bytes, for the session's own frame reader), and trio-websocket's reader task waits in
+`receive_some` until the session hands it bytes with `give`: the peer's close frame, for
+trio-websocket to answer (the close handshake), or b"" for the end of the stream.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Final
 
 import trio
 
+READ_BYTES: Final = 65536  # one read from the socket
 WRITEV_CHUNKS: Final = 64  # chunks handed to one writev call (Linux allows 1024)
 # The queue of a connection with nothing queued: shared and never added to, because an
 # empty deque is 760 bytes and most connections have nothing queued most of the time.
@@ -36,10 +43,14 @@ class WireStream(trio.abc.Stream):
         "_closed",
         "_fd",
         "_flushing",
+        "_given",
+        "_handshake_read",
         "_head_started",
         "_nursery",
         "_progress",
         "_queue",
+        "_reader_idle",
+        "_reads_taken",
         "_stream",
         "_written",
         "heard_at",
@@ -58,7 +69,12 @@ class WireStream(trio.abc.Stream):
         self._flushing = False
         self._closed = False
         self._broken: OSError | None = None
+        # Also where trio-websocket's reader waits once the session reads, and `give` with it.
         self._progress = trio.lowlevel.ParkingLot()
+        self._reads_taken = False
+        self._handshake_read: trio.CancelScope | None = None  # trio-websocket's read under way
+        self._given: bytes | None = None  # bytes handed to trio-websocket, not yet taken
+        self._reader_idle = False  # trio-websocket's reader waits for bytes (took the last)
         self.heard_at = trio.current_time()  # when bytes last came from the peer
 
     @property
@@ -127,9 +143,59 @@ class WireStream(trio.abc.Stream):
         await self.drained()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        data = await self._stream.receive_some(max_bytes)
-        self.heard_at = trio.current_time()
-        return data
+        """trio-websocket's reads: the socket's bytes until the session takes the reads,
+        then only what the session gives."""
+        if not self._reads_taken:
+            with trio.CancelScope() as scope:
+                self._handshake_read = scope
+                data = await self._stream.receive_some(max_bytes)
+                self.heard_at = trio.current_time()
+                return data
+            self._handshake_read = None  # cancelled by take_reads: nothing was read
+        while self._given is None:
+            self._reader_idle = True
+            self._progress.unpark_all()
+            await self._progress.park()
+            if self._closed:
+                raise trio.ClosedResourceError("the connection is closed")
+        given, self._given = self._given, None
+        self._reader_idle = False
+        return given
+
+    # reads on the session's behalf
+
+    def take_reads(self) -> None:
+        """From now on the session reads the socket (`read`); trio-websocket gets only what
+        the session gives it."""
+        self._reads_taken = True
+        if self._handshake_read is not None:
+            self._handshake_read.cancel()  # the reader waits on the socket: stop it waiting
+
+    async def read(self) -> bytes:
+        """The next bytes from the peer; b"" once it has closed or reset the connection."""
+        while True:
+            await trio.lowlevel.wait_readable(self._fd)
+            try:
+                data = os.read(self._fd, READ_BYTES)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return b""  # reset by the peer
+            self.heard_at = trio.current_time()
+            return data
+
+    def give_nowait(self, data: bytes) -> None:
+        """Hand `data` to trio-websocket's reader (b"": the end of the stream)."""
+        self._given = data
+        self._reader_idle = False
+        self._progress.unpark_all()
+
+    async def give(self, data: bytes) -> None:
+        """Hand `data` (a close frame) to trio-websocket's reader and return once it has
+        handled it (it asks for more) or the connection is closed."""
+        self.give_nowait(data)
+        while not (self._reader_idle or self._closed):
+            await self._progress.park()
 
     async def aclose(self) -> None:
         # Marked closed first: the descriptor number is free for reuse once it is closed.

@@ -21,7 +21,7 @@ def test_the_server_median_is_read_off_its_histogram() -> None:
 
 
 def test_the_load_generator_drives_the_echo_reference(tmp_path: Path) -> None:
-    echo = Reference("echo")
+    echo = Reference.trio("echo")
     try:
         seed = tmp_path / "seed.json"
         seed.write_text(json.dumps({"users": ["u0"], "meetings": ["m0"]}))
@@ -51,7 +51,7 @@ def test_fan_out_receivers_count_whole_frames_only() -> None:
 
 
 def test_the_load_generator_drives_the_broadcast_reference() -> None:
-    broadcast = Reference("broadcast")
+    broadcast = Reference.trio("broadcast")
     try:
         run = subprocess.run(
             [sys.executable, str(BENCH / "loadgen.py"), "--url", broadcast.url, "--scenario", "broadcast",

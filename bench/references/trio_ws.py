@@ -1,6 +1,6 @@
 """Reference servers: what bare trio-websocket does on this machine, to measure against.
 
-    python bench/references.py echo|broadcast|idle --port P
+    python bench/references/trio_ws.py echo|broadcast|idle --port P
 
 - echo: decodes each frame into the same envelope (msgspec Struct, data kept raw) and
   answers with the response envelope carrying that data: the transport ceiling.

@@ -1,0 +1,146 @@
+"""`serve --workers N`: N server processes on one port, the way to use every core of a host.
+
+Theory of operation: the parent checks the port (and, for --port 0, picks one) by binding
+it without listening, starts the embedded Redis if there is no --redis-url, then starts N
+`serve` processes. Each worker listens on the same port with SO_REUSEPORT, so the kernel
+spreads new connections over them; they share nothing but Redis (events reach every
+worker through its own subscription, as they reach separate instances). Worker i (from 1)
+serves health and metrics on --http-port + i - 1, its metrics labelled worker="i".
+
+The workers run in sessions of their own, so a Ctrl-C in a terminal reaches only the
+parent, which forwards SIGTERM and SIGINT to every worker: they drain together, and a
+second signal stops them at once, as for one instance. A worker that exits while the
+others serve is reported (one line with its exit code or signal) and the others are
+drained. The parent exits 0 when every worker exited 0, else with the first failure's
+code (2 for a mistake in the settings, 1 otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+
+from roomful_meetings.config import WORKER_ENV, ConfigError, Settings
+from roomful_meetings.storage.embedded import embedded_redis
+
+log = logging.getLogger("roomful_meetings")
+
+
+def reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
+    """Bind (without listening: it takes no connections) to check the port is free and,
+    for port 0, to pick one the workers then share."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port} (--port): {exc.strerror or exc}") from None
+    return sock, sock.getsockname()[1]
+
+
+@asynccontextmanager
+async def shared_redis_url(settings: Settings) -> AsyncIterator[str]:
+    """--redis-url, or the URL of an embedded Redis the parent runs for all its workers."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    async with embedded_redis(settings.data_dir) as address:
+        if address.unix_path:
+            yield f"unix://{address.unix_path}"
+        else:
+            yield f"redis://{address.host}:{address.port}"
+
+
+def worker_command(argv: list[str], port: int, http_port: int, redis_url: str) -> list[str]:
+    # Flags win over the environment, and the last of a repeated flag wins: appended here.
+    return [
+        sys.executable,
+        "-m",
+        "roomful_meetings",
+        *argv,
+        "--workers",
+        "1",
+        "--port",
+        str(port),
+        "--http-port",
+        str(http_port),
+        "--redis-url",
+        redis_url,
+    ]
+
+
+async def serve_workers(settings: Settings, argv: list[str]) -> int:
+    """Run `settings.workers` workers until they end; the exit code for the command line.
+    `argv`: the `serve` command line as given."""
+    reserved, port = reserve_port(settings.host, settings.port)
+    with reserved:
+        async with shared_redis_url(settings) as redis_url:
+            return await _supervise(settings, argv, port, redis_url)
+
+
+async def _supervise(settings: Settings, argv: list[str], port: int, redis_url: str) -> int:
+    processes: list[trio.Process] = []
+    codes: dict[int, int] = {}
+    stopping = False
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            for index in range(1, settings.workers + 1):
+                http_port = settings.http_port + index - 1 if settings.http_port else 0
+                process = await trio.lowlevel.open_process(
+                    worker_command(argv, port, http_port, redis_url),
+                    env={**os.environ, WORKER_ENV: str(index)},
+                    start_new_session=True,  # signals come from the parent only
+                )
+                processes.append(process)
+            log.info(
+                "%d workers on ws://%s:%d (pids %s)",
+                len(processes),
+                settings.host,
+                port,
+                " ".join(str(p.pid) for p in processes),
+            )
+
+            def stop_all(signum: int) -> None:
+                for process in processes:
+                    if process.returncode is None:
+                        process.send_signal(signum)
+
+            async def forward() -> None:
+                nonlocal stopping
+                async for signum in signals:
+                    stopping = True
+                    log.info("received %s: passing it to the workers", signal.Signals(signum).name)
+                    stop_all(signum)
+
+            async def watch(index: int, process: trio.Process) -> None:
+                code = await process.wait()
+                codes[index] = code
+                if not stopping and code != 0:
+                    log.error("worker %d (pid %d) %s; stopping the others", index, process.pid, _ended(code))
+                    stop_all(signal.SIGTERM)
+                if len(codes) == len(processes):
+                    nursery.cancel_scope.cancel()
+
+            nursery.start_soon(forward)
+            for index, process in enumerate(processes, start=1):
+                nursery.start_soon(watch, index, process)
+    return next((_exit_code(codes[i]) for i in sorted(codes) if codes[i] != 0), 0)
+
+
+def _ended(code: int) -> str:
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
+def _exit_code(code: int) -> int:
+    return 128 - code if code < 0 else code

@@ -1,0 +1,164 @@
+"""Which task answers a request: the reader itself for a one-round-trip request read while
+nothing else is in flight, a task of its own otherwise; bounds and back-pressure hold either
+way (max_in_flight, 4008 and 429 have their own tests in test_operations and test_frames)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import trio
+import trio.testing
+
+from roomful_meetings.client import connect
+from roomful_meetings.protocol.payloads import MeetingRef
+from roomful_meetings.service.context import Caller, Services
+from tests.conftest import ServerHandle, StartServer, token
+from tests.e2e.world import ready
+from tests.endpoints import installed
+from tests.protocol.test_frames import frame
+from tests.wsraw import RawPeer, open_raw
+
+TEXT = 1
+
+
+def answering_task() -> str:
+    """Spawned requests run in a task of their own, started at Session._answer."""
+    return trio.lowlevel.current_task().name
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.tasks: list[str] = []
+        self.release = trio.Event()
+        self.entered = trio.Event()
+
+    async def get(self, services: Services, caller: Caller, data: MeetingRef) -> dict[str, str]:
+        self.tasks.append(answering_task())
+        return {"meetingId": data.meetingId}
+
+    async def held(self, services: Services, caller: Caller, data: object) -> dict[str, bool]:
+        self.tasks.append(answering_task())
+        self.entered.set()
+        await self.release.wait()
+        return {"held": True}
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
+    recorder = Recorder()
+    with (
+        installed(monkeypatch, "meeting:getMeeting", recorder.get),
+        installed(monkeypatch, "test:held", recorder.held),
+    ):
+        yield recorder
+
+
+def spawned(task: str) -> bool:
+    return task.endswith("Session._answer")
+
+
+async def test_a_lone_one_round_trip_request_is_answered_by_the_reader(
+    server: ServerHandle, recorder: Recorder
+) -> None:
+    async with connect(server.url, token("alice")) as alice:
+        await ready(alice)
+        for _ in range(3):
+            await alice.request("meeting:getMeeting", {"meetingId": "m"})
+    assert len(recorder.tasks) == 3 and not any(spawned(t) for t in recorder.tasks), recorder.tasks
+
+
+async def test_a_request_while_another_is_in_flight_gets_a_task_and_is_not_held_up(
+    server: ServerHandle, recorder: Recorder
+) -> None:
+    async with connect(server.url, token("alice")) as alice:
+        await ready(alice)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(alice.request, "test:held", {})
+            await recorder.entered.wait()
+            # The held request is in flight: this one must not wait for it.
+            reply = await alice.request("meeting:getMeeting", {"meetingId": "m"})
+            assert reply.data == {"meetingId": "m"}
+            recorder.release.set()
+    held, get = recorder.tasks
+    assert spawned(held) and spawned(get), recorder.tasks  # test:held is not one round trip
+
+
+async def test_requests_read_together_each_get_a_task(server: ServerHandle, recorder: Recorder) -> None:
+    stream, status, received = await open_raw(
+        server.url, [(b"authorization", f"Bearer {token('alice')}".encode())]
+    )
+    assert status == 101
+    peer = RawPeer(stream, received)
+    async with stream:
+        assert (await peer.next_frame())[0] == TEXT  # connection:ready
+        get = b'{"endpoint":"meeting:getMeeting","data":{"meetingId":"m%d"},"event":{"id":"%d"}}'
+        await stream.send_all(b"".join(frame(TEXT, get % (i, i)) for i in range(3)))
+        answered = {json.loads((await peer.next_frame())[1])["event"]["id"] for _ in range(3)}
+    assert answered == {"0", "1", "2"}
+    # The first two came with more behind them in the same read: not answered inline.
+    assert spawned(recorder.tasks[0]) and spawned(recorder.tasks[1]), recorder.tasks
+
+
+async def test_a_client_that_does_not_read_its_responses_only_stalls_itself(
+    start_server: StartServer,
+) -> None:
+    """Back-pressure: responses wait for room in the send queue, the reader stops reading,
+    and nothing is dropped or cut; once the client reads, every response is there."""
+    server = await start_server(
+        send_queue_frames=4, max_in_flight=2, rate_per_second=10_000, rate_burst=10_000
+    )
+    stream, status, received = await open_raw(
+        server.url, [(b"authorization", f"Bearer {token('bob')}".encode())]
+    )
+    assert status == 101
+    peer = RawPeer(stream, received)
+    big = b"x" * 60_000  # each 404 echoes the id: responses fill the socket buffers fast
+    request = b'{"endpoint":"meeting:getMeeting","data":{"meetingId":"%s"},"event":{"id":"%d"}}'
+    async with stream, connect(server.url, token("carol")) as carol:
+        await ready(carol)
+        async with trio.open_nursery() as nursery:
+
+            async def send_all() -> None:
+                for i in range(40):
+                    await stream.send_all(frame(TEXT, request % (big, i)))
+
+            nursery.start_soon(send_all)
+            # Meanwhile another connection is served as usual.
+            reply = await carol.request("meeting:getMeeting", {"meetingId": "x"})
+            assert reply.error is not None and reply.error.code == 404
+            ids: list[int] = []
+            while len(ids) < 40:
+                opcode, payload = await peer.next_frame()
+                if opcode == TEXT and b'"endpoint":"meeting:getMeeting"' in payload:
+                    ids.append(int(json.loads(payload)["event"]["id"]))
+    assert sorted(ids) == list(range(40))
+
+
+async def test_stopping_during_an_inline_answer_still_sends_it(
+    server: ServerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Draining stops reading, not the answer the reader is giving itself."""
+    entered, release = trio.Event(), trio.Event()
+
+    async def get(services: Services, caller: Caller, data: MeetingRef) -> dict[str, str]:
+        entered.set()
+        await release.wait()
+        return {"meetingId": data.meetingId}
+
+    with installed(monkeypatch, "meeting:getMeeting", get):
+        async with connect(server.url, token("alice")) as alice:
+            await ready(alice)
+            async with trio.open_nursery() as nursery:
+                replies: list[object] = []
+
+                async def ask() -> None:
+                    replies.append((await alice.request("meeting:getMeeting", {"meetingId": "m"})).data)
+
+                nursery.start_soon(ask)
+                await entered.wait()
+                server.stop.set()
+                await trio.testing.wait_all_tasks_blocked()  # the drain has reached the session
+                release.set()
+            assert replies == [{"meetingId": "m"}]

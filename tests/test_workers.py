@@ -1,0 +1,132 @@
+"""`serve --workers N` as an operator runs it: real processes on one port, real signals."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+import trio
+
+from roomful_meetings.client import connect
+from roomful_meetings.storage.embedded import RedisProcess, free_port
+from tests.conftest import SECRET, token
+from tests.e2e.test_operations import http_get
+from tests.test_startup import CLI, EXIT_WAIT, clean_env, wait_for_line
+
+
+def two_free_ports() -> int:
+    """A port p with p + 1 free too (worker 2's --http-port)."""
+    while True:
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
+class Workers:
+    def __init__(
+        self, proc: subprocess.Popen[str], port: int, http_ports: list[int], pids: list[int]
+    ) -> None:
+        self.proc, self.port, self.http_ports, self.pids = proc, port, http_ports, pids
+
+
+@pytest.fixture
+def workers(own_redis: RedisProcess, tmp_path: Path, prefix: str) -> Iterator[Workers]:
+    http_port = two_free_ports()
+    command = [*CLI, "serve", "--workers", "2", "--port", "0", "--http-port", str(http_port)]
+    command += ["--redis-url", own_redis.url, "--jwt-secret", SECRET, "--key-prefix", prefix]
+    command += ["--data-dir", str(tmp_path / "var")]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=clean_env())
+    try:
+        line = wait_for_line(proc, "2 workers on ws://")[-1]
+        match = re.search(r"ws://[^:]+:(\d+) \(pids (\d+) (\d+)\)", line)
+        assert match, line
+        yield Workers(
+            proc,
+            int(match.group(1)),
+            [http_port, http_port + 1],
+            [int(match.group(2)), int(match.group(3))],
+        )
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+async def wait_ready(http_port: int) -> None:
+    with trio.fail_after(30):
+        while True:
+            try:
+                if (await http_get(http_port, "/readyz"))[0] == 200:
+                    return
+            except OSError:
+                pass  # not listening yet
+            await trio.sleep(0.05)  # polling another process's readiness
+
+
+def connections_of(metrics: str) -> dict[str, float]:
+    return {
+        w: float(v) for w, v in re.findall(r'^roomful_connections\{worker="(\d+)"\} (\S+)$', metrics, re.M)
+    }
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_workers_share_the_port_label_their_metrics_and_drain_together_on_sigterm(
+    workers: Workers,
+) -> None:
+    for http_port in workers.http_ports:
+        await wait_ready(http_port)
+    url = f"ws://127.0.0.1:{workers.port}"
+    async with AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(connect(url, token(f"u{i}"))) for i in range(24)]
+        for client in clients:
+            assert (await client.next_push()).endpoint == "connection:ready"
+        seen: dict[str, float] = {}
+        for index, http_port in enumerate(workers.http_ports, start=1):
+            seen |= connections_of((await http_get(http_port, "/metrics"))[1])
+            assert set(seen) >= {str(index)}  # each worker labels its own samples
+        # The kernel spreads connections over both listeners (all 24 on one: p = 2**-23).
+        assert sum(seen.values()) == 24 and all(count > 0 for count in seen.values()), seen
+        workers.proc.send_signal(signal.SIGTERM)
+        assert await trio.to_thread.run_sync(workers.proc.wait, EXIT_WAIT) == 0
+    assert not any(alive(pid) for pid in workers.pids)
+    assert workers.proc.stderr is not None
+    rest = workers.proc.stderr.read()
+    assert "passing it to the workers" in rest and "Traceback" not in rest
+
+
+async def test_a_worker_that_dies_is_reported_and_the_others_stopped(workers: Workers) -> None:
+    for http_port in workers.http_ports:
+        await wait_ready(http_port)
+    os.kill(workers.pids[0], signal.SIGKILL)
+    assert await trio.to_thread.run_sync(workers.proc.wait, EXIT_WAIT) == 128 + signal.SIGKILL
+    assert not alive(workers.pids[1])
+    assert workers.proc.stderr is not None
+    rest = workers.proc.stderr.read()
+    assert f"worker 1 (pid {workers.pids[0]}) was killed by SIGKILL; stopping the others" in rest
+
+
+def test_workers_must_be_at_least_one() -> None:
+    run = subprocess.run(
+        [*CLI, "serve", "--workers", "0"], capture_output=True, text=True, env=clean_env(), timeout=EXIT_WAIT
+    )
+    assert run.returncode == 2 and "--workers" in run.stderr and "Traceback" not in run.stderr

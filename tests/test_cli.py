@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,12 +14,11 @@ import trio
 from roomful_meetings.client import connect
 from roomful_meetings.storage.embedded import RedisProcess, free_port
 from tests.logfmt import parse_logfmt
-
-CLI = [sys.executable, "-m", "roomful_meetings"]
+from tests.processes import CLI, clean_env, serving, wait_listening
 
 
 def cli(*args: str, data_dir: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMFUL_")}
+    env = clean_env()
     done = subprocess.run(
         [*CLI, *args, "--data-dir", str(data_dir)],
         capture_output=True,
@@ -35,20 +31,6 @@ def cli(*args: str, data_dir: Path) -> str:
     return done.stdout.strip()
 
 
-def wait_listening(port: int, proc: subprocess.Popen[str], timeout: float = 20) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"server did not listen on {port}")
-
-
 # The port, the data folder and the process of a running `serve`.
 Served = tuple[int, Path, subprocess.Popen[str]]
 
@@ -56,29 +38,8 @@ Served = tuple[int, Path, subprocess.Popen[str]]
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     """`roomful-meetings serve` with no Redis URL: starts its own Redis in the data folder."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMFUL_")}
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), "--data-dir", str(tmp_path / "var")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        wait_listening(port, proc)
+    with serving("--data-dir", str(tmp_path / "var")) as (port, proc):
         yield port, tmp_path / "var", proc
-    finally:
-        if proc.poll() is None:  # stop it as an operator would, so it stops its Redis too
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe:
-                pipe.close()
 
 
 async def test_serve_with_embedded_redis_accepts_a_minted_token_and_stops_on_sigterm(served: Served) -> None:

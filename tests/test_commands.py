@@ -3,19 +3,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from importlib.metadata import version
 from pathlib import Path
 
-CLI = [sys.executable, "-m", "roomful_meetings"]
+from tests.processes import CLI, clean_env
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMFUL_")}
     return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60, check=False
+        [*CLI, *args], capture_output=True, text=True, env=clean_env(), cwd=cwd, timeout=60, check=False
     )
 
 

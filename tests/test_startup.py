@@ -3,25 +3,19 @@ signals, and everyday mistakes answered with one line and an exit code."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from roomful_meetings.storage.embedded import RedisProcess, free_port
+from tests.processes import CLI, clean_env
 
-CLI = [sys.executable, "-m", "roomful_meetings"]
 SECRET = "a-secret-of-at-least-thirty-two-bytes-0123"
 EXIT_WAIT = 30  # seconds: generous, the process exits well before on an idle machine
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("ROOMFUL_")}
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -18,7 +18,8 @@ from roomful_meetings.client import connect
 from roomful_meetings.storage.embedded import RedisProcess, free_port
 from tests.conftest import SECRET, token
 from tests.e2e.test_operations import http_get
-from tests.test_startup import CLI, EXIT_WAIT, clean_env, wait_for_line
+from tests.processes import CLI, clean_env
+from tests.test_startup import EXIT_WAIT, wait_for_line
 
 
 def two_free_ports() -> int:

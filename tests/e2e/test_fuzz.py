@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import signal
-import subprocess
 import warnings
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
@@ -25,12 +22,12 @@ from hypothesis import strategies as st
 from trio_websocket import ConnectionClosed
 
 from roomful_meetings.storage.consistency import scan
-from roomful_meetings.storage.embedded import RedisProcess, free_port
+from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.redis import Redis, open_redis
 from tests.conftest import SECRET, token
 from tests.e2e.world import close_code
 from tests.frames import frames
-from tests.test_cli import CLI, wait_listening
+from tests.processes import serving
 from tests.wsraw import open_ws
 
 PREFIX = "fuzz:"
@@ -39,20 +36,9 @@ PREFIX = "fuzz:"
 @pytest.fixture(scope="module")
 def fuzz_server(redis_server: RedisProcess) -> Iterator[str]:
     """One server for every example: its websocket URL."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMFUL_")}
-    command = [*CLI, "serve", "--port", str(port), "--redis-url", redis_server.url, "--key-prefix", PREFIX]
-    proc = subprocess.Popen([*command, "--jwt-secret", SECRET], env=env, text=True, stderr=subprocess.DEVNULL)
-    try:
-        wait_listening(port, proc)
+    flags = ("--redis-url", redis_server.url, "--key-prefix", PREFIX, "--jwt-secret", SECRET)
+    with serving(*flags, quiet=True) as (port, _):
         yield f"ws://127.0.0.1:{port}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def snapshot(redis: Redis, prefix: str) -> dict[bytes, bytes]:

@@ -17,7 +17,7 @@ from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.models import Recurrence
 from roomful_meetings.storage.consistency import check_invariants
 from roomful_meetings.storage.keys import Keys
-from tests.conftest import ServerHandle, token
+from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import meeting, ready, redis_of, seed
 
 STANDUP = meeting(
@@ -53,7 +53,7 @@ async def day_slots(client: Client, day: str, users: list[str]) -> list[tuple[st
     return slots_of(await client.call("meeting:getTimeSlotsForMeeting", query))
 
 
-async def test_the_weekly_standup_story_on_two_instances(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_the_weekly_standup_story_on_two_instances(start_server: StartServer) -> None:
     a, b = await start_server(), await start_server()
     await seed(a)
     async with (
@@ -169,7 +169,7 @@ async def test_the_weekly_standup_story_on_two_instances(start_server) -> None: 
 
 
 @pytest.fixture
-async def world(start_server) -> ServerHandle:  # type: ignore[no-untyped-def]
+async def world(start_server: StartServer) -> ServerHandle:
     server: ServerHandle = await start_server()
     await seed(server)
     return server
@@ -314,7 +314,9 @@ async def test_a_single_meeting_can_become_a_series(world: ServerHandle) -> None
         assert await check_invariants(redis, Keys(world.settings.key_prefix)) == 1
 
 
-async def test_racing_rsvps_and_a_split_racing_an_instance_edit_keep_the_invariants(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_racing_rsvps_and_a_split_racing_an_instance_edit_keep_the_invariants(
+    start_server: StartServer,
+) -> None:
     servers = [await start_server(rate_per_second=10_000, rate_burst=10_000) for _ in range(2)]
     await seed(servers[0])
     async with (

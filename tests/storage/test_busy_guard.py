@@ -3,52 +3,27 @@ the body runs only when each guarded user's busy version is still the one given.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from roomful_meetings.domain.meetings import Source
-from roomful_meetings.protocol.models import DEFAULT_COLOR
 from roomful_meetings.protocol.payloads import RoomIn, UserIn
 from roomful_meetings.storage.base import BUSY_GUARD, BusyMoved
 from roomful_meetings.storage.catalog import CatalogStore
-from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.keys import Keys
-from roomful_meetings.storage.meetings import MeetingFields, MeetingStore
-from roomful_meetings.storage.redis import Redis, load_scripts, open_redis
+from roomful_meetings.storage.meetings import MeetingStore
+from roomful_meetings.storage.redis import Redis, load_scripts
+from tests.storage.world import fields
 
 SCRIPTS = load_scripts()
 LOBBY = Source("room", "lobby", "lobby")
 START = 29_000_000
 
 
-@pytest.fixture
-async def redis(redis_server: RedisProcess) -> AsyncIterator[Redis]:
-    async with open_redis(redis_server.address) as connection:
-        await connection.wait_connected()
-        yield connection
-
-
 async def create(meetings: MeetingStore, meeting_id: str, start: int) -> object:
-    stamp = "2025-02-19T10:00:00Z"
-    fields = MeetingFields(
-        {
-            "meetingId": meeting_id,
-            "created": stamp,
-            "updated": stamp,
-            "subject": "s",
-            "description": "",
-            "color": DEFAULT_COLOR,
-            "organizerId": "alice",
-            "sourceString": "room:lobby",
-            "sourceType": "room",
-            "sourcePk": "lobby",
-            "startDate": stamp,
-            "endDate": stamp,
-        }
-    )
     key = meetings.keys.room("lobby")
-    return await meetings.create(meeting_id, "alice", LOBBY, key, start, start + 60, ["alice", "bob"], fields)
+    return await meetings.create(
+        meeting_id, "alice", LOBBY, key, start, start + 60, ["alice", "bob"], fields(meeting_id)
+    )
 
 
 async def test_a_moved_version_refuses_with_298_and_writes_nothing(redis: Redis, prefix: str) -> None:

@@ -20,47 +20,40 @@ for _, gid in ipairs(redis.call('SMEMBERS', k_user_groups(uid))) do
 end
 
 local direct_src = 'direct:' .. uid
-for _, mid in ipairs(redis.call('ZRANGE', k_user_meetings(uid), 0, -1)) do
+
+-- Leave one meeting or series (`series`: its instances' statuses of the user go too, and
+-- the others' busy time is recomputed): deleted if the user organized it, else the user
+-- is removed from it.
+local function leave(mid, series)
   local mkey = k_meeting(mid)
   local cur = redis.call('HMGET', mkey, 'org', 'pids', 'src', 'start', 'end')
-  if cur[2] then
-    local pids = decode_pids(cur[2])
-    local rest = {}
-    for _, other in ipairs(pids) do if other ~= uid then rest[#rest + 1] = other end end
-    if cur[1] == uid then
-      erase_meeting(mkey, mid, pids, cur)
-      emit_to_all(rest, 'meeting:onMeetingDeleted', deleted_data(mid))
-    else
-      redis.call('HDEL', mkey, 's:' .. uid)
-      redis.call('HSET', mkey, 'pids', cjson.encode(rest), 'j:updated', '"' .. NOW_ISO .. '"')
-      if cur[3] == direct_src then
-        redis.call('HSET', mkey, 'valid', '0')
-        redis.call('ZREM', k_source(cur[3]), mid)
-      end
-      emit_to_all(rest, 'meeting:onMeetingUpdated', meeting_data(meeting_json(mkey)))
+  if not cur[2] then return end
+  local pids = decode_pids(cur[2])
+  local rest = {}
+  for _, other in ipairs(pids) do if other ~= uid then rest[#rest + 1] = other end end
+  if cur[1] == uid then
+    erase_meeting(mkey, mid, pids, cur)
+    emit_to_all(rest, 'meeting:onMeetingDeleted', deleted_data(mid))
+    return
+  end
+  redis.call('HDEL', mkey, 's:' .. uid)
+  if series then
+    forget_instance_statuses(k_series_instances(mid), {uid})
+    redis.call('HSET', mkey, 'pids', cjson.encode(rest), 'j:updated', '"' .. NOW_ISO .. '"', 'ver', change_version())
+    for _, other in ipairs(rest) do busy_changed(other) end
+  else
+    redis.call('HSET', mkey, 'pids', cjson.encode(rest), 'j:updated', '"' .. NOW_ISO .. '"')
+    if cur[3] == direct_src then
+      redis.call('HSET', mkey, 'valid', '0')
+      redis.call('ZREM', k_source(cur[3]), mid)
     end
   end
+  emit_to_all(rest, 'meeting:onMeetingUpdated', meeting_data(meeting_json(mkey)))
 end
--- Series (contract 9): the same, in the series index; the user's own instance statuses go too.
-for _, sid in ipairs(redis.call('ZRANGE', k_user_series(uid), 0, -1)) do
-  local mkey = k_meeting(sid)
-  local cur = redis.call('HMGET', mkey, 'org', 'pids', 'src', 'start', 'end')
-  if cur[2] then
-    local pids = decode_pids(cur[2])
-    local rest = {}
-    for _, other in ipairs(pids) do if other ~= uid then rest[#rest + 1] = other end end
-    if cur[1] == uid then
-      erase_meeting(mkey, sid, pids, cur)
-      emit_to_all(rest, 'meeting:onMeetingDeleted', deleted_data(sid))
-    else
-      redis.call('HDEL', mkey, 's:' .. uid)
-      forget_instance_statuses(k_series_instances(sid), {uid})
-      redis.call('HSET', mkey, 'pids', cjson.encode(rest), 'j:updated', '"' .. NOW_ISO .. '"', 'ver', change_version())
-      for _, other in ipairs(rest) do busy_changed(other) end
-      emit_to_all(rest, 'meeting:onMeetingUpdated', meeting_data(meeting_json(mkey)))
-    end
-  end
-end
+
+for _, mid in ipairs(redis.call('ZRANGE', k_user_meetings(uid), 0, -1)) do leave(mid, false) end
+-- Series (contract 9): the same, in the series index.
+for _, sid in ipairs(redis.call('ZRANGE', k_user_series(uid), 0, -1)) do leave(sid, true) end
 invalidate_source(direct_src)
 
 -- the calendar feed goes with its token's hash key: the URL is 404 at once (contract 11)

@@ -1,23 +1,29 @@
 --[[
   Change one instance of a series (contract 9): override its fields or times, cancel it,
   or set the caller's own status for it. storage/series.py read the series at version
-  ARGV[6] and computed the outcome (the instance exists, the event's JSON); this script
+  ARGV[3] and computed the outcome (the instance exists, the event's JSON); this script
   applies it only if the series is still at that version (compare-and-set), so reading,
   deciding and writing are one atomic step. Participants get meeting:onMeetingUpdated with
   the instance, or meeting:onMeetingDeleted with its id when it is cancelled.
 
+  Mode: change
   KEYS[1]: the series hash   KEYS[2]: its instance hash
-  ARGV[4]: series id   ARGV[5]: caller id   ARGV[6]: series version read
-  ARGV[7]: "override" | "cancel" | "accepted" | "declined"
-  ARGV[8]: the instance's original start minute   ARGV[9]: the instance id
-  ARGV[10]: override: the instance's own fields after the change, JSON
-  ARGV[11]: "1": the instance's times changed (every invitee of it back to "received")
-  ARGV[12]: the instance's JSON after the change (the event's meeting; "" for cancel)
-  ARGV[13], ARGV[14]: the series' earliest instance start and latest end ("inf") after it
-  Returns: {0, 1 if changed else 0, ARGV[12]} | {403|404, message}
+  ARGV[1]: series id   ARGV[2]: caller id   ARGV[3]: series version read
+  ARGV[4]: "override" | "cancel" | "accepted" | "declined"
+  ARGV[5]: the instance's original start minute   ARGV[6]: the instance id
+  ARGV[7]: override: the instance's own fields after the change, JSON
+  ARGV[8]: "1": the instance's times changed (every invitee of it back to "received")
+  ARGV[9]: the instance's JSON after the change (the event's meeting; "" for cancel)
+  ARGV[10], ARGV[11]: the series' earliest instance start and latest end ("inf") after it
+  Returns: {0, 1 if changed else 0, ARGV[9]} | {403|404, message}
          | {299, message}: the series changed since it was read (nothing written)
 ]]
-local sid, caller, version, kind, orig, iid = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+--- @include "keys"
+--- @include "sets"
+--- @include "series"
+--- @include "meeting_json"
+
+local sid, caller, version, kind, orig, iid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local mkey, xkey = KEYS[1], KEYS[2]
 local cur = redis.call('HMGET', mkey, 'org', 'pids', 'ver', 'rule', 'src', 'lo', 'valid')
 if not cur[2] or not cur[4] then return fail(404, 'meeting ' .. iid .. ' not found') end
@@ -34,7 +40,7 @@ if cur[3] ~= version then return fail(299, 'series ' .. sid .. ' changed while t
 if rsvp then
   local field = 's:' .. orig .. ':' .. caller
   local now = redis.call('HGET', xkey, field) or redis.call('HGET', mkey, 's:' .. caller)
-  if now == kind then return {0, 0, ARGV[12]} end
+  if now == kind then return {0, 0, ARGV[9]} end
   redis.call('HSET', xkey, field, kind)
   busy_changed(caller)
 elseif kind == 'cancel' then
@@ -45,20 +51,20 @@ elseif kind == 'cancel' then
     busy_changed(uid)
   end
 else
-  redis.call('HSET', xkey, 'o:' .. orig, ARGV[10])
+  redis.call('HSET', xkey, 'o:' .. orig, ARGV[7])
   for i, uid in ipairs(pids) do
-    if i > 1 and ARGV[11] == '1' then redis.call('HSET', xkey, 's:' .. orig .. ':' .. uid, 'received') end
+    if i > 1 and ARGV[8] == '1' then redis.call('HSET', xkey, 's:' .. orig .. ':' .. uid, 'received') end
     busy_changed(uid)
   end
 end
-redis.call('HSET', mkey, 'ver', change_version(), 'lo', ARGV[13], 'hi', ARGV[14])
-if ARGV[13] ~= cur[6] then
-  for _, uid in ipairs(pids) do redis.call('ZADD', k_user_series(uid), ARGV[13], sid) end
+redis.call('HSET', mkey, 'ver', change_version(), 'lo', ARGV[10], 'hi', ARGV[11])
+if ARGV[10] ~= cur[6] then
+  for _, uid in ipairs(pids) do redis.call('ZADD', k_user_series(uid), ARGV[10], sid) end
 end
-if cur[7] == '1' then redis.call('ZADD', k_source(cur[5]), end_score(ARGV[14]), sid) end
+if cur[7] == '1' then redis.call('ZADD', k_source(cur[5]), end_score(ARGV[11]), sid) end
 if kind == 'cancel' then
   emit_to_all(pids, 'meeting:onMeetingDeleted', deleted_data(iid))
 else
-  emit_to_all(pids, 'meeting:onMeetingUpdated', meeting_data(ARGV[12]))
+  emit_to_all(pids, 'meeting:onMeetingUpdated', meeting_data(ARGV[9]))
 end
-return {0, 1, ARGV[12]}
+return {0, 1, ARGV[9]}

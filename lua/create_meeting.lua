@@ -2,20 +2,29 @@
   Create a meeting: check its source, group membership and invitees, write the meeting,
   index it for every participant and its source, and emit meeting:onMeetingCreated to all.
 
+  Mode: change
   KEYS[1]: the new meeting hash   KEYS[2]: the source's catalog hash (room, prop, group, or
   the other user of a direct meeting)   KEYS[3]: the source's meeting index
-  ARGV[4]: meeting id   ARGV[5]: organizer id   ARGV[6]: source type   ARGV[7]: source pk
-  ARGV[8]: room id of a room/prop source, else ""   ARGV[9]: source string
-  ARGV[10]: start minute   ARGV[11]: end minute   ARGV[12]: participant ids, JSON (organizer first)
-  ARGV[13..]: stored field/JSON-value pairs ("j:subject", "\"Weekly\"", ...); a series
+  KEYS[4]: the hash the source's network is read from (the room of a room or prop source,
+  the group; for a direct meeting, KEYS[2] again: not read)
+  KEYS[5]: the set the organizer must belong to (a group's members; else KEYS[3]: not read)
+  ARGV[1]: meeting id   ARGV[2]: organizer id   ARGV[3]: source type   ARGV[4]: source pk
+  ARGV[5]: room id of a room/prop source, else ""   ARGV[6]: source string
+  ARGV[7]: start minute   ARGV[8]: end minute   ARGV[9]: participant ids, JSON (organizer first)
+  ARGV[10..]: stored field/JSON-value pairs ("j:subject", "\"Weekly\"", ...); a series
     (contract 9) also has "rule", "tz", "len", "lo" (earliest start), "hi" (latest end or
     "inf") and "j:recurrence": it is indexed in each participant's series index instead of
     the meetings and busy indexes, and gets a version ("ver")
   Returns: {0, meeting JSON} | {404, message} | {403, message} | {409, message}
 ]]
-local mid, organizer, stype, spk, sroom = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local source_string, start_min, end_min = ARGV[9], ARGV[10], ARGV[11]
-local pids = decode_pids(ARGV[12])
+--- @include "keys"
+--- @include "fields"
+--- @include "busy"
+--- @include "meeting_json"
+
+local mid, organizer, stype, spk, sroom = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local source_string, start_min, end_min = ARGV[6], ARGV[7], ARGV[8]
+local pids = decode_pids(ARGV[9])
 
 if redis.call('EXISTS', KEYS[1]) == 1 then return fail(409, 'meeting ' .. mid .. ' already exists') end
 if redis.call('EXISTS', KEYS[2]) == 0 then
@@ -23,7 +32,7 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
     group = 'group ' .. spk, direct = 'user ' .. spk}
   return fail(404, (what[stype] or 'source') .. ' not found')
 end
-if stype == 'group' and redis.call('SISMEMBER', k_group_members(spk), organizer) == 0 then
+if stype == 'group' and redis.call('SISMEMBER', KEYS[5], organizer) == 0 then
   return fail(403, 'only members of group ' .. spk .. ' may create meetings in it')
 end
 local missing = {}
@@ -33,18 +42,14 @@ end
 if #missing > 0 then return fail(404, 'invited users not found: ' .. table.concat(missing, ', ')) end
 
 local network = ''
-if stype == 'room' or stype == 'prop' then
-  network = redis.call('HGET', k_room(sroom), 'networkId') or ''
-elseif stype == 'group' then
-  network = redis.call('HGET', KEYS[2], 'networkId') or ''
-end
+if stype ~= 'direct' then network = redis.call('HGET', KEYS[4], 'networkId') or '' end
 
-redis.call('HSET', KEYS[1], 'org', organizer, 'pids', ARGV[12], 'start', start_min, 'end', end_min,
+redis.call('HSET', KEYS[1], 'org', organizer, 'pids', ARGV[9], 'start', start_min, 'end', end_min,
   'stype', stype, 'spk', spk, 'sroom', sroom, 'src', source_string, 'net', network, 'valid', '1')
-set_fields(KEYS[1], 13, (#ARGV - 12) / 2)
+set_fields(KEYS[1], 10, (#ARGV - 9) / 2)
 set_statuses(KEYS[1], pids, 2, 'received')
 local given = {}
-for j = 13, #ARGV - 1, 2 do given[ARGV[j]] = ARGV[j + 1] end
+for j = 10, #ARGV - 1, 2 do given[ARGV[j]] = ARGV[j + 1] end
 if given['rule'] then
   redis.call('HSET', KEYS[1], 'ver', change_version())
   for _, uid in ipairs(pids) do

@@ -2,11 +2,16 @@
   Delete a meeting or a whole series (organizer only) and emit meeting:onMeetingDeleted to
   every participant.
 
+  Mode: change
   KEYS[1]: the meeting hash
-  ARGV[4]: meeting id   ARGV[5]: caller id
+  ARGV[1]: meeting id   ARGV[2]: caller id
   Returns: {0, ""} | {403|404, message}
 ]]
-local mid, caller, mkey = ARGV[4], ARGV[5], KEYS[1]
+--- @include "sets"
+--- @include "meeting_json"
+--- @include "erase"
+
+local mid, caller, mkey = ARGV[1], ARGV[2], KEYS[1]
 if redis.call('EXISTS', mkey) == 0 then return fail(404, 'meeting ' .. mid .. ' not found') end
 local cur = redis.call('HMGET', mkey, 'org', 'pids', 'src', 'start', 'end')
 local pids = decode_pids(cur[2])

@@ -1,11 +1,14 @@
 --[[
   Delete one social session (deleting what does not exist succeeds).
 
+  Mode: change
   KEYS[1]: the session hash
-  ARGV[4]: session id
+  ARGV[1]: session id
   Returns: {0, 1 if it existed else 0}
 ]]
-local sid = ARGV[4]
+--- @include "keys"
+
+local sid = ARGV[1]
 local old = redis.call('HMGET', KEYS[1], 'roomId', 'propId')
 if not old[1] then return {0, 0} end
 redis.call('ZREM', k_prop_sessions(old[1], old[2]), sid)

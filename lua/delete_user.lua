@@ -1,21 +1,31 @@
 --[[
   Erase a user: profile, email entry, group memberships, availability, events and the
-  calendar feed. Meetings
-  they organized are deleted (participants get meeting:onMeetingDeleted); from the others
-  they are removed (the rest get meeting:onMeetingUpdated), and direct meetings with them
-  become invalid. Series they organize or take part in are treated alike.
+  calendar feed. Meetings they organized are deleted (participants get
+  meeting:onMeetingDeleted); from the others they are removed (the rest get
+  meeting:onMeetingUpdated), and direct meetings with them become invalid. Series they
+  organize or take part in are treated alike.
 
-  KEYS[1]: the user hash
-  ARGV[4]: user id
+  Mode: change
+  KEYS[1]: the user hash   KEYS[2]: their group set   KEYS[3]: their meeting index
+  KEYS[4]: their series index   KEYS[5]: their event stream   KEYS[6]: their busy index
+  KEYS[7]: their weekly pattern   KEYS[8]: their day index   KEYS[9]: their feed hash
+  KEYS[10]: the meeting index of direct meetings with them (src:direct:<id>)
+  ARGV[1]: user id
   Returns: {0, 1 if the user existed else 0}
 ]]
-local uid, ukey = ARGV[4], KEYS[1]
+--- @include "keys"
+--- @include "series"
+--- @include "erase"
+--- @include "meeting_json"
+--- @include "invalidate"
+
+local uid, ukey = ARGV[1], KEYS[1]
 local existed = redis.call('EXISTS', ukey)
 local email_key = redis.call('HGET', ukey, 'emailKey')
 if email_key and email_key ~= '' and redis.call('GET', k_email(email_key)) == uid then
   redis.call('DEL', k_email(email_key))
 end
-for _, gid in ipairs(redis.call('SMEMBERS', k_user_groups(uid))) do
+for _, gid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   redis.call('SREM', k_group_members(gid), uid)
 end
 
@@ -45,23 +55,21 @@ local function leave(mid, series)
     redis.call('HSET', mkey, 'pids', cjson.encode(rest), 'j:updated', '"' .. NOW_ISO .. '"')
     if cur[3] == direct_src then
       redis.call('HSET', mkey, 'valid', '0')
-      redis.call('ZREM', k_source(cur[3]), mid)
+      redis.call('ZREM', KEYS[10], mid)
     end
   end
   emit_to_all(rest, 'meeting:onMeetingUpdated', meeting_data(meeting_json(mkey)))
 end
 
-for _, mid in ipairs(redis.call('ZRANGE', k_user_meetings(uid), 0, -1)) do leave(mid, false) end
+for _, mid in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do leave(mid, false) end
 -- Series (contract 9): the same, in the series index.
-for _, sid in ipairs(redis.call('ZRANGE', k_user_series(uid), 0, -1)) do leave(sid, true) end
-invalidate_source(direct_src)
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do leave(sid, true) end
+invalidate_source(KEYS[10])
 
 -- the calendar feed goes with its token's hash key: the URL is 404 at once (contract 11)
-local feed_hash = redis.call('HGET', k_user_feed(uid), 'hash')
-if feed_hash then redis.call('DEL', k_feed_token(feed_hash), k_user_feed(uid)) end
-local days = k_user_days(uid)
-for _, day_key in ipairs(redis.call('ZRANGE', days, 0, -1)) do redis.call('DEL', day_key) end
+local feed_hash = redis.call('HGET', KEYS[9], 'hash')
+if feed_hash then redis.call('DEL', k_feed_token(feed_hash), KEYS[9]) end
+for _, day_key in ipairs(redis.call('ZRANGE', KEYS[8], 0, -1)) do redis.call('DEL', day_key) end
 busy_changed(uid)
-redis.call('DEL', ukey, k_user_groups(uid), k_user_meetings(uid), k_user_series(uid), k_user_events(uid), k_user_busy(uid),
-  k_user_pattern(uid), days)
+redis.call('DEL', ukey, KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
 return {0, existed}

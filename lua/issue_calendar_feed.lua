@@ -4,12 +4,13 @@
   The token itself is never stored: the server derives it from the nonce with its feed
   secret, and stores only the token's SHA-256 (one key per token hash -> user id).
 
+  Mode: change
   KEYS[1]: the user's feed hash (fields `nonce`, `hash`)   KEYS[2]: the token-hash key of
   the new token (written only when the user has none)
-  ARGV[4]: user id   ARGV[5]: nonce   ARGV[6]: SHA-256 hex of the token the nonce gives
+  ARGV[1]: user id   ARGV[2]: nonce   ARGV[3]: SHA-256 hex of the token the nonce gives
   Returns: {0, nonce in effect}
 ]]
-local feed_key, token_key, uid, nonce, token_hash = KEYS[1], KEYS[2], ARGV[4], ARGV[5], ARGV[6]
+local feed_key, token_key, uid, nonce, token_hash = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]
 local current = redis.call('HGET', feed_key, 'nonce')
 if current then return {0, current} end
 redis.call('HSET', feed_key, 'nonce', nonce, 'hash', token_hash)

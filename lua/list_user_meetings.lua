@@ -1,18 +1,24 @@
 --[[
   The caller's meetings overlapping [from, to), ordered by start, optionally filtered by
-  source, each with the caller's userId and status (read only).
+  source, each with the caller's userId and status.
 
+  Mode: read
   KEYS[1]: the caller's meeting index (sorted set scored by start minute)
-  ARGV[4]: caller id   ARGV[5]: from minute   ARGV[6]: to minute (exclusive)
-  ARGV[7]: longest meeting, minutes (how far before `from` an overlapping meeting can start)
-  ARGV[8]: filter: "" | network | room | prop | group | direct   ARGV[9], ARGV[10]: its ids
-  ARGV[11]: at most this many meetings
+  KEYS[2]: the caller's series index
+  ARGV[1]: caller id   ARGV[2]: from minute   ARGV[3]: to minute (exclusive)
+  ARGV[4]: longest meeting, minutes (how far before `from` an overlapping meeting can start)
+  ARGV[5]: filter: "" | network | room | prop | group | direct   ARGV[6], ARGV[7]: its ids
+  ARGV[8]: at most this many meetings
   Returns: {0, has_more (0|1), {meeting JSON...}, {{series JSON, series state}...}}: the
     single meetings, and the caller's series that may have instances in the range (with
     the same filter), which storage/series.py expands for the range
 ]]
-local caller, from_min, to_min = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-local longest, filter, a, b, limit = tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
+--- @include "keys"
+--- @include "series"
+--- @include "meeting_json"
+
+local caller, from_min, to_min = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local longest, filter, a, b, limit = tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
 local quoted_caller = cjson.encode(caller)
 
 local function matches(f)
@@ -44,8 +50,7 @@ for _, mid in ipairs(mids) do
   end
 end
 local series = {}
-local user_series = k_user_series(caller)
-for _, sid in ipairs(redis.call('ZRANGEBYSCORE', user_series, '-inf', '(' .. to_min)) do
+for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. to_min)) do
   local mkey = k_meeting(sid)
   local f = redis.call('HMGET', mkey, 'hi', 'net', 'stype', 'spk', 'sroom', 'org', 'src')
   if f[1] and matches(f) then series[#series + 1] = {meeting_json(mkey), series_state(sid)} end

@@ -3,14 +3,21 @@
   meeting:onMeetingUpdated. Setting the status a user already has changes nothing and
   emits nothing.
 
+  Mode: change
   KEYS[1]: the meeting hash
-  ARGV[4]: meeting id   ARGV[5]: caller id   ARGV[6]: "accepted" | "declined"
+  ARGV[1]: meeting id   ARGV[2]: caller id   ARGV[3]: "accepted" | "declined"
   On a series (contract 9) this is the caller's series status: instances with a status of
-  their own keep it; the series version and the caller's busy version move on. The busy version moves on
-  for a single meeting too, since findMeetingTimes tells accepted from received.
+  their own keep it; the series version and the caller's busy version move on. The busy
+  version moves on for a single meeting too, since findMeetingTimes tells accepted from
+  received.
   Returns: {0, 1 if changed else 0} | {403|404, message}
 ]]
-local mid, caller, status, mkey = ARGV[4], ARGV[5], ARGV[6], KEYS[1]
+--- @include "sets"
+--- @include "busy"
+--- @include "series"
+--- @include "meeting_json"
+
+local mid, caller, status, mkey = ARGV[1], ARGV[2], ARGV[3], KEYS[1]
 if redis.call('EXISTS', mkey) == 0 then return fail(404, 'meeting ' .. mid .. ' not found') end
 local cur = redis.call('HMGET', mkey, 'org', 'pids', 'start', 'end')
 local pids = decode_pids(cur[2])

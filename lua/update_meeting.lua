@@ -4,19 +4,29 @@
   "received". Added invitees get meeting:onMeetingCreated, removed ones
   meeting:onMeetingDeleted, everyone else meeting:onMeetingUpdated, all with one event id.
 
+  Mode: change
   KEYS[1]: the meeting hash
-  ARGV[4]: meeting id   ARGV[5]: caller id
-  ARGV[6]: new start minute or ""   ARGV[7]: new end minute or ""
-  ARGV[8]: new participant ids, JSON (organizer first), or "" to keep them
-  ARGV[9]: longest allowed meeting, minutes
-  ARGV[10..13]: new source type, pk, room id, source string ("" type: no move)
-  ARGV[14..]: stored field/JSON-value pairs to replace
+  KEYS[2]: the room or prop hash it moves to (no move: KEYS[1] again, not read)
+  KEYS[3]: the hash of the room it moves to, for its network (no move: KEYS[1], not read)
+  ARGV[1]: meeting id   ARGV[2]: caller id
+  ARGV[3]: new start minute or ""   ARGV[4]: new end minute or ""
+  ARGV[5]: new participant ids, JSON (organizer first), or "" to keep them
+  ARGV[6]: longest allowed meeting, minutes
+  ARGV[7..10]: new source type, pk, room id, source string ("" type: no move)
+  ARGV[11..]: stored field/JSON-value pairs to replace
   Returns: {0, meeting JSON} | {400|403|404, message} | {300, message}: the meeting is a
     series, which update_series.lua changes (the caller retries there; nothing written)
 ]]
-local mid, caller = ARGV[4], ARGV[5]
-local longest = tonumber(ARGV[9])
-local new_stype, new_spk, new_sroom, new_src = ARGV[10], ARGV[11], ARGV[12], ARGV[13]
+--- @include "keys"
+--- @include "sets"
+--- @include "fields"
+--- @include "busy"
+--- @include "series"
+--- @include "meeting_json"
+
+local mid, caller = ARGV[1], ARGV[2]
+local longest = tonumber(ARGV[6])
+local new_stype, new_spk, new_sroom, new_src = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local mkey = KEYS[1]
 
 if redis.call('EXISTS', mkey) == 0 then return fail(404, 'meeting ' .. mid .. ' not found') end
@@ -27,16 +37,16 @@ if caller ~= organizer then return fail(403, 'only the organizer may change meet
 if is_series(mkey) then return fail(300, 'meeting ' .. mid .. ' is a series') end
 
 local old_start, old_end = tonumber(cur[3]), tonumber(cur[4])
-local new_start = ARGV[6] ~= '' and tonumber(ARGV[6]) or old_start
-local new_end = ARGV[7] ~= '' and tonumber(ARGV[7]) or old_end
+local new_start = ARGV[3] ~= '' and tonumber(ARGV[3]) or old_start
+local new_end = ARGV[4] ~= '' and tonumber(ARGV[4]) or old_end
 if new_end <= new_start then return fail(400, 'endDate must be after startDate') end
 if new_end - new_start > longest then
   return fail(400, 'a meeting may last at most ' .. longest .. ' minutes')
 end
 
 local pids = old_pids
-if ARGV[8] ~= '' then
-  pids = decode_pids(ARGV[8])
+if ARGV[5] ~= '' then
+  pids = decode_pids(ARGV[5])
   -- the other user of a direct meeting stays invited whatever the new list says
   local stype, spk = unpack(redis.call('HMGET', mkey, 'stype', 'spk'))
   if stype == 'direct' and not contains(pids, spk) then table.insert(pids, 2, spk) end
@@ -51,26 +61,19 @@ end
 
 local new_network
 if new_stype ~= '' then
-  local source_key = new_stype == 'prop' and k_prop(new_sroom, new_spk) or k_room(new_sroom)
-  if redis.call('EXISTS', source_key) == 0 then
+  if redis.call('EXISTS', KEYS[2]) == 0 then
     if new_stype == 'prop' then return fail(404, 'prop ' .. new_sroom .. '/' .. new_spk .. ' not found') end
     return fail(404, 'room ' .. new_sroom .. ' not found')
   end
-  new_network = redis.call('HGET', k_room(new_sroom), 'networkId') or ''
+  new_network = redis.call('HGET', KEYS[3], 'networkId') or ''
 end
 
 -- All checks passed: write. Index and busy entries change only for the participants whose
 -- entry moves (new times, added, removed), so that a change of subject invalidates nobody's
 -- cached busy time.
 local times_changed = new_start ~= old_start or new_end ~= old_end
-local was_in, is_in = as_set(old_pids), as_set(pids)
-local added, removed, kept = {}, {}, {}
-for _, uid in ipairs(pids) do
-  if was_in[uid] then kept[#kept + 1] = uid else added[#added + 1] = uid end
-end
-for _, uid in ipairs(old_pids) do
-  if not is_in[uid] then removed[#removed + 1] = uid end
-end
+local added, removed, kept = split_participants(old_pids, pids)
+local is_in = as_set(pids)
 for _, uid in ipairs(old_pids) do
   if times_changed or not is_in[uid] then busy_remove(uid, mid, old_start, old_end) end
 end
@@ -100,7 +103,7 @@ if new_stype ~= '' and new_src ~= src then
 end
 if redis.call('HGET', mkey, 'valid') == '1' then redis.call('ZADD', k_source(src), new_end, mid) end
 redis.call('HSET', mkey, 'pids', cjson.encode(pids), 'j:updated', '"' .. NOW_ISO .. '"')
-set_fields(mkey, 14, (#ARGV - 13) / 2)
+set_fields(mkey, 11, (#ARGV - 10) / 2)
 
 local event_id = next_event_id()
 local json = meeting_json(mkey)

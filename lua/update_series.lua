@@ -1,23 +1,32 @@
 --[[
   Change a whole series (organizer only; contract 9), or make a single meeting a series:
   stored fields, first start and length, rule and zone, invitee list. storage/series.py
-  read the series at version ARGV[6] and validated the outcome; this applies it only if
+  read the series at version ARGV[3] and validated the outcome; this applies it only if
   the series is still at that version (compare-and-set). A change of first start, length
   or rule ("reset") drops every instance's own changes and puts every invitee back to
   "received". Added invitees get meeting:onMeetingCreated, removed ones
   meeting:onMeetingDeleted, the others meeting:onMeetingUpdated (the series), one event id.
 
+  Mode: change
   KEYS[1]: the meeting hash   KEYS[2]: its instance hash
-  ARGV[4]: meeting id   ARGV[5]: caller id
-  ARGV[6]: series version read, "" when it was read as a single meeting
-  ARGV[7]: new participant ids, JSON (organizer first), or "" to keep them
-  ARGV[8]: "1" for a reset
-  ARGV[9..]: hash field/value pairs to set (j:<name> JSON values, rule, tz, start, end,
+  ARGV[1]: meeting id   ARGV[2]: caller id
+  ARGV[3]: series version read, "" when it was read as a single meeting
+  ARGV[4]: new participant ids, JSON (organizer first), or "" to keep them
+  ARGV[5]: "1" for a reset
+  ARGV[6..]: hash field/value pairs to set (j:<name> JSON values, rule, tz, start, end,
     len, lo, hi, j:recurrence)
   Returns: {0, series JSON} | {403|404, message}
          | {299, message}: the meeting changed since it was read (nothing written)
 ]]
-local mid, caller, version, reset = ARGV[4], ARGV[5], ARGV[6], ARGV[8] == '1'
+--- @include "keys"
+--- @include "sets"
+--- @include "fields"
+--- @include "users"
+--- @include "busy"
+--- @include "series"
+--- @include "meeting_json"
+
+local mid, caller, version, reset = ARGV[1], ARGV[2], ARGV[3], ARGV[5] == '1'
 local mkey, xkey = KEYS[1], KEYS[2]
 local cur = redis.call('HMGET', mkey, 'org', 'pids', 'ver', 'rule', 'src', 'start', 'end', 'stype', 'spk', 'valid')
 if not cur[2] then return fail(404, 'meeting ' .. mid .. ' not found') end
@@ -26,8 +35,8 @@ if not contains(old_pids, caller) then return fail(404, 'meeting ' .. mid .. ' n
 if caller ~= organizer then return fail(403, 'only the organizer may change meeting ' .. mid) end
 if (cur[3] or '') ~= version then return fail(299, 'meeting ' .. mid .. ' changed while this change was prepared') end
 local pids = old_pids
-if ARGV[7] ~= '' then
-  pids = decode_pids(ARGV[7])
+if ARGV[4] ~= '' then
+  pids = decode_pids(ARGV[4])
   -- the other user of a direct meeting stays invited whatever the new list says
   if cur[8] == 'direct' and not contains(pids, cur[9]) then table.insert(pids, 2, cur[9]) end
 end
@@ -53,7 +62,7 @@ else
   forget_instance_statuses(xkey, removed)
   set_statuses(mkey, added, 1, 'received')
 end
-set_fields(mkey, 9, (#ARGV - 8) / 2)
+set_fields(mkey, 6, (#ARGV - 5) / 2)
 redis.call('HSET', mkey, 'pids', cjson.encode(pids), 'j:updated', '"' .. NOW_ISO .. '"', 'ver', change_version())
 local lo, hi = unpack(redis.call('HMGET', mkey, 'lo', 'hi'))
 for _, uid in ipairs(pids) do redis.call('ZADD', k_user_series(uid), lo, mid) end

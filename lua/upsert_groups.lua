@@ -1,15 +1,21 @@
 --[[
   Upsert a batch of groups; memberIds, when given, replaces the member set.
 
-  KEYS: none (group and user keys are built from the prefix)
-  ARGV[4..]: for each group: id, field count N, N field/value pairs (networkId, title),
+  Mode: change
+  KEYS[1..]: each group's hash, in ARGV order
+  ARGV[1..]: for each group: id, field count N, N field/value pairs (networkId, title),
              member count M (-1 when memberIds is not given), then M member ids
+  The member sets and the members' group sets are built from the ids.
   Returns: {0, count}
 ]]
-local i, count = 4, 0
+--- @include "keys"
+--- @include "fields"
+
+local i, count = 1, 0
 while i <= #ARGV do
   local gid, n = ARGV[i], tonumber(ARGV[i + 1])
-  local gkey = k_group(gid)
+  count = count + 1
+  local gkey = KEYS[count]
   redis.call('HSET', gkey, 'id', gid)
   set_fields(gkey, i + 2, n)
   i = i + 2 + 2 * n
@@ -27,6 +33,6 @@ while i <= #ARGV do
   else
     m = 0
   end
-  i, count = i + 1 + m, count + 1
+  i = i + 1 + m
 end
 return {0, count}

@@ -1,16 +1,21 @@
 --[[
   Upsert a batch of directory users: fields given replace, fields absent keep their value.
 
-  KEYS: none (user keys are built from the prefix)
-  ARGV[4..]: for each user: id, email_key ("" to clear, "-" if email not given), field count N,
-             then N field/value pairs (values are stored as given: strings, numbers, JSON)
+  Mode: change
+  KEYS[1..]: each user's hash, in ARGV order
+  ARGV[1..]: for each user: id, email_key ("" to clear, "-" if email not given), field count
+             N, then N field/value pairs (values are stored as given: strings, numbers, JSON)
+  The email index keys (email:<key>) are built from the given and the stored email keys.
   Returns: {0, count}
 ]]
-local i = 4
-local count = 0
+--- @include "keys"
+--- @include "fields"
+
+local i, count = 1, 0
 while i <= #ARGV do
   local uid, email_key, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local ukey = k_user(uid)
+  count = count + 1
+  local ukey = KEYS[count]
   if email_key ~= '-' then
     local old = redis.call('HGET', ukey, 'emailKey')
     if old and old ~= '' and old ~= email_key and redis.call('GET', k_email(old)) == uid then
@@ -22,6 +27,5 @@ while i <= #ARGV do
   redis.call('HSET', ukey, 'id', uid)
   set_fields(ukey, i + 3, n)
   i = i + 3 + 2 * n
-  count = count + 1
 end
 return {0, count}

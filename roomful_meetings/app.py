@@ -20,22 +20,21 @@ from roomful_meetings.auth import TokenVerifier
 from roomful_meetings.config import ConfigError, Settings
 from roomful_meetings.fanout.hub import Hub
 from roomful_meetings.service.context import Services
-from roomful_meetings.service.feeds import render_feed
-from roomful_meetings.storage.availability import AvailabilityStore
-from roomful_meetings.storage.catalog import CatalogStore
-from roomful_meetings.storage.directory import DirectoryStore
+from roomful_meetings.service.feeds import render_tenant_feed
+from roomful_meetings.service.outbox import sweep_outboxes
+from roomful_meetings.service.tenants import Tenants, services_for
 from roomful_meetings.storage.embedded import embedded_redis
-from roomful_meetings.storage.events import EventStore
-from roomful_meetings.storage.keys import Keys
-from roomful_meetings.storage.meetings import MeetingStore
+from roomful_meetings.storage.keys import DEFAULT_TENANT, Keys
 from roomful_meetings.storage.redis import (
     Redis,
     RedisError,
+    Script,
     Target,
     load_scripts,
     open_redis,
     parse_redis_target,
 )
+from roomful_meetings.storage.redis.scripts import LoadOptions
 from roomful_meetings.storage.schema import check_data_format, warn_on_eviction
 from roomful_meetings.transport.http import serve_http
 from roomful_meetings.transport.server import WebsocketServer
@@ -82,11 +81,20 @@ async def redis_address(settings: Settings) -> AsyncIterator[Target]:
         yield address
 
 
+def scripts_for(redis: Redis) -> dict[str, Script]:
+    """The scripts as this client runs them: events on sharded pub/sub on a cluster, held
+    until replicas have their change with --redis-min-replicas (storage/redis/scripts.py)."""
+    options = LoadOptions(
+        publish="SPUBLISH" if redis.sharded else "PUBLISH", hold_events=redis.min_replicas > 0
+    )
+    return load_scripts(options=options)
+
+
 async def prepare_redis(redis: Redis, keys: Keys, connect_timeout: float = 0.0) -> None:
     """Wait for Redis, check the data format, load the scripts, warn where keys could be
     evicted. Raises IncompatibleData for data of another format version, RedisNotReached
     when that is not done within `connect_timeout` seconds (0: wait for ever)."""
-    scripts = load_scripts()
+    scripts = scripts_for(redis)
     deadline = trio.current_time() + connect_timeout if connect_timeout > 0 else math.inf
     while True:
         try:
@@ -127,18 +135,9 @@ async def wait_connected(redis: Redis, deadline: float, connect_timeout: float) 
             )
 
 
-def build_services(settings: Settings, redis: Redis) -> Services:
-    keys = Keys(settings.key_prefix)
-    scripts = load_scripts()
-    return Services(
-        settings=settings,
-        keys=keys,
-        catalog=CatalogStore(redis, scripts, keys),
-        meetings=MeetingStore(redis, scripts, keys),
-        events=EventStore(redis, scripts, keys),
-        directory=DirectoryStore(redis, scripts, keys),
-        availability=AvailabilityStore(redis, scripts, keys),
-    )
+def build_services(settings: Settings, redis: Redis, tenant: str = DEFAULT_TENANT) -> Services:
+    """The stores of one tenant (tests, benchmarks and commands; a server uses Tenants)."""
+    return services_for(settings, redis, scripts_for(redis), tenant)
 
 
 async def run_server(
@@ -164,8 +163,8 @@ async def run_server(
         ) as redis,
     ):
         metrics.REDIS_UP.set_function(lambda: float(redis.connected))
-        services = build_services(settings, redis)
-        hub = Hub(services.keys, redis.pubsub_locator())
+        tenants = Tenants(settings, redis, scripts_for(redis))
+        hub = Hub(redis)
         prepared = trio.Event()
 
         def readiness() -> str | None:
@@ -179,16 +178,18 @@ async def run_server(
 
         async with trio.open_nursery() as nursery:
             if settings.http_port:
-                serve = functools.partial(serve_http, render=functools.partial(render_feed, services))
+                serve = functools.partial(serve_http, render=functools.partial(render_tenant_feed, tenants))
                 http_port = await nursery.start(serve, settings.host, settings.http_port, readiness)
                 log.info("health, metrics and calendar feeds on http://%s:%d", settings.host, http_port)
-            await prepare_redis(redis, services.keys, settings.redis_connect_timeout)
+            await prepare_redis(redis, tenants.default.keys, settings.redis_connect_timeout)
             prepared.set()
             metrics.CONNECTIONS.set_function(lambda: hub.connections)
             await nursery.start(hub.run)
-            # Listen only once events reach this instance: ready when it says it listens.
+            if redis.min_replicas:
+                nursery.start_soon(sweep_outboxes, tenants)
+            # Listen only once events can reach this instance: ready when it says it listens.
             await hub.wait_listening()
-            server = WebsocketServer(settings, services, hub, verifier)
+            server = WebsocketServer(settings, tenants, hub, verifier)
             async with trio.open_nursery() as serving:  # ends once drained after `stop`
                 port = await serving.start(server.serve, stop)
                 log.info("listening on ws://%s:%d", settings.host, port)

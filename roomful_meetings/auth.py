@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from roomful_meetings.config import ConfigError, Settings
 from roomful_meetings.protocol.payloads import ID_PATTERN
+from roomful_meetings.storage.keys import DEFAULT_TENANT
 
 LEEWAY_SECONDS: Final = 30
 # RFC 7518 section 3.2: an HS256 key must have at least as many bits as the hash (256).
@@ -26,6 +27,8 @@ _USER_ID: Final = re.compile(ID_PATTERN)
 SECRET_FILE: Final = "jwt-secret"
 HMAC_ALGORITHMS: Final = ["HS256"]
 PUBLIC_KEY_ALGORITHMS: Final = ["RS256", "ES256"]
+# A tenant name (contract 12): it becomes the hash tag of every key of the tenant.
+TENANT: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class AuthError(Exception):
@@ -37,6 +40,7 @@ class Identity:
     user_id: str
     is_admin: bool
     expires_at: float | None
+    tenant: str = DEFAULT_TENANT
     email: str | None = None
     given_name: str | None = None
     family_name: str | None = None
@@ -109,6 +113,7 @@ class TokenVerifier:
         self.issuer = settings.jwt_issuer or None
         self.audience = settings.jwt_audience or None
         self.require_exp = settings.jwt_require_exp
+        self.tenant_claim = settings.tenant_claim
 
     def verify(self, token: str) -> Identity:
         try:
@@ -135,16 +140,19 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise AuthError(str(exc)) from None
-        return identity_from_claims(claims)
+        return identity_from_claims(claims, self.tenant_claim)
 
 
-def identity_from_claims(claims: dict[str, Any]) -> Identity:
+def identity_from_claims(claims: dict[str, Any], tenant_claim: str = "tenant") -> Identity:
     sub = claims.get("sub")
     if not isinstance(sub, str) or len(sub) > 128 or not _USER_ID.match(sub):
         raise AuthError(
             "`sub` must be a user id of 1 to 128 characters without ':', spaces or control characters"
         )
     check_time_claims(claims)
+    tenant = claims.get(tenant_claim, DEFAULT_TENANT)
+    if not isinstance(tenant, str) or not TENANT.fullmatch(tenant):
+        raise AuthError(f"`{tenant_claim}` must be a tenant name: 1 to 64 of A-Z a-z 0-9 _ -")
     exp = claims.get("exp")
 
     def text(name: str) -> str | None:
@@ -155,6 +163,7 @@ def identity_from_claims(claims: dict[str, Any]) -> Identity:
         user_id=sub,
         is_admin=claims.get("role") == "admin",
         expires_at=None if exp is None else float(exp) + LEEWAY_SECONDS,
+        tenant=tenant,
         email=text("email"),
         given_name=text("given_name"),
         family_name=text("family_name"),

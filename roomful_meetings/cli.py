@@ -20,11 +20,12 @@ import trio
 
 from roomful_meetings import logs
 from roomful_meetings.config import ConfigError, Settings, add_arguments, settings_from, worker_index
+from roomful_meetings.storage.keys import DEFAULT_TENANT
 
 T = TypeVar("T")
 
 # The settings each command other than `serve` reads (its --help lists only these).
-TOKEN_SETTINGS = ("data_dir", "jwt_secret", "jwt_public_key")
+TOKEN_SETTINGS = ("data_dir", "jwt_secret", "jwt_public_key", "tenant_claim")
 IMPORT_SETTINGS = (
     "redis_url",
     "redis_pool_size",
@@ -79,12 +80,16 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds until it expires")
     token.add_argument("--email", help="email claim")
     token.add_argument("--zone", help="zoneinfo claim (IANA time zone)")
+    token.add_argument("--tenant", help="the user's tenant (the --tenant-claim claim; unset: default)")
     add_arguments(token, TOKEN_SETTINGS)
 
     catalog = commands.add_parser("catalog", help="bulk catalog operations")
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
     load = catalog_commands.add_parser("import", help="load users, rooms, props, groups, sessions")
     load.add_argument("file", type=Path, help="JSON file: {users, rooms, props, groups, sessions}")
+    load.add_argument(
+        "--tenant", default=DEFAULT_TENANT, help="the tenant to load it into (default: default)"
+    )
     add_arguments(load, IMPORT_SETTINGS)
 
     schema = commands.add_parser("schema", help="print the AsyncAPI 3 document of the protocol")
@@ -122,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         from roomful_meetings.catalog_import import run_import
 
         try:
-            counts = run(run_import, settings, args.file)
+            counts = run(run_import, settings, args.file, args.tenant)
         except* (msgspec.ValidationError, msgspec.DecodeError) as group:
             fail(2, f"{args.file}: {first_leaf(group)}")
         except* OSError as group:
@@ -133,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
 def print_token(args: argparse.Namespace, settings: Settings) -> None:
     """The token on stdout; on stderr, which secret signed it, since a token made with the
     secret of another data folder is refused (401) by the server."""
-    from roomful_meetings.auth import checked_secret, mint_token, resolve_secret, secret_path
+    from roomful_meetings.auth import TENANT, checked_secret, mint_token, resolve_secret, secret_path
 
     if settings.jwt_public_key and not settings.jwt_secret:
         fail(2, "this server verifies tokens with a public key; mint them where the private key is")
@@ -154,4 +159,8 @@ def print_token(args: argparse.Namespace, settings: Settings) -> None:
             file=sys.stderr,
         )
     claims = {k: v for k, v in (("email", args.email), ("zoneinfo", args.zone)) if v}
+    if args.tenant is not None:
+        if not TENANT.fullmatch(args.tenant):
+            fail(2, f"bad value for --tenant: {args.tenant!r} (1 to 64 of A-Z a-z 0-9 _ -)")
+        claims[settings.tenant_claim] = args.tenant
     print(mint_token(secret, args.user, admin=args.admin, ttl_seconds=args.ttl, **claims))

@@ -37,6 +37,7 @@ class Settings:
     jwt_issuer: str = ""
     jwt_audience: str = ""
     jwt_require_exp: bool = True
+    tenant_claim: str = "tenant"
     max_frame_bytes: int = 1024 * 1024
     max_invitees: int = 100
     max_slot_users: int = 100
@@ -113,6 +114,7 @@ HELP: Mapping[str, str] = {
     "jwt_issuer": "required `iss` claim (unset: not checked)",
     "jwt_audience": "required `aud` claim (unset: not checked)",
     "jwt_require_exp": "refuse tokens without `exp`",
+    "tenant_claim": "JWT claim naming the user's tenant (absent: the tenant `default`)",
     "max_frame_bytes": "largest accepted frame; larger ones close the connection with 1009",
     "max_invitees": "most invited users per meeting",
     "max_slot_users": "most users per time-slot search",
@@ -195,6 +197,9 @@ def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str]
         if allowed is not None and str(values[field.name]).lower() not in allowed:
             raise ConfigError(f"bad value for {flag}: {raw!r} (one of {', '.join(allowed)})")
     settings = Settings(**values)
+    if "{" in settings.key_prefix or "}" in settings.key_prefix:
+        # the tenant's {hash tag} must be the first braces of every key (contract 12)
+        raise ConfigError(f"bad value for --key-prefix: {settings.key_prefix!r} (no braces)")
     if settings.workers < 1:
         raise ConfigError(f"bad value for --workers: {settings.workers} (at least 1)")
     return settings

@@ -35,9 +35,11 @@ def test_token_help_lists_only_the_flags_token_reads() -> None:
         "--ttl",
         "--email",
         "--zone",
+        "--tenant",
         "--data-dir",
         "--jwt-secret",
         "--jwt-public-key",
+        "--tenant-claim",
     }
 
 
@@ -52,6 +54,7 @@ def test_catalog_import_help_lists_only_the_flags_it_reads() -> None:
         "--data-dir",
         "--log-level",
         "--log-format",
+        "--tenant",
     }
 
 

@@ -99,21 +99,23 @@ def test_only_storage_talks_to_redis() -> None:
         assert "hiredis" not in imports_of(path), path
 
 
-LUA_SCRIPTS = sorted(path for path in (ROOT / "lua").glob("*.lua") if path.name != "_lib.lua")
+LUA_SCRIPTS = sorted((ROOT / "lua").glob("*.lua"))  # lua/includes/ holds helpers, not scripts
 
 
 @pytest.mark.parametrize("path", LUA_SCRIPTS, ids=lambda path: path.name)
 def test_a_lua_header_declares_exactly_the_keys_and_arguments_its_script_reads(path: Path) -> None:
-    """The loader checks every call against the header's KEYS count (storage/base.py); this
-    checks the header against the body: the KEYS it reads, each ARGV it binds, and a
+    """The loader checks every call against the header's KEYS (storage/base.py); this
+    checks the header against the body: the KEYS it reads (a list of any length, KEYS[i..],
+    exactly where the body indexes KEYS by a computed number), each ARGV it binds, and a
     variable-length tail exactly where the body walks #ARGV."""
     source = path.read_text()
     header = Header.parse(source)
     body = source.split("]]", 1)[1]
     read_keys = {int(i) for i in re.findall(r"KEYS\[(\d+)\]", body)}
     assert read_keys == set(range(1, header.keys + 1)), f"reads KEYS {sorted(read_keys)}"
+    computed = re.search(r"KEYS\[(?!\d+\])", body) is not None
+    assert computed == header.more_keys, "a list of KEYS is declared as KEYS[i..] and indexed by a count"
     bound = {int(i) for i in re.findall(r"ARGV\[(\d+)\]", body)}
-    assert min(bound, default=4) >= 4, "ARGV[1..3] are the library's (prefix, now)"
     assert header.argv <= bound, f"declared but never read: ARGV {sorted(header.argv - bound)}"
     tail = header.argv_tail
     undeclared = {i for i in bound - header.argv if tail is None or i < tail}
@@ -155,8 +157,8 @@ def build_wheel(folder: Path) -> zipfile.ZipFile:
 def test_the_wheel_carries_the_lua_scripts_the_typed_marker_and_the_license(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path)
     names = set(wheel.namelist())
-    for lua in (ROOT / "lua").glob("*.lua"):
-        assert f"roomful_meetings/lua/{lua.name}" in names
+    for lua in (ROOT / "lua").rglob("*.lua"):
+        assert f"roomful_meetings/lua/{lua.relative_to(ROOT / 'lua')}" in names
     # PEP 561: without py.typed, mypy users of roomful_meetings.client get no types at all.
     assert "roomful_meetings/py.typed" in names
     licenses = [name for name in names if name.endswith(".dist-info/licenses/LICENSE")]

@@ -1,19 +1,23 @@
-"""The hub: which local connections belong to which user, and delivery of their events.
+"""The hub: which local connections belong to which user of which tenant, and delivery of
+their events.
 
 Theory of operation: the Lua script of every change appends the event to each recipient's
-stream and PUBLISHes it once on the events channel as "<event id>\\n<recipient ids as
-JSON>\\n<frame>". Every instance is subscribed to that channel for as long as it runs; a
-connection may join only while the subscription is confirmed, and joins before it reads
-what it missed, so nothing published after that is lost. An instance reads each message
-once, keeps the recipients it holds connections for, frames the event once, and hands the
-same bytes to each of their connections without awaiting anything: a connection that
-cannot take them is closed, never waited for. After the link to Redis comes back, every
-connection catches up from its stream.
+stream and publishes it once on its tenant's events channel as "<event id>\n<recipient ids
+as JSON>\n<frame>" (PUBLISH; SPUBLISH on a cluster, where the channel lives on the node of
+the tenant's slot). An instance subscribes to a tenant's channel while it holds a
+connection of that tenant: the first one to join waits until Redis confirms the
+subscription, and every connection joins before it reads what it missed, so nothing
+published after that is lost. An instance reads each message once, keeps the recipients
+it holds connections for, frames the event once, and hands the same bytes to each of their
+connections without awaiting anything: a connection that cannot take them is closed, never
+waited for. Whenever a subscription is confirmed again (the link came back, or a cluster
+slot moved to another node), the connections of that tenant catch up from their streams.
 
-Why one channel rather than one per user (docs/architecture.md, "Fan-out"): Redis then
-writes an event once per instance instead of once per recipient, and an instance parses a
-message once per event instead of once per local recipient; the price is that every
-instance reads every event, a few microseconds each for the ones it holds nobody for.
+Why one channel per tenant rather than one per user (docs/architecture.md, "Fan-out"):
+Redis then writes an event once per instance instead of once per recipient, and an
+instance parses a message once per event instead of once per local recipient; the price is
+that an instance reads every event of the tenants it serves, a few microseconds each for
+the ones it holds nobody for.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ import trio
 
 from roomful_meetings.fanout.event import Event
 from roomful_meetings.metrics import EVENTS_DELIVERED
-from roomful_meetings.storage.keys import Keys
-from roomful_meetings.storage.redis import Locator, PubSub, RedisAddress
+from roomful_meetings.storage.redis import Redis
+from roomful_meetings.storage.redis.pubsub import Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,11 @@ class NotListening(Exception):
 class Receiver(Protocol):
     user_id: str
 
+    @property
+    def channel(self) -> bytes:
+        """The events channel of the receiver's tenant."""
+        ...
+
     def deliver(self, event: Event) -> None: ...
 
     def catch_up(self) -> None: ...
@@ -50,16 +59,15 @@ class Receiver(Protocol):
     def drain(self) -> None: ...
 
 
+Local = dict[str, list[Receiver]]  # user id -> that user's connections here
+
+
 class Hub:
-    def __init__(self, keys: Keys, where: RedisAddress | Locator) -> None:
-        self.channel = keys.events_channel()
-        self.pubsub = PubSub(
-            where, self._on_message, channels=[self.channel], on_subscribed=self._on_subscribed
-        )
-        self._subscribed_before = False
+    def __init__(self, redis: Redis) -> None:
+        self.link: Subscriber = redis.subscriber(self._on_message, on_subscribed=self._on_subscribed)
         # Lists, not sets: a user rarely has more than a couple of connections, and an empty
         # list is a quarter of an empty set's size (memory per connection is measured).
-        self._receivers: dict[str, list[Receiver]] = {}
+        self._channels: dict[bytes, Local] = {}
         self._count = 0
         self._empty = trio.Event()
         self._empty.set()
@@ -70,62 +78,74 @@ class Hub:
 
     @property
     def listening(self) -> bool:
-        """Whether events reach this instance now (the subscription is confirmed)."""
-        return self.channel in self.pubsub.confirmed
+        """Whether events can reach this instance now (subscriptions can be made)."""
+        return self.link.ready
 
     async def wait_listening(self) -> None:
-        """Return once the events subscription is confirmed."""
-        await self.pubsub.wait_confirmed(self.channel)
+        """Return once subscriptions can be made."""
+        await self.link.wait_ready()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        await self.pubsub.run(task_status=task_status)
+        await self.link.run(task_status=task_status)
 
     async def join(self, receiver: Receiver) -> None:
-        """Register a connection. Raises NotListening when events cannot reach this
-        instance (the link to Redis is down)."""
-        if not self.listening:
-            with trio.move_on_after(JOIN_WAIT):
-                await self.pubsub.wait_confirmed(self.channel)
-            if not self.listening:
-                raise NotListening("not subscribed to events: the pub/sub link is down")
-        self._receivers.setdefault(receiver.user_id, []).append(receiver)
+        """Register a connection, once its tenant's events reach this instance. Raises
+        NotListening when they cannot now (the link to Redis is down)."""
+        channel = receiver.channel
+        local = self._channels.get(channel)
+        if local is None:
+            local = self._channels[channel] = {}
+            self.link.want(channel)
+        local.setdefault(receiver.user_id, []).append(receiver)
         self._count += 1
         if self._empty.is_set():
             self._empty = trio.Event()
+        if channel not in self.link.confirmed:
+            with trio.move_on_after(JOIN_WAIT):
+                await self.link.wait_confirmed(channel)
+            if channel not in self.link.confirmed:
+                self.leave(receiver)
+                raise NotListening("not subscribed to events: the pub/sub link is down")
 
     def leave(self, receiver: Receiver) -> None:
-        uid = receiver.user_id
-        receivers = self._receivers.get(uid)
-        if receivers is None:
+        channel, uid = receiver.channel, receiver.user_id
+        local = self._channels.get(channel)
+        receivers = local.get(uid) if local is not None else None
+        if local is None or receivers is None:
             return
         if receiver in receivers:
             receivers.remove(receiver)
             self._count -= 1
         if not receivers:
-            del self._receivers[uid]
-            if not self._receivers:
-                self._empty.set()
+            del local[uid]
+        if not local:
+            del self._channels[channel]
+            self.link.unsubscribe(channel)
+        if not self._channels:
+            self._empty.set()
 
     async def wait_empty(self) -> None:
         """Return once no connection is registered."""
         await self._empty.wait()
 
+    def _all(self, channel: bytes | None = None) -> list[Receiver]:
+        tenants = self._channels.values() if channel is None else [self._channels.get(channel, {})]
+        return [receiver for local in tenants for receivers in local.values() for receiver in receivers]
+
     def drain_all(self) -> None:
-        for receivers in self._receivers.values():
-            for receiver in list(receivers):
-                receiver.drain()
+        for receiver in self._all():
+            receiver.drain()
 
     def _on_subscribed(self, channel: bytes) -> None:
-        if channel != self.channel:
-            return
-        # After a reconnect, events published while the link was down are in the streams.
-        if self._subscribed_before:
-            for receivers in self._receivers.values():
-                for receiver in list(receivers):
-                    receiver.catch_up()
-        self._subscribed_before = True
+        # Events published while the link was down (or the slot moved) are in the streams;
+        # a connection that has not started yet reads its stream anyway.
+        for receiver in self._all(channel):
+            receiver.catch_up()
 
     def _on_message(self, channel: bytes, data: bytes) -> None:
+        local = self._channels.get(channel)
+        if local is None:
+            return  # a tenant whose last connection here just left
         event_id, _, rest = data.partition(b"\n")
         recipients, _, frame = rest.partition(b"\n")
         try:
@@ -136,7 +156,7 @@ class Hub:
         event: Event | None = None
         delivered = 0
         for uid in uids:
-            receivers = self._receivers.get(uid)
+            receivers = local.get(uid)
             if not receivers:
                 continue
             if event is None:

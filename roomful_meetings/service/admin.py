@@ -42,12 +42,12 @@ def check_sessions(sessions: list[p.SessionIn]) -> None:
 )
 async def upsert_users(services: Services, caller: Caller, data: p.UpsertUsers) -> None:
     check_users(data.users)
-    await services.catalog.upsert_users(data.users)
+    await services.catalog.upsert_users(data.users, write=caller.write)
 
 
 @routes.endpoint("admin:upsertRooms", p.UpsertRooms, "Create or update rooms", admin=True, changes=True)
 async def upsert_rooms(services: Services, caller: Caller, data: p.UpsertRooms) -> None:
-    await services.catalog.upsert_rooms(data.rooms)
+    await services.catalog.upsert_rooms(data.rooms, write=caller.write)
 
 
 @routes.endpoint(
@@ -58,7 +58,7 @@ async def upsert_rooms(services: Services, caller: Caller, data: p.UpsertRooms) 
     changes=True,
 )
 async def upsert_props(services: Services, caller: Caller, data: p.UpsertProps) -> None:
-    await services.catalog.upsert_props(data.props)
+    await services.catalog.upsert_props(data.props, write=caller.write)
 
 
 @routes.endpoint(
@@ -69,7 +69,7 @@ async def upsert_props(services: Services, caller: Caller, data: p.UpsertProps) 
     changes=True,
 )
 async def upsert_groups(services: Services, caller: Caller, data: p.UpsertGroups) -> None:
-    await services.catalog.upsert_groups(data.groups)
+    await services.catalog.upsert_groups(data.groups, write=caller.write)
 
 
 @routes.endpoint(
@@ -81,7 +81,7 @@ async def upsert_groups(services: Services, caller: Caller, data: p.UpsertGroups
 )
 async def upsert_sessions(services: Services, caller: Caller, data: p.UpsertSocialSessions) -> None:
     check_sessions(data.sessions)
-    await services.catalog.upsert_sessions(data.sessions)
+    await services.catalog.upsert_sessions(data.sessions, write=caller.write)
 
 
 @routes.endpoint(
@@ -92,7 +92,7 @@ async def upsert_sessions(services: Services, caller: Caller, data: p.UpsertSoci
     changes=True,
 )
 async def delete_room(services: Services, caller: Caller, data: p.RoomRef) -> None:
-    await services.catalog.delete_room(data.roomId)
+    await services.catalog.delete_room(data.roomId, write=caller.write)
 
 
 @routes.endpoint(
@@ -103,7 +103,7 @@ async def delete_room(services: Services, caller: Caller, data: p.RoomRef) -> No
     changes=True,
 )
 async def delete_prop(services: Services, caller: Caller, data: p.PropRef) -> None:
-    await services.catalog.delete_prop(data.roomId, data.propId)
+    await services.catalog.delete_prop(data.roomId, data.propId, write=caller.write)
 
 
 @routes.endpoint(
@@ -114,7 +114,7 @@ async def delete_prop(services: Services, caller: Caller, data: p.PropRef) -> No
     changes=True,
 )
 async def delete_group(services: Services, caller: Caller, data: p.GroupRef) -> None:
-    await services.catalog.delete_group(data.groupId)
+    await services.catalog.delete_group(data.groupId, write=caller.write)
 
 
 @routes.endpoint(
@@ -125,7 +125,7 @@ async def delete_group(services: Services, caller: Caller, data: p.GroupRef) -> 
     changes=True,
 )
 async def delete_session(services: Services, caller: Caller, data: p.SessionRef) -> None:
-    await services.catalog.delete_session(data.id)
+    await services.catalog.delete_session(data.id, write=caller.write)
 
 
 @routes.endpoint(
@@ -136,7 +136,7 @@ async def delete_session(services: Services, caller: Caller, data: p.SessionRef)
     changes=True,
 )
 async def delete_user(services: Services, caller: Caller, data: p.UserRef) -> None:
-    await services.catalog.delete_user(data.userId)
+    await services.catalog.delete_user(data.userId, write=caller.write)
 
 
 async def import_catalog(services: Services, catalog: p.CatalogFile, chunk: int = 1000) -> dict[str, int]:

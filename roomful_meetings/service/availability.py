@@ -97,12 +97,14 @@ async def set_availability(services: Services, caller: Caller, data: p.SetAvaila
         walls = [wall_interval(zone, a, b) for a, b in intervals]
         bitmap = to_bytes(rules.set_bits(status, walls, rules.DAY_WALL_MINUTES), rules.DAY_WALL_MINUTES)
         weekdays = {d: bitmap for d in range(7) if repetition >> d & 1}
-        await services.availability.set_pattern(caller.user_id, record, weekdays)
+        await services.availability.set_pattern(caller.user_id, record, weekdays, write=caller.write)
         return
     day = day_of(zone, data.localDate, "data.localDate")
     clipped = [(a - day.start, b - day.start) for a, b in intervals]
     bitmap = rules.DaySetting.of_day(rules.set_bits(status, clipped, day.length), day).encode()
-    await services.availability.set_day(caller.user_id, record, day.date, day.start, day.end, bitmap)
+    await services.availability.set_day(
+        caller.user_id, record, day.date, day.start, day.end, bitmap, write=caller.write
+    )
 
 
 async def own_availability(

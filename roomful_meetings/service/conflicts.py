@@ -4,14 +4,16 @@ write.
 
 Compare-and-set: the conflicts are computed here, with domain/busy.py, from the same
 entries the slot search and findMeetingTimes read (labelled with each participant's busy
-version); the write then runs with those versions as its guard (storage/base.py
-BUSY_GUARD), and its script refuses (298) when any moved, so the check is made again. Of
+version); the write then runs with those versions as its guard (the caller's
+`write.busy_guard`, storage/base.py Write), and its script refuses (298) when any moved,
+so the check is made again. Of
 two racing changes for the same person and time, the second sees the first's entry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
@@ -26,7 +28,7 @@ from roomful_meetings.protocol import payloads as p
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.series import get_any, series_zone
 from roomful_meetings.service.updates import given, new_participants
-from roomful_meetings.storage.base import BUSY_GUARD, REQUEST_KEY, BusyMoved
+from roomful_meetings.storage.base import BusyMoved
 
 T = TypeVar("T")
 # Attempts before giving up with 503 (each lost race means a participant's busy time
@@ -57,28 +59,27 @@ async def conflicting(
 
 async def guarded(
     services: Services,
+    caller: Caller,
     participants: Sequence[str],
     times: list[tuple[int, int]],
-    write: Callable[[], Awaitable[T]],
+    write: Callable[[Caller], Awaitable[T]],
     *,
     ignore: Collection[str] = (),
 ) -> T:
-    """Run `write` if nobody is busy at `times` (409 naming them otherwise), with the busy
-    versions read as the guard of its scripts; again while they moved in between."""
-    key = REQUEST_KEY.get()
+    """Run `write` if nobody is busy at `times` (409 naming them otherwise), giving it the
+    caller with the busy versions read as the guard of its scripts; again while they moved
+    in between."""
+    key = caller.write.retry_key
     if key is not None and await services.meetings.redis.execute("EXISTS", key):
-        return await write()  # a repeat: its script answers what the first request did
+        return await write(caller)  # a repeat: its script answers what the first request did
     for _ in range(ATTEMPTS):
         busy, versions = await conflicting(services, participants, sorted(times), ignore)
         if busy:
             raise Conflict(f"rejectConflicts: busy at that time: {', '.join(busy)}")
-        token = BUSY_GUARD.set(versions)
         try:
-            return await write()
+            return await write(replace(caller, write=caller.write.guarded(versions)))
         except BusyMoved:
             continue
-        finally:
-            BUSY_GUARD.reset(token)
     raise Unavailable("the participants' calendars kept changing while this change was checked; try again")
 
 

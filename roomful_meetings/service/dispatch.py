@@ -6,6 +6,7 @@ unexpected is a 500 whose message carries an id that is also in the log.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import time
@@ -28,7 +29,7 @@ from roomful_meetings.protocol.envelope import (
 )
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.endpoints import ENDPOINTS
-from roomful_meetings.storage.base import REQUEST_KEY
+from roomful_meetings.storage.base import Write
 from roomful_meetings.storage.redis import RedisConnectionLost, RedisUnavailable
 
 log = logging.getLogger(__name__)
@@ -92,16 +93,12 @@ async def _dispatch(
             raise BadRequest(describe_validation_error(exc, "data")) from None
         if spec.admin and not caller.is_admin:
             raise Forbidden(f'{endpoint} needs a token with role "admin"')
-        retry_key = None
         if spec.changes:
             ref = decode_event_ref(event)
             if ref is not None and ref.id is not None and ref.id != "":
-                retry_key = REQUEST_KEY.set(services.keys.request(caller.user_id, str(ref.id)))
-        try:
-            result = await spec.handler(services, caller, data)
-        finally:
-            if retry_key is not None:
-                REQUEST_KEY.reset(retry_key)
+                retry = Write(services.keys.request(caller.user_id, str(ref.id)))
+                caller = dataclasses.replace(caller, write=retry)
+        result = await spec.handler(services, caller, data)
         return encode_response(endpoint, event, EMPTY_OBJECT if result is None else result), endpoint, 0
     except ApiError as exc:
         return encode_error(endpoint, event, exc), endpoint, exc.code

@@ -1,10 +1,13 @@
 """Calendar feeds and invitations (contract 11): meeting:getCalendarFeed,
 meeting:resetCalendarFeed, meeting:exportMeeting, and the feed text the HTTP listener serves.
 
-A feed token is HMAC-SHA256(feed key, user id + nonce), base64url: the nonce (256 random
-bits, `secrets.token_urlsafe`) is stored, the token never is, only its SHA-256 (the key a
-fetch looks up). So every instance that shares the feed secret hands out the same URL until
-a reset stores a new nonce, and a copy of Redis alone opens no feed.
+A feed token is HMAC-SHA256(feed key, tenant + user id + nonce), base64url: the nonce (256
+random bits, `secrets.token_urlsafe`) is stored, the token never is, only its SHA-256 (the
+key a fetch looks up). So every instance that shares the feed secret hands out the same URL
+until a reset stores a new nonce, and a copy of Redis alone opens no feed. A token of a
+tenant other than `default` starts with the tenant's name and a dot (`acme.Xy3...`), the
+only way a fetch, which carries nothing else, can tell whose keys to look in; the default
+tenant's tokens have no such part, and are the same as before tenants existed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from roomful_meetings.auth import load_or_create_secret, resolve_secret
+from roomful_meetings.auth import TENANT, load_or_create_secret, resolve_secret
 from roomful_meetings.config import Settings
 from roomful_meetings.domain import ical
 from roomful_meetings.domain import instances as inst
@@ -35,6 +38,8 @@ from roomful_meetings.protocol.replies import FeedUrlReply, IcsReply
 from roomful_meetings.service import series
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import Routes
+from roomful_meetings.service.tenants import Tenants
+from roomful_meetings.storage.keys import DEFAULT_TENANT
 
 routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
@@ -55,9 +60,24 @@ def feed_key(settings: Settings) -> bytes:
     return hashlib.sha256(b"roomful calendar feed\0" + secret.encode()).digest()
 
 
-def feed_token(key: bytes, user_id: str, nonce: str) -> str:
-    digest = hmac.new(key, f"{user_id}\0{nonce}".encode(), hashlib.sha256).digest()
+def feed_token(key: bytes, tenant: str, user_id: str, nonce: str) -> str:
+    if tenant == DEFAULT_TENANT:
+        return _mac(key, f"{user_id}\0{nonce}")
+    mac = _mac(key, f"{tenant}\0{user_id}\0{nonce}")
+    return f"{tenant}.{mac}"
+
+
+def _mac(key: bytes, text: str) -> str:
+    digest = hmac.new(key, text.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def tenant_of(token: str) -> str | None:
+    """The tenant a feed token belongs to, None when its tenant part is not a name."""
+    tenant, dot, _ = token.rpartition(".")
+    if not dot:
+        return DEFAULT_TENANT
+    return tenant if TENANT.fullmatch(tenant) else None
 
 
 def token_hash(token: str) -> str:
@@ -84,14 +104,14 @@ def uid_domain(settings: Settings) -> str:
         return "roomful.invalid"
 
 
-def feed_url(settings: Settings, user_id: str, nonce: str) -> FeedUrlReply:
-    token = feed_token(feed_key(settings), user_id, nonce)
+def feed_url(settings: Settings, caller: Caller, nonce: str) -> FeedUrlReply:
+    token = feed_token(feed_key(settings), caller.tenant, caller.user_id, nonce)
     return FeedUrlReply(url=f"{public_base(settings)}/calendar/{token}.ics")
 
 
-def _new_nonce(settings: Settings, user_id: str) -> tuple[str, str]:
+def _new_nonce(settings: Settings, caller: Caller) -> tuple[str, str]:
     nonce = secrets.token_urlsafe(32)
-    return nonce, token_hash(feed_token(feed_key(settings), user_id, nonce))
+    return nonce, token_hash(feed_token(feed_key(settings), caller.tenant, caller.user_id, nonce))
 
 
 @routes.endpoint(
@@ -99,10 +119,8 @@ def _new_nonce(settings: Settings, user_id: str) -> tuple[str, str]:
 )
 async def get_calendar_feed(services: Services, caller: Caller, data: p.Empty) -> FeedUrlReply:
     public_base(services.settings)  # refuse before storing anything when no URL can be made
-    nonce = await services.meetings.feeds.issue(
-        caller.user_id, *_new_nonce(services.settings, caller.user_id)
-    )
-    return feed_url(services.settings, caller.user_id, nonce)
+    nonce = await services.meetings.feeds.issue(caller.user_id, *_new_nonce(services.settings, caller))
+    return feed_url(services.settings, caller, nonce)
 
 
 @routes.endpoint(
@@ -114,9 +132,9 @@ async def get_calendar_feed(services: Services, caller: Caller, data: p.Empty) -
 async def reset_calendar_feed(services: Services, caller: Caller, data: p.Empty) -> FeedUrlReply:
     public_base(services.settings)
     nonce = await services.meetings.feeds.reset(
-        caller.user_id, *_new_nonce(services.settings, caller.user_id)
+        caller.user_id, *_new_nonce(services.settings, caller), write=caller.write
     )
-    return feed_url(services.settings, caller.user_id, nonce)
+    return feed_url(services.settings, caller, nonce)
 
 
 # --- the feed ---------------------------------------------------------------------------------
@@ -156,6 +174,12 @@ class _Names(msgspec.Struct):
 
 
 _names = msgspec.json.Decoder(_Names)
+
+
+async def render_tenant_feed(tenants: Tenants, token: str) -> FeedText | None:
+    """The feed behind a token of any tenant (what the HTTP listener serves), or None."""
+    tenant = tenant_of(token)
+    return None if tenant is None else await render_feed(tenants.services(tenant), token)
 
 
 async def render_feed(

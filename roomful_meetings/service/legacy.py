@@ -180,6 +180,7 @@ async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate
             participants=None,
             fields=MeetingFields(values),
             move_to=move_to,
+            write=caller.write,
         )
     except SeriesRedirect:
         raise BadRequest(

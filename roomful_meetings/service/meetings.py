@@ -119,7 +119,7 @@ async def create(
         }
     )
 
-    async def write() -> msgspec.Raw:
+    async def write(caller: Caller) -> msgspec.Raw:
         return await services.meetings.create(
             meeting_id,
             caller.user_id,
@@ -130,15 +130,16 @@ async def create(
             participants,
             fields,
             series_fields,
+            write=caller.write,
         )
 
     if not reject_conflicts:
-        return await write()
+        return await write(caller)
     times = [(start, end)]
     if series_fields is not None:
         rule = parse_rule(str(series_fields["rule"]))
         times = conflicts.series_times(Series(rule, str(series_fields["tz"]), start, end - start))
-    return await conflicts.guarded(services, participants, times, write)
+    return await conflicts.guarded(services, caller, participants, times, write)
 
 
 def time_changes(
@@ -166,7 +167,7 @@ async def update_meeting(services: Services, caller: Caller, data: p.UpdateMeeti
         return await update_any(services, caller, data)
     participants, times, own = await conflicts.update_target(services, caller, data)
     return await conflicts.guarded(
-        services, participants, times, lambda: update_any(services, caller, data), ignore=own
+        services, caller, participants, times, lambda c: update_any(services, c, data), ignore=own
     )
 
 
@@ -195,6 +196,7 @@ async def update_single(services: Services, caller: Caller, data: p.UpdateMeetin
         end=end,
         participants=participants,
         fields=MeetingFields(values),
+        write=caller.write,
     )
 
 
@@ -214,7 +216,7 @@ async def delete_any(services: Services, caller: Caller, meeting_id: str, *, fol
     """A meeting or whole series; with an instance id, that instance (or it and the later
     ones, `following`)."""
     if parse_instance_id(meeting_id) is None:
-        await services.meetings.delete(meeting_id, caller.user_id)
+        await services.meetings.delete(meeting_id, caller.user_id, write=caller.write)
     elif following:
         await series_changes.delete_following(services, caller, meeting_id)
     else:
@@ -230,7 +232,7 @@ async def get_meeting(services: Services, caller: Caller, data: p.MeetingRef) ->
 
 async def rsvp(services: Services, caller: Caller, meeting_id: str, status: str) -> None:
     if parse_instance_id(meeting_id) is None:
-        await services.meetings.set_rsvp(meeting_id, caller.user_id, status)
+        await services.meetings.set_rsvp(meeting_id, caller.user_id, status, write=caller.write)
     else:
         await series_changes.rsvp_instance(services, caller, meeting_id, status)
 

@@ -99,10 +99,16 @@ async def update_series(services: Services, caller: Caller, data: p.UpdateMeetin
             {"start": start, "end": end, "j:startDate": format_utc(start), "j:endDate": format_utc(end)}
         )
         return await store.update(
-            sid, caller.user_id, version, participants=participants, reset=reset, values=fields
+            sid,
+            caller.user_id,
+            version,
+            participants=participants,
+            reset=reset,
+            values=fields,
+            write=caller.write,
         )
 
-    return await compare_and_set(store, attempt, _json_answer)
+    return await compare_and_set(store, caller.write, attempt, _json_answer)
 
 
 def _json_answer(stored: list[Any]) -> msgspec.Raw:
@@ -148,11 +154,12 @@ async def update_instance(services: Services, caller: Caller, data: p.UpdateMeet
             times_changed=moved,
             event_json=event,
             bounds=inst.bounds(state.series, overrides),
+            write=caller.write,
         )
         return msgspec.Raw(event)
 
     return await compare_and_set(
-        services.meetings.series, attempt, lambda stored: msgspec.Raw(str(stored[2]).encode())
+        services.meetings.series, caller.write, attempt, lambda stored: msgspec.Raw(str(stored[2]).encode())
     )
 
 
@@ -161,10 +168,16 @@ async def cancel_instance(services: Services, caller: Caller, meeting_id: str) -
         _, state, orig = await instance_state(services, caller, meeting_id)
         rest = {o: v for o, v in state.overrides.items() if o != orig}
         await services.meetings.series.change_instance(
-            state, caller.user_id, "cancel", orig, meeting_id, bounds=inst.bounds(state.series, rest)
+            state,
+            caller.user_id,
+            "cancel",
+            orig,
+            meeting_id,
+            bounds=inst.bounds(state.series, rest),
+            write=caller.write,
         )
 
-    await compare_and_set(services.meetings.series, attempt, _no_answer)
+    await compare_and_set(services.meetings.series, caller.write, attempt, _no_answer)
 
 
 async def rsvp_instance(services: Services, caller: Caller, meeting_id: str, status: str) -> None:
@@ -179,9 +192,10 @@ async def rsvp_instance(services: Services, caller: Caller, meeting_id: str, sta
             meeting_id,
             event_json=msgspec.json.encode(inst.instance_object(obj, after, orig)),
             bounds=inst.bounds(state.series, state.overrides),
+            write=caller.write,
         )
 
-    await compare_and_set(services.meetings.series, attempt, _no_answer)
+    await compare_and_set(services.meetings.series, caller.write, attempt, _no_answer)
 
 
 def _ended_before(series: Series, orig: int) -> Rule:
@@ -230,7 +244,7 @@ async def split(
         series = state.series
         if orig == series.start:
             if data is None:
-                await services.meetings.delete(state.sid, caller.user_id)
+                await services.meetings.delete(state.sid, caller.user_id, write=caller.write)
                 return None
             return await update_series(
                 services, caller, msgspec.structs.replace(data, meetingId=state.sid), state.sid
@@ -274,6 +288,9 @@ async def split(
             reset=reset,
             moved={} if reset else later,
             new_values=new_values,
+            write=caller.write,
         )
 
-    return await compare_and_set(store, attempt, lambda stored: _json_answer(stored) if stored[1] else None)
+    return await compare_and_set(
+        store, caller.write, attempt, lambda stored: _json_answer(stored) if stored[1] else None
+    )

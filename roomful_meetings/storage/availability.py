@@ -16,7 +16,7 @@ from roomful_meetings.domain.bitmaps import from_bytes
 from roomful_meetings.domain.busy import BUSY, TENTATIVE, Entry, level
 from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES
 from roomful_meetings.domain.recurrence import parse_instance_id
-from roomful_meetings.storage.base import ScriptArg, Store
+from roomful_meetings.storage.base import NO_WRITE, ScriptArg, Store, Write
 from roomful_meetings.storage.redis import Command
 from roomful_meetings.storage.series import SeriesStore, busy_members
 
@@ -81,26 +81,30 @@ class AvailabilityStore(Store):
         if bitmaps:
             self._bitmaps.clear()
 
-    async def set_pattern(self, user_id: str, zone: ZoneRecord, weekdays: dict[int, bytes]) -> None:
+    async def set_pattern(
+        self, user_id: str, zone: ZoneRecord, weekdays: dict[int, bytes], *, write: Write = NO_WRITE
+    ) -> None:
         args: list[ScriptArg] = [zone.time_zone, zone.offset_zone, "pattern"]
         for weekday, bitmap in sorted(weekdays.items()):
             args += [weekday, bitmap]
-        await self.run("set_availability", self._keys(user_id), args)
+        keys = self._keys(user_id)
+        await self.run("set_availability", [*keys, keys[-1]], args, write=write)
 
     async def set_day(
-        self, user_id: str, zone: ZoneRecord, day: date, day_start: int, day_end: int, bitmap: bytes
+        self,
+        user_id: str,
+        zone: ZoneRecord,
+        day: date,
+        day_start: int,
+        day_end: int,
+        bitmap: bytes,
+        *,
+        write: Write = NO_WRITE,
     ) -> None:
         expire_at_ms = (day_end + DAY_RETENTION_DAYS * 1440) * 60_000
-        args: list[ScriptArg] = [
-            zone.time_zone,
-            zone.offset_zone,
-            "day",
-            self.keys.user_day(user_id, day.isoformat()),
-            day_start,
-            bitmap,
-            expire_at_ms,
-        ]
-        await self.run("set_availability", self._keys(user_id), args)
+        args: list[ScriptArg] = [zone.time_zone, zone.offset_zone, "day", day_start, bitmap, expire_at_ms]
+        keys = [*self._keys(user_id), self.keys.user_day(user_id, day.isoformat())]
+        await self.run("set_availability", keys, args, write=write)
 
     def _keys(self, user_id: str) -> list[str]:
         return [self.keys.user(user_id), self.keys.user_pattern(user_id), self.keys.user_days(user_id)]
@@ -254,7 +258,8 @@ class AvailabilityStore(Store):
         self, uids: list[str], start: int, end: int | None, out: dict[str, Bitmaps]
     ) -> None:
         """Pattern and days of these users, decoded and remembered under their version."""
-        replies = await self.run("read_availability", [], [start, "inf" if end is None else end, *uids])
+        keys = [key for uid in uids for key in self._keys(uid)]
+        replies = await self.run("read_availability", keys, [start, "inf" if end is None else end, *uids])
         for raw_uid, version, pattern, days in replies:
             uid = raw_uid.decode()
             day_key_start = len(self.keys.user(uid)) + len(":day:")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from contextvars import ContextVar
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
 
 import msgspec
 
 from roomful_meetings.domain.time import format_ms_utc
 from roomful_meetings.errors import error_for_code
 from roomful_meetings.storage.keys import Keys
-from roomful_meetings.storage.redis import Command, Redis, ReplyError, Script
+from roomful_meetings.storage.redis import Command, Redis, RedisError, ReplyError, Script
+
+log = logging.getLogger(__name__)
 
 ScriptArg = str | bytes | int | float
 
@@ -21,22 +25,20 @@ def decode_hash(reply: list[bytes]) -> dict[str, str]:
     return {reply[i].decode(): reply[i + 1].decode() for i in range(0, len(reply), 2)}
 
 
-# The safe-retry key of the change being made (set by the dispatcher for requests that
-# change something and carry an event.id); changing scripts receive it as their last KEY.
-REQUEST_KEY: ContextVar[str | None] = ContextVar("REQUEST_KEY", default=None)
-# The busy versions a rejectConflicts check read (user id -> version): changing scripts run
-# while this is set refuse with 298 when any moved on (storage/redis/scripts.py).
-BUSY_GUARD: ContextVar[dict[str, str] | None] = ContextVar("BUSY_GUARD", default=None)
-READ_ONLY_SCRIPTS = frozenset(
-    {
-        "get_meeting",
-        "list_user_meetings",
-        "read_availability",
-        "get_series",
-        "read_series_busy",
-        "read_series_states",
-    }
-)
+@dataclass(frozen=True, slots=True)
+class Write:
+    """What a changing request brings to every change script it runs (storage/redis/scripts.py):
+    its safe-retry key (contract 6: a repeat gets the first answer) and the busy versions a
+    rejectConflicts check read (contract 10: the script refuses with 298 if any moved)."""
+
+    retry_key: str | None = None
+    busy_guard: Mapping[str, str] | None = None
+
+    def guarded(self, versions: Mapping[str, str]) -> Write:
+        return Write(self.retry_key, versions)
+
+
+NO_WRITE: Final = Write()
 
 
 class StaleVersion(Exception):
@@ -59,6 +61,8 @@ class Store:
         self.redis = redis
         self.scripts = scripts
         self.keys = keys
+        # Events wait for the replicas (--redis-min-replicas): how the scripts were built.
+        self.holds_events = any(script.options.hold_events for script in scripts.values())
 
     async def pipeline(self, commands: list[Command]) -> list[Any]:
         """Run reads back to back on one connection; an error reply is raised (the Redis
@@ -69,25 +73,63 @@ class Store:
                 raise reply
         return replies
 
-    async def run(self, name: str, keys: list[str], args: list[ScriptArg]) -> list[Any]:
-        """Run lua/<name>.lua; a non-zero code becomes the matching ApiError.
+    async def run(
+        self, name: str, keys: list[str], args: list[ScriptArg], *, write: Write = NO_WRITE
+    ) -> list[Any]:
+        """Run lua/<name>.lua as its header declares; a non-zero code becomes the matching
+        ApiError (or signal). Raises ValueError for KEYS other than declared.
 
-        Every script gets (prefix, now ms, now RFC 3339) before its own ARGV.
+        Every script gets the library's arguments before its own (the tenant's key scope,
+        now); a change also `write`'s retry key and busy guard, and the client waits for
+        --redis-min-replicas after it (never after a read). When events are held until the
+        replicas have the change, they are released here once they do.
         """
         script = self.scripts[name]
-        declared = script.header.keys if script.header else len(keys)
-        if len(keys) != declared:  # a caller out of step with the script's header
-            raise ValueError(f"lua/{name}.lua takes {declared} KEYS, given {len(keys)}")
+        change = script.header is not None and script.header.mode == "change"
+        reply = await self._call(script, keys, args, write, wait_replicas=None if change else 0)
+        if change and script.options.hold_events:
+            held = reply.pop()
+            if held:
+                await self.release(held.decode())
+        return reply
+
+    async def release(self, up_to: str) -> None:
+        """Publish the tenant's held events up to `up_to` (lua/release_events.lua), with no
+        WAIT: publishing again after a failover repeats nothing a receiver keeps. A failure
+        leaves them held for the instance's sweep (fanout/outbox.py)."""
+        script = self.scripts["release_events"]
+        keys = [self.keys.outbox(), self.keys.released()]
+        try:
+            await self._call(script, keys, [up_to], NO_WRITE, wait_replicas=0)
+        except RedisError as exc:
+            log.warning("held events up to %s not released yet (%s); the sweep will", up_to, exc)
+
+    async def _call(
+        self,
+        script: Script,
+        keys: list[str],
+        args: list[ScriptArg],
+        write: Write,
+        *,
+        wait_replicas: int | None,
+    ) -> list[Any]:
+        header = script.header
+        if header is None:
+            raise ValueError(f"{script.name} has no header: run it with Redis.evalsha")
+        header.check_keys(script.name, len(keys))
         now_ms = int(time.time() * 1000)
-        request_key = REQUEST_KEY.get()
-        guard = BUSY_GUARD.get()
-        if guard is not None and name not in READ_ONLY_SCRIPTS:
-            keys = [*keys, self.keys.prefix + "guard:" + msgspec.json.encode(guard).decode()]
-        if request_key is not None and name not in READ_ONLY_SCRIPTS:
-            keys = [*keys, request_key]
-        reply = await self.redis.evalsha(
-            script, keys, [self.keys.prefix, now_ms, format_ms_utc(now_ms), *args]
-        )
+        library: list[ScriptArg] = [self.keys.scope, now_ms, format_ms_utc(now_ms)]
+        if header.mode == "change":
+            guard = write.busy_guard
+            library += ["1" if write.retry_key else "", msgspec.json.encode(guard) if guard else ""]
+            if write.retry_key:
+                keys = [*keys, write.retry_key]
+        try:
+            reply = await self.redis.evalsha(script, keys, [*library, *args], wait_replicas=wait_replicas)
+        except ReplyError as exc:
+            if type(exc) is ReplyError:  # an error in the script: say where, in its files
+                raise ReplyError(script.explain(str(exc))) from None
+            raise
         code = reply[0]
         if code in SIGNALS:
             raise SIGNALS[code](reply[1].decode())

@@ -7,7 +7,7 @@ from msgspec import UNSET
 
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.protocol.payloads import GroupIn, PropIn, RoomIn, SessionIn, UserIn
-from roomful_meetings.storage.base import ScriptArg, Store, decode_hash
+from roomful_meetings.storage.base import NO_WRITE, ScriptArg, Store, Write, decode_hash
 
 USER_TEXT_FIELDS = ("firstName", "lastName", "avatar", "companyName", "companyTitle", "timeZone")
 
@@ -30,32 +30,34 @@ def email_key(email: str) -> str:
 
 
 class CatalogStore(Store):
-    async def upsert_users(self, users: list[UserIn]) -> None:
+    async def upsert_users(self, users: list[UserIn], *, write: Write = NO_WRITE) -> None:
         args: list[ScriptArg] = []
         for user in users:
             pairs = _given(user, ("email", *USER_TEXT_FIELDS, "privacyMode", "avatar3D"))
             email = "-" if user.email is UNSET else email_key(user.email or "")
             args += [user.id, email, len(pairs) // 2, *pairs]
-        if args:
-            await self.run("upsert_users", [], args)
+        if users:
+            await self.run("upsert_users", [self.keys.user(u.id) for u in users], args, write=write)
 
-    async def upsert_rooms(self, rooms: list[RoomIn]) -> None:
+    async def upsert_rooms(self, rooms: list[RoomIn], *, write: Write = NO_WRITE) -> None:
         args: list[ScriptArg] = []
         for room in rooms:
             pairs = _given(room, ("networkId", "title", "thumbnail"))
             args += [room.id, len(pairs) // 2, *pairs]
-        if args:
-            await self.run("upsert_rooms", [], args)
+        if rooms:
+            await self.run("upsert_rooms", [self.keys.room(r.id) for r in rooms], args, write=write)
 
-    async def upsert_props(self, props: list[PropIn]) -> None:
+    async def upsert_props(self, props: list[PropIn], *, write: Write = NO_WRITE) -> None:
         args: list[ScriptArg] = []
+        keys: list[str] = []
         for prop in props:
             pairs = _given(prop, ("title",))
             args += [prop.roomId, prop.id, len(pairs) // 2, *pairs]
-        if args:
-            await self.run("upsert_props", [], args)
+            keys += [self.keys.prop(prop.roomId, prop.id), self.keys.room(prop.roomId)]
+        if props:
+            await self.run("upsert_props", keys, args, write=write)
 
-    async def upsert_groups(self, groups: list[GroupIn]) -> None:
+    async def upsert_groups(self, groups: list[GroupIn], *, write: Write = NO_WRITE) -> None:
         args: list[ScriptArg] = []
         for group in groups:
             pairs = _given(group, ("networkId", "title"))
@@ -65,33 +67,67 @@ class CatalogStore(Store):
             else:
                 members = list(dict.fromkeys(group.memberIds or []))
                 args += [len(members), *members]
-        if args:
-            await self.run("upsert_groups", [], args)
+        if groups:
+            await self.run("upsert_groups", [self.keys.group(g.id) for g in groups], args, write=write)
 
-    async def upsert_sessions(self, sessions: list[SessionIn]) -> None:
+    async def upsert_sessions(self, sessions: list[SessionIn], *, write: Write = NO_WRITE) -> None:
         args: list[ScriptArg] = []
         for session in sessions:
             start = "" if session.startDate is None else to_minute(session.startDate, "startDate")
             end = "" if session.endDate is None else to_minute(session.endDate, "endDate")
             args += [session.id, session.roomId, session.propId, start, end]
-        if args:
-            await self.run("upsert_social_sessions", [], args)
+        if sessions:
+            keys = [self.keys.session(s.id) for s in sessions]
+            await self.run("upsert_social_sessions", keys, args, write=write)
 
-    async def delete_room(self, room_id: str) -> None:
-        await self.run("delete_room", [self.keys.room(room_id)], [room_id])
+    async def delete_room(self, room_id: str, *, write: Write = NO_WRITE) -> None:
+        k = self.keys
+        keys = [
+            k.room(room_id),
+            k.room_props(room_id),
+            k.room_sessions(room_id),
+            k.prop_sessions(room_id, ""),
+            k.source(f"room:{room_id}"),
+        ]
+        await self.run("delete_room", keys, [room_id], write=write)
 
-    async def delete_prop(self, room_id: str, prop_id: str) -> None:
-        await self.run("delete_prop", [self.keys.prop(room_id, prop_id)], [room_id, prop_id])
+    async def delete_prop(self, room_id: str, prop_id: str, *, write: Write = NO_WRITE) -> None:
+        k = self.keys
+        keys = [
+            k.prop(room_id, prop_id),
+            k.prop_sessions(room_id, prop_id),
+            k.room_sessions(room_id),
+            k.room_props(room_id),
+            k.source(f"prop:{room_id}:{prop_id}"),
+        ]
+        await self.run("delete_prop", keys, [prop_id], write=write)
 
-    async def delete_group(self, group_id: str) -> None:
-        keys = [self.keys.group(group_id), self.keys.group_members(group_id)]
-        await self.run("delete_group", keys, [group_id])
+    async def delete_group(self, group_id: str, *, write: Write = NO_WRITE) -> None:
+        keys = [
+            self.keys.group(group_id),
+            self.keys.group_members(group_id),
+            self.keys.source(f"group:{group_id}"),
+        ]
+        await self.run("delete_group", keys, [group_id], write=write)
 
-    async def delete_session(self, session_id: str) -> None:
-        await self.run("delete_social_session", [self.keys.session(session_id)], [session_id])
+    async def delete_session(self, session_id: str, *, write: Write = NO_WRITE) -> None:
+        await self.run("delete_social_session", [self.keys.session(session_id)], [session_id], write=write)
 
-    async def delete_user(self, user_id: str) -> None:
-        await self.run("delete_user", [self.keys.user(user_id)], [user_id])
+    async def delete_user(self, user_id: str, *, write: Write = NO_WRITE) -> None:
+        k = self.keys
+        keys = [
+            k.user(user_id),
+            k.user_groups(user_id),
+            k.user_meetings(user_id),
+            k.user_series(user_id),
+            k.user_events(user_id),
+            k.user_busy(user_id),
+            k.user_pattern(user_id),
+            k.user_days(user_id),
+            k.user_feed(user_id),
+            k.source(f"direct:{user_id}"),
+        ]
+        await self.run("delete_user", keys, [user_id], write=write)
 
     async def get_user(self, user_id: str) -> dict[str, str] | None:
         return await self._hash(self.keys.user(user_id))

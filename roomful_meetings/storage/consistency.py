@@ -11,19 +11,14 @@ STATUSES = {b"received", b"accepted", b"declined"}
 
 
 async def scan(redis: Redis, pattern: str) -> list[bytes]:
-    cursor, found = b"0", []
-    while True:
-        cursor, batch = await redis.execute("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
-        found += batch
-        if cursor == b"0":
-            return found
+    return await redis.scan(pattern)
 
 
 async def check_invariants(redis: Redis, keys: Keys) -> int:
     """Every meeting is indexed for exactly its participants, with valid statuses. Returns
     the number of meetings checked."""
     meeting_keys = [
-        k for k in await scan(redis, keys.meeting("*")) if k.count(b":") == keys.prefix.count(":") + 1
+        k for k in await scan(redis, keys.meeting("*")) if k.count(b":") == keys.scope.count(":") + 1
     ]
     meetings: dict[str, dict[bytes, bytes]] = {}
     for key in meeting_keys:

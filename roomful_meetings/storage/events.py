@@ -6,17 +6,41 @@ from typing import Final
 
 from roomful_meetings.protocol.event_ids import parse_event_id
 from roomful_meetings.storage.base import Store
+from roomful_meetings.storage.keys import Keys
+from roomful_meetings.storage.redis import Redis
 
-# What the contract retains per user; lua/_lib.lua trims streams approximately ("MAXLEN ~",
+# What the contract retains per user; lua/includes/events.lua trims streams approximately ("MAXLEN ~",
 # much cheaper than exact trimming), so a stream may hold a few more, which are not shown.
 EVENTS_KEPT: Final = 1000
 
 
 class EventStore(Store):
+    """Each user's retained events. When events are held until replicas have their change
+    (--redis-min-replicas, lua/includes/events.lua), a stream may already hold an event that
+    is not published yet: reads then stop at the tenant's released mark, so that nobody
+    is shown an event a failover could still lose, and the event arrives live once
+    released (a connection joins its tenant's channel before it reads)."""
+
     async def last_event_id(self, user_id: str) -> str:
-        """The user's newest retained event id, "" when there is none."""
-        newest = await self.redis.execute("XREVRANGE", self.keys.user_events(user_id), "+", "-", "COUNT", 1)
+        """The user's newest retained (and released) event id, "" when there is none."""
+        newest_shown = await self._released() or "+"
+        key = self.keys.user_events(user_id)
+        newest = await self.redis.execute("XREVRANGE", key, newest_shown, "-", "COUNT", 1)
         return newest[0][0].decode() if newest else ""
+
+    async def _released(self) -> str | None:
+        """The newest event id anybody may be shown, None when every event is."""
+        if not self.holds_events:
+            return None
+        found = await self.redis.execute("GET", self.keys.released())
+        return found.decode() if found else None
+
+    async def release_held(self) -> None:
+        """Release what the tenant's outbox holds, once the replicas have it (a WAIT
+        behind lua/mark_outbox.lua; ReplicasBehind when they do not yet)."""
+        (newest,) = await self.run("mark_outbox", [self.keys.outbox(), self.keys.released()], [])
+        if newest:
+            await self.release(newest.decode())
 
     async def since(
         self, user_id: str, since: str, *, max_age_ms: int, now_ms: int
@@ -26,9 +50,10 @@ class EventStore(Store):
         key, oldest_kept = self.keys.user_events(user_id), now_ms - max_age_ms
         # Anything Redis would refuse as a stream id is unknown: replay all, say incomplete.
         parsed = parse_event_id(since)
+        newest_shown = await self._released() or "+"
         # Newest first, down to `since` itself when it is among the newest EVENTS_KEPT + 1.
         entries = await self.redis.execute(
-            "XREVRANGE", key, "+", "-" if parsed is None else since, "COUNT", EVENTS_KEPT + 1
+            "XREVRANGE", key, newest_shown, "-" if parsed is None else since, "COUNT", EVENTS_KEPT + 1
         )
         events = await self._frames([(raw_id.decode(), fields) for raw_id, fields in reversed(entries)])
         complete = since == ""
@@ -52,6 +77,12 @@ class EventStore(Store):
             if frame is not None:
                 events.append((event_id, frame))
         return events
+
+
+async def holding(redis: Redis, keys: list[Keys]) -> list[bool]:
+    """Whether each tenant's outbox holds events (one pipelined read for all)."""
+    lengths = await redis.pipeline([("LLEN", k.outbox()) for k in keys]) if keys else []
+    return [isinstance(n, int) and n > 0 for n in lengths]
 
 
 def event_ms(event_id: str) -> int:

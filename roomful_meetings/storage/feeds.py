@@ -7,22 +7,22 @@ whether or not the user behind a similar token exists.
 
 from __future__ import annotations
 
-from roomful_meetings.storage.base import Store
+from roomful_meetings.storage.base import NO_WRITE, Store, Write
 from roomful_meetings.storage.redis import Command
 
 
 class FeedStore(Store):
-    async def issue(self, user_id: str, nonce: str, token_hash: str) -> str:
+    async def issue(self, user_id: str, nonce: str, token_hash: str, *, write: Write = NO_WRITE) -> str:
         """Store `nonce` unless the user has a feed; the nonce in effect."""
         keys = [self.keys.user_feed(user_id), self.keys.feed_token(token_hash)]
-        (current,) = await self.run("issue_calendar_feed", keys, [user_id, nonce, token_hash])
+        (current,) = await self.run("issue_calendar_feed", keys, [user_id, nonce, token_hash], write=write)
         return bytes(current).decode()
 
-    async def reset(self, user_id: str, nonce: str, token_hash: str) -> str:
+    async def reset(self, user_id: str, nonce: str, token_hash: str, *, write: Write = NO_WRITE) -> str:
         """Replace the user's token (the old hash key goes in the same step); the new nonce
         (on a safe retry, the one the first attempt stored)."""
         keys = [self.keys.user_feed(user_id), self.keys.feed_token(token_hash)]
-        (current,) = await self.run("reset_calendar_feed", keys, [user_id, nonce, token_hash])
+        (current,) = await self.run("reset_calendar_feed", keys, [user_id, nonce, token_hash], write=write)
         return bytes(current).decode()
 
     async def owner(self, token_hash: str) -> str | None:

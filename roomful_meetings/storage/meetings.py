@@ -9,7 +9,7 @@ import msgspec
 
 from roomful_meetings.domain.instances import SeriesState
 from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES, Source
-from roomful_meetings.storage.base import ScriptArg, Store
+from roomful_meetings.storage.base import NO_WRITE, ScriptArg, Store, Write
 from roomful_meetings.storage.feeds import FeedStore
 from roomful_meetings.storage.series import SeriesStore, pairs, parse_state
 
@@ -52,10 +52,14 @@ class MeetingStore(Store):
         participants: list[str],
         fields: MeetingFields,
         series_fields: dict[str, object] | None = None,
+        write: Write = NO_WRITE,
     ) -> msgspec.Raw:
         """Create a meeting, or a series when `series_fields` (rule, tz, len, lo, hi and
         j:recurrence, see lua/create_meeting.lua) are given."""
-        keys = [self.keys.meeting(meeting_id), source_key, self.keys.source(source.string)]
+        k, index = self.keys, self.keys.source(source.string)
+        network = {"room": k.room(source.room), "prop": k.room(source.room), "group": source_key}
+        members = k.group_members(source.pk) if source.type == "group" else index
+        keys = [k.meeting(meeting_id), source_key, index, network.get(source.type, source_key), members]
         args: list[ScriptArg] = [
             meeting_id,
             organizer,
@@ -69,7 +73,7 @@ class MeetingStore(Store):
             *fields.pairs(),
             *pairs(series_fields or {}),
         ]
-        (meeting,) = await self.run("create_meeting", keys, args)
+        (meeting,) = await self.run("create_meeting", keys, args, write=write)
         return msgspec.Raw(meeting)
 
     async def update(
@@ -82,6 +86,7 @@ class MeetingStore(Store):
         participants: list[str] | None,
         fields: MeetingFields,
         move_to: Source | None = None,
+        write: Write = NO_WRITE,
     ) -> msgspec.Raw:
         args: list[ScriptArg] = [
             meeting_id,
@@ -91,18 +96,23 @@ class MeetingStore(Store):
             b"" if participants is None else msgspec.json.encode(participants),
             MAX_MEETING_MINUTES,
         ]
+        k = self.keys
+        keys = [k.meeting(meeting_id)] * 3
         if move_to is None:
             args += ["", "", "", ""]
         else:
             args += [move_to.type, move_to.pk, move_to.room, move_to.string]
-        (meeting,) = await self.run("update_meeting", [self.keys.meeting(meeting_id)], args + fields.pairs())
+            place = k.prop(move_to.room, move_to.pk) if move_to.type == "prop" else k.room(move_to.room)
+            keys[1:] = [place, k.room(move_to.room)]
+        (meeting,) = await self.run("update_meeting", keys, args + fields.pairs(), write=write)
         return msgspec.Raw(meeting)
 
-    async def delete(self, meeting_id: str, caller: str) -> None:
-        await self.run("delete_meeting", [self.keys.meeting(meeting_id)], [meeting_id, caller])
+    async def delete(self, meeting_id: str, caller: str, *, write: Write = NO_WRITE) -> None:
+        await self.run("delete_meeting", [self.keys.meeting(meeting_id)], [meeting_id, caller], write=write)
 
-    async def set_rsvp(self, meeting_id: str, caller: str, status: str) -> bool:
-        (changed,) = await self.run("set_rsvp", [self.keys.meeting(meeting_id)], [meeting_id, caller, status])
+    async def set_rsvp(self, meeting_id: str, caller: str, status: str, *, write: Write = NO_WRITE) -> bool:
+        keys = [self.keys.meeting(meeting_id)]
+        (changed,) = await self.run("set_rsvp", keys, [meeting_id, caller, status], write=write)
         return bool(changed)
 
     async def get(self, meeting_id: str, caller: str) -> msgspec.Raw:
@@ -120,11 +130,10 @@ class MeetingStore(Store):
         limit: int = 1000,
     ) -> MeetingPage:
         args: list[ScriptArg] = [user_id, start, end, MAX_MEETING_MINUTES, filter_type, *filter_ids, limit]
-        has_more, singles, series = await self.run(
-            "list_user_meetings", [self.keys.user_meetings(user_id)], args
-        )
+        keys = [self.keys.user_meetings(user_id), self.keys.user_series(user_id)]
+        has_more, singles, series = await self.run("list_user_meetings", keys, args)
         return MeetingPage(
             [msgspec.Raw(m) for m in singles],
             bool(has_more),
-            [(msgspec.json.decode(json), parse_state(state)) for json, state in series],
+            [(msgspec.json.decode(json), parse_state(self.keys.scope, state)) for json, state in series],
         )

@@ -13,12 +13,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from roomful_meetings.storage.keys import Keys
-from roomful_meetings.storage.redis import Redis, RedisError
+from roomful_meetings.storage.keys import DEFAULT_TENANT, Keys
+from roomful_meetings.storage.redis import Command, Redis, RedisError
 
 log = logging.getLogger(__name__)
 
-DATA_FORMAT_VERSION: Final = "3"
+DATA_FORMAT_VERSION: Final = "4"
+MIGRATION_BATCH: Final = 1000  # keys renamed per pipeline
 
 
 class IncompatibleData(RuntimeError):
@@ -34,6 +35,44 @@ class Migration:
     to: str
     note: str
     convert: Callable[[Redis, Keys], Awaitable[None]] | None = None
+
+
+async def into_default_tenant(redis: Redis, keys: Keys) -> None:
+    """Format 3 to 4: every key `<prefix>X` becomes the default tenant's `<prefix>{default}:X`
+    (RENAME keeps its value and expiry), and the day indexes, which hold day key names, are
+    rewritten to the new names. Safe to run again, and alongside another instance running
+    it: a key already moved is not found again, a missing one is skipped.
+
+    Raises IncompatibleData on a cluster holding format-3 data: the old keys of one tenant
+    lie in many slots there, which RENAME cannot cross.
+    """
+    default = Keys(keys.prefix, DEFAULT_TENANT)
+    old = [k for k in await redis.scan(f"{keys.prefix}*") if _unmoved(k, keys)]
+    if old and redis.sharded:
+        raise IncompatibleData(
+            f"{len(old)} keys of data format 3 on a Redis Cluster: upgrade them on one Redis "
+            "first, then move them to the cluster (docs/operations.md, upgrades)"
+        )
+    tail = len(keys.prefix)
+    for start in range(0, len(old), MIGRATION_BATCH):
+        batch = old[start : start + MIGRATION_BATCH]
+        renames: list[Command] = [("RENAME", k, default.scope.encode() + k[tail:]) for k in batch]
+        await redis.pipeline(renames)  # "no such key": moved meanwhile by another instance
+    old_days = keys.prefix.encode() + b"u:"
+    for index in await redis.scan(default.user_days("*")):
+        flat = await redis.execute("ZRANGE", index, 0, -1, "WITHSCORES")
+        moved: list[Command] = []
+        for day, score in zip(flat[::2], flat[1::2], strict=True):
+            if day.startswith(old_days):
+                moved += [("ZADD", index, score, default.scope.encode() + day[tail:]), ("ZREM", index, day)]
+        if moved:
+            await redis.pipeline(moved)
+
+
+def _unmoved(key: bytes, keys: Keys) -> bool:
+    """A key of the format-3 layout: under the prefix, but neither a tenant's nor the format's."""
+    rest = key[len(keys.prefix) :]
+    return not rest.startswith(b"{") and key != keys.schema_version().encode()
 
 
 # Keyed by the format a step starts from; run in a chain until DATA_FORMAT_VERSION.
@@ -53,6 +92,14 @@ MIGRATIONS: Final[dict[str, Migration]] = {
         to="3",
         note="nothing to convert (format-2 day settings are read as they are), but servers of "
         "the earlier release must not run beside this one",
+    ),
+    # 4 puts every key of a tenant under `<prefix>{<tenant>}:` (contract 12); the data of
+    # format 3 becomes the default tenant's.
+    "3": Migration(
+        to="4",
+        note="every key moved into the default tenant's `{default}` scope; servers of the earlier "
+        "release must not run beside this one",
+        convert=into_default_tenant,
     ),
 }
 

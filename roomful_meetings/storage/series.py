@@ -25,7 +25,7 @@ from roomful_meetings.domain.instances import SeriesState, busy, status
 from roomful_meetings.domain.recurrence import Series, instance_id
 from roomful_meetings.domain.rrule import parse_rule
 from roomful_meetings.errors import Unavailable
-from roomful_meetings.storage.base import REQUEST_KEY, ScriptArg, StaleVersion, Store
+from roomful_meetings.storage.base import NO_WRITE, ScriptArg, StaleVersion, Store, Write
 
 CACHE_ENTRIES: Final = 4096
 # Attempts of a compare-and-set change before giving up (each lost race means someone
@@ -33,7 +33,8 @@ CACHE_ENTRIES: Final = 4096
 CAS_ATTEMPTS: Final = 20
 
 T = TypeVar("T")
-_states: OrderedDict[str, SeriesState] = OrderedDict()  # series id -> newest state parsed
+# (tenant scope, series id) -> the newest state parsed
+_states: OrderedDict[tuple[str, str], SeriesState] = OrderedDict()
 # (series id, version, user, window) -> that user's busy members: a change to one series
 # moves every participant's busy version, but their other series stay cached here.
 _members: OrderedDict[tuple[str, str, str, int, int], list[tuple[bytes, bool]]] = OrderedDict()
@@ -43,12 +44,13 @@ def _text(value: bytes | None) -> str:
     return value.decode() if value is not None else ""
 
 
-def parse_state(reply: list[Any]) -> SeriesState:
-    """A series_state reply (lua/_lib.lua), parsed once per series version."""
+def parse_state(scope: str, reply: list[Any]) -> SeriesState:
+    """A series_state reply (lua/includes/series.lua) of the tenant whose keys start with
+    `scope`, parsed once per series version."""
     sid, version = reply[0].decode(), _text(reply[1])
-    cached = _states.get(sid)
+    cached = _states.get((scope, sid))
     if cached is not None and cached.version == version:
-        _states.move_to_end(sid)
+        _states.move_to_end((scope, sid))
         return cached
     _, _, rule, zone, start, length, organizer, pids_json, statuses, flat = reply
     pids = tuple(msgspec.json.decode(pids_json, type=list[str]))
@@ -75,14 +77,14 @@ def parse_state(reply: list[Any]) -> SeriesState:
         cancelled=frozenset(cancelled),
         instance_statuses=own_statuses,
     )
-    _states[sid] = state
+    _states[(scope, sid)] = state
     if len(_states) > CACHE_ENTRIES:
         _states.popitem(last=False)
     return state
 
 
 async def compare_and_set(
-    store: Store, attempt: Callable[[], Awaitable[T]], replay: Callable[[list[Any]], T]
+    store: Store, write: Write, attempt: Callable[[], Awaitable[T]], replay: Callable[[list[Any]], T]
 ) -> T:
     """Run a prepare-then-write step until its write finds the version it prepared from.
 
@@ -90,7 +92,7 @@ async def compare_and_set(
     what its script stored (`replay` turns that into the answer), before anything is read:
     the read could no longer find what the first request changed (a cancelled instance).
     """
-    key = REQUEST_KEY.get()
+    key = write.retry_key
     stored = await store.redis.execute("GET", key) if key is not None else None
     if stored is not None:
         return replay(msgspec.json.decode(stored))
@@ -140,7 +142,7 @@ class SeriesStore(Store):
     async def get(self, sid: str, caller: str) -> tuple[dict[str, Any], SeriesState]:
         """The series object and state; 404 unless it is a series the caller takes part in."""
         json, state = await self.run("get_series", [self.keys.meeting(sid)], [sid, caller])
-        return msgspec.json.decode(json), parse_state(state)
+        return msgspec.json.decode(json), parse_state(self.keys.scope, state)
 
     async def busy_states(
         self, uids: list[str], start: int, end: int
@@ -149,22 +151,31 @@ class SeriesStore(Store):
 
         Ids and versions first; then only the states not parsed at those versions (a
         change to one series moves its participants' busy versions, not the others')."""
-        (users,) = await self.run("read_series_busy", [], [start, end, *uids])
+        keys = [self.keys.user_series(uid) for uid in uids]
+        (users,) = await self.run("read_series_busy", keys, [start, end, *uids]) if uids else ([],)
         by_user: dict[str, list[str]] = {}
         versions: dict[str, str] = {}
         for i in range(0, len(users), 2):
             pairs_ = users[i + 1]
             by_user[users[i].decode()] = sids = [pairs_[j].decode() for j in range(0, len(pairs_), 2)]
             versions.update(zip(sids, (_text(pairs_[j]) for j in range(1, len(pairs_), 2)), strict=True))
+        scope = self.keys.scope
         states = {
-            sid: _states[sid] for sid, v in versions.items() if sid in _states and _states[sid].version == v
+            sid: cached
+            for sid, v in versions.items()
+            if (cached := _states.get((scope, sid))) is not None and cached.version == v
         }
         stale = [sid for sid in versions if sid not in states]
         if stale:
-            (replies,) = await self.run("read_series_states", [], [*stale])
-            states.update((state.sid, state) for state in map(parse_state, replies))
+            states.update((state.sid, state) for state in await self.states(stale))
         # A series deleted between the two reads drops out.
         return {uid: [sid for sid in sids if sid in states] for uid, sids in by_user.items()}, states
+
+    async def states(self, sids: list[str]) -> list[SeriesState]:
+        """The states of the series that exist among `sids`, in that order (read afresh)."""
+        keys = [self.keys.meeting(sid) for sid in sids]
+        (replies,) = await self.run("read_series_states", keys, [*sids])
+        return [parse_state(self.keys.scope, reply) for reply in replies]
 
     async def change_instance(
         self,
@@ -178,6 +189,7 @@ class SeriesStore(Store):
         times_changed: bool = False,
         event_json: bytes = b"",
         bounds: tuple[int, int | None],
+        write: Write = NO_WRITE,
     ) -> bool:
         """Apply one instance's change (lua/change_instance.lua); False when it changed nothing."""
         args: list[ScriptArg] = [
@@ -194,7 +206,7 @@ class SeriesStore(Store):
             "inf" if bounds[1] is None else bounds[1],
         ]
         keys = [self.keys.meeting(state.sid), self.keys.series_instances(state.sid)]
-        changed, _ = await self.run("change_instance", keys, args)
+        changed, _ = await self.run("change_instance", keys, args, write=write)
         return bool(changed)
 
     async def update(
@@ -206,6 +218,7 @@ class SeriesStore(Store):
         participants: list[str] | None,
         reset: bool,
         values: dict[str, object],
+        write: Write = NO_WRITE,
     ) -> msgspec.Raw:
         """Change a whole series read at `version` (lua/update_series.lua); its new JSON."""
         args: list[ScriptArg] = [
@@ -217,7 +230,7 @@ class SeriesStore(Store):
             *pairs(values),
         ]
         keys = [self.keys.meeting(sid), self.keys.series_instances(sid)]
-        (json,) = await self.run("update_series", keys, args)
+        (json,) = await self.run("update_series", keys, args, write=write)
         return msgspec.Raw(json)
 
     async def split(
@@ -232,6 +245,7 @@ class SeriesStore(Store):
         reset: bool,
         moved: dict[str, str],
         new_values: dict[str, object],
+        write: Write = NO_WRITE,
     ) -> msgspec.Raw | None:
         """End the series before an instance and, with `new_id`, start the new series
         there (lua/split_series.lua); the new series' JSON, None when only ended. The old
@@ -263,5 +277,5 @@ class SeriesStore(Store):
             self.keys.meeting(target),
             self.keys.series_instances(target),
         ]
-        (json,) = await self.run("split_series", keys, args)
+        (json,) = await self.run("split_series", keys, args, write=write)
         return msgspec.Raw(json) if json else None

@@ -20,7 +20,8 @@ from roomful_meetings.service.feeds import FeedText
 FEED_RATE: Final = 1 / 6  # fetches per second, sustained
 FEED_BURST: Final = 10
 TRACKED: Final = 10_000
-PATH: Final = re.compile(rb"/calendar/([A-Za-z0-9_-]{16,128})\.ics")
+# /calendar/[<tenant>.]<token>.ics (service/feeds.py)
+PATH: Final = re.compile(rb"/calendar/((?:[A-Za-z0-9_-]{1,64}\.)?[A-Za-z0-9_-]{16,128})\.ics")
 CONTENT_TYPE: Final = "text/calendar; charset=utf-8"
 
 Render = Callable[[str], Awaitable[FeedText | None]]

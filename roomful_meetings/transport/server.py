@@ -21,7 +21,8 @@ from roomful_meetings.fanout.hub import Hub, NotListening
 from roomful_meetings.logs import CONNECTION_ID, new_connection_id
 from roomful_meetings.protocol.origins import origin_refused, parse_allowed_origins
 from roomful_meetings.service.connection import ServiceUnavailable, on_connect
-from roomful_meetings.service.context import Caller, Services
+from roomful_meetings.service.context import Caller
+from roomful_meetings.service.tenants import Tenants
 from roomful_meetings.transport.admission import Admission
 from roomful_meetings.transport.keepalive import Keepalive
 from roomful_meetings.transport.listen import open_listeners
@@ -52,9 +53,9 @@ def connect_options(request: WebSocketRequest) -> ConnectOptions:
 
 
 class WebsocketServer:
-    def __init__(self, settings: Settings, services: Services, hub: Hub, verifier: TokenVerifier) -> None:
+    def __init__(self, settings: Settings, tenants: Tenants, hub: Hub, verifier: TokenVerifier) -> None:
         self.settings = settings
-        self.services = services
+        self.tenants = tenants
         self.hub = hub
         self.verifier = verifier
         self.keepalive = Keepalive(settings)
@@ -125,32 +126,34 @@ class WebsocketServer:
             log.info("refused: invalid token (%s)", exc)
             await _reject(request, 401, f"invalid token: {exc}")
             return
-        refusal = self.admission.reserve(identity.user_id)
+        holder = f"{identity.tenant}/{identity.user_id}"  # the same id in two tenants: two users
+        refusal = self.admission.reserve(holder)
         if refusal is not None:
             await _reject(request, *refusal)
             return
         try:
             await self._admitted(request, wire, identity, options)
         finally:
-            self.admission.release(identity.user_id)
+            self.admission.release(holder)
 
     async def _admitted(
         self, request: WebSocketRequest, wire: WireStream, identity: Identity, options: ConnectOptions
     ) -> None:
         """A handshake holding a connection slot: accept it and run its session."""
+        services = self.tenants.services(identity.tenant)
         try:
-            await on_connect(self.services, identity)
+            await on_connect(services, identity)
         except ServiceUnavailable as exc:
             log.warning("refusing connection of %s: storage unavailable (%s)", identity.user_id, exc)
             await _reject(request, 503, "storage unavailable; retry later")
             return
         ws = await request.accept()
-        caller = Caller(identity.user_id, identity.is_admin)
+        caller = Caller(identity.user_id, identity.is_admin, identity.tenant)
         session = Session(
             ws,
             wire,
             caller,
-            self.services,
+            services,
             self.settings,
             expires_at=identity.expires_at,
             legacy=options.legacy,
@@ -162,9 +165,10 @@ class WebsocketServer:
             await ws.aclose(1013, "storage unavailable; retry later")
             return
         log.info(
-            "connected user=%s peer=%s legacy=%s since=%s",
+            "connected user=%s peer=%s tenant=%s legacy=%s since=%s",
             caller.user_id,
             wire.peer,
+            caller.tenant,
             options.legacy,
             options.since,
         )

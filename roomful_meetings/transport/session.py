@@ -165,6 +165,11 @@ class Session:
         # How reading ended, for the close: the peer's close frame, a violation, or EOF.
         self._ending: Close | FrameFailure | _Gone | None = None
 
+    @property
+    def channel(self) -> bytes:
+        """The events channel of the caller's tenant (fanout/hub.py)."""
+        return self.services.keys.events_channel()
+
     def send(self, frame: bytes) -> None:
         """Send a message without waiting; a full queue means the client is too slow."""
         self._send_framed(text_frame(frame))

@@ -17,6 +17,7 @@ from roomful_meetings.client import connect
 from roomful_meetings.metrics import exposition
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.storage.embedded import RedisProcess
+from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import PubSub, parse_redis_url
 from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import alice_and_bob, assert_no_other_push, close_code, meeting, ready, redis_of, seed
@@ -50,12 +51,12 @@ async def test_an_event_is_stored_and_published_once_and_reaches_every_connectio
     server: ServerHandle,
 ) -> None:
     await seed(server)
-    prefix = server.settings.key_prefix
+    keys = Keys(server.settings.key_prefix)
     published: list[bytes] = []
     tap = PubSub(parse_redis_url(server.settings.redis_url), lambda _, data: published.append(data))
     async with trio.open_nursery() as nursery:
         await nursery.start(tap.run)
-        await tap.subscribe(f"{prefix}events".encode())
+        await tap.subscribe(keys.events_channel())
         async with (
             connect(server.url, token("alice")) as alice,
             connect(server.url, token("bob")) as bob,
@@ -74,10 +75,10 @@ async def test_an_event_is_stored_and_published_once_and_reaches_every_connectio
             assert len(published) == 1 and json.loads(recipients) == ["alice", "bob", "carol"]
             assert json.loads(frame)["event"]["id"] == event_id.decode()
             async with redis_of(server) as redis:
-                stored = await redis.execute("KEYS", f"{prefix}ev:*")  # a test prefix: few keys
+                stored = await redis.execute("KEYS", keys.event_frame("*", "*"))  # a test prefix: few keys
                 assert len(stored) == 1 and await redis.execute("GET", stored[0]) == frame  # once
                 for user in ("alice", "bob", "carol"):
-                    [[entry_id, fields]] = await redis.execute("XRANGE", f"{prefix}u:{user}:events", "-", "+")
+                    [[entry_id, fields]] = await redis.execute("XRANGE", keys.user_events(user), "-", "+")
                     assert entry_id == event_id and stored[0].decode().endswith(fields[1].decode())
             await alice.call("meeting:getMeeting", {"meetingId": mid["meetingId"]})
             await assert_no_other_push(dave)  # not a recipient
@@ -299,7 +300,7 @@ async def test_health_readiness_and_metrics_for_load_balancers_and_scrapers(
 
 async def test_a_malformed_message_on_the_events_channel_breaks_nothing(server: ServerHandle) -> None:
     async with alice_and_bob(server) as (redis, alice, bob):
-        channel = f"{server.settings.key_prefix}events"
+        channel = Keys(server.settings.key_prefix).events_channel()
         assert await redis.execute("PUBLISH", channel, "1-0\nnot json\n{}") == 1  # read by the instance
         mid = (await alice.call("meeting:createMeeting", meeting()))["meeting"]["meetingId"]
         push = await bob.next_push("meeting:onMeetingCreated")

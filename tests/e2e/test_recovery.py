@@ -9,6 +9,7 @@ from trio_websocket import ConnectionClosed
 from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import Unavailable
 from roomful_meetings.storage.embedded import RedisProcess
+from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import Redis, open_redis
 from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import (
@@ -264,7 +265,7 @@ async def test_a_storage_error_while_replaying_closes_with_1013_not_a_dropped_so
     await seed(server)
     async with redis_of(server) as redis:
         # A reply error on the replay's read, deterministically: the stream key holds a string.
-        await redis.execute("SET", server.settings.key_prefix + "u:bob:events", "not a stream")
+        await redis.execute("SET", Keys(server.settings.key_prefix).user_events("bob"), "not a stream")
     headers = [(b"authorization", f"Bearer {token('bob')}".encode())]
     async with open_ws(f"{server.url}/?since=1-1", headers) as ws:
         with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:

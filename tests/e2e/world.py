@@ -10,6 +10,7 @@ import trio
 from trio_websocket import ConnectionClosed
 
 from roomful_meetings.client import Client, connect
+from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import Redis, open_redis, parse_redis_url
 from tests.conftest import ServerHandle, token
 
@@ -113,7 +114,7 @@ async def assert_no_other_push(client: Client, *same_user: Client) -> None:
 async def wait_events_subscribed(redis: Redis, prefix: str, instances: int = 1) -> None:
     """Until `instances` server instances listen on the events channel again (after a
     CLIENT KILL of their pub/sub links): readiness seen in Redis, not guessed from a clock."""
-    channel = f"{prefix}events"
+    channel = Keys(prefix).events_channel()
     with trio.fail_after(10):
         while (await redis.execute("PUBSUB", "NUMSUB", channel))[1] != instances:  # noqa: ASYNC110 (state in Redis)
             await trio.sleep(0.01)

@@ -7,7 +7,7 @@ import pytest
 
 from roomful_meetings.domain.meetings import Source
 from roomful_meetings.protocol.payloads import RoomIn, UserIn
-from roomful_meetings.storage.base import BUSY_GUARD, BusyMoved
+from roomful_meetings.storage.base import NO_WRITE, BusyMoved, Write
 from roomful_meetings.storage.catalog import CatalogStore
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.meetings import MeetingStore
@@ -19,10 +19,10 @@ LOBBY = Source("room", "lobby", "lobby")
 START = 29_000_000
 
 
-async def create(meetings: MeetingStore, meeting_id: str, start: int) -> object:
+async def create(meetings: MeetingStore, meeting_id: str, start: int, write: Write = NO_WRITE) -> object:
     key = meetings.keys.room("lobby")
     return await meetings.create(
-        meeting_id, "alice", LOBBY, key, start, start + 60, ["alice", "bob"], fields(meeting_id)
+        meeting_id, "alice", LOBBY, key, start, start + 60, ["alice", "bob"], fields(meeting_id), write=write
     )
 
 
@@ -36,18 +36,12 @@ async def test_a_moved_version_refuses_with_298_and_writes_nothing(redis: Redis,
         uid: (await redis.execute("HGET", keys.busy_versions(), uid) or b"0").decode()
         for uid in ("alice", "bob")
     }
-    token = BUSY_GUARD.set(versions)
-    try:
-        await create(meetings, "m2", START + 120)  # 0: the versions are current
-        with pytest.raises(BusyMoved, match="bob"):
-            await create(meetings, "m3", START + 240)  # m2 moved them on
-    finally:
-        BUSY_GUARD.reset(token)
+    guarded = Write(busy_guard=versions)
+    await create(meetings, "m2", START + 120, guarded)  # 0: the versions are current
+    with pytest.raises(BusyMoved, match="bob"):
+        await create(meetings, "m3", START + 240, guarded)  # m2 moved them on
     assert await redis.execute("EXISTS", keys.meeting("m2")) == 1
     assert await redis.execute("EXISTS", keys.meeting("m3")) == 0
     # a user never seen has version "0"
-    token = BUSY_GUARD.set({"nobody": "0"})
-    try:
-        await create(meetings, "m4", START + 360)
-    finally:
-        BUSY_GUARD.reset(token)
+    await create(meetings, "m4", START + 360, Write(busy_guard={"nobody": "0"}))
+    assert await redis.execute("EXISTS", keys.meeting("m4")) == 1

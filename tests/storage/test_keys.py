@@ -1,5 +1,6 @@
-"""Python and Lua build the same key names: every `k_<name>` helper of lua/_lib.lua, run in
-a real Redis, gives what `Keys.<name>` gives for the same arguments."""
+"""Python and Lua build the same key names: every `k_<name>` helper of
+lua/includes/keys.lua, run in a real Redis with a tenant's scope, gives what `Keys.<name>`
+gives for the same arguments."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import re
 from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import Script, open_redis
-from roomful_meetings.storage.redis.scripts import LIBRARY_NAME, lua_dir
+from roomful_meetings.storage.redis.scripts import lua_dir
 
-LIBRARY = (lua_dir() / LIBRARY_NAME).read_text()
+LIBRARY = (lua_dir() / "includes" / "keys.lua").read_text()
 HELPERS = re.findall(r"^local function k_(\w+)\(([^)]*)\)", LIBRARY, re.M)
 
 
 def test_every_lua_key_helper_has_a_python_twin() -> None:
-    assert HELPERS, "no k_ helpers found in lua/_lib.lua"
+    assert HELPERS, "no k_ helpers found in lua/includes/keys.lua"
     missing = [name for name, _ in HELPERS if not hasattr(Keys, name)]
     assert missing == []
 
@@ -30,9 +31,9 @@ async def test_lua_and_python_build_the_same_key_names(redis_server: RedisProces
     body = (
         "return {" + ", ".join(f"k_{name}({', '.join(repr(a) for a in args)})" for name, args in calls) + "}"
     )
-    script = Script.from_source("keys_probe", (LIBRARY + "\n" + body).encode())
+    script = Script.from_source("keys_probe", ("local PREFIX = ARGV[1]\n" + LIBRARY + "\n" + body).encode())
+    keys = Keys(prefix, "acme-2")
     async with open_redis(redis_server.address) as redis:
         await redis.wait_connected()
-        built = await redis.evalsha(script, [], [prefix, 0, ""])
-    keys = Keys(prefix)
+        built = await redis.evalsha(script, [], [keys.scope])
     assert [b.decode() for b in built] == [getattr(keys, name)(*args) for name, args in calls]

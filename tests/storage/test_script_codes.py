@@ -180,8 +180,10 @@ SCENARIOS: dict[tuple[str, int], Scenario] = {
     ("get_series", 0): lambda s, only: on_series(s, lambda _: only.series.get(SERIES, "bob")),
     ("get_series", 404): lambda s, only: on_series(s, lambda _: only.series.get(SERIES, "carol")),
     ("read_series_busy", 0): read_series_busy,
-    ("read_series_states", 0): lambda s, only: on_series(
-        s, lambda _: only.series.run("read_series_states", [], [SERIES, "nope"])
+    ("read_series_states", 0): lambda s, only: on_series(s, lambda _: only.series.states([SERIES, "nope"])),
+    ("release_events", 0): lambda s, only: only.series.release("9999999999999-0"),
+    ("mark_outbox", 0): lambda s, only: only.series.run(
+        "mark_outbox", [only.series.keys.outbox(), only.series.keys.released()], []
     ),
     ("change_instance", 0): lambda s, only: on_series(s, lambda st: rsvp(only.series, st, "bob", "declined")),
     ("change_instance", 403): lambda s, only: on_series(  # the organizer has no status to set
@@ -207,7 +209,8 @@ SCENARIOS: dict[tuple[str, int], Scenario] = {
 
 def test_header_codes_are_the_leading_numbers_of_each_brace_spaces_or_not() -> None:
     source = """--[[
-  KEYS: none
+  Mode: read
+  KEYS[1]: a key
   Returns: {0, has_more (0|1), {meeting JSON...}} | {403|404, message}
          | { 400 | 409 , message} | {299}: a signal
 ]]"""

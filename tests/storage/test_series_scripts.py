@@ -56,8 +56,7 @@ async def test_series_busy_are_those_with_instances_in_the_window(world: tuple[S
     assert by_user == {"bob": [SERIES], "carol": []} and set(states) == {SERIES}
     by_user, _ = await s.series.busy_states(["bob"], 0, FIRST)  # ends at the first start
     assert by_user == {"bob": []}
-    (replies,) = await s.series.run("read_series_states", [], ["nope", SERIES])
-    assert [reply[0].decode() for reply in replies] == [SERIES]  # the ones that exist
+    assert [state.sid for state in await s.series.states(["nope", SERIES])] == [SERIES]  # those that exist
 
 
 async def test_change_instance_tells_whether_it_changed(world: tuple[Stores, SeriesState]) -> None:

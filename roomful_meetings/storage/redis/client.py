@@ -21,7 +21,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
@@ -44,6 +44,9 @@ from roomful_meetings.storage.redis.errors import (
 from roomful_meetings.storage.redis.locator import FixedLocator, Locator
 from roomful_meetings.storage.redis.scripts import Script
 from roomful_meetings.storage.redis.url import RedisAddress, Target
+
+if TYPE_CHECKING:
+    from roomful_meetings.storage.redis.pubsub import Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +121,25 @@ class Redis(ABC):
         """SCRIPT LOAD each script on every primary; checks the server computes our SHA."""
 
     @abstractmethod
+    async def scan(self, pattern: str) -> list[bytes]:
+        """Every key matching `pattern`, on every primary (SCAN: for maintenance, not for
+        requests)."""
+
+    @abstractmethod
     def pubsub_locator(self) -> Locator:
         """Where a (classic) pub/sub connection should go, following failovers."""
+
+    @abstractmethod
+    def subscriber(
+        self, on_message: Callable[[bytes, bytes], None], *, on_subscribed: Callable[[bytes], None]
+    ) -> Subscriber:
+        """Subscriptions for events: classic pub/sub on one server (PUBLISH), sharded on a
+        cluster (SPUBLISH, Redis 7)."""
+
+    @property
+    def sharded(self) -> bool:
+        """Whether events travel on sharded pub/sub (a cluster)."""
+        return False
 
     @abstractmethod
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -210,6 +230,15 @@ class Pool(Redis):
 
     def pubsub_locator(self) -> Locator:
         return self.locator
+
+    def subscriber(
+        self, on_message: Callable[[bytes, bytes], None], *, on_subscribed: Callable[[bytes], None]
+    ) -> Subscriber:
+        from roomful_meetings.storage.redis.pubsub import PubSub  # it builds on this module
+
+        return PubSub(
+            self.locator, on_message, on_subscribed=on_subscribed, connect_timeout=self.connect_timeout
+        )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -344,6 +373,14 @@ class Pool(Redis):
 
     async def load_scripts(self, scripts: dict[str, Script]) -> None:
         check_loaded(scripts, await self.pipeline([("SCRIPT", "LOAD", s.source) for s in scripts.values()]))
+
+    async def scan(self, pattern: str) -> list[bytes]:
+        cursor, found = b"0", []
+        while True:
+            cursor, batch = await self.execute("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+            found += batch
+            if cursor == b"0":
+                return found
 
 
 def make_client(

@@ -431,6 +431,12 @@ class ClusterRedis(Redis):
             self.request_refresh()
             raise
 
+    async def scan(self, pattern: str) -> list[bytes]:
+        found: list[bytes] = []
+        for pool in list(self._pools.values()):
+            found += await pool.scan(pattern)
+        return found
+
     async def load_scripts(self, scripts: dict[str, Script]) -> None:
         if not self._pools:
             raise RedisUnavailable(f"no slot map of {self.address.masked()} yet")
@@ -446,6 +452,15 @@ class ClusterRedis(Redis):
         self, on_message: MessageHandler, *, on_subscribed: Callable[[bytes], None] | None = None
     ) -> ShardedPubSub:
         return ShardedPubSub(self, on_message, on_subscribed=on_subscribed)
+
+    def subscriber(
+        self, on_message: MessageHandler, *, on_subscribed: Callable[[bytes], None]
+    ) -> ShardedPubSub:
+        return self.sharded_pubsub(on_message, on_subscribed=on_subscribed)
+
+    @property
+    def sharded(self) -> bool:
+        return True
 
 
 def _address(pool: Pool) -> RedisAddress:
@@ -556,12 +571,31 @@ class ShardedPubSub:
             finally:
                 self.cluster.map_listeners.remove(self._reroute)
 
+    @property
+    def ready(self) -> bool:
+        """Whether subscriptions can be made now (the cluster's primaries are reachable)."""
+        return self.cluster.connected
+
     async def subscribe(self, channel: bytes) -> None:
         """Subscribe on the channel's node and wait for the confirmation (raises
         RedisUnavailable when that node is not reachable now)."""
         self.channels.add(channel)
         link = await self._link_for(channel)
         await link.subscribe(channel)
+
+    async def wait_ready(self) -> None:
+        await self.cluster.wait_connected()
+
+    def want(self, channel: bytes) -> None:
+        """Add a channel without waiting: subscribed on its node now if that node is known
+        and linked, else as soon as it is (`wait_confirmed` tells when)."""
+        if channel in self.channels:
+            return
+        self.channels.add(channel)
+        if self.cluster.node_of(channel) is None:
+            self.cluster.request_refresh()  # placed by _reroute once the map is read
+            return
+        self._place(channel)
 
     def unsubscribe(self, channel: bytes) -> None:
         self.channels.discard(channel)
@@ -607,23 +641,27 @@ class ShardedPubSub:
         if self.on_subscribed:
             self.on_subscribed(channel)
 
+    def _place(self, channel: bytes) -> None:
+        """Subscribe `channel` on the node that owns its slot now, if it moved there."""
+        assert self._nursery is not None
+        node, old = self.cluster.node_of(channel), self._where.get(channel)
+        if node is None or node == old:
+            return
+        if old in self._links:
+            self._links[old].unsubscribe(channel)
+        self._where[channel] = node
+        link = self._links.get(node)
+        if link is None:
+            link = self._start_link(node)
+            scope = trio.CancelScope()
+            self._scopes[node] = scope
+            self._nursery.start_soon(_run_in, scope, link.run)
+        link.want(channel)  # subscribed now if connected, else as soon as it connects
+
     def _reroute(self) -> None:
         """After a map change: move each channel whose slot has a new owner."""
-        assert self._nursery is not None
         for channel in list(self.channels):
-            node, old = self.cluster.node_of(channel), self._where.get(channel)
-            if node is None or node == old:
-                continue
-            if old in self._links:
-                self._links[old].unsubscribe(channel)
-            self._where[channel] = node
-            link = self._links.get(node)
-            if link is None:
-                link = self._start_link(node)
-                scope = trio.CancelScope()
-                self._scopes[node] = scope
-                self._nursery.start_soon(_run_in, scope, link.run)
-            link.want(channel)  # subscribed now if connected, else as soon as it connects
+            self._place(channel)
         for node in [n for n, link in self._links.items() if not link.channels]:
             del self._links[node]
             self._scopes.pop(node).cancel()

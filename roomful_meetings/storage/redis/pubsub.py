@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Final, cast
+from typing import Final, Protocol, cast
 
 import hiredis
 import trio
@@ -41,6 +41,27 @@ RECEIVE_SIZE: Final = 65536
 KEEPALIVE_SECONDS: Final = 5.0
 
 MessageHandler = Callable[[bytes, bytes], None]
+
+
+class Subscriber(Protocol):
+    """Subscriptions that follow the server (PubSub: classic, one link; cluster.py
+    ShardedPubSub: one link per node owning a wanted channel's slot)."""
+
+    @property
+    def confirmed(self) -> set[bytes]: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    def want(self, channel: bytes) -> None: ...
+
+    async def wait_ready(self) -> None: ...
+
+    def unsubscribe(self, channel: bytes) -> None: ...
+
+    async def wait_confirmed(self, channel: bytes) -> None: ...
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None: ...
 
 
 async def _until_broken(
@@ -93,11 +114,20 @@ class PubSub:
         self._outgoing: list[bytes] = []
         self._wake = trio.Event()
         self._confirmed_changed = trio.Event()  # set (and renewed) at every change of `confirmed`
+        self._linked = trio.Event()  # set while the link is up
         self._ponged = True
 
     @property
     def connected(self) -> bool:
         return self._stream is not None
+
+    @property
+    def ready(self) -> bool:
+        """Whether subscriptions can be made now (the link is up)."""
+        return self._stream is not None
+
+    async def wait_ready(self) -> None:
+        await self._linked.wait()
 
     async def subscribe(self, channel: bytes) -> None:
         """Subscribe and wait for Redis to confirm (raises RedisUnavailable when down)."""
@@ -171,6 +201,7 @@ class PubSub:
         elif self.channels:
             self._outgoing.append(pack((self.verbs.subscribe, *sorted(self.channels))))
         self._stream = stream
+        self._linked.set()
         self._wake.set()
         try:
             async with trio.open_nursery() as nursery:
@@ -183,6 +214,7 @@ class PubSub:
                     task_status.started()
         finally:
             self._stream = None
+            self._linked = trio.Event()
             self.confirmed.clear()
             self._confirmed_change()
             with trio.CancelScope(shield=True), trio.move_on_after(1):

@@ -1,54 +1,102 @@
-"""Lua scripts as files: read once, SHA computed locally, EVALSHA with one NOSCRIPT retry.
+"""Lua scripts as files: each one's contract declared in its header, assembled once with the
+includes it names, SHA computed locally, EVALSHA with one NOSCRIPT retry.
 
-Every script in `lua/` is prefixed with `lua/_lib.lua` (helpers for key names, event ids and
-fan-out) before its SHA is taken, so a script file stays short and readable while Redis
-still sees one self-contained script.
+Theory of operation. A script in `lua/` starts with a header block that the loader reads
+(`Header`): what it does, its `Mode:` (`change` or `read`), every `KEYS[i]` (or `KEYS[i..]`
+for a list of any length) and `ARGV[i]` it takes, and `Returns:` with every output code.
+Below the header, `--- @include "name"` lines pull in helpers from `lua/includes/name.lua`
+(each include may name others; each is taken once, before what needs it), as BullMQ's
+scripts do. The loader wraps the whole for its mode, so that the callers' side of the
+contract is enforced in one place (`storage/base.py` Store.run):
 
-Every script body is also wrapped for safe retries: when its last KEY is a request key
-(`<prefix>req:...`), a result stored there is returned without running the body again, and
-a successful result is stored there for 10 minutes, in the same atomic step as the change.
+- Every call passes the library's arguments first; the wrapper binds them and hands the
+  script its own ARGV from 1 (and its own KEYS, without the retry key):
+  ARGV[1] the tenant's key prefix (it carries the tenant's {hash tag}), ARGV[2] now in ms,
+  ARGV[3] now as RFC 3339 UTC; a change also gets ARGV[4] "1" when its last KEY is the
+  request's safe-retry key (contract 6) and ARGV[5] the busy versions a rejectConflicts
+  check read (contract 10), as JSON {userId: version}, or "".
+- A change with a retry key whose result is stored answers that result again without
+  running (and refreshes the record's expiry: a write, so that a WAIT after the repeat
+  covers the first request's change too); a successful result is stored for 10 minutes in
+  the same atomic step. A change with busy versions runs only if none moved, else it
+  answers 298 and writes nothing. Every change ends with the deferred version writes
+  (`finish`, lua/includes/versions.lua).
+- Read scripts get neither: the loader never appends a retry key to them, and the client
+  waits for no replica after them.
 
-A change checked for conflicts (rejectConflicts, contract 10) carries one more KEY before
-the request key: `<prefix>guard:<JSON {userId: busy version}>`, the versions its check
-read. The body runs only when every one is still current; else the script answers 298
-(nothing written) and the check is made again. The name holds the prefix, so it lands on
-the same shard as the rest; nothing is ever stored under it.
+Two settings are compiled into the scripts (`LoadOptions`): the command that publishes
+events (PUBLISH, or SPUBLISH on a cluster) and whether events wait in the tenant's outbox
+until replicas hold the change (--redis-min-replicas; lua/includes/events.lua). A change
+then also returns the newest event id it handed out as its last value, for the server to
+release once its WAIT succeeded.
+
+Redis reports an error in a script by its line in the assembled text ("user_script:123");
+`Script.explain` turns that into the file and line it came from.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final, Literal
 
-LIBRARY_NAME = "_lib.lua"
+Mode = Literal["change", "read"]
+INCLUDES: Final = "includes"
+# The library's own ARGV, before a script's own, by mode.
+LIBRARY_ARGS: Final[dict[str, int]] = {"change": 5, "read": 3}
+# What every change script includes (its wrapper uses them).
+CHANGE_INCLUDES: Final = ("versions", "events")
 
-RETRY_PROLOGUE = b"""
-local REQUEST_KEY = nil
-if #KEYS > 0 and string.sub(KEYS[#KEYS], 1, #PREFIX + 4) == PREFIX .. 'req:' then
-  REQUEST_KEY = KEYS[#KEYS]
+_INCLUDE = re.compile(r'^--- @include "([a-z_]+)"$', re.MULTILINE)
+_ERROR_LINE = re.compile(r"user_script:(\d+)")
+
+_CONFIG = "local PUBLISH_COMMAND, HOLD_EVENTS = '{publish}', {hold}\n"
+_OWN = """\
+local function own_list(list, first, last)
+  local out = {}
+  for i = first, last do out[#out + 1] = list[i] end
+  return out
 end
+local function fail(code, message) return {code, message} end
+"""
+_READ_ARGS = """\
+local PREFIX, NOW_MS, NOW_ISO = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local ARGV = own_list(ARGV, 4, #ARGV)
+"""
+_CHANGE_ARGS = """\
+local PREFIX, NOW_MS, NOW_ISO = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local REQUEST_KEY = ARGV[4] == '1' and KEYS[#KEYS] or nil
+local BUSY_GUARD = ARGV[5]
+local KEYS = own_list(KEYS, 1, #KEYS - (REQUEST_KEY and 1 or 0))
+local ARGV = own_list(ARGV, 6, #ARGV)
+"""
+_CHANGE_PROLOGUE = """\
 if REQUEST_KEY then
   local earlier = redis.call('GET', REQUEST_KEY)
-  if earlier then return cjson.decode(earlier) end
+  if earlier then
+    redis.call('EXPIRE', REQUEST_KEY, 600)
+    return cjson.decode(earlier)
+  end
 end
-local guard = KEYS[#KEYS - (REQUEST_KEY and 1 or 0)]
-if guard and string.sub(guard, 1, #PREFIX + 6) == PREFIX .. 'guard:' then
-  local expected = cjson.decode(string.sub(guard, #PREFIX + 7))
-  for uid, version in pairs(expected) do
-    if (redis.call('HGET', PREFIX .. 'busyversions', uid) or '0') ~= version then
+if BUSY_GUARD ~= '' then
+  for uid, version in pairs(cjson.decode(BUSY_GUARD)) do
+    if (redis.call('HGET', k_busy_versions(), uid) or '0') ~= version then
       return {298, 'the busy time of ' .. uid .. ' changed since it was checked'}
     end
   end
 end
 local function run_body()
 """
-RETRY_EPILOGUE = b"""
+_CHANGE_EPILOGUE = """
 end
 local result = run_body()
 finish()
-if REQUEST_KEY and result[1] == 0 then redis.call('SET', REQUEST_KEY, cjson.encode(result), 'EX', 600) end
+if result[1] == 0 then
+  if HOLD_EVENTS then result[#result + 1] = LAST_EVENT_ID or '' end
+  if REQUEST_KEY then redis.call('SET', REQUEST_KEY, cjson.encode(result), 'EX', 600) end
+end
 return result
 """
 
@@ -58,17 +106,19 @@ def lua_dir() -> Path:
     here = Path(__file__).resolve()
     package = here.parents[2]
     for candidate in (package / "lua", package.parent / "lua"):
-        if (candidate / LIBRARY_NAME).is_file():
+        if (candidate / INCLUDES).is_dir():
             return candidate
-    raise FileNotFoundError(f"no lua/ folder with {LIBRARY_NAME} next to {package}")
+    raise FileNotFoundError(f"no lua/ folder with {INCLUDES}/ next to {package}")
 
 
 @dataclass(frozen=True, slots=True)
 class Header:
-    """What a script's header block declares: its KEYS, its own ARGV (from 4 on: 1-3 are
-    the library's), and the codes it returns."""
+    """What a script's header block declares: its mode, its KEYS (`keys` of them, or at
+    least `keys` when `more_keys`), its own ARGV, and the codes it returns."""
 
+    mode: Mode
     keys: int
+    more_keys: bool  # KEYS[i..]: any number from i on
     argv: frozenset[int]  # each ARGV[i] and each i of ARGV[i..j]
     argv_tail: int | None  # ARGV[i..]: a list of any length from i on
     codes: frozenset[int]
@@ -76,9 +126,17 @@ class Header:
     @classmethod
     def parse(cls, source: str) -> Header:
         block = source.split("]]", 1)[0] if source.startswith("--[[") else ""
+        mode = re.search(r"^\s*Mode: (change|read)\b", block, re.MULTILINE)
+        if mode is None:
+            raise ValueError("the header has no `Mode: change` or `Mode: read` line")
         keys = {int(i) for i in re.findall(r"KEYS\[(\d+)\]", block)}
-        if not keys and "KEYS: none" not in block:
-            raise ValueError("the header names no KEYS[i] and does not say KEYS: none")
+        key_tails = [int(i) for i in re.findall(r"KEYS\[(\d+)\.\.\]", block)]
+        if not keys and not key_tails:
+            raise ValueError(
+                "the header names no KEYS (every script takes at least one: a cluster routes by it)"
+            )
+        if key_tails and (len(key_tails) > 1 or min(key_tails) != len(keys) + 1):
+            raise ValueError("KEYS[i..] must follow the fixed KEYS, once")
         if keys != set(range(1, len(keys) + 1)):
             raise ValueError(f"KEYS declared are not 1..n: {sorted(keys)}")
         argv = {int(i) for i in re.findall(r"ARGV\[(\d+)\]", block)}
@@ -91,7 +149,40 @@ class Header:
         codes = {int(c) for group in groups for c in group.split("|")}
         if not returns or 0 not in codes:
             raise ValueError("the header has no Returns: line with code 0")
-        return cls(len(keys), frozenset(argv), min(tails) if tails else None, frozenset(codes))
+        return cls(
+            mode="change" if mode.group(1) == "change" else "read",
+            keys=len(keys) if keys else min(key_tails) - 1,
+            more_keys=bool(key_tails),
+            argv=frozenset(argv),
+            argv_tail=min(tails) if tails else None,
+            codes=frozenset(codes),
+        )
+
+    def check_keys(self, name: str, given: int) -> None:
+        """Raises ValueError when a caller passes other KEYS than the header declares."""
+        if given == self.keys if not self.more_keys else given > self.keys:
+            return
+        wanted = f"at least {self.keys + 1}" if self.more_keys else str(self.keys)
+        raise ValueError(f"lua/{name}.lua takes {wanted} KEYS, given {given}")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """What is compiled into the scripts: how events are published, and whether they are
+    held until replicas have the change (see the module docstring)."""
+
+    publish: Literal["PUBLISH", "SPUBLISH"] = "PUBLISH"
+    hold_events: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Lines `first`..`first + count - 1` of the assembled text are lines `at`.. of `path`."""
+
+    first: int
+    count: int
+    path: str
+    at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,26 +191,90 @@ class Script:
     source: bytes
     sha: str
     header: Header | None = None  # None for ad hoc scripts (tests, bench) outside lua/
+    segments: tuple[Segment, ...] = ()
+    options: LoadOptions = field(default_factory=LoadOptions)
 
     @classmethod
     def from_source(cls, name: str, source: bytes, header: Header | None = None) -> Script:
         return cls(name=name, source=source, sha=hashlib.sha1(source).hexdigest(), header=header)
 
+    def explain(self, message: str) -> str:
+        """An error message of Redis with each `user_script:N` told as `lua/<file>:<line>`."""
 
-def load_scripts(folder: Path | None = None) -> dict[str, Script]:
-    """Every `lua/*.lua` but the library, keyed by file name without `.lua`."""
+        def where(match: re.Match[str]) -> str:
+            line = int(match.group(1))
+            for segment in self.segments:
+                if segment.first <= line < segment.first + segment.count:
+                    return f"{segment.path}:{segment.at + line - segment.first} ({match.group(0)})"
+            return match.group(0)
+
+        return _ERROR_LINE.sub(where, message)
+
+
+class _Assembly:
+    """The text of one script being put together, with where each line came from."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.parts: list[str] = []
+        self.segments: list[Segment] = []
+        self.line = 1
+        self.included: set[str] = set()
+
+    def add(self, text: str, path: str = "(loader)", at: int = 1) -> None:
+        if not text.endswith("\n"):
+            text += "\n"
+        count = text.count("\n")
+        self.parts.append(text)
+        self.segments.append(Segment(self.line, count, path, at))
+        self.line += count
+
+    def include(self, name: str, chain: tuple[str, ...] = ()) -> None:
+        if name in self.included:
+            return
+        if name in chain:
+            raise ValueError(f"includes form a cycle: {' -> '.join((*chain, name))}")
+        path = self.folder / INCLUDES / f"{name}.lua"
+        if not path.is_file():
+            raise ValueError(f'--- @include "{name}": no {INCLUDES}/{name}.lua')
+        text = path.read_text()
+        for needed in _INCLUDE.findall(text):
+            self.include(needed, (*chain, name))
+        self.included.add(name)
+        self.add(text, f"lua/{INCLUDES}/{name}.lua")
+
+    def text(self) -> bytes:
+        return "".join(self.parts).encode()
+
+
+def assemble(path: Path, options: LoadOptions = LoadOptions()) -> Script:
+    """One script of `lua/`, wrapped for its mode, with its includes. Raises ValueError
+    for a header that is not one, or an include that cannot be found."""
+    source = path.read_text()
+    try:
+        header = Header.parse(source)
+    except ValueError as exc:
+        raise ValueError(f"lua/{path.name}: {exc}") from None
+    build = _Assembly(path.parent)
+    build.add(_CONFIG.format(publish=options.publish, hold="true" if options.hold_events else "false"))
+    build.add(_OWN)
+    build.add(_CHANGE_ARGS if header.mode == "change" else _READ_ARGS)
+    try:
+        for name in (*(CHANGE_INCLUDES if header.mode == "change" else ()), *_INCLUDE.findall(source)):
+            build.include(name)
+    except ValueError as exc:
+        raise ValueError(f"lua/{path.name}: {exc}") from None
+    if header.mode == "change":
+        build.add(_CHANGE_PROLOGUE)
+        build.add(source, f"lua/{path.name}")
+        build.add(_CHANGE_EPILOGUE)
+    else:
+        build.add(source, f"lua/{path.name}")
+    text = build.text()
+    return Script(path.stem, text, hashlib.sha1(text).hexdigest(), header, tuple(build.segments), options)
+
+
+def load_scripts(folder: Path | None = None, options: LoadOptions = LoadOptions()) -> dict[str, Script]:
+    """Every `lua/*.lua`, keyed by file name without `.lua`."""
     folder = folder or lua_dir()
-    library = (folder / LIBRARY_NAME).read_bytes()
-    scripts = {}
-    for path in sorted(folder.glob("*.lua")):
-        if path.name == LIBRARY_NAME:
-            continue
-        body = path.read_bytes()
-        try:
-            header = Header.parse(body.decode())
-        except ValueError as exc:
-            raise ValueError(f"lua/{path.name}: {exc}") from None
-        scripts[path.stem] = Script.from_source(
-            path.stem, library + RETRY_PROLOGUE + body + RETRY_EPILOGUE, header
-        )
-    return scripts
+    return {path.stem: assemble(path, options) for path in sorted(folder.glob("*.lua"))}

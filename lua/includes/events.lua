@@ -1,0 +1,81 @@
+--[[
+  Events: ids, frames, and their delivery to each recipient's stream and to the instances.
+
+  Event ids are "<ms>-<seq>" from the tenant's one counter, always above the last one
+  handed out, so one change gets one id for all its recipients and the id orders every
+  user's stream.
+
+  Each recipient's stream keeps the frame; then the event goes, once, with its recipients,
+  to the tenant's events channel: "<event id>\n<recipient ids, JSON>\n<frame>" (PUBLISH, or
+  SPUBLISH on a cluster: PUBLISH_COMMAND, set by the loader). Each instance subscribed to
+  the channel hands it to the connections it holds (roomful_meetings/fanout/hub.py). When
+  changes must reach replicas before anyone sees them (--redis-min-replicas: HOLD_EVENTS,
+  set by the loader), the message is held in the tenant's outbox instead, in id order, and
+  published by lua/release_events.lua once the server's WAIT says the replicas have it;
+  `released` marks how far that went, so that replays show nothing held (storage/events.py).
+
+  A frame for several recipients is stored once, under ev:<event id>:<variant> (one script
+  may emit up to three frames with one id), and their stream entries point to it ("r" =
+  variant): a 100-person meeting's event is then written once, not 100 times. A frame for
+  one recipient sits in the entry itself ("f" = frame). The frame outlives the 24-hour
+  replay window by an hour. Trimming is approximate ("~"): exact trimming costs more per
+  call, and readers show only the newest EVENTS_KEPT.
+]]
+--- @include "keys"
+
+local EVENTS_KEPT = 1000
+local EVENTS_TTL_MS = 24 * 3600 * 1000
+local FRAME_TTL_MS = EVENTS_TTL_MS + 3600 * 1000
+local FRAMES_STORED = 0
+-- The newest id this script handed out (the loader's epilogue returns it when events are held).
+local LAST_EVENT_ID = nil
+
+local function next_event_id()
+  local last = redis.call('GET', k_event_seq())
+  if HOLD_EVENTS and LAST_EVENT_ID == nil then
+    -- Everything before the first held event was published as it happened.
+    redis.call('SET', k_released(), last or '0-0', 'NX')
+  end
+  local ms, seq = NOW_MS, 0
+  if last then
+    local lms, lseq = string.match(last, '^(%d+)-(%d+)$')
+    lms, lseq = tonumber(lms), tonumber(lseq)
+    if lms >= ms then ms, seq = lms, lseq + 1 end
+  end
+  local id = string.format('%.0f-%.0f', ms, seq)
+  redis.call('SET', k_event_seq(), id)
+  LAST_EVENT_ID = id
+  return id
+end
+
+local function push_frame(endpoint, event_id, data_json)
+  return '{"endpoint":"' .. endpoint .. '","event":{"id":"' .. event_id .. '","date":"' .. NOW_ISO
+    .. '"},"data":' .. data_json .. ',"error":{"status":false,"code":0,"message":""}}'
+end
+
+local function emit(uids, event_id, frame)
+  if #uids == 0 then return end
+  local field, value = 'f', frame
+  if #uids > 1 then
+    FRAMES_STORED = FRAMES_STORED + 1
+    field, value = 'r', tostring(FRAMES_STORED)
+    redis.call('SET', k_event_frame(event_id, value), frame, 'PX', FRAME_TTL_MS)
+  end
+  for _, uid in ipairs(uids) do
+    local stream = k_user_events(uid)
+    redis.call('XADD', stream, 'MAXLEN', '~', EVENTS_KEPT, event_id, field, value)
+    redis.call('PEXPIRE', stream, EVENTS_TTL_MS)
+  end
+  local message = event_id .. '\n' .. cjson.encode(uids) .. '\n' .. frame
+  if HOLD_EVENTS then
+    redis.call('RPUSH', k_outbox(), message)
+  else
+    redis.call(PUBLISH_COMMAND, channel_events(), message)
+  end
+end
+
+local function emit_to_all(pids, endpoint, data_json)
+  local event_id = next_event_id()
+  emit(pids, event_id, push_frame(endpoint, event_id, data_json))
+  return event_id
+end

@@ -1,0 +1,24 @@
+--[[
+  Versions that readers cache by: every change takes a new one from the tenant's single
+  counter (so a deleted and re-created user never repeats an old one). Busy versions live
+  in one hash, user id -> version, because an invitee need not have a profile; they are
+  written once, at the end of the script (`finish`, called by the loader's epilogue of
+  every change script), however many users changed.
+]]
+--- @include "keys"
+
+local CHANGE_VERSION = nil
+local function change_version()
+  CHANGE_VERSION = CHANGE_VERSION or redis.call('INCR', k_versions())
+  return CHANGE_VERSION
+end
+
+local BUSY_CHANGED = {}
+local function busy_changed(uid)
+  BUSY_CHANGED[#BUSY_CHANGED + 1] = uid
+  BUSY_CHANGED[#BUSY_CHANGED + 1] = change_version()
+end
+
+local function finish()
+  if #BUSY_CHANGED > 0 then redis.call('HSET', k_busy_versions(), unpack(BUSY_CHANGED)) end
+end

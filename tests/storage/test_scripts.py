@@ -1,0 +1,187 @@
+"""The script loader (storage/redis/scripts.py) and what Store.run enforces: a script's
+contract is its header, its helpers come in as includes it names, and errors are told by
+the file and line they come from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from roomful_meetings.domain.meetings import Source
+from roomful_meetings.protocol.payloads import RoomIn, UserIn
+from roomful_meetings.storage.base import Store, Write
+from roomful_meetings.storage.catalog import CatalogStore
+from roomful_meetings.storage.embedded import RedisProcess
+from roomful_meetings.storage.events import EventStore
+from roomful_meetings.storage.keys import Keys
+from roomful_meetings.storage.meetings import MeetingStore
+from roomful_meetings.storage.redis import PubSub, Redis, ReplyError, load_scripts
+from roomful_meetings.storage.redis.scripts import Header, LoadOptions, assemble
+from tests.storage.world import fields
+
+HEADER = """--[[
+  A probe.
+
+  Mode: {mode}
+  KEYS[1]: a key
+  ARGV[1]: a value
+  Returns: {{0, ...}}
+]]
+"""
+
+
+def folder(tmp_path: Path, scripts: dict[str, str], includes: dict[str, str]) -> Path:
+    (tmp_path / "includes").mkdir()
+    for name, text in scripts.items():
+        (tmp_path / f"{name}.lua").write_text(text)
+    for name, text in includes.items():
+        (tmp_path / "includes" / f"{name}.lua").write_text(text)
+    return tmp_path
+
+
+def test_includes_come_once_each_before_what_needs_them(tmp_path: Path) -> None:
+    body = HEADER.format(mode="read") + '--- @include "b"\n--- @include "a"\nreturn {0, a() + b()}\n'
+    lua = folder(
+        tmp_path,
+        {"probe": body},
+        {
+            "a": "local function a() return 1 end\n",
+            "b": '--- @include "a"\nlocal function b() return a() end\n',
+        },
+    )
+    text = assemble(lua / "probe.lua").source.decode()
+    assert text.count("local function a()") == 1
+    assert text.index("local function a()") < text.index("local function b()") < text.index("return {0")
+
+
+def test_an_include_cycle_or_a_missing_include_is_refused_by_name(tmp_path: Path) -> None:
+    lua = folder(
+        tmp_path,
+        {
+            "probe": HEADER.format(mode="read") + '--- @include "a"\n',
+            "lost": HEADER.format(mode="read") + '--- @include "nope"\n',
+        },
+        {"a": '--- @include "b"\n', "b": '--- @include "a"\n'},
+    )
+    with pytest.raises(ValueError, match="cycle: a -> b -> a"):
+        assemble(lua / "probe.lua")
+    with pytest.raises(ValueError, match=r"lost\.lua.*no includes/nope\.lua"):
+        assemble(lua / "lost.lua")
+
+
+@pytest.mark.parametrize(
+    ("header", "complaint"),
+    [
+        ("--[[\n  KEYS[1]: k\n  Returns: {0}\n]]\n", "Mode"),
+        ("--[[\n  Mode: read\n  Returns: {0}\n]]\n", "no KEYS"),
+        ("--[[\n  Mode: change\n  KEYS[2]: k\n  Returns: {0}\n]]\n", "not 1..n"),
+        ("--[[\n  Mode: read\n  KEYS[1]: k\n]]\n", "Returns"),
+    ],
+)
+def test_a_header_without_its_contract_is_refused(header: str, complaint: str) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        Header.parse(header)
+
+
+def test_every_script_declares_its_mode_and_at_least_one_key() -> None:
+    for name, script in load_scripts().items():
+        assert script.header is not None and script.header.mode in ("change", "read"), name
+        assert script.header.keys >= 1 or script.header.more_keys, name  # a cluster routes by it
+
+
+async def test_an_error_in_a_script_is_told_by_its_file_and_line(
+    tmp_path: Path, redis: Redis, prefix: str
+) -> None:
+    include = "local function ok() return 1 end\n\nlocal function broken()\n  return nothing.here\nend\n"
+    lua = folder(
+        tmp_path,
+        {"probe": HEADER.format(mode="read") + '--- @include "boom"\nreturn {0, broken()}\n'},
+        {"boom": include},
+    )
+    store = Store(redis, {"probe": assemble(lua / "probe.lua")}, Keys(prefix))
+    with pytest.raises(ReplyError) as raised:
+        await store.run("probe", [prefix + "k"], ["v"])
+    assert "lua/includes/boom.lua:4 (user_script:" in str(raised.value)
+
+
+async def test_every_call_is_checked_against_the_declared_keys(redis: Redis, prefix: str) -> None:
+    meetings = MeetingStore(redis, load_scripts(), Keys(prefix))
+    with pytest.raises(ValueError, match=r"get_meeting\.lua takes 1 KEYS, given 2"):
+        await meetings.run("get_meeting", [prefix + "a", prefix + "b"], ["m", "alice"])
+    with pytest.raises(ValueError, match=r"read_series_states\.lua takes at least 1 KEYS, given 0"):
+        await meetings.run("read_series_states", [], [])
+
+
+async def test_a_retry_key_goes_to_changes_only(redis: Redis, prefix: str) -> None:
+    keys = Keys(prefix)
+    scripts = load_scripts()
+    catalog, meetings = CatalogStore(redis, scripts, keys), MeetingStore(redis, scripts, keys)
+    first, second = keys.request("alice", "e1"), keys.request("alice", "e2")
+    await catalog.upsert_users([UserIn(id="alice")], write=Write(first))
+    assert await redis.execute("EXISTS", first) == 1  # the change stored its answer
+    with pytest.raises(Exception, match="not found"):
+        await meetings.run("get_meeting", [keys.meeting("m")], ["m", "alice"], write=Write(second))
+    assert await redis.execute("EXISTS", second) == 0  # a read never gets one
+
+
+async def test_held_events_wait_for_their_release_and_replays_stop_at_the_mark(
+    redis: Redis, prefix: str, redis_server: RedisProcess
+) -> None:
+    keys = Keys(prefix, "acme")
+    held = load_scripts(options=LoadOptions(hold_events=True))
+    catalog, meetings = CatalogStore(redis, held, keys), MeetingStore(redis, held, keys)
+    events = EventStore(redis, held, keys)
+    await catalog.upsert_users([UserIn(id="alice"), UserIn(id="bob")])
+    await catalog.upsert_rooms([RoomIn(id="lobby")])
+    published: list[bytes] = []
+    tap = PubSub(redis_server.address, lambda _, data: published.append(data))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(tap.run)
+        await tap.subscribe(keys.events_channel())
+        # Run the script alone (no release): the event is in the streams and the outbox only.
+        source = Source("room", "lobby", "lobby")
+        await meetings._call(
+            held["create_meeting"],
+            [
+                keys.meeting("m1"),
+                keys.room("lobby"),
+                keys.source("room:lobby"),
+                keys.room("lobby"),
+                keys.source("room:lobby"),
+            ],
+            [
+                "m1",
+                "alice",
+                "room",
+                "lobby",
+                "lobby",
+                "room:lobby",
+                100,
+                160,
+                '["alice","bob"]',
+                *fields("m1").pairs(),
+            ],
+            Write(),
+            wait_replicas=0,
+        )
+        assert await redis.execute("LLEN", keys.outbox()) == 1
+        assert await events.last_event_id("bob") == ""  # nothing released yet
+        assert (await events.since("bob", "", max_age_ms=10**12, now_ms=10**13))[1] == []
+        await events.release_held()  # what an instance's sweep does
+        with trio.fail_after(5):
+            while not published:  # noqa: ASYNC110 - the tap is another connection
+                await trio.sleep(0.01)
+        first = published[0].split(b"\n", 1)[0].decode()
+        assert await events.last_event_id("bob") == first
+        assert await redis.execute("LLEN", keys.outbox()) == 0
+        # Through run(), a change releases its own events once it succeeded.
+        await meetings.create(
+            "m2", "alice", source, keys.room("lobby"), 200, 260, ["alice", "bob"], fields("m2")
+        )
+        with trio.fail_after(5):
+            while len(published) < 2:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        assert await redis.execute("LLEN", keys.outbox()) == 0
+        nursery.cancel_scope.cancel()

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 import pytest
 from hypothesis import settings
 
-from roomful_meetings.storage.embedded import RedisProcess
+from roomful_meetings.storage.embedded import RedisProcess, find_redis_server, free_port
+from tests.topologies import Node, command, data_node_args, info, wait_until
 
 settings.register_profile("ci", max_examples=60, deadline=None)
 settings.register_profile("long", max_examples=2000, deadline=None)
@@ -49,6 +50,26 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def replica(own_redis: RedisProcess, tmp_path: Path) -> Iterator[Node]:
+    """A replica of `own_redis`, in sync."""
+    command(own_redis.port, "CONFIG", "SET", "repl-diskless-sync-delay", "0")  # sync now, not in 5 s
+    port = free_port()
+    folder = tmp_path / "replica"
+    node = Node(
+        folder,
+        data_node_args(find_redis_server(), port, folder, "--replicaof", "127.0.0.1", str(own_redis.port)),
+        port,
+    )
+    node.start()
+    try:
+        node.wait_up()
+        wait_until(lambda: info(port, "replication").get("master_link_status") == "up", "replica in sync")
+        yield node
+    finally:
+        node.stop()
 
 
 # --- running servers --------------------------------------------------------------------------

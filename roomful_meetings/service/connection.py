@@ -13,7 +13,10 @@ from contextlib import contextmanager
 from roomful_meetings.auth import Identity
 from roomful_meetings.service.admin import profile_from_claims
 from roomful_meetings.service.context import Services
+from roomful_meetings.storage.base import Write
 from roomful_meetings.storage.redis import RedisError
+
+UNREPLICATED = Write(replicated=False)
 
 
 class ServiceUnavailable(Exception):
@@ -37,8 +40,8 @@ async def on_connect(services: Services, identity: Identity) -> None:
     profile = profile_from_claims(
         identity.user_id, identity.email, identity.given_name, identity.family_name, identity.zoneinfo
     )
-    with storage_guard():
-        await services.catalog.upsert_users([profile])
+    with storage_guard():  # with lagging replicas too: the next connection writes it again
+        await services.catalog.upsert_users([profile], write=UNREPLICATED)
 
 
 async def missed_events(

@@ -33,9 +33,12 @@ class Write:
 
     retry_key: str | None = None
     busy_guard: Mapping[str, str] | None = None
+    # False: answered without waiting for --redis-min-replicas, for a change that a failover
+    # may lose without harm (the profile claims each connection writes again).
+    replicated: bool = True
 
     def guarded(self, versions: Mapping[str, str]) -> Write:
-        return Write(self.retry_key, versions)
+        return Write(self.retry_key, versions, self.replicated)
 
 
 NO_WRITE: Final = Write()
@@ -86,7 +89,8 @@ class Store:
         """
         script = self.scripts[name]
         change = script.header is not None and script.header.mode == "change"
-        reply = await self._call(script, keys, args, write, wait_replicas=None if change else 0)
+        wait = None if change and write.replicated else 0
+        reply = await self._call(script, keys, args, write, wait_replicas=wait)
         if change and script.options.hold_events:
             held = reply.pop()
             if held:

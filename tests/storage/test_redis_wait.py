@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from roomful_meetings.storage.embedded import RedisProcess, find_redis_server, free_port
+from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.redis import (
     NotServing,
     RedisAddress,
@@ -16,29 +13,9 @@ from roomful_meetings.storage.redis import (
     Script,
     open_redis,
 )
-from tests.topologies import Node, command, data_node_args, info, wait_until
+from tests.topologies import Node, command
 
 SET = Script.from_source("set", b"return redis.call('SET', KEYS[1], ARGV[1])")
-
-
-@pytest.fixture
-def replica(own_redis: RedisProcess, tmp_path: Path) -> Iterator[Node]:
-    """A replica of `own_redis`, in sync."""
-    port = free_port()
-    node = Node(
-        tmp_path / "replica",
-        data_node_args(
-            find_redis_server(), port, tmp_path / "replica", "--replicaof", "127.0.0.1", str(own_redis.port)
-        ),
-        port,
-    )
-    node.start()
-    try:
-        node.wait_up()
-        wait_until(lambda: info(port, "replication").get("master_link_status") == "up", "replica in sync")
-        yield node
-    finally:
-        node.stop()
 
 
 async def test_without_the_replicas_asked_for_the_change_is_outcome_unknown(

@@ -4,6 +4,7 @@ the file and line they come from."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,13 @@ from roomful_meetings.storage.meetings import MeetingStore
 from roomful_meetings.storage.redis import PubSub, Redis, ReplyError, load_scripts
 from roomful_meetings.storage.redis.scripts import Header, LoadOptions, assemble
 from tests.storage.world import fields
+
+DAY_MS = 24 * 3600 * 1000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
 
 HEADER = """--[[
   A probe.
@@ -168,13 +176,16 @@ async def test_held_events_wait_for_their_release_and_replays_stop_at_the_mark(
         )
         assert await redis.execute("LLEN", keys.outbox()) == 1
         assert await events.last_event_id("bob") == ""  # nothing released yet
-        assert (await events.since("bob", "", max_age_ms=10**12, now_ms=10**13))[1] == []
+        assert (await events.since("bob", "", max_age_ms=DAY_MS, now_ms=now_ms()))[1] == []
         await events.release_held()  # what an instance's sweep does
         with trio.fail_after(5):
             while not published:  # noqa: ASYNC110 - the tap is another connection
                 await trio.sleep(0.01)
         first = published[0].split(b"\n", 1)[0].decode()
         assert await events.last_event_id("bob") == first
+        assert [eid for eid, _ in (await events.since("bob", "", max_age_ms=DAY_MS, now_ms=now_ms()))[1]] == [
+            first
+        ]
         assert await redis.execute("LLEN", keys.outbox()) == 0
         # Through run(), a change releases its own events once it succeeded.
         await meetings.create(

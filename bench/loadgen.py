@@ -129,10 +129,20 @@ class Stats:
         self.measuring = False
 
 
-def headers(secret: str, user: str) -> list[tuple[bytes, bytes]]:
+def headers(secret: str, user: str, tenant: str | None = None) -> list[tuple[bytes, bytes]]:
     if not secret:  # the reference servers take anyone
         return []
-    return [(b"authorization", f"Bearer {mint_token(secret, user, ttl_seconds=3600)}".encode())]
+    claims: dict[str, Any] = {} if tenant is None else {"tenant": tenant}
+    return [(b"authorization", f"Bearer {mint_token(secret, user, ttl_seconds=3600, **claims)}".encode())]
+
+
+def tenant_of(seed: dict[str, Any], index: int) -> tuple[dict[str, Any], int]:
+    """The seed of connection `index`'s tenant and its index there: a seed with "tenants"
+    (bench/cluster.py) holds one seed per tenant, and connections go round them."""
+    tenants: list[dict[str, Any]] | None = seed.get("tenants")
+    if not tenants:
+        return seed, index
+    return tenants[index % len(tenants)], index // len(tenants)
 
 
 class ClosedLoop:
@@ -168,8 +178,9 @@ def run_requests(args: argparse.Namespace, seed: dict[str, Any]) -> dict[str, An
     stats = Stats()
     loops = []
     for index in range(args.connections):
-        user, make = frames_for(args.scenario, seed, index)
-        sock = RawSocket(args.url, headers(args.secret, user))
+        own, at = tenant_of(seed, index)
+        user, make = frames_for(args.scenario, own, at)
+        sock = RawSocket(args.url, headers(args.secret, user, own.get("tenant")))
         if args.scenario != "echo":
             sock.wait_payload()  # connection:ready
         loops.append(ClosedLoop(sock, make, f"c{index}"))

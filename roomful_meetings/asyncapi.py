@@ -179,7 +179,11 @@ def document() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
-                    "description": "Authorization: Bearer <jwt> on the upgrade request (or ?token=)",
+                    "description": (
+                        "Authorization: Bearer <jwt> on the upgrade request (or ?token=). Claims: sub (the"
+                        " user), exp, optional email, given_name, family_name, zoneinfo, role (admin), and"
+                        " tenant (1-64 of A-Z a-z 0-9 _ -; absent: default), which scopes everything"
+                    ),
                 }
             },
         },

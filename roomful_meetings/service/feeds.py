@@ -179,7 +179,7 @@ _names = msgspec.json.Decoder(_Names)
 async def render_tenant_feed(tenants: Tenants, token: str) -> FeedText | None:
     """The feed behind a token of any tenant (what the HTTP listener serves), or None."""
     tenant = tenant_of(token)
-    return None if tenant is None else await render_feed(tenants.services(tenant), token)
+    return None if tenant is None else await render_feed(tenants.services(tenant, keep=False), token)
 
 
 async def render_feed(

@@ -54,11 +54,15 @@ class Tenants:
         """The stores of the tenants seen most recently (at most KEPT)."""
         return list(self._kept.values())
 
-    def services(self, tenant: str) -> Services:
-        """The stores of `tenant` (a name the caller has checked: auth.TENANT)."""
+    def services(self, tenant: str, *, keep: bool = True) -> Services:
+        """The stores of `tenant` (a name the caller has checked: auth.TENANT). `keep`
+        False for a tenant named by an unauthenticated request (a feed fetch), so that
+        made-up names cannot push the tenants in use out of those kept."""
         found = self._kept.pop(tenant, None)
         if found is None:
             found = services_for(self.settings, self.redis, self.scripts, tenant)
+            if not keep:
+                return found
         self._kept[tenant] = found
         if len(self._kept) > KEPT:
             self._kept.popitem(last=False)

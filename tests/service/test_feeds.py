@@ -7,18 +7,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import icalendar
 import msgspec
 import pytest
 import recurring_ical_events
 
+from roomful_meetings.config import Settings
 from roomful_meetings.errors import NotFound
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.service import feeds, meetings
 from roomful_meetings.service.context import Caller, Services
+from roomful_meetings.service.feeds import tenant_of
+from roomful_meetings.service.tenants import KEPT, Tenants
 from roomful_meetings.storage.embedded import RedisProcess
+from roomful_meetings.storage.redis import Redis
 from tests.service.conftest import open_services
 
 ALICE, BOB, CAROL = Caller("alice"), Caller("bob"), Caller("carol")
@@ -335,3 +340,12 @@ async def test_an_erased_user_has_no_feed(services: Services) -> None:
     await services.catalog.delete_user("bob")
     assert await render(services, url) is None
     assert await services.meetings.redis.execute("EXISTS", services.keys.user_feed("bob")) == 0
+
+
+def test_made_up_tenant_names_in_feed_urls_do_not_push_tenants_out(tmp_path: Path) -> None:
+    tenants = Tenants(Settings(data_dir=tmp_path), cast(Redis, None), {})
+    kept = tenants.services("acme")
+    for n in range(KEPT + 10):
+        assert tenant_of(f"made{n}.{'x' * 43}") == f"made{n}"
+        tenants.services(f"made{n}", keep=False)
+    assert tenants.services("acme") is kept and [s.keys.tenant for s in tenants.recent()] == ["acme"]

@@ -57,14 +57,21 @@ class Event:
 
 
 _QUOTED: Final = re.compile(r'[:;,"]')
+_PARAM_SPECIAL: Final = re.compile(r'[:;,"^\x00-\x08\x0a-\x1f\x7f]')
+# RFC 6868 for a line break and the caret (a name on two lines stays one content line, as
+# icalendar writes it); other control characters cannot stand in a parameter value.
+_PARAM_ESCAPES: Final = str.maketrans(
+    {"^": "^^", "\n": "^n", '"': "'"} | {chr(c): None for c in [*range(9), *range(11, 32), 127]}
+)
 
 
 def _param(value: str) -> str:
     """A parameter value, quoted when it holds a separator (RFC 5545 3.2; DQUOTE itself
     cannot appear in a quoted value, so it becomes an apostrophe)."""
-    if _QUOTED.search(value):
-        return '"' + value.replace('"', "'") + '"'
-    return value
+    if _PARAM_SPECIAL.search(value) is None:
+        return value
+    text = value.translate(_PARAM_ESCAPES)
+    return f'"{text}"' if _QUOTED.search(value) else text
 
 
 def _value(name: str, value: Any) -> tuple[str, str]:

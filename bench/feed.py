@@ -5,11 +5,15 @@
 Starts a private redis-server, gives one user `--meetings` single meetings spread over the
 feed's range (5 invitees each, in rooms with titles) and `--series` weekly series in zones
 with clock changes (some never ending, some with cancelled, moved and declined instances),
-then times what GET /calendar/<token>.ics costs the server: the token lookup, the listing
-read, the people and places read, building the iCalendar text and its ETag
-(service/feeds.py render_feed), with the instance's written VEVENTs kept ("feed") and
-forgotten before each fetch ("feed_cold": a fresh instance, or every meeting changed).
-Prints one JSON line and writes bench/results/feed.json.
+then times what GET /calendar/<token>.ics costs the server: the token lookup, the reads of
+the meetings and the series, the people and places read, building the iCalendar text and
+its ETag (service/feeds.py render_feed). "feed": what the instance keeps (meetings as read,
+written VEVENTs) kept; "feed_cold": forgotten before each fetch (a fresh instance, or every
+meeting changed; the process-wide caches of zones, rule expansions and day texts stay, as
+they do for every feed an instance serves). Each gives server time, this process's CPU time
+and Redis's CPU time a fetch (the machine is shared: CPU time moves with the load too, but
+less than wall time). "feed_first_ms": the process's very first fetch, once. Prints one
+JSON line and writes bench/results/feed.json.
 """
 
 from __future__ import annotations
@@ -28,13 +32,12 @@ import trio
 
 from roomful_meetings.app import build_services, prepare_redis
 from roomful_meetings.config import Settings
-from roomful_meetings.domain.ical import forget_written
 from roomful_meetings.protocol.payloads import RoomIn, UserIn
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.dispatch import dispatch
-from roomful_meetings.service.feeds import render_feed
+from roomful_meetings.service.feeds import forget_kept, render_feed
 from roomful_meetings.storage.embedded import RedisProcess
-from roomful_meetings.storage.redis import open_redis
+from roomful_meetings.storage.redis import Redis, open_redis
 
 ZONES = ["Europe/London", "America/New_York", "Australia/Sydney", "Europe/Berlin"]
 NOW = datetime(2030, 3, 1, 12, tzinfo=UTC)
@@ -109,13 +112,40 @@ async def seed(services: Services, meetings: int, series: int, rng: random.Rando
     return url
 
 
-def summary(samples: list[float]) -> dict[str, float]:
+def summary(samples: list[float], cpu: list[float], redis_cpu: float) -> dict[str, float]:
+    """Server time (wall), this process's CPU time, and the Redis server's CPU time (a mean
+    per fetch: INFO cpu before and after), in ms."""
     ordered = sorted(samples)
     return {
         "median_ms": round(statistics.median(ordered), 2),
         "p90_ms": round(ordered[int(len(ordered) * 0.9) - 1], 2),
         "min_ms": round(ordered[0], 2),
+        "cpu_median_ms": round(statistics.median(cpu), 2),
+        "redis_cpu_ms": round(redis_cpu / len(samples), 2),
     }
+
+
+async def redis_cpu_ms(redis: Redis) -> float:
+    """CPU time the Redis server's main thread has used so far (INFO cpu), in ms."""
+    text = bytes(await redis.execute("INFO", "cpu")).decode()
+    info = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    return 1000 * sum(float(info[f"used_cpu_{kind}_main_thread"]) for kind in ("sys", "user"))
+
+
+async def fetches(services: Services, token: str, count: int, *, fresh: bool) -> dict[str, float]:
+    """`count` fetches of the feed, each by a fresh instance (nothing kept) or not."""
+    walls: list[float] = []
+    cpus: list[float] = []
+    redis_before = await redis_cpu_ms(services.meetings.redis)
+    for _ in range(count):
+        if fresh:
+            forget_kept()
+        began, cpu = time.perf_counter(), time.process_time()
+        found = await render_feed(services, token, NOW.timestamp())
+        walls.append((time.perf_counter() - began) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+        assert found is not None
+    return summary(walls, cpus, await redis_cpu_ms(services.meetings.redis) - redis_before)
 
 
 async def main(meetings: int, series: int, runs: int) -> dict[str, object]:
@@ -130,25 +160,21 @@ async def main(meetings: int, series: int, runs: int) -> dict[str, object]:
             await prepare_redis(redis, services.keys)
             url = await seed(services, meetings, series, random.Random(7))
             token = url.rsplit("/", 1)[1].removesuffix(".ics")
-            samples: list[float] = []
-            cold: list[float] = []
-            size, events = 0, 0
-            for run in range(runs + 3 + runs // 5):
-                forget = run >= runs + 3  # the last runs: a fresh instance (nothing written yet)
-                if forget:
-                    forget_written()
-                began = time.perf_counter()
-                found = await render_feed(services, token, NOW.timestamp())
-                (cold if forget else samples).append((time.perf_counter() - began) * 1000)
-                assert found is not None
-                size, events = len(found.body), found.body.count(b"BEGIN:VEVENT")
+            began = time.perf_counter()  # the process's first fetch: nothing kept or cached
+            found = await render_feed(services, token, NOW.timestamp())
+            first = round((time.perf_counter() - began) * 1000, 2)
+            assert found is not None
+            await fetches(services, token, 2, fresh=False)  # warm up
+            warm = await fetches(services, token, runs, fresh=False)
+            cold = await fetches(services, token, runs // 5, fresh=True)  # a fresh instance each
             return {
                 "meetings": meetings,
                 "series": series,
-                "vevents": events,
-                "bytes": size,
-                "feed": summary(samples[3:]),
-                "feed_cold": summary(cold),
+                "vevents": found.body.count(b"BEGIN:VEVENT"),
+                "bytes": len(found.body),
+                "feed": warm,
+                "feed_cold": cold,
+                "feed_first_ms": first,
             }
     finally:
         redis_server.stop()

@@ -25,11 +25,12 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import msgspec
+import trio
 
 from roomful_meetings.auth import TENANT, load_or_create_secret, resolve_secret
 from roomful_meetings.config import Settings
 from roomful_meetings.domain import ical
-from roomful_meetings.domain import instances as inst
+from roomful_meetings.domain.instances import SeriesState
 from roomful_meetings.domain.recurrence import parse_instance_id
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.errors import Unavailable
@@ -39,6 +40,7 @@ from roomful_meetings.service import series
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import Routes
 from roomful_meetings.service.tenants import Tenants
+from roomful_meetings.storage.feeds import forget_rows
 from roomful_meetings.storage.keys import DEFAULT_TENANT
 
 routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
@@ -146,6 +148,13 @@ class FeedText:
     etag: str  # changes exactly when the body does, DTSTAMP aside
 
 
+def forget_kept() -> None:
+    """Drop what this instance keeps of feeds (meetings as read, their VEVENT texts): the
+    next fetch costs what a fresh instance's does (bench/feed.py)."""
+    ical.forget_written()
+    forget_rows()
+
+
 def etag(body: bytes, now: datetime) -> str:
     return '"' + ical.content_digest(body, now)[:32] + '"'
 
@@ -166,16 +175,6 @@ def _named(meeting: Mapping[str, Any]) -> tuple[list[str], str]:
     return meeting["participantIds"], meeting["sourceString"]
 
 
-class _Names(msgspec.Struct):
-    """What the directory read needs of a listed meeting (msgspec skips the rest unread)."""
-
-    participantIds: list[str]
-    sourceString: str
-
-
-_names = msgspec.json.Decoder(_Names)
-
-
 async def render_tenant_feed(tenants: Tenants, token: str) -> FeedText | None:
     """The feed behind a token of any tenant (what the HTTP listener serves), or None."""
     tenant = tenant_of(token)
@@ -193,15 +192,25 @@ async def render_feed(
     now = time.time() if now is None else now
     minute = int(now // 60)
     low, high = minute - FEED_PAST_DAYS * 1440, minute + FEED_AHEAD_DAYS * 1440
-    page = await services.meetings.list_for_user(owner, low, high, limit=FEED_MAX_MEETINGS)
-    named = [_names.decode(raw) for raw in page.meetings]
-    shown = [(obj, state) for obj, state in page.series if inst.instances(state, low, high)]
+    series: list[tuple[dict[str, Any], SeriesState]] = []
+
+    async def read_series() -> None:
+        series.extend(await services.meetings.series_for_user(owner, low, high))
+
+    # The series' script runs in Redis while this task decodes the single meetings (2 ms).
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_series)
+            singles = await services.meetings.feeds.singles(owner, low, high, FEED_MAX_MEETINGS)
+    except BaseExceptionGroup as group:
+        # A read failed (the other one was cancelled by the nursery, which absorbs that):
+        # its error alone, as when the reads ran one after the other.
+        raise group.exceptions[0] from None
     people = await directory(
-        services, [(n.participantIds, n.sourceString) for n in named] + [_named(obj) for obj, _ in shown]
+        services, [(m.participant_ids, m.source) for m in singles] + [_named(obj) for obj, _ in series]
     )
     stamp = datetime.fromtimestamp(int(now), UTC)
-    singles = [bytes(raw) for raw in page.meetings]
-    body = ical.feed(singles, shown, people, stamp, low, high, with_icalendar=with_icalendar)
+    body = ical.feed(singles, series, people, stamp, low, high, with_icalendar=with_icalendar)
     return FeedText(body, etag(body, stamp))
 
 
@@ -236,6 +245,6 @@ async def export_meeting(services: Services, caller: Caller, data: p.MeetingRef)
             first = state.series.start
         else:
             people = await directory(services, [_named(meeting)])
-            events = [ical.single_event(meeting, people, stamp)]
+            events = [ical.single_event(ical.Single.from_meeting(meeting), people, stamp)]
             first = to_minute(datetime.fromisoformat(meeting["startDate"]), "startDate")
     return IcsReply(ics=ical.calendar("REQUEST", events, stamp, *ical.zone_span(first)).decode())

@@ -137,3 +137,11 @@ class MeetingStore(Store):
             bool(has_more),
             [(msgspec.json.decode(json), parse_state(self.keys.scope, state)) for json, state in series],
         )
+
+    async def series_for_user(
+        self, user_id: str, start: int, end: int
+    ) -> list[tuple[dict[str, Any], SeriesState]]:
+        """The user's series that may have instances in [start, end): the listing without
+        its single meetings (a limit of 0 stops their loop at the first; calendar feeds read
+        those as hashes, storage/feeds.py)."""
+        return (await self.list_for_user(user_id, start, end, limit=0)).series

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from roomful_meetings.config import Settings
+from roomful_meetings.service.findcache import SearchCache
 from roomful_meetings.storage.availability import AvailabilityStore
 from roomful_meetings.storage.catalog import CatalogStore
 from roomful_meetings.storage.directory import DirectoryStore
@@ -28,3 +29,4 @@ class Services:
     events: EventStore
     directory: DirectoryStore
     availability: AvailabilityStore
+    searches: SearchCache = field(default_factory=SearchCache)  # findMeetingTimes' (per instance)

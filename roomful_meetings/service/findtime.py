@@ -163,7 +163,7 @@ async def find(
     if not counted:
         return RawMeetingTimesReply(EMPTY_LIST, rules.ATTENDEES_UNAVAILABLE)
     remember = cacheable(search.end + search.after)
-    key = (search, tuple(counted), tuple(heads[uid] for uid, _ in counted))
+    key = (search, tuple(counted), tuple([heads[uid] for uid, _ in counted]))
     cached = services.searches.replies.get(key) if remember else None
     if cached is not None:
         return cached

@@ -43,7 +43,7 @@ def at(quarter: int) -> datetime:
 
 
 async def change(
-    services: Services, ids: list[str], made: list[tuple[str, list[str]]], gone: set[str], op: Op
+    services: Services, ids: list[str], made: list[tuple[str, str, list[str]]], gone: set[str], op: Op
 ) -> None:
     """Apply one change through `services` (another instance than the searching one)."""
     kind, person, a, b = op
@@ -64,9 +64,9 @@ async def change(
             else None,
         )
         reply = await create_meeting(services, Caller(uid), request)
-        made.append((str(msgspec.json.decode(reply.meeting)["meetingId"]), invited))
+        made.append((str(msgspec.json.decode(reply.meeting)["meetingId"]), uid, invited))
     elif kind in ("accept", "decline") and made:
-        meeting_id, invited = made[a % len(made)]
+        meeting_id, _, invited = made[a % len(made)]
         if uid in invited:
             answer = accept_meeting if kind == "accept" else decline_meeting
             await answer(services, Caller(uid), p.MeetingRef(meetingId=meeting_id))
@@ -81,8 +81,9 @@ async def change(
     elif kind == "zone":
         await services.catalog.upsert_users([p.UserIn(id=uid, timeZone=ZONES[a % len(ZONES)])])
     elif kind == "delete" and person:  # the asker stays
-        await services.catalog.delete_user(uid)
+        await services.catalog.delete_user(uid)  # and the meetings they organized
         gone.add(uid)
+        made[:] = [m for m in made if m[1] != uid]
 
 
 _examples = itertools.count()
@@ -115,7 +116,7 @@ def test_a_cached_search_answers_what_a_fresh_instance_does(
             other = build_services(searching.settings, searching.availability.redis)
             await other.catalog.upsert_rooms([p.RoomIn(id="room")])
             await other.catalog.upsert_users([p.UserIn(id=uid, timeZone="UTC") for uid in ids])
-            made: list[tuple[str, list[str]]] = []
+            made: list[tuple[str, str, list[str]]] = []
             gone: set[str] = set()
             for op in [None, *ops]:
                 if op is not None:

@@ -13,8 +13,8 @@ far less than in wall time), the wall time and the Redis commands, for:
 - repeated: the same searches again (what find50 measures);
 - changed N: before each search, N of its attendees accept or decline the seeded
   invitation in the window through another instance (their busy versions move on);
-- cold: each search on a new instance (nothing cached per instance; zone tables and parsed
-  series, cached per process, stay warm).
+- cold: each search on a new instance, with every cache of the process emptied too (the
+  functions' lru caches: zone tables, window bitmaps; parsed series): a fresh process.
 
 Writes bench/results/findtime.json.
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -44,6 +45,19 @@ from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.redis import open_redis
 
 ORGANIZERS = 10  # find50's connections
+
+
+def forget_process_caches() -> None:
+    """Empty what the package caches per process: every lru_cache, and the parsed series."""
+    for name, module in list(sys.modules.items()):
+        if name.startswith("roomful_meetings"):
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()
+    from roomful_meetings.storage import series
+
+    series._states.clear()
+    series._members.clear()
 
 
 async def measure(
@@ -125,9 +139,13 @@ async def measure_all(
         out = {"repeated": await measure(redis_server.port, on(services), runs)}
         for count in changed:
             out[f"changed_{count}"] = await measure(redis_server.port, on(services), runs, flips(count))
-        out["cold"] = await measure(
-            redis_server.port, lambda n: on(build_services(settings, redis))(n), max(runs // 10, 5)
-        )
+
+        async def fresh(n: int) -> None:
+            nonlocal services
+            services = build_services(settings, redis)
+            forget_process_caches()
+
+        out["cold"] = await measure(redis_server.port, lambda n: on(services)(n), max(runs // 10, 5), fresh)
         return out
 
 

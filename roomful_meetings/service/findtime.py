@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Hashable
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
+from typing import Final, NamedTuple
 
 import msgspec
 
@@ -87,9 +86,9 @@ def now_minute() -> int:
     return int(time.time()) // 60
 
 
-@dataclass(frozen=True, slots=True)
-class Search:
-    """What a reply depends on besides the people and their heads."""
+class Search(NamedTuple):
+    """What a reply depends on besides the people and their heads (a tuple: it is hashed
+    and compared, at C speed, in every reply cache lookup)."""
 
     zone: str  # the caller's: candidates, offsets, and the zone of people without one
     start: int
@@ -104,18 +103,9 @@ class Search:
     organizer_optional: bool
     given: int  # attendee entries in the request
 
-    def shape(self) -> tuple[str, int, int, int, int, int, int, int]:
-        """What one person's states depend on besides their head."""
-        return (
-            self.zone,
-            self.start,
-            self.end,
-            self.first,
-            self.duration,
-            self.step,
-            self.before,
-            self.after,
-        )
+    def shape(self) -> tuple[object, ...]:
+        """What one person's states depend on besides their head: the fields up to `after`."""
+        return self[:8]
 
 
 @routes.endpoint(

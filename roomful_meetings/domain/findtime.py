@@ -113,21 +113,27 @@ def person_states(person: Person, grid: Grid, length: int, before: int, after: i
         away |= touched(starts, a, b, length)
     unavailable = away & ~busy & ~tentative
     free = everyone & ~(busy | tentative | unavailable)
-    # The three disjoint bitmaps spread to a byte per candidate and summed with their
-    # codes as weights: no carries, so each byte is its candidate's code (free stays 0).
-    count = len(starts)
-    codes = _spread(tentative, count) + 2 * _spread(busy, count) + 3 * _spread(unavailable, count)
-    return States(busy, tentative, unavailable, free, codes.to_bytes(count, "little"))
+    return States(busy, tentative, unavailable, free, _codes(tentative, busy, unavailable, len(starts)))
 
 
-_DIGITS: Final = bytes.maketrans(b"01", b"\x00\x01")
+def _codes(tentative: int, busy: int, unavailable: int, count: int) -> bytes:
+    """Byte i = candidate i's code: bit 0 of the code is tentative-or-unavailable, bit 1
+    busy-or-unavailable (the three are disjoint). Each is written as binary text ("0"/"1",
+    candidate count-1 first) and read back as a big-endian integer, so that byte i holds
+    candidate i's digit plus ord("0"); the digits are summed and the "0"s taken off in
+    integer arithmetic (no carries: every byte stays 0..3). All C-level, about 70 us for
+    17,856 candidates."""
+    if not count:
+        return b""
+    low = int.from_bytes(format(tentative | unavailable, f"0{count}b").encode(), "big")
+    high = int.from_bytes(format(busy | unavailable, f"0{count}b").encode(), "big")
+    return (low + 2 * high - 3 * _zeros(count)).to_bytes(count, "little")
 
 
-def _spread(bits: int, count: int) -> int:
-    """An integer whose byte i is bit i of `bits` (C-level: the binary text, reversed)."""
-    if not bits:
-        return 0
-    return int.from_bytes(format(bits, f"0{count}b")[::-1].encode().translate(_DIGITS), "little")
+@lru_cache(maxsize=64)
+def _zeros(count: int) -> int:
+    """The integer of `count` bytes b"0"."""
+    return int.from_bytes(b"0" * count, "big")
 
 
 @lru_cache(maxsize=8192)

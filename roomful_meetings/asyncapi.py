@@ -23,10 +23,12 @@ CHANNEL: Final = "websocket"
 SCHEMAS: Final = "#/components/schemas/{name}"
 
 
-# The service returns meetings as the JSON Lua composed (msgspec.Raw); documented as Meeting.
+# The service returns meetings as the JSON Lua composed (msgspec.Raw), documented as Meeting,
+# and findMeetingTimes' suggestions as the JSON it encoded and cached.
 DOCUMENTED: Final[dict[object, type[Struct]]] = {
     replies.RawMeetingReply: replies.MeetingReply,
     replies.RawMeetingList: replies.MeetingList,
+    replies.RawMeetingTimesReply: replies.MeetingTimesReply,
 }
 
 

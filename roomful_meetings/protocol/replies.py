@@ -2,7 +2,8 @@
 
 Meetings travel as the JSON that Lua composed (the service hands it on as msgspec.Raw,
 see RawMeetingReply); MeetingReply and MeetingList are their typed shape, used by the
-client and the AsyncAPI document.
+client and the AsyncAPI document. Likewise findMeetingTimes answers RawMeetingTimesReply,
+encoded once and cached, typed as MeetingTimesReply.
 """
 
 from __future__ import annotations
@@ -71,6 +72,23 @@ class TimeSuggestion(Struct):
 
 class MeetingTimesReply(Struct):
     suggestions: list[TimeSuggestion]
+    emptySuggestionsReason: str
+
+
+class RawTimeSuggestion(Struct):
+    """A TimeSuggestion whose attendees are already encoded (a JSON array)."""
+
+    startDate: str
+    endDate: str
+    confidence: int
+    attendees: msgspec.Raw
+
+
+class RawMeetingTimesReply(Struct):
+    """A MeetingTimesReply whose suggestions are already encoded (a JSON array): what the
+    service answers and caches (service/findtime.py)."""
+
+    suggestions: msgspec.Raw
     emptySuggestionsReason: str
 
 

@@ -3,9 +3,10 @@ makes), and the stores of the caller's tenant with the server's settings."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from roomful_meetings.config import Settings
+from roomful_meetings.service.findcache import SearchCache
 from roomful_meetings.storage.availability import AvailabilityStore
 from roomful_meetings.storage.base import NO_WRITE, Write
 from roomful_meetings.storage.catalog import CatalogStore
@@ -37,3 +38,4 @@ class Services:
     events: EventStore
     directory: DirectoryStore
     availability: AvailabilityStore
+    searches: SearchCache = field(default_factory=SearchCache)  # findMeetingTimes' (per instance)

@@ -1,26 +1,53 @@
 """meeting:findMeetingTimes (contract 10): ranked times for a meeting, revealing no one's
-meetings, only one of four words per person and candidate."""
+meetings, only one of four words per person and candidate.
+
+Theory of operation. A search first reads the head of every person asked
+(storage/availability.py `heads`: the zone on their profile and the versions of their
+availability and busy index; one pipelined read, 1 + 1 per person commands). All that
+follows is a function of the request, the current minute and those heads, so this
+instance remembers it keyed by them (service/findcache.py), and a change made through any
+instance moves a version and so misses:
+
+- the encoded reply, per (search, every counted person's head): a search that repeats
+  costs its head read, one key and one lookup;
+- each person's states (domain/findtime.py), per (person, head, search shape): when some
+  calendars changed since, only those people's entries and availability are read (the
+  storage's `entries`, given the heads already read) and their states computed; then all
+  are ranked again and the reply assembled from per-person JSON fragments (one per word)
+  picked by the states' codes, rather than encoded Struct by Struct.
+
+Windows that `cacheable` refuses (ending over a month ago: expired days do not move the
+availability version) are computed afresh and not remembered.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Hashable
 from functools import lru_cache
+from typing import Final, NamedTuple
+
+import msgspec
 
 from roomful_meetings.domain import findtime as rules
 from roomful_meetings.domain.availability import window_bits
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.domain.zones import days_between, offset_table
-from roomful_meetings.errors import BadRequest
+from roomful_meetings.errors import BadRequest, Unavailable
 from roomful_meetings.protocol import payloads as p
-from roomful_meetings.protocol.replies import AttendeeAvailability, MeetingTimesReply, TimeSuggestion
+from roomful_meetings.protocol.envelope import encode
+from roomful_meetings.protocol.replies import AttendeeAvailability, RawMeetingTimesReply, RawTimeSuggestion
 from roomful_meetings.service.availability import caller_zone
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import Routes
+from roomful_meetings.storage.availability import Head, cacheable
 
 routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
 MAX_WINDOW_DAYS = 62
+# Searches again from the head read when someone counted was deleted in between.
+ATTEMPTS: Final = 3
+EMPTY_LIST: Final = msgspec.Raw(b"[]")
 
 
 def window(data: p.FindMeetingTimes) -> tuple[int, int]:
@@ -59,6 +86,28 @@ def now_minute() -> int:
     return int(time.time()) // 60
 
 
+class Search(NamedTuple):
+    """What a reply depends on besides the people and their heads (a tuple: it is hashed
+    and compared, at C speed, in every reply cache lookup)."""
+
+    zone: str  # the caller's: candidates, offsets, and the zone of people without one
+    start: int
+    end: int
+    first: int  # no candidate starts before: max(start, now + minimumNotice)
+    duration: int
+    step: int
+    before: int
+    after: int
+    percentage: int
+    limit: int
+    organizer_optional: bool
+    given: int  # attendee entries in the request
+
+    def shape(self) -> tuple[object, ...]:
+        """What one person's states depend on besides their head: the fields up to `after`."""
+        return self[:8]
+
+
 @routes.endpoint(
     "meeting:findMeetingTimes",
     p.FindMeetingTimes,
@@ -66,96 +115,148 @@ def now_minute() -> int:
 )
 async def find_meeting_times(
     services: Services, caller: Caller, data: p.FindMeetingTimes
-) -> MeetingTimesReply:
+) -> RawMeetingTimesReply:
     start, end = window(data)
     zone = await caller_zone(services, caller, data.timeZone, data.startDate, store=False)
     attendees = await attendee_ids(services, caller, data)
-    organizer = caller.user_id
-    low, high = start - data.bufferBefore, end + data.bufferAfter
-    users, entries = await services.availability.entries(
-        [organizer] + [uid for uid, _ in attendees], low, high, default_zone=zone
-    )
-    matched = [(uid, required) for uid, required in attendees if uid in users]
-    if data.attendees and not matched:
-        return MeetingTimesReply([], rules.NOT_FOUND)
-    counted = ([] if data.isOrganizerOptional else [(organizer, True)]) + matched
-    if not counted:
-        return MeetingTimesReply([], rules.ATTENDEES_UNAVAILABLE)
-    grid = rules.candidate_starts(
-        days_between(zone, start, end),
+    search = Search(
+        zone,
         start,
         end,
+        max(start, now_minute() + data.minimumNotice),
         data.duration,
         data.step,
-        now_minute() + data.minimumNotice,
-    )
-    states = [
-        rules.person_states(
-            rules.Person(
-                uid,
-                required,
-                entries[uid][1] if uid in entries else [],
-                window_bits(users[uid], start, end),
-                start,
-                end - start,
-            ),
-            grid,
-            data.duration,
-            data.bufferBefore,
-            data.bufferAfter,
-        )
-        for uid, required in counted
-    ]
-    return answer(
-        zone,
-        Search(start, end, data.duration, data.minimumAttendeePercentage, data.maxCandidates),
-        grid,
-        tuple(counted),
-        tuple(states),
-        len(data.attendees),
-        len(matched),
+        data.bufferBefore,
+        data.bufferAfter,
+        data.minimumAttendeePercentage,
+        data.maxCandidates,
         data.isOrganizerOptional,
+        len(data.attendees),
     )
+    for _ in range(ATTEMPTS):
+        reply = await find(services, caller.user_id, attendees, search)
+        if reply is not None:
+            return reply
+    raise Unavailable("attendees kept being deleted during the search; try again")
 
 
-@dataclass(frozen=True, slots=True)
-class Search:
-    start: int
-    end: int
-    duration: int
-    percentage: int
-    limit: int
+async def find(
+    services: Services, organizer: str, attendees: list[tuple[str, bool]], search: Search
+) -> RawMeetingTimesReply | None:
+    """The reply, from cache when every counted person's head is as last time; None when
+    someone counted was deleted after their head was read (then search again)."""
+    heads = await services.availability.heads([organizer] + [uid for uid, _ in attendees])
+    matched = [(uid, required) for uid, required in attendees if uid in heads]
+    if search.given and not matched:
+        return RawMeetingTimesReply(EMPTY_LIST, rules.NOT_FOUND)
+    counted = ([] if search.organizer_optional else [(organizer, True)]) + matched
+    if not counted:
+        return RawMeetingTimesReply(EMPTY_LIST, rules.ATTENDEES_UNAVAILABLE)
+    remember = cacheable(search.end + search.after)
+    key = (search, tuple(counted), tuple([heads[uid] for uid, _ in counted]))
+    cached = services.searches.replies.get(key) if remember else None
+    if cached is not None:
+        return cached
+    grid = candidates(search.zone, search.start, search.end, search.duration, search.step, search.first)
+    states = await people_states(services, search, grid, counted, heads, remember)
+    if len(states) < len(counted):
+        return None
+    reply = answer(search, grid, counted, [states[uid] for uid, _ in counted], len(matched))
+    if remember:
+        services.searches.replies.put(key, reply)
+    return reply
 
 
-@lru_cache(maxsize=1024)
-def answer(
-    zone: str,
+@lru_cache(maxsize=16)  # a grid of 62 days at step 5 holds 17,856 starts
+def candidates(zone: str, start: int, end: int, duration: int, step: int, first: int) -> rules.Grid:
+    return rules.candidate_starts(days_between(zone, start, end), start, end, duration, step, first)
+
+
+async def people_states(
+    services: Services,
     search: Search,
     grid: rules.Grid,
-    counted: tuple[tuple[str, bool], ...],
-    states: tuple[rules.States, ...],
-    given: int,
-    matched: int,
-    organizer_optional: bool,
-) -> MeetingTimesReply:
-    """The reply, from each counted person's states (pure, so cached: searches repeat, and
-    ranking and the 20 x 51 words were most of a repeated search's time). Callers must
-    not change the reply."""
-    required = [r for _, r in counted]
-    chosen = rules.rank(states, required, len(grid.starts), search.percentage, search.limit)
-    if not chosen:
-        organizer_states = None if organizer_optional else states[0]
-        return MeetingTimesReply([], rules.empty_reason(given, matched, organizer_states))
-    table = offset_table(zone, search.start, search.end)
-    # words[person][k]: that person's word at the k-th chosen candidate
-    words = [person.words_at([s.index for s in chosen]) for person in states]
-    suggestions = [
-        TimeSuggestion(
-            startDate=table.format(grid.starts[s.index]),
-            endDate=table.format(grid.starts[s.index] + search.duration),
-            confidence=rules.confidence(s.free, s.tentative, len(counted)),
-            attendees=[AttendeeAvailability(uid, words[p][k]) for p, (uid, _) in enumerate(counted)],
+    counted: list[tuple[str, bool]],
+    heads: dict[str, Head],
+    remember: bool,
+) -> dict[str, rules.States]:
+    """Each counted person's states: remembered ones as they are, the others from a read
+    of just those people (at the heads read: no second head read). People deleted since
+    their head was read are left out."""
+    shape = search.shape()
+    cache = services.searches.people
+    keys: dict[str, Hashable] = {uid: (uid, heads[uid], shape) for uid, _ in counted}
+    out: dict[str, rules.States] = {}
+    stale: dict[str, bool] = {}
+    for uid, required in counted:
+        found = cache.get(keys[uid]) if remember else None
+        if found is None:
+            stale[uid] = required
+        else:
+            out[uid] = found
+    if not stale:
+        return out
+    start, end = search.start, search.end
+    users, entries = await services.availability.entries(
+        list(stale), start - search.before, end + search.after, default_zone=search.zone, heads=heads
+    )
+    for uid, required in stale.items():
+        if uid not in users:
+            continue
+        person = rules.Person(
+            uid,
+            required,
+            entries[uid][1] if uid in entries else [],
+            window_bits(users[uid], start, end),
+            start,
+            end - start,
         )
-        for k, s in enumerate(chosen)
-    ]
-    return MeetingTimesReply(suggestions, "")
+        out[uid] = states = rules.person_states(person, grid, search.duration, search.before, search.after)
+        if remember:
+            cache.put(keys[uid], states)
+    return out
+
+
+@lru_cache(maxsize=8192)
+def fragments(user_id: str) -> tuple[bytes, ...]:
+    """One person's encoded attendee object for each word, in the order of rules.WORDS."""
+    return tuple(encode(AttendeeAvailability(user_id, word)) for word in rules.WORDS)
+
+
+def answer(
+    search: Search,
+    grid: rules.Grid,
+    counted: list[tuple[str, bool]],
+    states: list[rules.States],
+    matched: int,
+) -> RawMeetingTimesReply:
+    """The reply from each counted person's states: ranked, then each chosen candidate's
+    attendees joined from the people's fragments at their codes there (C-level indexing,
+    where encoding 20 x 51 Structs took most of a reply's time)."""
+    chosen = rules.rank(states, [r for _, r in counted], len(grid.starts), search.percentage, search.limit)
+    if not chosen:
+        organizer = None if search.organizer_optional else states[0]
+        return RawMeetingTimesReply(EMPTY_LIST, rules.empty_reason(search.given, matched, organizer))
+    table = offset_table(search.zone, search.start, search.end)
+    people = [fragments(uid) for uid, _ in counted]
+    # Everyone's codes end to end: a candidate's column (one code per person) is a slice.
+    codes, count = b"".join(person.codes for person in states), len(grid.starts)
+    arrays: dict[bytes, msgspec.Raw] = {}  # suggestions often share a column (everyone free)
+    suggestions = []
+    for s in chosen:
+        column = codes[s.index :: count]
+        attendees = arrays.get(column)
+        if attendees is None:
+            attendees = arrays[column] = msgspec.Raw(
+                b"[%b]" % b",".join(map(tuple.__getitem__, people, column))
+            )
+        start = grid.starts[s.index]
+        suggestions.append(
+            RawTimeSuggestion(
+                startDate=table.format(start),
+                endDate=table.format(start + search.duration),
+                confidence=rules.confidence(s.free, s.tentative, len(counted)),
+                attendees=attendees,
+            )
+        )
+    return RawMeetingTimesReply(msgspec.Raw(encode(suggestions)), "")

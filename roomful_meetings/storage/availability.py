@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import trio
 
@@ -36,6 +36,22 @@ UnionKey = tuple[tuple[tuple[str, bytes], ...], int, int | None]  # ((user, busy
 class ZoneRecord:
     time_zone: str  # IANA name to store on the profile, or ""
     offset_zone: str  # fixed offset to remember when the user has no timeZone, or ""
+
+
+class Head(NamedTuple):
+    """What the first read of a search tells of one existing user: the zone on their
+    profile and the versions that every cached part of their calendar is checked against.
+    Equal heads mean equal inputs (for a window that `cacheable` allows). A tuple, so that
+    cache keys holding many of them hash at C speed."""
+
+    zone: str  # the profile's timeZone, else its offsetZone, else ""
+    availability: bytes  # availVersion (set_availability.lua), b"0" if never set
+    busy: bytes  # the busy version (every meeting, series and RSVP change of theirs moves it)
+
+
+def cacheable(end: int | None) -> bool:
+    """Whether what is cached for a window ending at `end` may be used (see CACHE_SAFE_MINUTES)."""
+    return end is None or end > time.time() // 60 - CACHE_SAFE_MINUTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +139,8 @@ class AvailabilityStore(Store):
         Every entry of the busy index blocks a slot (busy.BLOCKING: declined meetings are
         not in it), so the union needs no statuses.
 
-        One pipelined read gets every user's zone and the versions of their availability
-        and busy index; what is cached at those versions is used as it is, and only what
+        One pipelined read (`heads`) gets every user's zone and the versions of their
+        availability and busy index; what is cached at those versions is used as it is, and only what
         moved on is read again (read_availability.lua, and a range read of the busy index),
         both in one more round trip. A pipeline beats one script here: Redis's Lua pays
         for every reply it converts, and most searches repeat the people and the window.
@@ -133,12 +149,19 @@ class AvailabilityStore(Store):
         return users, self._busy_union(busy, start, end)
 
     async def entries(
-        self, user_ids: list[str], start: int, end: int, *, default_zone: str
+        self,
+        user_ids: list[str],
+        start: int,
+        end: int,
+        *,
+        default_zone: str,
+        heads: dict[str, Head] | None = None,
     ) -> tuple[dict[str, UserAvailability], dict[str, tuple[bytes, list[Entry]]]]:
         """What `inputs` reads (the same reads and caches), with each user's busy entries
         apart and levelled (domain/busy.py), labelled with the user's busy version: the
-        input of findMeetingTimes and of the rejectConflicts check."""
-        users, busy = await self._read(user_ids, start, end, default_zone=default_zone)
+        input of findMeetingTimes and of the rejectConflicts check. `heads` from an
+        earlier `heads` read of these users saves reading them again."""
+        users, busy = await self._read(user_ids, start, end, default_zone=default_zone, heads=heads)
         stale = [uid for uid, entry in busy.items() if self._cached_levels(uid, entry, start, end) is None]
         if stale:
             await self._read_levels(stale, busy, start, end)
@@ -182,42 +205,69 @@ class AvailabilityStore(Store):
         for uid in uids:
             remember(self._levels, (uid, start, end), (busy[uid].version, levelled[uid]))
 
+    async def heads(self, user_ids: list[str]) -> dict[str, Head]:
+        """The head of each existing user (unknown ids are left out), in one pipelined
+        read: the busy versions in one HMGET, then one HMGET per user hash.
+
+        No EXISTS: a user hash is only ever made by upsert_users.lua (which sets `id`) or
+        set_availability.lua (which sets `availVersion`), neither field is removed on its
+        own, and delete_user.lua deletes the whole hash; so the hash exists exactly when
+        one of the two is there (half the commands of an EXISTS beside each HMGET)."""
+        uids = list(dict.fromkeys(user_ids))
+        if not uids:
+            return {}
+        commands: list[Command] = [("HMGET", self.keys.busy_versions(), *uids)]
+        commands += [
+            ("HMGET", self.keys.user(uid), "timeZone", "offsetZone", "availVersion", "id") for uid in uids
+        ]
+        busy_versions, *replies = await self.pipeline(commands)
+        out: dict[str, Head] = {}
+        for uid, busy_version, (time_zone, offset_zone, version, known) in zip(
+            uids, busy_versions, replies, strict=True
+        ):
+            if version is not None or known is not None:
+                zone = (time_zone or offset_zone or b"").decode()
+                out[uid] = Head(zone, version or b"0", busy_version or b"0")
+        return out
+
     async def _read(
-        self, user_ids: list[str], start: int, end: int | None, *, default_zone: str
+        self,
+        user_ids: list[str],
+        start: int,
+        end: int | None,
+        *,
+        default_zone: str,
+        heads: dict[str, Head] | None = None,
     ) -> tuple[dict[str, UserAvailability], dict[str, Busy]]:
         uids = list(dict.fromkeys(user_ids))
         if not uids:
             return {}, {}
-        commands: list[Command] = [("HMGET", self.keys.busy_versions(), *uids)]
-        for uid in uids:
-            user_key = self.keys.user(uid)
-            commands += [("EXISTS", user_key), ("HMGET", user_key, "timeZone", "offsetZone", "availVersion")]
-        busy_versions, *replies = await self.pipeline(commands)
-        cacheable = end is None or end > time.time() // 60 - CACHE_SAFE_MINUTES
+        if heads is None:
+            heads = await self.heads(uids)
+        use_cache = cacheable(end)
         zones: dict[str, str] = {}
         found: dict[str, Bitmaps] = {}
         stale_bitmaps: list[str] = []
         busy: dict[str, Busy] = {}
         stale_busy: list[tuple[str, bytes]] = []
-        for index, uid in enumerate(uids):
-            exists, (time_zone, offset_zone, version) = replies[2 * index : 2 * index + 2]
-            if not exists:
+        for uid in uids:
+            head = heads.get(uid)
+            if head is None:
                 continue
-            zones[uid] = (time_zone or offset_zone or b"").decode() or default_zone
+            zones[uid] = head.zone or default_zone
             key = (uid, start, end)
-            bitmaps = self._bitmaps.get(key) if cacheable else None
-            if bitmaps is not None and bitmaps.version == (version or b"0"):
+            bitmaps = self._bitmaps.get(key) if use_cache else None
+            if bitmaps is not None and bitmaps.version == head.availability:
                 self._bitmaps.move_to_end(key)
                 found[uid] = bitmaps
             else:
                 stale_bitmaps.append(uid)
-            busy_version = busy_versions[index] or b"0"
             cached_busy = self._busy.get(key)
-            if cached_busy is not None and cached_busy.version == busy_version:
+            if cached_busy is not None and cached_busy.version == head.busy:
                 self._busy.move_to_end(key)
                 busy[uid] = cached_busy
             else:
-                stale_busy.append((uid, busy_version))
+                stale_busy.append((uid, head.busy))
         if stale_bitmaps or stale_busy:
             async with trio.open_nursery() as nursery:  # both go down the same pipeline
                 if stale_bitmaps:

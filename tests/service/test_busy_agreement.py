@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roomful_meetings.protocol import payloads as p
+from roomful_meetings.protocol.replies import MeetingTimesReply
 from roomful_meetings.service import availability, conflicts, findtime
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.meetings import accept_meeting, create_meeting, decline_meeting
@@ -130,7 +131,8 @@ def test_suggestions_conflicts_and_slots_agree(
                 maxCandidates=100,
                 timeZone="UTC",
             )
-            reply = await findtime.find_meeting_times(services, Caller(f"asker-{run}"), ask)
+            raw = await findtime.find_meeting_times(services, Caller(f"asker-{run}"), ask)
+            reply = msgspec.json.decode(msgspec.json.encode(raw), type=MeetingTimesReply)
             candidates = range(DAY + 8 * 60, DAY + 18 * 60 - duration + 1, 30)
             words = {}
             for s in reply.suggestions:

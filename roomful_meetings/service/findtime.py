@@ -33,7 +33,7 @@ from roomful_meetings.domain import findtime as rules
 from roomful_meetings.domain.availability import window_bits
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.domain.zones import days_between, offset_table
-from roomful_meetings.errors import BadRequest, Unavailable
+from roomful_meetings.errors import BadRequest, NotFound, Unavailable
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.envelope import encode
 from roomful_meetings.protocol.replies import AttendeeAvailability, RawMeetingTimesReply, RawTimeSuggestion
@@ -149,11 +149,15 @@ async def find(
     matched = [(uid, required) for uid, required in attendees if uid in heads]
     if search.given and not matched:
         return RawMeetingTimesReply(EMPTY_LIST, rules.NOT_FOUND)
+    if organizer not in heads and not search.organizer_optional:
+        # Erased (admin:deleteUser) while connected; the next connection makes it again.
+        raise NotFound(f"user {organizer} is not in the directory (erased): reconnect to search as them")
     counted = ([] if search.organizer_optional else [(organizer, True)]) + matched
     if not counted:
         return RawMeetingTimesReply(EMPTY_LIST, rules.ATTENDEES_UNAVAILABLE)
     remember = cacheable(search.end + search.after)
-    key = (search, tuple(counted), tuple([heads[uid] for uid, _ in counted]))
+    # Versions count per tenant, and the cache is the instance's: the tenant's scope is in the key.
+    key = (services.keys.scope, search, tuple(counted), tuple([heads[uid] for uid, _ in counted]))
     cached = services.searches.replies.get(key) if remember else None
     if cached is not None:
         return cached
@@ -185,7 +189,8 @@ async def people_states(
     their head was read are left out."""
     shape = search.shape()
     cache = services.searches.people
-    keys: dict[str, Hashable] = {uid: (uid, heads[uid], shape) for uid, _ in counted}
+    scope = services.keys.scope
+    keys: dict[str, Hashable] = {uid: (scope, uid, heads[uid], shape) for uid, _ in counted}
     out: dict[str, rules.States] = {}
     stale: dict[str, bool] = {}
     for uid, required in counted:

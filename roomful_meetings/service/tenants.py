@@ -2,20 +2,23 @@
 
 A tenant's stores differ from another's only in their keys (storage/keys.py: every key
 carries the tenant as its hash tag), so nothing one tenant's request runs can name a key
-of another, and the in-process caches that the stores keep (decoded availability, busy
-indexes) are the tenant's own: versions count per tenant, so a cache shared across
-tenants could take one tenant's entry for another's. The stores of the tenants seen most
-recently are kept (a connection keeps its own for as long as it lasts).
+of another. The in-process caches (decoded availability, busy indexes, findMeetingTimes'
+states and replies) hold the tenant's scope in every key: versions count per tenant, so a
+key without it could take one tenant's entry for another's. The stores of the tenants seen most
+recently are kept (a connection keeps its own for as long as it lasts). The caches of the
+stores are the instance's, shared by every tenant with the tenant's scope in each key.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Final
 
 from roomful_meetings.config import Settings
 from roomful_meetings.service.context import Services
-from roomful_meetings.storage.availability import AvailabilityStore
+from roomful_meetings.service.findcache import SearchCache
+from roomful_meetings.storage.availability import AvailabilityCaches, AvailabilityStore
 from roomful_meetings.storage.catalog import CatalogStore
 from roomful_meetings.storage.directory import DirectoryStore
 from roomful_meetings.storage.events import EventStore
@@ -26,8 +29,20 @@ from roomful_meetings.storage.redis import Redis, Script
 KEPT: Final = 256  # tenants whose stores (and caches) are kept between their connections
 
 
-def services_for(settings: Settings, redis: Redis, scripts: dict[str, Script], tenant: str) -> Services:
+@dataclass(frozen=True, slots=True)
+class Caches:
+    """What an instance keeps between requests, for every tenant at once (each key holds
+    the tenant's scope), so that memory does not grow with the number of tenants."""
+
+    availability: AvailabilityCaches = field(default_factory=AvailabilityCaches)
+    searches: SearchCache = field(default_factory=SearchCache)
+
+
+def services_for(
+    settings: Settings, redis: Redis, scripts: dict[str, Script], tenant: str, caches: Caches | None = None
+) -> Services:
     keys = Keys(settings.key_prefix, tenant)
+    caches = caches or Caches()
     return Services(
         settings=settings,
         keys=keys,
@@ -35,7 +50,8 @@ def services_for(settings: Settings, redis: Redis, scripts: dict[str, Script], t
         meetings=MeetingStore(redis, scripts, keys),
         events=EventStore(redis, scripts, keys),
         directory=DirectoryStore(redis, scripts, keys),
-        availability=AvailabilityStore(redis, scripts, keys),
+        availability=AvailabilityStore(redis, scripts, keys, caches.availability),
+        searches=caches.searches,
     )
 
 
@@ -44,6 +60,7 @@ class Tenants:
         self.settings = settings
         self.redis = redis
         self.scripts = scripts
+        self.caches = Caches()
         self._kept: OrderedDict[str, Services] = OrderedDict()
 
     @property
@@ -60,7 +77,7 @@ class Tenants:
         made-up names cannot push the tenants in use out of those kept."""
         found = self._kept.pop(tenant, None)
         if found is None:
-            found = services_for(self.settings, self.redis, self.scripts, tenant)
+            found = services_for(self.settings, self.redis, self.scripts, tenant, self.caches)
             if not keep:
                 return found
         self._kept[tenant] = found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final, NamedTuple
 
@@ -17,7 +17,8 @@ from roomful_meetings.domain.busy import BUSY, TENTATIVE, Entry, level
 from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES
 from roomful_meetings.domain.recurrence import parse_instance_id
 from roomful_meetings.storage.base import NO_WRITE, ScriptArg, Store, Write
-from roomful_meetings.storage.redis import Command
+from roomful_meetings.storage.keys import Keys
+from roomful_meetings.storage.redis import Command, Redis, Script
 from roomful_meetings.storage.series import SeriesStore, busy_members
 
 # An explicit day setting is kept this long after the day has passed.
@@ -28,8 +29,9 @@ CACHE_ENTRIES: Final = 4096
 # (expiry does not change the version), so such windows are always read afresh.
 CACHE_SAFE_MINUTES: Final = (DAY_RETENTION_DAYS - 5) * 1440
 
-CacheKey = tuple[str, int, int | None]
-UnionKey = tuple[tuple[tuple[str, bytes], ...], int, int | None]  # ((user, busy version), ...), window
+CacheKey = tuple[str, str, int, int | None]  # (tenant scope, user, window start, window end)
+# (tenant scope, ((user, busy version), ...), window start, window end)
+UnionKey = tuple[str, tuple[tuple[str, bytes], ...], int, int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +81,34 @@ def remember(cache: OrderedDict[Any, Any], key: Hashable, value: Any) -> None:
         cache.popitem(last=False)
 
 
+@dataclass(frozen=True, slots=True)
+class AvailabilityCaches:
+    """What the availability stores of one instance keep, least recently used first, each
+    bounded by CACHE_ENTRIES: one set for every tenant (keys start with the tenant's scope,
+    since versions count per tenant), so memory does not grow with the number of tenants."""
+
+    bitmaps: OrderedDict[CacheKey, Bitmaps] = field(default_factory=OrderedDict)
+    busy: OrderedDict[CacheKey, Busy] = field(default_factory=OrderedDict)
+    unions: OrderedDict[UnionKey, list[int]] = field(default_factory=OrderedDict)
+    levels: OrderedDict[CacheKey, tuple[bytes, list[Entry]]] = field(default_factory=OrderedDict)
+
+
 class AvailabilityStore(Store):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Least recently used first; each bounded by CACHE_ENTRIES.
-        self._bitmaps: OrderedDict[CacheKey, Bitmaps] = OrderedDict()
-        self._busy: OrderedDict[CacheKey, Busy] = OrderedDict()
-        self._unions: OrderedDict[UnionKey, list[int]] = OrderedDict()
-        self._levels: OrderedDict[CacheKey, tuple[bytes, list[Entry]]] = OrderedDict()
+    def __init__(
+        self, redis: Redis, scripts: dict[str, Script], keys: Keys, caches: AvailabilityCaches | None = None
+    ) -> None:
+        super().__init__(redis, scripts, keys)
+        caches = caches or AvailabilityCaches()
+        self._bitmaps, self._busy, self._unions, self._levels = (
+            caches.bitmaps,
+            caches.busy,
+            caches.unions,
+            caches.levels,
+        )
         self.series = SeriesStore(self.redis, self.scripts, self.keys)
+
+    def _key(self, uid: str, start: int, end: int | None) -> CacheKey:
+        return (self.keys.scope, uid, start, end)
 
     def forget_cached(self, *, bitmaps: bool = True) -> None:
         """Drop cached busy indexes (and bitmaps unless told not to): for benchmarks."""
@@ -173,7 +194,7 @@ class AvailabilityStore(Store):
         return users, out
 
     def _cached_levels(self, uid: str, busy: Busy, start: int, end: int) -> list[Entry] | None:
-        cached = self._levels.get((uid, start, end))
+        cached = self._levels.get(self._key(uid, start, end))
         if cached is None or cached[0] != busy.version:
             return None
         return cached[1]
@@ -203,7 +224,7 @@ class AvailabilityStore(Store):
             if state:  # a meeting deleted or declined since the index was read is no entry
                 levelled[uid].append(Entry(meeting_id, a, b, state))
         for uid in uids:
-            remember(self._levels, (uid, start, end), (busy[uid].version, levelled[uid]))
+            remember(self._levels, self._key(uid, start, end), (busy[uid].version, levelled[uid]))
 
     async def heads(self, user_ids: list[str]) -> dict[str, Head]:
         """The head of each existing user (unknown ids are left out), in one pipelined
@@ -255,7 +276,7 @@ class AvailabilityStore(Store):
             if head is None:
                 continue
             zones[uid] = head.zone or default_zone
-            key = (uid, start, end)
+            key = self._key(uid, start, end)
             bitmaps = self._bitmaps.get(key) if use_cache else None
             if bitmaps is not None and bitmaps.version == head.availability:
                 self._bitmaps.move_to_end(key)
@@ -286,7 +307,7 @@ class AvailabilityStore(Store):
         (shared with the cache: callers read it, never change it);
         remembered by the entries' versions, since searches repeat the same people (with
         series, the union of 50 people's ~70 entries each cost ~0.5 ms a search)."""
-        key = (tuple((uid, entry.version) for uid, entry in busy.items()), start, end)
+        key = (self.keys.scope, tuple((uid, entry.version) for uid, entry in busy.items()), start, end)
         cached = self._unions.get(key)
         if cached is not None:
             self._unions.move_to_end(key)
@@ -321,7 +342,7 @@ class AvailabilityStore(Store):
                     for i in range(0, len(days), 2)
                 },
             )
-            remember(self._bitmaps, (uid, start, end), bitmaps)
+            remember(self._bitmaps, self._key(uid, start, end), bitmaps)
 
     async def series_members(
         self, uids: list[str], start: int, end: int, out: dict[str, list[tuple[bytes, bool]]]
@@ -351,4 +372,4 @@ class AvailabilityStore(Store):
             own = series.get(uid, [])
             received = frozenset(member for member, tentative in own if tentative)
             out[uid] = entry = Busy(version, members + [member for member, _ in own], received)
-            remember(self._busy, (uid, start, end), entry)
+            remember(self._busy, self._key(uid, start, end), entry)

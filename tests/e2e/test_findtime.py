@@ -211,3 +211,16 @@ async def test_an_accept_turns_tentative_into_busy_on_the_next_search(world: Ser
         await bob.call("meeting:acceptMeetingRequest", {"meetingId": mid["meeting"]["meetingId"]})
         again = await find(alice, {**data, "endDate": f"{DAY}T10:00:00Z"})
         assert words(again["suggestions"][0]) == {"bob": "busy"}
+
+
+async def test_an_organizer_erased_while_connected_gets_404_not_500(world: ServerHandle) -> None:
+    async with connect(world.url, token("dave")) as dave:
+        await dave.next_push("connection:ready")
+        async with connect(world.url, token("root", admin=True)) as admin:
+            await admin.call("admin:deleteUser", {"userId": "dave"})
+        reply = await dave.request("meeting:findMeetingTimes", ask([{"roomful": "bob"}]))
+        assert reply.error.code == 404 and "dave is not in the directory" in reply.error.message
+        optional = await dave.request(
+            "meeting:findMeetingTimes", ask([{"roomful": "bob"}], isOrganizerOptional=True)
+        )
+        assert optional.error.code == 0  # not counted: bob's times

@@ -231,3 +231,42 @@ async def test_a_connection_cap_counts_the_user_of_each_tenant_apart(start_serve
         async with connect(server.url, of("bravo", "bob")) as second:  # another user: admitted
             await ready(second)
         assert (await handshake_status(f"{server.url}/?token={of('acme', 'bob')}"))[0] == 429
+
+
+async def test_caches_shared_by_tenants_never_mix_them_up(start_server: StartServer) -> None:
+    """Two fresh tenants go through the same changes, so their version counters agree;
+    only the availability set differs. The instance's caches (availability, busy indexes,
+    findMeetingTimes) are shared by every tenant, keyed with the tenant: each answer is
+    its own tenant's."""
+    server = await start_server()
+    day = {"localDate": SLOTS_DAY, "timeZone": "UTC"}
+    hours = {"Available": [{"startDate": "2030-03-04T09:00:00Z", "endDate": "2030-03-04T12:00:00Z"}]}
+    answers = {}
+    for tenant, status in (("same-a", "Available"), ("same-b", "NotAvailable")):
+        async with connect(server.url, of(tenant, "root", admin=True)) as admin:
+            await admin.call("admin:upsertUsers", {"users": [{"id": "org"}, {"id": "bob"}]})
+        async with connect(server.url, of(tenant, "bob")) as bob:
+            await ready(bob)
+            availability = {"status": status, "dates": hours["Available"]}
+            await bob.call("meeting:setUserAvailability", {"availability": availability, **day})
+        async with connect(server.url, of(tenant, "org")) as org:
+            await ready(org)
+            slots = await org.call("meeting:getTimeSlotsForMeeting", {"users": [{"roomful": "bob"}], **day})
+            found = await org.call(
+                "meeting:findMeetingTimes",
+                {
+                    "attendees": [{"roomful": "bob"}],
+                    "startDate": "2030-03-04T08:00:00Z",
+                    "endDate": "2030-03-04T13:00:00Z",
+                    "duration": 60,
+                    "timeZone": "UTC",
+                },
+            )
+            answers[tenant] = (slots["availableTimeSlots"], [s["startDate"] for s in found["suggestions"]])
+    a, b = answers["same-a"], answers["same-b"]
+    assert a[0] == [{"startDate": "2030-03-04T09:00:00+00:00", "endDate": "2030-03-04T12:00:00+00:00"}]
+    assert b[0] == [
+        {"startDate": "2030-03-04T00:00:00+00:00", "endDate": "2030-03-04T09:00:00+00:00"},
+        {"startDate": "2030-03-04T12:00:00+00:00", "endDate": "2030-03-05T00:00:00+00:00"},
+    ]
+    assert a[1] and b[1] and not set(a[1]) & set(b[1])

@@ -36,6 +36,8 @@ import trio
 from roomful_meetings.storage.redis.client import Backoff, Pool, Redis, check_loaded, run_script
 from roomful_meetings.storage.redis.connection import Command, one_shot
 from roomful_meetings.storage.redis.errors import (
+    NoScriptError,
+    NotServing,
     Redirected,
     RedisConnectionLost,
     RedisError,
@@ -410,8 +412,18 @@ class ClusterRedis(Redis):
         wait_replicas: int | None = None,
     ) -> Any:
         replicas = self.min_replicas if wait_replicas is None else wait_replicas
-        pool = self._route(keys[0] if keys else None)
         try:
+            pool = self._route(keys[0] if keys else None)
+            if not replicas:  # Pool.evalsha's common case, inline: a coroutine less per call
+                conn = pool.pick()  # (2.6k of the 5.3k instructions a call cost over one server)
+                try:
+                    return await conn.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+                except NoScriptError:
+                    await conn.execute("SCRIPT", "LOAD", script.source)
+                    return await conn.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+                except NotServing as exc:
+                    pool.refused(conn, exc)
+                    raise
             return await pool.evalsha(script, keys, args, wait_replicas=replicas)
         except Redirected as redirect:
 

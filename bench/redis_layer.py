@@ -13,6 +13,10 @@ trio tasks for `--seconds`, rounds interleaved so machine noise hits all three a
 - `cluster_1node`: `project`'s client in Cluster mode on a one-node cluster holding every
   slot: the same server work and pipelining, plus the slot routing (`cluster_vs_standalone`
   is its ratio to `project`: the cost of routing, target >= 0.9)
+- `cluster_node_direct`: `project`'s standalone client on that same node (it holds every
+  slot, so plain commands work): the same server as `cluster_1node`, so
+  `cluster_vs_same_node` is the cost of the client's routing alone; `cluster_vs_standalone`
+  also holds what a cluster-enabled redis-server costs per command over a plain one
 - `cluster_3nodes`: the same on three primaries (no replicas); `cluster_3nodes_per_node` is
   its rate divided by three. On a small machine the client's one core is the limit, not
   the nodes, so this shows how the load spreads, not how far three nodes go
@@ -262,7 +266,7 @@ class BenchCluster:
 
 
 async def measure(
-    address: RedisAddress, tasks: int, seconds: float, rounds: int, clusters: dict[str, ClusterAddress]
+    address: RedisAddress, tasks: int, seconds: float, rounds: int, clusters: dict[str, Target]
 ) -> dict[str, Any]:
     names = [*CLIENTS, *clusters]
     runs: dict[str, list[float]] = {name: [] for name in names}
@@ -284,6 +288,7 @@ async def measure(
     }
     if clusters:
         result["cluster_vs_standalone"] = medians["cluster_1node"] / medians["project"]
+        result["cluster_vs_same_node"] = medians["cluster_1node"] / medians["cluster_node_direct"]
         result["cluster_3nodes_per_node"] = medians["cluster_3nodes"] / 3
     return result
 
@@ -305,7 +310,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             redis.start()
             for cluster in clusters.values():
                 cluster.start()
-            addresses = {name: cluster.address for name, cluster in clusters.items()}
+            addresses: dict[str, Target] = {name: cluster.address for name, cluster in clusters.items()}
+            if clusters:
+                addresses["cluster_node_direct"] = RedisAddress(port=clusters["cluster_1node"].ports[0])
             return await measure(redis.address, args.tasks, args.seconds, args.rounds, addresses)
         finally:
             redis.stop()

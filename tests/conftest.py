@@ -24,7 +24,16 @@ from tests.topologies import Node, command, data_node_args, info, wait_until
 settings.register_profile("ci", max_examples=60, deadline=None)
 settings.register_profile("long", max_examples=2000, deadline=None)
 settings.register_profile("medium", max_examples=300, deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longer Hypothesis profiles run for minutes per test: lift the per-test timeout."""
+    if PROFILE != "ci":
+        for item in items:
+            item.add_marker(pytest.mark.timeout(0), append=False)
+
 
 _prefixes = itertools.count()
 

@@ -44,7 +44,7 @@ def people(draw: st.DrawFn, window: int) -> list[f.Person]:
     return out
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=max(150, settings().max_examples // 2), deadline=None)
 @given(
     st.integers(1, 3).flatmap(lambda days: st.tuples(st.just(days * 1440), people(days * 1440))),
     st.sampled_from([5, 15, 30, 60]),

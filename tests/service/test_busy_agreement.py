@@ -103,7 +103,11 @@ async def apply(services: Services, meetings: list[Made], ids: list[str]) -> Non
 _examples = itertools.count()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(40, settings().max_examples // 2),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(st.lists(made(), max_size=8), st.sampled_from([30, 60, 90]), st.booleans())
 def test_suggestions_conflicts_and_slots_agree(
     redis_server: RedisProcess, prefix: str, meetings: list[Made], duration: int, buffered: bool

@@ -89,7 +89,11 @@ async def change(
 _examples = itertools.count()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(25, settings().max_examples // 4),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(st.lists(OPS, max_size=10), st.sampled_from([(0, 0), (15, 10)]), st.sampled_from([0, 50]))
 def test_a_cached_search_answers_what_a_fresh_instance_does(
     redis_server: RedisProcess, prefix: str, ops: list[Op], buffers: tuple[int, int], share: int

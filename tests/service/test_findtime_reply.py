@@ -44,7 +44,7 @@ def expected(search: Search, grid: f.Grid, persons: list[f.Person], states: list
     )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=max(100, settings().max_examples // 2), deadline=None)
 @given(
     st.integers(1, 2).flatmap(lambda days: st.tuples(st.just(days * 1440), people(days * 1440))),
     st.lists(IDS, min_size=6, max_size=6, unique=True),

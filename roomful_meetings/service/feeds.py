@@ -37,6 +37,7 @@ from roomful_meetings.errors import Unavailable
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.replies import FeedUrlReply, IcsReply
 from roomful_meetings.service import series
+from roomful_meetings.service.connection import storage_guard
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import Routes
 from roomful_meetings.service.tenants import Tenants
@@ -176,9 +177,13 @@ def _named(meeting: Mapping[str, Any]) -> tuple[list[str], str]:
 
 
 async def render_tenant_feed(tenants: Tenants, token: str) -> FeedText | None:
-    """The feed behind a token of any tenant (what the HTTP listener serves), or None."""
+    """The feed behind a token of any tenant (what the HTTP listener serves), or None.
+    Raises ServiceUnavailable when storage cannot be reached (a failover, an outage)."""
     tenant = tenant_of(token)
-    return None if tenant is None else await render_feed(tenants.services(tenant, keep=False), token)
+    if tenant is None:
+        return None
+    with storage_guard():
+        return await render_feed(tenants.services(tenant, keep=False), token)
 
 
 async def render_feed(

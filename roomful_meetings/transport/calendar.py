@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from roomful_meetings.domain.ratelimit import TokenBucket
+from roomful_meetings.service.connection import ServiceUnavailable
 from roomful_meetings.service.feeds import FeedText
 
 # Calendar apps poll every few minutes at most; a burst covers a user's few devices
@@ -36,6 +37,10 @@ class Answer:
 
 
 NOT_FOUND: Final = Answer("404 Not Found", "text/plain", b"not found\n")
+# Calendar apps retry on their own schedule; Retry-After tells those that read it.
+UNAVAILABLE: Final = Answer(
+    "503 Service Unavailable", "text/plain", b"storage unavailable, retry later\n", (("Retry-After", "5"),)
+)
 
 
 @dataclass
@@ -72,7 +77,10 @@ async def answer_feed(
         return Answer(
             "429 Too Many Requests", "text/plain", b"too many requests\n", (("Retry-After", str(wait)),)
         )
-    feed = await render(token)
+    try:
+        feed = await render(token)
+    except ServiceUnavailable:
+        return UNAVAILABLE
     if feed is None:
         return NOT_FOUND
     headers = (("ETag", feed.etag), ("Cache-Control", "private, max-age=300"))

@@ -12,6 +12,8 @@ GET and HEAD are answered (HEAD: the same headers, no body).
 from __future__ import annotations
 
 import contextlib
+import logging
+import secrets
 from collections.abc import Callable
 from typing import Final
 
@@ -31,6 +33,8 @@ from roomful_meetings.transport.listen import open_listeners
 MAX_REQUEST: Final = 8192
 READ_TIMEOUT: Final = 5.0
 WRITE_TIMEOUT: Final = 10.0
+
+log = logging.getLogger(__name__)
 
 Readiness = Callable[[], str | None]  # None when ready, else why not
 
@@ -66,7 +70,15 @@ async def _answer(
                 if not chunk:
                     break
                 request += chunk
-        answer, method = await _respond(request, readiness, render, limiter)
+        try:
+            answer, method = await _respond(request, readiness, render, limiter)
+        except Exception:  # one request's failure must not stop the listener (and the server)
+            error_id = secrets.token_hex(6)
+            log.exception("error_id=%s unhandled error on the HTTP port", error_id)
+            answer, method = (
+                Answer("500 Internal Server Error", "text/plain", f"error id {error_id}\n".encode()),
+                b"",
+            )
         head = (
             f"HTTP/1.1 {answer.status}\r\nContent-Type: {answer.content_type}\r\n"
             f"Content-Length: {len(answer.body)}\r\n"

@@ -285,15 +285,19 @@ async def test_health_readiness_and_metrics_for_load_balancers_and_scrapers(
         assert 'roomful_requests_total{code="404",endpoint="meeting:getMeeting"}' in text
         assert 'endpoint="unknown"' in text and "made:up" not in text  # client names never become labels
         assert "roomful_request_seconds_bucket" in text and "roomful_connections" in text
+        feed = "/calendar/" + (await alice.call("meeting:getCalendarFeed", {}))["url"].rpartition("/")[2]
+    assert (await http_get(port, feed))[0] == 200
     own_redis.stop()
     with trio.fail_after(10):
         while (await http_get(port, "/readyz"))[0] != 503:  # noqa: ASYNC110 - Redis is another process
             await trio.sleep(0.05)
+    assert await http_get(port, feed) == (503, "storage unavailable, retry later\n")  # not a dead listener
     assert (await http_get(port, "/healthz"))[0] == 200  # alive, just not ready
     own_redis.start()
     with trio.fail_after(15):
         while (await http_get(port, "/readyz"))[0] != 200:  # noqa: ASYNC110
             await trio.sleep(0.1)
+    assert (await http_get(port, feed))[0] == 200
     server.stop.set()
     assert await http_get(port, "/readyz") == (503, "not ready: draining\n")
 

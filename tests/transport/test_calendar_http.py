@@ -139,3 +139,18 @@ async def test_the_listener_refuses_oversized_incomplete_and_other_methods(servi
             await stream.send_eof()
             assert (await stream.receive_some(100)).startswith(b"HTTP/1.1 400")
         nursery.cancel_scope.cancel()
+
+
+async def test_a_failing_feed_is_a_500_and_the_listener_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(token: str) -> feeds.FeedText | None:
+        raise RuntimeError("a bug in the feed")
+
+    async with trio.open_nursery() as nursery:
+        port: int = await nursery.start(
+            functools.partial(serve_http, render=broken), "127.0.0.1", 0, lambda: None
+        )
+        status, _, body = await request(port, get("/calendar/" + "A" * 43 + ".ics"))
+        assert status == 500 and body.startswith(b"error id ")
+        assert (await request(port, get("/healthz")))[0] == 200
+        nursery.cancel_scope.cancel()
+    assert "a bug in the feed" in caplog.text

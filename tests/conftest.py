@@ -76,9 +76,20 @@ def replica(own_redis: RedisProcess, tmp_path: Path) -> Iterator[Node]:
     try:
         node.wait_up()
         wait_until(lambda: info(port, "replication").get("master_link_status") == "up", "replica in sync")
+        # After a full sync the primary streams nothing to the replica, not even WAIT's GETACK,
+        # until the replica's first ACK (sent once a second): a WAIT before then times out.
+        # A PUBLISH moves the replication offset without writing a key; wait for its ACK.
+        command(own_redis.port, "PUBLISH", "replica-fixture", "sync")
+        target = int(info(own_redis.port, "replication")["master_repl_offset"])
+        wait_until(lambda: _acked_offset(own_redis.port) >= target, "the replica's first ACK")
         yield node
     finally:
         node.stop()
+
+
+def _acked_offset(port: int) -> int:
+    fields = dict(f.split("=", 1) for f in info(port, "replication").get("slave0", "").split(",") if "=" in f)
+    return int(fields.get("offset", "-1"))
 
 
 # --- running servers --------------------------------------------------------------------------

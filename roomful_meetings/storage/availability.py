@@ -350,7 +350,8 @@ class AvailabilityStore(Store):
         """Busy members of the users' series instances in the window (storage/series.py);
         counted in with the busy index entries, and cached with them by busy version."""
         by_user, states = await self.series.busy_states(uids, start, end)
-        out.update((uid, busy_members(states, sids, uid, start, end)) for uid, sids in by_user.items())
+        scope = self.keys.scope
+        out.update((uid, busy_members(scope, states, sids, uid, start, end)) for uid, sids in by_user.items())
 
     async def _read_busy(
         self, stale: list[tuple[str, bytes]], start: int, end: int | None, out: dict[str, Busy]

@@ -24,7 +24,7 @@ import msgspec
 from roomful_meetings.domain.instances import SeriesState, busy, status
 from roomful_meetings.domain.recurrence import Series, instance_id
 from roomful_meetings.domain.rrule import parse_rule
-from roomful_meetings.errors import Unavailable
+from roomful_meetings.errors import NotFound, Unavailable
 from roomful_meetings.storage.base import NO_WRITE, ScriptArg, StaleVersion, Store, Write
 
 CACHE_ENTRIES: Final = 4096
@@ -37,7 +37,7 @@ T = TypeVar("T")
 _states: OrderedDict[tuple[str, str], SeriesState] = OrderedDict()
 # (series id, version, user, window) -> that user's busy members: a change to one series
 # moves every participant's busy version, but their other series stay cached here.
-_members: OrderedDict[tuple[str, str, str, int, int], list[tuple[bytes, bool]]] = OrderedDict()
+_members: OrderedDict[tuple[str, str, str, str, int, int], list[tuple[bytes, bool]]] = OrderedDict()
 
 
 def _text(value: bytes | None) -> str:
@@ -93,15 +93,24 @@ async def compare_and_set(
     the read could no longer find what the first request changed (a cancelled instance).
     """
     key = write.retry_key
-    stored = await store.redis.execute("GET", key) if key is not None else None
-    if stored is not None:
-        return replay(msgspec.json.decode(stored))
+    if key is not None and await store.redis.execute("EXISTS", key):
+        try:  # through a change script: the repeat waits for the replicas as the first did
+            return replay([0, *_as_stored(await store.run("replay_request", [key], [], write=write))])
+        except NotFound:
+            pass  # expired since: a new request
     for _ in range(CAS_ATTEMPTS):
         try:
             return await attempt()
         except StaleVersion:
             continue
     raise Unavailable("the series kept changing while this change was prepared; try again")
+
+
+def _as_stored(reply: list[Any]) -> list[Any]:
+    """A script's reply with Redis's bytes as str, as the stored JSON record reads."""
+    return [
+        v.decode() if isinstance(v, bytes) else _as_stored(v) if isinstance(v, list) else v for v in reply
+    ]
 
 
 def pairs(values: dict[str, object]) -> list[ScriptArg]:
@@ -116,15 +125,16 @@ def pairs(values: dict[str, object]) -> list[ScriptArg]:
 
 
 def busy_members(
-    states: dict[str, SeriesState], sids: list[str], uid: str, start: int, end: int
+    scope: str, states: dict[str, SeriesState], sids: list[str], uid: str, start: int, end: int
 ) -> list[tuple[bytes, bool]]:
     """Busy index members ("<instanceId>:<start>:<end>") of a user's series instances in
     [start, end): instances where the user organizes or has not declined, each with
-    whether the user's status there is `received` (tentative, contract 10)."""
+    whether the user's status there is `received` (tentative, contract 10). Cached per
+    process with the tenant's scope in the key: versions count per tenant."""
     out: list[tuple[bytes, bool]] = []
     for sid in sids:
         state = states[sid]
-        key = (sid, state.version, uid, start, end)
+        key = (scope, sid, state.version, uid, start, end)
         found = _members.get(key)
         if found is None:
             found = [

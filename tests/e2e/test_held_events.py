@@ -57,3 +57,39 @@ async def test_an_event_is_shown_only_once_a_replica_holds_its_change(
         repeat = await alice.request("meeting:createMeeting", again_data, event_id=str(held.event.id))
         assert repeat.error.code == 0
         assert repeat.data["meeting"]["meetingId"] == pushed.data["meeting"]["meetingId"]
+
+
+async def test_a_repeated_series_change_is_answered_only_once_a_replica_holds_it(
+    start_server: StartServer, own_redis: RedisProcess, replica: Node
+) -> None:
+    """Changes to one instance of a series are prepared before their script writes, and a
+    repeat is answered from the stored result without preparing again: that answer too
+    waits for the replica."""
+    server = await start_server(redis_url=own_redis.url, redis_min_replicas=1, redis_timeout=1.0)
+    await seed(server)
+    weekly = {"rule": "FREQ=WEEKLY;BYDAY=MO", "timeZone": "Europe/London"}
+    async with connect(server.url, token("alice")) as alice, connect(server.url, token("bob")) as bob:
+        await ready(alice)
+        await ready(bob)
+        await alice.call("meeting:createMeeting", meeting(recurrence=weekly, invited=["bob"]))
+        window = {"startDate": "2030-03-10T00:00:00Z", "endDate": "2030-03-12T00:00:00Z"}
+        [instance] = (await bob.call("meeting:listUserMeetings", window))["meetings"]
+        accept = {"meetingId": instance["meetingId"]}
+        assert replica.proc is not None
+        replica.proc.send_signal(signal.SIGSTOP)
+        try:
+            first = await bob.request("meeting:acceptMeetingRequest", accept, event_id="accept-1")
+            assert first.error.code == 503 and "outcome is unknown" in first.error.message
+            repeat = await bob.request("meeting:acceptMeetingRequest", accept, event_id="accept-1")
+            assert repeat.error.code == 503 and "outcome is unknown" in repeat.error.message
+        finally:
+            replica.proc.send_signal(signal.SIGCONT)
+        with trio.fail_after(10):
+            while (
+                late := await bob.request("meeting:acceptMeetingRequest", accept, event_id="accept-1")
+            ).error.code:
+                assert late.error.code == 503
+                await trio.sleep(0.1)
+        [accepted] = (await bob.call("meeting:listUserMeetings", window))["meetings"]
+        assert accepted["meetingId"] == instance["meetingId"]
+        assert {"userId": "bob", "status": "accepted"} in accepted["participants"]

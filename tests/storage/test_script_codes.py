@@ -26,7 +26,7 @@ from roomful_meetings.domain.meetings import Source
 from roomful_meetings.errors import ApiError, BadRequest, Conflict, Forbidden, InternalError, NotFound
 from roomful_meetings.protocol.payloads import GroupIn, PropIn, RoomIn, SessionIn, UserIn
 from roomful_meetings.storage.availability import ZoneRecord
-from roomful_meetings.storage.base import SeriesRedirect, StaleVersion
+from roomful_meetings.storage.base import SeriesRedirect, StaleVersion, Write
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.meetings import MeetingFields
 from roomful_meetings.storage.redis import Redis, Script, load_scripts
@@ -73,6 +73,20 @@ class Recorded(dict[str, Script]):
     def __getitem__(self, name: str) -> Script:
         self.used.add(name)
         return super().__getitem__(name)
+
+
+async def replay(only: Stores, event_id: str) -> list[object]:
+    key = only.series.keys.request("alice", event_id)
+    return await only.series.run("replay_request", [key], [], write=Write(key))
+
+
+async def replayed(s: Stores, only: Stores) -> None:
+    """A change's stored result (any change script stores it) is answered again."""
+    key = s.series.keys.request("alice", "sent-once")
+    first = await s.series.run(
+        "mark_outbox", [s.series.keys.outbox(), s.series.keys.released()], [], write=Write(key)
+    )
+    assert await replay(only, "sent-once") == first
 
 
 Scenario = Callable[[Stores, Stores], Awaitable[object]]  # (all scripts, the one under test)
@@ -185,6 +199,8 @@ SCENARIOS: dict[tuple[str, int], Scenario] = {
     ("mark_outbox", 0): lambda s, only: only.series.run(
         "mark_outbox", [only.series.keys.outbox(), only.series.keys.released()], []
     ),
+    ("replay_request", 0): lambda s, only: replayed(s, only),
+    ("replay_request", 404): lambda s, only: replay(only, "never-sent"),
     ("change_instance", 0): lambda s, only: on_series(s, lambda st: rsvp(only.series, st, "bob", "declined")),
     ("change_instance", 403): lambda s, only: on_series(  # the organizer has no status to set
         s, lambda st: rsvp(only.series, st, "alice", "accepted")

@@ -98,3 +98,19 @@ async def test_series_scripts_survive_a_script_flush(world: tuple[Stores, Series
     await s.series.redis.execute("SCRIPT", "FLUSH")
     _, state = await s.series.get(SERIES, "bob")  # NOSCRIPT, loaded, run again
     assert await rsvp(s.series, state, "bob", "accepted") is True
+
+
+async def test_two_tenants_series_at_the_same_version_are_never_confused(redis: Redis, prefix: str) -> None:
+    """Versions count per tenant, so the process-wide caches of series must key on the tenant:
+    the same series id, changed once in each tenant, once declined and once accepted."""
+    found = {}
+    for tenant, answer in (("a", "declined"), ("b", "accepted")):
+        s = stores(redis, Keys(prefix, tenant), load_scripts())
+        await seed(s)
+        await rsvp(s.series, await create_series(s), "bob", answer)
+        out: dict[str, list[tuple[bytes, bool]]] = {}
+        await s.availability.series_members(["bob"], MONDAY - 60, MONDAY + 60, out)
+        found[tenant] = ((await s.series.get(SERIES, "bob"))[1].version, out["bob"])
+    assert found["a"][0] == found["b"][0]  # the same version: only the tenant tells them apart
+    accepted = (f"{SERIES}_20270308T0900Z:{MONDAY}:{MONDAY + 15}".encode(), False)
+    assert found["a"][1] == [] and found["b"][1] == [accepted]

@@ -9,12 +9,13 @@ database, upgrades an older format in place through MIGRATIONS, and refuses any 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
 from roomful_meetings.storage.keys import DEFAULT_TENANT, Keys
-from roomful_meetings.storage.redis import Command, Redis, RedisError
+from roomful_meetings.storage.redis import Command, Redis, RedisError, ReplyError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,12 @@ async def into_default_tenant(redis: Redis, keys: Keys) -> None:
     for start in range(0, len(old), MIGRATION_BATCH):
         batch = old[start : start + MIGRATION_BATCH]
         renames: list[Command] = [("RENAME", k, default.scope.encode() + k[tail:]) for k in batch]
-        await redis.pipeline(renames)  # "no such key": moved meanwhile by another instance
+        for reply in await redis.pipeline(renames):
+            # "no such key": moved meanwhile by another instance. Anything else (READONLY
+            # after a failover, OOM) stops the upgrade before the version is set: the next
+            # start carries on from where this one stopped.
+            if isinstance(reply, ReplyError) and not str(reply).startswith("ERR no such key"):
+                raise reply
     old_days = keys.prefix.encode() + b"u:"
     for index in await redis.scan(default.user_days("*")):
         flat = await redis.execute("ZRANGE", index, 0, -1, "WITHSCORES")
@@ -66,13 +72,21 @@ async def into_default_tenant(redis: Redis, keys: Keys) -> None:
             if day.startswith(old_days):
                 moved += [("ZADD", index, score, default.scope.encode() + day[tail:]), ("ZREM", index, day)]
         if moved:
-            await redis.pipeline(moved)
+            for reply in await redis.pipeline(moved):
+                if isinstance(reply, ReplyError):
+                    raise reply
+
+
+# The names of format 3 after the prefix (storage/keys.py as it was): only these move, so
+# that a deployment whose prefix extends this one's (`rm:` and `rm:eu:`) keeps its keys.
+_FORMAT_3 = re.compile(
+    rb"(?:u|ev|email|room|prop|group|ss|m|feed|src|req):|(?:eventseq|versions|busyversions)\Z"
+)
 
 
 def _unmoved(key: bytes, keys: Keys) -> bool:
-    """A key of the format-3 layout: under the prefix, but neither a tenant's nor the format's."""
-    rest = key[len(keys.prefix) :]
-    return not rest.startswith(b"{") and key != keys.schema_version().encode()
+    """A key of the format-3 layout under this deployment's prefix."""
+    return key.startswith(keys.prefix.encode()) and _FORMAT_3.match(key, len(keys.prefix)) is not None
 
 
 # Keyed by the format a step starts from; run in a chain until DATA_FORMAT_VERSION.
@@ -109,7 +123,8 @@ async def check_data_format(redis: Redis, keys: Keys) -> None:
 
     Raises IncompatibleData for data of a format no migration leads from.
     """
-    # SET NX: a new database (or one from before versions existed) becomes this version.
+    # SET NX: a new database becomes this version (every release has written this key on
+    # its first start, so data without it is no data of ours).
     await redis.execute("SET", keys.schema_version(), DATA_FORMAT_VERSION, "NX")
     found = (await redis.execute("GET", keys.schema_version()) or b"").decode()
     while found != DATA_FORMAT_VERSION and found in MIGRATIONS:

@@ -7,11 +7,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, date, datetime
 
+import pytest
+
 from roomful_meetings.protocol.payloads import UserIn
 from roomful_meetings.storage.availability import ZoneRecord
+from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.events import EventStore
 from roomful_meetings.storage.keys import Keys
-from roomful_meetings.storage.redis import Command, Redis, load_scripts
+from roomful_meetings.storage.redis import Command, Redis, ReplyError, load_scripts, open_redis
 from roomful_meetings.storage.schema import DATA_FORMAT_VERSION, check_data_format, into_default_tenant
 from tests.storage.world import SERIES, create, create_series, seed, stores
 
@@ -94,3 +97,41 @@ async def test_an_upgrade_stopped_half_way_finishes_when_run_again(redis: Redis,
     (day_key,) = await redis.execute("ZRANGE", keys.user_days("u1"), 0, -1)
     assert day_key == keys.user_day("u1", DAY.isoformat()).encode()
     assert await redis.execute("GET", day_key) == b"\xff" * 180
+
+
+async def test_the_upgrade_moves_only_its_own_keys(redis: Redis, prefix: str) -> None:
+    """Another deployment whose prefix extends this one's (`rm:` and `rm:eu:`) shares the
+    Redis: the upgrade of `rm:` leaves the other's keys, upgraded or not, where they are."""
+    keys, other = Keys(prefix), Keys(prefix + "eu:")
+    theirs = stores(redis, other, load_scripts())
+    await check_data_format(redis, other)
+    await theirs.catalog.upsert_users([UserIn(id="zoe")])
+    foreign = [prefix + "eu:legacy", prefix + "unrelated"]
+    for key in foreign:
+        await redis.execute("SET", key, "kept")
+    before = sorted(await redis.scan(prefix + "*"))
+    s = stores(redis, keys, load_scripts())
+    await s.catalog.upsert_users([UserIn(id="ann")])
+    await as_format_3(redis, keys)
+
+    await check_data_format(redis, keys)
+
+    assert await redis.execute("EXISTS", keys.user("ann")) == 1
+    assert set(before) <= set(await redis.scan(prefix + "*"))  # theirs, all where they were
+    assert await redis.execute("GET", other.schema_version()) == b"4"
+
+
+async def test_a_refused_rename_stops_the_upgrade_before_the_version_moves(own_redis: RedisProcess) -> None:
+    keys = Keys("up:")
+    async with open_redis(own_redis.address) as redis:
+        await redis.wait_connected()
+        s = stores(redis, keys, load_scripts())
+        await s.catalog.upsert_users([UserIn(id="ann")])
+        await as_format_3(redis, keys)
+        await redis.execute("CONFIG", "SET", "min-replicas-to-write", "1")  # every write refused now
+        with pytest.raises(ReplyError, match="NOREPLICAS"):
+            await into_default_tenant(redis, keys)
+        await redis.execute("CONFIG", "SET", "min-replicas-to-write", "0")
+        assert await redis.execute("GET", keys.schema_version()) == b"3"  # so the next start goes on
+        await check_data_format(redis, keys)
+        assert await redis.execute("EXISTS", keys.user("ann")) == 1

@@ -94,9 +94,6 @@ class States:
     def word(self, index: int) -> str:
         return WORDS[self.codes[index]]
 
-    def words_at(self, indices: Sequence[int]) -> list[str]:
-        return [WORDS[self.codes[index]] for index in indices]
-
     def size(self) -> int:
         """Bytes held, about (for bounded caches)."""
         bits = self.busy.bit_length() + self.tentative.bit_length() + self.unavailable.bit_length()

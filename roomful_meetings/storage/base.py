@@ -100,7 +100,7 @@ class Store:
     async def release(self, up_to: str) -> None:
         """Publish the tenant's held events up to `up_to` (lua/release_events.lua), with no
         WAIT: publishing again after a failover repeats nothing a receiver keeps. A failure
-        leaves them held for the instance's sweep (fanout/outbox.py)."""
+        leaves them held for the instance's sweep (service/outbox.py)."""
         script = self.scripts["release_events"]
         keys = [self.keys.outbox(), self.keys.released()]
         try:

@@ -10,15 +10,11 @@ from roomful_meetings.storage.redis import Redis
 STATUSES = {b"received", b"accepted", b"declined"}
 
 
-async def scan(redis: Redis, pattern: str) -> list[bytes]:
-    return await redis.scan(pattern)
-
-
 async def check_invariants(redis: Redis, keys: Keys) -> int:
     """Every meeting is indexed for exactly its participants, with valid statuses. Returns
     the number of meetings checked."""
     meeting_keys = [
-        k for k in await scan(redis, keys.meeting("*")) if k.count(b":") == keys.scope.count(":") + 1
+        k for k in await redis.scan(keys.meeting("*")) if k.count(b":") == keys.scope.count(":") + 1
     ]
     meetings: dict[str, dict[bytes, bytes]] = {}
     for key in meeting_keys:
@@ -49,17 +45,17 @@ async def check_invariants(redis: Redis, keys: Keys) -> int:
             assert (
                 await redis.execute("ZSCORE", keys.source(fields[b"src"].decode()), mid) == fields[b"end"]
             ), mid
-    for index in await scan(redis, keys.user_meetings("*")):
+    for index in await redis.scan(keys.user_meetings("*")):
         uid = index.decode()[len(keys.user("")) : -len(":meetings")]
         for mid in await redis.execute("ZRANGE", index, 0, -1):
             assert mid.decode() in meetings, (uid, mid)
             assert uid in json.loads(meetings[mid.decode()][b"pids"]), (uid, mid)
-    for index in await scan(redis, keys.user_series("*")):
+    for index in await redis.scan(keys.user_series("*")):
         uid = index.decode()[len(keys.user("")) : -len(":series")]
         for sid in await redis.execute("ZRANGE", index, 0, -1):
             assert b"rule" in meetings[sid.decode()], (uid, sid)
             assert uid in json.loads(meetings[sid.decode()][b"pids"]), (uid, sid)
-    for index in await scan(redis, keys.user_busy("*")):
+    for index in await redis.scan(keys.user_busy("*")):
         uid = index.decode()[len(keys.user("")) : -len(":busy")]
         for member in await redis.execute("ZRANGE", index, 0, -1):
             mid, start, end = member.decode().split(":")

@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from trio_websocket import ConnectionClosed
 
-from roomful_meetings.storage.consistency import scan
 from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.redis import Redis, open_redis
 from tests.conftest import SECRET, token
@@ -42,7 +41,7 @@ def fuzz_server(redis_server: RedisProcess) -> Iterator[str]:
 
 
 async def snapshot(redis: Redis, prefix: str) -> dict[bytes, bytes]:
-    keys = await scan(redis, prefix + "*")
+    keys = await redis.scan(prefix + "*")
     dumps = await redis.pipeline([("DUMP", key) for key in keys])
     return dict(zip(keys, dumps, strict=True))
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from trio_websocket import WebSocketConnection
 
-from roomful_meetings.storage.consistency import scan
 from roomful_meetings.storage.redis import Redis
 from tests.conftest import ServerHandle, token
 from tests.e2e.world import redis_of, seed
@@ -28,7 +27,7 @@ async def ask(ws: WebSocketConnection, frame: str) -> dict[str, Any]:
 
 
 async def snapshot(redis: Redis, prefix: str) -> dict[bytes, bytes]:
-    keys = sorted(await scan(redis, prefix + "*"))
+    keys = sorted(await redis.scan(prefix + "*"))
     dumps = await redis.pipeline([("DUMP", key) for key in keys])
     return dict(zip(keys, dumps, strict=True))
 

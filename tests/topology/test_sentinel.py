@@ -143,7 +143,7 @@ async def test_failover_the_pool_and_subscription_follow_and_acknowledged_writes
                 killed.set()
 
     async with sentinel_client(group) as redis, trio.open_nursery() as nursery:
-        subscriber = PubSub(redis.pubsub_locator(), on_message, on_subscribed=confirmations.append)
+        subscriber = PubSub(redis.locator, on_message, on_subscribed=confirmations.append)
         await nursery.start(subscriber.run)
         await subscriber.subscribe(channel)
         for _ in range(3):

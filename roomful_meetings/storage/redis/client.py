@@ -126,10 +126,6 @@ class Redis(ABC):
         requests)."""
 
     @abstractmethod
-    def pubsub_locator(self) -> Locator:
-        """Where a (classic) pub/sub connection should go, following failovers."""
-
-    @abstractmethod
     def subscriber(
         self, on_message: Callable[[bytes, bytes], None], *, on_subscribed: Callable[[bytes], None]
     ) -> Subscriber:
@@ -147,9 +143,6 @@ class Redis(ABC):
 
     def wait_timeout_ms(self) -> int:
         return max(1, int(self.timeout * WAIT_SHARE_OF_TIMEOUT * 1000))
-
-    def replicas_to_wait(self, wait_replicas: int | None) -> int:
-        return self.min_replicas if wait_replicas is None else wait_replicas
 
 
 async def run_script(
@@ -227,9 +220,6 @@ class Pool(Redis):
     async def wait_connected(self) -> None:
         while not self.connected:
             await self._changed.wait()
-
-    def pubsub_locator(self) -> Locator:
-        return self.locator
 
     def subscriber(
         self, on_message: Callable[[bytes, bytes], None], *, on_subscribed: Callable[[bytes], None]

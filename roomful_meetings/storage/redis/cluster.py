@@ -16,11 +16,10 @@ ask for a refresh; refreshes that find nothing new back off, so a storm of error
 failover costs a few CLUSTER SHARDS, not one per request. When a refresh shows a new
 primary, its pool is started and the old one's stopped.
 
-Pub/sub: classic PUBLISH is broadcast by the cluster to every node, so a classic
-subscription may go to any primary (`pubsub_locator`). Sharded pub/sub (`ShardedPubSub`,
-Redis 7: SSUBSCRIBE and SPUBLISH) goes to the node owning the channel's slot, and channels
-follow their slot after a failover or a slot move. Cluster mode needs Redis 7 (sharded
-pub/sub); on an older server it refuses to start (UnsupportedRedis).
+Pub/sub: events travel on sharded pub/sub only (`subscriber()`, a `ShardedPubSub`; Redis
+7: SSUBSCRIBE and SPUBLISH), one channel per tenant, on the node owning the channel's slot
+(the tenant's); channels follow their slot after a failover or a slot move. Cluster mode
+needs Redis 7 (sharded pub/sub); on an older server it refuses to start (UnsupportedRedis).
 """
 
 from __future__ import annotations
@@ -45,10 +44,10 @@ from roomful_meetings.storage.redis.errors import (
     ReplyError,
     UnsupportedRedis,
 )
-from roomful_meetings.storage.redis.locator import FixedLocator, Locator
+from roomful_meetings.storage.redis.locator import FixedLocator
 from roomful_meetings.storage.redis.pubsub import MessageHandler, PubSub
 from roomful_meetings.storage.redis.scripts import Script
-from roomful_meetings.storage.redis.url import ClusterAddress, RedisAddress, Target
+from roomful_meetings.storage.redis.url import ClusterAddress, RedisAddress
 
 log = logging.getLogger(__name__)
 
@@ -457,9 +456,6 @@ class ClusterRedis(Redis):
                 scripts, await pool.pipeline([("SCRIPT", "LOAD", s.source) for s in scripts.values()])
             )
 
-    def pubsub_locator(self) -> Locator:
-        return AnyPrimary(self)
-
     def sharded_pubsub(
         self, on_message: MessageHandler, *, on_subscribed: Callable[[bytes], None] | None = None
     ) -> ShardedPubSub:
@@ -513,36 +509,6 @@ async def check_sharded_pubsub(address: RedisAddress, within: float) -> None:
             f"Redis Cluster mode needs sharded pub/sub (SSUBSCRIBE, Redis 7 or later); "
             f"the node {address.node} runs Redis {version.strip()}"
         )
-
-
-class AnyPrimary:
-    """Where classic pub/sub goes on a cluster: any primary (PUBLISH reaches every node)."""
-
-    def __init__(self, cluster: ClusterRedis) -> None:
-        self.cluster = cluster
-
-    def describe(self) -> Target:
-        return self.cluster.address
-
-    async def locate(self) -> RedisAddress:
-        primaries = self.cluster.primaries()
-        connected = [p for p in primaries if self.cluster._pools[p.node].connected]
-        if not (connected or primaries):
-            raise RedisUnavailable(f"no slot map of {self.cluster.address.masked()} yet")
-        return (connected or primaries)[0]
-
-    def lost(self, address: RedisAddress, *, demoted: bool = False) -> None:
-        self.cluster.request_refresh()
-
-    async def wait_moved(self, address: RedisAddress) -> None:
-        while address.node in self.cluster._pools:
-            await self.cluster.wait_map_changed()
-
-    async def wait_changed(self) -> None:
-        await self.cluster.wait_map_changed()
-
-    async def run(self) -> None:
-        pass
 
 
 class ShardedPubSub:

@@ -44,8 +44,6 @@ from typing import Final, Literal
 
 Mode = Literal["change", "read"]
 INCLUDES: Final = "includes"
-# The library's own ARGV, before a script's own, by mode.
-LIBRARY_ARGS: Final[dict[str, int]] = {"change": 5, "read": 3}
 # What every change script includes (its wrapper uses them).
 CHANGE_INCLUDES: Final = ("versions", "events")
 

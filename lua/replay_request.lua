@@ -12,4 +12,4 @@
   Returns: {0, ...} the first request's result, from the prologue | {404, message} no result
   is stored (never sent, or expired)
 ]]
-return fail(404, 'no stored result for this request')
+return fail(404, 'no stored result under ' .. KEYS[1])

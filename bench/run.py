@@ -279,7 +279,9 @@ async def seed(url: str) -> dict[str, Any]:
             )
         await admin.upsert_users([p.UserIn(u) for u in [*fans, "org", "fan-org"]])
         for chunk in range(0, USERS, 100):
-            await admin.upsert_users([p.UserIn(f"sc{i}") for i in range(chunk, chunk + 100)])
+            await admin.upsert_users(
+                [p.UserIn(f"{kind}{i}") for kind in ("c", "sc") for i in range(chunk, chunk + 100)]
+            )
         await admin.upsert_users(
             [p.UserIn(f"s{i}", timeZone=ZONES[i % len(ZONES)]) for i in range(SERIES_USERS)]
         )

@@ -201,11 +201,16 @@ async def test_a_malformed_tenant_claim_is_refused_with_401(server: ServerHandle
 
 
 async def test_no_tenant_claim_is_the_default_tenant(server: ServerHandle) -> None:
-    async with connect(server.url, token("root", admin=True, tenant="default")) as admin:
-        await admin.call("admin:upsertUsers", {"users": [{"id": "dana"}]})
-    async with connect(server.url, token("dana")) as dana:  # no claim: the same tenant
+    await seed_tenant(server, "default", ["dana"])
+    async with connect(server.url, of("default", "dana")) as named:
+        mid = (
+            await named.call("meeting:createMeeting", meeting(source=("room", ["default-room"]), invited=[]))
+        )["meeting"]["meetingId"]
+    async with connect(server.url, token("dana")) as dana:  # no claim: the same tenant, the same dana
         await ready(dana)
-        assert (await dana.request("meeting:getMeeting", {"meetingId": "nope"})).error.code == 404
+        assert (await dana.call("meeting:getMeeting", {"meetingId": mid}))["meeting"]["organizerId"] == "dana"
+    async with connect(server.url, of("other", "dana")) as stranger:  # and not any tenant's dana
+        assert (await stranger.request("meeting:getMeeting", {"meetingId": mid})).error.code == 404
 
 
 async def test_every_key_a_tenant_writes_is_in_its_own_slot(world: ServerHandle) -> None:

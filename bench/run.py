@@ -46,6 +46,7 @@ from roomful_meetings.auth import mint_token
 from roomful_meetings.client import open_client
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.storage.embedded import RedisProcess, free_port, stop_process
+from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import load_scripts
 from roomful_meetings.storage.redis.connection import pack
 
@@ -227,11 +228,12 @@ class Reference:
             self.proc.stdout.close()
 
 
-def get_meeting_args(redis_port: int) -> list[str]:
+def get_meeting_args(redis_port: int, prefix: str = PREFIX) -> list[str]:
     """What the getMeeting references need to run the project's own script (loaded by the
-    servers under test) against the same Redis."""
+    servers under test) against the same Redis: its SHA, and the default tenant's key scope
+    (what goes before `m:<id>`, and the script's first library argument)."""
     sha = load_scripts()["get_meeting"].sha
-    return ["--redis-port", str(redis_port), "--prefix", PREFIX, "--sha", sha]
+    return ["--redis-port", str(redis_port), "--prefix", Keys(prefix).scope, "--sha", sha]
 
 
 def node_ready() -> bool:
@@ -456,6 +458,13 @@ def request_scenario(
         window.start,
     )
     costs, before, after = window.end(result["requests"])
+    if result["errors"]:
+        # Failing requests cost less than the job: a wrong seed or a reference that no longer
+        # follows the key scheme would pass for speed (both happened).
+        raise SystemExit(
+            f"{name}: {result['errors']} of {result['requests']} requests answered with an error; "
+            "its figures would measure the error path, so nothing is written"
+        )
     result.update(costs)
     if endpoint and before:
         # Workers label their samples: one histogram per worker, summed.

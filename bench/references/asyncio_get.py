@@ -1,7 +1,7 @@
 """The Python asyncio reference of bench/run.py: the getMeeting job with `websockets` and
 redis-py (hiredis parser; uvloop when installed).
 
-    python bench/references/asyncio_get.py --port P --redis-port R --prefix bench: --sha S
+    python bench/references/asyncio_get.py --port P --redis-port R --prefix "bench:{default}:" --sha S
 
 The same wire and the same Redis work as the Node.js reference (bench/references/node):
 a connection:ready push on connect, then each getMeeting answered by the project's own

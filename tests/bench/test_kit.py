@@ -9,7 +9,13 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
+import trio  # noqa: E402
 from run import Reference, server_median_ms  # noqa: E402
+
+from roomful_meetings.client import connect  # noqa: E402
+from roomful_meetings.storage.embedded import RedisProcess  # noqa: E402
+from tests.conftest import SECRET, ServerHandle, token  # noqa: E402
+from tests.e2e.world import meeting, seed  # noqa: E402
 
 
 def test_the_server_median_is_read_off_its_histogram() -> None:
@@ -63,3 +69,32 @@ def test_the_load_generator_drives_the_broadcast_reference() -> None:
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout.splitlines()[-1])
     assert result["deliveries_per_second"] > 0 and result["receivers"] == 5 and result["p50_ms"] > 0
+
+
+async def test_the_asyncio_reference_answers_the_projects_meetings(
+    server: ServerHandle, redis_server: RedisProcess, tmp_path: Path
+) -> None:
+    """The getMeeting references read the project's keys with its own script: when the key
+    scheme moves, they must move with it (they once answered every request with a 404,
+    which a benchmark took for speed)."""
+    from run import get_meeting_args
+
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice:
+        mid = (await alice.call("meeting:createMeeting", meeting(invited=["bob"])))["meeting"]["meetingId"]
+    reference = Reference(
+        [sys.executable, str(BENCH / "references" / "asyncio_get.py"),
+         *get_meeting_args(redis_server.port, server.settings.key_prefix)]
+    )  # fmt: skip
+    try:
+        seeded = tmp_path / "seed.json"
+        seeded.write_text(json.dumps({"users": ["bob"], "meetings": [mid]}))
+        run = await trio.run_process(
+            [sys.executable, str(BENCH / "loadgen.py"), "--url", reference.url, "--scenario", "get",
+             "--connections", "2", "--seconds", "0.5", "--seed", str(seeded), "--secret", SECRET],
+            capture_stdout=True, capture_stderr=True,
+        )  # fmt: skip
+    finally:
+        reference.stop()
+    result = json.loads(run.stdout.decode().splitlines()[-1])
+    assert result["requests"] > 0 and result["errors"] == 0

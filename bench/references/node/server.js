@@ -1,6 +1,7 @@
 // The Node.js reference of bench/run.py: the getMeeting job with ws and ioredis.
 //
-//   node server.js --port P --redis-port R --prefix bench: --sha <sha1 of get_meeting>
+//   node server.js --port P --redis-port R --prefix "bench:{default}:" --sha <sha1 of get_meeting>
+//   (--prefix: the tenant's key scope, the part of every key before `m:<id>`)
 //
 // Same wire as the project's server: a connection:ready push on connect, then each
 // request answered with the project's envelope. getMeeting runs the project's own

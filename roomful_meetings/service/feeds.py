@@ -37,12 +37,13 @@ from roomful_meetings.errors import Unavailable
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.replies import FeedUrlReply, IcsReply
 from roomful_meetings.service import series
-from roomful_meetings.service.connection import storage_guard
+from roomful_meetings.service.connection import ServiceUnavailable
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import Routes
 from roomful_meetings.service.tenants import Tenants
 from roomful_meetings.storage.feeds import forget_rows
 from roomful_meetings.storage.keys import DEFAULT_TENANT
+from roomful_meetings.storage.redis import RedisConnectionLost, RedisUnavailable
 
 routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
@@ -182,8 +183,10 @@ async def render_tenant_feed(tenants: Tenants, token: str) -> FeedText | None:
     tenant = tenant_of(token)
     if tenant is None:
         return None
-    with storage_guard():
+    try:
         return await render_feed(tenants.services(tenant, keep=False), token)
+    except (RedisUnavailable, RedisConnectionLost) as exc:  # not a script's error: that is a bug
+        raise ServiceUnavailable(str(exc)) from exc
 
 
 async def render_feed(

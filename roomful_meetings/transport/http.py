@@ -62,60 +62,55 @@ async def serve_http(
 async def _answer(
     stream: trio.abc.Stream, readiness: Readiness, render: Render | None, limiter: FeedLimiter
 ) -> None:
-    async with stream:
-        request = b""
-        with trio.move_on_after(READ_TIMEOUT):
-            while b"\r\n\r\n" not in request and len(request) < MAX_REQUEST:
-                chunk = await stream.receive_some(4096)
-                if not chunk:
-                    break
-                request += chunk
-        try:
-            answer, method = await _respond(request, readiness, render, limiter)
-        except Exception:  # one request's failure must not stop the listener (and the server)
-            error_id = secrets.token_hex(6)
-            log.exception("error_id=%s unhandled error on the HTTP port", error_id)
-            answer, method = (
-                Answer("500 Internal Server Error", "text/plain", f"error id {error_id}\n".encode()),
-                b"",
-            )
-        head = (
-            f"HTTP/1.1 {answer.status}\r\nContent-Type: {answer.content_type}\r\n"
-            f"Content-Length: {len(answer.body)}\r\n"
-            + "".join(f"{name}: {value}\r\n" for name, value in answer.headers)
-            + "Connection: close\r\n\r\n"
-        ).encode()
-        body = b"" if method == b"HEAD" else answer.body
-        with (
-            trio.move_on_after(WRITE_TIMEOUT),
-            contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError),
-        ):
-            await stream.send_all(head + body)
+    """One request, whatever the peer or the handler does: an error here would leave
+    `serve_listeners` and stop the whole instance."""
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):  # a peer's reset
+        async with stream:
+            request = b""
+            with trio.move_on_after(READ_TIMEOUT):
+                while b"\r\n\r\n" not in request and len(request) < MAX_REQUEST:
+                    chunk = await stream.receive_some(4096)
+                    if not chunk:
+                        break
+                    request += chunk
+            method = request.partition(b" ")[0]
+            try:
+                answer = await _respond(request, method, readiness, render, limiter)
+            except Exception:  # a bug in one answer must not stop the listener
+                error_id = secrets.token_hex(6)
+                log.exception("error_id=%s unhandled error on the HTTP port", error_id)
+                answer = Answer("500 Internal Server Error", "text/plain", f"error id {error_id}\n".encode())
+            head = (
+                f"HTTP/1.1 {answer.status}\r\nContent-Type: {answer.content_type}\r\n"
+                f"Content-Length: {len(answer.body)}\r\n"
+                + "".join(f"{name}: {value}\r\n" for name, value in answer.headers)
+                + "Connection: close\r\n\r\n"
+            ).encode()
+            body = b"" if method == b"HEAD" else answer.body
+            with trio.move_on_after(WRITE_TIMEOUT):
+                await stream.send_all(head + body)
 
 
 async def _respond(
-    request: bytes, readiness: Readiness, render: Render | None, limiter: FeedLimiter
-) -> tuple[Answer, bytes]:
+    request: bytes, method: bytes, readiness: Readiness, render: Render | None, limiter: FeedLimiter
+) -> Answer:
     head, complete, _ = request.partition(b"\r\n\r\n")
     if not complete:
         if len(request) >= MAX_REQUEST:
-            return Answer("431 Request Header Fields Too Large", "text/plain", b"request too large\n"), b""
-        return Answer("400 Bad Request", "text/plain", b"incomplete request\n"), b""
+            return Answer("431 Request Header Fields Too Large", "text/plain", b"request too large\n")
+        return Answer("400 Bad Request", "text/plain", b"incomplete request\n")
     line, *fields = head.split(b"\r\n")
-    method, _, rest = line.partition(b" ")
-    path = rest.partition(b" ")[0].split(b"?")[0]
+    path = line.partition(b" ")[2].partition(b" ")[0].split(b"?")[0]
     if method not in (b"GET", b"HEAD"):
         return Answer(
             "405 Method Not Allowed", "text/plain", b"GET or HEAD only\n", (("Allow", "GET, HEAD"),)
-        ), method
+        )
     token = feed_token(path) if path.startswith(b"/calendar/") else None
     if token is None:
-        return _route(path, readiness), method
+        return _route(path, readiness)
     if render is None:
-        return NOT_FOUND, method
-    return await answer_feed(
-        token, _header(fields, b"if-none-match"), render, limiter, trio.current_time()
-    ), method
+        return NOT_FOUND
+    return await answer_feed(token, _header(fields, b"if-none-match"), render, limiter, trio.current_time())
 
 
 def _header(fields: list[bytes], name: bytes) -> bytes | None:

@@ -9,13 +9,17 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import icalendar
+import pytest
 import recurring_ical_events
 import trio
 
 from roomful_meetings.client import open_client
 from roomful_meetings.protocol import payloads as p
+from roomful_meetings.service.feeds import token_hash
 from roomful_meetings.storage.embedded import free_port
+from roomful_meetings.storage.keys import Keys
 from tests.conftest import StartServer, token
+from tests.e2e.world import redis_of
 
 
 async def http_get(url: str) -> tuple[int, bytes]:
@@ -89,3 +93,22 @@ async def test_a_user_subscribes_sees_the_api_meetings_and_a_reset_kills_the_old
             new = fresh.replace(str(urlsplit(fresh).port), str(port))
             assert (await http_get(old))[0] == 404
             assert (await http_get(new))[0] == 200
+
+
+async def test_a_storage_error_that_is_no_outage_is_a_logged_500_not_a_503(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 503 says "retry later"; a wrong key type (a bug, or someone else's write) will not
+    pass by retrying, and must be seen in the logs."""
+    port = free_port()
+    server = await start_server(http_port=port)
+    async with open_client(server.url, token("alice"), events=False) as alice:
+        url = await alice.get_calendar_feed()
+    feed_token = url.rpartition("/")[2].removesuffix(".ics")
+    key = Keys(server.settings.key_prefix).feed_token(token_hash(feed_token))
+    async with redis_of(server) as redis:
+        await redis.execute("DEL", key)
+        await redis.execute("LPUSH", key, "not a token record")
+    status, body = await http_get(url)
+    assert status == 500 and body.startswith(b"error id ")
+    assert "WRONGTYPE" in caplog.text

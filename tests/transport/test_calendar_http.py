@@ -5,6 +5,8 @@ the listener itself (an oversized or incomplete request)."""
 from __future__ import annotations
 
 import functools
+import socket
+import struct
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -154,3 +156,30 @@ async def test_a_failing_feed_is_a_500_and_the_listener_goes_on(caplog: pytest.L
         assert (await request(port, get("/healthz")))[0] == 200
         nursery.cancel_scope.cancel()
     assert "a bug in the feed" in caplog.text
+
+
+async def test_a_peer_that_resets_mid_request_stops_nothing(services: Services) -> None:
+    async with trio.open_nursery() as nursery:
+        port = await serve(nursery, services)
+        for _ in range(3):
+            sock = trio.socket.socket()
+            await sock.connect(("127.0.0.1", port))
+            await sock.send(b"GET /heal")  # half a request, then a reset (RST, not FIN)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        await trio.sleep(0.1)
+        assert (await request(port, get("/healthz")))[0] == 200
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_failing_head_is_a_500_without_a_body() -> None:
+    async def broken(token: str) -> feeds.FeedText | None:
+        raise RuntimeError("a bug in the feed")
+
+    async with trio.open_nursery() as nursery:
+        port: int = await nursery.start(
+            functools.partial(serve_http, render=broken), "127.0.0.1", 0, lambda: None
+        )
+        status, headers, body = await request(port, get("/calendar/" + "A" * 43 + ".ics", "HEAD"))
+        assert (status, body) == (500, b"") and int(headers["content-length"]) > 0
+        nursery.cancel_scope.cancel()

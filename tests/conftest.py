@@ -76,7 +76,8 @@ def replica(own_redis: RedisProcess, tmp_path: Path) -> Iterator[Node]:
     try:
         node.wait_up()
         wait_until(lambda: info(port, "replication").get("master_link_status") == "up", "replica in sync")
-        # After a full sync the primary streams nothing to the replica, not even WAIT's GETACK,
+        # After a diskless full sync (Redis 7's default) the primary streams nothing to the
+        # replica, not even WAIT's GETACK,
         # until the replica's first ACK (sent once a second): a WAIT before then times out.
         # A PUBLISH moves the replication offset without writing a key; wait for its ACK.
         command(own_redis.port, "PUBLISH", "replica-fixture", "sync")

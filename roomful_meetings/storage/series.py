@@ -35,8 +35,8 @@ CAS_ATTEMPTS: Final = 20
 T = TypeVar("T")
 # (tenant scope, series id) -> the newest state parsed
 _states: OrderedDict[tuple[str, str], SeriesState] = OrderedDict()
-# (series id, version, user, window) -> that user's busy members: a change to one series
-# moves every participant's busy version, but their other series stay cached here.
+# (tenant scope, series id, version, user, window) -> that user's busy members: a change to
+# one series moves every participant's busy version, but their other series stay cached here.
 _members: OrderedDict[tuple[str, str, str, str, int, int], list[tuple[bytes, bool]]] = OrderedDict()
 
 

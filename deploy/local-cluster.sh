@@ -13,6 +13,23 @@ command=${1:-start}
 folder=${2:-./local-cluster}
 first=${3:-7000}
 
+# Runs "$@" until it succeeds; after 30 s says what it waited for and where to look.
+wait_for() {
+  local what=$1
+  shift
+  for _ in $(seq 300); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "gave up waiting for $what; see $folder/*/redis.log" >&2
+  exit 1
+}
+
+cluster_ready() {
+  redis-cli -p "$first" cluster info | grep -q "cluster_state:ok" &&
+    [ "$(redis-cli -p "$first" cluster nodes | grep -c slave)" = 3 ]
+}
+
 case "$command" in
 start)
   version=$(redis-server --version | sed -E 's/.*v=([0-9]+).*/\1/')
@@ -32,18 +49,22 @@ start)
     nodes+=("127.0.0.1:$port")
   done
   for port in $(seq "$first" $((first + 5))); do
-    until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
+    wait_for "the node on port $port" redis-cli -p "$port" ping
   done
   if [ "$(redis-cli -p "$first" cluster info | tr -d '\r' | grep cluster_known_nodes)" != "cluster_known_nodes:6" ]; then
     redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
   fi
-  until redis-cli -p "$first" cluster info | grep -q "cluster_state:ok" &&
-    [ "$(redis-cli -p "$first" cluster nodes | grep -c slave)" = 3 ]; do sleep 0.2; done
+  wait_for "the cluster (3 primaries with a replica each)" cluster_ready
   echo "cluster up: --redis-url redis+cluster://127.0.0.1:$first,127.0.0.1:$((first + 1))"
   ;;
 stop)
-  for pidfile in "$folder"/*/redis.pid; do
-    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  # Asked through its port, not by pid: a pidfile left by a killed node may name another
+  # process by now. Each node writes its data and exits; a stopped one does not answer.
+  for dir in "$folder"/*/; do
+    port=$(basename "$dir")
+    redis-cli -p "$port" shutdown >/dev/null 2>&1 || true
+    wait_for "the node on port $port to stop" sh -c "! redis-cli -p $port ping"
+    rm -f "$dir/redis.pid"
   done
   echo "stopped; the data stays in $folder (delete it to start afresh)"
   ;;

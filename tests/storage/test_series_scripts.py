@@ -11,8 +11,11 @@ import pytest
 
 from roomful_meetings.domain.instances import SeriesState
 from roomful_meetings.errors import ApiError
+from roomful_meetings.storage.base import Write
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import Redis, load_scripts
+from roomful_meetings.storage.redis.scripts import LoadOptions
+from roomful_meetings.storage.series import SeriesStore, compare_and_set
 from tests.storage.world import (
     FIRST,
     MONDAY,
@@ -114,3 +117,41 @@ async def test_two_tenants_series_at_the_same_version_are_never_confused(redis: 
     assert found["a"][0] == found["b"][0]  # the same version: only the tenant tells them apart
     accepted = (f"{SERIES}_20270308T0900Z:{MONDAY}:{MONDAY + 15}".encode(), False)
     assert found["a"][1] == [] and found["b"][1] == [accepted]
+
+
+class Unreleased(SeriesStore):
+    """A store whose changes release nothing: as when the server's WAIT after the first
+    request failed (503, "outcome unknown"), which leaves the change's events held."""
+
+    async def release(self, up_to: str) -> None:
+        return None
+
+
+async def test_a_repeat_answered_from_the_stored_result_releases_the_first_requests_events(
+    redis: Redis, prefix: str
+) -> None:
+    keys = Keys(prefix)
+    scripts = load_scripts(options=LoadOptions(hold_events=True))
+    s = stores(redis, keys, scripts)
+    await seed(s)
+    state = await create_series(s)
+    write = Write(keys.request("bob", "decline-1"))
+
+    async def decline(store: SeriesStore) -> bool:
+        return await store.change_instance(
+            state, "bob", "declined", MONDAY, f"{SERIES}_{MONDAY}", event_json=b"{}",
+            bounds=(FIRST, None), write=write,
+        )  # fmt: skip
+
+    unreleased = Unreleased(redis, scripts, keys)
+    assert await compare_and_set(unreleased, write, lambda: decline(unreleased), bool)
+    held = await redis.execute("LRANGE", keys.outbox(), 0, -1)
+    assert held  # the first request's events wait
+
+    def replay(stored: list[object]) -> str:
+        return "replayed"
+
+    assert await compare_and_set(s.series, write, lambda: decline(s.series), replay) == "replayed"
+    assert await redis.execute("LLEN", keys.outbox()) == 0  # released by the repeat
+    newest = held[-1].split(b"\n", 1)[0]
+    assert await redis.execute("GET", keys.released()) == newest

@@ -4,7 +4,8 @@ The `cluster` and `sentinel_group` fixtures are shared by the tests that leave t
 (routing, redirections, serve); `own_cluster` and `own_sentinel_group` are a test's own, for
 tests that kill a primary. Every test here is marked `topology` and left out of the default
 run (they take a minute or two, most of it booting topologies and waiting for failovers):
-`pytest -m topology` runs them.
+`pytest -m topology` runs them. One, marked `default_run` as well, stays in the default run
+(and so in CI): the Sentinel failover under load, about 11 s.
 """
 
 from __future__ import annotations

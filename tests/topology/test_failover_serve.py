@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
+import pytest
 import trio
 
 from roomful_meetings.app import Running, run_server
@@ -214,6 +215,7 @@ def check(run: Run) -> None:
     assert any(t.failures for t in run.tenants), "the kill should have been noticed"
 
 
+@pytest.mark.default_run  # about 11 s: CI sees one failover under load on every change
 async def test_a_sentinel_failover_under_load_loses_nothing(
     own_sentinel_group: SentinelGroup, prefix: str, tmp_path: Path
 ) -> None:

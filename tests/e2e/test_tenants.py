@@ -7,6 +7,8 @@ a malformed tenant claim is 401."""
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import pytest
@@ -47,17 +49,22 @@ async def world(start_server: StartServer) -> ServerHandle:
     return server
 
 
+@asynccontextmanager
+async def people(server: ServerHandle, *who: tuple[str, str]) -> AsyncIterator[list[Client]]:
+    """Each (tenant, user) connected and past connection:ready."""
+    async with AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(connect(server.url, of(*one))) for one in who]
+        for client in clients:
+            await ready(client)
+        yield clients
+
+
 async def code_of(client: Client, endpoint: str, data: dict[str, Any]) -> int:
     return (await client.request(endpoint, data)).error.code
 
 
 async def test_another_tenants_ids_are_404_or_nothing(world: ServerHandle) -> None:
-    async with (
-        connect(world.url, of("bravo", "bob")) as bob,
-        connect(world.url, of("acme", "mallory")) as mallory,
-    ):
-        await ready(bob)
-        await ready(mallory)
+    async with people(world, ("bravo", "bob"), ("acme", "mallory")) as (bob, mallory):
         target = await bob.call(
             "meeting:createMeeting", meeting(source=("room", ["bravo-room"]), invited=["carol"])
         )
@@ -100,13 +107,11 @@ async def test_another_tenants_ids_are_404_or_nothing(world: ServerHandle) -> No
 
 
 async def test_the_same_user_id_in_two_tenants_is_two_users(world: ServerHandle) -> None:
-    async with (
-        connect(world.url, of("bravo", "bob")) as bravo_bob,
-        connect(world.url, of("acme", "bob")) as acme_bob,
-        connect(world.url, of("bravo", "carol")) as carol,
+    async with people(world, ("bravo", "bob"), ("acme", "bob"), ("bravo", "carol")) as (
+        bravo_bob,
+        acme_bob,
+        carol,
     ):
-        for client in (bravo_bob, acme_bob, carol):
-            await ready(client)
         created = await carol.call(
             "meeting:createMeeting", meeting(source=("room", ["bravo-room"]), invited=["bob"])
         )
@@ -171,12 +176,7 @@ async def test_an_event_id_of_another_tenant_is_an_unknown_since(world: ServerHa
 
 
 async def test_a_feed_url_opens_its_own_tenants_feed_only(world: ServerHandle) -> None:
-    async with (
-        connect(world.url, of("bravo", "bob")) as bravo_bob,
-        connect(world.url, of("acme", "bob")) as acme_bob,
-    ):
-        await ready(bravo_bob)
-        await ready(acme_bob)
+    async with people(world, ("bravo", "bob"), ("acme", "bob")) as (bravo_bob, acme_bob):
         soon = int(time.time() // 3600 + 24) * 3_600_000  # tomorrow, inside the feed's range
         secret_meeting = meeting(soon, soon + 3_600_000, ("room", ["bravo-room"]), [], subject="Secret")
         await bravo_bob.call("meeting:createMeeting", secret_meeting)

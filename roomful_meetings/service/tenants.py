@@ -3,10 +3,10 @@
 A tenant's stores differ from another's only in their keys (storage/keys.py: every key
 carries the tenant as its hash tag), so nothing one tenant's request runs can name a key
 of another. The in-process caches (decoded availability, busy indexes, findMeetingTimes'
-states and replies) hold the tenant's scope in every key: versions count per tenant, so a
-key without it could take one tenant's entry for another's. The stores of the tenants seen most
-recently are kept (a connection keeps its own for as long as it lasts). The caches of the
-stores are the instance's, shared by every tenant with the tenant's scope in each key.
+states and replies) are the instance's, one set for every tenant (`Caches`), with the
+tenant's scope in every key: versions count per tenant, so a key without it could take one
+tenant's entry for another's. The stores of the tenants seen most recently are kept (a
+connection keeps its own for as long as it lasts).
 """
 
 from __future__ import annotations

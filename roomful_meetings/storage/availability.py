@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any, Final, NamedTuple
-
-import trio
 
 from roomful_meetings.domain.availability import DaySetting, UserAvailability
 from roomful_meetings.domain.bitmaps import from_bytes
@@ -19,6 +18,7 @@ from roomful_meetings.domain.recurrence import parse_instance_id
 from roomful_meetings.storage.base import NO_WRITE, ScriptArg, Store, Write
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import Command, Redis, Script
+from roomful_meetings.storage.redis.inline import side_by_side
 from roomful_meetings.storage.series import SeriesStore, busy_members
 
 # An explicit day setting is kept this long after the day has passed.
@@ -289,12 +289,12 @@ class AvailabilityStore(Store):
                 busy[uid] = cached_busy
             else:
                 stale_busy.append((uid, head.busy))
-        if stale_bitmaps or stale_busy:
-            async with trio.open_nursery() as nursery:  # both go down the same pipeline
-                if stale_bitmaps:
-                    nursery.start_soon(self._read_bitmaps, stale_bitmaps, start, end, found)
-                if stale_busy:
-                    nursery.start_soon(self._read_busy, stale_busy, start, end, busy)
+        reads: list[Callable[[], Awaitable[None]]] = []  # both go down the same pipeline
+        if stale_bitmaps:
+            reads.append(partial(self._read_bitmaps, stale_bitmaps, start, end, found))
+        if stale_busy:
+            reads.append(partial(self._read_busy, stale_busy, start, end, busy))
+        await side_by_side(*reads)
         users = {
             uid: UserAvailability(zone=zones[uid], pattern=found[uid].pattern, explicit=found[uid].explicit)
             for uid in zones
@@ -365,10 +365,15 @@ class AvailabilityStore(Store):
             ("ZRANGEBYSCORE", self.keys.user_busy(uid), lower, upper) for uid, _ in stale
         ]
         series: dict[str, list[tuple[bytes, bool]]] = {}
-        async with trio.open_nursery() as nursery:  # the series read goes alongside
-            if end is not None:
-                nursery.start_soon(self.series_members, [uid for uid, _ in stale], start, end, series)
-            replies = await self.pipeline(commands)
+        replies: list[Any] = []
+
+        async def ranges() -> None:
+            replies.extend(await self.pipeline(commands))
+
+        reads: list[Callable[[], Awaitable[None]]] = [ranges]
+        if end is not None:  # the series read goes alongside
+            reads.append(partial(self.series_members, [uid for uid, _ in stale], start, end, series))
+        await side_by_side(*reads)
         for (uid, version), members in zip(stale, replies, strict=True):
             own = series.get(uid, [])
             received = frozenset(member for member, tentative in own if tentative)

@@ -83,6 +83,9 @@ class Redis(ABC):
     on_state_change: Callable[[bool], None] | None = None
     # The `wait_replicas` of an evalsha that names none (--redis-min-replicas).
     min_replicas: int = 0
+    # Whether its commands await nothing but replies, so that a caller may be driven
+    # without a task (storage/redis/inline.py): not a Cluster's, which may refresh its map.
+    drivable: bool = False
 
     @property
     @abstractmethod
@@ -195,6 +198,8 @@ def check_loaded(scripts: dict[str, Script], replies: list[Any]) -> None:
 
 class Pool(Redis):
     """Pooled, pipelined access to one primary, wherever its locator says it is."""
+
+    drivable = True
 
     def __init__(
         self,

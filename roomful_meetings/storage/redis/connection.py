@@ -28,6 +28,7 @@ from typing import Any, Final, cast
 import hiredis
 import trio
 
+from roomful_meetings.storage.redis import inline
 from roomful_meetings.storage.redis.errors import (
     RedisConnectionLost,
     RedisError,
@@ -54,22 +55,34 @@ _UNSET: Final = object()
 
 
 class _Slot:
-    """Where the reader puts one reply; `task` is set while the caller is parked on it."""
+    """Where the reader puts one reply; `task` is set while the caller is parked on it,
+    `callback` while a driven caller waits for it (storage/redis/inline.py)."""
 
-    __slots__ = ("task", "value")
+    __slots__ = ("callback", "task", "value")
 
     def __init__(self) -> None:
         self.value: Any = _UNSET
         self.task: trio.lowlevel.Task | None = None
+        self.callback: Callable[[], None] | None = None
 
     def fill(self, value: Any) -> None:
         self.value = value
         if self.task is not None:
             trio.lowlevel.reschedule(self.task)
             self.task = None
+        elif self.callback is not None:
+            callback, self.callback = self.callback, None
+            callback()
+
+    def filled_by(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once filled (a driven caller's way of waiting)."""
+        self.callback = callback
 
     async def wait(self) -> Any:
         if self.value is _UNSET:
+            if inline.STATE.driving:
+                await inline.suspend(self)
+                return self.value
             self.task = trio.lowlevel.current_task()
 
             def abort(_: Any) -> trio.lowlevel.Abort:
@@ -129,6 +142,7 @@ class Connection:
         self._closed_reason: str | None = None
         self._lost: type[RedisConnectionLost] = RedisConnectionLost
         self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
+        self._nursery: trio.Nursery | None = None
 
     @property
     def closed(self) -> bool:
@@ -142,6 +156,7 @@ class Connection:
         """Read and write until the link breaks or the connection is closed."""
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 nursery.start_soon(self._until_broken, self._read_loop)
                 nursery.start_soon(self._watchdog)
                 task_status.started()
@@ -200,9 +215,41 @@ class Connection:
         return slot
 
     async def _write_queued(self) -> None:
-        """Write what is queued, unless a writer is already at it (it takes it along)."""
-        if not self._writing:
+        """Write what is queued, unless a writer is already at it (it takes it along).
+        A driven caller's command waits for the driver's `inline.flush` instead."""
+        if inline.STATE.driving:
+            if self._outgoing and self not in inline.STATE.dirty:
+                inline.STATE.dirty.append(self)
+        elif not self._writing:
             await self._flush()
+
+    def write_queued_now(self) -> None:
+        """Write what is queued without waiting (`inline.flush`); what the socket does not
+        take at once is written by a task of the connection's."""
+        if self._writing or not self._outgoing or self._closed_reason is not None or self._nursery is None:
+            return
+        data = b"".join(self._outgoing)
+        self._outgoing.clear()
+        try:
+            sent = self._send_now(data)
+        except OSError as exc:
+            self._finish(f"connection lost: {exc}")
+            return
+        self._progress += 1
+        if sent < len(data):
+            self._writing = True
+            self._nursery.start_soon(self._write_rest, data[sent:])
+
+    async def _write_rest(self, rest: bytes) -> None:
+        try:
+            with trio.CancelScope(shield=True):
+                await self._stream.send_all(rest)
+            self._progress += 1
+        except LINK_ERRORS as exc:
+            self._finish(f"connection lost: {exc or type(exc).__name__}")
+        finally:
+            self._writing = False
+        await self._write_queued()  # what was queued meanwhile
 
     async def _until_broken(self, loop: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -266,6 +313,7 @@ class Connection:
         error = self._lost(self._closed_reason or "connection lost")
         while self._pending:
             self._pending.popleft().fill(error)
+        inline.flush()  # driven callers may have tried again on another connection
 
     async def _read_loop(self) -> None:
         reader = self._reader
@@ -280,6 +328,8 @@ class Connection:
                 if not pending:
                     raise RedisError(f"reply with no request waiting for it: {reply!r}")
                 pending.popleft().fill(reply_error(reply) if isinstance(reply, hiredis.ReplyError) else reply)
+            if inline.STATE.dirty:  # driven callers resumed above asked Redis again
+                inline.flush()
 
 
 def handshake_commands_for(address: RedisAddress) -> list[Command]:

@@ -257,6 +257,10 @@ def get_references(redis_port: int, with_node: bool) -> dict[str, list[str]]:
     """The getMeeting references by result name: their command lines (without --port)."""
     args = get_meeting_args(redis_port)
     out = {"asyncio_get": [sys.executable, str(REFERENCES / "asyncio_get.py"), *args]}
+    import os as _os
+
+    if _os.environ.get("PROTO"):
+        out["proto_get"] = [sys.executable, "/tmp/sc/proto.py", *args]
     if with_node:
         out["node_get"] = ["node", str(NODE_REFERENCE / "server.js"), *args]
     return out
@@ -622,7 +626,9 @@ def one_run(opts: argparse.Namespace, progress: Progress, folder: Path) -> dict[
         finally:
             echo.stop()
         progress.step("echo reference")
-        for name, command in ({} if opts.only else get_references(redis.port, opts.node)).items():
+        for name, command in get_references(redis.port, opts.node).items():
+            if opts.only and name not in opts.only:
+                continue
             ref = Reference(command)
             try:
                 out[name] = request_scenario(name, ref, redis.port, opts, seed_file, 100, None)
@@ -853,10 +859,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle", type=int, default=10_000, help="idle connections")
     parser.add_argument("--quick", action="store_true", help="1 run, 2 s each, 1000 idle connections")
     parser.add_argument("--in-flight", type=int, default=8, help="fan-out updates under way at once")
-    parser.add_argument("--only", nargs="+", help="just these request scenarios (printed as JSON)")
+    parser.add_argument(
+        "--only", nargs="+", help="just these request scenarios and references (printed as JSON)"
+    )
     opts = parser.parse_args(argv)
     if opts.only:
-        opts.node = False  # a look at a few scenarios: no references but the echo
+        # A look at a few scenarios: the echo, and the references named among them.
+        opts.node = "node_get" in opts.only and node_ready()
         with tempfile.TemporaryDirectory(prefix="roomful-bench-") as tmp:
             found = one_run(opts, Progress(len(opts.only) + 2), Path(tmp))
         print(json.dumps(found, indent=2))

@@ -39,3 +39,9 @@ class Services:
     directory: DirectoryStore
     availability: AvailabilityStore
     searches: SearchCache = field(default_factory=SearchCache)  # findMeetingTimes' (per instance)
+
+    @property
+    def drivable(self) -> bool:
+        """Whether a one-round-trip request may be answered without a task
+        (service/dispatch.py `answer_inline`)."""
+        return self.meetings.redis.drivable

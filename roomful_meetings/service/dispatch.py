@@ -6,10 +6,13 @@ unexpected is a 500 whose message carries an id that is also in the log.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
 import secrets
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 import msgspec
 
@@ -30,7 +33,7 @@ from roomful_meetings.protocol.envelope import (
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.endpoints import ENDPOINTS
 from roomful_meetings.storage.base import Write
-from roomful_meetings.storage.redis import RedisConnectionLost, RedisUnavailable
+from roomful_meetings.storage.redis import RedisConnectionLost, RedisUnavailable, inline
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,18 @@ def one_round_trip(read: Request | FrameError) -> bool:
         return True
     spec = ENDPOINTS.get(read.endpoint)
     return spec is None or spec.one_round_trip
+
+
+def answer_inline(
+    reply: Coroutine[Any, Any, bytes], context: contextvars.Context, on_done: inline.Done
+) -> None:
+    """Run `reply` (a `dispatch` of a one-round-trip request, `Services.drivable`) without a
+    task: it goes on as Redis answers, and `on_done(frame, error)` gets its end
+    (storage/redis/inline.py). The caller's batch ends with `flush_inline`."""
+    inline.drive(reply, context, on_done)
+
+
+flush_inline = inline.flush
 
 
 async def dispatch(services: Services, caller: Caller, frame: str | bytes | Request | FrameError) -> bytes:

@@ -25,7 +25,7 @@ class Endpoint:
     handler: Handler
     admin: bool
     changes: bool
-    one_round_trip: bool  # answered with one Redis round trip (the session may answer inline)
+    one_round_trip: bool  # usually one Redis round trip: the session may answer it inline
     decoder: msgspec.json.Decoder[Any] = field(repr=False)
     summary: str = ""
 
@@ -49,8 +49,10 @@ class Routes:
         [Callable[[Services, Caller, P], Awaitable[Any]]], Callable[[Services, Caller, P], Awaitable[Any]]
     ]:
         """Declare a handler for `name`; `changes` marks requests that write (safe retries
-        apply); `one_round_trip` those whose handler usually awaits Redis once (the session
-        may then answer inline); `summary` is its line in the AsyncAPI document."""
+        apply); `one_round_trip` those whose handler usually awaits Redis once: the session
+        may then answer inline, even without a task (storage/redis/inline.py), so such a
+        handler awaits nothing but Redis (no nursery, cancel scope or sleep of its own);
+        `summary` is its line in the AsyncAPI document."""
 
         def declare(
             handler: Callable[[Services, Caller, P], Awaitable[Any]],

@@ -26,6 +26,7 @@ from roomful_meetings.service.tenants import Tenants
 from roomful_meetings.transport.admission import Admission
 from roomful_meetings.transport.keepalive import Keepalive
 from roomful_meetings.transport.listen import open_listeners
+from roomful_meetings.transport.reactor import Reactor
 from roomful_meetings.transport.session import Session
 from roomful_meetings.transport.wire import WireStream
 
@@ -61,6 +62,7 @@ class WebsocketServer:
         self.keepalive = Keepalive(settings)
         self.admission = Admission(settings.max_connections, settings.max_connections_per_user)
         self.allowed_origins = parse_allowed_origins(settings.allowed_origins)
+        self.reactor = Reactor()  # every session's reads (run by `serve`)
 
     async def serve(
         self, stop: trio.Event, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
@@ -72,6 +74,7 @@ class WebsocketServer:
         port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as connections:
             connections.start_soon(self.keepalive.run)
+            connections.start_soon(self.reactor.run)
             async with trio.open_nursery() as listening:
                 await listening.start(
                     partial(trio.serve_listeners, self._accept, listeners, handler_nursery=connections)
@@ -103,7 +106,7 @@ class WebsocketServer:
                 if request is not None:
                     # The session reads from here on: what the client sends after the 101
                     # must not reach trio-websocket's reader (see WireStream).
-                    wire.take_reads()
+                    wire.take_reads(self.reactor)
                     await self._handle(request, wire)
             finally:
                 nursery.cancel_scope.cancel()

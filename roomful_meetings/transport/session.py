@@ -6,13 +6,19 @@ while the socket keeps up (see transport/wire.py). Pushes never wait: a client w
 is full of undelivered events is closed (code 4008) instead of slowing anyone else.
 Responses do wait for room, which stalls only this connection's own requests.
 
-The reader reads the socket itself once trio-websocket has done the handshake, and splits
-the bytes into messages with the sans-IO `FrameReader` (protocol/frames.py): no reader task,
-channel or lock per message. It answers pings, checks the request rate, then waits for a
-free in-flight slot (back-pressure on a client that sends faster than it is answered).
-A request that needs at most one Redis round trip, read while nothing else is in flight
-or waiting to be read, is answered by the reader itself; any other starts a task of its
-own, so that slow requests overlap (up to --max-in-flight) and never hold up reading.
+Reading: once trio-websocket has done the handshake, the instance's reactor
+(transport/reactor.py) tells the session when bytes arrive, and the session splits them
+into messages with the sans-IO `FrameReader` (protocol/frames.py). The common case is
+answered right there, with no task at all: one message, a request that needs at most one
+Redis round trip (`one_round_trip`), nothing in flight and nothing queued to send. It is
+driven without a task as Redis answers (service/dispatch.py `answer_inline`) and the next
+bytes are read when it is answered. Everything else goes to the session's reader task:
+it answers pings, checks the request rate, then waits for a free in-flight slot
+(back-pressure on a client that sends faster than it is answered); a lone one-round-trip
+request is answered by the reader itself, any other starts a task of its own, so that
+slow requests overlap (up to --max-in-flight) and never hold up reading. While the reader
+task is busy, or a request is in flight inline, nothing is read: the bytes wait in the
+socket, so a client that sends faster than it is answered is slowed by TCP.
 
 Closing is a request: it cancels the connection's nursery, then the close handshake is
 trio-websocket's (it sends the close frame; the reader passes it the peer's). A peer that
@@ -22,10 +28,11 @@ dropped without waiting for an answer, as RFC 6455 (7.1.7) says and wsproto does
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import time
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 import trio
@@ -45,7 +52,7 @@ from roomful_meetings.protocol.frames import Binary, Close, FrameFailure, FrameR
 from roomful_meetings.protocol.websocket import close_frame, masked_close_frame, pong_frame, text_frame
 from roomful_meetings.service.connection import ServiceUnavailable, missed_events, storage_guard
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.service.dispatch import dispatch, one_round_trip, read_request
+from roomful_meetings.service.dispatch import answer_inline, dispatch, one_round_trip, read_request
 from roomful_meetings.service.legacy import legacy_event_frame
 from roomful_meetings.transport.wire import WireStream
 
@@ -69,6 +76,7 @@ CLOSE_GOING_AWAY: Final = 1001
 CLOSE_ABNORMAL: Final = 1006  # reported (never sent) when the peer went without a close frame
 CLOSE_UNSUPPORTED_DATA: Final = 1003
 CLOSE_POLICY_VIOLATION: Final = 1008
+CLOSE_INTERNAL_ERROR: Final = 1011
 CLOSE_TRY_AGAIN: Final = 1013
 CLOSE_TOKEN_EXPIRED: Final = 4001
 CLOSE_TOO_SLOW: Final = 4008
@@ -85,6 +93,9 @@ class _Gone:
 
 GONE: Final = _Gone()
 
+# What one read of the socket gave: messages and control frames, a violation, or the end.
+Got = list[Received] | FrameFailure | _Gone
+
 
 class Session:
     # Slots: tens of thousands of these live at once (memory per connection is measured).
@@ -92,16 +103,22 @@ class Session:
         "_bucket",
         "_cancel",
         "_closing",
+        "_context",
         "_delivery",
         "_draining",
+        "_drivable",
+        "_driven",
         "_ending",
         "_expiry",
         "_frames",
+        "_handed",
         "_in_flight",
         "_inline",
         "_legacy",
         "_nursery",
         "_pinged_at",
+        "_pumping",
+        "_reader",
         "_reading",
         "_rejected",
         "_requests",
@@ -152,7 +169,14 @@ class Session:
         self._nursery: trio.Nursery | None = None
         self._reading = trio.CancelScope()
         self._draining = False
-        self._inline = False  # the reader is answering a request itself
+        self._inline = False  # the reader task is answering a request itself
+        self._drivable = services.drivable  # requests may be answered without a task
+        # Theirs: a copy of the connection task's (its id, for the logs), made in `run`.
+        self._context = contextvars.Context()
+        self._reader: trio.lowlevel.Task | None = None  # the reader task, while it waits for bytes
+        self._handed: Got | None = None  # what was read for the reader task to act on
+        self._pumping = False  # `_arrived` is reading and answering
+        self._driven = False  # a request is being answered without a task
         self._pinged_at: float | None = None
         self._expiry = math.inf  # on the trio clock
         if expires_at is not None and math.isfinite(expires_at):
@@ -206,6 +230,7 @@ class Session:
 
     async def run(self) -> None:
         # The server handed the reads to this session at the handshake (wire.take_reads).
+        self._context = contextvars.copy_context()
         with self._cancel:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -373,22 +398,114 @@ class Session:
             self._send_framed(PING_FRAME)
 
     async def _read_loop(self, nursery: trio.Nursery) -> None:
-        frames = self._frames
+        self.wire.on_readable = self._arrived
+        try:
+            while True:
+                got = await self._next_read()
+                if isinstance(got, _Gone):
+                    self._ending = GONE
+                    self.close_code, self.close_reason = CLOSE_ABNORMAL, "the peer went without a close frame"
+                    return
+                if isinstance(got, FrameFailure):
+                    if await self._handle(got.received, nursery):
+                        self._ending = got
+                        self.close(got.code, got.reason)
+                    return
+                if not await self._handle(got, nursery):
+                    return
+        finally:
+            self.wire.on_readable = None
+
+    async def _next_read(self) -> Got:
+        """What `_arrived` handed over, or the next read (waiting for bytes)."""
         while True:
-            data = await self.wire.read()
-            if not data:
-                self._ending = GONE
-                self.close_code, self.close_reason = CLOSE_ABNORMAL, "the peer went without a close frame"
-                return
-            try:
-                received = frames.feed(data)
-            except FrameFailure as failure:
-                if await self._handle(failure.received, nursery):
-                    self._ending = failure
-                    self.close(failure.code, failure.reason)
-                return
-            if not await self._handle(received, nursery):
-                return
+            got = self._handed
+            if got is not None:
+                self._handed = None
+                return got
+            if self.wire.readable:
+                data = self.wire.read_now()
+                if data is not None:
+                    return self._split(data)
+            self._reader = trio.lowlevel.current_task()
+
+            def abort(_: Any) -> trio.lowlevel.Abort:
+                self._reader = None
+                return trio.lowlevel.Abort.SUCCEEDED
+
+            await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def _split(self, data: bytes) -> Got:
+        if not data:
+            return GONE
+        try:
+            return self._frames.feed(data)
+        except FrameFailure as failure:
+            return failure
+
+    def _arrived(self) -> None:
+        """Bytes arrived (the reactor) or an inline answer was sent: while the reader task
+        waits for bytes and nothing is in flight, read them here, and answer a lone
+        one-round-trip request inline; hand anything else to the reader task."""
+        if self._pumping or self._driven:
+            return  # the loop below goes on, or the inline answer's end comes back here
+        self._pumping = True
+        try:
+            # Until a request is being answered inline: its end comes back here.
+            while self._reader is not None and not self._driven and self.wire.readable:
+                if self._in_flight:  # requests in tasks: the reader reads, by its rules
+                    self._wake_reader(None)
+                    return
+                data = self.wire.read_now()
+                if data is None:
+                    return
+                got = self._split(data)
+                if not self._answered_inline(got):
+                    self._wake_reader(got)
+                    return
+        except Exception:
+            log.exception("user=%s reading failed", self.user_id)
+            self.close(CLOSE_INTERNAL_ERROR, "internal error")
+        finally:
+            self._pumping = False
+
+    def _wake_reader(self, got: Got | None) -> None:
+        assert self._reader is not None
+        self._handed = got
+        reader, self._reader = self._reader, None
+        trio.lowlevel.reschedule(reader)
+
+    def _answered_inline(self, got: Got) -> bool:
+        """Start answering `got` here if it is one one-round-trip request and nothing stands
+        in the way (see the module's docstring); True when it is taken care of."""
+        if type(got) is not list or len(got) != 1 or type(got[0]) is not bytes:
+            return False
+        if not self._drivable or self._draining or self._cancel.cancel_called or self.wire.queued:
+            return False
+        message = got[0]
+        request = read_request(message)
+        if not one_round_trip(request):
+            return False
+        if not self._bucket.take(trio.current_time()):
+            self._reject_rate(message)
+            return True
+        self._rejected = 0
+        self._in_flight += 1
+        self._driven = True
+        answer_inline(self._reply(request), self._context, self._answered)
+        return True
+
+    def _answered(self, reply: bytes | None, error: BaseException | None) -> None:
+        """The end of a request answered without a task."""
+        self._driven = False
+        self._one_done()
+        if error is not None:
+            log.error("user=%s request failed", self.user_id, exc_info=error)
+            self.close(CLOSE_INTERNAL_ERROR, "internal error")
+            return
+        if reply is not None and not self._closing:
+            self.wire.write_over(text_frame(reply))
+        self._arrived()  # bytes that came meanwhile
 
     async def _handle(self, received: list[Received], nursery: trio.Nursery) -> bool:
         """Act on what one read completed, in order; False once the connection is ending."""
@@ -450,12 +567,18 @@ class Session:
         limit = f"{self.settings.rate_per_second:g}/s"
         self.send(encode_error(endpoint, event, RateLimited(f"request rate above {limit}; slow down")))
 
-    async def _answer(self, request: Request | FrameError) -> None:
+    async def _reply(self, request: Request | FrameError) -> bytes:
         self._requests += 1
-        # In the request's task, or in the reader's for the time of an inline answer.
+        # In the request's task, the reader's, or the connection's context when inline.
         request_id = REQUEST_ID.set(f"{CONNECTION_ID.get()}-{self._requests}")
         try:
-            reply = await dispatch(self.services, self.caller, request)
+            return await dispatch(self.services, self.caller, request)
+        finally:
+            REQUEST_ID.reset(request_id)
+
+    async def _answer(self, request: Request | FrameError) -> None:
+        try:
+            reply = await self._reply(request)
             # A response waits for room in the queue: at most max_in_flight of them can, and
             # the reader stops reading meanwhile, so a client that does not read only stalls
             # itself. Pushes never wait (see `send`).
@@ -465,8 +588,10 @@ class Session:
                 except (trio.ClosedResourceError, trio.BrokenResourceError):
                     pass  # the connection went meanwhile: nobody to answer
         finally:
-            REQUEST_ID.reset(request_id)
-            self._in_flight -= 1
-            if self._slot_freed is not None:
-                self._slot_freed.set()
-                self._slot_freed = None
+            self._one_done()
+
+    def _one_done(self) -> None:
+        self._in_flight -= 1
+        if self._slot_freed is not None:
+            self._slot_freed.set()
+            self._slot_freed = None

@@ -15,8 +15,10 @@ send queue: past `limit` frames `write_nowait` refuses, and the caller closes th
 connection as too slow; `write` waits for room instead.
 
 Reads: trio-websocket reads the handshake through `receive_some`. Once the session has
-accepted it, the session takes the reads over (`take_reads`, then `read`: the socket's
-bytes, for the session's own frame reader), and trio-websocket's reader task waits in
+accepted it, the session takes the reads over (`take_reads`): the instance's reactor
+(transport/reactor.py) reports each arrival of bytes (`readable`, then `on_readable`), and
+the session reads them with `read_now`, for its own frame reader; `read` waits for them
+the plain trio way (for the close handshake). trio-websocket's reader task waits in
 `receive_some` until the session hands it bytes with `give`: the peer's close frame, for
 trio-websocket to answer (the close handshake), or b"" for the end of the stream.
 """
@@ -25,9 +27,13 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from typing import Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
 
 import trio
+
+if TYPE_CHECKING:
+    from roomful_meetings.transport.reactor import Reactor
 
 READ_BYTES: Final = 65536  # one read from the socket
 WRITEV_CHUNKS: Final = 64  # chunks handed to one writev call (Linux allows 1024)
@@ -49,12 +55,15 @@ class WireStream(trio.abc.Stream):
         "_nursery",
         "_progress",
         "_queue",
+        "_reactor",
         "_reader_idle",
         "_reads_taken",
         "_stream",
         "_written",
         "heard_at",
         "limit",
+        "on_readable",
+        "readable",
     )
 
     def __init__(self, stream: trio.SocketStream, nursery: trio.Nursery, limit: int) -> None:
@@ -76,6 +85,10 @@ class WireStream(trio.abc.Stream):
         self._given: bytes | None = None  # bytes handed to trio-websocket, not yet taken
         self._reader_idle = False  # trio-websocket's reader waits for bytes (took the last)
         self.heard_at = trio.current_time()  # when bytes last came from the peer
+        self._reactor: Reactor | None = None
+        # Bytes arrived that no read has taken yet (the reactor reports arrivals only).
+        self.readable = False
+        self.on_readable: Callable[[], None] | None = None  # the session's, while it reads
 
     @property
     def peer(self) -> str:
@@ -101,6 +114,14 @@ class WireStream(trio.abc.Stream):
             return False
         self._put(data)
         return True
+
+    def write_over(self, data: bytes) -> None:
+        """Write or queue `data` without waiting, even past the limit: the response of a
+        request answered without a task. The session runs one such at a time, and only
+        while nothing is queued, so the queue goes at most one frame over its limit."""
+        if self._closed or self._broken is not None:
+            return
+        self._put(data)
 
     async def write(self, data: bytes) -> None:
         """Write or queue `data`, first waiting while the queue is full. Unlike most trio
@@ -164,12 +185,37 @@ class WireStream(trio.abc.Stream):
 
     # reads on the session's behalf
 
-    def take_reads(self) -> None:
-        """From now on the session reads the socket (`read`); trio-websocket gets only what
-        the session gives it."""
+    def take_reads(self, reactor: Reactor) -> None:
+        """From now on the session reads the socket, told by `reactor` when bytes arrive;
+        trio-websocket gets only what the session gives it."""
         self._reads_taken = True
         if self._handshake_read is not None:
             self._handshake_read.cancel()  # the reader waits on the socket: stop it waiting
+        self._reactor = reactor
+        self.readable = True  # bytes may have come before the registration: look once
+        reactor.add(self._fd, self._arrived)
+
+    def _arrived(self, now: float) -> None:
+        self.readable = True
+        self.heard_at = now
+        if self.on_readable is not None:
+            self.on_readable()
+
+    def read_now(self) -> bytes | None:
+        """The bytes that have arrived: None when there are none (yet), b"" once the peer
+        has closed or reset the connection."""
+        try:
+            data = os.read(self._fd, READ_BYTES)
+        except BlockingIOError:
+            self.readable = False
+            return None
+        except OSError:
+            return b""  # reset by the peer
+        if 0 < len(data) < READ_BYTES:
+            # A short read took all there was (as libuv assumes): the next arrival is
+            # reported again.
+            self.readable = False
+        return data
 
     async def read(self) -> bytes:
         """The next bytes from the peer; b"" once it has closed or reset the connection."""
@@ -200,6 +246,9 @@ class WireStream(trio.abc.Stream):
     async def aclose(self) -> None:
         # Marked closed first: the descriptor number is free for reuse once it is closed.
         self._closed = True
+        self.on_readable = None
+        if self._reactor is not None:
+            self._reactor.remove(self._fd)
         self._queue = _NOTHING_QUEUED
         self._progress.unpark_all()
         await self._stream.aclose()

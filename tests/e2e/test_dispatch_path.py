@@ -5,7 +5,7 @@ way (max_in_flight, 4008 and 429 have their own tests in test_operations and tes
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import trio
@@ -14,10 +14,12 @@ import trio.testing
 from roomful_meetings.client import connect
 from roomful_meetings.protocol.payloads import MeetingRef
 from roomful_meetings.service.context import Caller, Services
+from roomful_meetings.storage.embedded import RedisProcess
 from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import ready
-from tests.endpoints import installed
+from tests.endpoints import TestHandler, installed
 from tests.protocol.test_frames import frame
+from tests.topologies import command
 from tests.wsraw import RawPeer, open_raw
 
 TEXT = 1
@@ -59,6 +61,31 @@ def spawned(task: str) -> bool:
     return task.endswith("Session._answer")
 
 
+GET = b'{"endpoint":"meeting:getMeeting","data":{"meetingId":"m%d"},"event":{"id":"%d"}}'
+
+
+async def open_peer(url: str, user: str) -> tuple[trio.abc.Stream, RawPeer]:
+    """A raw websocket client of `user`, accepted (its connection:ready not read yet)."""
+    stream, status, received = await open_raw(url, [(b"authorization", f"Bearer {token(user)}".encode())])
+    assert status == 101
+    return stream, RawPeer(stream, received)
+
+
+def get_held_until_released(
+    redis_server: RedisProcess, prefix: str, entered: list[str]
+) -> tuple[TestHandler, Callable[[], None]]:
+    """A getMeeting handler that may be driven without a task (it awaits only Redis): a
+    BLPOP that waits for the test's `release()`, one per request."""
+    release_key = f"{prefix}release"
+
+    async def get(services: Services, caller: Caller, data: MeetingRef) -> dict[str, str]:
+        entered.append(data.meetingId)
+        await services.meetings.redis.execute("BLPOP", release_key, 10)
+        return {"meetingId": data.meetingId}
+
+    return get, lambda: command(redis_server.port, "LPUSH", release_key, "go")
+
+
 async def test_a_lone_one_round_trip_request_is_answered_by_the_reader(
     server: ServerHandle, recorder: Recorder
 ) -> None:
@@ -86,15 +113,10 @@ async def test_a_request_while_another_is_in_flight_gets_a_task_and_is_not_held_
 
 
 async def test_requests_read_together_each_get_a_task(server: ServerHandle, recorder: Recorder) -> None:
-    stream, status, received = await open_raw(
-        server.url, [(b"authorization", f"Bearer {token('alice')}".encode())]
-    )
-    assert status == 101
-    peer = RawPeer(stream, received)
+    stream, peer = await open_peer(server.url, "alice")
     async with stream:
         assert (await peer.next_frame())[0] == TEXT  # connection:ready
-        get = b'{"endpoint":"meeting:getMeeting","data":{"meetingId":"m%d"},"event":{"id":"%d"}}'
-        await stream.send_all(b"".join(frame(TEXT, get % (i, i)) for i in range(3)))
+        await stream.send_all(b"".join(frame(TEXT, GET % (i, i)) for i in range(3)))
         answered = {json.loads((await peer.next_frame())[1])["event"]["id"] for _ in range(3)}
     assert answered == {"0", "1", "2"}
     # The first two came with more behind them in the same read: not answered inline.
@@ -109,11 +131,7 @@ async def test_a_client_that_does_not_read_its_responses_only_stalls_itself(
     server = await start_server(
         send_queue_frames=4, max_in_flight=2, rate_per_second=10_000, rate_burst=10_000
     )
-    stream, status, received = await open_raw(
-        server.url, [(b"authorization", f"Bearer {token('bob')}".encode())]
-    )
-    assert status == 101
-    peer = RawPeer(stream, received)
+    stream, peer = await open_peer(server.url, "bob")
     big = b"x" * 60_000  # each 404 echoes the id: responses fill the socket buffers fast
     request = b'{"endpoint":"meeting:getMeeting","data":{"meetingId":"%s"},"event":{"id":"%d"}}'
     async with stream, connect(server.url, token("carol")) as carol:
@@ -137,16 +155,11 @@ async def test_a_client_that_does_not_read_its_responses_only_stalls_itself(
 
 
 async def test_stopping_during_an_inline_answer_still_sends_it(
-    server: ServerHandle, monkeypatch: pytest.MonkeyPatch
+    server: ServerHandle, redis_server: RedisProcess, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Draining stops reading, not the answer the reader is giving itself."""
-    entered, release = trio.Event(), trio.Event()
-
-    async def get(services: Services, caller: Caller, data: MeetingRef) -> dict[str, str]:
-        entered.set()
-        await release.wait()
-        return {"meetingId": data.meetingId}
-
+    """Draining stops reading, not the answer being given inline."""
+    entered: list[str] = []
+    get, release = get_held_until_released(redis_server, prefix, entered)
     with installed(monkeypatch, "meeting:getMeeting", get):
         async with connect(server.url, token("alice")) as alice:
             await ready(alice)
@@ -157,8 +170,36 @@ async def test_stopping_during_an_inline_answer_still_sends_it(
                     replies.append((await alice.request("meeting:getMeeting", {"meetingId": "m"})).data)
 
                 nursery.start_soon(ask)
-                await entered.wait()
+                await trio.testing.wait_all_tasks_blocked()
+                assert entered == ["m"]
                 server.stop.set()
                 await trio.testing.wait_all_tasks_blocked()  # the drain has reached the session
-                release.set()
+                assert not replies
+                release()
             assert replies == [{"meetingId": "m"}]
+
+
+async def test_a_request_sent_during_an_inline_answer_is_read_once_that_is_sent(
+    server: ServerHandle, redis_server: RedisProcess, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An inline answer holds the connection's reading, as the reader's own answer did:
+    the next request waits in the socket, and the answers keep the requests' order."""
+    entered: list[str] = []
+    get, release = get_held_until_released(redis_server, prefix, entered)
+    with installed(monkeypatch, "meeting:getMeeting", get):
+        stream, peer = await open_peer(server.url, "alice")
+        async with stream:
+            assert (await peer.next_frame())[0] == TEXT  # connection:ready
+            await stream.send_all(frame(TEXT, GET % (1, 1)))
+            await trio.testing.wait_all_tasks_blocked()
+            await stream.send_all(frame(TEXT, GET % (2, 2)))
+            await trio.sleep(0.05)
+            await trio.testing.wait_all_tasks_blocked()
+            assert entered == ["m1"]  # the second waits unread
+            release()
+            first = json.loads((await peer.next_frame())[1])
+            release()
+            second = json.loads((await peer.next_frame())[1])
+    assert entered == ["m1", "m2"]
+    assert [first["event"]["id"], second["event"]["id"]] == ["1", "2"]
+    assert second["data"] == {"meetingId": "m2"}

@@ -1,0 +1,65 @@
+"""One epoll for the reads of every connection of an instance.
+
+Theory of operation: trio waits for a socket with a one-shot registration, so each read of
+each connection costs an `epoll_ctl` and a pass through the scheduler for the task that
+waited. Here every connection's socket is registered once, edge-triggered, in an epoll of
+the instance's own; one task waits for that epoll to be readable (trio watches it like
+any descriptor), then takes every ready socket in one `epoll_wait` and calls its
+`on_readable` there and then. A connection reads, and may answer a request, inside that
+call (transport/session.py), so a batch of a hundred requests costs one wake-up, and the
+Redis commands they queued leave in one write per Redis connection (`flush_inline`).
+
+Edge-triggered: a socket is reported when bytes arrive, not while bytes wait, so whoever
+is told must remember it (WireStream.readable) until a read comes back short. Linux
+removes a closed descriptor from the epoll; `remove` drops it first anyway, before its
+number can be reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import select
+from collections.abc import Callable
+from typing import Final
+
+import trio
+
+from roomful_meetings.service.dispatch import flush_inline
+
+log = logging.getLogger(__name__)
+
+EVENTS: Final = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
+
+
+class Reactor:
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._readers: dict[int, Callable[[float], None]] = {}
+
+    def add(self, fd: int, on_readable: Callable[[float], None]) -> None:
+        """Call `on_readable(now)` (trio's clock) whenever bytes (or the end) arrive on `fd`."""
+        self._readers[fd] = on_readable
+        self._epoll.register(fd, EVENTS)
+
+    def remove(self, fd: int) -> None:
+        if self._readers.pop(fd, None) is not None:
+            with contextlib.suppress(OSError):  # already closed: Linux dropped it
+                self._epoll.unregister(fd)
+
+    async def run(self) -> None:
+        epoll, readers = self._epoll, self._readers
+        try:
+            while True:
+                await trio.lowlevel.wait_readable(epoll.fileno())
+                now = trio.current_time()
+                for fd, _ in epoll.poll(0):
+                    on_readable = readers.get(fd)
+                    if on_readable is not None:
+                        try:
+                            on_readable(now)
+                        except Exception:  # one connection's bug must not stop every read
+                            log.exception("reading fd %d failed", fd)
+                flush_inline()
+        finally:
+            epoll.close()

@@ -1,0 +1,109 @@
+"""The instance's epoll (transport/reactor.py) on real sockets: told once per arrival,
+whoever has read or not, until removed; one connection's failure stops nobody else's."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+import trio.testing
+
+from roomful_meetings.transport.reactor import Reactor
+
+
+@pytest.fixture
+async def reactor(nursery: trio.Nursery) -> AsyncIterator[Reactor]:
+    reactor = Reactor()
+    nursery.start_soon(reactor.run)
+    yield reactor
+
+
+def pair() -> tuple[socket.socket, socket.socket]:
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    return ours, theirs
+
+
+async def settle() -> None:
+    await trio.testing.wait_all_tasks_blocked()
+
+
+async def test_each_arrival_is_reported_once_read_or_not(reactor: Reactor) -> None:
+    ours, theirs = pair()
+    told: list[float] = []
+    reactor.add(ours.fileno(), told.append)
+    await settle()
+    assert told == []
+    theirs.send(b"one")
+    await settle()
+    assert len(told) == 1 and told[0] <= trio.current_time()
+    await settle()
+    assert len(told) == 1  # edge-triggered: the unread bytes are not reported again
+    theirs.send(b"two")
+    await settle()
+    assert len(told) == 2
+    assert ours.recv(100) == b"onetwo"
+    ours.close()
+    theirs.close()
+
+
+async def test_the_peer_closing_is_an_arrival(reactor: Reactor) -> None:
+    ours, theirs = pair()
+    told: list[float] = []
+    reactor.add(ours.fileno(), told.append)
+    theirs.close()
+    await settle()
+    assert told and ours.recv(100) == b""
+    ours.close()
+
+
+async def test_a_removed_socket_is_not_reported(reactor: Reactor) -> None:
+    ours, theirs = pair()
+    told: list[float] = []
+    reactor.add(ours.fileno(), told.append)
+    reactor.remove(ours.fileno())
+    reactor.remove(ours.fileno())  # twice is harmless
+    theirs.send(b"x")
+    await settle()
+    assert told == []
+    ours.close()
+    theirs.close()
+
+
+async def test_a_failing_reader_does_not_stop_the_others(reactor: Reactor) -> None:
+    bad, bad_peer = pair()
+    good, good_peer = pair()
+
+    def fails(now: float) -> None:
+        raise RuntimeError("a bug in one connection")
+
+    told: list[float] = []
+    reactor.add(bad.fileno(), fails)
+    reactor.add(good.fileno(), told.append)
+    bad_peer.send(b"x")
+    good_peer.send(b"y")
+    await settle()
+    good_peer.send(b"z")
+    await settle()
+    assert len(told) == 2
+    for s in (bad, bad_peer, good, good_peer):
+        s.close()
+
+
+async def test_a_closed_connections_number_reused_reports_to_its_new_owner(reactor: Reactor) -> None:
+    first, first_peer = pair()
+    old: list[float] = []
+    reactor.add(first.fileno(), old.append)
+    reactor.remove(first.fileno())
+    first.close()
+    first_peer.close()
+    second, second_peer = pair()  # most likely the same number again
+    new: list[float] = []
+    reactor.add(second.fileno(), new.append)
+    second_peer.send(b"x")
+    await settle()
+    assert old == [] and len(new) == 1
+    second.close()
+    second_peer.close()

@@ -71,6 +71,15 @@ class Callgrind:
             total += int(match.group(1)) if match else 0
         return total
 
+    def top(self, count: int) -> str:
+        """The functions that executed the most instructions (callgrind_annotate)."""
+        dumps = sorted(self.out.parent.glob(self.out.name + "*"))
+        found = subprocess.run(
+            ["callgrind_annotate", "--inclusive=no", str(dumps[-1])], capture_output=True, text=True
+        )
+        lines = [line for line in found.stdout.splitlines() if re.match(r"\s*[\d,]+ \(", line)]
+        return "\n".join(lines[: count + 1])
+
     def stop(self) -> None:
         stop_process(self.proc, 30)
 
@@ -111,6 +120,7 @@ def main() -> None:
     parser.add_argument("--scenario", default="get", choices=sorted(ENDPOINTS))
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--top", type=int, default=0, help="print the server's N costliest C functions")
     opts = parser.parse_args()
     out: dict[str, Any] = {"scenario": opts.scenario}
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,6 +143,8 @@ def main() -> None:
             try:
                 wait_ready(http_port)
                 out["server"] = count(server, f"ws://127.0.0.1:{port}", opts, seed_file, http_port)
+                if opts.top:
+                    print(server.top(opts.top), file=sys.stderr)
             finally:
                 server.stop()
             echo = Callgrind(

@@ -43,7 +43,7 @@ class Reactor:
         self._epoll.register(fd, EVENTS)
 
     def remove(self, fd: int) -> None:
-        if self._readers.pop(fd, None) is not None:
+        if self._readers.pop(fd, None) is not None and not self._epoll.closed:
             with contextlib.suppress(OSError):  # already closed: Linux dropped it
                 self._epoll.unregister(fd)
 

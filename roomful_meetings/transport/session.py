@@ -486,7 +486,7 @@ class Session:
         request = read_request(message)
         if not one_round_trip(request):
             return False
-        if not self._bucket.take(trio.current_time()):
+        if not self._bucket.take(self.wire.heard_at):  # when it came: this reactor pass
             self._reject_rate(message)
             return True
         self._rejected = 0
@@ -503,8 +503,8 @@ class Session:
             log.error("user=%s request failed", self.user_id, exc_info=error)
             self.close(CLOSE_INTERNAL_ERROR, "internal error")
             return
-        if reply is not None and not self._closing:
-            self.wire.write_over(text_frame(reply))
+        if reply is not None and not (self._closing or self._cancel.cancel_called):
+            self.wire.write_over(text_frame(reply))  # (closing: as the cancelled tasks' would not)
         self._arrived()  # bytes that came meanwhile
 
     async def _handle(self, received: list[Received], nursery: trio.Nursery) -> bool:

@@ -107,3 +107,17 @@ async def test_a_closed_connections_number_reused_reports_to_its_new_owner(react
     assert old == [] and len(new) == 1
     second.close()
     second_peer.close()
+
+
+async def test_a_connection_closing_after_the_reactor_stopped_is_harmless() -> None:
+    # At shutdown the reactor and the connections are cancelled together, in any order.
+    reactor = Reactor()
+    ours, theirs = pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reactor.run)
+        reactor.add(ours.fileno(), lambda now: None)
+        await settle()
+        nursery.cancel_scope.cancel()
+    reactor.remove(ours.fileno())
+    ours.close()
+    theirs.close()

@@ -760,6 +760,7 @@ def markdown(runs: list[dict[str, Any]], ratio_runs: list[dict[str, float]], met
             ("server CPU us/req", "server_cpu_us"),
             ("Redis cmds/req", "redis_commands"),
             ("Redis CPU us/req", "redis_cpu_us"),
+            ("load generator CPU us/req", "loadgen_cpu_us"),
             ("server median ms", "server_median_ms"),
         ],
     )

@@ -219,11 +219,12 @@ async def main(users: int, operations: int, seed: int, with_chaos: bool = False)
         problems = []
         async with open_redis(redis.address) as store:
             await store.wait_connected()
-            meetings = await check_invariants(store, Keys(PREFIX))
+            keys = Keys(PREFIX)  # the default tenant's (data format 4)
+            meetings = await check_invariants(store, keys)
             for person in people:
                 stream = [
                     e[0].decode()
-                    for e in await store.execute("XRANGE", f"{PREFIX}u:{person.name}:events", "-", "+")
+                    for e in await store.execute("XRANGE", keys.user_events(person.name), "-", "+")
                 ]
                 if len(person.seen) != len(set(person.seen)):
                     problems.append(f"{person.name}: duplicate events")

@@ -30,6 +30,9 @@ from roomful_meetings.service.dispatch import flush_inline
 log = logging.getLogger(__name__)
 
 EVENTS: Final = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
+# Connections called back per pass: the rest wait for the next one (epoll keeps them ready),
+# so that Redis replies and events get their turn between passes under a flood.
+PASS: Final = 256
 
 
 class Reactor:
@@ -53,7 +56,7 @@ class Reactor:
             while True:
                 await trio.lowlevel.wait_readable(epoll.fileno())
                 now = trio.current_time()
-                for fd, _ in epoll.poll(0):
+                for fd, _ in epoll.poll(0, PASS):
                     on_readable = readers.get(fd)
                     if on_readable is not None:
                         try:

@@ -3,6 +3,7 @@ whoever has read or not, until removed; one connection's failure stops nobody el
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import AsyncIterator
 
@@ -10,7 +11,7 @@ import pytest
 import trio
 import trio.testing
 
-from roomful_meetings.transport.reactor import Reactor
+from roomful_meetings.transport.reactor import PASS, Reactor
 
 
 @pytest.fixture
@@ -121,3 +122,17 @@ async def test_a_connection_closing_after_the_reactor_stopped_is_harmless() -> N
     reactor.remove(ours.fileno())
     ours.close()
     theirs.close()
+
+
+async def test_more_ready_sockets_than_one_pass_takes_are_all_reported(reactor: Reactor) -> None:
+    pairs = [pair() for _ in range(PASS + 44)]
+    told: list[int] = []
+    for ours, _ in pairs:
+        reactor.add(ours.fileno(), functools.partial(lambda fd, now: told.append(fd), ours.fileno()))
+    for _, theirs in pairs:
+        theirs.send(b"x")
+    await settle()
+    assert sorted(told) == sorted(ours.fileno() for ours, _ in pairs)
+    for ours, theirs in pairs:
+        ours.close()
+        theirs.close()

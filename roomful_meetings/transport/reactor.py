@@ -10,9 +10,10 @@ call (transport/session.py), so a batch of a hundred requests costs one wake-up,
 Redis commands they queued leave in one write per Redis connection (`flush_inline`).
 
 Edge-triggered: a socket is reported when bytes arrive, not while bytes wait, so whoever
-is told must remember it (WireStream.readable) until a read comes back short. Linux
-removes a closed descriptor from the epoll; `remove` drops it first anyway, before its
-number can be reused.
+is told must remember it (WireStream.readable) until a read comes back short, or, when the
+report says the peer closed (ENDED: it may come in the same report as the last bytes),
+until a read says so. Linux removes a closed descriptor from the epoll; `remove` drops it
+first anyway, before its number can be reused.
 """
 
 from __future__ import annotations
@@ -33,20 +34,31 @@ EVENTS: Final = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
 # Connections called back per pass: the rest wait for the next one (epoll keeps them ready),
 # so that Redis replies and events get their turn between passes under a flood.
 PASS: Final = 256
+# What tells a reader that the peer has closed or reset the connection (with or after its
+# last bytes): reading must go on until it says so.
+ENDED: Final = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
+
+OnReadable = Callable[[float, int], None]
 
 
 class Reactor:
     def __init__(self) -> None:
         self._epoll = select.epoll()
-        self._readers: dict[int, Callable[[float], None]] = {}
+        self._readers: dict[int, OnReadable] = {}
 
-    def add(self, fd: int, on_readable: Callable[[float], None]) -> None:
-        """Call `on_readable(now)` (trio's clock) whenever bytes (or the end) arrive on `fd`."""
+    def add(self, fd: int, on_readable: OnReadable) -> None:
+        """Call `on_readable(now, events)` (trio's clock, epoll's flags) whenever bytes, or
+        the end of the stream, arrive on `fd`."""
         self._readers[fd] = on_readable
         self._epoll.register(fd, EVENTS)
 
-    def remove(self, fd: int) -> None:
-        if self._readers.pop(fd, None) is not None and not self._epoll.closed:
+    def remove(self, fd: int, on_readable: OnReadable) -> None:
+        """Stop calling `on_readable` for `fd` (a descriptor number reused since, and
+        registered by another, stays registered)."""
+        if self._readers.get(fd) != on_readable:
+            return
+        del self._readers[fd]
+        if not self._epoll.closed:
             with contextlib.suppress(OSError):  # already closed: Linux dropped it
                 self._epoll.unregister(fd)
 
@@ -56,11 +68,11 @@ class Reactor:
             while True:
                 await trio.lowlevel.wait_readable(epoll.fileno())
                 now = trio.current_time()
-                for fd, _ in epoll.poll(0, PASS):
+                for fd, events in epoll.poll(0, PASS):
                     on_readable = readers.get(fd)
                     if on_readable is not None:
                         try:
-                            on_readable(now)
+                            on_readable(now, events)
                         except Exception:  # one connection's bug must not stop every read
                             log.exception("reading fd %d failed", fd)
                 flush_inline()

@@ -113,7 +113,6 @@ class Session:
         "_frames",
         "_handed",
         "_in_flight",
-        "_inline",
         "_legacy",
         "_nursery",
         "_pinged_at",
@@ -169,7 +168,6 @@ class Session:
         self._nursery: trio.Nursery | None = None
         self._reading = trio.CancelScope()
         self._draining = False
-        self._inline = False  # the reader task is answering a request itself
         self._drivable = services.drivable  # requests may be answered without a task
         # Theirs: a copy of the connection task's (its id, for the logs), made in `run`.
         self._context = contextvars.Context()
@@ -318,11 +316,13 @@ class Session:
             self._delivery.settle(last_id)
 
     def drain(self) -> None:
-        """Shutting down: read no more requests, answer those in flight, then close 1001."""
+        """Shutting down: read no more requests, answer those already read (in flight, or
+        with the reader task), then close 1001."""
         self._draining = True
         self.close_code, self.close_reason = CLOSE_GOING_AWAY, "server shutting down"
-        if not self._inline:  # else the reader stops once that answer is sent (`_request`)
+        if self._reader is not None:  # waiting for bytes: nothing read is left unanswered
             self._reading.cancel()
+        # Otherwise the reader stops when it next comes back for bytes (`_next_read`).
 
     async def _finish_in_flight(self) -> None:
         while self._in_flight:
@@ -402,6 +402,8 @@ class Session:
         try:
             while True:
                 got = await self._next_read()
+                if got is None:
+                    return
                 if isinstance(got, _Gone):
                     self._ending = GONE
                     self.close_code, self.close_reason = CLOSE_ABNORMAL, "the peer went without a close frame"
@@ -416,13 +418,16 @@ class Session:
         finally:
             self.wire.on_readable = None
 
-    async def _next_read(self) -> Got:
-        """What `_arrived` handed over, or the next read (waiting for bytes)."""
+    async def _next_read(self) -> Got | None:
+        """What `_arrived` handed over, or the next read (waiting for bytes); None once
+        draining."""
         while True:
             got = self._handed
             if got is not None:
                 self._handed = None
                 return got
+            if self._draining:
+                return None
             if self.wire.readable:
                 data = self.wire.read_now()
                 if data is not None:
@@ -452,7 +457,7 @@ class Session:
         self._pumping = True
         try:
             # Until a request is being answered inline: its end comes back here.
-            while self._reader is not None and not self._driven and self.wire.readable:
+            while self._reader is not None and not self._driven and self.wire.readable and not self._draining:
                 if self._in_flight:  # requests in tasks: the reader reads, by its rules
                     self._wake_reader(None)
                     return
@@ -537,13 +542,7 @@ class Session:
         if alone and self._in_flight == 1 and one_round_trip(request):
             # Nothing else in flight or read: answering here costs no task and no hop, and
             # keeps the order; the next read waits one Redis round trip at most.
-            self._inline = True
-            try:
-                await self._answer(request)
-            finally:
-                self._inline = False
-            if self._draining:
-                self._reading.cancel()  # drained while answering: read no more
+            await self._answer(request)
         else:
             nursery.start_soon(self._answer, request)
 

@@ -28,12 +28,11 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import trio
 
-if TYPE_CHECKING:
-    from roomful_meetings.transport.reactor import Reactor
+from roomful_meetings.transport.reactor import ENDED, Reactor
 
 READ_BYTES: Final = 65536  # one read from the socket
 WRITEV_CHUNKS: Final = 64  # chunks handed to one writev call (Linux allows 1024)
@@ -53,6 +52,7 @@ class WireStream(trio.abc.Stream):
         "_handshake_read",
         "_head_started",
         "_nursery",
+        "_peer_ended",
         "_progress",
         "_queue",
         "_reactor",
@@ -88,6 +88,7 @@ class WireStream(trio.abc.Stream):
         self._reactor: Reactor | None = None
         # Bytes arrived that no read has taken yet (the reactor reports arrivals only).
         self.readable = False
+        self._peer_ended = False  # the reactor said the peer closed: read until the end
         self.on_readable: Callable[[], None] | None = None  # the session's, while it reads
 
     @property
@@ -195,9 +196,11 @@ class WireStream(trio.abc.Stream):
         self.readable = True  # bytes may have come before the registration: look once
         reactor.add(self._fd, self._arrived)
 
-    def _arrived(self, now: float) -> None:
+    def _arrived(self, now: float, events: int) -> None:
         self.readable = True
         self.heard_at = now
+        if events & ENDED:
+            self._peer_ended = True
         if self.on_readable is not None:
             self.on_readable()
 
@@ -211,9 +214,9 @@ class WireStream(trio.abc.Stream):
             return None
         except OSError:
             return b""  # reset by the peer
-        if 0 < len(data) < READ_BYTES:
+        if 0 < len(data) < READ_BYTES and not self._peer_ended:
             # A short read took all there was (as libuv assumes): the next arrival is
-            # reported again.
+            # reported again. Not the end of the stream when it came with the last bytes.
             self.readable = False
         return data
 
@@ -247,8 +250,9 @@ class WireStream(trio.abc.Stream):
         # Marked closed first: the descriptor number is free for reuse once it is closed.
         self._closed = True
         self.on_readable = None
-        if self._reactor is not None:
-            self._reactor.remove(self._fd)
+        if self._reactor is not None:  # once: the number may belong to another one next
+            self._reactor.remove(self._fd, self._arrived)
+            self._reactor = None
         self._queue = _NOTHING_QUEUED
         self._progress.unpark_all()
         await self._stream.aclose()

@@ -1,6 +1,8 @@
-"""Which task answers a request: the reader itself for a one-round-trip request read while
-nothing else is in flight, a task of its own otherwise; bounds and back-pressure hold either
-way (max_in_flight, 4008 and 429 have their own tests in test_operations and test_frames)."""
+"""Which task answers a request: none for a one-round-trip request read alone while nothing
+else is in flight (it runs in the reactor's callback, then in the Redis reader's), the
+connection's reader task when the Redis client cannot be driven (a Cluster's), a task of its
+own otherwise; bounds, order, back-pressure and draining hold every way (max_in_flight, 4008
+and 429 have their own tests in test_operations and test_frames)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from roomful_meetings.client import connect
 from roomful_meetings.protocol.payloads import MeetingRef
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.storage.embedded import RedisProcess
+from roomful_meetings.storage.redis import Pool
 from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import ready
 from tests.endpoints import TestHandler, installed
@@ -61,6 +64,10 @@ def spawned(task: str) -> bool:
     return task.endswith("Session._answer")
 
 
+def in_the_reactor(task: str) -> bool:
+    return task.endswith("Reactor.run")
+
+
 GET = b'{"endpoint":"meeting:getMeeting","data":{"meetingId":"m%d"},"event":{"id":"%d"}}'
 
 
@@ -93,7 +100,24 @@ async def test_a_lone_one_round_trip_request_is_answered_by_the_reader(
         await ready(alice)
         for _ in range(3):
             await alice.request("meeting:getMeeting", {"meetingId": "m"})
-    assert len(recorder.tasks) == 3 and not any(spawned(t) for t in recorder.tasks), recorder.tasks
+    assert len(recorder.tasks) == 3 and all(in_the_reactor(t) for t in recorder.tasks), recorder.tasks
+
+
+@pytest.fixture
+def not_drivable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Redis client of a Cluster: requests are never driven without a task."""
+    monkeypatch.setattr(Pool, "drivable", False)
+
+
+async def test_without_a_drivable_client_the_reader_task_answers(
+    not_drivable: None, server: ServerHandle, recorder: Recorder
+) -> None:
+    async with connect(server.url, token("alice")) as alice:
+        await ready(alice)
+        for _ in range(3):
+            await alice.request("meeting:getMeeting", {"meetingId": "m"})
+    assert len(recorder.tasks) == 3, recorder.tasks
+    assert not any(in_the_reactor(t) or spawned(t) for t in recorder.tasks), recorder.tasks
 
 
 async def test_a_request_while_another_is_in_flight_gets_a_task_and_is_not_held_up(
@@ -154,10 +178,17 @@ async def test_a_client_that_does_not_read_its_responses_only_stalls_itself(
     assert sorted(ids) == list(range(40))
 
 
+@pytest.mark.parametrize("drivable", [True, False], ids=["without-a-task", "by-the-reader-task"])
 async def test_stopping_during_an_inline_answer_still_sends_it(
-    server: ServerHandle, redis_server: RedisProcess, prefix: str, monkeypatch: pytest.MonkeyPatch
+    server: ServerHandle,
+    redis_server: RedisProcess,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    drivable: bool,
 ) -> None:
-    """Draining stops reading, not the answer being given inline."""
+    """Draining stops reading, not the answer being given inline (driven without a task,
+    or by the connection's reader task where the client cannot be driven)."""
+    monkeypatch.setattr(Pool, "drivable", drivable)
     entered: list[str] = []
     get, release = get_held_until_released(redis_server, prefix, entered)
     with installed(monkeypatch, "meeting:getMeeting", get):

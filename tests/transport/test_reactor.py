@@ -11,7 +11,7 @@ import pytest
 import trio
 import trio.testing
 
-from roomful_meetings.transport.reactor import PASS, Reactor
+from roomful_meetings.transport.reactor import ENDED, PASS, Reactor
 
 
 @pytest.fixture
@@ -19,6 +19,19 @@ async def reactor(nursery: trio.Nursery) -> AsyncIterator[Reactor]:
     reactor = Reactor()
     nursery.start_soon(reactor.run)
     yield reactor
+
+
+class Told:
+    """An on_readable that keeps what it was told: (now, epoll flags) per report."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[float, int]] = []
+
+    def __call__(self, now: float, events: int) -> None:
+        self.reports.append((now, events))
+
+    def __len__(self) -> int:
+        return len(self.reports)
 
 
 def pair() -> tuple[socket.socket, socket.socket]:
@@ -33,13 +46,13 @@ async def settle() -> None:
 
 async def test_each_arrival_is_reported_once_read_or_not(reactor: Reactor) -> None:
     ours, theirs = pair()
-    told: list[float] = []
-    reactor.add(ours.fileno(), told.append)
+    told = Told()
+    reactor.add(ours.fileno(), told)
     await settle()
-    assert told == []
+    assert len(told) == 0
     theirs.send(b"one")
     await settle()
-    assert len(told) == 1 and told[0] <= trio.current_time()
+    assert len(told) == 1 and told.reports[0][0] <= trio.current_time()
     await settle()
     assert len(told) == 1  # edge-triggered: the unread bytes are not reported again
     theirs.send(b"two")
@@ -52,23 +65,23 @@ async def test_each_arrival_is_reported_once_read_or_not(reactor: Reactor) -> No
 
 async def test_the_peer_closing_is_an_arrival(reactor: Reactor) -> None:
     ours, theirs = pair()
-    told: list[float] = []
-    reactor.add(ours.fileno(), told.append)
+    told = Told()
+    reactor.add(ours.fileno(), told)
     theirs.close()
     await settle()
-    assert told and ours.recv(100) == b""
+    assert len(told) == 1 and told.reports[0][1] & ENDED  # said so: read until the end
+    assert ours.recv(100) == b""
     ours.close()
 
 
 async def test_a_removed_socket_is_not_reported(reactor: Reactor) -> None:
     ours, theirs = pair()
-    told: list[float] = []
-    reactor.add(ours.fileno(), told.append)
-    reactor.remove(ours.fileno())
-    reactor.remove(ours.fileno())  # twice is harmless
+    told = Told()
+    reactor.add(ours.fileno(), told)
+    reactor.remove(ours.fileno(), told)
     theirs.send(b"x")
     await settle()
-    assert told == []
+    assert len(told) == 0
     ours.close()
     theirs.close()
 
@@ -77,12 +90,12 @@ async def test_a_failing_reader_does_not_stop_the_others(reactor: Reactor) -> No
     bad, bad_peer = pair()
     good, good_peer = pair()
 
-    def fails(now: float) -> None:
+    def fails(now: float, events: int) -> None:
         raise RuntimeError("a bug in one connection")
 
-    told: list[float] = []
+    told = Told()
     reactor.add(bad.fileno(), fails)
-    reactor.add(good.fileno(), told.append)
+    reactor.add(good.fileno(), told)
     bad_peer.send(b"x")
     good_peer.send(b"y")
     await settle()
@@ -95,17 +108,19 @@ async def test_a_failing_reader_does_not_stop_the_others(reactor: Reactor) -> No
 
 async def test_a_closed_connections_number_reused_reports_to_its_new_owner(reactor: Reactor) -> None:
     first, first_peer = pair()
-    old: list[float] = []
-    reactor.add(first.fileno(), old.append)
-    reactor.remove(first.fileno())
+    old = Told()
+    reactor.add(first.fileno(), old)
+    reactor.remove(first.fileno(), old)
     first.close()
     first_peer.close()
     second, second_peer = pair()  # most likely the same number again
-    new: list[float] = []
-    reactor.add(second.fileno(), new.append)
+    new = Told()
+    reactor.add(second.fileno(), new)
+    # The old owner's late second removal (a stream closed twice) leaves the new one be.
+    reactor.remove(second.fileno(), old)
     second_peer.send(b"x")
     await settle()
-    assert old == [] and len(new) == 1
+    assert len(old) == 0 and len(new) == 1
     second.close()
     second_peer.close()
 
@@ -116,10 +131,11 @@ async def test_a_connection_closing_after_the_reactor_stopped_is_harmless() -> N
     ours, theirs = pair()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(reactor.run)
-        reactor.add(ours.fileno(), lambda now: None)
+        told = Told()
+        reactor.add(ours.fileno(), told)
         await settle()
         nursery.cancel_scope.cancel()
-    reactor.remove(ours.fileno())
+    reactor.remove(ours.fileno(), told)
     ours.close()
     theirs.close()
 
@@ -128,7 +144,7 @@ async def test_more_ready_sockets_than_one_pass_takes_are_all_reported(reactor: 
     pairs = [pair() for _ in range(PASS + 44)]
     told: list[int] = []
     for ours, _ in pairs:
-        reactor.add(ours.fileno(), functools.partial(lambda fd, now: told.append(fd), ours.fileno()))
+        reactor.add(ours.fileno(), functools.partial(lambda fd, now, events: told.append(fd), ours.fileno()))
     for _, theirs in pairs:
         theirs.send(b"x")
     await settle()

@@ -469,7 +469,8 @@ class Session:
                     self._wake_reader(got)
                     return
         except Exception:
-            log.exception("user=%s reading failed", self.user_id)
+            # In the reactor's task: the connection's context carries its id into the line.
+            self._context.run(log.exception, "user=%s reading failed", self.user_id)
             self.close(CLOSE_INTERNAL_ERROR, "internal error")
         finally:
             self._pumping = False
@@ -505,7 +506,7 @@ class Session:
         self._driven = False
         self._one_done()
         if error is not None:
-            log.error("user=%s request failed", self.user_id, exc_info=error)
+            self._context.run(log.error, "user=%s request failed", self.user_id, exc_info=error)
             self.close(CLOSE_INTERNAL_ERROR, "internal error")
             return
         if reply is not None and not (self._closing or self._cancel.cancel_called):

@@ -69,6 +69,7 @@ class Hub:
         # list is a quarter of an empty set's size (memory per connection is measured).
         self._channels: dict[bytes, Local] = {}
         self._count = 0
+        self._draining = False  # shutting down: every connection, joined before or after
         self._empty = trio.Event()
         self._empty.set()
 
@@ -97,6 +98,8 @@ class Hub:
             local = self._channels[channel] = {}
             self.link.want(channel)
         local.setdefault(receiver.user_id, []).append(receiver)
+        if self._draining:  # its handshake was under way when the shutdown began
+            receiver.drain()
         self._count += 1
         if self._empty.is_set():
             self._empty = trio.Event()
@@ -133,6 +136,8 @@ class Hub:
         return [receiver for local in tenants for receivers in local.values() for receiver in receivers]
 
     def drain_all(self) -> None:
+        """Shutting down: drain every connection, and those that join from now on."""
+        self._draining = True
         for receiver in self._all():
             receiver.drain()
 

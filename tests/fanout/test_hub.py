@@ -23,6 +23,7 @@ class Receiver:
         self.keys, self.user_id = keys, user_id
         self.events: list[str] = []
         self.catch_ups = 0
+        self.drained = False
 
     @property
     def channel(self) -> bytes:
@@ -35,7 +36,7 @@ class Receiver:
         self.catch_ups += 1
 
     def drain(self) -> None:
-        pass
+        self.drained = True
 
 
 @pytest.fixture
@@ -104,3 +105,20 @@ async def test_a_subscription_confirmed_again_catches_its_tenant_up(
         while ann.catch_ups == before[0] or bob.catch_ups == before[1]:  # noqa: ASYNC110
             await trio.sleep(0.01)
     assert await subscribers(redis, acme) == 1 and await subscribers(redis, bravo) == 1
+
+
+async def test_a_connection_that_joins_once_shutting_down_began_is_drained_too(
+    hub: tuple[Hub, Redis], prefix: str
+) -> None:
+    """Its handshake was under way at SIGTERM: it must close with the others, not hold the
+    instance until the shutdown deadline cancels whatever it is answering then."""
+    the_hub, _ = hub
+    keys = Keys(prefix, "acme")
+    before, after = Receiver(keys, "ann"), Receiver(keys, "bob")
+    await the_hub.join(before)
+    the_hub.drain_all()
+    assert before.drained
+    await the_hub.join(after)
+    assert after.drained
+    the_hub.leave(before)
+    the_hub.leave(after)

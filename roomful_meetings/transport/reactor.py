@@ -36,9 +36,10 @@ EVENTS: Final = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
 PASS: Final = 256
 # Redis commands queued by the connections called back so far are written every this many
 # connections, not only at the end of the pass: Redis starts on them while the rest are read.
-# Measured (bench/run.py get against node_get, 5 alternating runs each): every pass only,
-# 0.95-0.98x Node's throughput and p99 1.2x; every 4, 0.97-1.06x and p99 0.94-1.11x; every
-# 2, about the same for more writes; every one, worse (a write per request).
+# Measured against node_get (5 alternating one-run comparisons): every pass only, 0.95-0.98x
+# its throughput and p99 1.2x; every 4, 0.97-1.06x and p99 0.94-1.11x; every 2 about the
+# same for more writes; every one worse (a write per request). Full 3-run suites before and
+# after both gave 0.97x: within this machine's noise (bench/README.md).
 FLUSH_EVERY: Final = 4
 # What tells a reader that the peer has closed or reset the connection (with or after its
 # last bytes): reading must go on until it says so.

@@ -25,7 +25,7 @@ from tests.protocol.test_frames import frame
 from tests.topologies import command
 from tests.wsraw import RawPeer, open_raw
 
-TEXT = 1
+TEXT, CLOSE = 1, 8
 
 
 def answering_task() -> str:
@@ -234,3 +234,31 @@ async def test_a_request_sent_during_an_inline_answer_is_read_once_that_is_sent(
     assert entered == ["m1", "m2"]
     assert [first["event"]["id"], second["event"]["id"]] == ["1", "2"]
     assert second["data"] == {"meetingId": "m2"}
+
+
+async def test_stopping_answers_every_request_already_read_then_closes_1001(
+    start_server: StartServer, recorder: Recorder
+) -> None:
+    """Draining while the reader holds requests it has read (here: waiting for an in-flight
+    slot) answers them all before the close; only bytes not yet read are left unread."""
+    server = await start_server(max_in_flight=1, shutdown_deadline=3)
+    held = b'{"endpoint":"test:held","data":{},"event":{"id":"100"}}'
+    stream, peer = await open_peer(server.url, "alice")
+    async with stream:
+        assert (await peer.next_frame())[0] == TEXT  # connection:ready
+        await stream.send_all(frame(TEXT, held))
+        await recorder.entered.wait()
+        await stream.send_all(frame(TEXT, GET % (1, 1)) + frame(TEXT, GET % (2, 2)))  # one read
+        await trio.testing.wait_all_tasks_blocked()
+        server.stop.set()
+        await trio.testing.wait_all_tasks_blocked()  # the drain has reached the session
+        recorder.release.set()
+        got: list[object] = []
+        with trio.fail_after(5):
+            while True:
+                opcode, payload = await peer.next_frame()
+                if opcode == CLOSE:
+                    got.append(("close", int.from_bytes(payload[:2], "big")))
+                    break
+                got.append(json.loads(payload)["event"]["id"])
+    assert got == ["100", "1", "2", ("close", 1001)]

@@ -4,6 +4,7 @@ whoever has read or not, until removed; one connection's failure stops nobody el
 from __future__ import annotations
 
 import functools
+import os
 import socket
 from collections.abc import AsyncIterator
 
@@ -108,19 +109,24 @@ async def test_a_failing_reader_does_not_stop_the_others(reactor: Reactor) -> No
 
 async def test_a_closed_connections_number_reused_reports_to_its_new_owner(reactor: Reactor) -> None:
     first, first_peer = pair()
+    number = first.fileno()
     old = Told()
-    reactor.add(first.fileno(), old)
-    reactor.remove(first.fileno(), old)
+    reactor.add(number, old)
+    reactor.remove(number, old)
     first.close()
     first_peer.close()
-    second, second_peer = pair()  # most likely the same number again
+    second, second_peer = pair()
+    reused = os.dup2(second.fileno(), number)  # the number, now another connection's
     new = Told()
-    reactor.add(second.fileno(), new)
+    reactor.add(reused, new)
     # The old owner's late second removal (a stream closed twice) leaves the new one be.
-    reactor.remove(second.fileno(), old)
+    reactor.remove(reused, old)
     second_peer.send(b"x")
     await settle()
     assert len(old) == 0 and len(new) == 1
+    reactor.remove(reused, new)
+    if reused != second.fileno():  # (the kernel may have given it the number already)
+        os.close(reused)
     second.close()
     second_peer.close()
 

@@ -12,9 +12,9 @@ its own `contextvars.Context`, and `on_done` gets what it returned.
 
 Commands queued while driving are not written at once: the connection is noted dirty and
 `flush` writes every dirty connection with one system call each. Whoever drives calls
-`flush` when its batch is done (transport/reactor.py after each epoll batch,
-Connection's reader after each read), so a hundred requests read in one batch go to
-Redis in one write.
+`flush` as its batch goes (transport/reactor.py every few connections and at the end of
+each epoll pass, Connection's reader after each read), so the requests of a batch go to
+Redis in a few writes, not one each.
 
 Only code that awaits Redis replies alone may be driven (the one-round-trip endpoints
 over a standalone or Sentinel client: `Redis.drivable`): no nursery, cancel scope or
@@ -80,7 +80,7 @@ async def side_by_side(*calls: Callable[[], Awaitable[None]]) -> None:
 
 
 def flush() -> None:
-    """Write what driven coroutines queued (one write per connection)."""
+    """Write what driven coroutines queued so far (one write per dirty connection)."""
     dirty = STATE.dirty
     while dirty:
         dirty.pop().write_queued_now()

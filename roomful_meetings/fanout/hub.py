@@ -70,8 +70,6 @@ class Hub:
         self._channels: dict[bytes, Local] = {}
         self._count = 0
         self._draining = False  # shutting down: every connection, joined before or after
-        self._empty = trio.Event()
-        self._empty.set()
 
     @property
     def connections(self) -> int:
@@ -101,8 +99,6 @@ class Hub:
         if self._draining:  # its handshake was under way when the shutdown began
             receiver.drain()
         self._count += 1
-        if self._empty.is_set():
-            self._empty = trio.Event()
         if channel not in self.link.confirmed:
             with trio.move_on_after(JOIN_WAIT):
                 await self.link.wait_confirmed(channel)
@@ -124,12 +120,6 @@ class Hub:
         if not local:
             del self._channels[channel]
             self.link.unsubscribe(channel)
-        if not self._channels:
-            self._empty.set()
-
-    async def wait_empty(self) -> None:
-        """Return once no connection is registered."""
-        await self._empty.wait()
 
     def _all(self, channel: bytes | None = None) -> list[Receiver]:
         tenants = self._channels.values() if channel is None else [self._channels.get(channel, {})]

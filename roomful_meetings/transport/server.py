@@ -63,6 +63,8 @@ class WebsocketServer:
         self.admission = Admission(settings.max_connections, settings.max_connections_per_user)
         self.allowed_origins = parse_allowed_origins(settings.allowed_origins)
         self.reactor = Reactor()  # every session's reads (run by `serve`)
+        self._draining = False
+        self._released = trio.Event()  # a connection slot was released (while draining)
 
     async def serve(
         self, stop: trio.Event, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
@@ -87,10 +89,18 @@ class WebsocketServer:
                 self.hub.connections,
                 self.settings.shutdown_deadline,
             )
+            self._draining = True
             self.hub.drain_all()
             with trio.move_on_after(self.settings.shutdown_deadline):
-                await self.hub.wait_empty()
+                await self._until_no_connection_held()
             connections.cancel_scope.cancel()  # also handshakes that never finished
+
+    async def _until_no_connection_held(self) -> None:
+        """Every admitted connection has ended: the sessions (drained), and the handshakes
+        that were past the token check when the drain began (answered 503)."""
+        while self.admission.held:
+            self._released = trio.Event()
+            await self._released.wait()
 
     async def _accept(self, stream: trio.SocketStream) -> None:
         """One TCP connection: the websocket handshake, then `_handle`. Its bytes go out
@@ -138,6 +148,7 @@ class WebsocketServer:
             await self._admitted(request, wire, identity, options)
         finally:
             self.admission.release(holder)
+            self._released.set()
 
     async def _admitted(
         self, request: WebSocketRequest, wire: WireStream, identity: Identity, options: ConnectOptions
@@ -149,6 +160,9 @@ class WebsocketServer:
         except ServiceUnavailable as exc:
             log.warning("refusing connection of %s: storage unavailable (%s)", identity.user_id, exc)
             await _reject(request, 503, "storage unavailable; retry later")
+            return
+        if self._draining:  # the drain began during this handshake
+            await _reject(request, 503, "this server instance is shutting down; connect to another")
             return
         ws = await request.accept()
         caller = Caller(identity.user_id, identity.is_admin, identity.tenant)

@@ -13,12 +13,15 @@ import trio
 import trio.testing
 from trio_websocket import ConnectionClosed
 
+from roomful_meetings.auth import Identity
 from roomful_meetings.client import connect
 from roomful_meetings.metrics import exposition
+from roomful_meetings.service import connection as connection_service
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import PubSub, parse_redis_url
+from roomful_meetings.transport import server as server_module
 from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import alice_and_bob, assert_no_other_push, close_code, meeting, ready, redis_of, seed
 from tests.endpoints import installed
@@ -177,6 +180,39 @@ async def test_stopping_answers_requests_in_flight_then_closes_with_1001(
     port = int(server.url.rsplit(":", 1)[1])
     with pytest.raises(OSError):
         await trio.open_tcp_stream("127.0.0.1", port)
+
+
+async def test_a_handshake_under_way_when_stopping_begins_is_answered_503(
+    server: ServerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the token check but not yet accepted (here: its profile upsert is slow) when
+    the drain begins, with no other connection holding the instance open: it gets a 503
+    to retry elsewhere, not a connection cut in the middle of its handshake."""
+    entered, release = trio.Event(), trio.Event()
+    real_on_connect = connection_service.on_connect
+
+    async def slow_on_connect(services: Services, identity: Identity) -> None:
+        entered.set()
+        await release.wait()
+        await real_on_connect(services, identity)
+
+    monkeypatch.setattr(server_module, "on_connect", slow_on_connect)
+    answers: list[int] = []
+
+    async def handshake() -> None:
+        stream, status, _ = await open_raw(
+            server.url, [(b"authorization", f"Bearer {token('alice')}".encode())]
+        )
+        answers.append(status)
+        await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(handshake)
+        await entered.wait()
+        server.stop.set()
+        await trio.testing.wait_all_tasks_blocked()  # draining, and waiting for that handshake
+        release.set()
+    assert answers == [503]
 
 
 TEXT, CLOSE, PING, PONG = 1, 8, 9, 10

@@ -102,6 +102,7 @@ class Session:
     __slots__ = (
         "_bucket",
         "_cancel",
+        "_catch_up_again",
         "_closing",
         "_context",
         "_delivery",
@@ -165,6 +166,7 @@ class Session:
         self._since = since
         # What was sent, and live events held while the connection starts or catches up.
         self._delivery = Delivery(settings.send_queue_frames)
+        self._catch_up_again = False  # the link came back during a start or a catch-up
         self._nursery: trio.Nursery | None = None
         self._reading = trio.CancelScope()
         self._draining = False
@@ -314,6 +316,7 @@ class Session:
         # before it and not asked for): a catch-up after a pub/sub outage starts there.
         if last_id:
             self._delivery.settle(last_id)
+        self._caught_up()
 
     def drain(self) -> None:
         """Shutting down: read no more requests, answer those already read (in flight, or
@@ -336,6 +339,16 @@ class Session:
         since = self._delivery.hold()
         if since is not None:
             self._nursery.start_soon(self._catch_up, since)
+        else:
+            # A start or a catch-up is under way, and may have read the stream before the
+            # link went down again: read once more after it (`_caught_up`), or an event
+            # published meanwhile would be in neither its read nor the live ones.
+            self._catch_up_again = True
+
+    def _caught_up(self) -> None:
+        if self._catch_up_again:
+            self._catch_up_again = False
+            self.catch_up()
 
     async def _catch_up(self, since: str) -> None:
         for delay in CATCH_UP_DELAYS:
@@ -349,6 +362,7 @@ class Session:
                 log.info("user=%s catch-up after an outage failed, retrying: %s", self.user_id, exc)
                 continue
             await self._release(missed)
+            self._caught_up()
             return
         # Going on live would skip what was missed: the client reconnects with since= instead.
         self.close(CLOSE_TRY_AGAIN, "could not catch up after a storage outage; reconnect with since")

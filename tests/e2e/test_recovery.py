@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
 from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import Unavailable
+from roomful_meetings.service.connection import missed_events
+from roomful_meetings.service.context import Services
 from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import Redis, open_redis
@@ -272,3 +276,41 @@ async def test_a_storage_error_while_replaying_closes_with_1013_not_a_dropped_so
             await ws.get_message()
     reason = closed.value.reason
     assert reason is not None and reason.code == 1013 and "since" in (reason.reason or "")
+
+
+async def test_an_event_published_while_the_link_was_down_again_during_a_catch_up_is_caught_up(
+    server: ServerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The link drops, comes back (a catch-up starts and reads the stream), drops again
+    while that catch-up is still releasing what it read, and an event is published then:
+    it is in neither that read nor the live ones, so a second read must follow (seen once
+    in a Sentinel failover under load)."""
+    read_done, go_on = trio.Event(), trio.Event()
+
+    async def slow_after_reading(
+        services: Services, user_id: str, *args: Any, **kwargs: Any
+    ) -> tuple[bool, list[tuple[str, bytes]]]:
+        found = await missed_events(services, user_id, *args, **kwargs)
+        if user_id == "bob" and not read_done.is_set():
+            read_done.set()
+            await go_on.wait()  # bob's first catch-up has read, and has not released yet
+        return found
+
+    monkeypatch.setattr("roomful_meetings.transport.session.missed_events", slow_after_reading)
+    async with alice_and_bob(server) as (redis, alice, bob):
+        prefix = server.settings.key_prefix
+        await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
+        await read_done.wait()  # the link is back and bob's catch-up has read the stream
+        await redis.execute("ACL", "SETUSER", "default", "-subscribe")  # it cannot come back yet
+        try:
+            await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
+            missed = (await alice.call("meeting:createMeeting", meeting(subject="missed")))["meeting"]
+        finally:
+            await redis.execute("ACL", "SETUSER", "default", "+subscribe")
+        await wait_events_subscribed(redis, prefix)  # back, while the first catch-up holds
+        go_on.set()
+        with trio.fail_after(10):
+            push = await bob.next_push()
+        assert push.endpoint == "meeting:onMeetingCreated"
+        assert push.data["meeting"]["meetingId"] == missed["meetingId"]
+        await assert_no_other_push(bob)

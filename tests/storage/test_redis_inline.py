@@ -176,3 +176,21 @@ async def test_on_done_hears_how_the_coroutine_ended(ends: str) -> None:
         assert out.result == "fine" and out.error is None
     else:
         assert isinstance(out.error, ValueError)
+
+
+async def test_a_driven_command_larger_than_the_socket_takes_at_once_is_written_whole(
+    redis: Redis, prefix: str
+) -> None:
+    # 8 MB: more than a loopback socket's send buffer, so the flush writes part of it at
+    # once and a task of the connection's writes the rest; a command queued meanwhile
+    # must follow it, not cut into it.
+    big = b"x" * (8 << 20)
+    first = drive(lambda: redis.execute("SET", prefix + "big", big))
+    inline.flush()
+    second = drive(lambda: redis.execute("STRLEN", prefix + "big"))
+    inline.flush()
+    with trio.fail_after(10):
+        await first.done.wait()
+        await second.done.wait()
+    assert first.error is None and first.result == b"OK"
+    assert second.error is None and second.result == len(big)

@@ -225,7 +225,7 @@ class Connection:
 
     def write_queued_now(self) -> None:
         """Write what is queued without waiting (`inline.flush`); what the socket does not
-        take at once is written by a task of the connection's."""
+        take at once goes back first in line for `_flush`, in a task of the connection's."""
         if self._writing or not self._outgoing or self._closed_reason is not None or self._nursery is None:
             return
         data = b"".join(self._outgoing)
@@ -237,19 +237,9 @@ class Connection:
             return
         self._progress += 1
         if sent < len(data):
-            self._writing = True
-            self._nursery.start_soon(self._write_rest, data[sent:])
-
-    async def _write_rest(self, rest: bytes) -> None:
-        try:
-            with trio.CancelScope(shield=True):
-                await self._stream.send_all(rest)
-            self._progress += 1
-        except LINK_ERRORS as exc:
-            self._finish(f"connection lost: {exc or type(exc).__name__}")
-        finally:
-            self._writing = False
-        await self._write_queued()  # what was queued meanwhile
+            self._outgoing.insert(0, data[sent:])
+            self._writing = True  # from now: no other write may pass the rest
+            self._nursery.start_soon(self._flush)
 
     async def _until_broken(self, loop: Callable[[], Awaitable[None]]) -> None:
         try:

@@ -506,10 +506,8 @@ class Session:
         request = read_request(message)
         if not one_round_trip(request):
             return False
-        if not self._bucket.take(self.wire.heard_at):  # when it came: this reactor pass
-            self._reject_rate(message)
+        if not self._within_rate(message, self.wire.heard_at):  # when it came: this pass
             return True
-        self._rejected = 0
         self._in_flight += 1
         self._driven = True
         answer_inline(self._reply(request), self._context, self._answered)
@@ -546,10 +544,8 @@ class Session:
         return True
 
     async def _request(self, message: bytes, nursery: trio.Nursery, *, alone: bool) -> None:
-        if not self._bucket.take(trio.current_time()):
-            self._reject_rate(message)
+        if not self._within_rate(message, trio.current_time()):
             return
-        self._rejected = 0
         while self._in_flight >= self.settings.max_in_flight:
             await self._slot_wait()
         self._in_flight += 1
@@ -565,6 +561,15 @@ class Session:
         if self._slot_freed is None:
             self._slot_freed = trio.Event()
         await self._slot_freed.wait()
+
+    def _within_rate(self, message: bytes, now: float) -> bool:
+        """Spend a token for `message`; without one it is answered 429 (or the connection
+        closed, far above the rate) and False is returned."""
+        if not self._bucket.take(now):
+            self._reject_rate(message)
+            return False
+        self._rejected = 0
+        return True
 
     def _reject_rate(self, message: bytes) -> None:
         self._rejected += 1

@@ -221,17 +221,14 @@ class WireStream(trio.abc.Stream):
         return data
 
     async def read(self) -> bytes:
-        """The next bytes from the peer; b"" once it has closed or reset the connection."""
+        """The next bytes from the peer, waiting the plain trio way (the close handshake,
+        after the session's reading ended); b"" once it has closed or reset the connection."""
         while True:
             await trio.lowlevel.wait_readable(self._fd)
-            try:
-                data = os.read(self._fd, READ_BYTES)
-            except BlockingIOError:
-                continue
-            except OSError:
-                return b""  # reset by the peer
-            self.heard_at = trio.current_time()
-            return data
+            data = self.read_now()
+            if data is not None:
+                self.heard_at = trio.current_time()
+                return data
 
     def give_nowait(self, data: bytes) -> None:
         """Hand `data` to trio-websocket's reader (b"": the end of the stream)."""

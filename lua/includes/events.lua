@@ -23,9 +23,10 @@
 ]]
 --- @include "keys"
 
-local EVENTS_KEPT = 1000
-local EVENTS_TTL_MS = 24 * 3600 * 1000
-local FRAME_TTL_MS = EVENTS_TTL_MS + 3600 * 1000
+-- As strings: Redis formats a number argument with snprintf on every call (5 % of a create).
+local EVENTS_KEPT = '1000'
+local EVENTS_TTL_MS = '86400000' -- 24 hours
+local FRAME_TTL_MS = '90000000' -- 25 hours
 local FRAMES_STORED = 0
 -- The newest id this script handed out (the loader's epilogue returns it when events are held).
 local LAST_EVENT_ID = nil

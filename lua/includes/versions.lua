@@ -9,7 +9,9 @@
 
 local CHANGE_VERSION = nil
 local function change_version()
-  CHANGE_VERSION = CHANGE_VERSION or redis.call('INCR', k_versions())
+  -- Kept as a string: it goes into several writes, and Redis formats a number argument anew
+  -- for each.
+  CHANGE_VERSION = CHANGE_VERSION or string.format('%d', redis.call('INCR', k_versions()))
   return CHANGE_VERSION
 end
 

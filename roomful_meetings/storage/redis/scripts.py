@@ -74,7 +74,7 @@ _CHANGE_PROLOGUE = """\
 if REQUEST_KEY then
   local earlier = redis.call('GET', REQUEST_KEY)
   if earlier then
-    redis.call('EXPIRE', REQUEST_KEY, 600)
+    redis.call('EXPIRE', REQUEST_KEY, '600')
     return cjson.decode(earlier)
   end
 end
@@ -93,7 +93,7 @@ local result = run_body()
 finish()
 if result[1] == 0 then
   if HOLD_EVENTS then result[#result + 1] = LAST_EVENT_ID or '' end
-  if REQUEST_KEY then redis.call('SET', REQUEST_KEY, cjson.encode(result), 'EX', 600) end
+  if REQUEST_KEY then redis.call('SET', REQUEST_KEY, cjson.encode(result), 'EX', '600') end
 end
 return result
 """

@@ -17,6 +17,7 @@ from roomful_meetings.storage.redis import (
     open_redis,
     parse_redis_url,
 )
+from roomful_meetings.storage.redis.errors import NotServing, classify_reply_error
 
 
 async def test_commands_round_trip(redis_server: RedisProcess, prefix: str) -> None:
@@ -196,3 +197,25 @@ async def _publish_quietly(redis: Redis, channel: str, data: str) -> int:
         return int(await redis.execute("PUBLISH", channel, data))
     except (RedisUnavailable, RedisConnectionLost):
         return 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "READONLY You can't write against a read only replica.",  # Redis 7, in a script or not
+        # Redis 6.2 wraps what a script's redis.call met (seen against a 6.2 replica):
+        "ERR Error running script (call to f_d8f2fad9f8e86a53d2a6ebd960b33c4972cacc37): "
+        "@user_script:1: @user_script: 1: -READONLY You can't write against a read only replica.",
+    ],
+)
+def test_a_replica_refusing_a_write_is_not_serving_on_both_versions(text: str) -> None:
+    error = classify_reply_error(text)
+    assert isinstance(error, NotServing) and error.demoted
+    assert str(error).startswith("READONLY")
+
+
+def test_an_error_of_the_script_itself_stays_a_plain_reply_error() -> None:
+    text = (
+        "ERR Error running script (call to f_1): @user_script:7: user_script:7: attempt to index a nil value"
+    )
+    assert type(classify_reply_error(text)) is ReplyError

@@ -17,6 +17,7 @@ what the configuration asks, such as Cluster mode on Redis 6.2.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 
@@ -77,8 +78,18 @@ class UnsupportedRedis(Exception):
 NOT_SERVING_PREFIXES: Final = ("READONLY", "CLUSTERDOWN", "TRYAGAIN", "LOADING", "MASTERDOWN", "NOREPLICAS")
 
 
+# Redis 6.2 wraps an error raised inside a script: "ERR Error running script (call to f_...):
+# @user_script:1: @user_script: 1: -READONLY You can't write against a read only replica."
+# (Redis 7 answers with the inner error's own code.)
+_IN_SCRIPT: Final = re.compile(r"ERR Error running script .*?: -([A-Z]+ .*)", re.DOTALL)
+
+
 def classify_reply_error(text: str) -> ReplyError:
     """The error class of an error reply's text."""
+    inner = _IN_SCRIPT.match(text)
+    if inner and inner.group(1).startswith(NOT_SERVING_PREFIXES):
+        # The node refused the script's first write, so none was applied.
+        return NotServing(inner.group(1))
     if text.startswith("NOSCRIPT"):
         return NoScriptError(text)
     if text.startswith(("MOVED ", "ASK ")):

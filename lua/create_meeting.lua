@@ -11,7 +11,9 @@
   ARGV[1]: meeting id   ARGV[2]: organizer id   ARGV[3]: source type   ARGV[4]: source pk
   ARGV[5]: room id of a room/prop source, else ""   ARGV[6]: source string
   ARGV[7]: start minute   ARGV[8]: end minute   ARGV[9]: participant ids, JSON (organizer first)
-  ARGV[10..]: stored field/JSON-value pairs ("j:subject", "\"Weekly\"", ...); a series
+  ARGV[10]: the meeting object's JSON up to the networkId value, ARGV[11]: the rest of it
+    (storage/meetings.py builds both from what it stores: the script only knows the network)
+  ARGV[12..]: stored field/JSON-value pairs ("j:subject", "\"Weekly\"", ...); a series
     (contract 9) also has "rule", "tz", "len", "lo" (earliest start), "hi" (latest end or
     "inf") and "j:recurrence": it is indexed in each participant's series index instead of
     the meetings and busy indexes, and gets a version ("ver")
@@ -42,10 +44,10 @@ local network = ''
 if stype ~= 'direct' then network = redis.call('HGET', KEYS[4], 'networkId') or '' end
 
 local given = {}
-for j = 10, #ARGV - 1, 2 do given[ARGV[j]] = ARGV[j + 1] end
+for j = 12, #ARGV - 1, 2 do given[ARGV[j]] = ARGV[j + 1] end
 -- The whole hash in one HSET: each HSET call costs about as much as the fields it writes.
 local fields = {'org', organizer, 'pids', ARGV[9], 'start', start_min, 'end', end_min, 'stype', stype,
-  'spk', spk, 'sroom', sroom, 'src', source_string, 'net', network, 'valid', '1', unpack(ARGV, 10)}
+  'spk', spk, 'sroom', sroom, 'src', source_string, 'net', network, 'valid', '1', unpack(ARGV, 12)}
 for i = 2, #pids do
   fields[#fields + 1] = 's:' .. pids[i]
   fields[#fields + 1] = 'received'
@@ -69,9 +71,7 @@ else
   redis.call('ZADD', KEYS[3], end_min, mid)
 end
 
--- Built from the arguments rather than read back: everything it shows was just written.
-local values = {}
-for i, name in ipairs(MEETING_FIELDS) do values[i] = given[name] end
-local json = build_meeting_json(values, true, network, pids, organizer, {}, given['j:recurrence'])
+-- Built by the server, but for the network: everything it shows was just written.
+local json = ARGV[10] .. json_quote(network) .. ARGV[11]
 emit_to_all(pids, 'meeting:onMeetingCreated', meeting_data(json))
 return {0, json}

@@ -17,13 +17,8 @@ local function status_of(mkey, organizer, uid)
   return redis.call('HGET', mkey, 's:' .. uid) or 'received'
 end
 
--- The JSON key of each of MEETING_FIELDS, with what comes before it.
-local FIELD_KEYS = {'{"meetingId":', ',"created":', ',"updated":', ',"subject":', ',"description":',
-  ',"color":', ',"organizerId":', ',"sourceString":', ',"sourceType":', ',"sourcePk":',
-  ',"startDate":', ',"endDate":'}
-
 -- A string as JSON, byte for byte as cjson.encode writes it; without cjson for the usual
--- string that needs no escape (cjson.encode costs more than the rest of the quoting).
+-- string that needs no escape. storage/meetings.py quotes ids the same way.
 local function json_quote(text)
   if string.find(text, '[%c"\\/]') then return cjson.encode(text) end
   return '"' .. text .. '"'
@@ -31,31 +26,24 @@ end
 
 -- `values` are the stored JSON values in MEETING_FIELDS order, `statuses[i]` the status of
 -- pids[i] (nil: received), `recurrence` a series' stored recurrence JSON (nil for a single
--- meeting). Pieces go into one list joined once: every concatenation would make a string.
+-- meeting). storage/meetings.py builds a new meeting's the same way (created_meeting_json).
 local function build_meeting_json(values, valid, network, pids, organizer, statuses, recurrence)
-  local out, n = {}, 0
-  for i, key in ipairs(FIELD_KEYS) do
-    out[n + 1], out[n + 2], n = key, values[i], n + 2
+  local parts = {}
+  for i, name in ipairs(MEETING_FIELDS) do
+    parts[i] = '"' .. string.sub(name, 3) .. '":' .. values[i]
   end
-  out[n + 1] = valid and ',"isValid":true,"networkId":' or ',"isValid":false,"networkId":'
-  out[n + 2], out[n + 3], n = json_quote(network), ',"participantIds":[', n + 3
-  local quoted = {}
+  local quoted, people = {}, {}
   for i, uid in ipairs(pids) do
     quoted[i] = json_quote(uid)
-    out[n + 1], out[n + 2], n = quoted[i], ',', n + 2
-  end
-  if #pids > 0 then n = n - 1 end
-  out[n + 1], n = '],"participants":[', n + 1
-  for i, uid in ipairs(pids) do
     local status = uid == organizer and 'accepted' or statuses[i] or 'received'
-    out[n + 1], out[n + 2], out[n + 3], out[n + 4], n = '{"userId":', quoted[i], ',"status":"', status, n + 4
-    out[n + 1], n = '"},', n + 1
+    people[i] = '{"userId":' .. quoted[i] .. ',"status":"' .. status .. '"}'
   end
-  if #pids > 0 then out[n] = '"}' end
-  out[n + 1], n = ']', n + 1
-  if recurrence then out[n + 1], out[n + 2], n = ',"recurrence":', recurrence, n + 2 end
-  out[n + 1] = '}'
-  return table.concat(out)
+  parts[#parts + 1] = '"isValid":' .. (valid and 'true' or 'false')
+  parts[#parts + 1] = '"networkId":' .. json_quote(network)
+  parts[#parts + 1] = '"participantIds":[' .. table.concat(quoted, ',') .. ']'
+  parts[#parts + 1] = '"participants":[' .. table.concat(people, ',') .. ']'
+  if recurrence then parts[#parts + 1] = '"recurrence":' .. recurrence end
+  return '{' .. table.concat(parts, ',') .. '}'
 end
 
 local function meeting_json(mkey)

@@ -196,3 +196,15 @@ async def test_held_events_wait_for_their_release_and_replays_stop_at_the_mark(
                 await trio.sleep(0.01)
         assert await redis.execute("LLEN", keys.outbox()) == 0
         nursery.cancel_scope.cancel()
+
+
+async def test_a_retry_record_of_the_release_before_is_still_answered(redis: Redis, prefix: str) -> None:
+    """Records were JSON before they were MessagePack: a client retrying across an upgrade
+    gets the first answer, and the change does not run again."""
+    keys = Keys(prefix)
+    catalog = CatalogStore(redis, load_scripts(), keys)
+    record = keys.request("alice", "e1")
+    await redis.execute("SET", record, '[0,"the first answer"]', "EX", 600)
+    answer = await catalog.run("upsert_users", [keys.user("bob")], ["bob", "-", "0"], write=Write(record))
+    assert answer == [b"the first answer"]
+    assert await redis.execute("EXISTS", keys.user("bob")) == 0

@@ -122,10 +122,13 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float) -> None:
 class RedisProcess:
     """A redis-server child process (synchronous control, for test fixtures)."""
 
-    def __init__(self, data_dir: Path, *, persistent: bool = False, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, persistent: bool = False, port: int | None = None, binary: str | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.persistent = persistent
         self.port = port or free_port()
+        self.binary = binary  # None: find_redis_server()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -138,7 +141,9 @@ class RedisProcess:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = redis_command(find_redis_server(), self.port, self.data_dir, persistent=self.persistent)
+        command = redis_command(
+            self.binary or find_redis_server(), self.port, self.data_dir, persistent=self.persistent
+        )
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + READY_TIMEOUT
         while not _pings(self.port):

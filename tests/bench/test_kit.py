@@ -98,3 +98,16 @@ async def test_the_asyncio_reference_answers_the_projects_meetings(
         reference.stop()
     result = json.loads(run.stdout.decode().splitlines()[-1])
     assert result["requests"] > 0 and result["errors"] == 0
+
+
+def test_the_script_cost_counts_creates_under_callgrind() -> None:
+    run = subprocess.run(
+        [sys.executable, str(BENCH / "script_cost.py"), "--warm", "50", "--measure", "20", "--top", "3"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["creates"] == 20
+    # A create runs a Lua script of dozens of commands: hundreds of thousands of instructions.
+    assert 100_000 < out["instructions_per_create"] < 5_000_000
+    assert len(out["top"]) == 3 and all(row["instructions"] > 0 for row in out["top"])

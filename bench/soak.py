@@ -158,10 +158,17 @@ async def run_user(
                 raise
             await trio.sleep(0.2)
         user.reconnects += 1
-    # a last connection to collect what is still on its way
-    async with connect(f"ws://127.0.0.1:{ports[0]}", token, since=user.last) as client:
-        with trio.move_on_after(2):
-            await listen(client, user)
+    # a last connection to collect what is still on its way (retried: with --chaos, Redis
+    # or the instance may still be restarting when a user is done)
+    with trio.fail_after(60):
+        while True:
+            try:
+                async with connect(f"ws://127.0.0.1:{ports[0]}", token, since=user.last) as client:
+                    with trio.move_on_after(2):
+                        await listen(client, user)
+                return
+            except (OSError, HandshakeError, ConnectionClosed, trio.BrokenResourceError):
+                await trio.sleep(0.2)
 
 
 async def chaos(

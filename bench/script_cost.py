@@ -173,7 +173,10 @@ def main() -> None:
 
     def instrument(state: str) -> None:
         subprocess.run(
-            ["callgrind_control", "-i", state, str(counted.pid)], stdout=subprocess.DEVNULL, check=True
+            ["callgrind_control", "-i", state, str(counted.pid)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
         )
 
     try:

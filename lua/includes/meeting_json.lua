@@ -26,7 +26,7 @@ end
 
 -- `values` are the stored JSON values in MEETING_FIELDS order, `statuses[i]` the status of
 -- pids[i] (nil: received), `recurrence` a series' stored recurrence JSON (nil for a single
--- meeting). storage/meetings.py builds a new meeting's the same way (created_meeting_json).
+-- meeting). storage/meetings.py builds a new meeting's the same way (new_meeting_json).
 local function build_meeting_json(values, valid, network, pids, organizer, statuses, recurrence)
   local parts = {}
   for i, name in ipairs(MEETING_FIELDS) do

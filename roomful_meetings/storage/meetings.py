@@ -98,6 +98,9 @@ class MeetingStore(Store):
     ) -> msgspec.Raw:
         """Create a meeting, or a series when `series_fields` (rule, tz, len, lo, hi and
         j:recurrence, see lua/create_meeting.lua) are given."""
+        if not participants or participants[0] != organizer:
+            # The meeting's JSON (new_meeting_json) marks the first participant accepted.
+            raise ValueError("the organizer must come first among the participants")
         k, index = self.keys, self.keys.source(source.string)
         network = {"room": k.room(source.room), "prop": k.room(source.room), "group": source_key}
         members = k.group_members(source.pk) if source.type == "group" else index

@@ -114,3 +114,11 @@ async def test_a_created_series_is_the_series_read_back(redis: Redis, prefix: st
     read, _ = await s.series.get(SERIES, "bob")
     assert msgspec.json.decode(created) == read
     assert read["recurrence"] == {"rule": "FREQ=WEEKLY;BYDAY=MO", "timeZone": "Europe/Berlin"}
+
+
+async def test_the_organizer_must_come_first_among_the_participants(redis: Redis, prefix: str) -> None:
+    s = stores(redis, Keys(prefix), load_scripts())
+    room = s.meetings.keys.room("lobby")
+    with pytest.raises(ValueError, match="organizer must come first"):
+        await s.meetings.create("m1", "bob", LOBBY, room, START, END, ["alice", "bob"], fields("m1"))
+    assert await redis.execute("EXISTS", s.meetings.keys.meeting("m1")) == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from roomful_meetings.protocol.event_ids import parse_event_id
 from roomful_meetings.storage.base import Store
@@ -23,17 +23,16 @@ class EventStore(Store):
 
     async def last_event_id(self, user_id: str) -> str:
         """The user's newest retained (and released) event id, "" when there is none."""
-        newest_shown = await self._released() or "+"
-        key = self.keys.user_events(user_id)
-        newest = await self.redis.execute("XREVRANGE", key, newest_shown, "-", "COUNT", 1)
+        newest = await self._newest_first(user_id, "-", 1)
         return newest[0][0].decode() if newest else ""
 
-    async def _released(self) -> str | None:
-        """The newest event id anybody may be shown, None when every event is."""
-        if not self.holds_events:
-            return None
-        found = await self.redis.execute("GET", self.keys.released())
-        return found.decode() if found else None
+    async def _newest_first(self, user_id: str, oldest: str, count: int) -> list[Any]:
+        """Up to `count` of the user's events that may be shown, newest first, down to
+        `oldest` ("-": any): lua/read_events.lua, which reads the released mark in the same
+        step as the stream."""
+        keys = [self.keys.user_events(user_id), self.keys.released()]
+        (entries,) = await self.run("read_events", keys, ["1" if self.holds_events else "", oldest, count])
+        return list(entries)
 
     async def release_held(self) -> None:
         """Release what the tenant's outbox holds, once the replicas have it (a WAIT
@@ -47,14 +46,11 @@ class EventStore(Store):
     ) -> tuple[bool, list[tuple[str, bytes]]]:
         """The user's retained events after `since` ("" = from the oldest), oldest first, and
         whether that is complete: False when `since` is unknown or older than what is kept."""
-        key, oldest_kept = self.keys.user_events(user_id), now_ms - max_age_ms
+        oldest_kept = now_ms - max_age_ms
         # Anything Redis would refuse as a stream id is unknown: replay all, say incomplete.
         parsed = parse_event_id(since)
-        newest_shown = await self._released() or "+"
         # Newest first, down to `since` itself when it is among the newest EVENTS_KEPT + 1.
-        entries = await self.redis.execute(
-            "XREVRANGE", key, newest_shown, "-" if parsed is None else since, "COUNT", EVENTS_KEPT + 1
-        )
+        entries = await self._newest_first(user_id, "-" if parsed is None else since, EVENTS_KEPT + 1)
         events = await self._frames([(raw_id.decode(), fields) for raw_id, fields in reversed(entries)])
         complete = since == ""
         if parsed is not None and events and events[0][0] == since:

@@ -11,7 +11,7 @@ import pytest
 from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.events import EVENTS_KEPT, EventStore
 from roomful_meetings.storage.keys import Keys
-from roomful_meetings.storage.redis import open_redis
+from roomful_meetings.storage.redis import load_scripts, open_redis
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -20,7 +20,7 @@ DAY_MS = 24 * 3600 * 1000
 async def store(redis_server: RedisProcess, prefix: str) -> AsyncIterator[EventStore]:
     async with open_redis(redis_server.address) as redis:
         await redis.wait_connected()
-        yield EventStore(redis, {}, Keys(prefix))
+        yield EventStore(redis, load_scripts(), Keys(prefix))
 
 
 async def add(store: EventStore, user: str, event_id: str, *, frame: bytes = b"", shared: str = "") -> None:

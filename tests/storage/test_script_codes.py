@@ -27,6 +27,7 @@ from roomful_meetings.errors import ApiError, BadRequest, Conflict, Forbidden, I
 from roomful_meetings.protocol.payloads import GroupIn, PropIn, RoomIn, SessionIn, UserIn
 from roomful_meetings.storage.availability import ZoneRecord
 from roomful_meetings.storage.base import SeriesRedirect, StaleVersion, Write
+from roomful_meetings.storage.events import EventStore
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.meetings import MeetingFields
 from roomful_meetings.storage.redis import Redis, Script, load_scripts
@@ -73,6 +74,10 @@ class Recorded(dict[str, Script]):
     def __getitem__(self, name: str) -> Script:
         self.used.add(name)
         return super().__getitem__(name)
+
+
+def events_of(only: Stores) -> EventStore:
+    return EventStore(only.series.redis, only.series.scripts, only.series.keys)
 
 
 async def replay(only: Stores, event_id: str) -> list[object]:
@@ -196,6 +201,7 @@ SCENARIOS: dict[tuple[str, int], Scenario] = {
     ("read_series_busy", 0): read_series_busy,
     ("read_series_states", 0): lambda s, only: on_series(s, lambda _: only.series.states([SERIES, "nope"])),
     ("release_events", 0): lambda s, only: only.series.release("9999999999999-0"),
+    ("read_events", 0): lambda s, only: setup_then(s, lambda: events_of(only).last_event_id("bob")),
     ("mark_outbox", 0): lambda s, only: only.series.run(
         "mark_outbox", [only.series.keys.outbox(), only.series.keys.released()], []
     ),

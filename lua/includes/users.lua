@@ -12,8 +12,8 @@ local function missing_users(added)
   -- answers the list's length exactly when every one exists.
   if redis.call('EXISTS', unpack(keys)) == #keys then return nil end
   local missing = {}
-  for _, uid in ipairs(added) do
-    if redis.call('EXISTS', k_user(uid)) == 0 then missing[#missing + 1] = uid end
+  for i, uid in ipairs(added) do
+    if redis.call('EXISTS', keys[i]) == 0 then missing[#missing + 1] = uid end
   end
   if #missing > 0 then return fail(404, 'invited users not found: ' .. table.concat(missing, ', ')) end
   return nil

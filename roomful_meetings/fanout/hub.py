@@ -69,7 +69,7 @@ class Hub:
         # list is a quarter of an empty set's size (memory per connection is measured).
         self._channels: dict[bytes, Local] = {}
         self._count = 0
-        self._draining = False  # shutting down: every connection, joined before or after
+        self.draining = False  # shutting down: every connection, joined before or after
 
     @property
     def connections(self) -> int:
@@ -96,7 +96,7 @@ class Hub:
             local = self._channels[channel] = {}
             self.link.want(channel)
         local.setdefault(receiver.user_id, []).append(receiver)
-        if self._draining:  # its handshake was under way when the shutdown began
+        if self.draining:  # its handshake was under way when the shutdown began
             receiver.drain()
         self._count += 1
         if channel not in self.link.confirmed:
@@ -127,7 +127,7 @@ class Hub:
 
     def drain_all(self) -> None:
         """Shutting down: drain every connection, and those that join from now on."""
-        self._draining = True
+        self.draining = True
         for receiver in self._all():
             receiver.drain()
 

@@ -31,8 +31,9 @@ class EventStore(Store):
         `oldest` ("-": any): lua/read_events.lua, which reads the released mark in the same
         step as the stream."""
         keys = [self.keys.user_events(user_id), self.keys.released()]
+        entries: list[Any]
         (entries,) = await self.run("read_events", keys, ["1" if self.holds_events else "", oldest, count])
-        return list(entries)
+        return entries
 
     async def release_held(self) -> None:
         """Release what the tenant's outbox holds, once the replicas have it (a WAIT

@@ -63,7 +63,6 @@ class WebsocketServer:
         self.admission = Admission(settings.max_connections, settings.max_connections_per_user)
         self.allowed_origins = parse_allowed_origins(settings.allowed_origins)
         self.reactor = Reactor()  # every session's reads (run by `serve`)
-        self._draining = False
         self._released = trio.Event()  # a connection slot was released (while draining)
 
     async def serve(
@@ -89,7 +88,6 @@ class WebsocketServer:
                 self.hub.connections,
                 self.settings.shutdown_deadline,
             )
-            self._draining = True
             self.hub.drain_all()
             with trio.move_on_after(self.settings.shutdown_deadline):
                 await self._until_no_connection_held()
@@ -161,7 +159,7 @@ class WebsocketServer:
             log.warning("refusing connection of %s: storage unavailable (%s)", identity.user_id, exc)
             await _reject(request, 503, "storage unavailable; retry later")
             return
-        if self._draining:  # the drain began during this handshake
+        if self.hub.draining:  # the drain began during this handshake
             await _reject(request, 503, "this server instance is shutting down; connect to another")
             return
         ws = await request.accept()

@@ -95,11 +95,14 @@ class MeetingsClient:
             self._conn = conn
             self._connected.set()
             self._disconnected = trio.Event()
-            if task_status is not None:
-                task_status.started()
             try:
                 async for frame in conn.pushes():
                     await self._on_push(frame)
+                    if task_status is not None and frame.endpoint == "connection:ready":
+                        # Started only now: the event of a change made from here on is
+                        # after lastEventId, so it is this connection's to receive.
+                        task_status.started()
+                        task_status = None
             finally:
                 self._conn, self._connected = None, trio.Event()
                 self._disconnected.set()
@@ -325,6 +328,9 @@ async def open_client(
     events: bool = True,
 ) -> AsyncIterator[MeetingsClient]:
     """Connect (raising if the first attempt fails) and stay connected for the block.
+    The block starts once the server has sent connection:ready: from then on, every event
+    of a change, whoever makes it, reaches this client (one made before could be part of
+    lastEventId, which a connection without `since` is not sent).
 
     `token` may be a callable, asked again at each reconnection (tokens expire). `since`
     resumes after an event id from an earlier session. A handshake refused with 400, 401

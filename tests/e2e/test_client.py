@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import trio
 
@@ -16,6 +16,7 @@ from tests.conftest import StartServer, token
 
 MARCH_4 = datetime(2030, 3, 4, 10, tzinfo=UTC)
 MARCH_4_END = datetime(2030, 3, 4, 11, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 
 
 async def seed(url: str) -> None:
@@ -84,6 +85,25 @@ async def test_a_planning_story_through_the_typed_client(start_server: StartServ
             "meeting:onMeetingDeleted",
             MeetingDeletedEvent(created.meetingId),
         )
+
+
+async def test_a_meeting_made_as_soon_as_the_client_is_open_reaches_it(start_server: StartServer) -> None:
+    """The block of open_client starts once the server has said connection:ready, so a
+    change made at once is after its lastEventId and is delivered. (It started after the
+    handshake: a change could then come before the server read lastEventId, be counted in
+    it, and never be sent to this client without `since`.)"""
+    server = await start_server()
+    await seed(server.url)
+    async with open_client(server.url, token("alice"), events=False) as alice:
+        for n in range(3):
+            async with open_client(server.url, token("bob")) as bob:
+                assert bob.events().receive_nowait().name == "connection:ready"  # here already
+                begin = MARCH_4 + timedelta(days=n)
+                created = await alice.create_meeting(
+                    p.CreateMeeting("room", ["lobby"], f"m{n}", begin, begin + HOUR, invitedUserIds=["bob"])
+                )
+                with trio.fail_after(5):
+                    assert (await next_meeting_change(bob)).meetingId == created.meetingId
 
 
 async def test_the_client_reconnects_with_since_and_misses_no_event(start_server: StartServer) -> None:

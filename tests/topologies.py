@@ -9,6 +9,7 @@ primary has its replicas online and every Sentinel names it and knows the others
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -19,21 +20,52 @@ from typing import Any, Final
 
 import hiredis
 
-from roomful_meetings.storage.embedded import find_redis_server, free_port, redis_command, stop_process
+from roomful_meetings.storage.embedded import find_redis_server, redis_command, stop_process
 from roomful_meetings.storage.redis.connection import pack
+
+_TAKEN: set[int] = set()  # ports handed out by node_port in this process
+
+
+def node_port() -> int:
+    """A free loopback port below the kernel's ephemeral range. Outgoing connections take
+    their source ports from that range, so one of them can take a port bound and released
+    by `free_port` before a node binds it (seen: a cluster bus port, "Address already in
+    use", and the topology never starts); here none can, and a topology's ports, fixed in
+    its configuration, stay its own."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        port = random.randrange(max(1024, low - 12_000), low)
+        if port in _TAKEN:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _TAKEN.add(port)
+        return port
+
 
 HEALTHY_WITHIN: Final = 30.0  # seconds a topology may take to become healthy (a few, usually)
 MASTER_NAME: Final = "roomful"
 
 
-def command(port: int, *args: str | bytes | int, timeout: float = 2.0, password: str | None = None) -> Any:
-    """One command to 127.0.0.1:`port` (after AUTH `password`), synchronously; an error
-    reply is returned, not raised."""
+def command(
+    port: int,
+    *args: str | bytes | int,
+    timeout: float = 2.0,
+    password: str | None = None,
+    asking: bool = False,
+) -> Any:
+    """One command to 127.0.0.1:`port` (after AUTH `password`, and ASKING for a key of a
+    slot the node is importing), synchronously; an error reply is returned, not raised."""
+    first: list[tuple[str, ...]] = [("AUTH", password)] if password else []
+    first += [("ASKING",)] if asking else []
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall((pack(("AUTH", password)) if password else b"") + pack(args))
+        sock.sendall(b"".join(pack(c) for c in first) + pack(args))
         reader = hiredis.Reader()
         replies: list[Any] = []
-        while len(replies) < (2 if password else 1):
+        while len(replies) < len(first) + 1:
             data = sock.recv(65536)
             if not data:
                 raise ConnectionError(f"127.0.0.1:{port} closed the connection")
@@ -129,7 +161,7 @@ class RedisCluster:
         self.primaries, self.replicas = primaries, replicas
         self.nodes: list[Node] = []
         for index in range(primaries * (1 + replicas)):
-            port, bus = free_port(), free_port()
+            port, bus = node_port(), node_port()
             where = folder / f"node{index}"
             args = data_node_args(
                 self.binary,
@@ -253,6 +285,40 @@ class RedisCluster:
             node.stop()
 
 
+class SlotMove:
+    """Moves the slot of `key` from its owner to another primary as `redis-cli --cluster
+    reshard` does: IMPORTING on the target, MIGRATING on the source, the keys MIGRATEd in
+    batches, then SETSLOT NODE on every primary. One step at a time, so that a test can
+    act while the slot is half moved."""
+
+    def __init__(self, cluster: RedisCluster, key: str) -> None:
+        self.source = cluster.owner(key)
+        self.slot = int(command(self.source, "CLUSTER", "KEYSLOT", key))
+        self.primaries = [s["primary"] for s in cluster.shards(self.source) or []]
+        self.target = next(p for p in self.primaries if p != self.source)
+        self.ids = {port: cluster.node_id(port) for port in (self.source, self.target)}
+
+    def begin(self) -> None:
+        importing = ("CLUSTER", "SETSLOT", self.slot, "IMPORTING", self.ids[self.source])
+        assert command(self.target, *importing) == b"OK"
+        migrating = ("CLUSTER", "SETSLOT", self.slot, "MIGRATING", self.ids[self.target])
+        assert command(self.source, *migrating) == b"OK"
+
+    def move_keys(self, count: int) -> int:
+        """MIGRATE up to `count` keys of the slot; how many there were (0: none left)."""
+        keys = command(self.source, "CLUSTER", "GETKEYSINSLOT", self.slot, count)
+        if keys:
+            reply = command(self.source, "MIGRATE", "127.0.0.1", self.target, "", 0, 5000, "KEYS", *keys)
+            assert reply in (b"OK", b"NOKEY"), f"MIGRATE {keys}: {reply!r}"
+        return len(keys)
+
+    def finish(self) -> None:
+        while self.move_keys(100):
+            pass
+        for port in (self.target, self.source, *self.primaries):
+            assert command(port, "CLUSTER", "SETSLOT", self.slot, "NODE", self.ids[self.target]) == b"OK"
+
+
 SENTINEL_CONF: Final = """port {port}
 bind 127.0.0.1
 dir {folder}
@@ -280,7 +346,7 @@ class SentinelGroup:
     ) -> None:
         self.folder = folder
         binary = find_redis_server()
-        ports = [free_port() for _ in range(1 + replicas)]
+        ports = [node_port() for _ in range(1 + replicas)]
         self.data = [
             Node(
                 folder / f"data{i}",
@@ -296,7 +362,7 @@ class SentinelGroup:
         ]
         self.sentinels = []
         for i in range(sentinels):
-            port, where = free_port(), folder / f"sentinel{i}"
+            port, where = node_port(), folder / f"sentinel{i}"
             where.mkdir(parents=True, exist_ok=True)
             conf = where / "sentinel.conf"  # Sentinel rewrites it: a file of its own
             text = SENTINEL_CONF.format(

@@ -84,11 +84,10 @@ async def redis_address(settings: Settings) -> AsyncIterator[Target]:
 
 
 def scripts_for(redis: Redis) -> dict[str, Script]:
-    """The scripts as this client runs them: events on sharded pub/sub on a cluster, held
-    until replicas have their change with --redis-min-replicas (storage/redis/scripts.py)."""
-    options = LoadOptions(
-        publish="SPUBLISH" if redis.sharded else "PUBLISH", hold_events=redis.min_replicas > 0
-    )
+    """The scripts as this client runs them: on a cluster with sharded pub/sub and the slot
+    guard, with events held until replicas have their change with --redis-min-replicas
+    (storage/redis/scripts.py)."""
+    options = LoadOptions(cluster=redis.sharded, hold_events=redis.min_replicas > 0)
     return load_scripts(options=options)
 
 

@@ -219,3 +219,15 @@ def test_an_error_of_the_script_itself_stays_a_plain_reply_error() -> None:
         "ERR Error running script (call to f_1): @user_script:7: user_script:7: attempt to index a nil value"
     )
     assert type(classify_reply_error(text)) is ReplyError
+
+
+def test_a_script_refused_by_its_slot_guard_during_a_slot_move_is_not_serving() -> None:
+    # What Redis 7 answers when a cluster script's first command meets a slot in a move
+    # (storage/redis/scripts.py, the slot guard): nothing was applied, so 503.
+    text = (
+        "ERR Script attempted to access a non local key in a cluster node script: "
+        "9919821446979f8f5d0cc14cb7871ce0599528cd, on @user_script:1."
+    )
+    error = classify_reply_error(text)
+    assert isinstance(error, NotServing) and not error.demoted
+    assert str(error).startswith("Script attempted to access a non local key")

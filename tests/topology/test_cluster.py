@@ -26,7 +26,7 @@ from roomful_meetings.storage.redis.cluster import (
     parse_shards,
     parse_slots,
 )
-from tests.topologies import RedisCluster, command
+from tests.topologies import RedisCluster, SlotMove, command
 
 SET_AND_GET = Script.from_source(
     "set_and_get", b"redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[#KEYS])"
@@ -103,20 +103,15 @@ async def test_a_script_unknown_to_a_node_is_loaded_there(cluster: RedisCluster,
 
 
 def migrate_slot(cluster: RedisCluster, key: str, *, finish: bool) -> tuple[int, int]:
-    """Move `key`'s slot (and its keys) from its owner to another primary, as
-    `redis-cli --cluster reshard` does; unfinished, the slot stays MIGRATING/IMPORTING."""
-    source = cluster.owner(key)
-    shards = cluster.shards(source) or []
-    target = next(s["primary"] for s in shards if s["primary"] != source)
-    slot = key_slot(key)
-    assert command(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", cluster.node_id(source)) == b"OK"
-    assert command(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", cluster.node_id(target)) == b"OK"
-    while keys := command(source, "CLUSTER", "GETKEYSINSLOT", slot, 100):
-        assert command(source, "MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys) == b"OK"
+    """Move `key`'s slot (and its keys) to another primary; unfinished, the slot stays
+    MIGRATING/IMPORTING."""
+    move = SlotMove(cluster, key)
+    move.begin()
+    while move.move_keys(100):
+        pass
     if finish:
-        for port in (target, source, *[s["primary"] for s in shards]):
-            assert command(port, "CLUSTER", "SETSLOT", slot, "NODE", cluster.node_id(target)) == b"OK"
-    return source, target
+        move.finish()
+    return move.source, move.target
 
 
 def finish_migration(cluster: RedisCluster, key: str, target: int) -> None:

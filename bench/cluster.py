@@ -101,8 +101,8 @@ def measure(
     )
     nodes = {}
     for port in ports:
-        calls, cpu = redis_info(port)
-        was_calls, was_cpu = before["redis"][port]
+        calls, cpu, _ = redis_info(port)
+        was_calls, was_cpu, _ = before["redis"][port]
         nodes[str(port)] = {
             "commands_per_request": round((calls - was_calls) / count, 2),
             "cpu_us_per_request": round((cpu - was_cpu) / count * 1e6, 1),

@@ -82,8 +82,8 @@ def rss_bytes(pid: int) -> int:
     return int(match.group(1)) * 1024 if match else 0
 
 
-def redis_info(port: int) -> tuple[int, float]:
-    """(commands processed, Redis CPU seconds) from INFO."""
+def redis_info(port: int) -> tuple[int, float, int]:
+    """(commands processed, Redis CPU seconds, reads from clients) from INFO."""
     import socket
 
     with socket.create_connection(("127.0.0.1", port)) as sock:
@@ -94,7 +94,8 @@ def redis_info(port: int) -> tuple[int, float]:
     text = reply.decode()
     stats = dict(line.split(":", 1) for line in text.splitlines() if ":" in line and not line.startswith("#"))
     calls = sum(int(m) for m in re.findall(r"^cmdstat_[^:]+:calls=(\d+)", text, re.M))
-    return calls, float(stats["used_cpu_sys"]) + float(stats["used_cpu_user"])
+    cpu = float(stats["used_cpu_sys"]) + float(stats["used_cpu_user"])
+    return calls, cpu, int(stats.get("total_reads_processed", 0))
 
 
 def metrics(http_port: int) -> str:
@@ -411,12 +412,13 @@ class Meter:
 
     def per(self, count: float) -> dict[str, float]:
         cpu = sum(cpu_seconds(pid) for pid in self.pids) - self.cpu
-        calls, redis_cpu = redis_info(self.redis_port)
+        calls, redis_cpu, reads = redis_info(self.redis_port)
         count = max(count, 1)
         return {
             "server_cpu_us": round(cpu / count * 1e6, 1),
             "redis_commands": round((calls - self.redis[0]) / count, 2),
             "redis_cpu_us": round((redis_cpu - self.redis[1]) / count * 1e6, 1),
+            "redis_reads": round((reads - self.redis[2]) / count, 3),
         }
 
 
@@ -760,6 +762,7 @@ def markdown(runs: list[dict[str, Any]], ratio_runs: list[dict[str, float]], met
             ("server CPU us/req", "server_cpu_us"),
             ("Redis cmds/req", "redis_commands"),
             ("Redis CPU us/req", "redis_cpu_us"),
+            ("Redis reads/req", "redis_reads"),
             ("load generator CPU us/req", "loadgen_cpu_us"),
             ("server median ms", "server_median_ms"),
         ],

@@ -69,24 +69,26 @@ class MeetingsClient:
         # One id series for all the connections it makes: a resend keeps its event.id.
         self._next_event_id = event_ids()
         self.reconnects = 0
+        self._opened = False  # the first connection:ready came: the block of open_client runs
 
     # -- connection ----------------------------------------------------------------------
 
     async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Stay connected: after a drop, reconnect with since=<last event seen>."""
-        delay, started = RECONNECT_FIRST, False
+        delay = RECONNECT_FIRST
         while True:
             try:
-                await self._connect_once(task_status if not started else None)
-                started, delay = True, RECONNECT_FIRST
+                await self._connect_once(task_status)
+                delay = RECONNECT_FIRST
             except (OSError, HandshakeError, ConnectionClosed) as exc:
-                if not started or (isinstance(exc, ConnectionRejected) and exc.status_code in FATAL_STATUS):
+                fatal = isinstance(exc, ConnectionRejected) and exc.status_code in FATAL_STATUS
+                if not self._opened or fatal:
                     raise
             self.reconnects += 1
             await trio.sleep(random.uniform(delay / 2, delay))
             delay = min(delay * 2, RECONNECT_MAX)
 
-    async def _connect_once(self, task_status: trio.TaskStatus[None] | None) -> None:
+    async def _connect_once(self, task_status: trio.TaskStatus[None]) -> None:
         token = self._token() if callable(self._token) else self._token
         query = {"legacy": "1"} if self._legacy else {}
         if self.last_event_id is not None:
@@ -98,14 +100,16 @@ class MeetingsClient:
             try:
                 async for frame in conn.pushes():
                     await self._on_push(frame)
-                    if task_status is not None and frame.endpoint == "connection:ready":
+                    if not self._opened and frame.endpoint == "connection:ready":
                         # Started only now: the event of a change made from here on is
                         # after lastEventId, so it is this connection's to receive.
+                        self._opened = True
                         task_status.started()
-                        task_status = None
             finally:
                 self._conn, self._connected = None, trio.Event()
                 self._disconnected.set()
+        if not self._opened:  # the first connection ended before it was ready
+            raise ConnectionClosed(conn.ws.closed)
 
     async def _on_push(self, frame: Frame) -> None:
         name, event_id = frame.endpoint or "", str(frame.event.id) if frame.event else ""
@@ -338,9 +342,16 @@ async def open_client(
     jittered exponential backoff. With `events=False` pushes are counted and dropped.
     """
     client = MeetingsClient(url, token, legacy=legacy, since=since, retries=retries, events=events)
+    failed: Exception | None = None
     async with trio.open_nursery() as nursery:
-        await nursery.start(client._run)
         try:
-            yield client
-        finally:
-            nursery.cancel_scope.cancel()
+            await nursery.start(client._run)
+        except (OSError, HandshakeError, ConnectionClosed) as exc:
+            failed = exc  # raised as it is below, not inside the nursery's exception group
+        else:
+            try:
+                yield client
+            finally:
+                nursery.cancel_scope.cancel()
+    if failed is not None:
+        raise failed

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
+import pytest
 import trio
+from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
 from roomful_meetings.client import MeetingsClient, open_client
 from roomful_meetings.errors import Forbidden
@@ -104,6 +107,26 @@ async def test_a_meeting_made_as_soon_as_the_client_is_open_reaches_it(start_ser
                 )
                 with trio.fail_after(5):
                     assert (await next_meeting_change(bob)).meetingId == created.meetingId
+
+
+async def test_a_first_connection_closed_before_it_is_ready_raises_rather_than_hangs() -> None:
+    """The server may close a connection before connection:ready (1013 when Redis cannot
+    be read for its start): the first attempt then fails, as a refused handshake does."""
+
+    async def close_at_once(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        await ws.aclose(1013, "storage unavailable; reconnect with since")
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(
+            partial(serve_websocket, close_at_once, "127.0.0.1", 0, ssl_context=None)
+        )
+        url = f"ws://127.0.0.1:{server.port}"
+        with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
+            async with open_client(url, token("bob")):
+                raise AssertionError("the block ran without connection:ready")
+        assert closed.value.reason is not None and closed.value.reason.code == 1013
+        nursery.cancel_scope.cancel()
 
 
 async def test_the_client_reconnects_with_since_and_misses_no_event(start_server: StartServer) -> None:

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import hiredis
 
-from roomful_meetings.storage.embedded import find_redis_server, redis_command, stop_process
+from roomful_meetings.storage.embedded import find_redis_server, free_port, redis_command, stop_process
 from roomful_meetings.storage.redis.connection import pack
 
 _TAKEN: set[int] = set()  # ports handed out by node_port in this process
@@ -31,8 +31,11 @@ def node_port() -> int:
     their source ports from that range, so one of them can take a port bound and released
     by `free_port` before a node binds it (seen: a cluster bus port, "Address already in
     use", and the topology never starts); here none can, and a topology's ports, fixed in
-    its configuration, stay its own."""
+    its configuration, stay its own. (Other processes choosing ports so may pick the same
+    one: the bind check below is all that keeps them apart.)"""
     low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    if low <= 2048:  # no room below the range: take a free port from it, as free_port does
+        return free_port()
     while True:
         port = random.randrange(max(1024, low - 12_000), low)
         if port in _TAKEN:

@@ -221,13 +221,16 @@ def test_an_error_of_the_script_itself_stays_a_plain_reply_error() -> None:
     assert type(classify_reply_error(text)) is ReplyError
 
 
-def test_a_script_refused_by_its_slot_guard_during_a_slot_move_is_not_serving() -> None:
-    # What Redis 7 answers when a cluster script's first command meets a slot in a move
-    # (storage/redis/scripts.py, the slot guard): nothing was applied, so 503.
-    text = (
-        "ERR Script attempted to access a non local key in a cluster node script: "
-        "9919821446979f8f5d0cc14cb7871ce0599528cd, on @user_script:1."
+def test_a_script_refused_by_its_slot_guard_is_not_serving_and_a_later_refusal_an_error() -> None:
+    # The guard, a script's first command (storage/redis/scripts.py), answers TRYAGAIN:
+    # nothing was applied. Redis's own error for a later command may follow writes.
+    guard = (
+        "TRYAGAIN the slot of the tenant is being moved: Script attempted to access a non local key"
+        " in a cluster node script: 9919821446979f8f5d0cc14cb7871ce0599528cd, on @user_script:13."
     )
-    error = classify_reply_error(text)
-    assert isinstance(error, NotServing) and not error.demoted
-    assert str(error).startswith("Script attempted to access a non local key")
+    assert isinstance(classify_reply_error(guard), NotServing)
+    later = (
+        "ERR Script attempted to access a non local key in a cluster node script: "
+        "9919821446979f8f5d0cc14cb7871ce0599528cd, on @user_script:40."
+    )
+    assert type(classify_reply_error(later)) is ReplyError

@@ -5,8 +5,8 @@ RedisError
 │   └── NoScriptError     EVALSHA of a script the server does not know
 ├── RedisUnavailable      no connection: the command was NOT sent
 │   └── NotServing        (also a ReplyError) the node refused it unexecuted: READONLY (a
-│       │                 replica now), CLUSTERDOWN, TRYAGAIN, LOADING, MASTERDOWN, NOREPLICAS,
-│       │                 a script's slot guard during a slot move
+│       │                 replica now), CLUSTERDOWN, TRYAGAIN (also a script's slot guard
+│       │                 during a slot move), LOADING, MASTERDOWN, NOREPLICAS
 │       └── Redirected    MOVED or ASK: the slot is served by another node
 └── RedisConnectionLost   the link broke after sending: outcome unknown
     ├── RedisTimeout      no reply in time (the link is then dropped)
@@ -85,23 +85,12 @@ NOT_SERVING_PREFIXES: Final = ("READONLY", "CLUSTERDOWN", "TRYAGAIN", "LOADING",
 _IN_SCRIPT: Final = re.compile(r"ERR Error running script .*?: -([A-Z]+ .*)", re.DOTALL)
 
 
-# A script's command refused by the cluster: the slot guard of a script during a slot move
-# (its first command, so nothing was applied: storage/redis/scripts.py), or a cluster down.
-_SCRIPT_REFUSED_BY_CLUSTER: Final = (
-    "ERR Script attempted to access a non local key",
-    "ERR Script attempted to execute a command while the cluster is down",
-    "ERR Script attempted to execute a write command while the cluster is down",
-)
-
-
 def classify_reply_error(text: str) -> ReplyError:
     """The error class of an error reply's text."""
     inner = _IN_SCRIPT.match(text)
     if inner and inner.group(1).startswith(NOT_SERVING_PREFIXES):
         # The node refused the script's first write, so none was applied.
         return NotServing(inner.group(1))
-    if text.startswith(_SCRIPT_REFUSED_BY_CLUSTER):
-        return NotServing(text.removeprefix("ERR "))
     if text.startswith("NOSCRIPT"):
         return NoScriptError(text)
     if text.startswith(("MOVED ", "ASK ")):

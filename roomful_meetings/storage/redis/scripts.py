@@ -45,7 +45,8 @@ yet as absent and writes them anew, so their MIGRATE later fails with BUSYKEY an
 stops half done. So on a cluster every script first asks `EXISTS` of two keys that are
 never written: while the slot is in a move, a missing key makes that first command fail
 on either node (ASK or TRYAGAIN inside a script: "Script attempted to access a non local
-key"), before anything is read or written, and the server answers 503 until the move ends.
+key"), before anything is read or written; the script then answers TRYAGAIN, and the
+server 503 "not applied", until the move ends.
 In a settled slot the command costs one call that finds nothing: 0.3 % of a create's Redis
 instructions (bench/script_cost.py, 778k without it, 780k with it).
 
@@ -73,7 +74,14 @@ _CONFIG = "local PUBLISH_COMMAND, HOLD_EVENTS = '{publish}', {hold}\n"
 # Two keys, not one: a node importing the slot serves a lone missing key (behind ASKING).
 # After the tenant's prefix; nothing writes them (no key of storage/keys.py ends so).
 SLOT_GUARD_KEYS: Final = ("slot-guard:1", "slot-guard:2")
-_SLOT_GUARD = f"redis.call('EXISTS', PREFIX .. '{SLOT_GUARD_KEYS[0]}', PREFIX .. '{SLOT_GUARD_KEYS[1]}')\n"
+# Its refusal is answered as TRYAGAIN (not applied): a "non local key" error from any later
+# command would come after writes, and stays an error of its own.
+_SLOT_GUARD = f"""\
+local slot_guard = redis.pcall('EXISTS', PREFIX .. '{SLOT_GUARD_KEYS[0]}', PREFIX .. '{SLOT_GUARD_KEYS[1]}')
+if type(slot_guard) == 'table' and slot_guard.err then
+  return redis.error_reply('TRYAGAIN the slot of the tenant is being moved: ' .. slot_guard.err)
+end
+"""
 _OWN = """\
 local function own_list(list, first, last)
   local out = {}

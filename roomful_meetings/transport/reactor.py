@@ -40,7 +40,7 @@ PASS: Final = 256
 # its throughput and p99 1.2x; every 4, 0.97-1.06x and p99 0.94-1.11x; every 2 about the
 # same for more writes; every one worse (a write per request). Full 3-run suites before and
 # after both gave 0.97x: within this machine's noise (bench/README.md). Redis reads per get
-# (bench/run.py): 0.069 here, 0.027-0.11 for node_get; writing mid-pass only to Redis
+# (bench/run.py): 0.045-0.075 here, 0.027-0.11 for node_get; writing mid-pass only to Redis
 # connections with nothing in flight cut ours to 0.024, with no change in Redis CPU per get
 # beyond the noise (3 alternating pairs), so it was not kept.
 FLUSH_EVERY: Final = 4

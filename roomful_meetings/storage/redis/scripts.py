@@ -47,8 +47,8 @@ never written: while the slot is in a move, a missing key makes that first comma
 on either node (ASK or TRYAGAIN inside a script: "Script attempted to access a non local
 key"), before anything is read or written; the script then answers TRYAGAIN, and the
 server 503 "not applied", until the move ends.
-In a settled slot the command costs one call that finds nothing: 0.3 % of a create's Redis
-instructions (bench/script_cost.py, 778k without it, 780k with it).
+In a settled slot the command costs one call that finds nothing: 0.7 % of a create's Redis
+instructions (bench/script_cost.py, 775k without it, 781k with it).
 
 Redis reports an error in a script by its line in the assembled text ("user_script:123");
 `Script.explain` turns that into the file and line it came from.

@@ -1,5 +1,6 @@
 """A primary failover under load, with two server instances that are never restarted
-(contract 12), on a Sentinel group (1 + 2) and on a Redis Cluster (3 + 3).
+(contract 12), on a Sentinel group (1 + 2) and on a Redis Cluster (3 + 3); and, on the
+cluster, the same load while a tenant's slot is resharded to another primary.
 
 Two tenants; in each an organizer creates meetings without pause and an invitee accepts
 every one it is told of, while two receivers (one per instance) collect their events. The

@@ -102,21 +102,16 @@ async def test_a_script_unknown_to_a_node_is_loaded_there(cluster: RedisCluster,
         assert await redis.evalsha(script, [key], ["hi"]) == b"hi!"
 
 
-def migrate_slot(cluster: RedisCluster, key: str, *, finish: bool) -> tuple[int, int]:
+def migrate_slot(cluster: RedisCluster, key: str, *, finish: bool) -> SlotMove:
     """Move `key`'s slot (and its keys) to another primary; unfinished, the slot stays
-    MIGRATING/IMPORTING."""
+    MIGRATING/IMPORTING until the returned move's `finish`."""
     move = SlotMove(cluster, key)
     move.begin()
     while move.move_keys(100):
         pass
     if finish:
         move.finish()
-    return move.source, move.target
-
-
-def finish_migration(cluster: RedisCluster, key: str, target: int) -> None:
-    for shard in cluster.shards(target) or []:
-        command(shard["primary"], "CLUSTER", "SETSLOT", key_slot(key), "NODE", cluster.node_id(target))
+    return move
 
 
 async def test_moved_updates_the_map_and_retries_once(cluster: RedisCluster, prefix: str) -> None:
@@ -124,10 +119,10 @@ async def test_moved_updates_the_map_and_retries_once(cluster: RedisCluster, pre
     async with cluster_client(cluster) as redis:
         await redis.execute("SET", key, "before")
         refreshes = redis.refreshes
-        source, target = migrate_slot(cluster, key, finish=True)
-        assert redis.node_of(key) == f"127.0.0.1:{source}"  # the client has not looked yet
+        move = migrate_slot(cluster, key, finish=True)
+        assert redis.node_of(key) == f"127.0.0.1:{move.source}"  # the client has not looked yet
         assert await redis.execute("GET", key) == b"before"  # MOVED, then the new owner
-        assert redis.node_of(key) == f"127.0.0.1:{target}"
+        assert redis.node_of(key) == f"127.0.0.1:{move.target}"
         assert await redis.pipeline([("SET", key, "after"), ("GET", key)]) == [b"OK", b"after"]
         assert await redis.evalsha(APPEND, [key + ":list"], ["1"]) == 1
         while redis.refreshes == refreshes:  # MOVED asked for a refresh of the whole map
@@ -138,18 +133,18 @@ async def test_ask_during_a_slot_migration_is_followed(cluster: RedisCluster, pr
     key = keys_on_every_node(cluster, prefix)[1]
     async with cluster_client(cluster) as redis:
         await redis.execute("SET", key, "moved already")
-        source, target = migrate_slot(cluster, key, finish=False)
+        move = migrate_slot(cluster, key, finish=False)
         try:
-            assert redis.node_of(key) == f"127.0.0.1:{source}"
+            assert redis.node_of(key) == f"127.0.0.1:{move.source}"
             # The key is on the importing node now: the source answers ASK.
             assert await redis.execute("GET", key) == b"moved already"
             assert await redis.pipeline([("GET", key)]) == [b"moved already"]
             assert await redis.evalsha(SET_AND_GET, [key], ["by script"]) == b"by script"
             # ASK changes nothing in the map: the slot is still the source's until it ends.
-            assert redis.node_of(key) == f"127.0.0.1:{source}"
+            assert redis.node_of(key) == f"127.0.0.1:{move.source}"
         finally:
-            finish_migration(cluster, key, target)
-        assert command(target, "GET", key) == b"by script"
+            move.finish()
+        assert command(move.target, "GET", key) == b"by script"
 
 
 async def test_sharded_pubsub_delivers_on_the_channel_slot_owner(cluster: RedisCluster, prefix: str) -> None:

@@ -6,6 +6,7 @@ silent no-op. `null` for an optional field means the same as leaving it out.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Final, Literal
 
@@ -22,6 +23,15 @@ ID_CHARACTER: Final = r"[^:\s\x00-\x1f\x7f-\x9f]"
 END_OF_TEXT: Final = r"(?![\s\S])"
 ID_PATTERN: Final = rf"^{ID_CHARACTER}+{END_OF_TEXT}"
 Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=ID_PATTERN)]
+_ID: Final = re.compile(ID_PATTERN)
+
+
+def is_id(text: str) -> bool:
+    """Whether `text` has the form of an `Id`: a lookup by a name that has not (`roomful`
+    of a slot search or an attendee) matches no one, and never becomes part of a key."""
+    return len(text) <= 128 and _ID.match(text) is not None
+
+
 # A prop id where "" means "no prop" (the room itself).
 PropIdOrEmpty = Annotated[str, Meta(max_length=128, pattern=rf"^{ID_CHARACTER}*{END_OF_TEXT}")]
 # RFC 3339 with an offset, or integer milliseconds since the Unix epoch.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
+from typing import Protocol, TypeVar
 
 from roomful_meetings.domain import availability as rules
 from roomful_meetings.domain.bitmaps import runs, to_bytes
@@ -46,24 +49,47 @@ def now_minute() -> int:
 
 
 async def caller_zone(
-    services: Services, caller: Caller, time_zone: str | None, local: datetime | int, *, store: bool = True
+    services: Services, caller: Caller, time_zone: str | None, local: datetime | int
 ) -> str:
-    """The request's timeZone (stored on the profile unless `store` is False, for callers
-    that store it in their own change), else the stored one, else the offset that the
-    local timestamp carries."""
+    """The request's timeZone, else the stored one, else the offset that the local
+    timestamp carries. Storing the request's is the caller's part (`keeps_zone`, or in
+    the change's own script)."""
     if time_zone is not None:
         if not is_valid_zone(time_zone) or FIXED_OFFSET.match(time_zone):
             raise BadRequest(
                 f"`data.timeZone`: unknown time zone {time_zone!r} (an IANA name like Europe/Berlin)"
             )
-        if store:
-            await services.catalog.upsert_users([UserIn(id=caller.user_id, timeZone=time_zone)])
         return time_zone
     profile = await services.catalog.get_user(caller.user_id) or {}
     stored = profile.get("timeZone", "")
     if stored and is_valid_zone(stored):
         return stored
     return offset_zone(local) if isinstance(local, datetime) else "+00:00"
+
+
+class ZoneQuery(Protocol):
+    @property
+    def timeZone(self) -> str | None: ...
+
+
+Query = TypeVar("Query", bound=ZoneQuery)
+Reply = TypeVar("Reply")
+
+
+def keeps_zone(
+    read: Callable[[Services, Caller, Query], Awaitable[Reply]],
+) -> Callable[[Services, Caller, Query], Awaitable[Reply]]:
+    """A read whose `timeZone` goes on the caller's profile (contract 4) once it has its
+    answer: a request refused on the way (a 400, a 503) changes nothing (contract 3)."""
+
+    @functools.wraps(read)
+    async def answered_then_kept(services: Services, caller: Caller, data: Query) -> Reply:
+        reply = await read(services, caller, data)
+        if data.timeZone is not None:
+            await services.catalog.upsert_users([UserIn(id=caller.user_id, timeZone=data.timeZone)])
+        return reply
+
+    return answered_then_kept
 
 
 def day_of(zone: str, local: datetime | int, field: str) -> LocalDay:
@@ -89,7 +115,7 @@ async def set_availability(services: Services, caller: Caller, data: p.SetAvaila
     intervals = request_intervals([(i.startDate, i.endDate) for i in data.availability.dates])
     to_minute(data.localDate, "data.localDate")  # checked even where only its offset is used
     # The zone is stored by the same script as the availability: one change, one retry record.
-    zone = await caller_zone(services, caller, data.timeZone, data.localDate, store=False)
+    zone = await caller_zone(services, caller, data.timeZone, data.localDate)
     record = ZoneRecord(time_zone=data.timeZone or "", offset_zone=zone if FIXED_OFFSET.match(zone) else "")
     status = data.availability.status
     repetition = data.availability.repetition or 0
@@ -120,7 +146,7 @@ async def zone_and_date(
     services: Services, caller: Caller, data: p.LocalDateQuery | p.SlotQuery
 ) -> tuple[str, date]:
     """The caller's zone for this request, and the local date of its `localDate` there."""
-    minute = to_minute(data.localDate, "data.localDate")  # before caller_zone stores anything
+    minute = to_minute(data.localDate, "data.localDate")
     zone = await caller_zone(services, caller, data.timeZone, data.localDate)
     return zone, local_date_of(zone, minute)
 
@@ -130,6 +156,7 @@ async def zone_and_date(
     p.LocalDateQuery,
     "The caller's availability on one local day",
 )
+@keeps_zone
 async def availability_for_day(
     services: Services, caller: Caller, data: p.LocalDateQuery
 ) -> AvailabilityReply:
@@ -142,6 +169,7 @@ async def availability_for_day(
     p.LocalDateQuery,
     "The caller's availability in one local week (Sunday first)",
 )
+@keeps_zone
 async def availability_for_week(
     services: Services, caller: Caller, data: p.LocalDateQuery
 ) -> AvailabilityReply:
@@ -155,6 +183,7 @@ async def availability_for_week(
     p.LocalDateQuery,
     "The caller's availability in one local month",
 )
+@keeps_zone
 async def availability_for_month(
     services: Services, caller: Caller, data: p.LocalDateQuery
 ) -> AvailabilityReply:
@@ -163,6 +192,7 @@ async def availability_for_month(
 
 
 @routes.endpoint("meeting:getUserAvailabilityPattern", p.LocalDateQuery, "The caller's weekly pattern")
+@keeps_zone
 async def availability_pattern(services: Services, caller: Caller, data: p.LocalDateQuery) -> PatternReply:
     zone, day = await zone_and_date(services, caller, data)
     sunday = week_start(day)
@@ -181,13 +211,14 @@ async def availability_pattern(services: Services, caller: Caller, data: p.Local
 
 
 async def slot_users(services: Services, caller: Caller, data: p.SlotQuery) -> list[str]:
-    """The ids to search for: each entry by `roomful` id, else by `email` (unknown emails
-    are left out), and the caller unless `includeSelf` is false."""
+    """The ids to search for: each entry by `roomful` id, else by `email` (unknown emails,
+    and `roomful` names that no id can have, are left out), and the caller unless
+    `includeSelf` is false."""
     if len(data.users) > services.settings.max_slot_users:
         raise BadRequest(
             f"`data.users` may name at most {services.settings.max_slot_users} users, got {len(data.users)}"
         )
-    ids = [u.roomful for u in data.users if u.roomful]
+    ids = [u.roomful for u in data.users if u.roomful and p.is_id(u.roomful)]
     emails = [u.email for u in data.users if not u.roomful and u.email]
     if emails:
         ids += [uid for uid in await services.catalog.user_ids_by_email(emails) if uid]
@@ -215,6 +246,7 @@ async def time_slots(
     p.SlotQuery,
     "Free time slots common to several users on one local day",
 )
+@keeps_zone
 async def slots_for_day(services: Services, caller: Caller, data: p.SlotQuery) -> SlotsReply:
     zone, day = await zone_and_date(services, caller, data)
     return await time_slots(services, caller, data, day, day + timedelta(days=1), zone)
@@ -225,6 +257,7 @@ async def slots_for_day(services: Services, caller: Caller, data: p.SlotQuery) -
     p.SlotQuery,
     "Free time slots common to several users in one local month",
 )
+@keeps_zone
 async def slots_for_month(services: Services, caller: Caller, data: p.SlotQuery) -> SlotsReply:
     zone, day = await zone_and_date(services, caller, data)
     return await time_slots(services, caller, data, *month_bounds(day), zone)
@@ -235,8 +268,9 @@ async def slots_for_month(services: Services, caller: Caller, data: p.SlotQuery)
     p.CountsQuery,
     "The caller's meeting count per local day from a date on",
 )
+@keeps_zone
 async def meeting_counts(services: Services, caller: Caller, data: p.CountsQuery) -> CountsReply:
-    minute = to_minute(data.localDateNow, "data.localDateNow")  # before caller_zone stores anything
+    minute = to_minute(data.localDateNow, "data.localDateNow")
     zone = await caller_zone(services, caller, data.timeZone, data.localDateNow)
     first = local_day(zone, local_date_of(zone, minute))
     _users, busy = await services.availability.inputs([caller.user_id], first.start, None, default_zone=zone)

@@ -65,8 +65,8 @@ async def attendee_ids(
     services: Services, caller: Caller, data: p.FindMeetingTimes
 ) -> list[tuple[str, bool]]:
     """(user id, required) of each attendee entry, in request order, by `roomful` id else
-    `email`; entries matching no email, repeats and the organizer are left out (ids of no
-    user drop out when their profiles are read)."""
+    `email`; entries matching no email or with a `roomful` no id can have, repeats and the
+    organizer are left out (ids of no user drop out when their profiles are read)."""
     limit = services.settings.max_slot_users
     if len(data.attendees) > limit:
         raise BadRequest(f"`data.attendees` may name at most {limit} users, got {len(data.attendees)}")
@@ -76,7 +76,7 @@ async def attendee_ids(
     seen = {caller.user_id}
     for attendee in data.attendees:
         uid = attendee.roomful or (next(by_email) if not attendee.roomful and attendee.email else None)
-        if uid and uid not in seen:
+        if uid and uid not in seen and p.is_id(uid):
             seen.add(uid)
             out.append((uid, attendee.type == "required"))
     return out
@@ -117,7 +117,7 @@ async def find_meeting_times(
     services: Services, caller: Caller, data: p.FindMeetingTimes
 ) -> RawMeetingTimesReply:
     start, end = window(data)
-    zone = await caller_zone(services, caller, data.timeZone, data.startDate, store=False)
+    zone = await caller_zone(services, caller, data.timeZone, data.startDate)
     attendees = await attendee_ids(services, caller, data)
     search = Search(
         zone,

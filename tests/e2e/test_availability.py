@@ -171,6 +171,19 @@ async def test_the_request_zone_is_stored_and_a_bare_offset_is_a_fallback(world:
         assert stored["availability"]["dates"][0]["startDate"].endswith("+09:00")
 
 
+async def test_a_roomful_name_that_no_id_can_have_matches_no_one(world: ServerHandle) -> None:
+    # "nina:meetings" names nina's meeting index under the users' keys: it must be ignored
+    # like any unknown user, not read as a user's profile (that was a 500 telling whether
+    # the key exists).
+    async with connect(world.url, token("taro")) as taro, connect(world.url, token("nina")) as nina:
+        await nina.call("meeting:createMeeting", meeting(invited=[]))
+        for endpoint in ("meeting:getTimeSlotsForMeeting", "meeting:getMeetingTimeSlotsForMonth"):
+            asked = {"localDate": TOKYO_MONDAY, "timeZone": "Asia/Tokyo"}
+            alone = await taro.call(endpoint, {"users": [], **asked})
+            for name in ("nina:meetings", "nina:events", "nina\n", " nina"):
+                assert await taro.call(endpoint, {"users": [{"roomful": name}], **asked}) == alone
+
+
 async def test_meeting_counts_per_local_day(world: ServerHandle) -> None:
     async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
         made = []
@@ -241,11 +254,19 @@ async def test_bad_availability_requests_get_400_and_change_nothing(
 async def test_slot_search_names_at_most_the_configured_number_of_users(start_server: StartServer) -> None:
     server = await start_server(max_slot_users=3)
     async with connect(server.url, token("taro")) as taro:
-        with pytest.raises(BadRequest, match="at most 3"):
-            await taro.call(
-                "meeting:getTimeSlotsForMeeting",
-                {"users": [{"roomful": f"u{i}"} for i in range(4)], "localDate": TOKYO_MONDAY},
-            )
+        for endpoint in ("meeting:getTimeSlotsForMeeting", "meeting:getMeetingTimeSlotsForMonth"):
+            with pytest.raises(BadRequest, match="at most 3"):
+                await taro.call(
+                    endpoint,
+                    {
+                        "users": [{"roomful": f"u{i}"} for i in range(4)],
+                        "localDate": "2030-07-01T10:00:00+02:00",
+                        "timeZone": "Asia/Tokyo",
+                    },
+                )
+        # A refused request changes nothing: not even the zone that it named.
+        day = await taro.call("meeting:getUserAvailabilityForDay", {"localDate": "2030-07-01T10:00:00+02:00"})
+        assert day["availability"]["dates"][0]["startDate"] == "2030-07-01T00:00:00+02:00"
         with pytest.raises(BadRequest, match="duration"):
             await taro.call(
                 "meeting:getTimeSlotsForMeeting", {"users": [], "localDate": TOKYO_MONDAY, "duration": 0}

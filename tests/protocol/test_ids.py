@@ -117,3 +117,11 @@ def test_the_published_pattern_means_the_same_in_json_schema() -> None:
     result = subprocess.run(["node", "-e", script, argument], capture_output=True, text=True, check=True)
     assert json.loads(result.stdout) == [re.search(p.ID_PATTERN, i) is not None for i in ids]
     assert json.loads(result.stdout) == [False] * (len(BAD_IDS) - 2) + [True] * len(GOOD_IDS)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [*((b, False) for b in BAD_IDS), *((g, True) for g in GOOD_IDS)]
+)
+def test_is_id_agrees_with_the_id_type(text: str, expected: bool) -> None:
+    # Names looked up rather than decoded as `Id` (a slot search's `roomful`) are held to it.
+    assert p.is_id(text) is expected

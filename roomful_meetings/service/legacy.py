@@ -31,7 +31,7 @@ from roomful_meetings.protocol.models import (
 from roomful_meetings.protocol.replies import LegacyList, LegacyReply, PropCheckReply
 from roomful_meetings.service import series
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.service.meetings import create, list_range, time_changes
+from roomful_meetings.service.meetings import create, list_range, time_changes, update_any
 from roomful_meetings.service.registry import Routes
 from roomful_meetings.storage.base import SeriesRedirect
 from roomful_meetings.storage.directory import DirectorySnapshot, Hash
@@ -151,9 +151,7 @@ async def legacy_create(services: Services, caller: Caller, data: p.LegacyCreate
 )
 async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate) -> LegacyReply:
     if parse_instance_id(data.meetingId) is not None:
-        raise BadRequest(
-            f"meeting {data.meetingId} is an instance of a series: change it with meeting:updateMeeting"
-        )
+        return await series_update(services, caller, data)
     change = data.meeting
     values: dict[str, object] = {}
     if change.subject is not None:
@@ -183,10 +181,29 @@ async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate
             write=caller.write,
         )
     except SeriesRedirect:
-        raise BadRequest(
-            f"meeting {data.meetingId} is a series: change it with meeting:updateMeeting"
-        ) from None
+        return await series_update(services, caller, data)
     (legacy,) = await legacy_meetings(services, [raw])
+    return LegacyReply(legacy)
+
+
+async def series_update(services: Services, caller: Caller, data: p.LegacyUpdate) -> LegacyReply:
+    """An instance (the ids this API shows for a series) or a whole series, changed as
+    updateMeeting changes it: a meeting made by either API is changeable through both
+    (contract 5). Neither moves to another room or prop: the current API cannot move a
+    series either, so a series has no rule for what a move of one instance would mean."""
+    change = data.meeting
+    if change.roomId is not None or change.propId is not None:
+        raise BadRequest(
+            f"meeting {data.meetingId} belongs to a series, which cannot move to another room or prop"
+        )
+    update = p.UpdateMeeting(
+        data.meetingId,
+        subject=msgspec.UNSET if change.subject is None else change.subject,
+        color=msgspec.UNSET if change.color is None else change.color,
+        startDate=msgspec.UNSET if change.startDate is None else change.startDate,
+        endDate=msgspec.UNSET if change.endDate is None else change.endDate,
+    )
+    (legacy,) = await legacy_meetings(services, [(await update_any(services, caller, update)).meeting])
     return LegacyReply(legacy)
 
 

@@ -632,9 +632,32 @@ async def test_legacy_connections_see_instances_as_meetings(world: ServerHandle)
         )
         await alice.call("meeting:deleteMeeting", {"meetingId": iid})
         assert (await old.next_push("meeting:meetingDeleted")).data == {"meetingId": iid}
-        for target in (iid, sid):
+        # The ids it shows are changeable through it (contract 5): an instance, then the series.
+        monday = f"{sid}_20270308T0900Z"
+        changed = await alice.call(
+            "meeting:update",
+            {"meetingId": monday, "meeting": {"subject": "Retro", "startDate": "2027-03-08T10:00:00Z",
+                                              "endDate": "2027-03-08T10:30:00Z"}},
+        )  # fmt: skip
+        shown = (changed["meeting"]["id"], changed["meeting"]["subject"], changed["meeting"]["startDate"])
+        assert shown == (monday, "Retro", "2027-03-08T10:00:00Z")
+        pushed = (await old.next_push("meeting:meetingUpdated")).data["meeting"]
+        assert (pushed["id"], pushed["subject"], pushed["endDate"]) == (
+            monday,
+            "Retro",
+            "2027-03-08T10:30:00Z",
+        )
+        await alice.call("meeting:update", {"meetingId": sid, "meeting": {"subject": "Daily"}})
+        assert (await old.next_push("meeting:meetingUpdated")).data["meeting"]["subject"] == "Daily"
+        week = await listed(alice, "2027-03-01T00:00:00Z", "2027-03-11T00:00:00Z")
+        assert [(m["startDate"], m["subject"]) for m in week] == [
+            ("2027-03-01T09:00:00Z", "Daily"),
+            ("2027-03-08T10:00:00Z", "Retro"),  # its own subject stays; 03-03 was cancelled
+            ("2027-03-10T09:00:00Z", "Daily"),
+        ]
+        for target in (monday, sid):  # a series has no rule for moving one of its instances
             with pytest.raises(BadRequest, match="series"):
-                await alice.call("meeting:update", {"meetingId": target, "meeting": {"subject": "x"}})
+                await alice.call("meeting:update", {"meetingId": target, "meeting": {"roomId": "hall"}})
 
 
 async def test_a_series_in_a_deleted_source_becomes_invalid_and_a_prop_with_one_is_busy(

@@ -236,13 +236,18 @@ def _select(rule: Rule, group: list[datetime], first: datetime) -> list[datetime
 @lru_cache(maxsize=4096)
 def _counted(series: Series) -> tuple[int, ...]:
     """Every occurrence of a COUNT rule (at most MAX_COUNT), or fewer when the rule runs
-    out of candidates (MAX_COUNT_SCAN) first."""
+    out of candidates (MAX_COUNT_SCAN) first. COUNT counts the wall times the rule makes;
+    two that fall on one instant are one instance (RFC 5545 3.8.5.3): a wall time on a day
+    a zone skipped whole (Apia's 2011-12-30) moves forward onto the next day's."""
     assert series.rule.count is not None
     out: list[int] = []
     far = datetime(9999, 12, 31)
-    for wall in _walls(series, _wall(series.zone, series.start), far, MAX_COUNT_SCAN):
-        out.append(_instant(series.zone, wall))
-        if len(out) == series.rule.count:
+    walls = _walls(series, _wall(series.zone, series.start), far, MAX_COUNT_SCAN)
+    for made, wall in enumerate(walls, 1):
+        instant = _instant(series.zone, wall)
+        if not out or out[-1] != instant:
+            out.append(instant)
+        if made == series.rule.count:
             break
     return tuple(out)
 

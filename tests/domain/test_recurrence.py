@@ -156,6 +156,18 @@ def test_gap_moves_forward_and_ambiguity_takes_the_earlier_instant() -> None:
     assert got == (minute("2026-10-25T00:30:00Z"),)  # 01:30 BST, the earlier one
 
 
+def test_a_count_series_over_a_skipped_day_has_each_instant_once() -> None:
+    # Apia skipped 2011-12-30 whole: its 09:00 moves forward a day, onto 12-31's 09:00.
+    # The rule makes 6 wall times; the two on one instant are one instance (RFC 5545 3.8.5.3).
+    first = minute("2011-12-27T09:00:00-10:00")
+    series = Series(parse_rule("FREQ=DAILY;COUNT=6"), "Pacific/Apia", first, 60)
+    got = starts_between(series, first, first + 30 * 1440)
+    days = ["2011-12-27T09:00:00-10:00", "2011-12-28T09:00:00-10:00", "2011-12-29T09:00:00-10:00"]
+    days += ["2011-12-31T09:00:00+14:00", "2012-01-01T09:00:00+14:00"]
+    assert got == tuple(minute(day) for day in days)
+    assert last_end(series) == minute("2012-01-01T10:00:00+14:00")
+
+
 def test_a_never_ending_series_reaches_far_ahead_cheaply() -> None:
     series = Series(parse_rule("FREQ=WEEKLY;BYDAY=MO"), "Europe/London", minute("2026-03-02T09:00:00Z"), 60)
     monday_2035 = minute("2035-03-05T09:00:00Z")

@@ -234,22 +234,26 @@ def _select(rule: Rule, group: list[datetime], first: datetime) -> list[datetime
 
 
 @lru_cache(maxsize=4096)
-def _counted(series: Series) -> tuple[int, ...]:
-    """Every occurrence of a COUNT rule (at most MAX_COUNT), or fewer when the rule runs
-    out of candidates (MAX_COUNT_SCAN) first. COUNT counts the wall times the rule makes;
-    two that fall on one instant are one instance (RFC 5545 3.8.5.3): a wall time on a day
-    a zone skipped whole (Apia's 2011-12-30) moves forward onto the next day's."""
+def _made(series: Series) -> tuple[int, ...]:
+    """The instants of every wall time a COUNT rule makes (at most MAX_COUNT), or of fewer
+    when the rule runs out of candidates (MAX_COUNT_SCAN) first. Two may be one instant:
+    a wall time on a day its zone skipped whole (Apia's 2011-12-30) moves forward onto
+    the next day's."""
     assert series.rule.count is not None
     out: list[int] = []
     far = datetime(9999, 12, 31)
-    walls = _walls(series, _wall(series.zone, series.start), far, MAX_COUNT_SCAN)
-    for made, wall in enumerate(walls, 1):
-        instant = _instant(series.zone, wall)
-        if not out or out[-1] != instant:
-            out.append(instant)
-        if made == series.rule.count:
+    for wall in _walls(series, _wall(series.zone, series.start), far, MAX_COUNT_SCAN):
+        out.append(_instant(series.zone, wall))
+        if len(out) == series.rule.count:
             break
     return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def _counted(series: Series) -> tuple[int, ...]:
+    """The occurrences of a COUNT rule: what it makes, each instant once (RFC 5545 3.8.5.3)."""
+    made = _made(series)
+    return tuple(m for i, m in enumerate(made) if i == 0 or made[i - 1] != m)
 
 
 @lru_cache(maxsize=16384)
@@ -292,7 +296,7 @@ def check_series(series: Series, where: str = "data") -> None:
         raise BadRequest(f"`{where}.recurrence.rule`: UNTIL is before `{where}.startDate`")
     if not is_occurrence(series, series.start):
         raise BadRequest(f"`{where}.startDate` is not an occurrence of `{where}.recurrence.rule`")
-    found = _counted(series) if series.rule.count is not None else ()
+    found = _made(series) if series.rule.count is not None else ()
     # Fewer than COUNT before year 9999 is a rule that ends there; fewer before that means
     # the scan budget ran out.
     if (

@@ -82,6 +82,21 @@ def bounds(series: Series, overrides: Mapping[int, Mapping[str, Any]]) -> tuple[
     return low, high
 
 
+def ends_after(state: SeriesState, minute: int) -> bool:
+    """Whether an instance (not cancelled; a moved one where it is now) ends after `minute`.
+    Windows double from `minute` on, so a long series costs a few expansions, not one of
+    all its instances."""
+    high = bounds(state.series, state.overrides)[1]
+    if high is None:  # never ends: whatever was cancelled, an instance lies ahead
+        return True
+    low, span = minute, 7 * 1440
+    while low <= high:
+        if instances(state, low, min(low + span, high + 1)):
+            return True
+        low, span = low + span, span * 2
+    return False
+
+
 def instance_object(series_object: Mapping[str, Any], state: SeriesState, orig: int) -> dict[str, Any]:
     """The full meeting object of one instance, from the series' object."""
     start, end = times(state, orig)

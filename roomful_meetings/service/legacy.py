@@ -12,6 +12,7 @@ import time
 
 import msgspec
 
+from roomful_meetings.domain import instances as inst
 from roomful_meetings.domain import legacy as rules
 from roomful_meetings.domain.meetings import check_subject
 from roomful_meetings.domain.recurrence import parse_instance_id
@@ -231,7 +232,11 @@ async def legacy_list(services: Services, caller: Caller, data: p.DateRange) -> 
     "DEPRECATED: has a prop meetings or social sessions?",
 )
 async def check_prop(services: Services, caller: Caller, data: p.PropCheck) -> PropCheckReply:
-    busy = await services.directory.prop_is_busy(data.roomId, data.propId, int(time.time()) // 60)
-    if busy is None:
+    now = int(time.time()) // 60
+    found = await services.directory.prop_is_busy(data.roomId, data.propId, now)
+    if found is None:
         raise NotFound(f"prop {data.roomId}/{data.propId} not found")
-    return PropCheckReply(busy)
+    if found.busy or not found.series:
+        return PropCheckReply(found.busy)
+    states = await services.meetings.series.states(found.series)
+    return PropCheckReply(any(inst.ends_after(state, now) for state in states))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from roomful_meetings.storage.base import Store, decode_hash
 from roomful_meetings.storage.redis import Command
@@ -37,15 +37,44 @@ class DirectoryStore(Store):
             props={p: h for p, h in zip(prop_list, take(len(prop_list)), strict=True) if h},
         )
 
-    async def prop_is_busy(self, room_id: str, prop_id: str, now_minute: int) -> bool | None:
-        """Whether a prop has a meeting or social session ending after now (None: no prop)."""
-        exists, meetings, sessions = await self.pipeline(
+    async def prop_is_busy(self, room_id: str, prop_id: str, now_minute: int) -> PropBusy | None:
+        """Whether a prop may have a meeting or social session ending after now (None: no
+        prop). A single meeting's score in the prop's index is its end, a series' a bound
+        on its last instance's end (cancellations do not lower it), so `series` names the
+        ones that its caller must expand to know."""
+        source = self.keys.source(f"prop:{room_id}:{prop_id}")
+        exists, sessions = await self.pipeline(
             [
                 ("EXISTS", self.keys.prop(room_id, prop_id)),
-                ("ZCOUNT", self.keys.source(f"prop:{room_id}:{prop_id}"), f"({now_minute}", "+inf"),
                 ("ZCOUNT", self.keys.prop_sessions(room_id, prop_id), f"({now_minute}", "+inf"),
             ]
         )
         if not exists:
             return None
-        return bool(meetings or sessions)
+        if sessions:
+            return PropBusy(True)
+        series: list[str] = []
+        offset = 0
+        while True:  # a page at a time: most often the first id settles it
+            (page,) = await self.pipeline(
+                [("ZRANGEBYSCORE", source, f"({now_minute}", "+inf", "LIMIT", offset, PROP_PAGE)]
+            )
+            if not page:
+                return PropBusy(False, series)
+            ids = [mid.decode() for mid in page]
+            rules = await self.pipeline([("HEXISTS", self.keys.meeting(mid), "rule") for mid in ids])
+            if not all(rules):
+                return PropBusy(True)
+            series += ids
+            offset += len(ids)
+
+
+PROP_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PropBusy:
+    """A prop's check: `busy` when settled, else the series that might still make it so."""
+
+    busy: bool
+    series: list[str] = field(default_factory=list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from roomful_meetings.domain.time import format_utc, to_minute
 from roomful_meetings.errors import BadRequest, Forbidden, NotFound
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.models import Recurrence
+from roomful_meetings.storage import directory
 from roomful_meetings.storage.consistency import check_invariants
 from roomful_meetings.storage.keys import Keys
 from tests.conftest import ServerHandle, StartServer, token
@@ -678,3 +680,39 @@ async def test_a_series_in_a_deleted_source_becomes_invalid_and_a_prop_with_one_
         week = await listed(alice, "2027-03-01T00:00:00Z", "2027-03-08T00:00:00Z")
         assert [(m["seriesId"], m["isValid"]) for m in week] == [(sid, False), (sid, False)]
         assert await check_invariants(redis, Keys(world.settings.key_prefix)) == 1
+
+
+@pytest.mark.parametrize("page", [directory.PROP_PAGE, 1])
+async def test_a_prop_is_busy_only_while_an_instance_of_its_series_lies_ahead(
+    world: ServerHandle, page: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A series' entry in the prop's index is a bound on its last end; the check looks at
+    # the instances themselves (a cancelled one, or none before UNTIL, makes no meeting).
+    # (With a page of one id, each id is a page of the index read: the server runs here.)
+    monkeypatch.setattr(directory, "PROP_PAGE", page)
+    now = int(time.time()) // 60
+    check = {"roomId": "lobby", "propId": "table"}
+
+    def on_prop(start: int, rule: str) -> dict[str, Any]:
+        recurrence = {"rule": rule, "timeZone": "UTC"}
+        return meeting(format_utc(start), format_utc(start + 60), ("prop", ["lobby", "table"]),
+                       invited=[], recurrence=recurrence)  # fmt: skip
+
+    async def busy(client: Client) -> bool:
+        reply = await client.call("meeting:checkPropHasMeetingsOrSocialSessions", check)
+        return bool(reply["hasMeetingsOrSocialSessions"])
+
+    async with connect(world.url, token("alice")) as alice:
+        # One instance three days ago; the next would be after UNTIL.
+        until = datetime.fromtimestamp((now + 2 * 1440) * 60, UTC).strftime("%Y%m%dT%H%M00Z")
+        await alice.call("meeting:createMeeting", on_prop(now - 3 * 1440, f"FREQ=WEEKLY;UNTIL={until}"))
+        assert await busy(alice) is False
+        # The first of two is over; the second, in three hours, is busy until cancelled.
+        first = now - 21 * 60
+        sid = (await alice.call("meeting:createMeeting", on_prop(first, "FREQ=DAILY;COUNT=2")))["meeting"]
+        assert await busy(alice) is True
+        await alice.call("meeting:deleteMeeting", {"meetingId": instance_id(sid["meetingId"], first + 1440)})
+        assert await busy(alice) is False
+        # A never-ending one always has an instance ahead.
+        await alice.call("meeting:createMeeting", on_prop(now - 1440, "FREQ=DAILY"))
+        assert await busy(alice) is True

@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 import msgspec
 
+from roomful_meetings.domain import instances as inst
 from roomful_meetings.domain.busy import blocks_any
 from roomful_meetings.domain.recurrence import Series, overlapping, parse_instance_id
 from roomful_meetings.domain.rrule import parse_rule
@@ -26,8 +27,9 @@ from roomful_meetings.domain.time import to_minute
 from roomful_meetings.errors import Conflict, Unavailable
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.service.series import get_any, series_zone
-from roomful_meetings.service.updates import given, new_participants
+from roomful_meetings.service.series import get_any, instance_state, series_zone
+from roomful_meetings.service.series_changes import going_on_rule, new_times, rule_and_zone
+from roomful_meetings.service.updates import new_participants
 from roomful_meetings.storage.base import BusyMoved
 
 T = TypeVar("T")
@@ -96,7 +98,6 @@ class _Current(msgspec.Struct):
     startDate: str
     endDate: str
     participantIds: list[str]
-    seriesId: str = ""
     recurrence: p.RecurrenceIn | None = None
 
 
@@ -111,17 +112,41 @@ async def update_target(
     participants = new_participants(services, caller, data) or current.participantIds
     target = parse_instance_id(data.meetingId)
     own = {target[0] if target else data.meetingId}
-    recurrence: Any = data.recurrence if given(data.recurrence) else current.recurrence
-    if recurrence is None and target is not None and data.scope == "following":
-        # the new series goes on with the old one's rule from this instance
-        series_object = await get_any(services, caller, target[0])
-        recurrence = msgspec.json.decode(series_object, type=_Current).recurrence
-    if recurrence is None or (target is not None and data.scope != "following"):
+    if target is not None and data.scope != "following":
         return participants, [(start, end)], own
-    zone = (
-        await series_zone(services, caller, recurrence, "data")
-        if given(data.recurrence)
-        else recurrence.timeZone
+    if current.recurrence is not None or target is not None:
+        return participants, await series_times_after(services, caller, data), own
+    if isinstance(data.recurrence, p.RecurrenceIn):  # a single meeting becoming a series
+        zone = await series_zone(services, caller, data.recurrence, "data")
+        series = Series(parse_rule(data.recurrence.rule, "data.recurrence.rule"), zone, start, end - start)
+        return participants, series_times(series), own
+    return participants, [(start, end)], own
+
+
+async def series_times_after(
+    services: Services, caller: Caller, data: p.UpdateMeeting
+) -> list[tuple[int, int]]:
+    """The instances' times, in the first 366 days, of the series that an update of a
+    series (or of an instance and the following ones) leaves, as series_changes.py builds
+    it: the instances keep their own moves and cancellations unless the change is to the
+    times, length, rule or zone (contract 9)."""
+    target = parse_instance_id(data.meetingId)
+    if target is None:
+        _, state = await services.meetings.series.get(data.meetingId, caller.user_id)
+        orig = state.series.start
+    else:
+        _, state, orig = await instance_state(services, caller, data.meetingId)
+    old = state.series
+    base = going_on_rule(old, orig)
+    start, end = new_times(data, orig, orig + old.length)
+    rule, zone = await rule_and_zone(services, caller, data, base, old.zone)
+    series = Series(rule, zone, start, end - start)
+    kept = (start, end - start, rule, zone) == (orig, old.length, base, old.zone)
+    after = replace(
+        state,
+        series=series,
+        overrides={o: own for o, own in state.overrides.items() if o >= orig} if kept else {},
+        cancelled=frozenset(o for o in state.cancelled if o >= orig) if kept else frozenset(),
     )
-    series = Series(parse_rule(recurrence.rule, "data.recurrence.rule"), zone, start, end - start)
-    return participants, series_times(series), own
+    low = inst.bounds(series, after.overrides)[0]
+    return [(a, b) for _, a, b in inst.instances(after, low, series.start + SERIES_HORIZON)]

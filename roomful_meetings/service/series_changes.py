@@ -46,14 +46,14 @@ def now_text() -> str:
     return format_ms_utc(int(time.time() * 1000))
 
 
-def _times(data: p.UpdateMeeting, start: int, end: int) -> tuple[int, int]:
+def new_times(data: p.UpdateMeeting, start: int, end: int) -> tuple[int, int]:
     new_start = to_minute(data.startDate, "data.startDate") if given(data.startDate) else start  # type: ignore[arg-type]
     new_end = to_minute(data.endDate, "data.endDate") if given(data.endDate) else end  # type: ignore[arg-type]
     rules.check_span(new_start, new_end)
     return new_start, new_end
 
 
-async def _rule_and_zone(
+async def rule_and_zone(
     services: Services, caller: Caller, data: p.UpdateMeeting, rule: Rule | None, zone: str | None
 ) -> tuple[Rule, str]:
     if isinstance(data.recurrence, p.RecurrenceIn):
@@ -87,8 +87,8 @@ async def update_series(services: Services, caller: Caller, data: p.UpdateMeetin
             old, version, overrides = None, "", {}
         if old is not None:
             start0, end0 = old.start, old.start + old.length
-        start, end = _times(data, start0, end0)
-        rule, zone = await _rule_and_zone(
+        start, end = new_times(data, start0, end0)
+        rule, zone = await rule_and_zone(
             services, caller, data, old.rule if old else None, old.zone if old else None
         )
         series = Series(rule, zone, start, end - start)
@@ -130,7 +130,7 @@ async def update_instance(services: Services, caller: Caller, data: p.UpdateMeet
     async def attempt() -> msgspec.Raw:
         obj, state, orig = await instance_state(services, caller, data.meetingId)
         now_start, now_end = inst.times(state, orig)
-        start, end = _times(data, now_start, now_end)
+        start, end = new_times(data, now_start, now_end)
         own = dict(state.overrides.get(orig, {}))
         own.update(values)
         moved = (start, end) != (now_start, now_end)
@@ -205,6 +205,14 @@ def _ended_before(series: Series, orig: int) -> Rule:
     return replace(series.rule, until=orig - 1)
 
 
+def going_on_rule(series: Series, orig: int) -> Rule:
+    """The rule of the series that goes on from occurrence `orig` (a split's new one):
+    what is left of a COUNT, else the same rule."""
+    if series.rule.count is None:
+        return series.rule
+    return replace(series.rule, count=series.rule.count - (_ended_before(series, orig).count or 0))
+
+
 def _later(state: inst.SeriesState, orig: int) -> dict[str, str]:
     """The instance hash entries of the instances from `orig` on."""
     out: dict[str, str] = {}
@@ -258,10 +266,9 @@ async def split(
         new_values: dict[str, object] = {}
         reset = False
         if data is not None:
-            remaining = None if series.rule.count is None else series.rule.count - (old.rule.count or 0)
-            base = replace(series.rule, count=remaining)
-            start, end = _times(data, orig, orig + series.length)
-            rule, zone = await _rule_and_zone(services, caller, data, base, series.zone)
+            base = going_on_rule(series, orig)
+            start, end = new_times(data, orig, orig + series.length)
+            rule, zone = await rule_and_zone(services, caller, data, base, series.zone)
             new = Series(rule, zone, start, end - start)
             check_series(new)
             reset = (start, end - start, rule, zone) != (orig, series.length, base, series.zone)

@@ -112,6 +112,46 @@ async def test_updates_and_series(world: ServerHandle) -> None:
         assert busy_hour and later
 
 
+async def test_a_series_is_checked_as_the_change_leaves_it(world: ServerHandle) -> None:
+    # Four Mondays at 09:00 with bob; a change keeps the instances' own moves and
+    # cancellations (contract 9), so the check looks at those, not at the bare rule.
+    weekly = meeting(
+        "2030-03-04T09:00:00Z",
+        "2030-03-04T09:30:00Z",
+        invited=["bob"],
+        recurrence={"rule": "FREQ=WEEKLY;COUNT=4", "timeZone": "UTC"},
+    )
+    rename = {"subject": "Renamed", "rejectConflicts": True}
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        series = await created(alice, weekly)
+        # the second Monday cancelled, and bob's own meeting in its place: no conflict
+        await alice.call("meeting:deleteMeeting", {"meetingId": f"{series}_20300311T0900Z"})
+        await created(bob, meeting("2030-03-11T09:00:00Z", "2030-03-11T09:30:00Z", invited=[]))
+        await alice.call("meeting:updateMeeting", {"meetingId": series, **rename})
+        # the third Monday moved onto bob's 14:00: a conflict for a rename too
+        await created(bob, meeting("2030-03-18T14:00:00Z", "2030-03-18T14:30:00Z", invited=[]))
+        third = f"{series}_20300318T0900Z"
+        await alice.call(
+            "meeting:updateMeeting",
+            {"meetingId": third, "startDate": "2030-03-18T14:00:00Z", "endDate": "2030-03-18T14:30:00Z"},
+        )
+        with pytest.raises(Conflict, match=r"busy at that time: bob$"):
+            await alice.call("meeting:updateMeeting", {"meetingId": series, **rename})
+        # a new time drops the instances' own changes: the cancelled second Monday is back
+        await created(bob, meeting("2030-03-11T09:30:00Z", "2030-03-11T10:00:00Z", invited=[]))
+        moved = {"meetingId": series, "startDate": "2030-03-04T09:30:00Z", "endDate": "2030-03-04T10:00:00Z"}
+        with pytest.raises(Conflict, match=r"busy at that time: bob$"):
+            await alice.call("meeting:updateMeeting", {**moved, "rejectConflicts": True})
+        await alice.call("meeting:updateMeeting", moved)
+        # from the fourth Monday on, the new series has what is left of COUNT: one instance,
+        # not four (bob is busy on the fifth and later Mondays)
+        for week in ("2030-04-01", "2030-04-08"):
+            await created(bob, meeting(f"{week}T09:30:00Z", f"{week}T10:00:00Z", invited=[]))
+        following = {"meetingId": f"{series}_20300325T0930Z", "scope": "following", **rename}
+        split = (await alice.call("meeting:updateMeeting", following))["meeting"]
+        assert split["recurrence"]["rule"] == "FREQ=WEEKLY;COUNT=1"
+
+
 async def test_racing_organizers_on_two_instances_exactly_one_wins(start_server: StartServer) -> None:
     servers = [await start_server(rate_per_second=10_000, rate_burst=10_000) for _ in range(2)]
     await seed(servers[0])

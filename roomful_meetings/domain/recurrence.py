@@ -295,7 +295,14 @@ def check_series(series: Series, where: str = "data") -> None:
     if series.rule.until is not None and series.rule.until < series.start:
         raise BadRequest(f"`{where}.recurrence.rule`: UNTIL is before `{where}.startDate`")
     if not is_occurrence(series, series.start):
-        raise BadRequest(f"`{where}.startDate` is not an occurrence of `{where}.recurrence.rule`")
+        why = ""
+        if series.rule.freq == "WEEKLY" and series.rule.bysetpos:
+            why = (
+                " (a weekly rule's BYSETPOS counts the days of the first week from the start's own"
+                " day on, as python-dateutil does, so only a position that picks the start's day"
+                " can begin such a series: BYSETPOS=1 there, or BYDAY alone)"
+            )
+        raise BadRequest(f"`{where}.startDate` is not an occurrence of `{where}.recurrence.rule`{why}")
     found = _made(series) if series.rule.count is not None else ()
     # Fewer than COUNT before year 9999 is a rule that ends there; fewer before that means
     # the scan budget ran out.

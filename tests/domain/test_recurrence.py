@@ -245,3 +245,16 @@ def test_bysetpos_in_the_first_week_counts_from_the_start_as_dateutil_does() -> 
         minute("2020-01-06T09:00:00Z"),
         minute("2020-01-13T09:00:00Z"),
     )
+
+
+def test_a_weekly_bysetpos_that_cannot_pick_the_start_says_why() -> None:
+    # "The second working day": in dateutil's first week the start's day is always first.
+    for day in ("2031-03-03", "2031-03-04", "2031-03-05"):
+        series = Series(
+            parse_rule("FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=2;COUNT=4"),
+            "Europe/London",
+            minute(f"{day}T09:00:00Z"),
+            30,
+        )
+        with pytest.raises(BadRequest, match="counts the days of the first week from the start's own day"):
+            check_series(series)

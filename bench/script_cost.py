@@ -9,7 +9,7 @@ a private redis-server takes `--warm` creates (the indexes grow to the size the 
 runs reach), saves, and restarts under `valgrind --tool=callgrind` with instrumentation
 off; `--measure` more creates are counted. The creates are the bench's: 50 callers at once
 through the storage layer (no server, no websocket), each an organizer with 5 invitees in
-one room, under a safe-retry key, as the server sends them.
+one room, under a safe-retry key with its request's fingerprint, as the server sends them.
 
 Prints one JSON object: instructions per create and, with `--top`, the costliest functions
 of redis-server (exclusive; Lua's own functions have no symbols in Debian's build and show
@@ -98,7 +98,9 @@ async def create_many(port: int, count: int, *, seed: bool, around: Any = None) 
                     start + 30,
                     [organizer, *invited],
                     meeting_fields(meeting_id, organizer),
-                    write=Write(retry_key=keys.request(organizer, secrets.token_hex(8))),
+                    write=Write(
+                        keys.request(organizer, secrets.token_hex(8)), request_print=secrets.token_hex(12)
+                    ),
                 )
 
         async def run(n: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import hashlib
 import logging
 import secrets
 import time
@@ -74,6 +75,15 @@ def answer_inline(
 flush_inline = inline.flush
 
 
+def fingerprint(endpoint: str, data: msgspec.Struct) -> str:
+    """What tells a repeat of a change from another request under the same event.id: the
+    endpoint and its data as decoded (a retry that writes its JSON differently is still a
+    repeat)."""
+    digest = hashlib.blake2b(endpoint.encode(), digest_size=12)
+    digest.update(msgspec.json.encode(data))
+    return digest.hexdigest()
+
+
 async def dispatch(services: Services, caller: Caller, frame: str | bytes | Request | FrameError) -> bytes:
     """Answer one request frame, or its envelope from `read_request` (never raises for
     anything a client can send)."""
@@ -111,7 +121,8 @@ async def _dispatch(
         if spec.changes:
             ref = decode_event_ref(event)
             if ref is not None and ref.id is not None and ref.id != "":
-                retry = Write(services.keys.request(caller.user_id, str(ref.id)))
+                key = services.keys.request(caller.user_id, str(ref.id))
+                retry = Write(key, request_print=fingerprint(endpoint, data))
                 caller = dataclasses.replace(caller, write=retry)
         result = await spec.handler(services, caller, data)
         return encode_response(endpoint, event, EMPTY_OBJECT if result is None else result), endpoint, 0

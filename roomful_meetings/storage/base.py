@@ -33,12 +33,15 @@ class Write:
 
     retry_key: str | None = None
     busy_guard: Mapping[str, str] | None = None
+    # The request's fingerprint (`fingerprint`): a different request under the same key is
+    # refused, not answered with the first one's answer.
+    request_print: str = ""
     # False: answered without waiting for --redis-min-replicas, for a change that a failover
     # may lose without harm (the profile claims each connection writes again).
     replicated: bool = True
 
     def guarded(self, versions: Mapping[str, str]) -> Write:
-        return Write(self.retry_key, versions, self.replicated)
+        return Write(self.retry_key, versions, self.request_print, self.replicated)
 
 
 NO_WRITE: Final = Write()
@@ -125,7 +128,8 @@ class Store:
         library: list[ScriptArg] = [self.keys.scope, now_ms, format_ms_utc(now_ms)]
         if header.mode == "change":
             guard = write.busy_guard
-            library += ["1" if write.retry_key else "", msgspec.json.encode(guard) if guard else ""]
+            request = (write.request_print or "1") if write.retry_key else ""
+            library += [request, msgspec.json.encode(guard) if guard else ""]
             if write.retry_key:
                 keys = [*keys, write.retry_key]
         try:

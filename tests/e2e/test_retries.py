@@ -35,6 +35,33 @@ async def test_the_same_id_from_another_user_or_a_read_is_not_a_repeat(server: S
         assert read.data["meeting"]["meetingId"] == mid  # reads are never answered from the record
 
 
+async def test_another_request_under_a_used_id_is_refused_not_answered_from_the_record(
+    server: ServerHandle,
+) -> None:
+    # A client that restarts its ids must learn that its change was not made.
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice:
+        first = await alice.request("meeting:createMeeting", meeting(subject="One"), event_id="reused")
+        mid = first.data["meeting"]["meetingId"]
+        for endpoint, data in [
+            ("meeting:createMeeting", meeting(subject="Two")),
+            ("meeting:deleteMeeting", {"meetingId": mid}),
+        ]:
+            other = await alice.request(endpoint, data, event_id="reused")
+            assert (other.error.code, other.data) == (400, None)
+            assert "event.id" in other.error.message
+        listed = await alice.call(
+            "meeting:listUserMeetings",
+            {"startDate": "2030-03-01T00:00:00Z", "endDate": "2030-04-01T00:00:00Z"},
+        )
+        assert [m["subject"] for m in listed["meetings"]] == ["One"]
+        # The same request, its fields written in another order, is a repeat.
+        again = await alice.request(
+            "meeting:createMeeting", dict(reversed(meeting(subject="One").items())), event_id="reused"
+        )
+        assert again.data == first.data and not again.error.status
+
+
 async def test_a_failed_request_is_not_recorded(server: ServerHandle) -> None:
     await seed(server)
     async with (

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import trio
 
+from roomful_meetings.errors import BadRequest
 from roomful_meetings.protocol.payloads import RoomIn, UserIn
 from roomful_meetings.storage.base import Store, Write
 from roomful_meetings.storage.catalog import CatalogStore
@@ -200,6 +201,39 @@ async def test_a_stored_retry_record_is_answered_in_either_format(
     answer = await catalog.run("upsert_users", [keys.user("bob")], ["bob", "-", "0"], write=Write(key))
     assert answer == [b"the first answer"]
     assert await redis.execute("EXISTS", keys.user("bob")) == 0
+
+
+async def test_a_record_is_answered_only_to_the_request_that_made_it(redis: Redis, prefix: str) -> None:
+    """The wrapper's 400: another fingerprint under a recorded key runs nothing. A record
+    without a fingerprint (the earlier release) and a caller without one are answered."""
+    keys = Keys(prefix)
+    catalog = CatalogStore(redis, load_scripts(), keys)
+    key = keys.request("alice", "e1")
+    first = await catalog.run(
+        "upsert_users", [keys.user("bob")], ["bob", "-", "0"], write=Write(key, request_print="a" * 24)
+    )
+    assert await redis.execute("GET", keys.scope + "reqp:alice:e1") == b"a" * 24
+    same = await catalog.run(
+        "upsert_users", [keys.user("bob")], ["bob", "-", "0"], write=Write(key, request_print="a" * 24)
+    )
+    assert same == first
+    with pytest.raises(BadRequest, match=r"event\.id` was given to a different request"):
+        await catalog.run(
+            "upsert_users",
+            [keys.user("carol")],
+            ["carol", "-", "0"],
+            write=Write(key, request_print="b" * 24),
+        )
+    assert await redis.execute("EXISTS", keys.user("carol")) == 0
+    assert (
+        await catalog.run("upsert_users", [keys.user("carol")], ["carol", "-", "0"], write=Write(key))
+        == first
+    )
+    await redis.execute("DEL", keys.scope + "reqp:alice:e1")  # as the earlier release left it
+    old = await catalog.run(
+        "upsert_users", [keys.user("carol")], ["carol", "-", "0"], write=Write(key, request_print="b" * 24)
+    )
+    assert old == first and await redis.execute("EXISTS", keys.user("carol")) == 0
 
 
 class Unreleased(MeetingStore):

@@ -53,10 +53,11 @@ local function leave(mid, series)
     for _, other in ipairs(rest) do busy_changed(other) end
   else
     redis.call('HSET', mkey, 'pids', cjson.encode(rest), 'j:updated', '"' .. NOW_ISO .. '"')
-    if cur[3] == direct_src then
-      redis.call('HSET', mkey, 'valid', '0')
-      redis.call('ZREM', KEYS[10], mid)
-    end
+  end
+  -- A direct meeting or series with the user becomes invalid in the same step: one event.
+  if cur[3] == direct_src then
+    redis.call('HSET', mkey, 'valid', '0')
+    redis.call('ZREM', KEYS[10], mid)
   end
   emit_to_all(rest, 'meeting:onMeetingUpdated', meeting_data(meeting_json(mkey)))
 end

@@ -306,9 +306,7 @@ class Session:
                 self.user_id, self._since, max_age_ms=RETAIN_MS, now_ms=now_ms
             )
             if not complete:
-                oldest = replay[0][0] if replay else ""
-                data = RecoveryIncomplete(since=self._since, oldestEventId=oldest)
-                self.send(encode_push("connection:recoveryIncomplete", last_id, format_ms_utc(now_ms), data))
+                self._say_incomplete(self._since, replay, last_id, now_ms)
         ready = Ready(lastEventId=last_id)
         self.send(encode_push("connection:ready", last_id, format_ms_utc(now_ms), ready))
         await self._release(replay)
@@ -317,6 +315,14 @@ class Session:
         if last_id:
             self._delivery.settle(last_id)
         self._caught_up()
+
+    def _say_incomplete(
+        self, since: str, replay: list[tuple[str, bytes]], event_id: str, now_ms: int
+    ) -> None:
+        """connection:recoveryIncomplete: events after `since` are lost to this connection
+        (older than what is retained); what is replayed starts at its oldestEventId."""
+        data = RecoveryIncomplete(since=since, oldestEventId=replay[0][0] if replay else "")
+        self.send(encode_push("connection:recoveryIncomplete", event_id, format_ms_utc(now_ms), data))
 
     def drain(self) -> None:
         """Shutting down: read no more requests, answer those already read (in flight, or
@@ -353,14 +359,17 @@ class Session:
     async def _catch_up(self, since: str) -> None:
         for delay in CATCH_UP_DELAYS:
             await trio.sleep(delay)
+            now_ms = int(time.time() * 1000)
             try:
-                _, missed = await missed_events(
-                    self.services, self.user_id, since, max_age_ms=RETAIN_MS, now_ms=int(time.time() * 1000)
+                complete, missed = await missed_events(
+                    self.services, self.user_id, since, max_age_ms=RETAIN_MS, now_ms=now_ms
                 )
             except ServiceUnavailable as exc:
                 # Redis may confirm a subscription while it is still loading its data.
                 log.info("user=%s catch-up after an outage failed, retrying: %s", self.user_id, exc)
                 continue
+            if not complete:  # more was missed than a stream keeps: said as at a start
+                self._say_incomplete(since, missed, missed[-1][0] if missed else since, now_ms)
             await self._release(missed)
             self._caught_up()
             return

@@ -217,6 +217,42 @@ async def test_a_catch_up_that_redis_refuses_at_first_is_retried(
         await assert_no_other_push(bob)
 
 
+async def test_a_catch_up_that_lost_events_says_so_first(
+    start_server: StartServer, own_redis: RedisProcess
+) -> None:
+    """While the pub/sub link is down, bob gets more events than his stream keeps (1000):
+    the catch-up says connection:recoveryIncomplete, as a start with since= does, and then
+    sends the newest 1000 in order (the first 300 were lost without a word)."""
+    server = await start_server(redis_url=own_redis.url, rate_per_second=100_000, rate_burst=100_000)
+    await seed(server)
+    total = 1300
+    async with (
+        open_redis(own_redis.address) as redis,
+        connect(server.url, token("alice")) as alice,
+        connect(server.url, token("bob")) as bob,
+    ):
+        await redis.wait_connected()
+        await bob.next_push("connection:ready")
+        await alice.call("meeting:createMeeting", meeting(subject="seen"))
+        seen = (await bob.next_push("meeting:onMeetingCreated")).event
+        await redis.execute("ACL", "SETUSER", "default", "-subscribe")  # the link cannot come back
+        try:
+            await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
+            await wait_events_subscribed(redis, server.settings.key_prefix, instances=0)
+            for i in range(total):
+                await alice.call("meeting:createMeeting", meeting(subject=f"missed{i}"))
+        finally:
+            await redis.execute("ACL", "SETUSER", "default", "+subscribe")
+        await redis.execute("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")  # retry the link now
+        with trio.fail_after(20):
+            told = await bob.next_push()
+            assert told.endpoint == "connection:recoveryIncomplete", told
+            subjects = [(await bob.next_push()).data["meeting"]["subject"] for _ in range(1000)]
+        assert seen is not None and told.data["since"] == seen.id
+        assert subjects == [f"missed{i}" for i in range(total - 1000, total)]
+        await assert_no_other_push(bob)
+
+
 async def test_a_redis_outage_gives_503_and_the_server_recovers_by_itself(
     start_server: StartServer, own_redis: RedisProcess
 ) -> None:

@@ -389,6 +389,28 @@ async def test_deleting_a_user_removes_them_from_series(world: ServerHandle) -> 
         assert await check_invariants(redis, Keys(world.settings.key_prefix)) == 1
 
 
+async def test_deleting_the_other_user_of_a_direct_series_is_one_update(world: ServerHandle) -> None:
+    # Removed and invalid in one step, as for a single direct meeting: one event, not a
+    # removal still valid and then an invalidation.
+    direct = {**STANDUP, "sourceType": "direct", "sourceIds": ["carol"], "invitedUserIds": ["bob"]}
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("root", admin=True)) as root,
+    ):
+        await ready(alice)
+        sid = (await alice.call("meeting:createMeeting", direct))["meeting"]["meetingId"]
+        await alice.next_push("meeting:onMeetingCreated")
+        await root.call("admin:deleteUser", {"userId": "carol"})
+        marker = await alice.call("meeting:createMeeting", meeting(subject="marker", invited=[]))
+        shown = []
+        with trio.fail_after(5):
+            while (push := await alice.next_push()).endpoint != "meeting:onMeetingCreated":
+                got = push.data["meeting"]
+                shown.append((push.endpoint, got["meetingId"], got["isValid"], got["participantIds"]))
+        assert push.data["meeting"] == marker["meeting"]
+        assert shown == [("meeting:onMeetingUpdated", sid, False, ["alice", "bob"])]
+
+
 async def test_repeated_series_changes_get_the_first_answer(world: ServerHandle) -> None:
     async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
         sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from roomful_meetings.service.connection import missed_events
 from roomful_meetings.service.context import Services
 from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.keys import Keys
-from roomful_meetings.storage.redis import Redis, open_redis
+from roomful_meetings.storage.redis import Redis
 from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import (
     alice_and_bob,
@@ -189,27 +191,27 @@ async def wait_refused_reads(redis: Redis) -> None:
             await trio.sleep(0.01)
 
 
+@asynccontextmanager
+async def link_down_refusing(redis: Redis, command: str) -> AsyncIterator[None]:
+    """The instances' pub/sub links dropped while Redis refuses `command` (ACL) to all."""
+    await redis.execute("ACL", "SETUSER", "default", f"-{command}")
+    try:
+        await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
+        yield
+    finally:
+        await redis.execute("ACL", "SETUSER", "default", f"+{command}")
+
+
 async def test_a_catch_up_that_redis_refuses_at_first_is_retried(
     start_server: StartServer, own_redis: RedisProcess
 ) -> None:
     """Redis can confirm a subscription while it cannot serve reads yet (loading its data
     after a restart): the catch-up must not give up and skip what was missed."""
     server = await start_server(redis_url=own_redis.url)
-    await seed(server)
-    async with (
-        open_redis(own_redis.address) as redis,
-        connect(server.url, token("alice")) as alice,
-        connect(server.url, token("bob")) as bob,
-    ):
-        await redis.wait_connected()
-        await bob.next_push("connection:ready")
-        await redis.execute("ACL", "SETUSER", "default", "-xrevrange")  # reading streams fails
-        try:
-            await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
+    async with alice_and_bob(server) as (redis, alice, bob):
+        async with link_down_refusing(redis, "xrevrange"):  # reading streams fails
             mid = (await alice.call("meeting:createMeeting", meeting()))["meeting"]["meetingId"]
             await wait_refused_reads(redis)  # the catch-up was tried, and failed
-        finally:
-            await redis.execute("ACL", "SETUSER", "default", "+xrevrange")
         with trio.fail_after(5):
             push = await bob.next_push()
         assert push.endpoint == "meeting:onMeetingCreated"
@@ -223,26 +225,15 @@ async def test_a_catch_up_that_lost_events_says_so_first(
     """While the pub/sub link is down, bob gets more events than his stream keeps (1000):
     the catch-up says connection:recoveryIncomplete, as a start with since= does, and then
     sends the newest 1000 in order (the first 300 were lost without a word)."""
-    server = await start_server(redis_url=own_redis.url, rate_per_second=100_000, rate_burst=100_000)
-    await seed(server)
     total = 1300
-    async with (
-        open_redis(own_redis.address) as redis,
-        connect(server.url, token("alice")) as alice,
-        connect(server.url, token("bob")) as bob,
-    ):
-        await redis.wait_connected()
-        await bob.next_push("connection:ready")
+    server = await start_server(redis_url=own_redis.url, rate_per_second=100_000, rate_burst=100_000)
+    async with alice_and_bob(server) as (redis, alice, bob):
         await alice.call("meeting:createMeeting", meeting(subject="seen"))
         seen = (await bob.next_push("meeting:onMeetingCreated")).event
-        await redis.execute("ACL", "SETUSER", "default", "-subscribe")  # the link cannot come back
-        try:
-            await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
+        async with link_down_refusing(redis, "subscribe"):  # the link cannot come back
             await wait_events_subscribed(redis, server.settings.key_prefix, instances=0)
             for i in range(total):
                 await alice.call("meeting:createMeeting", meeting(subject=f"missed{i}"))
-        finally:
-            await redis.execute("ACL", "SETUSER", "default", "+subscribe")
         await redis.execute("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")  # retry the link now
         with trio.fail_after(20):
             told = await bob.next_push()

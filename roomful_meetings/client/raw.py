@@ -120,7 +120,7 @@ class Client:
         async for frame in self._push_out:
             if endpoint is None or frame.endpoint == endpoint:
                 return frame
-        raise ConnectionClosed(None)
+        raise ConnectionClosed(self.ws.closed)  # with the server's close code, when it sent one
 
     def pushes(self) -> trio.MemoryReceiveChannel[Frame]:
         return self._push_out

@@ -389,16 +389,23 @@ class Session:
         assert self._legacy is not None
         async for frame in self._legacy[1]:
             push = _push_decoder.decode(frame)
-            try:
-                with storage_guard():
-                    legacy = await legacy_event_frame(
-                        self.services, push.endpoint, push.event.id, push.event.date, push.data
-                    )
-            except ServiceUnavailable as exc:
-                log.warning("user=%s deprecated event %s not sent: %s", self.user_id, push.event.id, exc)
-                continue
-            if legacy is not None:
-                self.send(legacy)
+            for delay in CATCH_UP_DELAYS:  # in order: the events behind it wait
+                await trio.sleep(delay)
+                try:
+                    with storage_guard():
+                        legacy = await legacy_event_frame(
+                            self.services, push.endpoint, push.event.id, push.event.date, push.data
+                        )
+                except ServiceUnavailable as exc:
+                    log.info("user=%s deprecated event %s: retrying: %s", self.user_id, push.event.id, exc)
+                    continue
+                if legacy is not None:
+                    self.send(legacy)
+                break
+            else:
+                # Going on would skip it for good (a replay after its id does not hold it).
+                self.close(CLOSE_TRY_AGAIN, "could not build a deprecated event; reconnect")
+                return
 
     def check_alive(self, now: float) -> None:
         """Called by the instance's keepalive sweep (transport/keepalive.py), with the trio

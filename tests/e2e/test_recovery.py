@@ -17,11 +17,14 @@ from roomful_meetings.service.context import Services
 from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import Redis
+from roomful_meetings.transport import session
 from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import (
     alice_and_bob,
     assert_no_other_push,
+    close_code,
     meeting,
+    ready,
     redis_of,
     seed,
     wait_events_subscribed,
@@ -217,6 +220,62 @@ async def test_a_catch_up_that_redis_refuses_at_first_is_retried(
         assert push.endpoint == "meeting:onMeetingCreated"
         assert push.data["meeting"]["meetingId"] == mid
         await assert_no_other_push(bob)
+
+
+async def test_a_deprecated_event_that_redis_refuses_at_first_is_retried(
+    start_server: StartServer, own_redis: RedisProcess
+) -> None:
+    """A legacy=1 connection gets each event's deprecated twin, built from a directory
+    read: a read refused for a moment must not drop it (a replay after its id would not
+    bring it back)."""
+    server = await start_server(redis_url=own_redis.url)
+    await seed(server)
+    async with (
+        redis_of(server) as redis,
+        connect(server.url, token("alice")) as alice,
+        connect(server.url, token("bob"), legacy="1") as bob,
+    ):
+        await ready(bob)
+        await redis.execute("ACL", "SETUSER", "default", "-hgetall")  # the directory read fails
+        try:
+            mid = (await alice.call("meeting:createMeeting", meeting()))["meeting"]["meetingId"]
+            assert (await bob.next_push("meeting:onMeetingCreated")).data["meeting"]["meetingId"] == mid
+            await wait_refused_reads(redis)
+        finally:
+            await redis.execute("ACL", "SETUSER", "default", "+hgetall")
+        with trio.fail_after(5):
+            push = await bob.next_push()
+        assert (push.endpoint, push.data["meeting"]["id"]) == ("meeting:meetingUpdated", mid)
+        await assert_no_other_push(bob)
+
+
+@pytest.mark.parametrize("refused", ["hgetall", "xrevrange"])
+async def test_what_cannot_be_sent_after_its_retries_closes_with_1013(
+    start_server: StartServer, own_redis: RedisProcess, monkeypatch: pytest.MonkeyPatch, refused: str
+) -> None:
+    """A deprecated event that cannot be built (hgetall), or a catch-up that cannot read
+    the stream (xrevrange), closes the connection once its retries are spent: going on
+    would skip what it could not send."""
+    monkeypatch.setattr(session, "CATCH_UP_DELAYS", (0.0, 0.05))
+    server = await start_server(redis_url=own_redis.url)
+    await seed(server)
+    async with (
+        redis_of(server) as redis,
+        connect(server.url, token("alice")) as alice,
+        connect(server.url, token("bob"), legacy="1") as bob,
+    ):
+        await ready(bob)
+        await redis.execute("ACL", "SETUSER", "default", f"-{refused}")
+        try:
+            if refused == "xrevrange":
+                await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
+            await alice.call("meeting:createMeeting", meeting())
+            with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await bob.next_push()
+        finally:
+            await redis.execute("ACL", "SETUSER", "default", f"+{refused}")
+    assert close_code(closed.value) == 1013
 
 
 async def test_a_catch_up_that_lost_events_says_so_first(

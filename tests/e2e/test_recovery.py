@@ -24,7 +24,6 @@ from tests.e2e.world import (
     assert_no_other_push,
     close_code,
     meeting,
-    ready,
     redis_of,
     seed,
     wait_events_subscribed,
@@ -195,14 +194,21 @@ async def wait_refused_reads(redis: Redis) -> None:
 
 
 @asynccontextmanager
-async def link_down_refusing(redis: Redis, command: str) -> AsyncIterator[None]:
-    """The instances' pub/sub links dropped while Redis refuses `command` (ACL) to all."""
+async def refusing(redis: Redis, command: str) -> AsyncIterator[None]:
+    """Meanwhile Redis refuses `command` (ACL) to everyone, inside scripts too."""
     await redis.execute("ACL", "SETUSER", "default", f"-{command}")
     try:
-        await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
         yield
     finally:
         await redis.execute("ACL", "SETUSER", "default", f"+{command}")
+
+
+@asynccontextmanager
+async def link_down_refusing(redis: Redis, command: str) -> AsyncIterator[None]:
+    """The instances' pub/sub links dropped while Redis refuses `command`."""
+    async with refusing(redis, command):
+        await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
+        yield
 
 
 async def test_a_catch_up_that_redis_refuses_at_first_is_retried(
@@ -229,20 +235,11 @@ async def test_a_deprecated_event_that_redis_refuses_at_first_is_retried(
     read: a read refused for a moment must not drop it (a replay after its id would not
     bring it back)."""
     server = await start_server(redis_url=own_redis.url)
-    await seed(server)
-    async with (
-        redis_of(server) as redis,
-        connect(server.url, token("alice")) as alice,
-        connect(server.url, token("bob"), legacy="1") as bob,
-    ):
-        await ready(bob)
-        await redis.execute("ACL", "SETUSER", "default", "-hgetall")  # the directory read fails
-        try:
+    async with alice_and_bob(server, legacy="1") as (redis, alice, bob):
+        async with refusing(redis, "hgetall"):  # the directory read fails
             mid = (await alice.call("meeting:createMeeting", meeting()))["meeting"]["meetingId"]
             assert (await bob.next_push("meeting:onMeetingCreated")).data["meeting"]["meetingId"] == mid
             await wait_refused_reads(redis)
-        finally:
-            await redis.execute("ACL", "SETUSER", "default", "+hgetall")
         with trio.fail_after(5):
             push = await bob.next_push()
         assert (push.endpoint, push.data["meeting"]["id"]) == ("meeting:meetingUpdated", mid)
@@ -258,23 +255,13 @@ async def test_what_cannot_be_sent_after_its_retries_closes_with_1013(
     would skip what it could not send."""
     monkeypatch.setattr(session, "CATCH_UP_DELAYS", (0.0, 0.05))
     server = await start_server(redis_url=own_redis.url)
-    await seed(server)
-    async with (
-        redis_of(server) as redis,
-        connect(server.url, token("alice")) as alice,
-        connect(server.url, token("bob"), legacy="1") as bob,
-    ):
-        await ready(bob)
-        await redis.execute("ACL", "SETUSER", "default", f"-{refused}")
-        try:
-            if refused == "xrevrange":
-                await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
-            await alice.call("meeting:createMeeting", meeting())
-            with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
-                while True:
-                    await bob.next_push()
-        finally:
-            await redis.execute("ACL", "SETUSER", "default", f"+{refused}")
+    async with alice_and_bob(server, legacy="1") as (redis, alice, bob), refusing(redis, refused):
+        if refused == "xrevrange":
+            await redis.execute("CLIENT", "KILL", "TYPE", "pubsub")
+        await alice.call("meeting:createMeeting", meeting())
+        with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await bob.next_push()
     assert close_code(closed.value) == 1013
 
 

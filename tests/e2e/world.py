@@ -79,13 +79,16 @@ async def redis_of(server: ServerHandle) -> AsyncIterator[Redis]:
 
 
 @asynccontextmanager
-async def alice_and_bob(server: ServerHandle) -> AsyncIterator[tuple[Redis, Client, Client]]:
-    """The seeded world, its Redis, and alice and bob connected and ready."""
+async def alice_and_bob(
+    server: ServerHandle, **bob_query: str
+) -> AsyncIterator[tuple[Redis, Client, Client]]:
+    """The seeded world, its Redis, and alice and bob connected and ready (bob with the
+    query `bob_query`, such as legacy="1")."""
     await seed(server)
     async with (
         redis_of(server) as redis,
         connect(server.url, token("alice")) as alice,
-        connect(server.url, token("bob")) as bob,
+        connect(server.url, token("bob"), None, **bob_query) as bob,
     ):
         await ready(alice)
         await ready(bob)

@@ -20,6 +20,8 @@ import trio
 
 from roomful_meetings import logs
 from roomful_meetings.config import ConfigError, Settings, add_arguments, settings_from, worker_index
+from roomful_meetings.errors import ApiError
+from roomful_meetings.protocol.payloads import is_id
 from roomful_meetings.storage.keys import DEFAULT_TENANT
 
 T = TypeVar("T")
@@ -104,7 +106,10 @@ def main(argv: list[str] | None = None) -> None:
         from roomful_meetings.asyncapi import render
 
         if args.output:
-            args.output.write_text(render())
+            try:
+                args.output.write_text(render())
+            except OSError as exc:
+                fail(2, f"{args.output}: {exc.strerror or exc}")
         else:
             sys.stdout.write(render())
         return
@@ -132,6 +137,8 @@ def main(argv: list[str] | None = None) -> None:
             fail(2, f"{args.file}: {first_leaf(group)}")
         except* OSError as group:
             fail(2, f"{args.file}: {first_leaf(group)}")
+        except* ApiError as group:  # what the admin endpoints would refuse (400, 404)
+            fail(2, f"{args.file}: {first_leaf(group)}")
         print(" ".join(f"{name}={count}" for name, count in counts.items()))
 
 
@@ -158,6 +165,10 @@ def print_token(args: argparse.Namespace, settings: Settings) -> None:
             " only a server with this --data-dir accepts the token",
             file=sys.stderr,
         )
+    if not is_id(args.user):
+        fail(2, f"bad value for --user: {args.user!r} (1 to 128 characters, no colon, space or control)")
+    if args.ttl <= 0:
+        fail(2, f"bad value for --ttl: {args.ttl} (seconds, above 0)")
     claims = {k: v for k, v in (("email", args.email), ("zoneinfo", args.zone)) if v}
     if args.tenant is not None:
         if not TENANT.fullmatch(args.tenant):

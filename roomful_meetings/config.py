@@ -7,11 +7,13 @@ the CLI builds its flags from that table and the README's configuration referenc
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from roomful_meetings.protocol.origins import parse_allowed_origins
@@ -76,13 +78,17 @@ class Settings:
 
 
 def mask_password(url: str) -> str:
-    """The URL with its password replaced by ***, for logs (the rest is kept as given)."""
+    """The URL with its passwords replaced by ***, for logs: the server's, and a Sentinel's
+    in the query (?sentinel_password=); the rest is kept as given."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    query = _SENTINEL_PASSWORD.sub(r"\1***", parts.query)
+    return urlunsplit(parts._replace(query=query))
+
+
+_SENTINEL_PASSWORD: Final = re.compile(r"((?:^|&)sentinel_password=)[^&]*")
 
 
 def _bool(text: str) -> bool:
@@ -136,14 +142,52 @@ HELP: Mapping[str, str] = {
     "workers": "processes sharing --port (SO_REUSEPORT), one per core; worker i: --http-port + i - 1",
 }
 
-# Settings that cannot be negative.
-NOT_NEGATIVE: Collection[str] = ("redis_min_replicas",)
+INF: Final = math.inf
+# What each number may be (inclusive): anything else cannot work, and is refused at start
+# (a port of 70000 was taken modulo 65536; a pool of 0 connections waited for ever).
+RANGES: Mapping[str, tuple[float, float]] = {
+    "port": (0, 65535),  # 0: any free port
+    "http_port": (0, 65535),  # 0: off
+    "redis_pool_size": (1, INF),
+    "redis_connect_timeout": (0, INF),  # 0: wait for ever
+    "redis_min_replicas": (0, INF),
+    "max_frame_bytes": (1, INF),
+    "max_invitees": (0, INF),
+    "max_slot_users": (0, INF),
+    "rate_burst": (1, INF),
+    "max_in_flight": (1, INF),
+    "send_queue_frames": (1, INF),
+    "max_connections": (1, INF),
+    "max_connections_per_user": (1, INF),
+    "shutdown_deadline": (0, INF),
+    "workers": (1, INF),
+}
+# Durations and rates that must be above 0.
+POSITIVE: Collection[str] = (
+    "redis_timeout",
+    "rate_per_second",
+    "handshake_timeout",
+    "ping_interval",
+    "ping_timeout",
+)
 
 # Settings that take one of a few words; anything else is refused at start.
 CHOICES: Mapping[str, tuple[str, ...]] = {
     "log_level": ("debug", "info", "warning", "error"),
     "log_format": ("logfmt", "json"),
 }
+
+
+def _out_of_range(name: str, value: Any) -> str:
+    """What is wrong with a number setting's value ("" when nothing is)."""
+    if name in POSITIVE:
+        return "" if math.isfinite(value) and value > 0 else "a number above 0"
+    if name not in RANGES:
+        return ""
+    low, high = RANGES[name]
+    if math.isfinite(value) and low <= value <= high:
+        return ""
+    return f"{low:g} or more" if high == INF else f"{low:g} to {high:g}"
 
 
 class ConfigError(Exception):
@@ -191,8 +235,9 @@ def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str]
             values[field.name] = _parser_for(field.type)(raw)
         except ValueError as exc:
             raise ConfigError(f"bad value for {flag}: {exc}") from None
-        if field.name in NOT_NEGATIVE and values[field.name] < 0:
-            raise ConfigError(f"bad value for {flag}: {raw!r} (0 or more)")
+        problem = _out_of_range(field.name, values[field.name])
+        if problem:
+            raise ConfigError(f"bad value for {flag}: {raw!r} ({problem})")
         allowed = CHOICES.get(field.name)
         if allowed is not None and str(values[field.name]).lower() not in allowed:
             raise ConfigError(f"bad value for {flag}: {raw!r} (one of {', '.join(allowed)})")

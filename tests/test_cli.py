@@ -154,3 +154,49 @@ async def test_a_server_refuses_data_in_a_format_it_does_not_understand(
     stderr = done.stderr.decode()
     assert done.returncode != 0
     assert "format '9'" in stderr and "docs/operations.md" in stderr
+
+
+def run_plain(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=60, check=False, env=clean_env()
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--user", "a:b"), "bad value for --user"),
+        (("--user", "x" * 129), "bad value for --user"),
+        (("--user", "bob", "--ttl", "-100"), "bad value for --ttl"),
+    ],
+)
+def test_token_refuses_what_the_server_would_refuse(tmp_path: Path, args: tuple[str, ...], said: str) -> None:
+    done = run_plain("token", *args, "--data-dir", str(tmp_path))
+    assert (done.returncode, done.stdout) == (2, "") and said in done.stderr
+
+
+def test_schema_to_a_path_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    done = run_plain("schema", "--output", str(tmp_path / "no" / "such" / "asyncapi.json"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("catalog", "said"),
+    [
+        ({"users": [{"id": "u1", "timeZone": "Mars/Olympus"}]}, "unknown time zone"),
+        ({"props": [{"roomId": "nowhere", "id": "p1"}]}, "nowhere"),
+        (
+            {"sessions": [{"id": "s1", "roomId": "r", "startDate": "2030-01-01T10:00:00Z",
+                           "endDate": "2030-01-01T09:00:00Z"}]},
+            "endDate",
+        ),
+    ],
+)  # fmt: skip
+def test_catalog_import_of_what_the_admin_endpoints_refuse_is_one_line(
+    tmp_path: Path, redis_server: RedisProcess, prefix: str, catalog: dict[str, object], said: str
+) -> None:
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(catalog))
+    done = run_plain("catalog", "import", str(path), "--redis-url", redis_server.url, "--key-prefix", prefix)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert said in done.stderr

@@ -14,6 +14,10 @@ from roomful_meetings.config import Settings, mask_password
         ("rediss://:secret@db.example/0?ssl_cert_reqs=none", "rediss://:***@db.example/0?ssl_cert_reqs=none"),
         ("unix://:pw@/run/redis.sock?db=1", "unix://:***@/run/redis.sock?db=1"),
         ("redis://db.example:6379/0", "redis://db.example:6379/0"),
+        (
+            "redis+sentinel://s1:26379,s2:26379/main?sentinel_password=TopSecret&db=2",
+            "redis+sentinel://s1:26379,s2:26379/main?sentinel_password=***&db=2",
+        ),
     ],
 )
 def test_the_printed_redis_url_hides_only_the_password(url: str, shown: str) -> None:

@@ -114,6 +114,14 @@ MISTAKES = {
     "bad-log-level": (["--log-level", "loud"], "bad value for --log-level: 'loud'"),
     "bad-log-format": (["--log-format", "xml"], "bad value for --log-format: 'xml'"),
     "bad-number": (["--max-connections", "many"], "bad value for --max-connections"),
+    # A port above 65535 was taken modulo 65536 (70000: 4464); the systemd unit's 808%i does
+    # that from instance 10 on.
+    "port-out-of-range": (["--port", "70000"], "bad value for --port: '70000' (0 to 65535)"),
+    "http-port-out-of-range": (["--http-port", "-1"], "bad value for --http-port: '-1' (0 to 65535)"),
+    "no-pool": (["--redis-pool-size", "0"], "bad value for --redis-pool-size: '0' (1 or more)"),
+    "negative-frame": (["--max-frame-bytes", "-5"], "(1 or more)"),
+    "zero-timeout": (["--redis-timeout", "0"], "bad value for --redis-timeout: '0' (a number above 0)"),
+    "nan-rate": (["--rate-per-second", "nan"], "(a number above 0)"),
     "short-secret": (["--jwt-secret", "too-short"], "the HS256 secret has 9 bytes; it needs at least 32"),
     "data-dir-is-a-file": (
         ["--data-dir", "{tmp}/garbage.pem", "--jwt-secret", ""],

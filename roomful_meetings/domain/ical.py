@@ -40,6 +40,7 @@ from roomful_meetings.domain.ics import (
 from roomful_meetings.domain.recurrence import is_occurrence
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.domain.vtimezone import change_instants, vtimezone
+from roomful_meetings.domain.zones import zone_info
 
 PRODID: Final = "-//Roomful//Roomful Meetings//EN"
 PARTSTAT: Final = {"received": "NEEDS-ACTION", "accepted": "ACCEPTED", "declined": "DECLINED"}
@@ -329,7 +330,7 @@ def _series_parts(
     """The series' VEVENT but its people (added last), and its people."""
     series = state.series
     master = _event(obj, directory, state.sid, now)
-    master.add("dtstart", minute_time(series.start).astimezone(ZoneInfo(series.zone)))
+    master.add("dtstart", minute_time(series.start).astimezone(zone_info(series.zone)))
     master.add("duration", timedelta(minutes=series.length))
     master.add("rrule", series.rule.text())
     cancelled = sorted(c for c in state.cancelled if is_occurrence(series, c))
@@ -355,7 +356,7 @@ def own_instances(
     own = {orig for orig in candidates if _near(state, orig, low, high) and differs(obj, state, orig)}
     changes = [minute_of(at) for at, _, _ in change_instants(series.zone, *_days(low, high))]
     if changes:
-        zone = ZoneInfo(series.zone)
+        zone = zone_info(series.zone)
         wall = minute_time(series.start).astimezone(zone).time()
         count = len(changes)
         own |= {

@@ -81,7 +81,7 @@ def _value(name: str, value: Any) -> tuple[str, str]:
     if isinstance(value, datetime):
         zone = value.tzinfo
         if isinstance(zone, ZoneInfo) and zone.key != "UTC":
-            return f";TZID={zone.key}", wall_value(value)
+            return f";TZID={_param(zone.key)}", wall_value(value)
         return "", wall_value(value.astimezone(UTC)) + "Z"
     if isinstance(value, timedelta):
         return "", f"PT{int(value.total_seconds() // 60)}M"

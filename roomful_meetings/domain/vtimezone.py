@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
 
+from roomful_meetings.domain.zones import zone_info
+
 
 def _changes(zone: ZoneInfo, first: date, last: date) -> list[tuple[datetime, timedelta, timedelta]]:
     """(local wall time of the change, offset before, offset after): day by day, then
@@ -30,7 +32,7 @@ def _changes(zone: ZoneInfo, first: date, last: date) -> list[tuple[datetime, ti
 @functools.lru_cache(maxsize=256)
 def change_instants(name: str, first: date, last: date) -> tuple[tuple[datetime, timedelta, timedelta], ...]:
     """(UTC instant of the change, offset before, offset after) from `first` to `last`."""
-    zone = ZoneInfo(name)
+    zone = zone_info(name)
     out = []
     day = datetime(first.year, first.month, first.day, tzinfo=UTC)
     end = datetime(last.year, last.month, last.day, tzinfo=UTC)
@@ -71,7 +73,7 @@ def _same_rule_in(year: int, moment: datetime) -> datetime:
 def vtimezone(name: str, first: date, last: date) -> Timezone:
     """The VTIMEZONE of `name`, right for every instant from `first` to `last` (and, in
     the RRULE form, for as long as the zone keeps its current rule)."""
-    zone = ZoneInfo(name)
+    zone = zone_info(name)
     changes = _changes(zone, first, last)
     groups: dict[tuple[timedelta, timedelta], list[datetime]] = {}
     for moment, before, after in changes:

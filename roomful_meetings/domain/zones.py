@@ -7,13 +7,16 @@ the latter for callers with no stored zone whose request carries only an offset.
 from __future__ import annotations
 
 import bisect
+import io
 import itertools
 import re
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Final
+from zoneinfo import ZoneInfo
 
 import pendulum
 
@@ -42,6 +45,24 @@ def tz_of(zone: str) -> pendulum.Timezone | pendulum.FixedTimezone:
         sign = -1 if fixed.group(1) == "-" else 1
         return pendulum.FixedTimezone(sign * (int(fixed.group(2)) * 3600 + int(fixed.group(3)) * 60))
     return pendulum.timezone(zone)
+
+
+@lru_cache(maxsize=256)
+def zone_info(zone: str) -> ZoneInfo:
+    """The zone as a ZoneInfo, for code that writes zones out (iCalendar's VTIMEZONE and
+    TZID): an IANA name's own, or for a fixed offset one made from a TZif with no change
+    (`key` is the offset, "+05:30"), so a series in a fixed-offset zone writes like any."""
+    fixed = FIXED_OFFSET.match(zone)
+    if not fixed:
+        return ZoneInfo(zone)
+    sign, hours, minutes = fixed.group(1), int(fixed.group(2)), int(fixed.group(3))
+    seconds = (-1 if sign == "-" else 1) * (hours * 3600 + minutes * 60)
+    name = f"{sign}{hours:02d}{minutes:02d}".encode()
+    block = b"TZif2" + bytes(15) + struct.pack(">6l", 0, 0, 0, 0, 1, len(name) + 1)
+    block += struct.pack(">lBB", seconds, 0, 0) + name + b"\0"
+    # The footer's POSIX TZ string counts west of Greenwich as positive.
+    posix = b"<" + name + b">" + ("-" if sign == "+" else "+").encode() + f"{hours}:{minutes:02d}".encode()
+    return ZoneInfo.from_file(io.BytesIO(block + block + b"\n" + posix + b"\n"), key=zone)
 
 
 def offset_zone(value: datetime) -> str:

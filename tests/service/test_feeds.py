@@ -295,6 +295,32 @@ async def test_the_expansion_equals_the_listing(services: Services) -> None:
     assert len(expand(body, start, end)) == 9
 
 
+async def test_a_series_in_the_organizers_fixed_offset_zone_expands_as_listed(services: Services) -> None:
+    # A profile may hold a fixed offset ("+05:30"), and a series takes its organizer's
+    # zone: its VTIMEZONE is a constant offset (ZoneInfo had no such zone: every feed and
+    # export holding the series failed). At 22:00Z it is Tuesday 03:30 there, so BYDAY
+    # works on the zone's days, not on UTC's.
+    services = with_base(services)
+    await services.catalog.upsert_users([p.UserIn(id="alice", timeZone="+05:30")])
+    made = await create(
+        services,
+        ALICE,
+        subject="Early",
+        startDate=datetime(2031, 3, 3, 22, tzinfo=UTC),
+        endDate=datetime(2031, 3, 3, 23, tzinfo=UTC),
+        recurrence={"rule": "FREQ=WEEKLY;BYDAY=TU,TH;COUNT=5"},
+    )
+    assert made["recurrence"]["timeZone"] == "+05:30"
+    body = await render(services, (await feeds.get_calendar_feed(services, BOB, p.Empty())).url)
+    assert body is not None and b"TZID:+05:30" in body
+    start, end = datetime(2031, 3, 1, tzinfo=UTC), datetime(2031, 4, 1, tzinfo=UTC)
+    shown = expand(body, start, end)
+    assert shown == await listed(services, BOB, start, end)
+    assert [s.strftime("%a %H:%M") for s, _, _ in shown] == ["Mon 22:00", "Wed 22:00"] * 2 + ["Mon 22:00"]
+    exported = await feeds.export_meeting(services, BOB, p.MeetingRef(meetingId=made["meetingId"]))
+    assert expand(exported.ics.encode(), start, end) == shown
+
+
 async def test_the_fast_writer_writes_what_icalendar_writes(services: Services) -> None:
     """domain/ics.py against the icalendar package: both texts parse to equal calendars,
     with text that needs escaping and folding (commas, semicolons, backslashes, new lines,

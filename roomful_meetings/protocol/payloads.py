@@ -276,7 +276,7 @@ class UpsertGroups(Payload):
 class SessionIn(Payload):
     id: Id
     roomId: Id
-    propId: PropIdOrEmpty = ""
+    propId: PropIdOrEmpty | UnsetType = UNSET  # absent: the stored one (in the same room)
     startDate: Timestamp | None = None
     endDate: Timestamp | None = None
 

@@ -26,7 +26,8 @@ def check_users(users: list[p.UserIn]) -> None:
 def check_sessions(sessions: list[p.SessionIn]) -> None:
     for index, session in enumerate(sessions):
         where = f"data.sessions[{index}]"
-        # Each date given is checked, also alone (it keeps the stored other one).
+        # Each date given is checked here; one given alone is checked against the stored
+        # other one by the script (lua/upsert_social_sessions.lua).
         start = None if session.startDate is None else to_minute(session.startDate, f"{where}.startDate")
         end = None if session.endDate is None else to_minute(session.endDate, f"{where}.endDate")
         if start is not None and end is not None and end <= start:

@@ -75,7 +75,8 @@ class CatalogStore(Store):
         for session in sessions:
             start = "" if session.startDate is None else to_minute(session.startDate, "startDate")
             end = "" if session.endDate is None else to_minute(session.endDate, "endDate")
-            args += [session.id, session.roomId, session.propId, start, end]
+            prop = ":" if session.propId is UNSET else session.propId  # ":": keep the stored one
+            args += [session.id, session.roomId, prop, start, end]
         if sessions:
             keys = [self.keys.session(s.id) for s in sessions]
             await self.run("upsert_social_sessions", keys, args, write=write)

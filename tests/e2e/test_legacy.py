@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from roomful_meetings.client import connect
+from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import BadRequest, Forbidden, NotFound
 from tests.conftest import ServerHandle, token
 from tests.e2e.world import meeting, ready, seed
@@ -291,3 +291,34 @@ async def test_legacy_update_and_delete_check_who_asks(world: ServerHandle) -> N
         with pytest.raises(NotFound, match="prop lobby/ghost"):
             await alice.call("meeting:update", {"meetingId": mid, "meeting": {"propId": "ghost"}})
         assert (await alice.call("meeting:get", {"meetingId": mid}))["meeting"]["propId"] == "table"
+
+
+async def test_a_session_keeps_what_an_upsert_leaves_out_and_a_bad_batch_writes_nothing(
+    world: ServerHandle,
+) -> None:
+    # Contract 7: fields absent keep their value (propId too: it was reset to the room).
+    now_ms = int(time.time() * 1000)
+    check = {"roomId": "lobby", "propId": "table"}
+    at_table = {"id": "s1", "roomId": "lobby", "propId": "table"}
+
+    async def busy(client: Client) -> bool:
+        return bool((await client.call("meeting:checkPropHasMeetingsOrSocialSessions", check))[
+            "hasMeetingsOrSocialSessions"])  # fmt: skip
+
+    async with connect(world.url, token("root", admin=True)) as admin:
+        sessions = [{**at_table, "startDate": now_ms + 3_600_000, "endDate": now_ms + 7_200_000}]
+        await admin.call("admin:upsertSocialSessions", {"sessions": sessions})
+        later = {"id": "s1", "roomId": "lobby", "endDate": now_ms + 10_800_000}
+        await admin.call("admin:upsertSocialSessions", {"sessions": [later]})
+        assert await busy(admin) is True  # still at the table
+        # An end alone before the stored start is refused, and so is the whole batch.
+        ends_early = {"id": "s1", "roomId": "lobby", "endDate": now_ms}
+        elsewhere = {"id": "s2", "roomId": "lobby", "propId": "table", "endDate": now_ms + 60_000}
+        with pytest.raises(BadRequest, match=r"sessions\[1\]\.endDate` must be after"):
+            await admin.call("admin:upsertSocialSessions", {"sessions": [elsewhere, ends_early]})
+        await admin.call("admin:deleteSocialSession", {"id": "s1"})
+        assert await busy(admin) is False  # s2 was not written
+        # A session moved to another room without a propId is on that room itself.
+        await admin.call("admin:upsertSocialSessions", {"sessions": sessions})
+        await admin.call("admin:upsertSocialSessions", {"sessions": [{"id": "s1", "roomId": "hall"}]})
+        assert await busy(admin) is False

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -114,6 +114,16 @@ async def setup_then(s: Stores, call: Callable[[], Awaitable[object]]) -> object
     return await call()
 
 
+async def session_ending_before_its_stored_start(s: Stores, only: Stores) -> object:
+    at = datetime(2030, 1, 1, 10, tzinfo=UTC)
+    await s.catalog.upsert_sessions(
+        [SessionIn(id="s1", roomId="lobby", startDate=at, endDate=at + timedelta(hours=1))]
+    )
+    return await only.catalog.upsert_sessions(
+        [SessionIn(id="s1", roomId="lobby", endDate=at - timedelta(hours=1))]
+    )
+
+
 async def on_series(s: Stores, call: OnSeries) -> object:
     """`call` with the state of a new SERIES."""
     return await call(await create_series(s))
@@ -176,6 +186,7 @@ SCENARIOS: dict[tuple[str, int], Scenario] = {
     ("upsert_social_sessions", 0): lambda s, only: only.catalog.upsert_sessions(
         [SessionIn(id="s1", roomId="lobby")]
     ),
+    ("upsert_social_sessions", 400): lambda s, only: session_ending_before_its_stored_start(s, only),
     ("delete_room", 0): lambda s, only: setup_then(s, lambda: only.catalog.delete_room("lobby")),
     ("delete_prop", 0): lambda s, only: only.catalog.delete_prop("lobby", "table"),
     ("delete_group", 0): lambda s, only: only.catalog.delete_group("team"),

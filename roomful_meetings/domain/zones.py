@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Final
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 import pendulum
 
@@ -31,11 +31,21 @@ FIXED_OFFSET: Final = re.compile(r"\A([+-])([01][0-9]|2[0-3]):([0-5][0-9])\Z")
 
 @lru_cache(maxsize=1024)
 def is_valid_zone(name: str) -> bool:
+    """An IANA name of the zone database (or a fixed offset): not a file that only sits
+    beside them, such as "localtime" (each machine's own: instances would disagree),
+    "Factory", "posixrules" or the "right/" (leap second) copies."""
+    if not FIXED_OFFSET.match(name) and name not in _iana_names():
+        return False
     try:
         tz_of(name)
     except Exception:  # pendulum raises several kinds for unknown or malformed names
         return False
     return True
+
+
+@lru_cache(maxsize=1)
+def _iana_names() -> frozenset[str]:
+    return frozenset(available_timezones() - {"localtime", "Factory", "posixrules"})
 
 
 @lru_cache(maxsize=1024)

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from roomful_meetings.domain.availability import wall_to_elapsed
 from roomful_meetings.domain.bitmaps import runs, span
-from roomful_meetings.domain.zones import days_between, local_day, offset_table
+from roomful_meetings.domain.zones import days_between, is_valid_zone, local_day, offset_table
 
 
 def test_new_york_days_are_23_and_25_hours_long_when_clocks_change() -> None:
@@ -55,3 +57,22 @@ def test_the_day_after_a_clock_change_carries_its_own_offset() -> None:
     assert offset_table("Pacific/Chatham", chatham.start, chatham.end).format(chatham.start) == (
         "2031-04-07T00:00:00+12:45"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("Europe/London", True),
+        ("US/Eastern", True),  # a backward link is still a name of the database
+        ("Etc/GMT+5", True),
+        ("+05:30", True),
+        ("localtime", False),  # the machine's own: two instances could disagree
+        ("Factory", False),
+        ("posixrules", False),
+        ("right/UTC", False),
+        ("posix/Europe/London", False),
+        ("Mars/Olympus", False),
+    ],
+)
+def test_only_names_of_the_zone_database_are_zones(name: str, valid: bool) -> None:
+    assert is_valid_zone(name) is valid

@@ -13,6 +13,7 @@ import trio
 
 from roomful_meetings.client import connect
 from roomful_meetings.storage.embedded import RedisProcess, free_port
+from roomful_meetings.storage.redis import open_redis
 from tests.logfmt import parse_logfmt
 from tests.processes import CLI, clean_env, serving, wait_listening
 
@@ -184,7 +185,7 @@ def test_schema_to_a_path_that_cannot_be_written_is_one_line(tmp_path: Path) -> 
     ("catalog", "said"),
     [
         ({"users": [{"id": "u1", "timeZone": "Mars/Olympus"}]}, "unknown time zone"),
-        ({"props": [{"roomId": "nowhere", "id": "p1"}]}, "nowhere"),
+        ({"users": [{"id": "early"}], "props": [{"roomId": "nowhere", "id": "p1"}]}, "room nowhere not found"),
         (
             {"sessions": [{"id": "s1", "roomId": "r", "startDate": "2030-01-01T10:00:00Z",
                            "endDate": "2030-01-01T09:00:00Z"}]},
@@ -200,3 +201,10 @@ def test_catalog_import_of_what_the_admin_endpoints_refuse_is_one_line(
     done = run_plain("catalog", "import", str(path), "--redis-url", redis_server.url, "--key-prefix", prefix)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert said in done.stderr
+    assert not trio.run(stored_keys, redis_server, prefix)  # checked before anything is written
+
+
+async def stored_keys(redis_server: RedisProcess, prefix: str) -> list[bytes]:
+    async with open_redis(redis_server.address) as redis:
+        await redis.wait_connected()
+        return await redis.scan(f"{prefix}*u:*")

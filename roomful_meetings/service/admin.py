@@ -9,7 +9,7 @@ from msgspec import UNSET
 
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.domain.zones import is_valid_zone
-from roomful_meetings.errors import BadRequest
+from roomful_meetings.errors import BadRequest, NotFound
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import Routes
@@ -141,10 +141,14 @@ async def delete_user(services: Services, caller: Caller, data: p.UserRef) -> No
 
 
 async def import_catalog(services: Services, catalog: p.CatalogFile, chunk: int = 1000) -> dict[str, int]:
-    """Load a catalog file in dependency order (users, rooms, props, groups, sessions)."""
+    """Load a catalog file in dependency order (users, rooms, props, groups, sessions), in
+    chunks (a file may hold more than one script should write at once). What the file
+    itself can be refused for is checked before the first chunk: a large import is not one
+    atomic step, but a mistake in it writes nothing."""
     check_users(catalog.users)
     check_sessions(catalog.sessions)
     store = services.catalog
+    await check_prop_rooms(services, catalog)
     await _in_chunks(catalog.users, store.upsert_users, chunk)
     await _in_chunks(catalog.rooms, store.upsert_rooms, chunk)
     await _in_chunks(catalog.props, store.upsert_props, chunk)
@@ -158,6 +162,20 @@ async def import_catalog(services: Services, catalog: p.CatalogFile, chunk: int 
         "sessions": len(catalog.sessions),
     }
     return counts
+
+
+async def check_prop_rooms(services: Services, catalog: p.CatalogFile) -> None:
+    """Each prop's room is in the file or stored (404 naming the first that is neither)."""
+    in_file = {room.id for room in catalog.rooms}
+    elsewhere = sorted({prop.roomId for prop in catalog.props} - in_file)
+    stored = (
+        await services.catalog.pipeline([("EXISTS", services.keys.room(r)) for r in elsewhere])
+        if elsewhere
+        else []
+    )
+    missing = [room for room, found in zip(elsewhere, stored, strict=True) if not found]
+    if missing:
+        raise NotFound(f"room {missing[0]} not found (a prop's roomId: neither in the file nor stored)")
 
 
 T = TypeVar("T")

@@ -77,10 +77,10 @@ flush_inline = inline.flush
 
 def fingerprint(endpoint: str, data: msgspec.Struct) -> str:
     """What tells a repeat of a change from another request under the same event.id: the
-    endpoint and its data as decoded (a retry that writes its JSON differently is still a
-    repeat)."""
+    endpoint and its data as decoded (a retry that writes its JSON differently, free-form
+    objects' keys in another order included, is still a repeat)."""
     digest = hashlib.blake2b(endpoint.encode(), digest_size=12)
-    digest.update(msgspec.json.encode(data))
+    digest.update(msgspec.json.encode(data, order="deterministic"))
     return digest.hexdigest()
 
 

@@ -62,6 +62,18 @@ async def test_another_request_under_a_used_id_is_refused_not_answered_from_the_
         assert again.data == first.data and not again.error.status
 
 
+async def test_a_retry_whose_free_form_keys_come_in_another_order_is_a_repeat(server: ServerHandle) -> None:
+    # A client that rebuilds its request from a map may write an object's keys in any order.
+    async with connect(server.url, token("root", admin=True)) as admin:
+        params = {"zoom": 2, "angle": {"x": 1, "y": 0}}
+        room = {"id": "r1", "networkId": "n", "thumbnail": {"customParams": params}}
+        first = await admin.request("admin:upsertRooms", {"rooms": [room]}, event_id="rooms-1")
+        params = {"angle": {"y": 0, "x": 1}, "zoom": 2}
+        again = {"rooms": [{**room, "thumbnail": {"customParams": params}}]}
+        assert (await admin.request("admin:upsertRooms", again, event_id="rooms-1")).error == first.error
+        assert not first.error.status
+
+
 async def test_a_failed_request_is_not_recorded(server: ServerHandle) -> None:
     await seed(server)
     async with (

@@ -73,6 +73,11 @@ end
 -- cached busy time.
 local times_changed = new_start ~= old_start or new_end ~= old_end
 local added, removed, kept = split_participants(old_pids, pids)
+-- A rejectConflicts check of this meeting read its participants, and guards its write with
+-- their busy versions: a new participant list moves the organizer's, so that a check made
+-- before it is made again (else a move checked for the old list could book a new invitee
+-- twice: contract 10).
+if #added > 0 or #removed > 0 then busy_changed(organizer) end
 local is_in = as_set(pids)
 for _, uid in ipairs(old_pids) do
   if times_changed or not is_in[uid] then busy_remove(uid, mid, old_start, old_end) end

@@ -59,22 +59,26 @@ async def conflicting(
     return busy, {uid: version.decode() for uid, (version, _) in entries.items()}
 
 
+Target = tuple[Sequence[str], list[tuple[int, int]]]  # participants, and the times they need
+
+
 async def guarded(
     services: Services,
     caller: Caller,
-    participants: Sequence[str],
-    times: list[tuple[int, int]],
+    target: Callable[[], Awaitable[Target]],
     write: Callable[[Caller], Awaitable[T]],
     *,
     ignore: Collection[str] = (),
 ) -> T:
-    """Run `write` if nobody is busy at `times` (409 naming them otherwise), giving it the
-    caller with the busy versions read as the guard of its scripts; again while they moved
-    in between."""
+    """Run `write` if none of the `target`'s participants is busy at its times (409 naming
+    them otherwise), giving it the caller with the busy versions read as the guard of its
+    scripts; again, from a new read of the target, while they moved in between (a change of
+    the meeting itself moves its organizer's: the participants may be others now)."""
     key = caller.write.retry_key
     if key is not None and await services.meetings.redis.execute("EXISTS", key):
         return await write(caller)  # a repeat: its script answers what the first request did
     for _ in range(ATTEMPTS):
+        participants, times = await target()
         busy, versions = await conflicting(services, participants, sorted(times), ignore)
         if busy:
             raise Conflict(f"rejectConflicts: busy at that time: {', '.join(busy)}")
@@ -101,26 +105,29 @@ class _Current(msgspec.Struct):
     recurrence: p.RecurrenceIn | None = None
 
 
-async def update_target(
-    services: Services, caller: Caller, data: p.UpdateMeeting
-) -> tuple[list[str], list[tuple[int, int]], set[str]]:
-    """The participants and times of the meeting as the update would leave it, and the
-    meetings its own entries belong to (a series' instances are one meeting)."""
+def own_entries(data: p.UpdateMeeting) -> set[str]:
+    """The meetings whose busy entries are the updated meeting's own (a series' instances
+    are one meeting), which its check ignores."""
+    target = parse_instance_id(data.meetingId)
+    return {target[0] if target else data.meetingId}
+
+
+async def update_target(services: Services, caller: Caller, data: p.UpdateMeeting) -> Target:
+    """The participants and times of the meeting as the update would leave it."""
     current = msgspec.json.decode(await get_any(services, caller, data.meetingId), type=_Current)
     start = new_or_stored(data.startDate, "data.startDate", current.startDate)
     end = new_or_stored(data.endDate, "data.endDate", current.endDate)
     participants = new_participants(services, caller, data) or current.participantIds
     target = parse_instance_id(data.meetingId)
-    own = {target[0] if target else data.meetingId}
     if target is not None and data.scope != "following":
-        return participants, [(start, end)], own
+        return participants, [(start, end)]
     if current.recurrence is not None or target is not None:
-        return participants, await series_times_after(services, caller, data), own
+        return participants, await series_times_after(services, caller, data)
     if isinstance(data.recurrence, p.RecurrenceIn):  # a single meeting becoming a series
         zone = await series_zone(services, caller, data.recurrence, "data")
         series = Series(parse_rule(data.recurrence.rule, "data.recurrence.rule"), zone, start, end - start)
-        return participants, series_times(series), own
-    return participants, [(start, end)], own
+        return participants, series_times(series)
+    return participants, [(start, end)]
 
 
 async def series_times_after(

@@ -139,7 +139,11 @@ async def create(
     if series_fields is not None:
         rule = parse_rule(str(series_fields["rule"]))
         times = conflicts.series_times(Series(rule, str(series_fields["tz"]), start, end - start))
-    return await conflicts.guarded(services, caller, participants, times, write)
+
+    async def asked() -> conflicts.Target:
+        return participants, times
+
+    return await conflicts.guarded(services, caller, asked, write)
 
 
 def time_changes(
@@ -165,9 +169,12 @@ def time_changes(
 async def update_meeting(services: Services, caller: Caller, data: p.UpdateMeeting) -> RawMeetingReply:
     if not data.rejectConflicts:
         return await update_any(services, caller, data)
-    participants, times, own = await conflicts.update_target(services, caller, data)
     return await conflicts.guarded(
-        services, caller, participants, times, lambda c: update_any(services, c, data), ignore=own
+        services,
+        caller,
+        lambda: conflicts.update_target(services, caller, data),
+        lambda c: update_any(services, c, data),
+        ignore=conflicts.own_entries(data),
     )
 
 

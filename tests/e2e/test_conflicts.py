@@ -10,6 +10,7 @@ import trio
 
 from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import ApiError, Conflict
+from roomful_meetings.service import conflicts
 from roomful_meetings.storage.consistency import check_invariants
 from roomful_meetings.storage.keys import Keys
 from tests.conftest import ServerHandle, StartServer, token
@@ -203,3 +204,84 @@ async def test_a_retried_request_gets_its_first_answer_not_a_conflict_with_itsel
         assert first.error is not None and not first.error.status
         assert again.data == first.data
         assert len(await listed(alice)) == 1
+
+
+async def test_two_racing_checked_updates_of_one_meeting_never_both_book_someone_twice(
+    server: ServerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A moves the meeting to 14:00 (alice and bob are free then); B adds carol, who is free
+    at 10:00 but busy at 14:00. In either order the second must be a 409 naming carol. The
+    hook only widens the window between A's check and its write, as two instances or a slow
+    Redis link do: B's new invitee moves the organizer's busy version, so A's write is
+    refused by its guard and A checks again, now with carol."""
+    await seed(server)
+    real = conflicts.conflicting
+    a_read, b_done = trio.Event(), trio.Event()
+    calls: list[str] = []
+
+    async def conflicting(services: Any, participants: Any, times: Any, ignore: Any) -> Any:
+        result = await real(services, participants, times, ignore)
+        mover = "carol" not in participants
+        calls.append("A" if mover else "B")
+        if mover and not a_read.is_set():
+            a_read.set()
+            with trio.move_on_after(5):
+                await b_done.wait()  # B writes between A's check and A's write
+        return result
+
+    monkeypatch.setattr(conflicts, "conflicting", conflicting)
+    async with (
+        connect(server.url, token("alice")) as a,
+        connect(server.url, token("alice")) as b,
+        connect(server.url, token("carol")) as carol,
+    ):
+        mid = (
+            await a.call("meeting:createMeeting", meeting("2030-03-04T10:00:00Z", "2030-03-04T11:00:00Z"))
+        )["meeting"]["meetingId"]
+        await carol.call(
+            "meeting:createMeeting", meeting("2030-03-04T14:00:00Z", "2030-03-04T15:00:00Z", invited=[])
+        )
+        outcomes: dict[str, str] = {}
+
+        async def move() -> None:
+            try:
+                await a.call(
+                    "meeting:updateMeeting",
+                    {
+                        "meetingId": mid,
+                        "startDate": "2030-03-04T14:00:00Z",
+                        "endDate": "2030-03-04T15:00:00Z",
+                        "rejectConflicts": True,
+                    },
+                )
+                outcomes["move"] = "ok"
+            except Conflict:
+                outcomes["move"] = "409"
+
+        async def invite() -> None:
+            await a_read.wait()
+            try:
+                await b.call(
+                    "meeting:updateMeeting",
+                    {"meetingId": mid, "invitedUserIds": ["bob", "carol"], "rejectConflicts": True},
+                )
+                outcomes["invite"] = "ok"
+            except Conflict:
+                outcomes["invite"] = "409"
+            finally:
+                b_done.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(move)
+            nursery.start_soon(invite)
+        final = (await a.call("meeting:getMeeting", {"meetingId": mid}))["meeting"]
+        carols = (
+            await carol.call(
+                "meeting:listUserMeetings",
+                {"startDate": "2030-03-04T00:00:00Z", "endDate": "2030-03-05T00:00:00Z"},
+            )
+        )["meetings"]
+        state = (final["startDate"], final["participantIds"], [m["startDate"] for m in carols])
+        # Never both: that leaves carol in two meetings at 14:00, which each check refused.
+        assert outcomes == {"invite": "ok", "move": "409"}, (outcomes, calls, state)
+        assert len(calls) == 3 and state[0] == "2030-03-04T10:00:00Z"  # A checked again, with carol

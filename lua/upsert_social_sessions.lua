@@ -12,20 +12,24 @@
 ]]
 --- @include "keys"
 
-local sessions = {}
+local sessions, latest = {}, {}
 for i = 1, #ARGV, 5 do
   local n = #sessions + 1
   local s = {key = KEYS[n], id = ARGV[i], room = ARGV[i + 1], prop = ARGV[i + 2],
     start = ARGV[i + 3], finish = ARGV[i + 4]}
-  s.old = redis.call('HMGET', s.key, 'roomId', 'propId', 'start', 'end')
+  -- An id the batch names again: what its earlier entry will have written (in order).
+  local before = latest[s.id]
+  s.old = before and {before.room, before.prop, before.start, before.finish}
+    or redis.call('HMGET', s.key, 'roomId', 'propId', 'start', 'end')
+  local given = s.finish ~= '' and 'endDate' or 'startDate'
   if s.prop == ':' then s.prop = (s.old[1] == s.room and s.old[2]) or '' end
   if s.start == '' then s.start = s.old[3] or '0' end
   if s.finish == '' then s.finish = s.old[4] or '0' end
   if s.start ~= '0' and s.finish ~= '0' and tonumber(s.finish) <= tonumber(s.start) then
-    return {400, '`data.sessions[' .. (n - 1) .. '].endDate` must be after its startDate (' ..
-      'the stored one where only one is given)'}
+    return {400, '`data.sessions[' .. (n - 1) .. '].' .. given .. '`: the session would end before it'
+      .. ' starts (with the stored date where only one is given)'}
   end
-  sessions[n] = s
+  sessions[n], latest[s.id] = s, s
 end
 for _, s in ipairs(sessions) do
   if s.old[1] then

@@ -9,8 +9,9 @@ import pytest
 
 from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import BadRequest, Forbidden, NotFound
+from roomful_meetings.storage.keys import Keys
 from tests.conftest import ServerHandle, token
-from tests.e2e.world import meeting, ready, seed
+from tests.e2e.world import meeting, ready, redis_of, seed
 
 THUMBNAIL: dict[str, Any] = {
     "id": "res-1",
@@ -314,11 +315,21 @@ async def test_a_session_keeps_what_an_upsert_leaves_out_and_a_bad_batch_writes_
         # An end alone before the stored start is refused, and so is the whole batch.
         ends_early = {"id": "s1", "roomId": "lobby", "endDate": now_ms}
         elsewhere = {"id": "s2", "roomId": "lobby", "propId": "table", "endDate": now_ms + 60_000}
-        with pytest.raises(BadRequest, match=r"sessions\[1\]\.endDate` must be after"):
+        with pytest.raises(BadRequest, match=r"sessions\[1\]\.endDate`: the session would end before"):
             await admin.call("admin:upsertSocialSessions", {"sessions": [elsewhere, ends_early]})
         await admin.call("admin:deleteSocialSession", {"id": "s1"})
         assert await busy(admin) is False  # s2 was not written
-        # A session moved to another room without a propId is on that room itself.
+        # A session moved to another room without a propId is on that room itself; one named
+        # twice in a batch ends where its last entry puts it, indexed there only.
         await admin.call("admin:upsertSocialSessions", {"sessions": sessions})
         await admin.call("admin:upsertSocialSessions", {"sessions": [{"id": "s1", "roomId": "hall"}]})
         assert await busy(admin) is False
+        twice = [{**at_table, "id": "s3"}, {"id": "s3", "roomId": "hall", "propId": ""}]
+        await admin.call("admin:upsertSocialSessions", {"sessions": twice})
+        assert await busy(admin) is False
+    keys = Keys(world.settings.key_prefix)
+    async with redis_of(world) as redis:
+        for sid in ("s1", "s3"):
+            assert await redis.execute("HMGET", keys.session(sid), "roomId", "propId") == [b"hall", b""]
+        assert await redis.execute("SMEMBERS", keys.room_sessions("lobby")) == []
+        assert sorted(await redis.execute("SMEMBERS", keys.room_sessions("hall"))) == [b"s1", b"s3"]

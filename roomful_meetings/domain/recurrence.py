@@ -317,6 +317,13 @@ def check_series(series: Series, where: str = "data") -> None:
         )
 
 
+def occurrences_from(series: Series, minute: int) -> int:
+    """How many occurrences of a COUNT rule start at `minute` or later: what a series that
+    goes on from there keeps of COUNT (two wall times on one instant were one)."""
+    every = _counted(series)
+    return len(every) - bisect.bisect_left(every, minute)
+
+
 def last_end(series: Series) -> int | None:
     """A bound on the end of the last occurrence (None: the series never ends). Exact for
     COUNT, the UNTIL instant plus the length for UNTIL."""

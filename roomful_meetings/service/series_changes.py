@@ -18,7 +18,7 @@ import msgspec
 
 from roomful_meetings.domain import instances as inst
 from roomful_meetings.domain import meetings as rules
-from roomful_meetings.domain.recurrence import Series, check_series, starts_between
+from roomful_meetings.domain.recurrence import Series, check_series, occurrences_from, starts_between
 from roomful_meetings.domain.rrule import Rule, parse_rule
 from roomful_meetings.domain.time import format_ms_utc, format_utc, to_minute
 from roomful_meetings.errors import BadRequest, NotFound
@@ -210,7 +210,7 @@ def going_on_rule(series: Series, orig: int) -> Rule:
     what is left of a COUNT, else the same rule."""
     if series.rule.count is None:
         return series.rule
-    return replace(series.rule, count=series.rule.count - (_ended_before(series, orig).count or 0))
+    return replace(series.rule, count=occurrences_from(series, orig))
 
 
 def _later(state: inst.SeriesState, orig: int) -> dict[str, str]:

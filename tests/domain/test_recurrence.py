@@ -19,6 +19,7 @@ from roomful_meetings.domain.recurrence import (
     instance_id,
     is_occurrence,
     last_end,
+    occurrences_from,
     parse_instance_id,
     starts_between,
 )
@@ -258,3 +259,14 @@ def test_a_weekly_bysetpos_that_cannot_pick_the_start_says_why() -> None:
         )
         with pytest.raises(BadRequest, match="counts the days of the first week from the start's own day"):
             check_series(series)
+
+
+def test_what_goes_on_from_an_instance_counts_each_instant_once() -> None:
+    # A split goes on with occurrences_from as its COUNT: from 12-31 on, Apia's series has two
+    # instances (the skipped 12-30's wall time fell on 12-31's), not COUNT minus three.
+    first = minute("2011-12-27T09:00:00-10:00")
+    series = Series(parse_rule("FREQ=DAILY;COUNT=6"), "Pacific/Apia", first, 60)
+    new_year_eve = minute("2011-12-31T09:00:00+14:00")
+    assert occurrences_from(series, new_year_eve) == 2
+    assert occurrences_from(series, first) == 5
+    assert occurrences_from(series, minute("2012-01-02T09:00:00+14:00")) == 0

@@ -31,11 +31,17 @@ FIXED_OFFSET: Final = re.compile(r"\A([+-])([01][0-9]|2[0-3]):([0-5][0-9])\Z")
 
 @lru_cache(maxsize=1024)
 def is_valid_zone(name: str) -> bool:
-    """An IANA name of the zone database (or a fixed offset): not a file that only sits
-    beside them, such as "localtime" (each machine's own: instances would disagree),
-    "Factory", "posixrules" or the "right/" (leap second) copies."""
-    if not FIXED_OFFSET.match(name) and name not in _iana_names():
-        return False
+    """A zone a request or a profile may name: an IANA name of the zone database (or a
+    fixed offset), not a file that only sits beside them, such as "localtime" (each
+    machine's own: instances would disagree), "Factory", "posixrules" or the "right/"
+    (leap second) copies."""
+    return (FIXED_OFFSET.match(name) is not None or name in _iana_names()) and is_zone(name)
+
+
+@lru_cache(maxsize=1024)
+def is_zone(name: str) -> bool:
+    """A zone that can be read: what a profile stored before names were held to the
+    database ("posix/Europe/Berlin") still is."""
     try:
         tz_of(name)
     except Exception:  # pendulum raises several kinds for unknown or malformed names

@@ -18,6 +18,7 @@ from roomful_meetings.domain.zones import (
     LocalDay,
     days_between,
     is_valid_zone,
+    is_zone,
     local_date_of,
     local_day,
     offset_table,
@@ -62,7 +63,7 @@ async def caller_zone(
         return time_zone
     profile = await services.catalog.get_user(caller.user_id) or {}
     stored = profile.get("timeZone", "")
-    if stored and is_valid_zone(stored):
+    if stored and is_zone(stored):
         return stored
     return offset_zone(local) if isinstance(local, datetime) else "+00:00"
 

@@ -6,7 +6,7 @@ import pytest
 
 from roomful_meetings.domain.availability import wall_to_elapsed
 from roomful_meetings.domain.bitmaps import runs, span
-from roomful_meetings.domain.zones import days_between, is_valid_zone, local_day, offset_table
+from roomful_meetings.domain.zones import days_between, is_valid_zone, is_zone, local_day, offset_table
 
 
 def test_new_york_days_are_23_and_25_hours_long_when_clocks_change() -> None:
@@ -76,3 +76,9 @@ def test_the_day_after_a_clock_change_carries_its_own_offset() -> None:
 )
 def test_only_names_of_the_zone_database_are_zones(name: str, valid: bool) -> None:
     assert is_valid_zone(name) is valid
+
+
+def test_a_zone_stored_before_names_were_held_to_the_database_is_still_read() -> None:
+    # A profile written by an earlier release may hold one; refused only when given anew.
+    assert is_zone("posix/Europe/London") and not is_valid_zone("posix/Europe/London")
+    assert not is_zone("Mars/Olympus")

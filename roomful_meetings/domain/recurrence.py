@@ -296,7 +296,8 @@ def check_series(series: Series, where: str = "data") -> None:
         raise BadRequest(f"`{where}.recurrence.rule`: UNTIL is before `{where}.startDate`")
     if not is_occurrence(series, series.start):
         why = ""
-        if series.rule.freq == "WEEKLY" and series.rule.bysetpos:
+        unpicked = replace(series, rule=replace(series.rule, bysetpos=()))
+        if series.rule.freq == "WEEKLY" and series.rule.bysetpos and is_occurrence(unpicked, series.start):
             why = (
                 " (a weekly rule's BYSETPOS counts the days of the first week from the start's own"
                 " day on, as python-dateutil does, so only a position that picks the start's day"

@@ -204,7 +204,11 @@ async def series_update(services: Services, caller: Caller, data: p.LegacyUpdate
         startDate=msgspec.UNSET if change.startDate is None else change.startDate,
         endDate=msgspec.UNSET if change.endDate is None else change.endDate,
     )
-    (legacy,) = await legacy_meetings(services, [(await update_any(services, caller, update)).meeting])
+    try:
+        raw = (await update_any(services, caller, update)).meeting
+    except BadRequest as exc:  # named as updateMeeting's fields: here they sit in data.meeting
+        raise BadRequest(exc.message.replace("`data.", "`data.meeting.")) from None
+    (legacy,) = await legacy_meetings(services, [raw])
     return LegacyReply(legacy)
 
 

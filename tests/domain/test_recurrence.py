@@ -270,3 +270,11 @@ def test_what_goes_on_from_an_instance_counts_each_instant_once() -> None:
     assert occurrences_from(series, new_year_eve) == 2
     assert occurrences_from(series, first) == 5
     assert occurrences_from(series, minute("2012-01-02T09:00:00+14:00")) == 0
+
+
+def test_the_bysetpos_hint_is_given_only_where_bysetpos_is_the_reason() -> None:
+    # Mondays, started on a Wednesday: the start is simply not a Monday.
+    series = Series(parse_rule("FREQ=WEEKLY;BYDAY=MO;BYSETPOS=1"), "UTC", minute("2031-03-05T09:00:00Z"), 30)
+    with pytest.raises(BadRequest) as refused:
+        check_series(series)
+    assert "is not an occurrence" in refused.value.message and "BYSETPOS" not in refused.value.message

@@ -679,6 +679,10 @@ async def test_legacy_connections_see_instances_as_meetings(world: ServerHandle)
             ("2027-03-08T10:00:00Z", "Retro"),  # its own subject stays; 03-03 was cancelled
             ("2027-03-10T09:00:00Z", "Daily"),
         ]
+        with pytest.raises(BadRequest, match=r"`data\.meeting\.endDate`"):  # its fields, by their names here
+            await alice.call(
+                "meeting:update", {"meetingId": monday, "meeting": {"endDate": "2027-03-08T09:00:00Z"}}
+            )
         for target in (monday, sid):  # a series has no rule for moving one of its instances
             with pytest.raises(BadRequest, match="series"):
                 await alice.call("meeting:update", {"meetingId": target, "meeting": {"roomId": "hall"}})

@@ -55,11 +55,20 @@ async def test_another_request_under_a_used_id_is_refused_not_answered_from_the_
             {"startDate": "2030-03-01T00:00:00Z", "endDate": "2030-04-01T00:00:00Z"},
         )
         assert [m["subject"] for m in listed["meetings"]] == ["One"]
-        # The same request, its fields written in another order, is a repeat.
-        again = await alice.request(
-            "meeting:createMeeting", dict(reversed(meeting(subject="One").items())), event_id="reused"
-        )
+        # The same request, its fields in another order and its instants written otherwise
+        # (another offset, epoch milliseconds), is a repeat.
+        same = dict(reversed(meeting(subject="One").items()))
+        same.update(startDate="2030-03-04T11:00:00+01:00", endDate=1_898_852_400_000)  # 10:00Z, 11:00Z
+        again = await alice.request("meeting:createMeeting", same, event_id="reused")
         assert again.data == first.data and not again.error.status
+        # A change of a series is held to it too (its own path: prepared, then compared).
+        series = {**meeting(subject="Daily"), "recurrence": {"rule": "FREQ=DAILY;COUNT=3"}}
+        sid = (await alice.call("meeting:createMeeting", series))["meeting"]["meetingId"]
+        rename = {"meetingId": sid, "subject": "Renamed"}
+        assert not (await alice.request("meeting:updateMeeting", rename, event_id="series")).error.status
+        cancel = {"meetingId": f"{sid}_20300305T1000Z"}
+        other = await alice.request("meeting:deleteMeeting", cancel, event_id="series")
+        assert other.error.code == 400 and "event.id" in other.error.message
 
 
 async def test_a_retry_whose_free_form_keys_come_in_another_order_is_a_repeat(server: ServerHandle) -> None:

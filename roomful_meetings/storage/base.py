@@ -132,6 +132,8 @@ class Store:
             library += [request, msgspec.json.encode(guard) if guard else ""]
             if write.retry_key:
                 keys = [*keys, write.retry_key]
+                if write.request_print:
+                    keys.append(self.keys.request_print(write.retry_key))
         try:
             reply = await self.redis.evalsha(script, keys, [*library, *args], wait_replicas=wait_replicas)
         except ReplyError as exc:

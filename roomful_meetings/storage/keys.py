@@ -110,6 +110,12 @@ class Keys:
             event_id = "sha1-" + hashlib.sha1(event_id.encode()).hexdigest()
         return f"{self.scope}req:{uid}:{event_id}"
 
+    def request_print(self, request_key: str) -> str:
+        """The fingerprint of the request whose safe-retry record is `request_key` (a
+        `request` key), kept beside it: reqp: for req:."""
+        assert request_key.startswith(f"{self.scope}req:"), request_key
+        return f"{self.scope}reqp:{request_key[len(self.scope) + 4 :]}"
+
     def event_seq(self) -> str:
         """The last event id handed out (lua/includes/events.lua next_event_id)."""
         return f"{self.scope}eventseq"

@@ -212,7 +212,7 @@ async def test_a_record_is_answered_only_to_the_request_that_made_it(redis: Redi
     first = await catalog.run(
         "upsert_users", [keys.user("bob")], ["bob", "-", "0"], write=Write(key, request_print="a" * 24)
     )
-    assert await redis.execute("GET", keys.scope + "reqp:alice:e1") == b"a" * 24
+    assert await redis.execute("GET", keys.request_print(key)) == b"a" * 24
     same = await catalog.run(
         "upsert_users", [keys.user("bob")], ["bob", "-", "0"], write=Write(key, request_print="a" * 24)
     )
@@ -229,7 +229,7 @@ async def test_a_record_is_answered_only_to_the_request_that_made_it(redis: Redi
         await catalog.run("upsert_users", [keys.user("carol")], ["carol", "-", "0"], write=Write(key))
         == first
     )
-    await redis.execute("DEL", keys.scope + "reqp:alice:e1")  # as the earlier release left it
+    await redis.execute("DEL", keys.request_print(key))  # as the earlier release left it
     old = await catalog.run(
         "upsert_users", [keys.user("carol")], ["carol", "-", "0"], write=Write(key, request_print="b" * 24)
     )

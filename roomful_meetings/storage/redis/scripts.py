@@ -12,10 +12,11 @@ contract is enforced in one place (`storage/base.py` Store.run):
 - Every call passes the library's arguments first; the wrapper binds them and hands the
   script its own ARGV from 1 (and its own KEYS, without the retry key):
   ARGV[1] the tenant's key prefix (it carries the tenant's {hash tag}), ARGV[2] now in ms,
-  ARGV[3] now as RFC 3339 UTC; a change also gets ARGV[4], when its last KEY is the
-  request's safe-retry key (contract 6), the request's fingerprint (else "1" for a key
-  without one, "" for no key) and ARGV[5] the busy versions a rejectConflicts check read
-  (contract 10), as JSON {userId: version}, or "".
+  ARGV[3] now as RFC 3339 UTC; a change also gets ARGV[4]: "" when it has no safe-retry
+  key (contract 6), "1" when its last KEY is one, or the request's fingerprint when its
+  last two KEYS are that key and the fingerprint's (`Keys.request_print`); and ARGV[5]
+  the busy versions a rejectConflicts check read (contract 10), as JSON {userId: version},
+  or "".
 - A change with a retry key whose result is stored answers that result again without
   running (and refreshes the record's expiry: a write, so that a WAIT after the repeat
   covers the first request's change too); a successful result is stored for 10 minutes in
@@ -106,25 +107,24 @@ local ARGV = own_list(ARGV, 4, #ARGV)
 """
 _CHANGE_ARGS = """\
 local PREFIX, NOW_MS, NOW_ISO = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local REQUEST_KEY = ARGV[4] ~= '' and KEYS[#KEYS] or nil
 local REQUEST_PRINT = #ARGV[4] > 1 and ARGV[4] or nil
+local PRINT_KEY = REQUEST_PRINT and KEYS[#KEYS] or nil
+local REQUEST_KEY = ARGV[4] ~= '' and KEYS[#KEYS - (PRINT_KEY and 1 or 0)] or nil
 local BUSY_GUARD = ARGV[5]
-local KEYS = own_list(KEYS, 1, #KEYS - (REQUEST_KEY and 1 or 0))
+local KEYS = own_list(KEYS, 1, #KEYS - (REQUEST_KEY and 1 or 0) - (PRINT_KEY and 1 or 0))
 local ARGV = own_list(ARGV, 6, #ARGV)
 """
 _CHANGE_PROLOGUE = """\
--- <prefix>req:<user>:<id> -> <prefix>reqp:<user>:<id> (a name no event id can make)
-local function request_print_key() return PREFIX .. 'reqp:' .. string.sub(REQUEST_KEY, #PREFIX + 5) end
 if REQUEST_KEY then
   local earlier = redis.call('GET', REQUEST_KEY)
   if earlier then
-    local first = redis.call('GET', request_print_key())
+    local first = PRINT_KEY and redis.call('GET', PRINT_KEY)
     if first and REQUEST_PRINT and first ~= REQUEST_PRINT then
       return {400, '`event.id` was given to a different request in the last 10 minutes: a retry'
         .. ' repeats its request unchanged, and a new request needs an id of its own'}
     end
     redis.call('EXPIRE', REQUEST_KEY, '600')
-    if first then redis.call('EXPIRE', request_print_key(), '600') end
+    if first then redis.call('EXPIRE', PRINT_KEY, '600') end
     -- JSON ("[..."), or MessagePack from a later release (after a rollback).
     if string.byte(earlier, 1) == 91 then return cjson.decode(earlier) end
     return cmsgpack.unpack(earlier)
@@ -146,7 +146,7 @@ finish()
 if result[1] == 0 then
   if HOLD_EVENTS then result[#result + 1] = LAST_EVENT_ID or '' end
   if REQUEST_KEY then redis.call('SET', REQUEST_KEY, cjson.encode(result), 'EX', '600') end
-  if REQUEST_PRINT then redis.call('SET', request_print_key(), REQUEST_PRINT, 'EX', '600') end
+  if PRINT_KEY then redis.call('SET', PRINT_KEY, REQUEST_PRINT, 'EX', '600') end
 end
 return result
 """

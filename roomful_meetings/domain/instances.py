@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from roomful_meetings.domain.recurrence import Series, instance_id, is_occurrence, last_end, overlapping
+from roomful_meetings.domain.rrule import Rule
 from roomful_meetings.domain.time import format_utc
 
 # The fields an instance may have of its own (the rest is always the series').
@@ -95,6 +96,14 @@ def ends_after(state: SeriesState, minute: int) -> bool:
             return True
         low, span = low + span, span * 2
     return False
+
+
+def keeps_own_changes(old: Series, orig: int, base: Rule, new: Series) -> bool:
+    """Whether the instances' own changes (moves, cancellations, statuses) from occurrence
+    `orig` of `old` on carry over to `new`, the series that goes on from there under `base`
+    (`old`'s rule, or what a split leaves of it): only while the times, length, rule and
+    zone stay; a change of any of them discards them (contract 9)."""
+    return (new.start, new.length, new.rule, new.zone) == (orig, old.length, base, old.zone)
 
 
 def instance_object(series_object: Mapping[str, Any], state: SeriesState, orig: int) -> dict[str, Any]:

@@ -148,7 +148,7 @@ async def series_times_after(
     start, end = new_times(data, orig, orig + old.length)
     rule, zone = await rule_and_zone(services, caller, data, base, old.zone)
     series = Series(rule, zone, start, end - start)
-    kept = (start, end - start, rule, zone) == (orig, old.length, base, old.zone)
+    kept = inst.keeps_own_changes(old, orig, base, series)
     after = replace(
         state,
         series=series,

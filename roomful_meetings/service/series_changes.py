@@ -93,7 +93,7 @@ async def update_series(services: Services, caller: Caller, data: p.UpdateMeetin
         )
         series = Series(rule, zone, start, end - start)
         check_series(series)
-        reset = old is None or (old.start, old.length, old.rule, old.zone) != (start, end - start, rule, zone)
+        reset = old is None or not inst.keeps_own_changes(old, old.start, old.rule, series)
         fields = {**values, **series_fields(series, {} if reset else dict(overrides))}
         fields.update(
             {"start": start, "end": end, "j:startDate": format_utc(start), "j:endDate": format_utc(end)}
@@ -271,7 +271,7 @@ async def split(
             rule, zone = await rule_and_zone(services, caller, data, base, series.zone)
             new = Series(rule, zone, start, end - start)
             check_series(new)
-            reset = (start, end - start, rule, zone) != (orig, series.length, base, series.zone)
+            reset = not inst.keeps_own_changes(series, orig, base, new)
             moved = {} if reset else {o: v for o, v in state.overrides.items() if o >= orig}
             now = now_text()
             new_values = {

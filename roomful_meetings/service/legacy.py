@@ -237,10 +237,12 @@ async def legacy_list(services: Services, caller: Caller, data: p.DateRange) -> 
 )
 async def check_prop(services: Services, caller: Caller, data: p.PropCheck) -> PropCheckReply:
     now = int(time.time()) // 60
-    found = await services.directory.prop_is_busy(data.roomId, data.propId, now)
-    if found is None:
+
+    async def series_busy(sids: list[str]) -> bool:
+        states = await services.meetings.series.states(sids)
+        return any(inst.ends_after(state, now) for state in states)
+
+    busy = await services.directory.prop_is_busy(data.roomId, data.propId, now, series_busy)
+    if busy is None:
         raise NotFound(f"prop {data.roomId}/{data.propId} not found")
-    if found.busy or not found.series:
-        return PropCheckReply(found.busy)
-    states = await services.meetings.series.states(found.series)
-    return PropCheckReply(any(inst.ends_after(state, now) for state in states))
+    return PropCheckReply(busy)

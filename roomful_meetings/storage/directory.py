@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from roomful_meetings.storage.base import Store, decode_hash
 from roomful_meetings.storage.redis import Command
@@ -37,11 +38,17 @@ class DirectoryStore(Store):
             props={p: h for p, h in zip(prop_list, take(len(prop_list)), strict=True) if h},
         )
 
-    async def prop_is_busy(self, room_id: str, prop_id: str, now_minute: int) -> PropBusy | None:
-        """Whether a prop may have a meeting or social session ending after now (None: no
-        prop). A single meeting's score in the prop's index is its end, a series' a bound
-        on its last instance's end (cancellations do not lower it), so `series` names the
-        ones that its caller must expand to know."""
+    async def prop_is_busy(
+        self,
+        room_id: str,
+        prop_id: str,
+        now_minute: int,
+        series_busy: Callable[[list[str]], Awaitable[bool]],
+    ) -> bool | None:
+        """Whether a prop has a meeting or social session ending after now (None: no prop).
+        A single meeting's score in the prop's index is its end, a series' a bound on its
+        last instance's end (cancellations do not lower it): `series_busy` is asked of the
+        series, a page at a time, until one has an instance ahead."""
         source = self.keys.source(f"prop:{room_id}:{prop_id}")
         exists, sessions = await self.pipeline(
             [
@@ -52,29 +59,19 @@ class DirectoryStore(Store):
         if not exists:
             return None
         if sessions:
-            return PropBusy(True)
-        series: list[str] = []
+            return True
         offset = 0
-        while True:  # a page at a time: most often the first id settles it
+        while True:  # most often the first id settles it
             (page,) = await self.pipeline(
                 [("ZRANGEBYSCORE", source, f"({now_minute}", "+inf", "LIMIT", offset, PROP_PAGE)]
             )
             if not page:
-                return PropBusy(False, series)
+                return False
             ids = [mid.decode() for mid in page]
             rules = await self.pipeline([("HEXISTS", self.keys.meeting(mid), "rule") for mid in ids])
-            if not all(rules):
-                return PropBusy(True)
-            series += ids
+            if not all(rules) or await series_busy(ids):
+                return True
             offset += len(ids)
 
 
 PROP_PAGE = 100
-
-
-@dataclass(frozen=True, slots=True)
-class PropBusy:
-    """A prop's check: `busy` when settled, else the series that might still make it so."""
-
-    busy: bool
-    series: list[str] = field(default_factory=list)

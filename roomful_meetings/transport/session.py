@@ -85,6 +85,9 @@ CLOSE_TIMEOUT: Final = 2.0
 PING_FRAME: Final = b"\x89\x00"  # an unmasked ping with no payload; any answer will do
 RETAIN_MS: Final = 24 * 3600 * 1000  # events older than this are not replayed
 CATCH_UP_DELAYS: Final = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)  # seconds before each attempt
+# A deprecated event's directory read is tried as a catch-up is (the current events behind
+# it wait, up to about 8 s, so that they keep their order).
+LEGACY_EVENT_DELAYS: Final = CATCH_UP_DELAYS
 
 
 class _Gone:
@@ -389,7 +392,7 @@ class Session:
         assert self._legacy is not None
         async for frame in self._legacy[1]:
             push = _push_decoder.decode(frame)
-            for delay in CATCH_UP_DELAYS:  # in order: the events behind it wait
+            for delay in LEGACY_EVENT_DELAYS:
                 await trio.sleep(delay)
                 try:
                     with storage_guard():

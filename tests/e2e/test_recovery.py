@@ -253,7 +253,8 @@ async def test_what_cannot_be_sent_after_its_retries_closes_with_1013(
     """A deprecated event that cannot be built (hgetall), or a catch-up that cannot read
     the stream (xrevrange), closes the connection once its retries are spent: going on
     would skip what it could not send."""
-    monkeypatch.setattr(session, "CATCH_UP_DELAYS", (0.0, 0.05))
+    for delays in ("CATCH_UP_DELAYS", "LEGACY_EVENT_DELAYS"):
+        monkeypatch.setattr(session, delays, (0.0, 0.05))
     server = await start_server(redis_url=own_redis.url)
     async with alice_and_bob(server, legacy="1") as (redis, alice, bob), refusing(redis, refused):
         if refused == "xrevrange":

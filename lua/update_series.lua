@@ -10,7 +10,8 @@
   Mode: change
   KEYS[1]: the meeting hash   KEYS[2]: its instance hash
   ARGV[1]: meeting id   ARGV[2]: caller id
-  ARGV[3]: series version read, "" when it was read as a single meeting
+  ARGV[3]: series version read; "single:<start>:<end>" (minutes) when it was read as a
+    single meeting, whose times it starts the series from
   ARGV[4]: new participant ids, JSON (organizer first), or "" to keep them
   ARGV[5]: "1" for a reset
   ARGV[6..]: hash field/value pairs to set (j:<name> JSON values, rule, tz, start, end,
@@ -33,7 +34,8 @@ if not cur[2] then return fail(404, 'meeting ' .. mid .. ' not found') end
 local organizer, old_pids = cur[1], decode_pids(cur[2])
 if not contains(old_pids, caller) then return fail(404, 'meeting ' .. mid .. ' not found') end
 if caller ~= organizer then return fail(403, 'only the organizer may change meeting ' .. mid) end
-if (cur[3] or '') ~= version then return fail(299, 'meeting ' .. mid .. ' changed while this change was prepared') end
+local seen = cur[4] and (cur[3] or '') or ('single:' .. cur[6] .. ':' .. cur[7])
+if seen ~= version then return fail(299, 'meeting ' .. mid .. ' changed while this change was prepared') end
 local pids = old_pids
 if ARGV[4] ~= '' then
   pids = decode_pids(ARGV[4])

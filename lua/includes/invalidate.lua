@@ -5,6 +5,7 @@
 --- @include "keys"
 --- @include "meeting_json"
 --- @include "events"
+--- @include "versions"
 
 -- skey: the source's meeting index (src:<source string>).
 local function invalidate_source(skey)
@@ -13,6 +14,9 @@ local function invalidate_source(skey)
     local mkey = k_meeting(mid)
     if redis.call('HGET', mkey, 'valid') == '1' then
       redis.call('HSET', mkey, 'valid', '0', 'j:updated', '"' .. NOW_ISO .. '"')
+      -- A series' change prepared before this (an instance's, with its JSON) must be
+      -- prepared again, or its event would show the series valid.
+      if redis.call('HEXISTS', mkey, 'ver') == 1 then redis.call('HSET', mkey, 'ver', change_version()) end
       emit_to_all(decode_pids(redis.call('HGET', mkey, 'pids')), 'meeting:onMeetingUpdated',
         meeting_data(meeting_json(mkey)))
     end

@@ -84,7 +84,9 @@ async def update_series(services: Services, caller: Caller, data: p.UpdateMeetin
                 to_minute(_iso(single.startDate), "startDate"),
                 to_minute(_iso(single.endDate), "endDate"),
             )
-            old, version, overrides = None, "", {}
+            # Compared by the script as a series' version is: a time changed meanwhile is
+            # read again, not overwritten by the times read here.
+            old, version, overrides = None, f"single:{start0}:{end0}", {}
         if old is not None:
             start0, end0 = old.start, old.start + old.length
         start, end = new_times(data, start0, end0)

@@ -16,6 +16,7 @@ from roomful_meetings.domain.time import format_utc, to_minute
 from roomful_meetings.errors import BadRequest, Forbidden, NotFound
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.models import Recurrence
+from roomful_meetings.service import series_changes
 from roomful_meetings.storage import directory
 from roomful_meetings.storage.consistency import check_invariants
 from roomful_meetings.storage.keys import Keys
@@ -742,3 +743,139 @@ async def test_a_prop_is_busy_only_while_an_instance_of_its_series_lies_ahead(
         # A never-ending one always has an instance ahead.
         await alice.call("meeting:createMeeting", on_prop(now - 1440, "FREQ=DAILY"))
         assert await busy(alice) is True
+
+
+async def test_an_acknowledged_time_change_is_not_lost_when_the_meeting_becomes_a_series_meanwhile(
+    server: ServerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A (alice, tab 1): "repeat this meeting daily" (no dates: the series starts where
+    the meeting is). B (tab 2): "move it to 12:00", answered in between. A single meeting
+    has no version, so the conversion compares the times it read (update_series.lua): it
+    is prepared again and the series starts at 12:00. The hook holds A between its read
+    and its write."""
+    await seed(server)
+    real = series_changes.rule_and_zone
+    a_read, b_done = trio.Event(), trio.Event()
+
+    async def rule_and_zone(*args: Any) -> Any:
+        result = await real(*args)
+        if not a_read.is_set():
+            a_read.set()
+            with trio.move_on_after(5):
+                await b_done.wait()
+        return result
+
+    monkeypatch.setattr(series_changes, "rule_and_zone", rule_and_zone)
+    async with connect(server.url, token("alice")) as a, connect(server.url, token("alice")) as b:
+        created = await a.call(
+            "meeting:createMeeting", meeting("2030-03-04T10:00:00Z", "2030-03-04T11:00:00Z")
+        )
+        mid = created["meeting"]["meetingId"]
+        answers: dict[str, Any] = {}
+
+        async def make_series() -> None:
+            answers["series"] = await a.call(
+                "meeting:updateMeeting",
+                {"meetingId": mid, "recurrence": {"rule": "FREQ=DAILY;COUNT=3", "timeZone": "UTC"}},
+            )
+
+        async def move() -> None:
+            await a_read.wait()
+            try:
+                answers["move"] = await b.call(
+                    "meeting:updateMeeting",
+                    {
+                        "meetingId": mid,
+                        "startDate": "2030-03-04T12:00:00Z",
+                        "endDate": "2030-03-04T13:00:00Z",
+                    },
+                )
+            finally:
+                b_done.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(make_series)
+            nursery.start_soon(move)
+        assert answers["move"]["meeting"]["startDate"] == "2030-03-04T12:00:00Z"
+        final = (await a.call("meeting:getMeeting", {"meetingId": mid}))["meeting"]
+        # The move was acknowledged; it must not silently disappear.
+        assert (final["startDate"], final["endDate"]) == ("2030-03-04T12:00:00Z", "2030-03-04T13:00:00Z"), (
+            final["startDate"],
+            final.get("recurrence"),
+            answers["series"]["meeting"]["startDate"],
+        )
+    async with redis_of(server) as redis:
+        await check_invariants(redis, Keys(server.settings.key_prefix))
+
+
+async def test_an_instance_change_racing_the_deletion_of_its_room_does_not_announce_it_valid_again(
+    server: ServerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instance change prepared before its room is deleted: the deletion moves the
+    series' version (invalidate.lua), so the change is prepared again and its event and
+    answer show the instance invalid, as it ends (contract 5). The hook holds the change
+    between its read and its write while the admin deletes the room."""
+    await seed(server)
+    real = series_changes.instance_state  # type: ignore[attr-defined]  # what it imported
+    read, deleted = trio.Event(), trio.Event()
+
+    async def instance_state(*args: Any) -> Any:
+        result = await real(*args)
+        if not read.is_set():
+            read.set()
+            with trio.move_on_after(5):
+                await deleted.wait()
+        return result
+
+    monkeypatch.setattr(series_changes, "instance_state", instance_state)
+    async with (
+        connect(server.url, token("alice")) as alice,
+        connect(server.url, token("bob")) as bob,
+        connect(server.url, token("root", admin=True)) as admin,
+    ):
+        weekly = meeting(
+            "2030-03-04T09:00:00Z",
+            "2030-03-04T09:30:00Z",
+            invited=["bob"],
+            recurrence={"rule": "FREQ=WEEKLY;COUNT=4", "timeZone": "UTC"},
+        )
+        sid = (await alice.call("meeting:createMeeting", weekly))["meeting"]["meetingId"]
+        instance = f"{sid}_20300311T0900Z"
+
+        answered: dict[str, Any] = {}
+
+        async def rename() -> None:
+            answered.update(
+                await alice.call("meeting:updateMeeting", {"meetingId": instance, "subject": "Moved agenda"})
+            )
+
+        async def delete_room() -> None:
+            await read.wait()
+            try:
+                await admin.call("admin:deleteRoom", {"roomId": "lobby"})
+            finally:
+                deleted.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(rename)
+            nursery.start_soon(delete_room)
+        final = (await bob.call("meeting:getMeeting", {"meetingId": instance}))["meeting"]
+        assert final["isValid"] is False
+        assert final["subject"] == "Moved agenda"
+        # bob's pushes about this series, in order: the last one about the instance must
+        # agree with the final state.
+        seen: list[tuple[str | None, Any, Any]] = []
+        await alice.call(
+            "meeting:createMeeting", meeting(subject="marker", invited=["bob"], source=("room", ["hall"]))
+        )
+        while True:
+            push = await bob.next_push()
+            if push.endpoint == "connection:ready":
+                continue
+            m = push.data.get("meeting", {})
+            if m.get("subject") == "marker":
+                break
+            seen.append((push.endpoint, m.get("meetingId", push.data.get("meetingId")), m.get("isValid")))
+        about_instance = [s for s in seen if s[1] == instance]
+        assert about_instance, seen
+        assert about_instance[-1][2] is False, (seen, answered["meeting"]["isValid"])

@@ -21,7 +21,7 @@ from roomful_meetings.storage import directory
 from roomful_meetings.storage.consistency import check_invariants
 from roomful_meetings.storage.keys import Keys
 from tests.conftest import ServerHandle, StartServer, token
-from tests.e2e.world import meeting, ready, redis_of, seed
+from tests.e2e.world import hold_first_call, meeting, ready, redis_of, seed
 
 STANDUP = meeting(
     "2027-03-01T09:00:00Z",
@@ -754,18 +754,7 @@ async def test_an_acknowledged_time_change_is_not_lost_when_the_meeting_becomes_
     is prepared again and the series starts at 12:00. The hook holds A between its read
     and its write."""
     await seed(server)
-    real = series_changes.rule_and_zone
-    a_read, b_done = trio.Event(), trio.Event()
-
-    async def rule_and_zone(*args: Any) -> Any:
-        result = await real(*args)
-        if not a_read.is_set():
-            a_read.set()
-            with trio.move_on_after(5):
-                await b_done.wait()
-        return result
-
-    monkeypatch.setattr(series_changes, "rule_and_zone", rule_and_zone)
+    a_read, b_done = hold_first_call(monkeypatch, series_changes, "rule_and_zone")
     async with connect(server.url, token("alice")) as a, connect(server.url, token("alice")) as b:
         created = await a.call(
             "meeting:createMeeting", meeting("2030-03-04T10:00:00Z", "2030-03-04T11:00:00Z")
@@ -816,18 +805,7 @@ async def test_an_instance_change_racing_the_deletion_of_its_room_does_not_annou
     answer show the instance invalid, as it ends (contract 5). The hook holds the change
     between its read and its write while the admin deletes the room."""
     await seed(server)
-    real = series_changes.instance_state  # type: ignore[attr-defined]  # what it imported
-    read, deleted = trio.Event(), trio.Event()
-
-    async def instance_state(*args: Any) -> Any:
-        result = await real(*args)
-        if not read.is_set():
-            read.set()
-            with trio.move_on_after(5):
-                await deleted.wait()
-        return result
-
-    monkeypatch.setattr(series_changes, "instance_state", instance_state)
+    read, deleted = hold_first_call(monkeypatch, series_changes, "instance_state")
     async with (
         connect(server.url, token("alice")) as alice,
         connect(server.url, token("bob")) as bob,

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
@@ -121,3 +122,25 @@ async def wait_events_subscribed(redis: Redis, prefix: str, instances: int = 1) 
     with trio.fail_after(10):
         while (await redis.execute("PUBSUB", "NUMSUB", channel))[1] != instances:  # noqa: ASYNC110 (state in Redis)
             await trio.sleep(0.01)
+
+
+def hold_first_call(
+    monkeypatch: pytest.MonkeyPatch, module: object, name: str
+) -> tuple[trio.Event, trio.Event]:
+    """Make the first call of `module.name` (a coroutine function the server awaits between
+    a read and its write) wait, once done, until the second event is set (5 s at most):
+    the first event says it is waiting. Widens a window that two instances or a slow
+    Redis link open anyway, so that a race happens every time."""
+    real = getattr(module, name)
+    done, release = trio.Event(), trio.Event()
+
+    async def held(*args: Any, **kwargs: Any) -> Any:
+        result = await real(*args, **kwargs)
+        if not done.is_set():
+            done.set()
+            with trio.move_on_after(5):
+                await release.wait()
+        return result
+
+    monkeypatch.setattr(module, name, held)
+    return done, release

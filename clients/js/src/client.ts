@@ -312,7 +312,8 @@ export class MeetingsClient extends EndpointMethods {
     // must not become lastEventId (the next since= would be unknown to the server).
     if (REPLY_ENDPOINTS.has(frame.endpoint) || id.startsWith(`${this.idPrefix}-`)) return;
     const event: PushEvent = { id, date: String(frame.event.date ?? "") };
-    if (id && !frame.endpoint.startsWith("connection:")) this.lastEventId = id;
+    // Forward only: on a legacy connection a deprecated twin may come after a later event.
+    if (id && !frame.endpoint.startsWith("connection:") && isLater(id, this.lastEventId)) this.lastEventId = id;
     for (const handler of this.handlers.get(frame.endpoint) ?? []) {
       safely(() => handler(frame.data as never, event));
     }
@@ -382,4 +383,17 @@ function randomPrefix(): string {
   if (crypto) crypto.getRandomValues(bytes);
   else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
   return "js-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Whether event id `id` ("<ms>-<seq>") comes after `than` (or there is none yet). */
+function isLater(id: string, than: string | undefined): boolean {
+  if (!than) return true;
+  const [ms, seq] = idParts(id);
+  const [thanMs, thanSeq] = idParts(than);
+  return ms > thanMs || (ms === thanMs && seq > thanSeq);
+}
+
+function idParts(id: string): [bigint, bigint] {
+  const match = /^(\d+)-(\d+)$/.exec(id);
+  return match ? [BigInt(match[1] ?? "0"), BigInt(match[2] ?? "0")] : [0n, 0n];
 }

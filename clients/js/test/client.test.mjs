@@ -199,3 +199,40 @@ test("without a WebSocket option it takes the global one, and says what to pass 
   const alice = opened(new MeetingsClient(server.url, { token: token("alice") }), t);
   assert.ok((await alice.listUserMeetings(JANUARY)).meetings);
 });
+
+test("lastEventId only moves forward: a legacy twin that comes after a later event does not take it back", async () => {
+  // The server derives each deprecated event from its current one in a task of its own, so
+  // on a legacy connection E1, E2, legacy(E1) may arrive in that order.
+  const sockets = [];
+  class FakeSocket {
+    constructor(url) {
+      this.url = new URL(url);
+      sockets.push(this);
+    }
+    send() {}
+    close(code = 1000) {
+      queueMicrotask(() => this.onclose?.({ code, reason: "" }));
+    }
+    push(endpoint, id, data) {
+      const error = { status: false, code: 0, message: "" };
+      this.onmessage({ data: JSON.stringify({ endpoint, event: { id, date: "2030-01-01T00:00:00Z" }, data, error }) });
+    }
+  }
+  const tick = () => new Promise((done) => setTimeout(done, 5));
+  const client = new MeetingsClient("ws://server.test/", {
+    token: "t", legacy: true, WebSocket: FakeSocket, minDelayMs: 1, maxDelayMs: 2, random: () => 0,
+  });
+  await tick();
+  const first = sockets[0];
+  first.onopen?.({});
+  first.push("connection:ready", "", { lastEventId: "" });
+  const meeting = { meetingId: "m1", subject: "x" };
+  first.push("meeting:onMeetingUpdated", "1001-0", { meeting });
+  first.push("meeting:onMeetingUpdated", "1002-0", { meeting });
+  first.push("meeting:meetingUpdated", "1001-0", { meeting: { id: "m1" } });
+  assert.equal(client.lastEventId, "1002-0");
+  first.onclose({ code: 1006, reason: "" });
+  for (let i = 0; i < 50 && sockets.length < 2; i++) await tick();
+  assert.equal(sockets[1]?.url.searchParams.get("since"), "1002-0");
+  await client.close().catch(() => {});
+});

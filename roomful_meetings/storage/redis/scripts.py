@@ -27,8 +27,8 @@ contract is enforced in one place (`storage/base.py` Store.run):
   an earlier release) is answered as before, and that release ignores `reqp:` keys: the
   two run side by side in a rolling upgrade (a repeat answered by the earlier release
   refreshes only the record, so its fingerprint may expire first; then the record is
-  answered to any request, as before). The second SET costs 3 % of a create's Redis
-  instructions (bench/script_cost.py: 782k without it, 806k with it).
+  answered to any request, as before). The second SET costs 2 % of a create's Redis
+  instructions (bench/script_cost.py: 782k without it, 797k with it).
   A MessagePack record is read too: writing MessagePack would save 2 % of a create
   (cjson escapes every quote of a meeting's JSON), but a release that cannot read it
   would fail a retry during a rolling upgrade or a rollback, so a later release may write

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections import Counter
@@ -134,12 +135,24 @@ async def set_availability(services: Services, caller: Caller, data: p.SetAvaila
     )
 
 
+def in_request_zone(
+    users: dict[str, rules.UserAvailability], caller: Caller, zone: str
+) -> dict[str, rules.UserAvailability]:
+    """The caller's settings are wall-clock times of the zone this request resolved for them
+    (contract 4: the request's timeZone, else the stored one, else its offset), which a
+    read stores only once answered; everyone else keeps their own stored zone."""
+    own = users.get(caller.user_id)
+    if own is None or own.zone == zone:
+        return users
+    return {**users, caller.user_id: dataclasses.replace(own, zone=zone)}
+
+
 async def own_availability(
     services: Services, caller: Caller, zone: str, first: date, last: date
 ) -> AvailabilityReply:
     start, end = local_day(zone, first).start, local_day(zone, last).start
     users, _busy = await services.availability.inputs([caller.user_id], start, end, default_zone=zone)
-    bits = rules.window_bits(users[caller.user_id], start, end)
+    bits = rules.window_bits(in_request_zone(users, caller, zone)[caller.user_id], start, end)
     return AvailabilityReply(available(zone, [(start + a, start + b) for a, b in runs(bits)], start, end))
 
 
@@ -237,7 +250,12 @@ async def time_slots(
     if not users:
         return SlotsReply([])
     slots = rules.free_slots(
-        list(users.values()), busy, start, end, now=now_minute(), duration=data.duration or 0
+        list(in_request_zone(users, caller, zone).values()),
+        busy,
+        start,
+        end,
+        now=now_minute(),
+        duration=data.duration or 0,
     )
     return SlotsReply(spans(zone, slots, start, end))
 

@@ -324,3 +324,39 @@ async def test_the_day_after_a_clock_change_is_shown_with_its_own_offset(world: 
         assert month["availability"]["dates"] == [
             {"startDate": "2032-11-01T00:00:00+00:00", "endDate": "2032-12-01T00:00:00+00:00"}
         ]
+
+
+def nine_to_five(offset: str) -> dict[str, Any]:
+    return pattern(f"2031-01-06T09:00:00{offset}", f"2031-01-06T17:00:00{offset}")
+
+
+def spans_of(dates: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [(d["startDate"], d["endDate"]) for d in dates]
+
+
+async def test_the_caller_is_read_in_the_zone_of_the_request_from_its_first_read(world: ServerHandle) -> None:
+    # Contract 4: the request's timeZone is the caller's zone (stored once answered), and
+    # contract 5: the caller's pattern is wall-clock time there. The first read of a new
+    # zone, its repeat and the pattern read agree (the first had taken the stored zone).
+    nine_to_five_london = [("2031-01-08T09:00:00+00:00", "2031-01-08T17:00:00+00:00")]
+    async with connect(world.url, token("taro", zoneinfo="Asia/Tokyo")) as taro:
+        await taro.call("meeting:setUserAvailability", nine_to_five("+09:00"))  # every day
+        day = {"localDate": "2031-01-08T12:00:00Z", "timeZone": "Europe/London"}  # a Wednesday
+        slots = {"users": [], **day}
+        first_day = await taro.call("meeting:getUserAvailabilityForDay", day)
+        first_slots = await taro.call("meeting:getTimeSlotsForMeeting", slots)
+        assert spans_of(first_day["availability"]["dates"]) == nine_to_five_london
+        assert spans_of(first_slots["availableTimeSlots"]) == nine_to_five_london
+        assert await taro.call("meeting:getUserAvailabilityForDay", day) == first_day
+        week = (await taro.call("meeting:getUserAvailabilityPattern", day))["pattern"]["availabilities"]
+        assert spans_of(week[3]["dates"]) == nine_to_five_london
+
+
+async def test_a_caller_without_a_zone_is_read_at_the_offset_of_the_request(world: ServerHandle) -> None:
+    async with connect(world.url, token("nina")) as nina:
+        await nina.call("meeting:setUserAvailability", nine_to_five("+01:00"))  # an offset, no zone
+        day = {"localDate": "2031-06-11T12:00:00+02:00"}  # a Wednesday, the client now on +02:00
+        week = (await nina.call("meeting:getUserAvailabilityPattern", day))["pattern"]["availabilities"]
+        read = await nina.call("meeting:getUserAvailabilityForDay", day)
+        assert spans_of(read["availability"]["dates"]) == spans_of(week[3]["dates"])
+        assert spans_of(week[3]["dates"]) == [("2031-06-11T09:00:00+02:00", "2031-06-11T17:00:00+02:00")]

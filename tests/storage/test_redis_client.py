@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import trio
 
@@ -18,6 +20,7 @@ from roomful_meetings.storage.redis import (
     parse_redis_url,
 )
 from roomful_meetings.storage.redis.errors import NotServing, classify_reply_error
+from tests.topologies import command
 
 
 async def test_commands_round_trip(redis_server: RedisProcess, prefix: str) -> None:
@@ -212,6 +215,38 @@ def test_a_replica_refusing_a_write_is_not_serving_on_both_versions(text: str) -
     error = classify_reply_error(text)
     assert isinstance(error, NotServing) and error.demoted
     assert str(error).startswith("READONLY")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSCRIPT.",
+        "OOM command not allowed when used memory > 'maxmemory'.",
+        "ERR Error running script (call to f_1): @user_script:59: -OOM command not allowed when used memory > "
+        "'maxmemory'.",  # Redis 6.2, the script's first write refused
+        "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.",
+        "ERR max number of clients reached",
+    ],
+)
+def test_a_command_redis_refused_unrun_is_not_serving(text: str) -> None:
+    # Each refusal comes before a script's first write at the latest: "not applied" is true.
+    error = classify_reply_error(text)
+    assert isinstance(error, NotServing) and not error.demoted
+
+
+async def test_a_connection_refused_for_maxclients_never_answers_a_command(own_redis: RedisProcess) -> None:
+    # Redis writes the refusal unasked and closes: it must fail the connection's PING, not
+    # stand as the reply to the first command sent on it.
+    command(own_redis.port, "CONFIG", "SET", "maxclients", "1")
+    hog = socket.create_connection(("127.0.0.1", own_redis.port))  # holds the only place
+    try:
+        async with open_redis(own_redis.address, pool_size=1) as redis:
+            await trio.sleep(0.3)  # the pool tries, and is refused
+            with pytest.raises(RedisUnavailable):
+                await redis.execute("SET", "maxclients-test", "1")
+    finally:
+        hog.close()
+        command(own_redis.port, "CONFIG", "SET", "maxclients", "10000")
 
 
 def test_an_error_of_the_script_itself_stays_a_plain_reply_error() -> None:

@@ -349,8 +349,10 @@ def handshake_commands_for(address: RedisAddress) -> list[Command]:
 
 
 async def handshake(conn: Connection, address: RedisAddress) -> None:
-    """Authenticate and select the database on a fresh connection."""
-    for reply in await conn.execute_many(handshake_commands_for(address)):
+    """Authenticate and select the database on a fresh connection, and PING it: a server
+    that refuses the connection (maxclients) writes its error unasked, which must fail
+    this, not stand as the reply to the first command sent on it."""
+    for reply in await conn.execute_many([*handshake_commands_for(address), ("PING",)]):
         if isinstance(reply, ReplyError):
             raise reply
 

@@ -76,7 +76,23 @@ class UnsupportedRedis(Exception):
     """The Redis found cannot serve this configuration (the command line exits 1)."""
 
 
-NOT_SERVING_PREFIXES: Final = ("READONLY", "CLUSTERDOWN", "TRYAGAIN", "LOADING", "MASTERDOWN", "NOREPLICAS")
+# Refusals of a command Redis did not run. Inside a script each comes at its first write at
+# the latest, before anything is written: BUSY (another script runs: nothing of this one
+# ran), OOM (maxmemory refuses only a script's first write), MISCONF (it cannot persist:
+# every write is refused), a replica's READONLY, NOREPLICAS. So each is "not applied".
+NOT_SERVING_PREFIXES: Final = (
+    "READONLY",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+    "LOADING",
+    "MASTERDOWN",
+    "NOREPLICAS",
+    "BUSY ",
+    "OOM ",
+    "MISCONF ",
+    # A connection over maxclients: Redis writes this unasked and closes it.
+    "ERR max number of clients reached",
+)
 
 
 # Redis 6.2 wraps an error raised inside a script: "ERR Error running script (call to f_...):

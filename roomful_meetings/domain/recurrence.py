@@ -234,19 +234,25 @@ def _select(rule: Rule, group: list[datetime], first: datetime) -> list[datetime
 
 
 @lru_cache(maxsize=4096)
-def _made(series: Series) -> tuple[int, ...]:
-    """The instants of every wall time a COUNT rule makes (at most MAX_COUNT), or of fewer
-    when the rule runs out of candidates (MAX_COUNT_SCAN) first. Two may be one instant:
-    a wall time on a day its zone skipped whole (Apia's 2011-12-30) moves forward onto
-    the next day's."""
+def _made_walls(series: Series) -> tuple[datetime, ...]:
+    """Every wall time a COUNT rule makes (at most MAX_COUNT), or fewer when the rule runs
+    out of candidates (MAX_COUNT_SCAN) first."""
     assert series.rule.count is not None
-    out: list[int] = []
+    out: list[datetime] = []
     far = datetime(9999, 12, 31)
     for wall in _walls(series, _wall(series.zone, series.start), far, MAX_COUNT_SCAN):
-        out.append(_instant(series.zone, wall))
+        out.append(wall)
         if len(out) == series.rule.count:
             break
     return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def _made(series: Series) -> tuple[int, ...]:
+    """The instants of the wall times a COUNT rule makes. Two may be one instant: a wall
+    time on a day its zone skipped whole (Apia's 2011-12-30) moves forward onto the next
+    day's."""
+    return tuple(_instant(series.zone, wall) for wall in _made_walls(series))
 
 
 @lru_cache(maxsize=4096)
@@ -319,10 +325,12 @@ def check_series(series: Series, where: str = "data") -> None:
 
 
 def occurrences_from(series: Series, minute: int) -> int:
-    """How many occurrences of a COUNT rule start at `minute` or later: what a series that
-    goes on from there keeps of COUNT (two wall times on one instant were one)."""
-    every = _counted(series)
-    return len(every) - bisect.bisect_left(every, minute)
+    """The COUNT of the series that goes on from occurrence `minute` with the same rule: the
+    wall times the rule makes from that one's on. Counted in wall times, not instants, as
+    the new series will count them: a skipped day's wall time after it is made there too,
+    one before it is not (Apia's 2011-12-30, which fell on 12-31's instant)."""
+    walls = _made_walls(series)
+    return len(walls) - bisect.bisect_left(walls, _wall(series.zone, minute))
 
 
 def last_end(series: Series) -> int | None:

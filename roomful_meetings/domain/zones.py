@@ -35,18 +35,24 @@ def is_valid_zone(name: str) -> bool:
     fixed offset), not a file that only sits beside them, such as "localtime" (each
     machine's own: instances would disagree), "Factory", "posixrules" or the "right/"
     (leap second) copies."""
-    return (FIXED_OFFSET.match(name) is not None or name in _iana_names()) and is_zone(name)
-
-
-@lru_cache(maxsize=1024)
-def is_zone(name: str) -> bool:
-    """A zone that can be read: what a profile stored before names were held to the
-    database ("posix/Europe/Berlin") still is."""
+    if FIXED_OFFSET.match(name) is None and name not in _iana_names():
+        return False
     try:
         tz_of(name)
     except Exception:  # pendulum raises several kinds for unknown or malformed names
         return False
     return True
+
+
+@lru_cache(maxsize=1024)
+def stored_zone(name: str) -> str | None:
+    """The zone a profile's stored name stands for, or None: stored before names were held
+    to the database, "posix/Europe/Berlin" and "right/Europe/Berlin" (off by leap seconds,
+    below a minute) are Europe/Berlin; "localtime" (each machine's own) is no zone."""
+    for candidate in (name, name.removeprefix("posix/"), name.removeprefix("right/")):
+        if is_valid_zone(candidate):
+            return candidate
+    return None
 
 
 @lru_cache(maxsize=1)

@@ -19,11 +19,11 @@ from roomful_meetings.domain.zones import (
     LocalDay,
     days_between,
     is_valid_zone,
-    is_zone,
     local_date_of,
     local_day,
     offset_table,
     offset_zone,
+    stored_zone,
 )
 from roomful_meetings.errors import BadRequest
 from roomful_meetings.protocol import payloads as p
@@ -63,8 +63,8 @@ async def caller_zone(
             )
         return time_zone
     profile = await services.catalog.get_user(caller.user_id) or {}
-    stored = profile.get("timeZone", "")
-    if stored and is_zone(stored):
+    stored = stored_zone(profile.get("timeZone", "")) if profile.get("timeZone") else None
+    if stored:
         return stored
     return offset_zone(local) if isinstance(local, datetime) else "+00:00"
 

@@ -13,7 +13,6 @@ import logging
 import secrets
 import time
 from collections.abc import Coroutine
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -78,23 +77,12 @@ flush_inline = inline.flush
 
 def fingerprint(endpoint: str, data: msgspec.Struct) -> str:
     """What tells a repeat of a change from another request under the same event.id: the
-    endpoint and its data as decoded, instants as milliseconds (a retry that writes its
-    JSON differently, free-form objects' keys in another order, or an instant with another
-    offset or as epoch milliseconds, is still a repeat)."""
+    endpoint and its data as decoded (a retry that writes its JSON differently, or
+    free-form objects' keys in another order, is still a repeat). A timestamp keeps its
+    offset: a `localDate`'s offset is the caller's zone when none is stored."""
     digest = hashlib.blake2b(endpoint.encode(), digest_size=12)
-    plain = _instants_as_ms(msgspec.to_builtins(data, builtin_types=(datetime,)))
-    digest.update(msgspec.json.encode(plain, order="deterministic"))
+    digest.update(msgspec.json.encode(data, order="deterministic"))
     return digest.hexdigest()
-
-
-def _instants_as_ms(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    if isinstance(value, dict):
-        return {key: _instants_as_ms(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_instants_as_ms(item) for item in value]
-    return value
 
 
 async def dispatch(services: Services, caller: Caller, frame: str | bytes | Request | FrameError) -> bytes:

@@ -207,7 +207,10 @@ async def series_update(services: Services, caller: Caller, data: p.LegacyUpdate
     try:
         raw = (await update_any(services, caller, update)).meeting
     except BadRequest as exc:  # named as updateMeeting's fields: here they sit in data.meeting
-        raise BadRequest(exc.message.replace("`data.", "`data.meeting.")) from None
+        message = exc.message
+        for name in ("subject", "color", "startDate", "endDate"):
+            message = message.replace(f"`data.{name}", f"`data.meeting.{name}")
+        raise BadRequest(message) from None
     (legacy,) = await legacy_meetings(services, [raw])
     return LegacyReply(legacy)
 

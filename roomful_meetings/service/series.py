@@ -21,7 +21,7 @@ from roomful_meetings.domain.recurrence import (
     parse_instance_id,
 )
 from roomful_meetings.domain.rrule import parse_rule
-from roomful_meetings.domain.zones import FIXED_OFFSET, days_between, is_valid_zone, is_zone, local_day
+from roomful_meetings.domain.zones import FIXED_OFFSET, days_between, is_valid_zone, local_day, stored_zone
 from roomful_meetings.errors import BadRequest, NotFound
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.service.context import Caller, Services
@@ -38,7 +38,7 @@ async def series_zone(services: Services, caller: Caller, recurrence: p.Recurren
             )
         return recurrence.timeZone
     stored = (await services.catalog.get_user(caller.user_id) or {}).get("timeZone", "")
-    return stored if stored and is_zone(stored) else "UTC"
+    return (stored_zone(stored) if stored else None) or "UTC"
 
 
 def series_fields(series: Series, overrides: dict[int, Any] | None = None) -> dict[str, object]:

@@ -210,7 +210,7 @@ def _ended_before(series: Series, orig: int) -> Rule:
 def going_on_rule(series: Series, orig: int) -> Rule:
     """The rule of the series that goes on from occurrence `orig` (a split's new one):
     what is left of a COUNT, else the same rule."""
-    if series.rule.count is None:
+    if series.rule.count is None or orig == series.start:
         return series.rule
     return replace(series.rule, count=occurrences_from(series, orig))
 

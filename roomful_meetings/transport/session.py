@@ -85,9 +85,9 @@ CLOSE_TIMEOUT: Final = 2.0
 PING_FRAME: Final = b"\x89\x00"  # an unmasked ping with no payload; any answer will do
 RETAIN_MS: Final = 24 * 3600 * 1000  # events older than this are not replayed
 CATCH_UP_DELAYS: Final = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)  # seconds before each attempt
-# A deprecated event's directory read is tried as a catch-up is (the current events behind
-# it wait, up to about 8 s, so that they keep their order).
-LEGACY_EVENT_DELAYS: Final = CATCH_UP_DELAYS
+# A deprecated event's directory read is tried again after these (the current events behind
+# it wait, up to about 8 s in all, so that they keep their order).
+LEGACY_EVENT_DELAYS: Final = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 class _Gone:

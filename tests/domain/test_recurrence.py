@@ -5,6 +5,7 @@ turned into an instant with stdlib zoneinfo directly."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -261,15 +262,17 @@ def test_a_weekly_bysetpos_that_cannot_pick_the_start_says_why() -> None:
             check_series(series)
 
 
-def test_what_goes_on_from_an_instance_counts_each_instant_once() -> None:
-    # A split goes on with occurrences_from as its COUNT: from 12-31 on, Apia's series has two
-    # instances (the skipped 12-30's wall time fell on 12-31's), not COUNT minus three.
+def test_a_series_going_on_from_an_instance_has_the_instances_left() -> None:
+    # A split's new series counts wall times from its own start, as the old one did: over
+    # Apia's skipped day (its 09:00 fell on 12-31's) it keeps exactly the instances left.
     first = minute("2011-12-27T09:00:00-10:00")
     series = Series(parse_rule("FREQ=DAILY;COUNT=6"), "Pacific/Apia", first, 60)
-    new_year_eve = minute("2011-12-31T09:00:00+14:00")
-    assert occurrences_from(series, new_year_eve) == 2
-    assert occurrences_from(series, first) == 5
-    assert occurrences_from(series, minute("2012-01-02T09:00:00+14:00")) == 0
+    every = starts_between(series, first, first + 30 * 1440)
+    for orig in every:
+        going_on = replace(series.rule, count=occurrences_from(series, orig))
+        rest = Series(going_on, "Pacific/Apia", orig, 60)
+        assert starts_between(rest, orig, orig + 30 * 1440) == tuple(m for m in every if m >= orig), orig
+    assert occurrences_from(series, first) == 6
 
 
 def test_the_bysetpos_hint_is_given_only_where_bysetpos_is_the_reason() -> None:

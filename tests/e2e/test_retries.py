@@ -55,12 +55,20 @@ async def test_another_request_under_a_used_id_is_refused_not_answered_from_the_
             {"startDate": "2030-03-01T00:00:00Z", "endDate": "2030-04-01T00:00:00Z"},
         )
         assert [m["subject"] for m in listed["meetings"]] == ["One"]
-        # The same request, its fields in another order and its instants written otherwise
-        # (another offset, epoch milliseconds), is a repeat.
+        # The same request, its fields in another order, is a repeat.
         same = dict(reversed(meeting(subject="One").items()))
-        same.update(startDate="2030-03-04T11:00:00+01:00", endDate=1_898_852_400_000)  # 10:00Z, 11:00Z
         again = await alice.request("meeting:createMeeting", same, event_id="reused")
         assert again.data == first.data and not again.error.status
+        # A timestamp's offset is part of it: a localDate's offset is the caller's zone.
+        day = {
+            "status": "Available",
+            "dates": [{"startDate": "2031-03-05T09:00:00+02:00", "endDate": "2031-03-05T17:00:00+02:00"}],
+        }
+        ask = {"availability": day, "localDate": "2031-03-05T23:30:00+02:00"}
+        assert not (await alice.request("meeting:setUserAvailability", ask, event_id="day")).error.status
+        same_instant = {**ask, "localDate": "2031-03-05T21:30:00Z"}
+        other_zone = await alice.request("meeting:setUserAvailability", same_instant, event_id="day")
+        assert other_zone.error.code == 400
         # A change of a series is held to it too (its own path: prepared, then compared).
         series = {**meeting(subject="Daily"), "recurrence": {"rule": "FREQ=DAILY;COUNT=3"}}
         sid = (await alice.call("meeting:createMeeting", series))["meeting"]["meetingId"]

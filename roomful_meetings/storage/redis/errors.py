@@ -90,9 +90,10 @@ NOT_SERVING_PREFIXES: Final = (
     "BUSY ",
     "OOM ",
     "MISCONF ",
-    # A connection over maxclients: Redis writes this unasked and closes it.
-    "ERR max number of clients reached",
+    "ERR max number of clients reached",  # CONNECTION_REFUSED
 )
+# A connection over maxclients: Redis writes this unasked, then closes it.
+CONNECTION_REFUSED: Final = NOT_SERVING_PREFIXES[-1]
 
 
 # Redis 6.2 wraps an error raised inside a script: "ERR Error running script (call to f_...):

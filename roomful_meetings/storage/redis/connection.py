@@ -378,13 +378,20 @@ async def one_shot(address: RedisAddress, commands: list[Command], *, within: fl
     except CONNECT_ERRORS as exc:
         raise RedisUnavailable(f"cannot reach {address.masked()}: {exc!r}") from None
     conn = Connection(stream, timeout=within)
+    # Raised once out of the nursery, as themselves (not inside an exception group).
+    answer: list[Any] | RedisError
     async with trio.open_nursery() as nursery:
         await nursery.start(conn.run)
         try:
             with trio.fail_after(within):
                 await handshake(conn, address)
-                return await conn.execute_many(commands)
+                answer = await conn.execute_many(commands)
         except trio.TooSlowError:
-            raise RedisTimeout(f"no reply from {address.masked()} within {within:g}s") from None
+            answer = RedisTimeout(f"no reply from {address.masked()} within {within:g}s")
+        except ReplyError as refused:  # the handshake's: a wrong or missing password
+            answer = refused
         finally:
             conn.close("done")
+    if isinstance(answer, RedisError):
+        raise answer
+    return answer

@@ -235,8 +235,8 @@ def test_a_command_redis_refused_unrun_is_not_serving(text: str) -> None:
 
 
 async def test_a_connection_refused_for_maxclients_never_answers_a_command(own_redis: RedisProcess) -> None:
-    # Redis writes the refusal unasked and closes: it must fail the connection's PING, not
-    # stand as the reply to the first command sent on it.
+    # Redis writes the refusal unasked and closes: the first command sent on it gets it as
+    # its reply, and must take it for what it is (not applied), not for an error of its own.
     command(own_redis.port, "CONFIG", "SET", "maxclients", "1")
     hog = socket.create_connection(("127.0.0.1", own_redis.port))  # holds the only place
     try:

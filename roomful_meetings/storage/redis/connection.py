@@ -30,8 +30,6 @@ import trio
 
 from roomful_meetings.storage.redis import inline
 from roomful_meetings.storage.redis.errors import (
-    CONNECTION_REFUSED,
-    NotServing,
     RedisConnectionLost,
     RedisError,
     RedisTimeout,
@@ -351,19 +349,12 @@ def handshake_commands_for(address: RedisAddress) -> list[Command]:
 
 
 async def handshake(conn: Connection, address: RedisAddress) -> None:
-    """Authenticate and select the database on a fresh connection, and PING it: a server
-    that refuses the connection (maxclients) writes its error unasked, which must fail
-    this, not stand as the reply to the first command sent on it. A PING refused because
-    Redis is loading its data or cannot persist (LOADING, MISCONF) is a link all the same:
-    its commands get those refusals themselves (503 "not applied")."""
-    *replies, probe = await conn.execute_many([*handshake_commands_for(address), ("PING",)])
-    for reply in replies:
+    """Authenticate and select the database on a fresh connection. (A server over
+    maxclients writes its refusal unasked and closes: the first command sent gets it, as
+    NotServing, a 503 "not applied", which is true: Redis read nothing.)"""
+    for reply in await conn.execute_many(handshake_commands_for(address)):
         if isinstance(reply, ReplyError):
             raise reply
-    if isinstance(probe, ReplyError) and (
-        not isinstance(probe, NotServing) or str(probe).startswith(CONNECTION_REFUSED)
-    ):
-        raise probe
 
 
 async def one_shot(address: RedisAddress, commands: list[Command], *, within: float) -> list[Any]:

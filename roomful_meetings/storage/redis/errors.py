@@ -90,10 +90,10 @@ NOT_SERVING_PREFIXES: Final = (
     "BUSY ",
     "OOM ",
     "MISCONF ",
-    "ERR max number of clients reached",  # CONNECTION_REFUSED
+    # A connection over maxclients: Redis writes this unasked, then closes it; whatever
+    # was sent on it first gets it as its reply, unread.
+    "ERR max number of clients reached",
 )
-# A connection over maxclients: Redis writes this unasked, then closes it.
-CONNECTION_REFUSED: Final = NOT_SERVING_PREFIXES[-1]
 
 
 # Redis 6.2 wraps an error raised inside a script: "ERR Error running script (call to f_...):

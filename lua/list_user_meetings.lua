@@ -14,12 +14,15 @@
     the same filter), which storage/series.py expands for the range
 ]]
 --- @include "keys"
+--- @include "sets"
 --- @include "series"
 --- @include "meeting_json"
 
 local caller, from_min, to_min = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local longest, filter, a, b, limit = tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
 local quoted_caller = cjson.encode(caller)
+-- Participants are read only for the direct filter (a field no hash has reads as nil).
+local DIRECT_PIDS = filter == 'direct' and 'pids' or 'no such field'
 
 local function matches(f)
   -- f: end, net, stype, spk, sroom, org, src
@@ -30,7 +33,10 @@ local function matches(f)
   if filter == 'prop' then return f[7] == 'prop:' .. a .. ':' .. b end
   if filter == 'group' then return f[7] == 'group:' .. a end
   if filter == 'direct' then
+    -- between the caller and `a` while both take part: the other user, once erased, is
+    -- out of it for good (a user re-created with that id has no part in it)
     return f[3] == 'direct' and ((f[6] == caller and f[4] == a) or (f[6] == a and f[4] == caller))
+      and f[8] and contains(decode_pids(f[8]), a)
   end
   return false
 end
@@ -39,7 +45,7 @@ local singles, has_more = {}, 0
 local mids = redis.call('ZRANGEBYSCORE', KEYS[1], from_min - longest, '(' .. to_min)
 for _, mid in ipairs(mids) do
   local mkey = k_meeting(mid)
-  local f = redis.call('HMGET', mkey, 'end', 'net', 'stype', 'spk', 'sroom', 'org', 'src')
+  local f = redis.call('HMGET', mkey, 'end', 'net', 'stype', 'spk', 'sroom', 'org', 'src', DIRECT_PIDS)
   if f[1] and matches(f) then
     if #singles >= limit then
       has_more = 1
@@ -52,7 +58,7 @@ end
 local series = {}
 for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. to_min)) do
   local mkey = k_meeting(sid)
-  local f = redis.call('HMGET', mkey, 'hi', 'net', 'stype', 'spk', 'sroom', 'org', 'src')
+  local f = redis.call('HMGET', mkey, 'hi', 'net', 'stype', 'spk', 'sroom', 'org', 'src', DIRECT_PIDS)
   if f[1] and matches(f) then series[#series + 1] = {meeting_json(mkey), series_state(sid)} end
 end
 return {0, has_more, singles, series}

@@ -45,7 +45,10 @@ if nid ~= '' and redis.call('EXISTS', nkey) == 1 then return fail(409, 'meeting 
 local pids = old_pids
 if ARGV[7] ~= '' then
   pids = decode_pids(ARGV[7])
-  if cur[7] == 'direct' and not contains(pids, cur[8]) then table.insert(pids, 2, cur[8]) end
+  -- the other user of a direct series stays invited (while still in it, as in update_series)
+  if cur[7] == 'direct' and contains(old_pids, cur[8]) and not contains(pids, cur[8]) then
+    table.insert(pids, 2, cur[8])
+  end
 end
 local added, removed = split_participants(old_pids, pids)
 local missing = missing_users(added)

@@ -47,9 +47,10 @@ end
 local pids = old_pids
 if ARGV[5] ~= '' then
   pids = decode_pids(ARGV[5])
-  -- the other user of a direct meeting stays invited whatever the new list says
+  -- the other user of a direct meeting stays invited whatever the new list says (while
+  -- still in it: once erased, the meeting never names them again, even if re-created)
   local stype, spk = unpack(redis.call('HMGET', mkey, 'stype', 'spk'))
-  if stype == 'direct' and not contains(pids, spk) then table.insert(pids, 2, spk) end
+  if stype == 'direct' and contains(old_pids, spk) and not contains(pids, spk) then table.insert(pids, 2, spk) end
   local missing, was_invited = {}, as_set(old_pids)
   for i = 2, #pids do
     if not was_invited[pids[i]] and redis.call('EXISTS', k_user(pids[i])) == 0 then

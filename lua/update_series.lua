@@ -39,8 +39,11 @@ if seen ~= version then return fail(299, 'meeting ' .. mid .. ' changed while th
 local pids = old_pids
 if ARGV[4] ~= '' then
   pids = decode_pids(ARGV[4])
-  -- the other user of a direct meeting stays invited whatever the new list says
-  if cur[8] == 'direct' and not contains(pids, cur[9]) then table.insert(pids, 2, cur[9]) end
+  -- the other user of a direct meeting stays invited whatever the new list says (while
+  -- still in it: once erased, the meeting never names them again, even if re-created)
+  if cur[8] == 'direct' and contains(old_pids, cur[9]) and not contains(pids, cur[9]) then
+    table.insert(pids, 2, cur[9])
+  end
 end
 local added, removed, kept = split_participants(old_pids, pids)
 local missing = missing_users(added)

@@ -5,14 +5,17 @@ direct meeting stays invited" for a user no longer in it)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
-from roomful_meetings.client import connect
+from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import NotFound
 from roomful_meetings.storage.consistency import check_invariants
 from roomful_meetings.storage.keys import Keys
+from roomful_meetings.storage.redis import Redis
 from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import meeting, redis_of, seed
 
@@ -26,6 +29,21 @@ async def world(start_server: StartServer) -> ServerHandle:
     return server
 
 
+@asynccontextmanager
+async def carol_erased(world: ServerHandle, **extra: Any) -> AsyncIterator[tuple[Client, Client, Redis, str]]:
+    """alice's direct meeting (or series) with carol, bob invited; then carol erased.
+    Yields alice, the admin, the Redis and the meeting id."""
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("root", admin=True)) as root,
+        redis_of(world) as redis,
+    ):
+        direct = meeting(source=("direct", ["carol"]), invited=["bob"], **extra)
+        mid = (await alice.call("meeting:createMeeting", direct))["meeting"]["meetingId"]
+        await root.call("admin:deleteUser", {"userId": "carol"})
+        yield alice, root, redis, mid
+
+
 @pytest.mark.parametrize("extra", [{}, SERIES], ids=["single", "series"])
 async def test_invitee_edit_after_the_direct_user_is_deleted_is_not_404(
     world: ServerHandle, extra: dict[str, Any]
@@ -33,16 +51,7 @@ async def test_invitee_edit_after_the_direct_user_is_deleted_is_not_404(
     # Contract 5: "an unknown invited user id fails the whole request with 404 naming the
     # ids" - alice names only bob and dave, both existing; carol was erased (contract 7:
     # "the user is removed from the others").
-    async with (
-        connect(world.url, token("alice")) as alice,
-        connect(world.url, token("root", admin=True)) as root,
-        redis_of(world) as redis,
-    ):
-        created = await alice.call(
-            "meeting:createMeeting", meeting(source=("direct", ["carol"]), invited=["bob"], **extra)
-        )
-        mid = created["meeting"]["meetingId"]
-        await root.call("admin:deleteUser", {"userId": "carol"})
+    async with carol_erased(world, **extra) as (alice, _, redis, mid):
         got = (await alice.call("meeting:getMeeting", {"meetingId": mid}))["meeting"]
         assert got["isValid"] is False and "carol" not in got["participantIds"]
         try:
@@ -56,15 +65,7 @@ async def test_invitee_edit_after_the_direct_user_is_deleted_is_not_404(
 
 async def test_following_split_after_the_direct_user_is_deleted_is_not_404(world: ServerHandle) -> None:
     # The same through "scope": "following" (lua/split_series.lua).
-    async with (
-        connect(world.url, token("alice")) as alice,
-        connect(world.url, token("root", admin=True)) as root,
-    ):
-        created = await alice.call(
-            "meeting:createMeeting", meeting(source=("direct", ["carol"]), invited=["bob"], **SERIES)
-        )
-        sid = created["meeting"]["meetingId"]
-        await root.call("admin:deleteUser", {"userId": "carol"})
+    async with carol_erased(world, **SERIES) as (alice, _, _redis, sid):
         try:
             new = await alice.call(
                 "meeting:updateMeeting",
@@ -79,16 +80,7 @@ async def test_following_split_after_the_direct_user_is_deleted_is_not_404(world
 async def test_a_recreated_user_is_not_reinvited_to_the_old_direct_meeting(
     world: ServerHandle, extra: dict[str, Any]
 ) -> None:
-    async with (
-        connect(world.url, token("alice")) as alice,
-        connect(world.url, token("root", admin=True)) as root,
-        redis_of(world) as redis,
-    ):
-        created = await alice.call(
-            "meeting:createMeeting", meeting(source=("direct", ["carol"]), invited=["bob"], **extra)
-        )
-        mid = created["meeting"]["meetingId"]
-        await root.call("admin:deleteUser", {"userId": "carol"})
+    async with carol_erased(world, **extra) as (alice, root, redis, mid):
         await root.call("admin:upsertUsers", {"users": [{"id": "carol", "email": "new-carol@example.com"}]})
         await alice.call("meeting:updateMeeting", {"meetingId": mid, "invitedUserIds": ["bob", "dave"]})
         got = (await alice.call("meeting:getMeeting", {"meetingId": mid}))["meeting"]
@@ -107,16 +99,9 @@ async def test_the_direct_filter_no_longer_finds_a_meeting_with_an_erased_user(w
     # Contract 5: "`direct` [X] matches the direct meetings between the caller and X";
     # once carol is erased the old meeting is between no one and her, whoever gets her id.
     month = {"startDate": "2030-03-01T00:00:00Z", "endDate": "2030-04-01T00:00:00Z"}
-    async with (
-        connect(world.url, token("alice")) as alice,
-        connect(world.url, token("root", admin=True)) as root,
-    ):
-        direct = meeting(source=("direct", ["carol"]), invited=[])
-        await alice.call("meeting:createMeeting", direct)
-        with_carol = {**month, "sourceType": "direct", "sourceIds": ["carol"]}
-        assert len((await alice.call("meeting:listUserMeetings", with_carol))["meetings"]) == 1
-        await root.call("admin:deleteUser", {"userId": "carol"})
+    with_carol = {**month, "sourceType": "direct", "sourceIds": ["carol"]}
+    async with carol_erased(world) as (alice, root, _, _mid):
         await root.call("admin:upsertUsers", {"users": [{"id": "carol"}]})
         assert (await alice.call("meeting:listUserMeetings", with_carol))["meetings"] == []
         everything = (await alice.call("meeting:listUserMeetings", month))["meetings"]
-        assert [(m["participantIds"], m["isValid"]) for m in everything] == [(["alice"], False)]
+        assert [(m["participantIds"], m["isValid"]) for m in everything] == [(["alice", "bob"], False)]

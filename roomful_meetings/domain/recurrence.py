@@ -248,17 +248,11 @@ def _made_walls(series: Series) -> tuple[datetime, ...]:
 
 
 @lru_cache(maxsize=4096)
-def _made(series: Series) -> tuple[int, ...]:
-    """The instants of the wall times a COUNT rule makes. Two may be one instant: a wall
-    time on a day its zone skipped whole (Apia's 2011-12-30) moves forward onto the next
-    day's."""
-    return tuple(_instant(series.zone, wall) for wall in _made_walls(series))
-
-
-@lru_cache(maxsize=4096)
 def _counted(series: Series) -> tuple[int, ...]:
-    """The occurrences of a COUNT rule: what it makes, each instant once (RFC 5545 3.8.5.3)."""
-    made = _made(series)
+    """The occurrences of a COUNT rule: the instants of the wall times it makes, each once
+    (RFC 5545 3.8.5.3). Two wall times may be one instant: one on a day its zone skipped
+    whole (Apia's 2011-12-30) moves forward onto the next day's."""
+    made = [_instant(series.zone, wall) for wall in _made_walls(series)]
     return tuple(m for i, m in enumerate(made) if i == 0 or made[i - 1] != m)
 
 
@@ -310,14 +304,10 @@ def check_series(series: Series, where: str = "data") -> None:
                 " can begin such a series: BYSETPOS=1 there, or BYDAY alone)"
             )
         raise BadRequest(f"`{where}.startDate` is not an occurrence of `{where}.recurrence.rule`{why}")
-    found = _made(series) if series.rule.count is not None else ()
+    found = _made_walls(series) if series.rule.count is not None else ()
     # Fewer than COUNT before year 9999 is a rule that ends there; fewer before that means
     # the scan budget ran out.
-    if (
-        series.rule.count is not None
-        and len(found) < series.rule.count
-        and _wall(series.zone, found[-1]).year < 9999
-    ):
+    if series.rule.count is not None and len(found) < series.rule.count and found[-1].year < 9999:
         raise BadRequest(
             f"`{where}.recurrence.rule`: COUNT={series.rule.count} is not reached within"
             f" {MAX_COUNT_SCAN} candidate days; the rule is too sparse"

@@ -63,7 +63,7 @@ async def caller_zone(
             )
         return time_zone
     profile = await services.catalog.get_user(caller.user_id) or {}
-    stored = stored_zone(profile.get("timeZone", "")) if profile.get("timeZone") else None
+    stored = stored_zone(profile.get("timeZone", ""))
     if stored:
         return stored
     return offset_zone(local) if isinstance(local, datetime) else "+00:00"

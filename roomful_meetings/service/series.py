@@ -38,7 +38,7 @@ async def series_zone(services: Services, caller: Caller, recurrence: p.Recurren
             )
         return recurrence.timeZone
     stored = (await services.catalog.get_user(caller.user_id) or {}).get("timeZone", "")
-    return (stored_zone(stored) if stored else None) or "UTC"
+    return stored_zone(stored) or "UTC"
 
 
 def series_fields(series: Series, overrides: dict[int, Any] | None = None) -> dict[str, object]:

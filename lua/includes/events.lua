@@ -3,7 +3,10 @@
 
   Event ids are "<ms>-<seq>" from the tenant's one counter, always above the last one
   handed out, so one change gets one id for all its recipients and the id orders every
-  user's stream.
+  user's stream. Outside the tenant `default`, seq carries the tenant's code:
+  seq = code * 2^20 + n, n counting within the millisecond (roomful_meetings/protocol/
+  event_ids.py computes the same code), so that two tenants' events of one millisecond
+  never share an id and a `since=` of another tenant's id is unknown, not a match.
 
   Each recipient's stream keeps the frame; then the event goes, once, with its recipients,
   to the tenant's events channel: "<event id>\n<recipient ids, JSON>\n<frame>" (PUBLISH, or
@@ -31,17 +34,30 @@ local FRAMES_STORED = 0
 -- The newest id this script handed out (the loader's epilogue returns it when events are held).
 local LAST_EVENT_ID = nil
 
+local SEQ_SPAN = 1048576 -- 2^20 ids per millisecond and tenant; code * SEQ_SPAN < 2^53
+
+-- 0 for `default` (its ids as they always were), else 1 + the first 32 bits of the
+-- SHA-1 of the tenant's name, which PREFIX ends with as its hash tag: "...{<tenant>}:".
+local function tenant_code()
+  local tenant = string.match(PREFIX, '{([^{}]*)}:$')
+  if tenant == nil or tenant == 'default' then return 0 end
+  return tonumber(string.sub(redis.sha1hex(tenant), 1, 8), 16) + 1
+end
+
 local function next_event_id()
   local last = redis.call('GET', k_event_seq())
   if HOLD_EVENTS and LAST_EVENT_ID == nil then
     -- Everything before the first held event was published as it happened.
     redis.call('SET', k_released(), last or '0-0', 'NX')
   end
-  local ms, seq = NOW_MS, 0
+  local first = tenant_code() * SEQ_SPAN
+  local ms, seq = NOW_MS, first
   if last then
     local lms, lseq = string.match(last, '^(%d+)-(%d+)$')
     lms, lseq = tonumber(lms), tonumber(lseq)
-    if lms >= ms then ms, seq = lms, lseq + 1 end
+    -- (an id of the release before codes, in this millisecond, is below `first`)
+    if lms >= ms then ms, seq = lms, math.max(lseq + 1, first) end
+    if seq >= first + SEQ_SPAN then ms, seq = ms + 1, first end
   end
   local id = string.format('%.0f-%.0f', ms, seq)
   redis.call('SET', k_event_seq(), id)

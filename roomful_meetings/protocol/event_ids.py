@@ -26,3 +26,13 @@ def parse_event_id(text: str) -> tuple[int, int] | None:
     if ms > MAX_PART or seq > MAX_PART:
         return None
     return ms, seq
+
+
+SEQ_SPAN: Final = 2**20  # lua/includes/events.lua: seq = the tenant's code * SEQ_SPAN + n
+
+
+def may_be_of(parsed: tuple[int, int], code: int) -> bool:
+    """Whether a parsed id can be one that the tenant of `code` (Keys.event_code) handed
+    out: one carrying that code, or one from before ids carried codes (seq below SEQ_SPAN)."""
+    owner = parsed[1] // SEQ_SPAN
+    return owner == code or owner == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from roomful_meetings.protocol.event_ids import parse_event_id
+from roomful_meetings.protocol.event_ids import may_be_of, parse_event_id
 from roomful_meetings.storage.base import Store
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import Redis
@@ -48,8 +48,11 @@ class EventStore(Store):
         """The user's retained events after `since` ("" = from the oldest), oldest first, and
         whether that is complete: False when `since` is unknown or older than what is kept."""
         oldest_kept = now_ms - max_age_ms
-        # Anything Redis would refuse as a stream id is unknown: replay all, say incomplete.
+        # Anything Redis would refuse as a stream id is unknown: replay all, say incomplete;
+        # so is an id that only another tenant can have handed out.
         parsed = parse_event_id(since)
+        if parsed is not None and not may_be_of(parsed, self.keys.event_code):
+            parsed = None
         # Newest first, down to `since` itself when it is among the newest EVENTS_KEPT + 1.
         entries = await self._newest_first(user_id, "-" if parsed is None else since, EVENTS_KEPT + 1)
         events = await self._frames([(raw_id.decode(), fields) for raw_id, fields in reversed(entries)])

@@ -26,6 +26,14 @@ class Keys:
     def __post_init__(self) -> None:
         object.__setattr__(self, "scope", f"{self.prefix}{{{self.tenant}}}:")
 
+    @property
+    def event_code(self) -> int:
+        """What the tenant's event ids carry in their seq (lua/includes/events.lua
+        tenant_code): 0 for `default`, else 1 + the first 32 bits of its name's SHA-1."""
+        if self.tenant == DEFAULT_TENANT:
+            return 0
+        return int(hashlib.sha1(self.tenant.encode()).hexdigest()[:8], 16) + 1
+
     def user(self, uid: str) -> str:
         return f"{self.scope}u:{uid}"
 

@@ -175,6 +175,26 @@ async def test_an_event_id_of_another_tenant_is_an_unknown_since(world: ServerHa
         await assert_no_other_push(mallory)  # and no replay of anything of bravo's
 
 
+async def test_an_id_another_tenant_hands_out_in_the_same_millisecond_is_unknown(world: ServerHandle) -> None:
+    async with connect(world.url, of("acme", "mallory")) as mallory:
+        await ready(mallory)
+        await mallory.call("meeting:createMeeting", meeting(source=("room", ["acme-room"])))
+        event = await mallory.next_push("meeting:onMeetingCreated")
+    own = str(event.event.id) if event.event else ""
+    ms, _, seq = own.partition("-")
+    assert int(seq) >> 20 == Keys(tenant="acme").event_code != 0  # the id carries acme's code
+    # What the default tenant and bravo hand out first in that millisecond: not acme's ids.
+    for foreign in (f"{ms}-0", f"{ms}-{Keys(tenant='bravo').event_code << 20}"):
+        async with connect(world.url, of("acme", "mallory"), None, since=foreign) as mallory:
+            assert (await mallory.next_push()).endpoint == "connection:recoveryIncomplete", foreign
+            assert (await mallory.next_push()).endpoint == "connection:ready"
+            replayed = (await mallory.next_push()).event  # acme's own events follow
+            assert replayed is not None and replayed.id == own
+    async with connect(world.url, of("acme", "mallory"), None, since=own) as mallory:
+        assert (await mallory.next_push()).endpoint == "connection:ready"  # its own id: known
+        await assert_no_other_push(mallory)
+
+
 async def test_a_feed_url_opens_its_own_tenants_feed_only(world: ServerHandle) -> None:
     async with people(world, ("bravo", "bob"), ("acme", "bob")) as (bravo_bob, acme_bob):
         soon = int(time.time() // 3600 + 24) * 3_600_000  # tomorrow, inside the feed's range

@@ -289,3 +289,30 @@ async def test_a_connection_starting_as_the_first_event_is_held_is_not_told_of_i
     assert await events.last_event_id("bob") == ""
     assert racing.replies >= 1 and await redis.execute("LLEN", keys.outbox()) == 1  # it did land
     assert await events.last_event_id("bob") == ""  # and stays unshown until released
+
+
+@pytest.mark.parametrize(
+    ("last_seq", "expected"),
+    [
+        (lambda code: 7, lambda ms, code: (ms, code << 20)),  # of the release before codes
+        (lambda code: (code << 20) + 4, lambda ms, code: (ms, (code << 20) + 5)),
+        (lambda code: (code << 20) + (1 << 20) - 1, lambda ms, code: (ms + 1, code << 20)),  # full
+    ],
+    ids=["after-an-id-without-code", "next-in-the-millisecond", "after-a-full-millisecond"],
+)
+async def test_a_tenants_next_event_id_carries_its_code_and_stays_above_the_last(
+    redis: Redis,
+    prefix: str,
+    last_seq: Callable[[int], int],
+    expected: Callable[[int, int], tuple[int, int]],
+) -> None:
+    keys = Keys(prefix, "acme")
+    catalog, meetings = CatalogStore(redis, load_scripts(), keys), MeetingStore(redis, load_scripts(), keys)
+    await catalog.upsert_users([UserIn(id="alice"), UserIn(id="bob")])
+    await catalog.upsert_rooms([RoomIn(id="lobby")])
+    ahead = now_ms() + 3_600_000  # the last id handed out lies ahead of every clock here
+    await redis.execute("SET", keys.event_seq(), f"{ahead}-{last_seq(keys.event_code)}")
+    await meetings.create("m1", "alice", LOBBY, keys.room("lobby"), 100, 160, ["alice", "bob"], fields("m1"))
+    (entry,) = await redis.execute("XRANGE", keys.user_events("bob"), "-", "+")
+    ms, seq = (int(part) for part in entry[0].decode().split("-"))
+    assert (ms, seq) == expected(ahead, keys.event_code)

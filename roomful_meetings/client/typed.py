@@ -26,7 +26,8 @@ from roomful_meetings.domain.time import to_minute
 from roomful_meetings.errors import error_for_code
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol import replies as r
-from roomful_meetings.protocol.events import EVENTS
+from roomful_meetings.protocol.event_ids import is_later
+from roomful_meetings.protocol.events import EVENTS, Ready
 from roomful_meetings.protocol.models import LegacyMeeting, Meeting
 
 T = TypeVar("T")
@@ -70,6 +71,9 @@ class MeetingsClient:
         self._next_event_id = event_ids()
         self.reconnects = 0
         self._opened = False  # the first connection:ready came: the block of open_client runs
+        self._closing = False  # the block of open_client has ended
+        self._stop = trio.CancelScope()  # open_client's nursery
+        self.failed: ConnectionRejected | None = None  # the refusal that ended the block
 
     # -- connection ----------------------------------------------------------------------
 
@@ -81,9 +85,16 @@ class MeetingsClient:
                 await self._connect_once(task_status)
                 delay = RECONNECT_FIRST
             except (OSError, HandshakeError, ConnectionClosed) as exc:
-                fatal = isinstance(exc, ConnectionRejected) and exc.status_code in FATAL_STATUS
-                if not self._opened or fatal:
+                if not self._opened:
                     raise
+                if isinstance(exc, ConnectionRejected) and exc.status_code in FATAL_STATUS:
+                    # Ends the block of open_client, which raises it as it is (not inside
+                    # the nursery's exception group).
+                    self.failed = exc
+                    self._stop.cancel()
+                    return
+            if self._closing:
+                return
             self.reconnects += 1
             await trio.sleep(random.uniform(delay / 2, delay))
             delay = min(delay * 2, RECONNECT_MAX)
@@ -115,12 +126,28 @@ class MeetingsClient:
         name, event_id = frame.endpoint or "", str(frame.event.id) if frame.event else ""
         known = EVENTS.get(name)
         data = msgspec.convert(frame.data, known[0]) if known else frame.data
-        if event_id:
+        if name.startswith("connection:"):
+            # Their event.id is the user's newest id, and a replay after since= follows
+            # them: only a first connection takes the newest id, from ready's data ("": none
+            # yet, and since= then replays from the oldest kept).
+            if isinstance(data, Ready) and self.last_event_id is None:
+                self.last_event_id = data.lastEventId
+        elif event_id and is_later(event_id, self.last_event_id):
             self.last_event_id = event_id
         if not self._keep_events:
             self.events_discarded += 1
             return
         await self._events_in.send(Event(name, event_id, str(frame.event.date if frame.event else ""), data))
+
+    async def _close(self) -> None:
+        """Close the current connection with the close handshake (at most 1 s): the
+        server then sees a client that left, not a dropped link."""
+        self._closing = True
+        conn = self._conn
+        if conn is not None:
+            with trio.move_on_after(1) as scope:
+                scope.shield = True
+                await conn.ws.aclose()
 
     @property
     def connected(self) -> bool:
@@ -344,6 +371,7 @@ async def open_client(
     client = MeetingsClient(url, token, legacy=legacy, since=since, retries=retries, events=events)
     failed: Exception | None = None
     async with trio.open_nursery() as nursery:
+        client._stop = nursery.cancel_scope
         try:
             await nursery.start(client._run)
         except (OSError, HandshakeError, ConnectionClosed) as exc:
@@ -352,6 +380,8 @@ async def open_client(
             try:
                 yield client
             finally:
+                await client._close()
                 nursery.cancel_scope.cancel()
+    failed = failed or client.failed
     if failed is not None:
         raise failed

@@ -36,3 +36,13 @@ def may_be_of(parsed: tuple[int, int], code: int) -> bool:
     out: one carrying that code, or one from before ids carried codes (seq below SEQ_SPAN)."""
     owner = parsed[1] // SEQ_SPAN
     return owner == code or owner == 0
+
+
+def is_later(event_id: str, than: str | None) -> bool:
+    """Whether `event_id` comes after `than` (None or "": before every id). A client moves
+    its `since` only forward: a legacy=1 connection's deprecated twin of an event can
+    arrive after a later event."""
+    if not than:
+        return True
+    mine, theirs = parse_event_id(event_id), parse_event_id(than)
+    return mine is not None and (theirs is None or mine > theirs)

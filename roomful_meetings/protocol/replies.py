@@ -18,8 +18,15 @@ class MeetingReply(Struct):
     meeting: Meeting
 
 
+class ListedMeeting(Meeting, kw_only=True):
+    """A meeting as listUserMeetings shows it: with the caller's own id and status."""
+
+    userId: str
+    status: str
+
+
 class MeetingList(Struct):
-    meetings: list[Meeting]
+    meetings: list[ListedMeeting]
     hasMore: bool
 
 

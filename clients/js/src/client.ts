@@ -32,6 +32,8 @@ export interface ClientOptions {
   maxDelayMs?: number;
   /** Source of the jitter (tests pass a fixed one). */
   random?: () => number;
+  /** How many times a request cut off by a closed connection is sent again (default 2). */
+  resends?: number;
 }
 
 /** The `event` of a push: its id (ordered per user) and when it happened. */
@@ -69,6 +71,22 @@ export class ClientClosedError extends Error {
   }
 }
 
+/**
+ * A request whose connections closed before its reply, each time it was sent: a frame the
+ * server refuses by closing (1009: larger than its limit) would otherwise be sent for ever.
+ */
+export class ConnectionClosedError extends Error {
+  constructor(
+    readonly endpoint: string,
+    readonly code: number,
+    readonly reason: string,
+    sends: number,
+  ) {
+    super(`${endpoint}: the connection closed (${code}${reason ? ` ${reason}` : ""}) before a reply, ${sends} times`);
+    this.name = "ConnectionClosedError";
+  }
+}
+
 export class TimeoutError extends Error {
   constructor(endpoint: string, ms: number) {
     super(`${endpoint}: no reply within ${ms} ms (the server may still apply it)`);
@@ -78,12 +96,16 @@ export class TimeoutError extends Error {
 
 const REPLY_ENDPOINTS: ReadonlySet<string> = new Set(ENDPOINT_NAMES);
 
+/** A connection open this long after ready was fine: the next reconnection waits the least. */
+const STABLE_MS = 2_000;
+
 /** Close code of a connection whose token expired: reconnect at once with a fresh token. */
 export const TOKEN_EXPIRED = 4001;
 
 interface Pending {
   endpoint: string;
   frame: string; // encoded once: a resend carries the very same event.id and date
+  sends: number;
   resolve: (data: unknown) => void;
   reject: (error: Error) => void;
   cancel: () => void;
@@ -98,6 +120,8 @@ interface Frame {
 
 interface Outcome {
   wasReady: boolean;
+  readyMs: number; // how long it stayed open after connection:ready
+  reason: string;
   code: number;
 }
 
@@ -119,6 +143,7 @@ export class MeetingsClient extends EndpointMethods {
   private open = false;
   private closed = false;
   private wake: (() => void) | null = null;
+  private lastClose: Outcome | null = null;
   private readonly stopped: Promise<void>;
 
   constructor(
@@ -158,6 +183,7 @@ export class MeetingsClient extends EndpointMethods {
       const entry: Pending = {
         endpoint,
         frame,
+        sends: 0,
         resolve: (reply) => (settle(), resolve(reply as Endpoints[E]["reply"])),
         reject: (error) => (settle(), reject(error)),
         cancel: settle,
@@ -175,7 +201,7 @@ export class MeetingsClient extends EndpointMethods {
         timers.push(() => signal.removeEventListener("abort", abort));
       }
       this.pending.set(id, entry);
-      if (this.open) this.socket?.send(frame);
+      if (this.open) this.send(entry);
     });
   }
 
@@ -226,7 +252,10 @@ export class MeetingsClient extends EndpointMethods {
       first = false;
       const outcome = await this.connectOnce(token);
       if (this.closed) break;
-      if (outcome.wasReady) attempt = 0;
+      // Back to the shortest wait only after a connection that lasted: one closed right
+      // after ready (refused frames, an overloaded server) backs off like a failed one.
+      if (outcome.readyMs >= STABLE_MS) attempt = 0;
+      this.lastClose = outcome;
       if (outcome.code === TOKEN_EXPIRED) {
         if (typeof this.options.token === "string") {
           this.shutDown(new ClientClosedError("the token expired (4001): pass a token function to renew it"));
@@ -260,16 +289,18 @@ export class MeetingsClient extends EndpointMethods {
       try {
         socket = new this.WebSocketClass(this.address(token));
       } catch {
-        resolve({ wasReady: false, code: 0 }); // a malformed URL stays malformed: the backoff slows it
+        resolve({ wasReady: false, readyMs: 0, code: 0, reason: "" }); // a malformed URL stays malformed: the backoff slows it
         return;
       }
       this.socket = socket;
       let wasReady = false;
+      let readyAt = 0;
       socket.onmessage = (message) => {
         const frame = parse(message.data);
         if (frame === null) return;
         if (frame.endpoint === "connection:ready" && !wasReady) {
           wasReady = true;
+          readyAt = Date.now();
           this.onReady(frame);
         }
         this.onFrame(frame);
@@ -280,7 +311,7 @@ export class MeetingsClient extends EndpointMethods {
         this.open = false;
         socket.onmessage = socket.onclose = null;
         this.emitStatus("disconnected", { code: event.code, reason: event.reason });
-        resolve({ wasReady, code: event.code });
+        resolve({ wasReady, readyMs: wasReady ? Date.now() - readyAt : 0, code: event.code, reason: event.reason });
       };
       if (this.closed) socket.close(1000);
     });
@@ -293,7 +324,19 @@ export class MeetingsClient extends EndpointMethods {
     if (this.lastEventId === undefined && data) this.lastEventId = data.lastEventId;
     this.open = true;
     this.emitStatus("open");
-    for (const request of this.pending.values()) this.socket?.send(request.frame);
+    const limit = (this.options.resends ?? 2) + 1;
+    for (const request of [...this.pending.values()]) {
+      if (request.sends < limit) this.send(request);
+      else {
+        const { code, reason } = this.lastClose ?? { code: 0, reason: "" };
+        request.reject(new ConnectionClosedError(request.endpoint, code, reason, request.sends));
+      }
+    }
+  }
+
+  private send(request: Pending): void {
+    request.sends++;
+    this.socket?.send(request.frame);
   }
 
   private onFrame(frame: Frame): void {

@@ -318,6 +318,31 @@ export interface ListUserMeetings {
   sourceIds?: string[] | null;
 }
 
+/** A meeting as listUserMeetings shows it: with the caller's own id and status. */
+export interface ListedMeeting {
+  meetingId: string;
+  created: string;
+  updated: string;
+  subject: string;
+  description: string;
+  color: RGBA;
+  organizerId: string;
+  sourceString: string;
+  sourceType: string;
+  sourcePk: string;
+  startDate: string;
+  endDate: string;
+  isValid: boolean;
+  networkId: string;
+  participantIds: string[];
+  participants: Participant[];
+  recurrence?: Recurrence;
+  seriesId?: string;
+  originalStartDate?: string;
+  userId: string;
+  status: string;
+}
+
 export interface LiveStreamData {
   streamId?: string;
   assetId?: string;
@@ -370,7 +395,7 @@ export interface MeetingEvent {
 }
 
 export interface MeetingList {
-  meetings: Meeting[];
+  meetings: ListedMeeting[];
   hasMore: boolean;
 }
 

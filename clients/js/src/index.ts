@@ -2,6 +2,7 @@
 export {
   backoffDelay,
   ClientClosedError,
+  ConnectionClosedError,
   MeetingsClient,
   MeetingsError,
   TimeoutError,

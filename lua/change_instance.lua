@@ -11,7 +11,8 @@
   ARGV[1]: series id   ARGV[2]: caller id   ARGV[3]: series version read
   ARGV[4]: "override" | "cancel" | "accepted" | "declined"
   ARGV[5]: the instance's original start minute   ARGV[6]: the instance id
-  ARGV[7]: override: the instance's own fields after the change, JSON
+  ARGV[7]: override, and an RSVP that changes what the instance shows: the instance's own
+           fields after the change, JSON (an RSVP's carries its new `updated`); else ""
   ARGV[8]: "1": the instance's times changed (every invitee of it back to "received")
   ARGV[9]: the instance's JSON after the change (the event's meeting; "" for cancel)
   ARGV[10], ARGV[11]: the series' earliest instance start and latest end ("inf") after it
@@ -37,11 +38,16 @@ if not rsvp and caller ~= organizer then return fail(403, 'only the organizer ma
 if cur[3] ~= version then return fail(299, 'series ' .. sid .. ' changed while this change was prepared') end
 
 -- All checks passed: write.
+local silent = false -- written, but nothing any participant sees changed: no event
 if rsvp then
   local field = 's:' .. orig .. ':' .. caller
-  local now = redis.call('HGET', xkey, field) or redis.call('HGET', mkey, 's:' .. caller)
-  if now == kind then return {0, 0, ARGV[9]} end
+  local own = redis.call('HGET', xkey, field)
+  if own == kind then return {0, 0, ARGV[9]} end
+  -- The instance's own answer is kept even when the series' says the same, so that a
+  -- later series answer leaves it as it is (contract 9); only a visible change is told.
+  silent = (own or redis.call('HGET', mkey, 's:' .. caller)) == kind
   redis.call('HSET', xkey, field, kind)
+  if ARGV[7] ~= '' then redis.call('HSET', xkey, 'o:' .. orig, ARGV[7]) end
   busy_changed(caller)
 elseif kind == 'cancel' then
   redis.call('HSET', xkey, 'c:' .. orig, '1')
@@ -64,7 +70,7 @@ end
 if cur[7] == '1' then redis.call('ZADD', k_source(cur[5]), end_score(ARGV[11]), sid) end
 if kind == 'cancel' then
   emit_to_all(pids, 'meeting:onMeetingDeleted', deleted_data(iid))
-else
+elseif not silent then
   emit_to_all(pids, 'meeting:onMeetingUpdated', meeting_data(ARGV[9]))
 end
-return {0, 1, ARGV[9]}
+return {0, silent and 0 or 1, ARGV[9]}

@@ -114,9 +114,12 @@ def instance_object(series_object: Mapping[str, Any], state: SeriesState, orig: 
     out.pop("recurrence", None)
     out["meetingId"] = instance_id(state.sid, orig)
     out["startDate"], out["endDate"] = format_utc(start), format_utc(end)
-    for name in (*OWN_FIELDS, "updated"):
+    for name in OWN_FIELDS:
         if name in own:
             out[name] = own[name]
+    # The later of its own last change and the series': a series change shows in every
+    # instance. (Both are RFC 3339 UTC with milliseconds: as text, they sort as times.)
+    out["updated"] = max(out["updated"], own.get("updated", ""))
     out["participants"] = [
         {"userId": uid, "status": status(state, orig, uid)} for uid in series_object["participantIds"]
     ]

@@ -185,13 +185,19 @@ async def cancel_instance(services: Services, caller: Caller, meeting_id: str) -
 async def rsvp_instance(services: Services, caller: Caller, meeting_id: str, status: str) -> None:
     async def attempt() -> None:
         obj, state, orig = await instance_state(services, caller, meeting_id)
-        after = replace(state, instance_statuses={**state.instance_statuses, (orig, caller.user_id): status})
+        overrides, own = state.overrides, None
+        if inst.status(state, orig, caller.user_id) != status:  # a change the instance shows
+            own = {**state.overrides.get(orig, {}), "updated": now_text()}
+            overrides = {**overrides, orig: own}
+        statuses = {**state.instance_statuses, (orig, caller.user_id): status}
+        after = replace(state, overrides=overrides, instance_statuses=statuses)
         await services.meetings.series.change_instance(
             state,
             caller.user_id,
             status,
             orig,
             meeting_id,
+            own=own,
             event_json=msgspec.json.encode(inst.instance_object(obj, after, orig)),
             bounds=inst.bounds(state.series, state.overrides),
             write=caller.write,

@@ -6,14 +6,15 @@
 
   Mode: change
   KEYS[1]: the meeting hash
-  KEYS[2]: the room or prop hash it moves to (no move: KEYS[1] again, not read)
+  KEYS[2]: the room or prop hash it moves to (no move: KEYS[1] again, not read); when
+           that is where it is and it is gone, the meeting stays as it is
   KEYS[3]: the hash of the room it moves to, for its network (no move: KEYS[1], not read)
   ARGV[1]: meeting id   ARGV[2]: caller id
   ARGV[3]: new start minute or ""   ARGV[4]: new end minute or ""
   ARGV[5]: new participant ids, JSON (organizer first), or "" to keep them
-  ARGV[6]: longest allowed meeting, minutes
-  ARGV[7..10]: new source type, pk, room id, source string ("" type: no move)
-  ARGV[11..]: stored field/JSON-value pairs to replace
+  ARGV[6]: longest allowed meeting, minutes   ARGV[7]: most invitees allowed
+  ARGV[8..11]: new source type, pk, room id, source string ("" type: no move)
+  ARGV[12..]: stored field/JSON-value pairs to replace
   Returns: {0, meeting JSON} | {400|403|404, message} | {300, message}: the meeting is a
     series, which update_series.lua changes (the caller retries there; nothing written)
 ]]
@@ -25,15 +26,14 @@
 --- @include "meeting_json"
 
 local mid, caller = ARGV[1], ARGV[2]
-local longest = tonumber(ARGV[6])
-local new_stype, new_spk, new_sroom, new_src = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local longest, most_invitees = tonumber(ARGV[6]), tonumber(ARGV[7])
+local new_stype, new_spk, new_sroom, new_src = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 local mkey = KEYS[1]
 
 if redis.call('EXISTS', mkey) == 0 then return fail(404, 'meeting ' .. mid .. ' not found') end
 local cur = redis.call('HMGET', mkey, 'org', 'pids', 'start', 'end', 'src')
 local organizer, old_pids = cur[1], decode_pids(cur[2])
 if not contains(old_pids, caller) then return fail(404, 'meeting ' .. mid .. ' not found') end
-if caller ~= organizer then return fail(403, 'only the organizer may change meeting ' .. mid) end
 if is_series(mkey) then return fail(300, 'meeting ' .. mid .. ' is a series') end
 
 local old_start, old_end = tonumber(cur[3]), tonumber(cur[4])
@@ -50,7 +50,12 @@ if ARGV[5] ~= '' then
   -- the other user of a direct meeting stays invited whatever the new list says (while
   -- still in it: once erased, the meeting never names them again, even if re-created)
   local stype, spk = unpack(redis.call('HMGET', mkey, 'stype', 'spk'))
-  if stype == 'direct' and contains(old_pids, spk) and not contains(pids, spk) then table.insert(pids, 2, spk) end
+  if stype == 'direct' and contains(old_pids, spk) and not contains(pids, spk) then
+    table.insert(pids, 2, spk)
+    if #pids - 1 > most_invitees then
+      return fail(400, 'at most ' .. most_invitees .. ' invitees (with ' .. spk .. ', who stays invited)')
+    end
+  end
   local missing, was_invited = {}, as_set(old_pids)
   for i = 2, #pids do
     if not was_invited[pids[i]] and redis.call('EXISTS', k_user(pids[i])) == 0 then
@@ -62,12 +67,18 @@ end
 
 local new_network
 if new_stype ~= '' then
-  if redis.call('EXISTS', KEYS[2]) == 0 then
-    if new_stype == 'prop' then return fail(404, 'prop ' .. new_sroom .. '/' .. new_spk .. ' not found') end
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    new_network = redis.call('HGET', KEYS[3], 'networkId') or ''
+  elseif new_src == cur[5] then
+    new_stype = '' -- placed where it is, which is gone: it stays as it is
+  elseif new_stype == 'prop' then
+    return fail(404, 'prop ' .. new_sroom .. '/' .. new_spk .. ' not found')
+  else
     return fail(404, 'room ' .. new_sroom .. ' not found')
   end
-  new_network = redis.call('HGET', KEYS[3], 'networkId') or ''
 end
+-- Permission last: 400 (shape), then 404 (existence), then 403 (contract 3).
+if caller ~= organizer then return fail(403, 'only the organizer may change meeting ' .. mid) end
 
 -- All checks passed: write. Index and busy entries change only for the participants whose
 -- entry moves (new times, added, removed), so that a change of subject invalidates nobody's
@@ -101,15 +112,17 @@ for _, uid in ipairs(times_changed and pids or added) do
 end
 
 local src = cur[5]
-if new_stype ~= '' and new_src ~= src then
-  redis.call('ZREM', k_source(src), mid)
+-- Placed anew, also where it is: a meeting of a room or prop deleted and made again is
+-- valid again (docs/protocol.md), with the network as it is now.
+if new_stype ~= '' then
+  if new_src ~= src then redis.call('ZREM', k_source(src), mid) end
   src = new_src
   redis.call('HSET', mkey, 'stype', new_stype, 'spk', new_spk, 'sroom', new_sroom, 'src', new_src,
     'net', new_network, 'valid', '1')
 end
 if redis.call('HGET', mkey, 'valid') == '1' then redis.call('ZADD', k_source(src), new_end, mid) end
 redis.call('HSET', mkey, 'pids', cjson.encode(pids), 'j:updated', '"' .. NOW_ISO .. '"')
-set_fields(mkey, 11, (#ARGV - 10) / 2)
+set_fields(mkey, 12, (#ARGV - 11) / 2)
 
 local event_id = next_event_id()
 local json = meeting_json(mkey)

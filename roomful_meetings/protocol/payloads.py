@@ -32,8 +32,10 @@ def is_id(text: str) -> bool:
     return len(text) <= 128 and _ID.match(text) is not None
 
 
-# A prop id where "" means "no prop" (the room itself).
+# A prop id where "" means "no prop" (the room itself); a room id where "" is what the
+# deprecated API shows for a group or direct meeting (sent back unchanged by old clients).
 PropIdOrEmpty = Annotated[str, Meta(max_length=128, pattern=rf"^{ID_CHARACTER}*{END_OF_TEXT}")]
+RoomIdOrEmpty = PropIdOrEmpty
 # RFC 3339 with an offset, or integer milliseconds since the Unix epoch.
 Timestamp = Annotated[datetime, Meta(tz=True)] | int
 Subject = Annotated[str, Meta(max_length=500)]
@@ -188,7 +190,7 @@ class LegacyMeetingIn(Payload):
     endDate: Timestamp
     subject: Subject
     roomId: Id
-    propId: PropIdOrEmpty = ""
+    propId: PropIdOrEmpty | None = None  # null or absent: the room itself, as ""
     color: RGBA | None = None
     invitedUserIds: IdList | None = None
 
@@ -199,7 +201,7 @@ class LegacyCreate(Payload):
 
 class LegacyMeetingChange(Payload):
     subject: Subject | None = None
-    roomId: Id | None = None
+    roomId: RoomIdOrEmpty | None = None
     propId: PropIdOrEmpty | None = None
     color: RGBA | None = None
     startDate: Timestamp | None = None

@@ -24,7 +24,7 @@ from roomful_meetings.domain.busy import blocks_any
 from roomful_meetings.domain.recurrence import Series, overlapping, parse_instance_id
 from roomful_meetings.domain.rrule import parse_rule
 from roomful_meetings.domain.time import to_minute
-from roomful_meetings.errors import Conflict, Unavailable
+from roomful_meetings.errors import Conflict, Forbidden, Unavailable
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.series import get_any, instance_state, series_zone
@@ -101,6 +101,7 @@ class _Current(msgspec.Struct):
 
     startDate: str
     endDate: str
+    organizerId: str
     participantIds: list[str]
     recurrence: p.RecurrenceIn | None = None
 
@@ -118,6 +119,8 @@ async def update_target(services: Services, caller: Caller, data: p.UpdateMeetin
     start = new_or_stored(data.startDate, "data.startDate", current.startDate)
     end = new_or_stored(data.endDate, "data.endDate", current.endDate)
     participants = new_participants(services, caller, data) or current.participantIds
+    if current.organizerId != caller.user_id:  # before the check, which names who is busy
+        raise Forbidden(f"only the organizer may change meeting {data.meetingId}")
     target = parse_instance_id(data.meetingId)
     if target is not None and data.scope != "following":
         return participants, [(start, end)]

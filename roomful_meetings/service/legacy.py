@@ -9,6 +9,8 @@ API cannot express, show empty roomId/propId and empty room and prop objects.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
@@ -37,6 +39,7 @@ from roomful_meetings.service.registry import Routes
 from roomful_meetings.storage.base import SeriesRedirect
 from roomful_meetings.storage.directory import DirectorySnapshot, Hash
 from roomful_meetings.storage.meetings import MeetingFields
+from roomful_meetings.storage.series import compare_and_set
 
 routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
@@ -131,7 +134,7 @@ async def legacy_create(services: Services, caller: Caller, data: p.LegacyCreate
     raw = await create(
         services,
         caller,
-        rules.legacy_source(m.roomId, m.propId),
+        rules.legacy_source(m.roomId, m.propId or ""),
         m.subject,
         "",
         m.color or DEFAULT_COLOR,
@@ -151,9 +154,29 @@ async def legacy_create(services: Services, caller: Caller, data: p.LegacyCreate
     changes=True,
 )
 async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate) -> LegacyReply:
-    if parse_instance_id(data.meetingId) is not None:
-        return await series_update(services, caller, data)
+    # A repeat (same event.id) is answered from what the first stored, before anything is
+    # read: the meeting may be gone since (contract 6).
+    raw = await compare_and_set(
+        services.meetings, caller.write, lambda: _update(services, caller, data), _stored_meeting
+    )
+    (legacy,) = await legacy_meetings(services, [raw])
+    return LegacyReply(legacy)
+
+
+def _stored_meeting(stored: list[Any]) -> msgspec.Raw:
+    """The meeting JSON of a change script's stored answer (the last item of each)."""
+    return msgspec.Raw(str(stored[-1]).encode())
+
+
+async def _update(services: Services, caller: Caller, data: p.LegacyUpdate) -> msgspec.Raw:
     change = data.meeting
+    place = (
+        await _place(services, caller, data)
+        if change.roomId is not None or change.propId is not None
+        else None
+    )
+    if parse_instance_id(data.meetingId) is not None:
+        return await series_update(services, caller, data, place)
     values: dict[str, object] = {}
     if change.subject is not None:
         values["subject"] = check_subject(change.subject)
@@ -161,17 +184,13 @@ async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate
         values["color"] = change.color
     start, end = time_changes(change.startDate, change.endDate, values, where="data.meeting")
     move_to = None
-    if change.roomId is not None or change.propId is not None:
-        current = _meeting_decoder.decode(await services.meetings.get(data.meetingId, caller.user_id))
-        room_now, prop_now = rules.room_and_prop(current.sourceType, current.sourceString)
-        room_id = change.roomId if change.roomId is not None else room_now
-        prop_id = change.propId if change.propId is not None else (prop_now if change.roomId is None else "")
-        if not room_id:
-            raise BadRequest("`data.meeting.roomId` is needed to move a group or direct meeting")
-        move_to = rules.legacy_source(room_id, prop_id)
+    if place is not None and place.room:
+        # Also to where it is: lua/update_meeting.lua then makes a meeting valid again whose
+        # room or prop was deleted and made anew, and leaves it be when it is still gone.
+        move_to = rules.legacy_source(place.room, place.prop)
         values.update(sourceString=move_to.string, sourceType=move_to.type, sourcePk=move_to.pk)
     try:
-        raw = await services.meetings.update(
+        return await services.meetings.update(
             data.meetingId,
             caller.user_id,
             start=start,
@@ -179,21 +198,43 @@ async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate
             participants=None,
             fields=MeetingFields(values),
             move_to=move_to,
+            max_invitees=services.settings.max_invitees,
             write=caller.write,
         )
     except SeriesRedirect:
-        return await series_update(services, caller, data)
-    (legacy,) = await legacy_meetings(services, [raw])
-    return LegacyReply(legacy)
+        return await series_update(services, caller, data, place)
 
 
-async def series_update(services: Services, caller: Caller, data: p.LegacyUpdate) -> LegacyReply:
+@dataclass(frozen=True, slots=True)
+class _Place:
+    room: str
+    prop: str
+    moved: bool  # not where the meeting is now
+
+
+async def _place(services: Services, caller: Caller, data: p.LegacyUpdate) -> _Place:
+    """Where a change with roomId and/or propId puts the meeting. Old clients send back the
+    roomId and propId they read, "" included (a group or direct meeting, which stays)."""
+    change = data.meeting
+    current = _meeting_decoder.decode(await series.get_any(services, caller, data.meetingId))
+    room_now, prop_now = rules.room_and_prop(current.sourceType, current.sourceString)
+    room = change.roomId if change.roomId is not None else room_now
+    prop = change.propId if change.propId is not None else (prop_now if change.roomId is None else "")
+    moved = (room, prop) != (room_now, prop_now)
+    if moved and not room:
+        raise BadRequest("`data.meeting.roomId` is needed to move a group or direct meeting")
+    return _Place(room, prop, moved)
+
+
+async def series_update(
+    services: Services, caller: Caller, data: p.LegacyUpdate, place: _Place | None
+) -> msgspec.Raw:
     """An instance (the ids this API shows for a series) or a whole series, changed as
     updateMeeting changes it: a meeting made by either API is changeable through both
     (contract 5). Neither moves to another room or prop: the current API cannot move a
     series either, so a series has no rule for what a move of one instance would mean."""
     change = data.meeting
-    if change.roomId is not None or change.propId is not None:
+    if place is not None and place.moved:
         raise BadRequest(
             f"meeting {data.meetingId} belongs to a series, which cannot move to another room or prop"
         )
@@ -205,14 +246,12 @@ async def series_update(services: Services, caller: Caller, data: p.LegacyUpdate
         endDate=msgspec.UNSET if change.endDate is None else change.endDate,
     )
     try:
-        raw = (await update_any(services, caller, update)).meeting
+        return (await update_any(services, caller, update)).meeting
     except BadRequest as exc:  # named as updateMeeting's fields: here they sit in data.meeting
         message = exc.message
         for name in ("subject", "color", "startDate", "endDate"):
             message = message.replace(f"`data.{name}", f"`data.meeting.{name}")
         raise BadRequest(message) from None
-    (legacy,) = await legacy_meetings(services, [raw])
-    return LegacyReply(legacy)
 
 
 @routes.endpoint("meeting:get", p.MeetingRef, "DEPRECATED: one meeting in the old shape")

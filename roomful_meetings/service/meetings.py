@@ -203,6 +203,7 @@ async def update_single(services: Services, caller: Caller, data: p.UpdateMeetin
         end=end,
         participants=participants,
         fields=MeetingFields(values),
+        max_invitees=services.settings.max_invitees,
         write=caller.write,
     )
 

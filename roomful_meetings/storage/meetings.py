@@ -134,6 +134,7 @@ class MeetingStore(Store):
         participants: list[str] | None,
         fields: MeetingFields,
         move_to: Source | None = None,
+        max_invitees: int,
         write: Write = NO_WRITE,
     ) -> msgspec.Raw:
         args: list[ScriptArg] = [
@@ -143,6 +144,7 @@ class MeetingStore(Store):
             "" if end is None else end,
             b"" if participants is None else msgspec.json.encode(participants),
             MAX_MEETING_MINUTES,
+            max_invitees,
         ]
         k = self.keys
         keys = [k.meeting(meeting_id)] * 3

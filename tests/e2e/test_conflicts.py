@@ -14,7 +14,7 @@ from roomful_meetings.service import conflicts
 from roomful_meetings.storage.consistency import check_invariants
 from roomful_meetings.storage.keys import Keys
 from tests.conftest import ServerHandle, StartServer, token
-from tests.e2e.world import meeting, redis_of, seed
+from tests.e2e.world import meeting, ready, redis_of, seed
 
 DAY = "2030-03-04"
 
@@ -285,3 +285,35 @@ async def test_two_racing_checked_updates_of_one_meeting_never_both_book_someone
         # Never both: that leaves carol in two meetings at 14:00, which each check refused.
         assert outcomes == {"invite": "ok", "move": "409"}, (outcomes, calls, state)
         assert len(calls) == 3 and state[0] == "2030-03-04T10:00:00Z"  # A checked again, with carol
+
+
+@pytest.mark.parametrize(("kind", "scope"), [("single", None), ("series", None), ("instance", "following")])
+async def test_an_invitee_moving_a_meeting_with_reject_conflicts_gets_403_not_409(
+    server: ServerHandle, kind: str, scope: str | None
+) -> None:
+    """Only the organizer may update: an invitee moving the meeting with `rejectConflicts`
+    to a time at which someone is busy gets 403, never a 409 naming who is busy (others'
+    busy times learnt through a change he may not make)."""
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice, connect(server.url, token("bob")) as bob:
+        await ready(bob)
+        await alice.call(
+            "meeting:createMeeting", meeting("2030-03-05T10:00:00Z", "2030-03-05T11:00:00Z", invited=[])
+        )
+        recurrence = {"rule": "FREQ=DAILY;COUNT=10", "timeZone": "UTC"} if kind != "single" else None
+        target = meeting("2030-03-04T09:00:00Z", "2030-03-04T09:30:00Z", invited=["bob"])
+        if recurrence:
+            target["recurrence"] = recurrence
+        created = await alice.call("meeting:createMeeting", target)
+        mid = created["meeting"]["meetingId"]
+        if kind == "instance":
+            mid += "_20300305T0900Z"
+        move = {
+            "startDate": "2030-03-05T10:00:00Z",
+            "endDate": "2030-03-05T10:30:00Z",
+            "rejectConflicts": True,
+        }
+        if scope:
+            move["scope"] = scope
+        reply = await bob.request("meeting:updateMeeting", {"meetingId": mid, **move})
+        assert reply.error.code == 403, reply.error

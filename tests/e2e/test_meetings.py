@@ -365,3 +365,21 @@ async def test_list_holds_at_most_1000_and_says_there_are_more(start_server: Sta
         assert (len(page["meetings"]), page["hasMore"]) == (1000, True)
         starts = [m["startDate"] for m in page["meetings"]]
         assert starts == sorted(starts)
+
+
+async def test_a_direct_meeting_cannot_grow_past_the_invitee_limit_by_update(server: ServerHandle) -> None:
+    """Contract 3: 100 invitees by default, on every path: a direct meeting with Bob, updated
+    to 100 other invitees (Bob stays invited), would have 101: refused, nothing changed."""
+    await seed(server)
+    hundred = [f"u{i}" for i in range(100)]
+    async with connect(server.url, token("root", admin=True)) as admin:
+        await admin.call("admin:upsertUsers", {"users": [{"id": u} for u in hundred]})
+    async with connect(server.url, token("alice")) as alice:
+        await ready(alice)
+        direct = meeting(source=("direct", ["bob"]), invited=hundred)
+        assert (await alice.request("meeting:createMeeting", direct)).error.code == 400  # 101 invitees
+        created = await alice.call("meeting:createMeeting", meeting(source=("direct", ["bob"]), invited=[]))
+        mid = created["meeting"]["meetingId"]
+        reply = await alice.request("meeting:updateMeeting", {"meetingId": mid, "invitedUserIds": hundred})
+        after = (await alice.call("meeting:getMeeting", {"meetingId": mid}))["meeting"]["participantIds"]
+        assert reply.error.code == 400 and len(after) - 1 <= 100, (reply.error, len(after) - 1)

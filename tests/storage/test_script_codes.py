@@ -100,7 +100,7 @@ OnSeries = Callable[[SeriesState], Awaitable[object]]
 
 async def update(s: Stores, caller: str = "alice", *, meeting_id: str = "m1", end: int = END + 30) -> object:
     return await s.meetings.update(
-        meeting_id, caller, start=None, end=end, participants=None, fields=MeetingFields({})
+        meeting_id, caller, start=None, end=end, participants=None, fields=MeetingFields({}), max_invitees=100
     )
 
 

@@ -4,26 +4,12 @@ retry with the same event.id, and are told 404 before 403 (contract 3)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from roomful_meetings.client import connect
 from tests.conftest import ServerHandle, token
+from tests.e2e.test_legacy import legacy_meeting
 from tests.e2e.world import meeting, seed
-
-
-def legacy_meeting(**change: Any) -> dict[str, Any]:
-    base = {
-        "startDate": "2030-03-04T10:00:00Z",
-        "endDate": "2030-03-04T11:00:00Z",
-        "subject": "Old school",
-        "roomId": "lobby",
-        "propId": "table",
-        "invitedUserIds": ["bob"],
-    }
-    return {"meeting": {**base, **change}}
-
 
 DAILY = meeting(
     "2030-03-04T09:00:00Z",

@@ -11,14 +11,6 @@ from tests.conftest import ServerHandle, token
 from tests.e2e.test_legacy import legacy_meeting
 from tests.e2e.world import meeting, seed
 
-DAILY = meeting(
-    "2030-03-04T09:00:00Z",
-    "2030-03-04T09:15:00Z",
-    invited=["bob"],
-    subject="Stand-up",
-    recurrence={"rule": "FREQ=DAILY;COUNT=5", "timeZone": "UTC"},
-)
-
 
 @pytest.fixture
 async def world(server: ServerHandle) -> ServerHandle:

@@ -116,3 +116,22 @@ async def test_an_old_client_renames_a_meeting_whose_prop_is_gone_sending_back_w
         assert renamed["isValid"] is False
         moved = await alice.request("meeting:update", {"meetingId": mid, "meeting": {"propId": "gone"}})
         assert (moved.error.code, moved.error.message) == (404, "prop lobby/gone not found")
+
+
+async def test_an_old_client_renames_an_instance_sending_back_its_room(world: ServerHandle) -> None:
+    # Instances show as meetings in the old API; sending back their room is no move.
+    daily = meeting(invited=["bob"], recurrence={"rule": "FREQ=DAILY;COUNT=3", "timeZone": "UTC"})
+    async with connect(world.url, token("alice")) as alice:
+        sid = (await alice.call("meeting:createMeeting", daily))["meeting"]["meetingId"]
+        listed = await alice.call(
+            "meeting:listUserMeetingsInDateRange",
+            {"startDate": "2030-01-01T00:00:00Z", "endDate": "2031-01-01T00:00:00Z"},
+        )
+        first = listed["meetings"][0]
+        change = {"subject": "Renamed", "roomId": first["roomId"], "propId": first["propId"]}
+        renamed = (await alice.call("meeting:update", {"meetingId": first["id"], "meeting": change}))[
+            "meeting"
+        ]
+        assert (renamed["id"], renamed["subject"]) == (first["id"], "Renamed")
+        moved = await alice.request("meeting:update", {"meetingId": sid, "meeting": {"propId": "table"}})
+        assert moved.error.code == 400

@@ -27,6 +27,7 @@ import icalendar
 import msgspec
 
 from roomful_meetings.domain import instances as inst
+from roomful_meetings.domain.emails import is_plain_email
 from roomful_meetings.domain.ics import (
     Event,
     component,
@@ -131,7 +132,11 @@ def stamp_time(text: str) -> datetime:
 
 
 def address(person: Person) -> str:
-    return f"mailto:{person.email}" if person.email else f"urn:roomful:{person.user_id}"
+    """CAL-ADDRESS values are written as they are: an email stored before emails were
+    checked (a line break in it would end the line) is left out like a missing one."""
+    if person.email and is_plain_email(person.email):
+        return f"mailto:{person.email}"
+    return f"urn:roomful:{person.user_id}"
 
 
 def person(directory: Directory, uid: str) -> Person:

@@ -38,6 +38,7 @@ from roomful_meetings.domain.ics import (
     text_line,
     utc_value,
 )
+from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES
 from roomful_meetings.domain.recurrence import is_occurrence
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.domain.vtimezone import change_instants, vtimezone
@@ -401,7 +402,16 @@ def straddles(changes: Sequence[int], start: int, end: int) -> bool:
 
 
 def _days(low: int, high: int) -> tuple[date, date]:
-    return minute_time(low).date() - timedelta(days=1), minute_time(high).date() + timedelta(days=1)
+    """The days to look for clock changes in: those of every instance that overlaps [low,
+    high), one that began up to a meeting's longest before `low` (and across a change
+    there) included, and one day more on each side."""
+    reach = timedelta(days=1, minutes=MAX_MEETING_MINUTES)
+    return minute_time(low).date() - reach, later(minute_time(high).date(), reach)
+
+
+def later(day: date, by: timedelta) -> date:
+    """`day + by`, or the last date there is (times run to the end of year 9999)."""
+    return day + min(by, date.max - day)
 
 
 def minute_of(moment: datetime) -> int:

@@ -295,6 +295,32 @@ async def test_the_expansion_equals_the_listing(services: Services) -> None:
     assert len(expand(body, start, end)) == 9
 
 
+async def test_a_long_instance_begun_before_the_feed_across_a_clock_change_ends_as_listed(
+    services: Services,
+) -> None:
+    """An instance may last 31 days (contract 4). One that began before the feed's range,
+    across London's clock change (2031-03-30), and ends inside the range is shown ending
+    when listUserMeetings says, not an hour off as a reader adding DURATION on the wall
+    clock would show it from the rule."""
+    services = with_base(services)
+    await create(
+        services,
+        ALICE,
+        subject="Offsite",
+        startDate=datetime(2031, 3, 29, 9, tzinfo=UTC),
+        endDate=datetime(2031, 4, 12, 9, tzinfo=UTC),
+        recurrence={"rule": "FREQ=WEEKLY;COUNT=2", "timeZone": "Europe/London"},
+    )
+    url = (await feeds.get_calendar_feed(services, BOB, p.Empty())).url
+    now = datetime(2031, 5, 10, 12, tzinfo=UTC)  # the feed shows 2031-04-09 12:00 on
+    found = await feeds.render_feed(services, token_of(url), now.timestamp())
+    assert found is not None
+    start, end = datetime(2031, 4, 10, tzinfo=UTC), datetime(2031, 5, 10, tzinfo=UTC)
+    shown = expand(found.body, start, end)
+    assert shown == await listed(services, BOB, start, end)
+    assert shown[0][:2] == (datetime(2031, 3, 29, 9, tzinfo=UTC), datetime(2031, 4, 12, 9, tzinfo=UTC))
+
+
 async def test_a_series_in_the_organizers_fixed_offset_zone_expands_as_listed(services: Services) -> None:
     # A profile may hold a fixed offset ("+05:30"), and a series takes its organizer's
     # zone: its VTIMEZONE is a constant offset (ZoneInfo had no such zone: every feed and

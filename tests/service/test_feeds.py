@@ -239,6 +239,60 @@ async def test_export_is_a_request_for_participants_only(services: Services) -> 
             await feeds.export_meeting(services, CAROL, p.MeetingRef(meetingId=mid))
 
 
+async def test_a_room_booked_alone_exports_as_an_invitation_with_an_attendee(services: Services) -> None:
+    """RFC 5546 3.2.2: a REQUEST lists at least one ATTENDEE. Alice's focus time (no
+    invitee) exports with her as the one who attends, as Outlook and Google write it; an
+    invitation to others lists her first too."""
+    services = with_base(services)
+    alone = await create(
+        services,
+        ALICE,
+        invitedUserIds=[],
+        startDate=datetime(2031, 3, 3, 9, tzinfo=UTC),
+        endDate=datetime(2031, 3, 3, 10, tzinfo=UTC),
+    )
+    with_bob = await create(
+        services,
+        ALICE,
+        startDate=datetime(2031, 3, 3, 11, tzinfo=UTC),
+        endDate=datetime(2031, 3, 3, 12, tzinfo=UTC),
+    )
+    for made, attendees in (
+        (alone, ["mailto:alice@x.test"]),
+        (with_bob, ["mailto:alice@x.test", "urn:roomful:bob"]),
+    ):
+        ics = (await feeds.export_meeting(services, ALICE, p.MeetingRef(meetingId=made["meetingId"]))).ics
+        _, (event,), _ = parse(ics)
+        shown = event["ATTENDEE"] if isinstance(event["ATTENDEE"], list) else [event["ATTENDEE"]]
+        assert [str(a) for a in shown] == attendees
+        assert (shown[0].params["PARTSTAT"], shown[0].params["CN"]) == ("ACCEPTED", "Alice Liddell")
+
+
+async def test_a_meeting_in_the_far_future_exports(services: Services) -> None:
+    """Times run to the end of year 9999: a meeting (or series) that starts in 9990 exports
+    like any other, its VTIMEZONE listed up to the last day there is."""
+    services = with_base(services)
+    single = await create(
+        services,
+        ALICE,
+        startDate=datetime(9990, 3, 4, 10, tzinfo=UTC),
+        endDate=datetime(9990, 3, 4, 11, tzinfo=UTC),
+    )
+    series = await create(
+        services,
+        ALICE,
+        startDate=datetime(9998, 11, 30, 12, tzinfo=UTC),
+        endDate=datetime(9998, 12, 31, 12, tzinfo=UTC),
+        recurrence={"rule": "FREQ=YEARLY", "timeZone": "Europe/London"},
+    )
+    await meetings.decline_meeting(
+        services, BOB, p.MeetingRef(meetingId=f"{series['meetingId']}_99991130T1200Z")
+    )
+    for mid in (single["meetingId"], series["meetingId"], f"{series['meetingId']}_99991130T1200Z"):
+        ics = (await feeds.export_meeting(services, BOB, p.MeetingRef(meetingId=mid))).ics
+        assert parse(ics)[0]["METHOD"] == "REQUEST"
+
+
 Shown = list[tuple[datetime, datetime, str]]
 
 

@@ -185,6 +185,7 @@ def test_schema_to_a_path_that_cannot_be_written_is_one_line(tmp_path: Path) -> 
     ("catalog", "said"),
     [
         ({"users": [{"id": "u1", "timeZone": "Mars/Olympus"}]}, "unknown time zone"),
+        ({"users": [{"id": "u1"}, {"id": "u2", "email": "u2@x.test\nEND:VEVENT"}]}, "users[1].email"),
         ({"users": [{"id": "early"}], "props": [{"roomId": "nowhere", "id": "p1"}]}, "room nowhere not found"),
         (
             {"sessions": [{"id": "s1", "roomId": "r", "startDate": "2030-01-01T10:00:00Z",

@@ -27,6 +27,7 @@ import icalendar
 import msgspec
 
 from roomful_meetings.domain import instances as inst
+from roomful_meetings.domain.emails import is_plain_email
 from roomful_meetings.domain.ics import (
     Event,
     component,
@@ -37,6 +38,7 @@ from roomful_meetings.domain.ics import (
     text_line,
     utc_value,
 )
+from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES
 from roomful_meetings.domain.recurrence import is_occurrence
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.domain.vtimezone import change_instants, vtimezone
@@ -131,7 +133,11 @@ def stamp_time(text: str) -> datetime:
 
 
 def address(person: Person) -> str:
-    return f"mailto:{person.email}" if person.email else f"urn:roomful:{person.user_id}"
+    """CAL-ADDRESS values are written as they are: an email stored before emails were
+    checked (a line break in it would end the line) is left out like a missing one."""
+    if person.email and is_plain_email(person.email):
+        return f"mailto:{person.email}"
+    return f"urn:roomful:{person.user_id}"
 
 
 def person(directory: Directory, uid: str) -> Person:
@@ -157,13 +163,16 @@ def organizer_property(directory: Directory, uid: str) -> Property:
 
 def attendee_property(directory: Directory, uid: str, status: str) -> Property:
     who = person(directory, uid)
-    parameters = {
-        "CN": who.name,
+    return "ATTENDEE", address(who), _attendee_parameters(who.name, status)
+
+
+def _attendee_parameters(name: str, status: str) -> dict[str, str]:
+    return {
+        "CN": name,
         "CUTYPE": "INDIVIDUAL",
         "ROLE": "REQ-PARTICIPANT",
         "PARTSTAT": PARTSTAT.get(status, "NEEDS-ACTION"),
     }
-    return "ATTENDEE", address(who), parameters
 
 
 def _people(event: Event, directory: Directory, organizer: str, statuses: Mapping[str, str]) -> None:
@@ -396,7 +405,16 @@ def straddles(changes: Sequence[int], start: int, end: int) -> bool:
 
 
 def _days(low: int, high: int) -> tuple[date, date]:
-    return minute_time(low).date() - timedelta(days=1), minute_time(high).date() + timedelta(days=1)
+    """The days to look for clock changes in: those of every instance that overlaps [low,
+    high), one that began up to a meeting's longest before `low` (and across a change
+    there) included, and one day more on each side."""
+    reach = timedelta(days=1, minutes=MAX_MEETING_MINUTES)
+    return minute_time(low).date() - reach, later(minute_time(high).date(), reach)
+
+
+def later(day: date, by: timedelta) -> date:
+    """`day + by`, or the last date there is (times run to the end of year 9999)."""
+    return day + min(by, date.max - day)
 
 
 def minute_of(moment: datetime) -> int:
@@ -512,7 +530,7 @@ def feed(
     instances in [low, high), with its differing instances there."""
     shown = [(obj, state, listed) for obj, state in series if (listed := inst.instances(state, low, high))]
     first = min([low, *(state.series.start for _, state, _ in shown)])
-    span = (minute_time(first).date() - timedelta(days=1), minute_time(high).date() + ZONES_AHEAD)
+    span = (minute_time(first).date() - timedelta(days=1), later(minute_time(high).date(), ZONES_AHEAD))
     name = "Roomful meetings"
     if with_icalendar:
         events = [single_event(meeting.decode(), directory, now) for meeting in singles]
@@ -582,7 +600,23 @@ def _singles_text(singles: Sequence[SingleSource], lines: Lines, fingerprint: in
     return out
 
 
-def zone_span(start: int) -> tuple[date, date]:
-    """The VTIMEZONE span of an invitation to something that starts at `start`."""
+def invitation(events: Sequence[Event], now: datetime, start: int) -> bytes:
+    """An RFC 5546 REQUEST of one meeting's events (series_events, instance_event or
+    single_event), which starts at `start`: VTIMEZONEs from the day before it for ten times
+    ZONES_AHEAD (to the end of year 9999 at most), and the organizer listed as an ATTENDEE
+    too, with PARTSTAT=ACCEPTED. RFC 5546 3.2.2 wants at least one ATTENDEE in a REQUEST (a
+    room booked alone has no invitee); Outlook and Google list the organizer so."""
     first = minute_time(start).date() - timedelta(days=1)
-    return first, first + 10 * ZONES_AHEAD
+    return calendar(
+        "REQUEST", [_organizer_attends(e) for e in events], now, first, later(first, 10 * ZONES_AHEAD)
+    )
+
+
+def _organizer_attends(event: Event) -> Event:
+    """The event with an ATTENDEE line for its organizer right after the ORGANIZER one."""
+    out = Event()
+    for name, value, parameters in event.props:
+        out.add(name, value, parameters)
+        if name == "ORGANIZER":
+            out.add("ATTENDEE", value, _attendee_parameters(parameters["CN"], "accepted"))
+    return out

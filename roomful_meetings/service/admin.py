@@ -7,6 +7,7 @@ from typing import TypeVar
 
 from msgspec import UNSET
 
+from roomful_meetings.domain.emails import is_plain_email
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.domain.zones import is_valid_zone
 from roomful_meetings.errors import BadRequest, NotFound
@@ -21,6 +22,12 @@ def check_users(users: list[p.UserIn]) -> None:
     for index, user in enumerate(users):
         if isinstance(user.timeZone, str) and user.timeZone and not is_valid_zone(user.timeZone):
             raise BadRequest(f"`data.users[{index}].timeZone`: unknown time zone {user.timeZone!r}")
+        # "" clears the email, as null does.
+        if isinstance(user.email, str) and user.email and not is_plain_email(user.email):
+            raise BadRequest(
+                f"`data.users[{index}].email` must be a plain address (local@domain, without"
+                " spaces, control characters, quotes or angle brackets)"
+            )
 
 
 def check_sessions(sessions: list[p.SessionIn]) -> None:
@@ -189,10 +196,12 @@ async def _in_chunks(items: list[T], upsert: Callable[[list[T]], Awaitable[None]
 def profile_from_claims(
     user_id: str, email: str | None, given: str | None, family: str | None, zone: str | None
 ) -> p.UserIn:
-    """The directory entry a token's profile claims upsert on connect (absent claims keep)."""
+    """The directory entry a token's profile claims upsert on connect (absent claims keep).
+    A claim that is no email or no zone is ignored like an absent one: a profile claim is
+    no reason to refuse the connection (only `sub`, times and the tenant are)."""
     return p.UserIn(
         id=user_id,
-        email=email if email is not None else UNSET,
+        email=email if email is not None and (not email or is_plain_email(email)) else UNSET,
         firstName=given if given is not None else UNSET,
         lastName=family if family is not None else UNSET,
         timeZone=zone if zone and is_valid_zone(zone) else UNSET,

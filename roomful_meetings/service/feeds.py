@@ -255,4 +255,4 @@ async def export_meeting(services: Services, caller: Caller, data: p.MeetingRef)
             people = await directory(services, [_named(meeting)])
             events = [ical.single_event(ical.Single.from_meeting(meeting), people, stamp)]
             first = to_minute(datetime.fromisoformat(meeting["startDate"]), "startDate")
-    return IcsReply(ics=ical.calendar("REQUEST", events, stamp, *ical.zone_span(first)).decode())
+    return IcsReply(ics=ical.invitation(events, stamp, first).decode())

@@ -94,3 +94,18 @@ def test_a_single_meeting_from_its_json() -> None:
     assert "DTSTART:20310303T090000Z\r\nDTEND:20310303T103000Z\r\n" in text
     assert "LAST-MODIFIED:20310301T100500Z\r\nSEQUENCE:300\r\n" in text
     assert "PARTSTAT=DECLINED:urn:roomful:bob\r\n" in text and "DESCRIPTION" not in text
+
+
+def test_an_email_stored_before_emails_were_checked_is_written_as_the_user_id() -> None:
+    """A profile's email is written raw after `mailto:`: one with a line break (or anything
+    that is no plain address) would end the line, so the user's id stands for it."""
+    people = {
+        "alice": ical.Person("alice", "Alice", "alice@x.test"),
+        "eve": ical.Person("eve", "Eve", "eve@x.test\r\nEND:VEVENT\r\nBEGIN:VEVENT"),
+        "mallory": ical.Person("mallory", "Mallory", "Mallory <m@x.test>"),
+    }
+    assert [ical.address(person) for person in people.values()] == [
+        "mailto:alice@x.test",
+        "urn:roomful:eve",
+        "urn:roomful:mallory",
+    ]

@@ -5,6 +5,7 @@ with ASCII and multi-byte text."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -17,12 +18,20 @@ from hypothesis import strategies as st
 
 from roomful_meetings.domain import ics
 
-REFERENCE_ESCAPES = str.maketrans({"\\": "\\\\", ";": "\\;", ",": "\\,", "\n": "\\n", "\r": ""})
+# RFC 5545 3.3.11, and 3.1: no control character but HTAB in a content line (a vertical
+# tab or a form feed is a line break; the others go).
+REFERENCE_ESCAPES = str.maketrans(
+    {chr(c): None for c in [*range(9), *range(11, 32), 127]}
+    | {"\\": "\\\\", ";": "\\;", ",": "\\,", "\n": "\\n", "\x0b": "\\n", "\x0c": "\\n"}
+)
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Text with what needs escaping or quoting, multi-byte characters (2, 3 and 4 octets) and
 # anything else printable.
-special = st.sampled_from(["\\", ";", ",", "\n", "\r", ":", '"', "é", "語", "😀", " ", "x"])
+special = st.sampled_from(
+    ["\\", ";", ",", "\n", "\r", "\t", "\x0b", "\x1b", "\x00", "\x7f", ":", '"', "é", "語", "😀", " ", "x"]
+)
 texts = st.text(special | st.characters(codec="utf-8"), max_size=300)
 
 
@@ -43,8 +52,23 @@ def reference_fold(line: str) -> bytes:
 
 @given(texts)
 @example("a;b,c\\d\ne\rf")
+@example("Agenda\x0bBudget\x1b[0m\x00\tdone")
 def test_escape_text_is_the_translation_table(text: str) -> None:
     assert ics.escape_text(text) == text.translate(REFERENCE_ESCAPES)
+
+
+@given(texts, texts, st.sampled_from(["SUMMARY", "DESCRIPTION", "LOCATION", "UID", "ATTENDEE", "RRULE"]))
+@example("Agenda\x0bBudget", "Bob\x1b[1m\r\nX", "SUMMARY")
+@example("mailto:eve@x.test\r\nEND:VEVENT", "Eve", "ATTENDEE")
+def test_no_value_or_parameter_writes_a_control_character(value: str, name: str, prop: str) -> None:
+    """What a subject pasted from Word, a name or an address (stored before they were
+    checked) holds: the line written holds no control character but tabs, and no line
+    break of its own (RFC 5545 3.1)."""
+    folded = ics.content_line(prop, value, {"CN": name})
+    assert folded.endswith(b"\r\n")
+    lines = folded[:-2].split(b"\r\n")
+    assert all(line.startswith(b" ") for line in lines[1:])  # folds only: one content line
+    assert not [line for line in lines if CONTROL.search(line.decode())]
 
 
 @pytest.mark.parametrize("size", [0, 1, 74, 75, 76, 148, 149, 150, 151, 222, 223, 224, 1000])

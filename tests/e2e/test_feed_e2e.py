@@ -5,7 +5,9 @@ websocket API lists; after a reset the old URL is dead on both instances."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import icalendar
@@ -18,7 +20,7 @@ from roomful_meetings.protocol import payloads as p
 from roomful_meetings.service.feeds import token_hash
 from roomful_meetings.storage.embedded import free_port
 from roomful_meetings.storage.keys import Keys
-from tests.conftest import StartServer, token
+from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import redis_of
 
 
@@ -112,3 +114,88 @@ async def test_a_storage_error_that_is_no_outage_is_a_logged_500_not_a_503(
     status, body = await http_get(url)
     assert status == 500 and body.startswith(b"error id ")
     assert "WRONGTYPE" in caplog.text
+
+
+@pytest.fixture
+async def with_feeds(start_server: StartServer) -> ServerHandle:
+    """An instance with its HTTP port, alice (with an email), bob and a room."""
+    port = free_port()
+    handle = await start_server(http_port=port, public_base_url=f"http://127.0.0.1:{port}")
+    async with open_client(handle.url, token("root", admin=True)) as admin:
+        await admin.upsert_users(
+            [p.UserIn("alice", firstName="Alice", email="alice@x.test"), p.UserIn("bob")]
+        )
+        await admin.upsert_rooms([p.RoomIn("lobby", title="Lobby")])
+    return handle
+
+
+async def test_an_email_with_a_line_break_cannot_inject_events_into_colleagues_feeds(
+    with_feeds: ServerHandle,
+) -> None:
+    """Bob's feed and invitation show the meeting he was invited to, and nothing else, even
+    when a fellow invitee's email holds line breaks: eve's token claims one (ignored on
+    connect, as a zone that is none), and mallory's was stored before emails were checked
+    (written as her user id)."""
+    injected = (
+        "eve@x.test\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:x@evil\r\nDTSTAMP:20260101T000000Z\r\n"
+        "SUMMARY:Pay invoice\r\nDTSTART:20261210T100000Z"
+    )
+    async with open_client(with_feeds.url, token("eve", email="eve@x.test"), events=False):
+        pass  # eve's directory email
+    async with open_client(with_feeds.url, token("eve", email=injected), events=False):
+        pass  # the claim would replace it on connect
+    async with open_client(with_feeds.url, token("mallory"), events=False):
+        pass
+    async with redis_of(with_feeds) as redis:
+        user = Keys(with_feeds.settings.key_prefix).user("mallory")
+        await redis.execute("HSET", user, "email", injected.replace("eve", "mallory"))
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    async with (
+        open_client(with_feeds.url, token("alice"), events=False) as alice,
+        open_client(with_feeds.url, token("bob"), events=False) as bob,
+    ):
+        made = await alice.create_meeting(
+            p.CreateMeeting(
+                "room",
+                ["lobby"],
+                "Sync",
+                start,
+                start + timedelta(hours=1),
+                invitedUserIds=["bob", "eve", "mallory"],
+            )
+        )
+        body = (await http_get(await bob.get_calendar_feed()))[1]
+        invitation = (await bob.export_meeting(made.meetingId)).encode()
+    for text in (body, invitation):
+        (event,) = icalendar.Calendar.from_ical(text).walk("VEVENT")
+        assert str(event["SUMMARY"]) == "Sync"
+        assert b"UID:x@evil" not in text
+        attendees = {str(a) for a in cast(list[Any], event["ATTENDEE"])}
+        assert {"mailto:eve@x.test", "urn:roomful:mallory"} <= attendees
+
+
+async def test_a_subject_pasted_from_a_word_processor_gives_valid_icalendar_text(
+    with_feeds: ServerHandle,
+) -> None:
+    """Subjects and descriptions may hold control characters (a vertical tab is a line
+    break pasted from Word, ESC comes from a terminal, NUL from anywhere); RFC 5545 allows
+    none in a content line but the tab. The feed and the invitation show the text without
+    them, a vertical tab as the line break it stands for."""
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    async with (
+        open_client(with_feeds.url, token("alice"), events=False) as alice,
+        open_client(with_feeds.url, token("bob", given_name="Bob\x1b[1m"), events=False) as bob,
+    ):
+        made = await alice.create_meeting(
+            p.CreateMeeting(
+                "room", ["lobby"], "Agenda\x0bBudget", start, start + timedelta(hours=1),
+                description="see \x1b[1mnotes\x1b[0m\x00\tnow", invitedUserIds=["bob"],
+            )
+        )  # fmt: skip
+        body = (await http_get(await bob.get_calendar_feed()))[1]
+        invitation = (await bob.export_meeting(made.meetingId)).encode()
+    for text in (body, invitation):
+        assert not [line for line in text.split(b"\r\n") if re.search(rb"[\x00-\x08\x0a-\x1f\x7f]", line)]
+        (event,) = icalendar.Calendar.from_ical(text).walk("VEVENT")
+        assert str(event["SUMMARY"]) == "Agenda\nBudget"
+        assert str(event["DESCRIPTION"]) == "see [1mnotes[0m\tnow"

@@ -75,6 +75,15 @@ HOSTILE = [
     # Fixed offsets out of a day, or with a newline, are no time zones.
     (request("admin:upsertUsers", {"users": [{"id": "alice", "timeZone": "+99:99"}]}), "timeZone"),
     (request("admin:upsertUsers", {"users": [{"id": "alice", "timeZone": "+05:00\n"}]}), "timeZone"),
+    # An email is written into colleagues' calendar lines: a line break there adds lines.
+    (
+        request("admin:upsertUsers", {"users": [{"id": "alice", "email": "a@x.test\r\nEND:VEVENT"}]}),
+        "users[0].email",
+    ),
+    (
+        request("admin:upsertUsers", {"users": [{"id": "bob"}, {"id": "alice", "email": "A <a@x.test>"}]}),
+        "users[1].email",
+    ),
     # A lone surrogate escape is not JSON text.
     ('{"endpoint":"meeting:getMeeting","data":{"meetingId":"m"},"event":{"id":"\\ud800"}}', "not valid JSON"),
 ]

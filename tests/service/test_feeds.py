@@ -239,6 +239,60 @@ async def test_export_is_a_request_for_participants_only(services: Services) -> 
             await feeds.export_meeting(services, CAROL, p.MeetingRef(meetingId=mid))
 
 
+async def test_a_room_booked_alone_exports_as_an_invitation_with_an_attendee(services: Services) -> None:
+    """RFC 5546 3.2.2: a REQUEST lists at least one ATTENDEE. Alice's focus time (no
+    invitee) exports with her as the one who attends, as Outlook and Google write it; an
+    invitation to others lists her first too."""
+    services = with_base(services)
+    alone = await create(
+        services,
+        ALICE,
+        invitedUserIds=[],
+        startDate=datetime(2031, 3, 3, 9, tzinfo=UTC),
+        endDate=datetime(2031, 3, 3, 10, tzinfo=UTC),
+    )
+    with_bob = await create(
+        services,
+        ALICE,
+        startDate=datetime(2031, 3, 3, 11, tzinfo=UTC),
+        endDate=datetime(2031, 3, 3, 12, tzinfo=UTC),
+    )
+    for made, attendees in (
+        (alone, ["mailto:alice@x.test"]),
+        (with_bob, ["mailto:alice@x.test", "urn:roomful:bob"]),
+    ):
+        ics = (await feeds.export_meeting(services, ALICE, p.MeetingRef(meetingId=made["meetingId"]))).ics
+        _, (event,), _ = parse(ics)
+        shown = event["ATTENDEE"] if isinstance(event["ATTENDEE"], list) else [event["ATTENDEE"]]
+        assert [str(a) for a in shown] == attendees
+        assert (shown[0].params["PARTSTAT"], shown[0].params["CN"]) == ("ACCEPTED", "Alice Liddell")
+
+
+async def test_a_meeting_in_the_far_future_exports(services: Services) -> None:
+    """Times run to the end of year 9999: a meeting (or series) that starts in 9990 exports
+    like any other, its VTIMEZONE listed up to the last day there is."""
+    services = with_base(services)
+    single = await create(
+        services,
+        ALICE,
+        startDate=datetime(9990, 3, 4, 10, tzinfo=UTC),
+        endDate=datetime(9990, 3, 4, 11, tzinfo=UTC),
+    )
+    series = await create(
+        services,
+        ALICE,
+        startDate=datetime(9998, 11, 30, 12, tzinfo=UTC),
+        endDate=datetime(9998, 12, 31, 12, tzinfo=UTC),
+        recurrence={"rule": "FREQ=YEARLY", "timeZone": "Europe/London"},
+    )
+    await meetings.decline_meeting(
+        services, BOB, p.MeetingRef(meetingId=f"{series['meetingId']}_99991130T1200Z")
+    )
+    for mid in (single["meetingId"], series["meetingId"], f"{series['meetingId']}_99991130T1200Z"):
+        ics = (await feeds.export_meeting(services, BOB, p.MeetingRef(meetingId=mid))).ics
+        assert parse(ics)[0]["METHOD"] == "REQUEST"
+
+
 Shown = list[tuple[datetime, datetime, str]]
 
 
@@ -293,6 +347,32 @@ async def test_the_expansion_equals_the_listing(services: Services) -> None:
     start, end = datetime(2031, 2, 1, tzinfo=UTC), datetime(2031, 7, 1, tzinfo=UTC)
     assert expand(body, start, end) == await listed(services, BOB, start, end)
     assert len(expand(body, start, end)) == 9
+
+
+async def test_a_long_instance_begun_before_the_feed_across_a_clock_change_ends_as_listed(
+    services: Services,
+) -> None:
+    """An instance may last 31 days (contract 4). One that began before the feed's range,
+    across London's clock change (2031-03-30), and ends inside the range is shown ending
+    when listUserMeetings says, not an hour off as a reader adding DURATION on the wall
+    clock would show it from the rule."""
+    services = with_base(services)
+    await create(
+        services,
+        ALICE,
+        subject="Offsite",
+        startDate=datetime(2031, 3, 29, 9, tzinfo=UTC),
+        endDate=datetime(2031, 4, 12, 9, tzinfo=UTC),
+        recurrence={"rule": "FREQ=WEEKLY;COUNT=2", "timeZone": "Europe/London"},
+    )
+    url = (await feeds.get_calendar_feed(services, BOB, p.Empty())).url
+    now = datetime(2031, 5, 10, 12, tzinfo=UTC)  # the feed shows 2031-04-09 12:00 on
+    found = await feeds.render_feed(services, token_of(url), now.timestamp())
+    assert found is not None
+    start, end = datetime(2031, 4, 10, tzinfo=UTC), datetime(2031, 5, 10, tzinfo=UTC)
+    shown = expand(found.body, start, end)
+    assert shown == await listed(services, BOB, start, end)
+    assert shown[0][:2] == (datetime(2031, 3, 29, 9, tzinfo=UTC), datetime(2031, 4, 12, 9, tzinfo=UTC))
 
 
 async def test_a_series_in_the_organizers_fixed_offset_zone_expands_as_listed(services: Services) -> None:

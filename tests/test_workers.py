@@ -131,3 +131,36 @@ def test_workers_must_be_at_least_one() -> None:
         [*CLI, "serve", "--workers", "0"], capture_output=True, text=True, env=clean_env(), timeout=EXIT_WAIT
     )
     assert run.returncode == 2 and "--workers" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_workers_whose_health_ports_run_past_65535_are_one_line_and_exit_2() -> None:
+    """`--http-port 65535 --workers 2` asks for port 65536 for worker 2: a mistake in the
+    settings, found before any worker starts (one line, exit 2, so the systemd unit's
+    RestartPreventExitStatus=2 does not restart it in a loop)."""
+    run = subprocess.run(
+        [*CLI, "serve", "--port", "0", "--workers", "2", "--http-port", "65535", "--jwt-secret", SECRET],
+        capture_output=True, text=True, env=clean_env(), timeout=EXIT_WAIT, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines() == [run.stderr.strip()], run.stderr
+    assert run.stderr.startswith("roomful-meetings: bad value for --http-port: 65535 (worker 2 of"), (
+        run.stderr
+    )
+
+
+def test_a_worker_whose_health_port_is_taken_ends_the_group_with_its_exit_2(tmp_path: Path) -> None:
+    """Worker 2 cannot listen on its --http-port: the command exits with worker 2's status
+    (2, a mistake in the settings), not with that of worker 1, which the parent stopped."""
+    http_port = two_free_ports()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", http_port + 1))
+        taken.listen()
+        run = subprocess.run(
+            [*CLI, "serve", "--port", "0", "--workers", "2", "--http-port", str(http_port),
+             "--redis-url", f"redis://127.0.0.1:{free_port()}/0", "--jwt-secret", SECRET,
+             "--data-dir", str(tmp_path)],
+            capture_output=True, text=True, env=clean_env(), timeout=EXIT_WAIT, check=False,
+        )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert f"cannot listen on 127.0.0.1:{http_port + 1} (--http-port)" in run.stderr
+    assert "worker 2 (pid" in run.stderr and "exited with code 2; stopping the others" in run.stderr

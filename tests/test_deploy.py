@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,30 @@ def test_the_example_access_log_format_leaves_the_query_string_out() -> None:
     assert "$uri" in log_format
     for leaky in ("$request ", "$request_uri", "$args", "$query_string", '$request"', "$request'"):
         assert leaky not in log_format, leaky
+
+
+def test_the_systemd_units_advice_on_workers_gives_every_process_its_own_health_port() -> None:
+    """The unit's way to more processes (ROOMFUL_WORKERS=N for one instance, in a drop-in)
+    must not give two processes one health port: the instances it says to leave out are
+    exactly those whose health ports that instance's workers take, and the shared
+    environment file, which every instance reads, is not where workers are set."""
+    unit = (ROOT / "deploy" / "systemd" / "roomful-meetings@.service").read_text()
+    exec_start = re.search(r"^ExecStart=.*--http-port (\S+)", unit, re.M)
+    assert exec_start
+    drop_in = re.search(
+        r"systemctl edit roomful-meetings@(\d)`.*\n.*\n#\s+Environment=ROOMFUL_WORKERS=(\d+)", unit
+    )
+    assert drop_in, "the unit says how to give one instance several workers"
+    instance, workers = int(drop_in[1]), int(drop_in[2])
+    left_out = re.search(r"run no @(\d)-@(\d) beside it", unit)
+    assert left_out
+
+    def health_port(of: int) -> int:
+        return int(exec_start[1].replace("%i", str(of)))
+
+    taken = {health_port(instance) + i for i in range(workers)}
+    running = [n for n in range(1, 10) if n != instance and not int(left_out[1]) <= n <= int(left_out[2])]
+    assert taken.isdisjoint(health_port(n) for n in running)
+    assert all(health_port(n) in taken for n in range(int(left_out[1]), int(left_out[2]) + 1))
+    shared = unit[unit.index("/etc/roomful-meetings/env (") : unit.index("[Unit]")]
+    assert "ROOMFUL_WORKERS=" not in shared

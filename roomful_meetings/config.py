@@ -79,16 +79,23 @@ class Settings:
 
 def mask_password(url: str) -> str:
     """The URL with its passwords replaced by ***, for logs: the server's, and a Sentinel's
-    in the query (?sentinel_password=); the rest is kept as given."""
+    in the query (?sentinel_password=); the rest is kept as given.
+
+    A password with an unencoded `/`, `?` or `#` ends the host part where urlsplit looks
+    for it, so it finds no password: then everything between `://` and the last `@` is
+    hidden (the Sentinel's password, which may hold an `@`, is hidden first)."""
+    url = _SENTINEL_PASSWORD.sub(r"\1***", url)
     parts = urlsplit(url)
     if parts.password is not None:
         host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
-    query = _SENTINEL_PASSWORD.sub(r"\1***", parts.query)
-    return urlunsplit(parts._replace(query=query))
+        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    scheme, _, rest = url.partition("://")
+    if "@" in rest and "@" not in parts.netloc:
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    return url
 
 
-_SENTINEL_PASSWORD: Final = re.compile(r"((?:^|&)sentinel_password=)[^&]*")
+_SENTINEL_PASSWORD: Final = re.compile(r"([?&]sentinel_password=)[^&#]*")
 
 
 def _bool(text: str) -> bool:

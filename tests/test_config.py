@@ -18,6 +18,13 @@ from roomful_meetings.config import Settings, mask_password
             "redis+sentinel://s1:26379,s2:26379/main?sentinel_password=TopSecret&db=2",
             "redis+sentinel://s1:26379,s2:26379/main?sentinel_password=***&db=2",
         ),
+        # a password with an unencoded / or ? (urlsplit finds no password there)
+        ("redis://:Hunter22/Xyzzy99@127.0.0.1:6390/0", "redis://***@127.0.0.1:6390/0"),
+        ("redis://admin:Hunter22?Xyzzy99@127.0.0.1:6390/0", "redis://***@127.0.0.1:6390/0"),
+        (
+            "redis+sentinel://s1/main?sentinel_password=a@b&db=2",
+            "redis+sentinel://s1/main?sentinel_password=***&db=2",
+        ),
     ],
 )
 def test_the_printed_redis_url_hides_only_the_password(url: str, shown: str) -> None:

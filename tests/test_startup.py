@@ -83,6 +83,19 @@ def test_redis_connect_timeout_ends_start_up_with_exit_1_and_one_line(tmp_path: 
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    "url", ["redis://:Hunter22/Xyzzy99@127.0.0.1:6390/0", "redis://admin:Hunter22?Xyzzy99@127.0.0.1:6390/0"]
+)
+def test_a_redis_url_refused_at_start_never_shows_its_password(url: str) -> None:
+    """A generated password with `/` or `?` that was not percent-encoded makes the URL
+    unreadable: the one line that says so shows no part of the password."""
+    done = run_cli("serve", "--port", "0", "--redis-url", url, "--jwt-secret", SECRET)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("roomful-meetings: bad value for --redis-url: "), done.stderr
+    assert "(not shown: it may hold the password; write / ? # @ in a password as %2F" in done.stderr
+    assert "Hunter22" not in done.stderr and "Xyzzy99" not in done.stderr, done.stderr
+
+
 def pem_of_a_private_key(tmp_path: Path) -> Path:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec

@@ -84,3 +84,37 @@ def test_parse_redis_url_is_for_one_server_only() -> None:
     with pytest.raises(ValueError, match="redis\\+cluster:// names several servers, not one"):
         parse_redis_url("redis+cluster://h:1")
     assert parse_redis_url("redis://h:2") == RedisAddress("h", 2)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:Hunter22/Xyzzy99@127.0.0.1:6390/0",
+        "redis://admin:Hunter22?Xyzzy99@127.0.0.1:6390/0",
+        "redis://admin:Hunter22?db=Xyzzy99@127.0.0.1:6390",
+        "redis+sentinel://:Hunter22/Xyzzy99@127.0.0.1:26379/main",
+        "redis+sentinel://admin:Hunter22?Xyzzy99@127.0.0.1/main",
+        "redis+cluster://:Hunter22/Xyzzy99@127.0.0.1:7000",
+        "redis+cluster://:Hunter22?Xyzzy99@127.0.0.1:7000",
+    ],
+)
+def test_a_refused_url_never_quotes_its_password(url: str) -> None:
+    """A generated password with an unencoded `/` or `?` makes the URL unreadable; the
+    reason given quotes no part of it that could be that password, and says how to write it."""
+    with pytest.raises(ValueError) as refused:
+        parse_redis_target(url)
+    assert "Hunter22" not in str(refused.value) and "Xyzzy99" not in str(refused.value), refused.value
+
+
+def test_a_refused_url_without_a_password_still_quotes_what_is_wrong() -> None:
+    with pytest.raises(ValueError, match="bad port in Redis URL 'h:x'"):
+        parse_redis_target("redis://h:x/0")
+    with pytest.raises(ValueError, match="bad port in Redis URL 'h:x'"):
+        parse_redis_target("redis://u:pw@h:x/0")
+
+
+def test_port_0_is_refused_not_taken_for_6379() -> None:
+    """`redis://host:0` is a mistake (no server listens on port 0), not the default port."""
+    with pytest.raises(ValueError, match=r"bad port in Redis URL 'h:0' \(1 to 65535\)"):
+        parse_redis_target("redis://h:0/0")
+    assert parse_redis_target("redis://h/0") == RedisAddress("h", 6379)

@@ -9,7 +9,8 @@
   Cluster found from any of the listed seed nodes (database 0 only, as Cluster has no other).
 
 Every form also takes `ssl_ca_certs` (a CA file) and `ssl_cert_reqs=none` (no certificate
-check) in the query. A URL that cannot work raises ValueError with the reason.
+check) in the query. A URL that cannot work raises ValueError with the reason, which quotes
+no part of the URL that could be its password (see `_shown`).
 """
 
 from __future__ import annotations
@@ -113,6 +114,18 @@ def parse_redis_target(url: str) -> Target:
     return _single(url)
 
 
+_UNSHOWN = "(not shown: it may hold the password; write / ? # @ in a password as %2F %3F %23 %40)"
+
+
+def _shown(url: str, text: str) -> str:
+    """`text`, a part of `url`, quoted for an error message, unless it could hold the
+    password: anything before the URL's last `@`. A password with an unencoded `/` or `?`
+    ends the host part early, so what a parser takes for the port, the database or a host
+    can be the password itself ("bad port in 'admin:Hunter22'")."""
+    last_at = url.rfind("@", url.find("://") + 3)
+    return repr(text) if last_at < 0 or url.find(text) > last_at else _UNSHOWN
+
+
 def _single(url: str) -> RedisAddress:
     parts = urlsplit(url)
     query = parse_qs(parts.query)
@@ -120,17 +133,20 @@ def _single(url: str) -> RedisAddress:
         db_text = query.get("db", ["0"])[0]
     else:
         db_text = query.get("db", [""])[0] or parts.path.lstrip("/")
-    db = _db(db_text)
+    db = _db(db_text, url)
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
     if parts.scheme == "unix":
         if not parts.path:
             raise ValueError("unix:// Redis URL needs a socket path")
         return RedisAddress(unix_path=parts.path, username=username, password=password, db=db)
+    host_port = parts.netloc.rpartition("@")[2]
     try:
-        port = parts.port or DEFAULT_PORT
+        port = DEFAULT_PORT if parts.port is None else parts.port
     except ValueError:
-        raise ValueError(f"bad port in Redis URL {parts.netloc.rpartition('@')[2]!r}") from None
+        raise ValueError(f"bad port in Redis URL {_shown(url, host_port)}") from None
+    if port == 0:  # urlsplit reads "host:0" as port 0, which no server listens on
+        raise ValueError(f"bad port in Redis URL {_shown(url, host_port)} (1 to 65535)")
     return _with_tls(
         RedisAddress(
             host=parts.hostname or "127.0.0.1", port=port, username=username, password=password, db=db
@@ -140,11 +156,11 @@ def _single(url: str) -> RedisAddress:
     )
 
 
-def _db(text: str) -> int:
+def _db(text: str, url: str) -> int:
     try:
         db = int(text or 0)
     except ValueError:
-        raise ValueError(f"Redis database must be a number, got {text!r}") from None
+        raise ValueError(f"Redis database must be a number, got {_shown(url, text)}") from None
     if db < 0:
         raise ValueError(f"Redis database must be 0 or more, got {db}")
     return db
@@ -155,7 +171,7 @@ def _with_tls(address: RedisAddress, query: dict[str, list[str]], *, tls: bool) 
     return replace(address, tls=tls, tls_ca_file=query.get("ssl_ca_certs", [None])[0], tls_verify=verify)
 
 
-def _hosts(netloc: str, default_port: int, form: str) -> tuple[tuple[str, int], ...]:
+def _hosts(netloc: str, default_port: int, form: str, url: str) -> tuple[tuple[str, int], ...]:
     """The comma-separated host:port list of a Sentinel or Cluster URL ([v6]:port too)."""
     hosts = []
     for item in netloc.split(","):
@@ -170,9 +186,9 @@ def _hosts(netloc: str, default_port: int, form: str) -> tuple[tuple[str, int], 
         try:
             port = int(port_text) if port_text else default_port
         except ValueError:
-            raise ValueError(f"{form} URL: bad port in {item!r}") from None
+            raise ValueError(f"{form} URL: bad port in {_shown(url, item)}") from None
         if not host or not 0 < port < 65536:
-            raise ValueError(f"{form} URL: bad host:port {item!r}")
+            raise ValueError(f"{form} URL: bad host:port {_shown(url, item)}")
         hosts.append((host, port))
     return tuple(hosts)
 
@@ -201,7 +217,9 @@ def _sentinel(url: str, *, tls: bool) -> SentinelAddress:
     if not master_name or "/" in master_name:
         raise ValueError(f"{form} URL needs the master name as its path: {form}host:port/<master name>")
     data = _with_tls(
-        RedisAddress(username=username, password=password, db=_db(query.get("db", ["0"])[0])), query, tls=tls
+        RedisAddress(username=username, password=password, db=_db(query.get("db", ["0"])[0], url)),
+        query,
+        tls=tls,
     )
     sentinel_auth = RedisAddress(
         username=query.get("sentinel_username", [None])[0],
@@ -210,7 +228,7 @@ def _sentinel(url: str, *, tls: bool) -> SentinelAddress:
         tls_ca_file=data.tls_ca_file,
         tls_verify=data.tls_verify,
     )
-    sentinels = tuple(sentinel_auth.at(h, p) for h, p in _hosts(hosts, SENTINEL_PORT, form))
+    sentinels = tuple(sentinel_auth.at(h, p) for h, p in _hosts(hosts, SENTINEL_PORT, form, url))
     return SentinelAddress(sentinels=sentinels, master_name=master_name, data=data)
 
 
@@ -222,4 +240,4 @@ def _cluster(url: str, *, tls: bool) -> ClusterAddress:
     if path.strip("/") not in ("", "0") or query.get("db", ["0"])[0] != "0":
         raise ValueError("Redis Cluster has only database 0: drop the database from the URL")
     template = _with_tls(RedisAddress(username=username, password=password), query, tls=tls)
-    return ClusterAddress(seeds=tuple(template.at(h, p) for h, p in _hosts(hosts, DEFAULT_PORT, form)))
+    return ClusterAddress(seeds=tuple(template.at(h, p) for h, p in _hosts(hosts, DEFAULT_PORT, form, url)))

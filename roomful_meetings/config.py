@@ -102,7 +102,7 @@ def _bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
-    if lowered in ("0", "false", "no", "off", ""):
+    if lowered in ("0", "false", "no", "off"):  # not "": an empty value turned checks off
         return False
     raise ValueError(f"not a boolean: {text!r}")
 
@@ -228,13 +228,16 @@ def add_arguments(parser: argparse.ArgumentParser, only: Collection[str] | None 
 
 
 def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Flags win over ROOMFUL_* environment variables, which win over defaults."""
+    """Flags win over ROOMFUL_* environment variables (an empty one is unset), which win
+    over defaults."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     for field in fields(Settings):
         raw = getattr(args, field.name, None) if args is not None else None
         if raw is None:
-            raw = env.get("ROOMFUL_" + field.name.upper())
+            # Empty counts as unset: compose's ${VAR:-} and a bare `VAR=` in an env file give
+            # "", which would otherwise turn --jwt-require-exp off or --key-prefix to "".
+            raw = env.get("ROOMFUL_" + field.name.upper()) or None
         if raw is None:
             continue
         flag = "--" + field.name.replace("_", "-")

@@ -42,3 +42,26 @@ def test_the_readme_configuration_table_has_every_setting() -> None:
     for field in fields(Settings):
         flag, env = "`--" + field.name.replace("_", "-") + "`", "`ROOMFUL_" + field.name.upper() + "`"
         assert any(flag in row and env in row for row in rows), f"README lacks a row for {flag}"
+
+
+def test_an_empty_environment_variable_counts_as_unset() -> None:
+    """`ROOMFUL_JWT_REQUIRE_EXP=` (a bare line in an env file, compose's `${VAR:-}`) keeps
+    the default: it does not turn the `exp` check off, nor empty the key prefix."""
+    from roomful_meetings.config import settings_from
+
+    settings = settings_from(
+        None, {"ROOMFUL_JWT_REQUIRE_EXP": "", "ROOMFUL_KEY_PREFIX": "", "ROOMFUL_MAX_CONNECTIONS": ""}
+    )
+    assert settings.jwt_require_exp is True
+    assert settings.key_prefix == Settings().key_prefix
+    assert settings.max_connections == Settings().max_connections
+    assert settings_from(None, {"ROOMFUL_JWT_REQUIRE_EXP": "false"}).jwt_require_exp is False
+
+
+def test_an_empty_boolean_flag_is_refused() -> None:
+    import argparse
+
+    from roomful_meetings.config import ConfigError, settings_from
+
+    with pytest.raises(ConfigError, match="bad value for --jwt-require-exp: not a boolean: ''"):
+        settings_from(argparse.Namespace(jwt_require_exp=""), {})

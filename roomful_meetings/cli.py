@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -27,7 +28,8 @@ from roomful_meetings.storage.keys import DEFAULT_TENANT
 T = TypeVar("T")
 
 # The settings each command other than `serve` reads (its --help lists only these).
-TOKEN_SETTINGS = ("data_dir", "jwt_secret", "jwt_public_key", "tenant_claim")
+# `token` reads the issuer and audience too: a server that requires them refuses tokens without.
+TOKEN_SETTINGS = ("data_dir", "jwt_secret", "jwt_public_key", "jwt_issuer", "jwt_audience", "tenant_claim")
 IMPORT_SETTINGS = (
     "redis_url",
     "redis_pool_size",
@@ -145,10 +147,23 @@ def main(argv: list[str] | None = None) -> None:
 def print_token(args: argparse.Namespace, settings: Settings) -> None:
     """The token on stdout; on stderr, which secret signed it, since a token made with the
     secret of another data folder is refused (401) by the server."""
-    from roomful_meetings.auth import TENANT, checked_secret, mint_token, resolve_secret, secret_path
+    from roomful_meetings.auth import (
+        MAX_NUMERIC_DATE,
+        TENANT,
+        checked_secret,
+        mint_token,
+        resolve_secret,
+        secret_path,
+    )
 
     if settings.jwt_public_key and not settings.jwt_secret:
         fail(2, "this server verifies tokens with a public key; mint them where the private key is")
+    if not is_id(args.user):
+        fail(2, f"bad value for --user: {args.user!r} (1 to 128 characters, no colon, space or control)")
+    if args.ttl <= 0:
+        fail(2, f"bad value for --ttl: {args.ttl} (seconds, above 0)")
+    if time.time() + args.ttl > MAX_NUMERIC_DATE:  # the server refuses an `exp` past year 9999
+        fail(2, f"bad value for --ttl: {args.ttl} (it would expire after year 9999)")
     path = secret_path(settings.data_dir).resolve()
     existed = path.is_file()
     try:
@@ -165,11 +180,8 @@ def print_token(args: argparse.Namespace, settings: Settings) -> None:
             " only a server with this --data-dir accepts the token",
             file=sys.stderr,
         )
-    if not is_id(args.user):
-        fail(2, f"bad value for --user: {args.user!r} (1 to 128 characters, no colon, space or control)")
-    if args.ttl <= 0:
-        fail(2, f"bad value for --ttl: {args.ttl} (seconds, above 0)")
-    claims = {k: v for k, v in (("email", args.email), ("zoneinfo", args.zone)) if v}
+    named = (("email", args.email), ("zoneinfo", args.zone))
+    claims = {k: v for k, v in (*named, ("iss", settings.jwt_issuer), ("aud", settings.jwt_audience)) if v}
     if args.tenant is not None:
         if not TENANT.fullmatch(args.tenant):
             fail(2, f"bad value for --tenant: {args.tenant!r} (1 to 64 of A-Z a-z 0-9 _ -)")

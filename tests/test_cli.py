@@ -14,6 +14,7 @@ import trio
 from roomful_meetings.client import connect
 from roomful_meetings.storage.embedded import RedisProcess, free_port
 from roomful_meetings.storage.redis import open_redis
+from tests.conftest import SECRET
 from tests.logfmt import parse_logfmt
 from tests.processes import CLI, clean_env, serving, wait_listening
 
@@ -169,11 +170,38 @@ def run_plain(*args: str) -> subprocess.CompletedProcess[str]:
         (("--user", "a:b"), "bad value for --user"),
         (("--user", "x" * 129), "bad value for --user"),
         (("--user", "bob", "--ttl", "-100"), "bad value for --ttl"),
+        # an `exp` past year 9999, which every server refuses
+        (
+            ("--user", "bob", "--ttl", "300000000000"),
+            "bad value for --ttl: 300000000000 (it would expire after",
+        ),
     ],
 )
 def test_token_refuses_what_the_server_would_refuse(tmp_path: Path, args: tuple[str, ...], said: str) -> None:
     done = run_plain("token", *args, "--data-dir", str(tmp_path))
     assert (done.returncode, done.stdout) == (2, "") and said in done.stderr
+
+
+def test_token_carries_the_issuer_and_audience_the_server_requires(tmp_path: Path) -> None:
+    """With ROOMFUL_JWT_ISSUER / ROOMFUL_JWT_AUDIENCE in the shared environment (the systemd
+    unit's /etc/roomful-meetings/env), the server requires `iss` / `aud`: the token that
+    `token` prints from the same environment is accepted."""
+    from roomful_meetings.auth import TokenVerifier
+    from roomful_meetings.config import settings_from
+
+    env = {
+        **clean_env(),
+        "ROOMFUL_JWT_SECRET": SECRET,
+        "ROOMFUL_JWT_ISSUER": "https://idp.example",
+        "ROOMFUL_JWT_AUDIENCE": "roomful",
+    }
+    done = subprocess.run(
+        [*CLI, "token", "--user", "bob", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    identity = TokenVerifier(settings_from(None, env)).verify(done.stdout.strip())
+    assert identity.user_id == "bob"
 
 
 def test_schema_to_a_path_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:

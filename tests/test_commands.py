@@ -39,6 +39,8 @@ def test_token_help_lists_only_the_flags_token_reads() -> None:
         "--data-dir",
         "--jwt-secret",
         "--jwt-public-key",
+        "--jwt-issuer",
+        "--jwt-audience",
         "--tenant-claim",
     }
 

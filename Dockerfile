@@ -5,6 +5,8 @@
 #   docker run -e ROOMFUL_REDIS_URL=redis://redis:6379/0 -e ROOMFUL_JWT_SECRET=... -p 8765:8765 roomful-meetings
 #
 # The image has no Redis of its own: ROOMFUL_REDIS_URL is required (compose.yaml runs one).
+# Calendar feeds need ROOMFUL_PUBLIC_BASE_URL (the https:// address calendar apps reach):
+# listening on 0.0.0.0, the server has no address of its own to put in feed URLs (503).
 
 FROM python:3.12-slim-bookworm AS build
 WORKDIR /src

@@ -257,6 +257,12 @@ def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str]
         raise ConfigError(f"bad value for --key-prefix: {settings.key_prefix!r} (no braces)")
     if settings.workers < 1:
         raise ConfigError(f"bad value for --workers: {settings.workers} (at least 1)")
+    if settings.public_base_url and not _is_base_url(settings.public_base_url):
+        # "cal.example.com" (no scheme) made feed URLs no calendar app subscribes to
+        raise ConfigError(
+            f"bad value for --public-base-url: {settings.public_base_url!r}"
+            " (an http:// or https:// URL with a host, and no query)"
+        )
     last_http_port = settings.http_port + settings.workers - 1  # worker i: --http-port + i - 1
     if settings.http_port and last_http_port > 65535:
         raise ConfigError(
@@ -264,6 +270,16 @@ def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str]
             f" {settings.workers} would serve on {last_http_port}; ports end at 65535)"
         )
     return settings
+
+
+def _is_base_url(text: str) -> bool:
+    """Whether `text` can start a URL: http(s), a host, a valid port, no query or fragment."""
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is not one)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not (parts.query or parts.fragment)
 
 
 WORKER_ENV = "ROOMFUL_WORKER_INDEX"  # set by `serve --workers N` in each worker it starts

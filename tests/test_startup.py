@@ -135,6 +135,15 @@ MISTAKES = {
     "negative-frame": (["--max-frame-bytes", "-5"], "(1 or more)"),
     "zero-timeout": (["--redis-timeout", "0"], "bad value for --redis-timeout: '0' (a number above 0)"),
     "nan-rate": (["--rate-per-second", "nan"], "(a number above 0)"),
+    # feed URLs would be cal.example.com/calendar/<token>.ics, which no calendar app takes
+    "base-url-without-scheme": (
+        ["--public-base-url", "cal.example.com"],
+        "bad value for --public-base-url: 'cal.example.com' (an http:// or https:// URL",
+    ),
+    "base-url-with-query": (
+        ["--public-base-url", "https://cal.example?x=1"],
+        "bad value for --public-base-url",
+    ),
     "short-secret": (["--jwt-secret", "too-short"], "the HS256 secret has 9 bytes; it needs at least 32"),
     "data-dir-is-a-file": (
         ["--data-dir", "{tmp}/garbage.pem", "--jwt-secret", ""],

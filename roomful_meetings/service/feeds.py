@@ -88,6 +88,9 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+WILDCARD_HOSTS: Final = ("", "0.0.0.0", "::")  # every address: not one a client can reach
+
+
 def public_base(settings: Settings) -> str:
     """--public-base-url, else the HTTP listener's own address."""
     if settings.public_base_url:
@@ -96,6 +99,8 @@ def public_base(settings: Settings) -> str:
         raise Unavailable(
             "calendar feeds need --http-port (or --public-base-url naming an instance that has one)"
         )
+    if settings.host in WILDCARD_HOSTS:  # http://0.0.0.0:9765/... reaches no one else
+        raise Unavailable("calendar feeds need --public-base-url when --host listens on every address")
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return f"http://{host}:{settings.http_port}"
 

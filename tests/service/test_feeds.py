@@ -112,6 +112,17 @@ async def test_without_an_http_port_or_a_base_no_url_is_made(services: Services)
         await feeds.get_calendar_feed(services, BOB, p.Empty())
 
 
+async def test_behind_a_wildcard_host_without_a_base_no_url_is_made(services: Services) -> None:
+    """The image listens on 0.0.0.0; a feed URL http://0.0.0.0:9765/... reaches no calendar
+    app, so without --public-base-url the caller is told what to set instead."""
+    wildcard = replace(services, settings=replace(services.settings, host="0.0.0.0", http_port=9765))
+    with pytest.raises(Exception, match="need --public-base-url when --host listens on every address"):
+        await feeds.get_calendar_feed(wildcard, BOB, p.Empty())
+    named = replace(services, settings=replace(services.settings, host="10.0.0.5", http_port=9765))
+    reply = await feeds.get_calendar_feed(named, BOB, p.Empty())
+    assert reply.url.startswith("http://10.0.0.5:9765/calendar/")
+
+
 Props = dict[str, Any]  # a component's properties, untyped: icalendar types each as a wide union
 
 

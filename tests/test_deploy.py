@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,47 @@ def test_the_systemd_units_advice_on_workers_gives_every_process_its_own_health_
     assert all(health_port(n) in taken for n in range(int(left_out[1]), int(left_out[2]) + 1))
     shared = unit[unit.index("/etc/roomful-meetings/env (") : unit.index("[Unit]")]
     assert "ROOMFUL_WORKERS=" not in shared
+
+
+@pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (apt-get install nginx-light)")
+def test_the_example_config_keeps_tokens_out_of_every_log_when_an_instance_is_down(tmp_path: Path) -> None:
+    """CONTRACT 13: the shipped proxy configuration strips ?token= from its logs, also when
+    an instance refuses the connection (a restart, a deploy): nginx's error log, which
+    quotes the request line, does not get it; the access log says which instance failed."""
+    from check import EXAMPLE, render_config
+
+    from roomful_meetings.storage.embedded import free_port
+
+    listen, down = free_port(), [free_port(), free_port()]
+    config = tmp_path / "nginx.conf"
+    config.write_text(render_config(EXAMPLE.read_text(), listen, down, tmp_path))
+    binary = nginx_binary()
+    assert binary is not None
+    nginx = subprocess.Popen(
+        [binary, "-p", str(tmp_path), "-c", str(config), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", listen), timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "nginx did not listen"
+                time.sleep(0.05)
+        with sock:
+            sock.sendall(
+                b"GET /?token=eyJSECRET.TOKEN.VALUE HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\n\r\n"
+            )
+            assert sock.recv(100).startswith(b"HTTP/1.1 502")
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+    logs = {path.name: path.read_text() for path in tmp_path.glob("*.log")}
+    for name, text in logs.items():
+        assert "eyJSECRET" not in text, f"{name}: {text}"
+    access = logs["roomful-meetings.access.log"]
+    assert '"GET / HTTP/1.1" 502' in access and "upstream_status=502, 502" in access, access

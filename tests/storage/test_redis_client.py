@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import socket
 
 import pytest
@@ -141,6 +143,26 @@ async def test_password_and_database_from_the_url(own_redis: RedisProcess) -> No
             while b"errorstat_WRONGPASS" not in await probe.execute("INFO", "errorstats"):  # noqa: ASYNC110
                 await trio.sleep(0.01)
         assert not redis.connected
+
+
+async def test_a_refused_password_is_logged_once_not_on_every_retry(
+    own_redis: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator sees why Redis refuses the server (one ERROR line), not a line per retry."""
+    async with open_redis(own_redis.address) as admin:
+        await admin.wait_connected()
+        await admin.execute("CONFIG", "SET", "requirepass", "s3cret")
+    good = parse_redis_url(f"redis://:s3cret@127.0.0.1:{own_redis.port}/0")
+    wrong = parse_redis_url(f"redis://:wrong@127.0.0.1:{own_redis.port}/0")
+    several = re.compile(rb"errorstat_WRONGPASS:count=([5-9]|\d\d)")
+    with caplog.at_level(logging.ERROR):
+        async with open_redis(good) as probe, open_redis(wrong, pool_size=2, connect_timeout=0.5):
+            with trio.fail_after(20):  # until Redis has refused the password several times
+                await probe.wait_connected()
+                while not several.search(await probe.execute("INFO", "errorstats")):  # noqa: ASYNC110
+                    await trio.sleep(0.05)
+    refused = [r for r in caplog.records if "redis handshake failed" in r.getMessage()]
+    assert len(refused) == 1 and refused[0].levelno == logging.ERROR, [r.getMessage() for r in refused]
 
 
 def test_url_parsing_covers_tls_unix_and_acl_users() -> None:

@@ -215,6 +215,9 @@ class Pool(Redis):
         self.connect_timeout = connect_timeout
         self._slots: list[Connection | None] = [None] * pool_size
         self._at: dict[Connection, RedisAddress] = {}
+        # Handshake errors said at ERROR since the last handshake that worked: each once per
+        # outage (a wrong password would otherwise be an ERROR line per retry, several a second).
+        self._handshake_errors_said: set[str] = set()
         self._changed = trio.Event()
         self.on_state_change = None
 
@@ -276,9 +279,12 @@ class Pool(Redis):
             try:
                 await handshake(conn, address)
             except Exception as exc:
-                log.error("redis handshake failed: %s", exc)
+                level = logging.DEBUG if str(exc) in self._handshake_errors_said else logging.ERROR
+                log.log(level, "redis handshake failed: %s", exc)
+                self._handshake_errors_said.add(str(exc))
                 conn.close(f"handshake failed: {exc}")
             else:
+                self._handshake_errors_said.clear()
                 self._at[conn] = address
                 self._slot_changed(index, conn)
                 backoff.reset()

@@ -24,16 +24,33 @@ def test_two_instances_behind_the_example_nginx_config_share_events_and_survive_
     assert "reached bob on the other instance" in run.stdout
     assert "got the event made meanwhile" in run.stdout
     assert "not its query" in run.stdout
+    # docs/calendar.md: publish /calendar/ only; its token is the path, kept out of the log
+    assert "a calendar feed came through nginx's /calendar/, logged without its token" in run.stdout
 
 
 def test_the_example_config_is_rendered_with_the_given_ports(tmp_path: Path) -> None:
     from check import EXAMPLE, render_config
 
-    text = render_config(EXAMPLE.read_text(), 9999, [7001, 7002], tmp_path)
+    text = render_config(EXAMPLE.read_text(), 9999, [7001, 7002], tmp_path, [7101, 7102])
     assert "listen 127.0.0.1:9999;" in text
-    assert text.count("server 127.0.0.1:") == 2 and "127.0.0.1:7002 max_fails=1" in text
+    assert text.count("server 127.0.0.1:") == 4 and "127.0.0.1:7002 max_fails=1" in text
+    feeds = text[text.index("upstream roomful_meetings_feeds") :]
+    assert "127.0.0.1:7101 max_fails=1" in feeds and "127.0.0.1:7102 max_fails=1" in feeds
     assert "least_conn" in text and "proxy_set_header Upgrade $http_upgrade" in text
     assert f"access_log {tmp_path}/roomful-meetings.access.log roomful_no_query;" in text
+
+
+def test_the_feed_log_format_leaves_the_token_in_the_path_out() -> None:
+    """A calendar feed's secret is its path (/calendar/<token>.ics): the /calendar/
+    location logs with a format that has no variable holding the path."""
+    from check import EXAMPLE
+
+    text = EXAMPLE.read_text()
+    log_format = text[text.index("log_format roomful_feed") : text.index("upstream roomful_meetings")]
+    for leaky in ("$uri", "$request ", "$request_uri", "$document_uri", '$request"', "$request'"):
+        assert leaky not in log_format, leaky
+    location = text[text.index("location /calendar/") :]
+    assert "roomful_feed;" in location[: location.index("}")]
 
 
 def test_the_example_access_log_format_leaves_the_query_string_out() -> None:

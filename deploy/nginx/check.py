@@ -12,7 +12,8 @@ rewritten to free ones. Then, all through nginx:
 2. a meeting alice creates reaches bob, connected to another instance;
 3. bob's instance is stopped with SIGTERM: bob's client reconnects through nginx to
    another instance with since=, and an event made meanwhile still reaches him once;
-4. a browser-style connection with ?token= is logged by nginx without its query string.
+4. a browser-style connection with ?token= is logged by nginx without its query string;
+5. a calendar feed is fetched through /calendar/ and logged without its token.
 
 Prints what it checks and exits 1 on the first failure. tests/test_deploy.py runs it when
 nginx is installed.
@@ -31,6 +32,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 import trio
 from trio_websocket import open_websocket_url
@@ -53,15 +55,21 @@ def nginx_binary() -> str | None:
     )
 
 
-def with_upstreams(example: str, addresses: list[str]) -> str:
-    """The example with its upstream servers replaced by these host:port addresses."""
-    servers = "\n".join(f"    server {address} max_fails=1 fail_timeout=5s;" for address in addresses)
-    return re.sub(r"(    server 127\.0\.0\.1:\d+ [^\n]*\n)+", servers + "\n", example, count=1)
+def with_upstreams(example: str, addresses: list[str], feed_addresses: list[str] | None = None) -> str:
+    """The example with its upstream servers replaced by these host:port addresses: the
+    websocket ports (808x), and the --http-port of each (908x) when given."""
+    for port_prefix, given in (("808", addresses), ("908", feed_addresses)):
+        if given is not None:
+            servers = "\n".join(f"    server {address} max_fails=1 fail_timeout=5s;" for address in given)
+            pattern = rf"(    server 127\.0\.0\.1:{port_prefix}\d [^\n]*\n)+"
+            example = re.sub(pattern, servers + "\n", example, count=1)
+    return example
 
 
 # compose.yaml runs the example with its two instances as upstreams; a test keeps the file equal
 # to this (`python deploy/nginx/check.py --compose-config > deploy/compose/nginx.conf`).
 COMPOSE_UPSTREAMS: Final = ["meetings-1:8765", "meetings-2:8765"]
+COMPOSE_FEED_UPSTREAMS: Final = ["meetings-1:9765", "meetings-2:9765"]
 COMPOSE_HEADER: Final = (
     "# Generated from deploy/nginx/roomful-meetings.conf for compose.yaml (its upstreams are the\n"
     "# compose services): python deploy/nginx/check.py --compose-config > deploy/compose/nginx.conf\n"
@@ -69,12 +77,15 @@ COMPOSE_HEADER: Final = (
 
 
 def compose_config() -> str:
-    return COMPOSE_HEADER + with_upstreams(EXAMPLE.read_text(), COMPOSE_UPSTREAMS)
+    return COMPOSE_HEADER + with_upstreams(EXAMPLE.read_text(), COMPOSE_UPSTREAMS, COMPOSE_FEED_UPSTREAMS)
 
 
-def render_config(example: str, listen: int, instances: list[int], folder: Path) -> str:
+def render_config(
+    example: str, listen: int, instances: list[int], folder: Path, http_ports: list[int] | None = None
+) -> str:
     """The example with our ports, wrapped in a minimal nginx.conf that runs unprivileged."""
-    body = with_upstreams(example, [f"127.0.0.1:{port}" for port in instances])
+    feeds = None if http_ports is None else [f"127.0.0.1:{port}" for port in http_ports]
+    body = with_upstreams(example, [f"127.0.0.1:{port}" for port in instances], feeds)
     body = body.replace("listen 8080;", f"listen 127.0.0.1:{listen};")
     body = body.replace("/var/log/nginx/", f"{folder}/")
     temp = "\n".join(
@@ -188,6 +199,23 @@ async def run_checks(
     async with open_websocket_url(f"{url}/browser?token={token('carol')}") as browser:
         assert '"connection:ready"' in await browser.get_message()
     await check_access_log(folder)
+    await check_feed(url, folder)
+
+
+async def check_feed(url: str, folder: Path) -> None:
+    """A calendar feed is served through nginx's /calendar/, and its token (the path) does
+    not reach the access log."""
+    async with open_client(url, lambda: token("alice")) as alice:
+        feed_path = urlsplit(await alice.get_calendar_feed()).path
+    status, body = await http_get(int(url.rsplit(":", 1)[1]), feed_path)
+    assert status == 200 and "BEGIN:VCALENDAR" in body, (status, body[:200])
+    feed_token = feed_path.removeprefix("/calendar/").removesuffix(".ics")
+    path = folder / "roomful-meetings.access.log"
+    with trio.fail_after(10):
+        while "/calendar/<token>.ics" not in (log := path.read_text()):  # noqa: ASYNC110 (nginx's file)
+            await trio.sleep(0.05)
+    assert feed_token not in log, log
+    say("a calendar feed came through nginx's /calendar/, logged without its token")
 
 
 async def check_access_log(folder: Path) -> None:
@@ -235,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                 instances.append((port, http_port, start_instance(redis.url, port, http_port, folder)))
             listen = free_port()
             config = folder / "nginx.conf"
-            config.write_text(render_config(EXAMPLE.read_text(), listen, [i[0] for i in instances], folder))
+            ports, http_ports = [i[0] for i in instances], [i[1] for i in instances]
+            config.write_text(render_config(EXAMPLE.read_text(), listen, ports, folder, http_ports))
             test = subprocess.run(
                 [binary, "-t", "-p", str(folder), "-c", str(config)], capture_output=True, text=True
             )

@@ -97,6 +97,8 @@ def test_compose_runs_redis_with_aof_and_noeviction_and_two_instances_behind_ngi
     instances = [services["meetings-1"], services["meetings-2"]]
     for instance in instances:
         assert instance["environment"]["ROOMFUL_REDIS_URL"] == "redis://redis:6379/0"
+        # feed URLs name the address nginx publishes, not http://0.0.0.0:9765
+        assert instance["environment"]["ROOMFUL_PUBLIC_BASE_URL"].endswith(":8080}")
         assert instance["depends_on"]["redis"]["condition"] == "service_healthy"
         grace = int(instance["stop_grace_period"].rstrip("s"))
         assert grace > int(instance["environment"]["ROOMFUL_SHUTDOWN_DEADLINE"])
@@ -112,3 +114,4 @@ def test_the_compose_nginx_config_is_the_shipped_one_with_the_compose_upstreams(
     )
     assert "server meetings-1:8765" in shipped and "server meetings-2:8765" in shipped
     assert "roomful_no_query" in shipped
+    assert "server meetings-1:9765" in shipped and "server meetings-2:9765" in shipped  # /calendar/

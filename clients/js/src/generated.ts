@@ -255,7 +255,7 @@ export interface LegacyMeeting {
 export interface LegacyMeetingChange {
   /** Server limits: maxLength 500. */
   subject?: string | null;
-  /** Server limits: minLength 1, maxLength 128, pattern `^[^:\s\x00-\x1f\x7f-\x9f]+(?![\s\S])`. */
+  /** Server limits: maxLength 128, pattern `^[^:\s\x00-\x1f\x7f-\x9f]*(?![\s\S])`. */
   roomId?: string | null;
   /** Server limits: maxLength 128, pattern `^[^:\s\x00-\x1f\x7f-\x9f]*(?![\s\S])`. */
   propId?: string | null;
@@ -281,7 +281,7 @@ export interface LegacyMeetingIn {
   /** Server limits: minLength 1, maxLength 128, pattern `^[^:\s\x00-\x1f\x7f-\x9f]+(?![\s\S])`. */
   roomId: string;
   /** Server limits: maxLength 128, pattern `^[^:\s\x00-\x1f\x7f-\x9f]*(?![\s\S])`. */
-  propId?: string;
+  propId?: string | null;
   color?: RGBA | null;
   /** Server limits: maxItems 10000, minLength 1, maxLength 128, pattern `^[^:\s\x00-\x1f\x7f-\x9f]+(?![\s\S])`. */
   invitedUserIds?: string[] | null;

@@ -857,3 +857,44 @@ async def test_an_instance_change_racing_the_deletion_of_its_room_does_not_annou
         about_instance = [s for s in seen if s[1] == instance]
         assert about_instance, seen
         assert about_instance[-1][2] is False, (seen, answered["meeting"]["isValid"])
+
+
+SERIES_ON_THE_LAST_DAY = [
+    pytest.param(
+        meeting(
+            "9998-12-31T09:00:00Z",
+            "9998-12-31T10:00:00Z",
+            invited=[],
+            recurrence={"rule": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA,SU;BYSETPOS=1,-1", "timeZone": "UTC"},
+        ),
+        None,
+        id="create-weekly-bysetpos",
+    ),
+    pytest.param(
+        meeting(
+            "9998-12-31T09:00:00Z",
+            "9998-12-31T10:00:00Z",
+            invited=[],
+            recurrence={"rule": "FREQ=DAILY;UNTIL=99991231T235959Z", "timeZone": "UTC"},
+        ),
+        {"subject": "renamed", "rejectConflicts": True},
+        id="update-until-9999-rejectConflicts",
+    ),
+]
+
+
+@pytest.mark.parametrize(("create", "update"), SERIES_ON_THE_LAST_DAY)
+async def test_a_series_on_the_last_accepted_day_can_be_created_and_changed(
+    server: ServerHandle, create: dict[str, Any], update: dict[str, Any] | None
+) -> None:
+    """Alice starts a series on 9998-12-31 (an accepted timestamp): a weekly rule that
+    picks the first and last day of each week, or a daily one until the end of 9999. She
+    can create it and change it with rejectConflicts, like any series."""
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice:
+        await ready(alice)
+        created = await alice.call("meeting:createMeeting", create)
+        if update is not None:
+            await alice.call(
+                "meeting:updateMeeting", {"meetingId": created["meeting"]["meetingId"], **update}
+            )

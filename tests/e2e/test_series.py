@@ -984,3 +984,30 @@ async def test_an_invitation_ending_in_year_9999_leaves_the_invitees_counts_read
         assert counts[-1]["startDate"] == "9998-12-31T00:00:00+00:00"
         today = await bob.call("meeting:listUserMeetingCounts", {"localDateNow": "2026-12-07T10:00:00Z"})
         assert today["meetingCounts"] == []
+
+
+async def test_a_calendar_full_of_series_is_listed_at_once(start_server: StartServer) -> None:
+    """Mallory invites Bob to 2000 daily stand-ups (no consent is needed to invite). Bob's
+    year still lists at once: the first 1000 meetings in order (his own 09:00 meeting,
+    then the stand-ups' first day by id), with hasMore."""
+    server = await start_server(rate_per_second=100_000.0, rate_burst=100_000)  # to set up fast
+    await seed(server)
+    async with connect(server.url, token("alice")) as mallory, connect(server.url, token("bob")) as bob:
+        await ready(bob)
+        daily = {"rule": "FREQ=DAILY", "timeZone": "Europe/London"}
+        standup = meeting("2030-03-04T10:00:00Z", "2030-03-04T10:30:00Z", invited=["bob"], recurrence=daily)
+        for _ in range(2000):
+            await mallory.call("meeting:createMeeting", standup)
+        own = await bob.call(
+            "meeting:createMeeting", meeting("2030-03-04T09:00:00Z", "2030-03-04T09:30:00Z", invited=[])
+        )
+        year = {"startDate": "2030-03-04T00:00:00Z", "endDate": "2031-03-04T00:00:00Z"}
+        began = time.perf_counter()
+        reply = await bob.call("meeting:listUserMeetings", year)
+        took = time.perf_counter() - began
+        listed = reply["meetings"]
+        assert len(listed) == 1000 and reply["hasMore"] and took < 1.0, took
+        assert listed[0]["meetingId"] == own["meeting"]["meetingId"]
+        assert {m["startDate"] for m in listed[1:]} == {"2030-03-04T10:00:00Z"}
+        ids = [m["meetingId"] for m in listed[1:]]
+        assert ids == sorted(ids) and all(m["status"] == "received" for m in listed[1:])

@@ -162,15 +162,16 @@ async def count_series_days(
 ) -> None:
     """Add the user's series instances (not declined) in `window` (minutes: the first
     local day's start, the counts' horizon) to per-local-day `counts`, until `wanted` days
-    are complete: windows double in length from a month, so a few expansions answer a
-    page of days, and no series is expanded past the horizon."""
+    are complete: the first window is `wanted` days long (no shorter one can hold them),
+    the next ones double, so a few expansions answer a page of days, and no series is
+    expanded past the horizon."""
     first, horizon = window
     by_user, states = await services.meetings.series.busy_states([uid], first, horizon)
     mine = [states[sid] for sid in by_user.get(uid, [])]
     if not mine:
         return
     last = min(horizon, max((inst.bounds(s.series, s.overrides)[1] or horizon) for s in mine))
-    low, span = first, 31 * 1440
+    low, span = first, max(wanted, 1) * 1440
     while low < last:
         high = min(low + span, last)
         for state in mine:

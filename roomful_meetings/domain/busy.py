@@ -70,11 +70,12 @@ def blocks_any(
     starts = [a for a, _ in intervals]
     longest = max((b - a for a, b in intervals), default=0)
     for entry in entries:
-        if entry.level < BLOCKING or is_own(entry.meeting_id, ignore):
+        if entry.level < BLOCKING:
             continue
-        # only intervals starting in (entry.start - longest, entry.end) can overlap it
+        # only intervals starting in (entry.start - longest, entry.end) can overlap it; the
+        # id is looked at only then (a user in many series has hundreds of thousands)
         low, high = bisect_right(starts, entry.start - longest), bisect_left(starts, entry.end)
-        if any(b > entry.start for _, b in intervals[low:high]):
+        if any(b > entry.start for _, b in intervals[low:high]) and not is_own(entry.meeting_id, ignore):
             return True
     return False
 

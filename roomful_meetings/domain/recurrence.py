@@ -211,7 +211,7 @@ def _walls(series: Series, wall_from: datetime, wall_to: datetime, budget: int) 
     cut_key = _period_key(rule, first.date()) if rule.freq == "WEEKLY" else None
     group: list[datetime] = []
     group_key: int | None = None
-    for candidate in _candidates(rule, limits, dtstart):
+    for candidate in _until_the_calendar_ends(_candidates(rule, limits, dtstart)):
         budget -= 1
         key = _period_key(rule, candidate.date())
         if key != group_key:
@@ -224,6 +224,16 @@ def _walls(series: Series, wall_from: datetime, wall_to: datetime, budget: int) 
         if _passes(rule, limits, candidate.date()):
             group.append(candidate)
     yield from _select(rule, group, first)
+
+
+def _until_the_calendar_ends(candidates: Iterator[datetime]) -> Iterator[datetime]:
+    """dateutil's candidates until it steps past datetime's last year: it looks for the
+    next period's candidate to close the last one (a weekly or yearly rule near 9999-12-31)
+    and raises there; no occurrence lies beyond, so that is the end of the rule."""
+    try:
+        yield from candidates
+    except (ValueError, OverflowError):
+        return
 
 
 def _select(rule: Rule, group: list[datetime], first: datetime) -> list[datetime]:
@@ -267,16 +277,18 @@ def starts_between(series: Series, low: int, high: int) -> tuple[int, ...]:
     if series.rule.count is not None:
         every = _counted(series)
         return every[bisect.bisect_left(every, low) : bisect.bisect_left(every, high)]
-    upper = min(high, MAX_MINUTE) if series.rule.until is None else min(high, series.rule.until + 1)
+    # An UNTIL up to the end of 9999 is accepted; occurrences still end at MAX_MINUTE (a
+    # later instant is no wall time of a zone behind UTC: year 10000).
+    until = MAX_MINUTE if series.rule.until is None else series.rule.until + 1
+    upper = min(high, until, MAX_MINUTE)
     if upper <= max(low, series.start):
         return ()
     margin = timedelta(days=2)  # wall clocks and instants differ by less than a day
-    wall_from, wall_to = (
-        _wall(series.zone, max(low, series.start)) - margin,
-        _wall(series.zone, upper) + margin,
-    )
-    if wall_to.year > 9998:
-        wall_to = datetime(9999, 12, 31)
+    wall_from = _wall(series.zone, max(low, series.start)) - margin
+    # MAX_MINUTE is a wall time before 9999-12-02 in every zone, so the margin stays in
+    # the calendar (clamping every window in 9999 to 9999-12-31 instead made each of them
+    # expand to the end of the year).
+    wall_to = _wall(series.zone, upper) + margin
     out = []
     budget = 2 * ((upper - low) // 1440 + 800)  # a candidate per day at most, plus slack
     for wall in _walls(series, wall_from, wall_to, budget):

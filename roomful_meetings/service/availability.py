@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from roomful_meetings.domain import availability as rules
 from roomful_meetings.domain.bitmaps import runs, to_bytes
@@ -44,6 +44,15 @@ from roomful_meetings.service.series import count_series_days
 from roomful_meetings.storage.availability import ZoneRecord
 
 routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
+
+# How far ahead listUserMeetingCounts looks: the local days from localDateNow's on, ten
+# years' worth (3653 days hold any ten years). Counting a series means expanding its rule
+# day by day up to the days asked for; without a bound a sparse rule (29 February on a
+# Monday) or a large `offset` made one request expand centuries, seconds of CPU during
+# which the instance served no one else. Within the horizon a series costs a few
+# milliseconds at worst. docs/protocol.md says so.
+COUNTS_HORIZON_DAYS: Final = 3653
+_LAST_DATE: Final = date(9999, 1, 1)  # END_MINUTE's date: the last local day any zone starts
 
 
 def now_minute() -> int:
@@ -282,6 +291,14 @@ async def slots_for_month(services: Services, caller: Caller, data: p.SlotQuery)
     return await time_slots(services, caller, data, *month_bounds(day), zone)
 
 
+def counts_horizon(zone: str, first: LocalDay) -> int:
+    """The end of the days counts look at: COUNTS_HORIZON_DAYS local days from `first`, and
+    never past END_MINUTE (after it a zone's local days are no longer dates)."""
+    if (_LAST_DATE - first.date).days <= COUNTS_HORIZON_DAYS:
+        return END_MINUTE
+    return min(local_day(zone, first.date + timedelta(days=COUNTS_HORIZON_DAYS)).start, END_MINUTE)
+
+
 @routes.endpoint(
     "meeting:listUserMeetingCounts",
     p.CountsQuery,
@@ -292,15 +309,17 @@ async def meeting_counts(services: Services, caller: Caller, data: p.CountsQuery
     minute = to_minute(data.localDateNow, "data.localDateNow")
     zone = await caller_zone(services, caller, data.timeZone, data.localDateNow)
     first = local_day(zone, local_date_of(zone, minute))
+    horizon = counts_horizon(zone, first)
     _users, busy = await services.availability.inputs([caller.user_id], first.start, None, default_zone=zone)
     counts: Counter[date] = Counter()
     for start, end in zip(busy[::2], busy[1::2], strict=True):
         # Meetings stored before timestamps were bounded may end after END_MINUTE, where
         # the local days of a zone ahead of UTC are no longer dates: they count up to it.
-        low, high = max(start, first.start), min(end, END_MINUTE)
+        low, high = max(start, first.start), min(end, horizon)
         for day in days_between(zone, low, high) if low < high else ():
             counts[day.date] += 1
-    await count_series_days(services, caller.user_id, zone, first.start, counts, data.offset + data.size)
+    wanted = data.offset + data.size
+    await count_series_days(services, caller.user_id, zone, (first.start, horizon), counts, wanted)
     chosen = sorted(counts)[data.offset : data.offset + data.size]
     out = []
     for day_date in chosen:

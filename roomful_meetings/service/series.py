@@ -7,21 +7,23 @@ the request carries `recurrence` or `scope`, or the storage says the meeting is 
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import msgspec
 
 from roomful_meetings.domain import instances as inst
-from roomful_meetings.domain.recurrence import (
-    MAX_MINUTE,
-    Series,
-    check_series,
-    parse_instance_id,
-)
+from roomful_meetings.domain.recurrence import Series, check_series, instance_id, parse_instance_id
 from roomful_meetings.domain.rrule import parse_rule
-from roomful_meetings.domain.zones import FIXED_OFFSET, days_between, is_valid_zone, local_day, stored_zone
+from roomful_meetings.domain.zones import (
+    FIXED_OFFSET,
+    days_between,
+    is_valid_zone,
+    local_date_of,
+    stored_zone,
+)
 from roomful_meetings.errors import BadRequest, NotFound
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.service.context import Caller, Services
@@ -107,43 +109,79 @@ def with_instances(
     page: MeetingPage, caller: Caller, start: int, end: int, limit: int
 ) -> tuple[list[msgspec.Raw], bool]:
     """The page's single meetings and its series' instances in [start, end), ordered by
-    start, at most `limit` (hasMore when more overlap)."""
+    start, ties by meeting id (as the single meetings are), at most `limit` (hasMore when
+    more overlap).
+
+    Only the instances that make the reply become meeting objects: the others are found
+    as (start, original start) pairs, in windows that double from a week, until the
+    windows hold more than `limit` meetings (later ones cannot come first) or reach `end`.
+    A user invited to 2000 daily series lists a year in milliseconds, not seconds."""
     if not page.series:
         return page.meetings, page.has_more
-    # Ordered as the single meetings are: by start, ties by meeting id. Every startDate is
-    # written by format_utc, so the texts order as the instants do.
-    items: list[tuple[tuple[str, str], msgspec.Raw]] = []
+    singles = []
     for raw in page.meetings:
         key = _order_decoder.decode(raw)
-        items.append(((key.startDate, key.meetingId), raw))
-    for obj, state in page.series:
-        for orig, _, _ in inst.instances(state, start, end)[: limit + 1]:
-            item = {"userId": caller.user_id, "status": inst.status(state, orig, caller.user_id)}
-            item.update(inst.instance_object(obj, state, orig))
-            items.append(((item["startDate"], item["meetingId"]), msgspec.Raw(msgspec.json.encode(item))))
-    items.sort(key=lambda pair: pair[0])
-    return [m for _, m in items[:limit]], page.has_more or len(items) > limit
+        # A stored startDate, written by format_utc (a UTC text to the minute); not held to
+        # the accepted range: meetings stored before it was bounded may lie beyond it.
+        singles.append((int(datetime.fromisoformat(key.startDate).timestamp()) // 60, key.meetingId, raw))
+    found: list[tuple[int, int, int]] = []  # (start, which series, original start)
+    low, span = start, 7 * 1440
+    while True:
+        high = min(low + span, end)
+        for which, (_, state) in enumerate(page.series):
+            # A series' instances after its first limit + 1 cannot make the reply.
+            for orig, begins, _ in inst.instances(state, low, high)[: limit + 1]:
+                if begins >= low or low == start:  # one that began earlier was found then
+                    found.append((begins, which, orig))
+        known = len(found) + sum(1 for single in singles if single[0] < high)
+        if high >= end or known > limit:
+            break
+        low, span = high, span * 2
+    starts = [single[0] for single in singles] + [item[0] for item in found]
+    cut = heapq.nsmallest(limit, starts)[-1] if len(starts) > limit else end
+    # Ids only for the meetings up to the last start that can make the reply.
+    ranked: list[tuple[int, str, msgspec.Raw | tuple[int, int]]] = [s for s in singles if s[0] <= cut]
+    for begins, which, orig in found:
+        if begins <= cut:
+            ranked.append((begins, instance_id(page.series[which][1].sid, orig), (which, orig)))
+    ranked.sort(key=lambda item: item[:2])
+    out = []
+    for _, _, made in ranked[:limit]:
+        if isinstance(made, msgspec.Raw):
+            out.append(made)
+            continue
+        obj, state = page.series[made[0]]
+        item = {"userId": caller.user_id, "status": inst.status(state, made[1], caller.user_id)}
+        item.update(inst.instance_object(obj, state, made[1]))
+        out.append(msgspec.Raw(msgspec.json.encode(item)))
+    return out, page.has_more or len(starts) > limit
 
 
 async def count_series_days(
-    services: Services, uid: str, zone: str, first: int, counts: Counter[date], wanted: int
+    services: Services, uid: str, zone: str, window: tuple[int, int], counts: Counter[date], wanted: int
 ) -> None:
-    """Add the user's series instances (not declined) to per-local-day `counts`, from
-    minute `first` on, until `wanted` days are complete: windows double in length, so a
-    never-ending series costs a handful of expansions, never a scan to year 9999."""
-    by_user, states = await services.meetings.series.busy_states([uid], first, MAX_MINUTE)
+    """Add the user's series instances (not declined) in `window` (minutes: the first
+    local day's start, the counts' horizon) to per-local-day `counts`, until `wanted` days
+    are complete: the first window is `wanted` days long (no shorter one can hold them),
+    the next ones double, so a few expansions answer a page of days, and no series is
+    expanded past the horizon."""
+    first, horizon = window
+    by_user, states = await services.meetings.series.busy_states([uid], first, horizon)
     mine = [states[sid] for sid in by_user.get(uid, [])]
     if not mine:
         return
-    low, span = first, 366 * 1440
-    last = max((inst.bounds(s.series, s.overrides)[1] or MAX_MINUTE) for s in mine)
-    while low < min(last, MAX_MINUTE):
-        high = min(low + span, MAX_MINUTE)
+    last = min(horizon, max((inst.bounds(s.series, s.overrides)[1] or horizon) for s in mine))
+    low, span = first, max(wanted, 1) * 1440
+    while low < last:
+        high = min(low + span, last)
         for state in mine:
             for _, begins, ends in inst.busy(state, uid, low, high):
                 if begins >= low or low == first:
-                    for day in days_between(zone, max(begins, first), ends):
+                    for day in days_between(zone, max(begins, first), min(ends, horizon)):
                         counts[day.date] += 1
-        if sum(1 for day in counts if local_day(zone, day).end <= high) >= wanted:
+        # The days before high's are complete: no later instance reaches back into them.
+        # Dates compare without a LocalDay each (that cost ~25 us a day, every window).
+        complete = local_date_of(zone, high)
+        if sum(1 for day in counts if day < complete) >= wanted:
             return
         low, span = high, span * 2

@@ -281,3 +281,29 @@ def test_the_bysetpos_hint_is_given_only_where_bysetpos_is_the_reason() -> None:
     with pytest.raises(BadRequest) as refused:
         check_series(series)
     assert "is not an occurrence" in refused.value.message and "BYSETPOS" not in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "zone"),
+    [
+        ("FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA,SU;BYSETPOS=1,-1", "UTC"),
+        ("FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA,SU;BYSETPOS=1,-1;COUNT=1000", "Etc/GMT+12"),
+        ("FREQ=DAILY;UNTIL=99991231T235959Z", "UTC"),
+        ("FREQ=DAILY;UNTIL=99991231T235959Z", "Etc/GMT+12"),
+        ("FREQ=YEARLY", "Pacific/Kiritimati"),
+    ],
+)
+def test_a_series_starting_on_the_last_accepted_day_expands_to_the_end_of_the_calendar(
+    text: str, zone: str
+) -> None:
+    """A series may start on 9998-12-31 (the last accepted day): it is valid, and every
+    window over it, up to any instant, lists its occurrences up to the end of the calendar
+    instead of failing where python-dateutil steps into year 10000."""
+    start = minute("9998-12-31T09:00:00+00:00")
+    series = Series(parse_rule(text, "r"), zone, start, 60)
+    check_series(series)
+    everything = starts_between(series, start, 2**40)
+    assert everything[0] == start and everything == tuple(sorted(everything))
+    assert starts_between(series, start + 300 * 1440, start + 400 * 1440) == tuple(
+        m for m in everything if start + 300 * 1440 <= m < start + 400 * 1440
+    )

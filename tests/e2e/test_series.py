@@ -857,3 +857,157 @@ async def test_an_instance_change_racing_the_deletion_of_its_room_does_not_annou
         about_instance = [s for s in seen if s[1] == instance]
         assert about_instance, seen
         assert about_instance[-1][2] is False, (seen, answered["meeting"]["isValid"])
+
+
+SERIES_ON_THE_LAST_DAY = [
+    pytest.param(
+        meeting(
+            "9998-12-31T09:00:00Z",
+            "9998-12-31T10:00:00Z",
+            invited=[],
+            recurrence={"rule": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA,SU;BYSETPOS=1,-1", "timeZone": "UTC"},
+        ),
+        None,
+        id="create-weekly-bysetpos",
+    ),
+    pytest.param(
+        meeting(
+            "9998-12-31T09:00:00Z",
+            "9998-12-31T10:00:00Z",
+            invited=[],
+            recurrence={"rule": "FREQ=DAILY;UNTIL=99991231T235959Z", "timeZone": "UTC"},
+        ),
+        {"subject": "renamed", "rejectConflicts": True},
+        id="update-until-9999-rejectConflicts",
+    ),
+]
+
+
+@pytest.mark.parametrize(("create", "update"), SERIES_ON_THE_LAST_DAY)
+async def test_a_series_on_the_last_accepted_day_can_be_created_and_changed(
+    server: ServerHandle, create: dict[str, Any], update: dict[str, Any] | None
+) -> None:
+    """Alice starts a series on 9998-12-31 (an accepted timestamp): a weekly rule that
+    picks the first and last day of each week, or a daily one until the end of 9999. She
+    can create it and change it with rejectConflicts, like any series."""
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice:
+        await ready(alice)
+        created = await alice.call("meeting:createMeeting", create)
+        if update is not None:
+            await alice.call(
+                "meeting:updateMeeting", {"meetingId": created["meeting"]["meetingId"], **update}
+            )
+
+
+async def test_counts_of_a_sparse_series_answer_at_once_and_others_are_not_kept_waiting(
+    server: ServerHandle,
+) -> None:
+    """Alice's series meets on every 29 February that is a Monday (every 28 years or so).
+    Her meeting counts for the next 366 days with meetings list the one such day in the ten
+    years they look at, at once; Bob, asking something on the same instance meanwhile, is
+    not kept waiting (an instance is one thread: the rule used to be expanded to 9999)."""
+    await seed(server)
+    minute = random.randrange(60)  # a series no earlier test expanded (expansions are cached)
+    start, end = f"2044-02-29T10:{minute:02d}:00Z", f"2044-02-29T11:{minute:02d}:00Z"
+    rule = {"rule": "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO", "timeZone": "UTC"}
+    async with connect(server.url, token("alice")) as alice, connect(server.url, token("bob")) as bob:
+        await ready(alice)
+        await ready(bob)
+        await alice.call("meeting:createMeeting", meeting(start, end, invited=[], recurrence=rule))
+        took: dict[str, float] = {}
+
+        async def counts() -> None:
+            began = time.perf_counter()
+            query = {"localDateNow": "2036-12-07T10:00:00Z", "size": 366, "timeZone": "UTC"}
+            reply = await alice.call("meeting:listUserMeetingCounts", query)
+            took["counts"] = time.perf_counter() - began
+            assert reply["meetingCounts"] == [
+                {"count": 1, "startDate": "2044-02-29T00:00:00+00:00", "endDate": "2044-03-01T00:00:00+00:00"}
+            ]
+
+        async def bystander() -> None:
+            # The test shares the server's trio loop: how late Bob's answer comes after he
+            # meant to ask is how long that loop (the server instance) was blocked.
+            meant = time.perf_counter() + 0.05
+            await trio.sleep(0.05)
+            with pytest.raises(NotFound):
+                await bob.call("meeting:getMeeting", {"meetingId": "nothing"})
+            took["bob"] = time.perf_counter() - meant
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(counts)
+            nursery.start_soon(bystander)
+    assert took["counts"] < 1.0 and took["bob"] < 1.0, took
+
+
+async def test_meeting_counts_look_ten_years_ahead(server: ServerHandle) -> None:
+    """Alice has a daily stand-up. Her meeting counts page through the 3653 local days from
+    today's on (ten years), each with its stand-up, and no further: a page past them is
+    empty, and answered at once even at the largest offset."""
+    await seed(server)
+    minute = random.randrange(60)
+    daily = {"rule": "FREQ=DAILY", "timeZone": "Europe/London"}
+    created = meeting(f"2030-03-04T09:{minute:02d}:00Z", f"2030-03-04T10:{minute:02d}:00Z", invited=[])
+    async with connect(server.url, token("alice")) as alice:
+        await ready(alice)
+        await alice.call("meeting:createMeeting", {**created, "recurrence": daily})
+        query = {"localDateNow": "2030-03-04T12:00:00Z", "timeZone": "UTC", "size": 366}
+        last = await alice.call("meeting:listUserMeetingCounts", {**query, "offset": 3651})
+        assert [(c["count"], c["startDate"]) for c in last["meetingCounts"]] == [
+            (1, "2040-03-02T00:00:00+00:00"),
+            (1, "2040-03-03T00:00:00+00:00"),
+        ]
+        began = time.perf_counter()
+        beyond = await alice.call("meeting:listUserMeetingCounts", {**query, "offset": 100_000})
+        assert beyond["meetingCounts"] == [] and time.perf_counter() - began < 1.0
+
+
+async def test_an_invitation_ending_in_year_9999_leaves_the_invitees_counts_readable(
+    server: ServerHandle,
+) -> None:
+    """Mallory invites Bob to a yearly, month-long meeting from 9998-11-30 (timestamps run
+    to 9999-01-01). Bob's meeting counts near the end of the calendar show its days up to
+    the last accepted one, never a 500 (its next instance ends on 9999-12-31, whose next
+    local day is no date)."""
+    await seed(server)
+    async with connect(server.url, token("alice")) as mallory, connect(server.url, token("bob")) as bob:
+        await ready(bob)
+        yearly = {"rule": "FREQ=YEARLY", "timeZone": "UTC"}
+        invitation = meeting(
+            "9998-11-30T12:00:00Z", "9998-12-31T12:00:00Z", invited=["bob"], recurrence=yearly
+        )
+        await mallory.call("meeting:createMeeting", invitation)
+        query = {"localDateNow": "9998-12-01T10:00:00Z", "timeZone": "UTC", "size": 366}
+        counts = (await bob.call("meeting:listUserMeetingCounts", query))["meetingCounts"]
+        assert len(counts) == 31 and {c["count"] for c in counts} == {1}
+        assert counts[-1]["startDate"] == "9998-12-31T00:00:00+00:00"
+        today = await bob.call("meeting:listUserMeetingCounts", {"localDateNow": "2026-12-07T10:00:00Z"})
+        assert today["meetingCounts"] == []
+
+
+async def test_a_calendar_full_of_series_is_listed_at_once(start_server: StartServer) -> None:
+    """Mallory invites Bob to 2000 daily stand-ups (no consent is needed to invite). Bob's
+    year still lists at once: the first 1000 meetings in order (his own 09:00 meeting,
+    then the stand-ups' first day by id), with hasMore."""
+    server = await start_server(rate_per_second=100_000.0, rate_burst=100_000)  # to set up fast
+    await seed(server)
+    async with connect(server.url, token("alice")) as mallory, connect(server.url, token("bob")) as bob:
+        await ready(bob)
+        daily = {"rule": "FREQ=DAILY", "timeZone": "Europe/London"}
+        standup = meeting("2030-03-04T10:00:00Z", "2030-03-04T10:30:00Z", invited=["bob"], recurrence=daily)
+        for _ in range(2000):
+            await mallory.call("meeting:createMeeting", standup)
+        own = await bob.call(
+            "meeting:createMeeting", meeting("2030-03-04T09:00:00Z", "2030-03-04T09:30:00Z", invited=[])
+        )
+        year = {"startDate": "2030-03-04T00:00:00Z", "endDate": "2031-03-04T00:00:00Z"}
+        began = time.perf_counter()
+        reply = await bob.call("meeting:listUserMeetings", year)
+        took = time.perf_counter() - began
+        listed = reply["meetings"]
+        assert len(listed) == 1000 and reply["hasMore"] and took < 1.0, took
+        assert listed[0]["meetingId"] == own["meeting"]["meetingId"]
+        assert {m["startDate"] for m in listed[1:]} == {"2030-03-04T10:00:00Z"}
+        ids = [m["meetingId"] for m in listed[1:]]
+        assert ids == sorted(ids) and all(m["status"] == "received" for m in listed[1:])

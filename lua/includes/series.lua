@@ -11,14 +11,14 @@ local function is_series(mkey) return redis.call('HEXISTS', mkey, 'rule') == 1 e
 
 -- What storage/series.py needs to expand a series: {sid, ver, rule, zone, first start,
 -- length, organizer, participant ids JSON, {series status of each participant}, instance
--- hash as a flat list}.
+-- hash as a flat list, the wall time the rule runs from when not the start's own, or ""}.
 local function series_state(sid)
   local mkey = k_meeting(sid)
-  local f = redis.call('HMGET', mkey, 'ver', 'rule', 'tz', 'start', 'len', 'org', 'pids')
+  local f = redis.call('HMGET', mkey, 'ver', 'rule', 'tz', 'start', 'len', 'org', 'pids', 'wall')
   local fields = {}
   for i, uid in ipairs(decode_pids(f[7])) do fields[i] = 's:' .. uid end
   return {sid, f[1], f[2], f[3], f[4], f[5], f[6], f[7], redis.call('HMGET', mkey, unpack(fields)),
-    redis.call('HGETALL', k_series_instances(sid))}
+    redis.call('HGETALL', k_series_instances(sid)), f[8] or ''}
 end
 
 -- The series index score of an end: "inf" for a series that never ends.

@@ -39,7 +39,7 @@ from roomful_meetings.domain.ics import (
     utc_value,
 )
 from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES
-from roomful_meetings.domain.recurrence import is_occurrence
+from roomful_meetings.domain.recurrence import first_wall, is_occurrence
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.domain.vtimezone import change_instants, vtimezone
 from roomful_meetings.domain.zones import zone_info
@@ -339,7 +339,9 @@ def _series_parts(
     """The series' VEVENT but its people (added last), and its people."""
     series = state.series
     master = _event(obj, directory, state.sid, now)
-    master.add("dtstart", minute_time(series.start).astimezone(zone_info(series.zone)))
+    # The wall time the rule runs from (it may lie in a clock change's gap: RFC 5545 3.3.5
+    # reads it moved forward, as the start is).
+    master.add("dtstart", first_wall(series).replace(tzinfo=zone_info(series.zone)))
     master.add("duration", timedelta(minutes=series.length))
     master.add("rrule", series.rule.text())
     cancelled = sorted(c for c in state.cancelled if is_occurrence(series, c))
@@ -366,7 +368,7 @@ def own_instances(
     changes = [minute_of(at) for at, _, _ in change_instants(series.zone, *_days(low, high))]
     if changes:
         zone = zone_info(series.zone)
-        wall = minute_time(series.start).astimezone(zone).time()
+        wall = first_wall(series).time()
         count = len(changes)
         own |= {
             orig

@@ -57,6 +57,15 @@ class Series:
     zone: str
     start: int  # epoch minute of the first occurrence
     length: int  # minutes, the same for every occurrence
+    # The wall time the rule runs from, when it is not `start`'s own: a series split off at
+    # an occurrence that a clock change moved forward (01:30 on the night London skips
+    # 01:00-02:00 is at 02:30 BST) goes on at 01:30, not at 02:30 (contract 9).
+    wall: datetime | None = None
+
+
+def first_wall(series: Series) -> datetime:
+    """The wall time of the first occurrence, as the rule counts it (RFC 5545's DTSTART)."""
+    return series.wall if series.wall is not None else _wall(series.zone, series.start)
 
 
 def instance_id(series_id: str, original_start: int) -> str:
@@ -201,7 +210,7 @@ def _candidates(rule: Rule, limits: tuple[bool, bool, bool], dtstart: datetime) 
 def _walls(series: Series, wall_from: datetime, wall_to: datetime, budget: int) -> Iterator[datetime]:
     """Occurrence wall times in the periods overlapping [wall_from, wall_to] (never before the
     first start), in order; BYSETPOS and the limiting parts applied per period."""
-    first = _wall(series.zone, series.start)
+    first = first_wall(series)
     rule = _explicit(series.rule, first)
     limits = _limits(rule)
     dtstart = datetime.combine(_period_start(rule, first.date(), wall_from.date()), first.time())
@@ -250,7 +259,7 @@ def _made_walls(series: Series) -> tuple[datetime, ...]:
     assert series.rule.count is not None
     out: list[datetime] = []
     far = datetime(9999, 12, 31)
-    for wall in _walls(series, _wall(series.zone, series.start), far, MAX_COUNT_SCAN):
+    for wall in _walls(series, first_wall(series), far, MAX_COUNT_SCAN):
         out.append(wall)
         if len(out) == series.rule.count:
             break
@@ -332,7 +341,27 @@ def occurrences_from(series: Series, minute: int) -> int:
     the new series will count them: a skipped day's wall time after it is made there too,
     one before it is not (Apia's 2011-12-30, which fell on 12-31's instant)."""
     walls = _made_walls(series)
-    return len(walls) - bisect.bisect_left(walls, _wall(series.zone, minute))
+    return len(walls) - bisect.bisect_left(walls, occurrence_wall(series, minute))
+
+
+def occurrence_wall(series: Series, minute: int) -> datetime:
+    """The wall time the rule made for occurrence `minute`: the minute's own, unless a clock
+    change moved it (a wall time in a gap; of two landing on one instant, the later)."""
+    own = _wall(series.zone, minute)
+    near = timedelta(days=2)
+    made = [w for w in _walls(series, own - near, own + near, 2000) if _instant(series.zone, w) == minute]
+    return made[-1] if made else own
+
+
+def going_on(old: Series | None, orig: int, rule: Rule, zone: str, start: int, length: int) -> Series:
+    """The series a change of `old` from its occurrence `orig` on makes: starting at
+    `start`, at the wall time `old` had there when that start and zone stay (a start in a
+    clock change's gap keeps its wall time, and the later occurrences theirs)."""
+    wall = None
+    if old is not None and start == orig and zone == old.zone:
+        made = occurrence_wall(old, orig)
+        wall = None if made == _wall(zone, orig) else made
+    return Series(rule, zone, start, length, wall)
 
 
 def last_end(series: Series) -> int | None:

@@ -21,7 +21,7 @@ import msgspec
 
 from roomful_meetings.domain import instances as inst
 from roomful_meetings.domain.busy import blocks_any
-from roomful_meetings.domain.recurrence import Series, overlapping, parse_instance_id
+from roomful_meetings.domain.recurrence import Series, going_on, overlapping, parse_instance_id
 from roomful_meetings.domain.rrule import parse_rule
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.errors import Conflict, Forbidden, Unavailable
@@ -150,7 +150,7 @@ async def series_times_after(
     base = going_on_rule(old, orig)
     start, end = new_times(data, orig, orig + old.length)
     rule, zone = await rule_and_zone(services, caller, data, base, old.zone)
-    series = Series(rule, zone, start, end - start)
+    series = going_on(old, orig, rule, zone, start, end - start)
     kept = inst.keeps_own_changes(old, orig, base, series)
     after = replace(
         state,

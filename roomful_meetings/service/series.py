@@ -52,6 +52,7 @@ def series_fields(series: Series, overrides: dict[int, Any] | None = None) -> di
         "len": series.length,
         "lo": low,
         "hi": "inf" if high is None else high,
+        "wall": "" if series.wall is None else series.wall.isoformat(timespec="minutes"),
         "j:recurrence": {"rule": series.rule.text(), "timeZone": series.zone},
     }
 

@@ -18,7 +18,13 @@ import msgspec
 
 from roomful_meetings.domain import instances as inst
 from roomful_meetings.domain import meetings as rules
-from roomful_meetings.domain.recurrence import Series, check_series, occurrences_from, starts_between
+from roomful_meetings.domain.recurrence import (
+    Series,
+    check_series,
+    going_on,
+    occurrences_from,
+    starts_between,
+)
 from roomful_meetings.domain.rrule import Rule, parse_rule
 from roomful_meetings.domain.time import format_ms_utc, format_utc, to_minute
 from roomful_meetings.errors import BadRequest, NotFound
@@ -93,7 +99,7 @@ async def update_series(services: Services, caller: Caller, data: p.UpdateMeetin
         rule, zone = await rule_and_zone(
             services, caller, data, old.rule if old else None, old.zone if old else None
         )
-        series = Series(rule, zone, start, end - start)
+        series = going_on(old, start0, rule, zone, start, end - start)
         check_series(series)
         reset = old is None or not inst.keeps_own_changes(old, old.start, old.rule, series)
         fields = {**values, **series_fields(series, {} if reset else dict(overrides))}
@@ -277,7 +283,7 @@ async def split(
             base = going_on_rule(series, orig)
             start, end = new_times(data, orig, orig + series.length)
             rule, zone = await rule_and_zone(services, caller, data, base, series.zone)
-            new = Series(rule, zone, start, end - start)
+            new = going_on(series, orig, rule, zone, start, end - start)
             check_series(new)
             reset = not inst.keeps_own_changes(series, orig, base, new)
             moved = {} if reset else {o: v for o, v in state.overrides.items() if o >= orig}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -52,7 +53,7 @@ def parse_state(scope: str, reply: list[Any]) -> SeriesState:
     if cached is not None and cached.version == version:
         _states.move_to_end((scope, sid))
         return cached
-    _, _, rule, zone, start, length, organizer, pids_json, statuses, flat = reply
+    _, _, rule, zone, start, length, organizer, pids_json, statuses, flat, wall = reply
     pids = tuple(msgspec.json.decode(pids_json, type=list[str]))
     overrides: dict[int, dict[str, Any]] = {}
     cancelled: set[int] = set()
@@ -69,7 +70,13 @@ def parse_state(scope: str, reply: list[Any]) -> SeriesState:
     state = SeriesState(
         sid=sid,
         version=version,
-        series=Series(parse_rule(rule.decode()), zone.decode(), int(start), int(length)),
+        series=Series(
+            parse_rule(rule.decode()),
+            zone.decode(),
+            int(start),
+            int(length),
+            datetime.fromisoformat(wall.decode()) if wall else None,  # lua/includes/series.lua
+        ),
         organizer=organizer.decode(),
         pids=pids,
         statuses={uid: s.decode() for uid, s in zip(pids, statuses, strict=True) if s is not None},

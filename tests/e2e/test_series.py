@@ -1011,3 +1011,45 @@ async def test_a_calendar_full_of_series_is_listed_at_once(start_server: StartSe
         assert {m["startDate"] for m in listed[1:]} == {"2030-03-04T10:00:00Z"}
         ids = [m["meetingId"] for m in listed[1:]]
         assert ids == sorted(ids) and all(m["status"] == "received" for m in listed[1:])
+
+
+@pytest.mark.parametrize("rule", ["FREQ=DAILY", "FREQ=DAILY;COUNT=8"])
+async def test_renaming_from_the_night_the_clocks_go_forward_on_keeps_the_later_meetings_where_they_are(
+    world: ServerHandle, rule: str
+) -> None:
+    """A 01:30 London daily check (contract 9: "a 09:00 meeting stays at 09:00 local
+    across clock changes"; "a wall time that does not exist that day moves forward by the
+    length of the gap", so 28 March 2027's is at 02:30 BST = 01:30Z). Alice cancels the
+    30th, then renames "this and following" from the 28th. Only the subject changes: the
+    later checks stay at 01:30 local (00:30Z), the 30th stays cancelled (the new series
+    takes over "cancellations"), and a COUNT=8 series still has 8 instances."""
+    daily = meeting(
+        "2027-03-26T01:30:00Z",
+        "2027-03-26T02:00:00Z",
+        invited=["bob"],
+        subject="Night check",
+        recurrence={"rule": rule, "timeZone": "Europe/London"},
+    )
+    window = ("2027-03-25T00:00:00Z", "2027-04-10T00:00:00Z")
+    async with connect(world.url, token("alice")) as alice:
+        sid = (await alice.call("meeting:createMeeting", daily))["meeting"]["meetingId"]
+        await alice.call("meeting:deleteMeeting", {"meetingId": f"{sid}_20270330T0030Z"})
+        before = [m["startDate"] for m in await listed(alice, *window)]
+        assert before[:5] == [
+            "2027-03-26T01:30:00Z",
+            "2027-03-27T01:30:00Z",
+            "2027-03-28T01:30:00Z",  # 01:30 GMT does not exist that night: 02:30 BST
+            "2027-03-29T00:30:00Z",  # 01:30 BST
+            "2027-03-31T00:30:00Z",  # the 30th is cancelled
+        ]
+        split = await alice.call(
+            "meeting:updateMeeting",
+            {"meetingId": f"{sid}_20270328T0130Z", "scope": "following", "subject": "Night ops"},
+        )
+        after = await listed(alice, *window)
+        assert [m["startDate"] for m in after] == before
+        assert [m["subject"] for m in after][2:] == ["Night ops"] * (len(before) - 2)
+        # and the new series, changed as a whole, still runs at 01:30 local
+        new_id = split["meeting"]["meetingId"]
+        await alice.call("meeting:updateMeeting", {"meetingId": new_id, "description": "rota"})
+        assert [m["startDate"] for m in await listed(alice, *window)] == before

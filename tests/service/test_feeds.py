@@ -360,6 +360,34 @@ async def test_the_expansion_equals_the_listing(services: Services) -> None:
     assert len(expand(body, start, end)) == 9
 
 
+async def test_a_series_split_off_on_the_night_the_clocks_go_forward_expands_as_listed(
+    services: Services,
+) -> None:
+    """A 01:30 London daily series split "this and following" from 2031-03-30, the night
+    01:00-02:00 does not exist (that day's meeting is at 02:30 BST): the new series' DTSTART
+    is 01:30 local (read moved forward, RFC 5545 3.3.5), and its later days stay at 01:30."""
+    services = with_base(services)
+    daily = await create(
+        services,
+        ALICE,
+        subject="Night check",
+        startDate=datetime(2031, 3, 28, 1, 30, tzinfo=UTC),
+        endDate=datetime(2031, 3, 28, 2, tzinfo=UTC),
+        recurrence={"rule": "FREQ=DAILY;COUNT=8", "timeZone": "Europe/London"},
+    )
+    split = p.UpdateMeeting(
+        meetingId=f"{daily['meetingId']}_20310330T0130Z", subject="Night ops", scope="following"
+    )
+    await meetings.update_meeting(services, ALICE, split)
+    body = await render(services, (await feeds.get_calendar_feed(services, BOB, p.Empty())).url)
+    assert body is not None and b"DTSTART;TZID=Europe/London:20310330T013000" in body
+    start, end = datetime(2031, 3, 27, tzinfo=UTC), datetime(2031, 4, 10, tzinfo=UTC)
+    shown = expand(body, start, end)
+    assert shown == await listed(services, BOB, start, end)
+    assert [(at.day, at.hour) for at, _, _ in shown] == [(28, 1), (29, 1), (30, 1), *((d, 0) for d in range(31, 32)),
+                                                         *((d, 0) for d in range(1, 5))]  # fmt: skip
+
+
 async def test_a_long_instance_begun_before_the_feed_across_a_clock_change_ends_as_listed(
     services: Services,
 ) -> None:

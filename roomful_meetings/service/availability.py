@@ -156,12 +156,21 @@ def in_request_zone(
     return {**users, caller.user_id: dataclasses.replace(own, zone=zone)}
 
 
+def callers_own(
+    users: dict[str, rules.UserAvailability], caller: Caller, zone: str
+) -> rules.UserAvailability:
+    """The caller's settings in the request's zone; with no profile (erased while still
+    connected) nothing is set: available all day (contract 5)."""
+    own = in_request_zone(users, caller, zone).get(caller.user_id)
+    return own if own is not None else rules.UserAvailability(zone, {}, {})
+
+
 async def own_availability(
     services: Services, caller: Caller, zone: str, first: date, last: date
 ) -> AvailabilityReply:
     start, end = local_day(zone, first).start, local_day(zone, last).start
     users, _busy = await services.availability.inputs([caller.user_id], start, end, default_zone=zone)
-    bits = rules.window_bits(in_request_zone(users, caller, zone)[caller.user_id], start, end)
+    bits = rules.window_bits(callers_own(users, caller, zone), start, end)
     return AvailabilityReply(available(zone, [(start + a, start + b) for a, b in runs(bits)], start, end))
 
 
@@ -223,7 +232,7 @@ async def availability_pattern(services: Services, caller: Caller, data: p.Local
     users, _busy = await services.availability.inputs(
         [caller.user_id], week[0].start, week[0].start, default_zone=zone
     )
-    user = users[caller.user_id]
+    user = callers_own(users, caller, zone)
     entries = []
     for weekday, local in enumerate(week):
         weekly = user.pattern.get(weekday)

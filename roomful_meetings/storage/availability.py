@@ -336,7 +336,7 @@ class AvailabilityStore(Store):
         replies = await self.run("read_availability", keys, [start, "inf" if end is None else end, *uids])
         for raw_uid, version, pattern, days in replies:
             uid = raw_uid.decode()
-            day_key_start = len(self.keys.user(uid)) + len(":day:")
+            day_key_start = len(f"{self.keys.user(uid)}:day:".encode())  # bytes: ids need not be ASCII
             out[uid] = bitmaps = Bitmaps(
                 version=version,
                 pattern={int(pattern[i]): from_bytes(pattern[i + 1]) for i in range(0, len(pattern), 2)},

@@ -360,3 +360,67 @@ async def test_a_caller_without_a_zone_is_read_at_the_offset_of_the_request(worl
         read = await nina.call("meeting:getUserAvailabilityForDay", day)
         assert spans_of(read["availability"]["dates"]) == spans_of(week[3]["dates"])
         assert spans_of(week[3]["dates"]) == [("2031-06-11T09:00:00+02:00", "2031-06-11T17:00:00+02:00")]
+
+
+KATHMANDU_WEDNESDAY = "2031-01-08T12:00:00+05:45"
+
+
+def day_setting(start: str, end: str, local: str) -> dict[str, Any]:
+    return {
+        "availability": {"status": "Available", "dates": [{"startDate": start, "endDate": end}]},
+        "localDate": local,
+    }
+
+
+async def test_a_user_whose_id_is_not_ascii_can_set_a_day_and_be_searched(world: ServerHandle) -> None:
+    # Ids are 1-128 characters without ':', white space or control characters: "josé" is one,
+    # and his day settings are read back as his (the stored key is bytes, not characters).
+    async with (
+        connect(world.url, token("josé", zoneinfo="Asia/Kathmandu")) as jose,
+        connect(world.url, token("bob", zoneinfo="Pacific/Chatham")) as bob,
+    ):
+        await jose.call(
+            "meeting:setUserAvailability",
+            day_setting("2031-01-08T09:00:00+05:45", "2031-01-08T17:00:00+05:45", KATHMANDU_WEDNESDAY),
+        )
+        own = await jose.call("meeting:getUserAvailabilityForDay", {"localDate": KATHMANDU_WEDNESDAY})
+        assert own["availability"]["dates"] == [
+            {"startDate": "2031-01-08T09:00:00+05:45", "endDate": "2031-01-08T17:00:00+05:45"}
+        ]
+        found = await bob.call(
+            "meeting:getTimeSlotsForMeeting",
+            {
+                "users": [{"roomful": "josé"}],
+                "localDate": KATHMANDU_WEDNESDAY,
+                "timeZone": "Asia/Kathmandu",
+                "includeSelf": False,
+            },
+        )
+        assert found["availableTimeSlots"] == own["availability"]["dates"]
+        # the same read sits under findMeetingTimes and rejectConflicts
+        await bob.call(
+            "meeting:createMeeting",
+            meeting("2031-01-08T04:00:00Z", "2031-01-08T04:30:00Z", invited=["josé"], rejectConflicts=True),
+        )
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "meeting:getUserAvailabilityForDay",
+        "meeting:getUserAvailabilityForWeek",
+        "meeting:getUserAvailabilityForMonth",
+        "meeting:getUserAvailabilityPattern",
+    ],
+)
+async def test_a_user_erased_while_connected_reads_their_availability_without_a_500(
+    world: ServerHandle, endpoint: str
+) -> None:
+    # admin:deleteUser erases the profile and availability (contract 7); the open connection
+    # goes on, and its reads answer: with nothing stored the user is available all day
+    # (contract 5).
+    async with connect(world.url, token("alice", zoneinfo="Asia/Kathmandu")) as alice:
+        async with connect(world.url, token("root", admin=True)) as admin:
+            await admin.call("admin:deleteUser", {"userId": "alice"})
+        reply = await alice.call(endpoint, {"localDate": KATHMANDU_WEDNESDAY})
+        assert reply

@@ -47,6 +47,7 @@ class Settings:
     rate_burst: int = 200
     max_in_flight: int = 32
     send_queue_frames: int = 1024
+    send_queue_bytes: int = 16 * 1024 * 1024
     max_connections: int = 20_000
     max_connections_per_user: int = 20
     handshake_timeout: float = 10.0
@@ -135,6 +136,7 @@ HELP: Mapping[str, str] = {
     "rate_burst": "burst of requests per connection above the sustained rate",
     "max_in_flight": "requests of one connection processed at once (more wait)",
     "send_queue_frames": "frames queued for a connection before it counts as too slow",
+    "send_queue_bytes": "bytes queued for a connection before it counts as too slow (answers wait)",
     "max_connections": "connections per instance",
     "max_connections_per_user": "connections per user per instance",
     "handshake_timeout": "seconds a client has to finish the websocket handshake",
@@ -164,6 +166,7 @@ RANGES: Mapping[str, tuple[float, float]] = {
     "rate_burst": (1, INF),
     "max_in_flight": (1, INF),
     "send_queue_frames": (1, INF),
+    "send_queue_bytes": (1, INF),
     "max_connections": (1, INF),
     "max_connections_per_user": (1, INF),
     "shutdown_deadline": (0, INF),

@@ -104,7 +104,9 @@ class WebsocketServer:
         """One TCP connection: the websocket handshake, then `_handle`. Its bytes go out
         through a WireStream, so that events can be written to it without awaiting."""
         async with trio.open_nursery() as nursery:
-            wire = WireStream(stream, nursery, self.settings.send_queue_frames)
+            wire = WireStream(
+                stream, nursery, self.settings.send_queue_frames, self.settings.send_queue_bytes
+            )
             try:
                 request = None
                 with trio.move_on_after(self.settings.handshake_timeout):

@@ -48,7 +48,7 @@ from roomful_meetings.logs import CONNECTION_ID, REQUEST_ID
 from roomful_meetings.metrics import CLOSES
 from roomful_meetings.protocol.envelope import FrameError, Request, decode_request, encode_error, encode_push
 from roomful_meetings.protocol.events import Ready, RecoveryIncomplete
-from roomful_meetings.protocol.frames import Binary, Close, FrameFailure, FrameReader, Ping, Received
+from roomful_meetings.protocol.frames import Binary, Close, FrameFailure, FrameReader, Ping, Pong, Received
 from roomful_meetings.protocol.websocket import close_frame, masked_close_frame, pong_frame, text_frame
 from roomful_meetings.service.connection import ServiceUnavailable, missed_events, storage_guard
 from roomful_meetings.service.context import Caller, Services
@@ -550,8 +550,14 @@ class Session:
         for index, item in enumerate(received):
             if type(item) is bytes:
                 await self._request(item, nursery, alone=index == last)
-            elif isinstance(item, Ping):
-                self._send_framed(pong_frame(item.payload))
+            elif isinstance(item, Ping | Pong):
+                # Control frames spend the request rate's tokens too: a flood of them
+                # costs the instance as requests do (contract 3: an abusive client is closed).
+                if not self._control_within_rate(trio.current_time()):
+                    if self._cancel.cancel_called:
+                        return False  # closed: far above the rate
+                elif isinstance(item, Ping):
+                    self._send_framed(pong_frame(item.payload))
             elif isinstance(item, Close):
                 self._ending = item
                 self.close_code, self.close_reason = item.code, item.reason  # the peer's, for the log
@@ -559,7 +565,6 @@ class Session:
             elif isinstance(item, Binary):
                 self.close(CLOSE_UNSUPPORTED_DATA, "binary frames are not accepted: send JSON text")
                 return False
-            # A pong needs nothing: any read counts as hearing from the peer (keepalive).
         return True
 
     async def _request(self, message: bytes, nursery: trio.Nursery, *, alone: bool) -> None:
@@ -567,6 +572,7 @@ class Session:
             return
         while self._in_flight >= self.settings.max_in_flight:
             await self._slot_wait()
+        await self.wire.room()  # a client that does not read its answers is given no more
         self._in_flight += 1
         request = read_request(message)
         if alone and self._in_flight == 1 and one_round_trip(request):
@@ -589,6 +595,17 @@ class Session:
             return False
         self._rejected = 0
         return True
+
+    def _control_within_rate(self, now: float) -> bool:
+        """Spend a token for a ping or pong; without one it is dropped (no pong), and far
+        above the rate the connection is closed."""
+        if self._bucket.take(now):
+            self._rejected = 0
+            return True
+        self._rejected += 1
+        if self._rejected > self.settings.rate_burst:
+            self.close(CLOSE_POLICY_VIOLATION, "control frame rate far above the limit")
+        return False
 
     def _reject_rate(self, message: bytes) -> None:
         self._rejected += 1

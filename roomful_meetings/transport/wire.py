@@ -11,8 +11,10 @@ task switch and no await, which is what lets the hub hand one event to thousands
 connections in a single pass. What the socket does not take stays in the queue, and a
 flusher task, started on demand in the connection's nursery, writes it whenever the socket
 is writable again (several chunks per system call). The queue is the connection's bounded
-send queue: past `limit` frames `write_nowait` refuses, and the caller closes the
-connection as too slow; `write` waits for room instead.
+send queue: past `limit` frames or `byte_limit` bytes `write_nowait` refuses, and the
+caller closes the connection as too slow; `write` waits for room instead, and the session
+reads no more requests until there is room (`room`): a client that asks and does not read
+holds at most the byte limit and the answers of its requests in flight.
 
 Reads: trio-websocket reads the handshake through `receive_some`. Once the session has
 accepted it, the session takes the reads over (`take_reads`): the instance's reactor
@@ -60,17 +62,21 @@ class WireStream(trio.abc.Stream):
         "_reads_taken",
         "_stream",
         "_written",
+        "byte_limit",
         "heard_at",
         "limit",
         "on_readable",
         "readable",
     )
 
-    def __init__(self, stream: trio.SocketStream, nursery: trio.Nursery, limit: int) -> None:
+    def __init__(
+        self, stream: trio.SocketStream, nursery: trio.Nursery, limit: int, byte_limit: int = 16 << 20
+    ) -> None:
         self._stream = stream
         self._fd = stream.socket.fileno()
         self._nursery = nursery
         self.limit = limit
+        self.byte_limit = byte_limit
         self._queue = _NOTHING_QUEUED
         self._accepted = 0  # bytes ever handed to this stream
         self._written = 0  # bytes the socket has taken
@@ -111,7 +117,7 @@ class WireStream(trio.abc.Stream):
         dropped."""
         if self._closed or self._broken is not None:
             return True
-        if len(self._queue) >= self.limit:
+        if self._full():
             return False
         self._put(data)
         return True
@@ -128,10 +134,19 @@ class WireStream(trio.abc.Stream):
         """Write or queue `data`, first waiting while the queue is full. Unlike most trio
         functions it yields only when it waits: a response is written from the task that
         ends right after, and a reschedule per response showed in the profile."""
-        while len(self._queue) >= self.limit and self._usable():
+        while self._full() and self._usable():
             await self._progress.park()
         self._raise_if_unusable()
         self._put(data)
+
+    async def room(self) -> None:
+        """Return once there is room in the queue (or the connection is unusable)."""
+        while self._full() and self._usable():
+            await self._progress.park()
+
+    def _full(self) -> bool:
+        # (`_accepted - _written`: the bytes queued; dropped ones count as written)
+        return len(self._queue) >= self.limit or self._accepted - self._written >= self.byte_limit
 
     async def drained(self) -> None:
         """Return once everything written so far has reached the socket (or it broke)."""

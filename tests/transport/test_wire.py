@@ -14,7 +14,9 @@ from roomful_meetings.transport.wire import WireStream
 
 
 @asynccontextmanager
-async def wire_pair(limit: int = 10_000) -> AsyncIterator[tuple[WireStream, trio.SocketStream]]:
+async def wire_pair(
+    limit: int = 10_000, byte_limit: int = 16 << 20
+) -> AsyncIterator[tuple[WireStream, trio.SocketStream]]:
     """A WireStream on the server end of a TCP connection, and the client end."""
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
@@ -22,7 +24,7 @@ async def wire_pair(limit: int = 10_000) -> AsyncIterator[tuple[WireStream, trio
         client = await trio.open_tcp_stream("127.0.0.1", port)
         server = await listeners[0].accept()
         server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        wire = WireStream(server, nursery, limit)
+        wire = WireStream(server, nursery, limit, byte_limit)
         try:
             yield wire, client
         finally:
@@ -88,6 +90,28 @@ async def test_a_full_queue_refuses_events_and_makes_responses_wait() -> None:
             nursery.start_soon(wire.write, b"response")
             expected = b"".join(written) + b"response"
             assert await read_exactly(client, len(expected)) == expected
+
+
+async def test_a_queue_past_its_bytes_refuses_events_and_makes_responses_and_reads_wait() -> None:
+    async with wire_pair(byte_limit=20_000) as (wire, client):
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a reader that reads nothing
+        written = []
+        for part in chunks(1000, 8_000):  # until the kernel's buffers and 20 kB are full
+            if not wire.write_nowait(part):
+                break
+            written.append(part)
+            await trio.sleep(0.01)
+        assert wire.queued < 10  # refused for its bytes, not for its frames
+        assert not wire.write_nowait(b"event")
+        with trio.move_on_after(0.2) as waited:
+            await wire.room()  # the session reads no request meanwhile
+        assert waited.cancelled_caught
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # now it reads
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wire.write, b"response")
+            expected = b"".join(written) + b"response"
+            assert await read_exactly(client, len(expected)) == expected
+        await wire.room()  # read: room again
 
 
 async def test_discarding_keeps_the_frame_already_begun() -> None:

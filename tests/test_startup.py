@@ -257,9 +257,10 @@ def test_a_second_signal_while_draining_stops_at_once(
             "Sec-WebSocket-Version: 13\r\n\r\n".encode()
         )
         assert client.recv(12) == b"HTTP/1.1 101"
-        # Each answer echoes its event: 30 answers of 900 kB, more than loopback buffers hold.
+        # Each answer echoes its event: 20 answers of 900 kB, more than loopback buffers hold
+        # (and less than --send-queue-bytes, past which the server would stop reading them).
         echoed = b'{"endpoint": "meeting:getMeeting", "data": {}, "event": {"id": "%s"}}' % (b"x" * 900_000)
-        for _ in range(30):
+        for _ in range(20):
             client.sendall(client_text_frame(echoed))
         proc.send_signal(signal.SIGTERM)
         wait_for_line(proc, "draining 1 connections")

@@ -45,8 +45,9 @@ from roomful_meetings.storage.availability import ZoneRecord
 
 routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
-# How far ahead listUserMeetingCounts looks: the local days from localDateNow's on, ten
-# years' worth (3653 days hold any ten years). Counting a series means expanding its rule
+# How far ahead listUserMeetingCounts looks for series instances: the local days from
+# localDateNow's on, ten years' worth (3653 days hold any ten years). Counting a series
+# means expanding its rule
 # day by day up to the days asked for; without a bound a sparse rule (29 February on a
 # Monday) or a large `offset` made one request expand centuries, seconds of CPU during
 # which the instance served no one else. Within the horizon a series costs a few
@@ -322,9 +323,10 @@ async def meeting_counts(services: Services, caller: Caller, data: p.CountsQuery
     _users, busy = await services.availability.inputs([caller.user_id], first.start, None, default_zone=zone)
     counts: Counter[date] = Counter()
     for start, end in zip(busy[::2], busy[1::2], strict=True):
+        # Single meetings count at any distance (their cost is their number, read anyway).
         # Meetings stored before timestamps were bounded may end after END_MINUTE, where
         # the local days of a zone ahead of UTC are no longer dates: they count up to it.
-        low, high = max(start, first.start), min(end, horizon)
+        low, high = max(start, first.start), min(end, END_MINUTE)
         for day in days_between(zone, low, high) if low < high else ():
             counts[day.date] += 1
     wanted = data.offset + data.size

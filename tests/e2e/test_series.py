@@ -942,9 +942,9 @@ async def test_counts_of_a_sparse_series_answer_at_once_and_others_are_not_kept_
 
 
 async def test_meeting_counts_look_ten_years_ahead(server: ServerHandle) -> None:
-    """Alice has a daily stand-up. Her meeting counts page through the 3653 local days from
-    today's on (ten years), each with its stand-up, and no further: a page past them is
-    empty, and answered at once even at the largest offset."""
+    """Alice has a daily stand-up, and one meeting in 2045. Her meeting counts page through
+    the 3653 local days from today's on (ten years), each with its stand-up, then show only
+    the single meeting: answered at once even at the largest offset."""
     await seed(server)
     minute = random.randrange(60)
     daily = {"rule": "FREQ=DAILY", "timeZone": "Europe/London"}
@@ -952,13 +952,17 @@ async def test_meeting_counts_look_ten_years_ahead(server: ServerHandle) -> None
     async with connect(server.url, token("alice")) as alice:
         await ready(alice)
         await alice.call("meeting:createMeeting", {**created, "recurrence": daily})
+        await alice.call("meeting:createMeeting", meeting("2045-06-01T09:00:00Z", "2045-06-01T10:00:00Z"))
         query = {"localDateNow": "2030-03-04T12:00:00Z", "timeZone": "UTC", "size": 366}
         last = await alice.call("meeting:listUserMeetingCounts", {**query, "offset": 3651})
         assert [(c["count"], c["startDate"]) for c in last["meetingCounts"]] == [
             (1, "2040-03-02T00:00:00+00:00"),
             (1, "2040-03-03T00:00:00+00:00"),
+            (1, "2045-06-01T00:00:00+00:00"),
         ]
         began = time.perf_counter()
+        beyond = await alice.call("meeting:listUserMeetingCounts", {**query, "offset": 3653})
+        assert [c["startDate"] for c in beyond["meetingCounts"]] == ["2045-06-01T00:00:00+00:00"]
         beyond = await alice.call("meeting:listUserMeetingCounts", {**query, "offset": 100_000})
         assert beyond["meetingCounts"] == [] and time.perf_counter() - began < 1.0
 

@@ -21,6 +21,8 @@ import trio
 
 from roomful_meetings import logs
 from roomful_meetings.config import ConfigError, Settings, add_arguments, settings_from, worker_index
+from roomful_meetings.domain.emails import is_plain_email
+from roomful_meetings.domain.zones import is_valid_zone
 from roomful_meetings.errors import ApiError
 from roomful_meetings.protocol.payloads import is_id
 from roomful_meetings.storage.keys import DEFAULT_TENANT
@@ -160,6 +162,10 @@ def print_token(args: argparse.Namespace, settings: Settings) -> None:
         fail(2, "this server verifies tokens with a public key; mint them where the private key is")
     if not is_id(args.user):
         fail(2, f"bad value for --user: {args.user!r} (1 to 128 characters, no colon, space or control)")
+    if args.email and not is_plain_email(args.email):  # the server would ignore these claims
+        fail(2, f"bad value for --email: {args.email!r} (a plain address, name@domain)")
+    if args.zone and not is_valid_zone(args.zone):
+        fail(2, f"bad value for --zone: {args.zone!r} (an IANA time zone, such as Europe/London)")
     if args.ttl <= 0:
         fail(2, f"bad value for --ttl: {args.ttl} (seconds, above 0)")
     if time.time() + args.ttl > MAX_NUMERIC_DATE:  # the server refuses an `exp` past year 9999

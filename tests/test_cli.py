@@ -175,6 +175,9 @@ def run_plain(*args: str) -> subprocess.CompletedProcess[str]:
             ("--user", "bob", "--ttl", "300000000000"),
             "bad value for --ttl: 300000000000 (it would expire after",
         ),
+        # claims the server would ignore (no profile email or zone would come of them)
+        (("--user", "bob", "--email", "bob@x.test\r\nX: y"), "bad value for --email"),
+        (("--user", "bob", "--zone", "Mars/Olympus"), "bad value for --zone"),
     ],
 )
 def test_token_refuses_what_the_server_would_refuse(tmp_path: Path, args: tuple[str, ...], said: str) -> None:

@@ -34,11 +34,12 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
     group = 'group ' .. spk, direct = 'user ' .. spk}
   return fail(404, (what[stype] or 'source') .. ' not found')
 end
+local missing = missing_users(own_list(pids, 2, #pids))
+if missing then return missing end
+-- Permission after existence (contract 3).
 if stype == 'group' and redis.call('SISMEMBER', KEYS[5], organizer) == 0 then
   return fail(403, 'only members of group ' .. spk .. ' may create meetings in it')
 end
-local missing = missing_users(own_list(pids, 2, #pids))
-if missing then return missing end
 
 local network = ''
 if stype ~= 'direct' then network = redis.call('HGET', KEYS[4], 'networkId') or '' end

@@ -3,7 +3,8 @@
   calendar feed. Meetings they organized are deleted (participants get
   meeting:onMeetingDeleted); from the others they are removed (the rest get
   meeting:onMeetingUpdated), and direct meetings with them become invalid. Series they
-  organize or take part in are treated alike.
+  organize or take part in are treated alike. Their own open connections get
+  meeting:onMeetingDeleted for each, live only: their stream is deleted at the end.
 
   Mode: change
   KEYS[1]: the user hash   KEYS[2]: their group set   KEYS[3]: their meeting index
@@ -41,9 +42,10 @@ local function leave(mid, series)
   local pids = decode_pids(cur[2])
   local rest = {}
   for _, other in ipairs(pids) do if other ~= uid then rest[#rest + 1] = other end end
+  -- The user's own open connections are told too (their stream goes at the end).
   if cur[1] == uid then
     erase_meeting(mkey, mid, pids, cur)
-    emit_to_all(rest, 'meeting:onMeetingDeleted', deleted_data(mid))
+    emit_to_all(pids, 'meeting:onMeetingDeleted', deleted_data(mid))
     return
   end
   redis.call('HDEL', mkey, 's:' .. uid)
@@ -59,7 +61,9 @@ local function leave(mid, series)
     redis.call('HSET', mkey, 'valid', '0')
     redis.call('ZREM', KEYS[10], mid)
   end
-  emit_to_all(rest, 'meeting:onMeetingUpdated', meeting_data(meeting_json(mkey)))
+  local event_id = next_event_id()
+  emit(rest, event_id, push_frame('meeting:onMeetingUpdated', event_id, meeting_data(meeting_json(mkey))))
+  emit({uid}, event_id, push_frame('meeting:onMeetingDeleted', event_id, deleted_data(mid)))
 end
 
 for _, mid in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do leave(mid, false) end

@@ -383,3 +383,17 @@ async def test_a_direct_meeting_cannot_grow_past_the_invitee_limit_by_update(ser
         reply = await alice.request("meeting:updateMeeting", {"meetingId": mid, "invitedUserIds": hundred})
         after = (await alice.call("meeting:getMeeting", {"meetingId": mid}))["meeting"]["participantIds"]
         assert reply.error.code == 400 and len(after) - 1 <= 100, (reply.error, len(after) - 1)
+
+
+async def test_a_non_member_inviting_an_unknown_user_to_a_group_meeting_hears_404_first(
+    world: ServerHandle,
+) -> None:
+    """Contract 3: existence (404) before permission (403). Carol, not a member of `team`,
+    invites a user who does not exist to a meeting of it: 404 naming him."""
+    async with connect(world.url, token("carol")) as carol:
+        await ready(carol)
+        reply = await carol.request(
+            "meeting:createMeeting", meeting(source=("group", ["team"]), invited=["bob", "ghost"])
+        )
+        assert reply.error.status is True
+        assert (reply.error.code, "ghost" in reply.error.message) == (404, True), reply.error

@@ -108,7 +108,9 @@ class ListUserMeetings(Payload):
     startDate: Timestamp
     endDate: Timestamp
     sourceType: FilterType | None = None
-    sourceIds: Annotated[list[Id], Meta(max_length=2)] | None = None
+    # Compared with stored fields, never part of a key: a network id is any text, as
+    # admin:upsertRooms and admin:upsertGroups take it.
+    sourceIds: Annotated[list[Text], Meta(max_length=2)] | None = None
 
 
 # --- availability, time slots, counts -------------------------------------------------------

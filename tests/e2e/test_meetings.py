@@ -397,3 +397,27 @@ async def test_a_non_member_inviting_an_unknown_user_to_a_group_meeting_hears_40
         )
         assert reply.error.status is True
         assert (reply.error.code, "ghost" in reply.error.message) == (404, True), reply.error
+
+
+async def test_meetings_of_a_network_whose_id_has_a_colon_can_be_listed_by_network(
+    world: ServerHandle,
+) -> None:
+    """Contract 5: "Filter `network` [networkId] matches that network". A network id is any
+    text admin:upsertRooms takes (not an id-shaped value): the filter takes it too."""
+    async with connect(world.url, token("root", admin=True)) as admin:
+        await admin.call("admin:upsertRooms", {"rooms": [{"id": "attic", "networkId": "acme:eu"}]})
+    async with connect(world.url, token("alice")) as alice:
+        await ready(alice)
+        made = (await alice.call("meeting:createMeeting", meeting(source=("room", ["attic"]))))["meeting"]
+        assert made["networkId"] == "acme:eu"
+        reply = await alice.request(
+            "meeting:listUserMeetings",
+            {
+                "startDate": "2030-03-01T00:00:00Z",
+                "endDate": "2030-04-01T00:00:00Z",
+                "sourceType": "network",
+                "sourceIds": ["acme:eu"],
+            },
+        )
+        assert reply.error.status is False, reply.error
+        assert [m["meetingId"] for m in reply.data["meetings"]] == [made["meetingId"]]

@@ -314,7 +314,7 @@ export interface ListUserMeetings {
   /** Server limits: RFC 3339 date-time or epoch milliseconds. */
   endDate: string | number;
   sourceType?: "" | "direct" | "group" | "network" | "prop" | "room" | null;
-  /** Server limits: maxItems 2, minLength 1, maxLength 128, pattern `^[^:\s\x00-\x1f\x7f-\x9f]+(?![\s\S])`. */
+  /** Server limits: maxItems 2, maxLength 2000. */
   sourceIds?: string[] | null;
 }
 

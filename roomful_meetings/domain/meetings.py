@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from roomful_meetings.errors import BadRequest
 
@@ -66,6 +67,18 @@ def participant_ids(organizer: str, invited: list[str], direct_target: str | Non
 def check_invitee_count(participants: list[str], limit: int) -> None:
     if len(participants) - 1 > limit:
         raise BadRequest(f"`data.invitedUserIds` may name at most {limit} users, got {len(participants) - 1}")
+
+
+def check_with_direct_partner(meeting: Mapping[str, Any], participants: list[str] | None, limit: int) -> None:
+    """The other user of a direct meeting stays invited whatever a new invitee list says
+    (while still in it: the scripts put them back): counted against the limit too."""
+    partner = meeting.get("sourcePk", "") if meeting.get("sourceType") == "direct" else ""
+    if (
+        participants is not None
+        and partner in meeting.get("participantIds", ())
+        and partner not in participants
+    ):
+        check_invitee_count([*participants, partner], limit)
 
 
 def check_subject(subject: str) -> str:

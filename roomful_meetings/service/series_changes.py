@@ -76,16 +76,22 @@ async def update_series(services: Services, caller: Caller, data: p.UpdateMeetin
     store = services.meetings.series
     values = {f"j:{k}": v for k, v in field_values(data).items()}
     participants = new_participants(services, caller, data)
+    limit = services.settings.max_invitees
 
     async def attempt() -> msgspec.Raw:
         try:
-            _, state = await store.get(sid, caller.user_id)
+            obj, state = await store.get(sid, caller.user_id)
+            rules.check_with_direct_partner(obj, participants, limit)
             old: Series | None = state.series
             version, overrides = state.version, state.overrides
         except NotFound:
             if not isinstance(data.recurrence, p.RecurrenceIn):
                 raise
-            single = _times_decoder.decode(await services.meetings.get(sid, caller.user_id))
+            raw = await services.meetings.get(sid, caller.user_id)
+            rules.check_with_direct_partner(
+                msgspec.json.decode(raw), participants, services.settings.max_invitees
+            )
+            single = _times_decoder.decode(raw)
             start0, end0 = (
                 to_minute(_iso(single.startDate), "startDate"),
                 to_minute(_iso(single.endDate), "endDate"),
@@ -262,7 +268,8 @@ async def split(
     participants = new_participants(services, caller, data) if data is not None else None
 
     async def attempt() -> msgspec.Raw | None:
-        _, state, orig = await instance_state(services, caller, meeting_id)
+        obj, state, orig = await instance_state(services, caller, meeting_id)
+        rules.check_with_direct_partner(obj, participants, services.settings.max_invitees)
         series = state.series
         if orig == series.start:
             if data is None:

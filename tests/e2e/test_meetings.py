@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from typing import Any
 
 import pytest
 import trio
@@ -367,7 +368,22 @@ async def test_list_holds_at_most_1000_and_says_there_are_more(start_server: Sta
         assert starts == sorted(starts)
 
 
-async def test_a_direct_meeting_cannot_grow_past_the_invitee_limit_by_update(server: ServerHandle) -> None:
+DAILY = {"rule": "FREQ=DAILY;COUNT=5", "timeZone": "UTC"}
+
+
+@pytest.mark.parametrize(
+    ("recurrence", "change"),
+    [
+        (None, {}),  # a single meeting
+        (None, {"recurrence": DAILY}),  # a single meeting made a series
+        (DAILY, {}),  # the whole series
+        (DAILY, {"scope": "following", "meetingId": "_20300305T1000Z"}),  # a split
+    ],
+    ids=["single", "to-series", "series", "following"],
+)
+async def test_a_direct_meeting_cannot_grow_past_the_invitee_limit_by_update(
+    server: ServerHandle, recurrence: dict[str, str] | None, change: dict[str, Any]
+) -> None:
     """Contract 3: 100 invitees by default, on every path: a direct meeting with Bob, updated
     to 100 other invitees (Bob stays invited), would have 101: refused, nothing changed."""
     await seed(server)
@@ -378,11 +394,13 @@ async def test_a_direct_meeting_cannot_grow_past_the_invitee_limit_by_update(ser
         await ready(alice)
         direct = meeting(source=("direct", ["bob"]), invited=hundred)
         assert (await alice.request("meeting:createMeeting", direct)).error.code == 400  # 101 invitees
-        created = await alice.call("meeting:createMeeting", meeting(source=("direct", ["bob"]), invited=[]))
-        mid = created["meeting"]["meetingId"]
-        reply = await alice.request("meeting:updateMeeting", {"meetingId": mid, "invitedUserIds": hundred})
+        with_bob = meeting(source=("direct", ["bob"]), invited=[], recurrence=recurrence)
+        mid = (await alice.call("meeting:createMeeting", with_bob))["meeting"]["meetingId"]
+        target = mid + change.pop("meetingId", "")
+        update = {"meetingId": target, "invitedUserIds": hundred, **change}
+        reply = await alice.request("meeting:updateMeeting", update)
         after = (await alice.call("meeting:getMeeting", {"meetingId": mid}))["meeting"]["participantIds"]
-        assert reply.error.code == 400 and len(after) - 1 <= 100, (reply.error, len(after) - 1)
+        assert reply.error.code == 400 and after == ["alice", "bob"], (reply.error, len(after) - 1)
 
 
 async def test_a_non_member_inviting_an_unknown_user_to_a_group_meeting_hears_404_first(

@@ -38,6 +38,21 @@ PropIdOrEmpty = Annotated[str, Meta(max_length=128, pattern=rf"^{ID_CHARACTER}*{
 RoomIdOrEmpty = PropIdOrEmpty
 # RFC 3339 with an offset, or integer milliseconds since the Unix epoch.
 Timestamp = Annotated[datetime, Meta(tz=True)] | int
+# The fraction of a timestamp field's value past 6 digits. msgspec rounds it to the
+# microsecond, which can carry a time into the next minute (.NET writes 7 digits, and its
+# "end of the day" is 23:59:59.9999999): times are kept to the minute with seconds and
+# below dropped (contract 4), so `cut_long_fractions` drops those digits before decoding.
+# Only a field's own value matches: inside a JSON string, quotes are escaped.
+_LONG_FRACTION: Final = re.compile(
+    rb'("(?:startDate|endDate|localDate|localDateNow)"\s*:\s*"[0-9tT:+-]*\.[0-9]{6})[0-9]+'
+)
+
+
+def cut_long_fractions(data: bytes) -> bytes:
+    """`data` (a request's JSON) with its timestamps' fractions cut to 6 digits."""
+    return _LONG_FRACTION.sub(rb"\1", data) if b"." in data else data
+
+
 Subject = Annotated[str, Meta(max_length=500)]
 Description = Annotated[str, Meta(max_length=10_000)]
 Text = Annotated[str, Meta(max_length=2_000)]

@@ -31,6 +31,7 @@ from roomful_meetings.protocol.envelope import (
     encode_response,
     quoted,
 )
+from roomful_meetings.protocol.payloads import cut_long_fractions
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.endpoints import ENDPOINTS
 from roomful_meetings.storage.base import Write
@@ -112,7 +113,8 @@ async def _dispatch(
         spec = ENDPOINTS.get(endpoint)
         if spec is None:
             raise NotFound(f"unknown endpoint {quoted(endpoint)!r}")
-        raw = EMPTY_OBJECT if bytes(request.data) == b"null" else request.data
+        given = bytes(request.data)
+        raw = EMPTY_OBJECT if given == b"null" else cut_long_fractions(given)
         try:
             data = spec.decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:

@@ -214,3 +214,21 @@ async def test_counts_survive_meetings_stored_beyond_the_range_by_an_earlier_ver
         assert [(c["count"], c["startDate"]) for c in reply["data"]["meetingCounts"]] == [
             (1, "9999-01-01T00:00:00+14:00")
         ]
+
+
+async def test_a_time_a_hair_before_the_minute_stays_in_that_minute(server: ServerHandle) -> None:
+    """Contract 4: seconds and below are dropped. A .NET client writes 7 fraction digits, and
+    its "end of the day" is 23:59:59.9999999: rounded to the microsecond it would be the
+    next day's 00:00. The meeting ends at 23:59, and the day asked for is that day."""
+    await seed(server)
+    headers = [(b"authorization", f"Bearer {token('alice')}".encode())]
+    async with open_ws(server.url, headers) as ws:
+        await ws.get_message()
+        created = await ask(
+            ws, "meeting:createMeeting", room_meeting("2030-03-04T09:00:00Z", "2030-03-04T23:59:59.9999999Z")
+        )
+        assert created["data"]["meeting"]["endDate"] == "2030-03-04T23:59:00Z"
+        day = await ask(
+            ws, "meeting:getUserAvailabilityForDay", {"localDate": "2030-03-04T23:59:59.9999999+00:00"}
+        )
+        assert day["data"]["availability"]["dates"][0]["startDate"] == "2030-03-04T00:00:00+00:00"

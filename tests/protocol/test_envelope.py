@@ -21,7 +21,7 @@ from roomful_meetings.protocol.envelope import (
     encode_error,
     quoted,
 )
-from roomful_meetings.protocol.payloads import MeetingRef
+from roomful_meetings.protocol.payloads import MeetingRef, cut_long_fractions
 from roomful_meetings.service.endpoints import ENDPOINTS
 from tests.frames import text_frames
 
@@ -96,3 +96,16 @@ def test_a_lone_surrogate_is_not_json_text(text: str) -> None:
         decode_request(
             '{"endpoint":"meeting:getMeeting","data":{"meetingId":"m"},"event":{"id":' + text + "}}"
         )
+
+
+def test_only_timestamp_fields_lose_their_fraction_past_6_digits() -> None:
+    data = (
+        b'{"startDate": "2030-03-04T09:59:59.9999999Z", "endDate": "2030-03-04T10:00:00.5+01:00",'
+        b' "localDate":"2030-03-04t23:59:59.123456789-05:00", "subject": "at 09:59:59.9999999Z",'
+        b' "description": "\\"endDate\\": \\"2030-03-04T09:59:59.9999999Z\\""}'
+    )
+    assert cut_long_fractions(data) == (
+        b'{"startDate": "2030-03-04T09:59:59.999999Z", "endDate": "2030-03-04T10:00:00.5+01:00",'
+        b' "localDate":"2030-03-04t23:59:59.123456-05:00", "subject": "at 09:59:59.9999999Z",'
+        b' "description": "\\"endDate\\": \\"2030-03-04T09:59:59.9999999Z\\""}'
+    )

@@ -317,3 +317,20 @@ async def test_an_invitee_moving_a_meeting_with_reject_conflicts_gets_403_not_40
             move["scope"] = scope
         reply = await bob.request("meeting:updateMeeting", {"meetingId": mid, **move})
         assert reply.error.code == 403, reply.error
+
+
+async def test_an_invitee_naming_an_unknown_invitee_with_reject_conflicts_gets_404_first(
+    server: ServerHandle,
+) -> None:
+    """Contract 3's order holds with `rejectConflicts` too: existence (404) before permission."""
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice, connect(server.url, token("bob")) as bob:
+        await ready(bob)
+        created = await alice.call("meeting:createMeeting", meeting(invited=["bob"]))
+        change = {
+            "meetingId": created["meeting"]["meetingId"],
+            "invitedUserIds": ["ghost"],
+            "rejectConflicts": True,
+        }
+        reply = await bob.request("meeting:updateMeeting", change)
+        assert (reply.error.code, "ghost" in reply.error.message) == (404, True), reply.error

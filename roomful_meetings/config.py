@@ -82,18 +82,23 @@ def mask_password(url: str) -> str:
     """The URL with its passwords replaced by ***, for logs: the server's, and a Sentinel's
     in the query (?sentinel_password=); the rest is kept as given.
 
-    A password with an unencoded `/`, `?` or `#` ends the host part where urlsplit looks
-    for it, so it finds no password: then everything between `://` and the last `@` is
-    hidden (the Sentinel's password, which may hold an `@`, is hidden first)."""
+    A password with an unencoded `/`, `?`, `#` or `@` ends the part where urlsplit looks for
+    it early, so it finds none or a shorter one: unless what urlsplit takes for the user
+    part is all that comes before the URL's last `@`, everything between `://` and that
+    `@` is hidden (the Sentinel's password, which may hold an `@`, is hidden first)."""
     url = _SENTINEL_PASSWORD.sub(r"\1***", url)
-    parts = urlsplit(url)
-    if parts.password is not None:
-        host = parts.netloc.rpartition("@")[2]
-        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
     scheme, _, rest = url.partition("://")
-    if "@" in rest and "@" not in parts.netloc:
-        return f"{scheme}://***@{rest.rpartition('@')[2]}"
-    return url
+    user_part, at, host_part = rest.rpartition("@")
+    if not at:
+        return url
+    parts = urlsplit(url)
+    if parts.password is not None and parts.netloc.rpartition("@")[0] == user_part:
+        return urlunsplit(
+            parts._replace(netloc=f"{parts.username or ''}:***@{parts.netloc.rpartition('@')[2]}")
+        )
+    if parts.netloc.rpartition("@")[0] == user_part:
+        return url  # a user name alone, no password
+    return f"{scheme}://***@{host_part}"
 
 
 _SENTINEL_PASSWORD: Final = re.compile(r"([?&]sentinel_password=)[^&#]*")

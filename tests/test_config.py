@@ -21,6 +21,10 @@ from roomful_meetings.config import Settings, mask_password
         # a password with an unencoded / or ? (urlsplit finds no password there)
         ("redis://:Hunter22/Xyzzy99@127.0.0.1:6390/0", "redis://***@127.0.0.1:6390/0"),
         ("redis://admin:Hunter22?Xyzzy99@127.0.0.1:6390/0", "redis://***@127.0.0.1:6390/0"),
+        # ... and an @ before it (urlsplit finds a shorter, wrong password)
+        ("redis://:p@ss/word@127.0.0.1:6390/0", "redis://***@127.0.0.1:6390/0"),
+        ("redis://u:p@ss?x@127.0.0.1/0", "redis://***@127.0.0.1/0"),
+        ("redis://user@127.0.0.1/0", "redis://user@127.0.0.1/0"),
         (
             "redis+sentinel://s1/main?sentinel_password=a@b&db=2",
             "redis+sentinel://s1/main?sentinel_password=***&db=2",

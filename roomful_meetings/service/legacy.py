@@ -170,19 +170,17 @@ def _stored_meeting(stored: list[Any]) -> msgspec.Raw:
 
 async def _update(services: Services, caller: Caller, data: p.LegacyUpdate) -> msgspec.Raw:
     change = data.meeting
-    place = (
-        await _place(services, caller, data)
-        if change.roomId is not None or change.propId is not None
-        else None
-    )
-    if parse_instance_id(data.meetingId) is not None:
-        return await series_update(services, caller, data, place)
+    # The fields' own checks first: a 400 comes before the read's 404 (contract 3).
     values: dict[str, object] = {}
     if change.subject is not None:
         values["subject"] = check_subject(change.subject)
     if change.color is not None:
         values["color"] = change.color
     start, end = time_changes(change.startDate, change.endDate, values, where="data.meeting")
+    moving = change.roomId is not None or change.propId is not None
+    place = await _place(services, caller, data) if moving else None
+    if parse_instance_id(data.meetingId) is not None:
+        return await series_update(services, caller, data, place)
     move_to = None
     if place is not None and place.room:
         # Also to where it is: lua/update_meeting.lua then makes a meeting valid again whose

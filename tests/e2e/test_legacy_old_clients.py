@@ -135,3 +135,13 @@ async def test_an_old_client_renames_an_instance_sending_back_its_room(world: Se
         assert (renamed["id"], renamed["subject"]) == (first["id"], "Renamed")
         moved = await alice.request("meeting:update", {"meetingId": sid, "meeting": {"propId": "table"}})
         assert moved.error.code == 400
+
+
+async def test_a_bad_subject_with_a_room_is_a_400_before_the_meeting_is_looked_for(
+    world: ServerHandle,
+) -> None:
+    # Contract 3: the shape of the fields (400) before existence and visibility (404).
+    async with connect(world.url, token("alice")) as alice:
+        change = {"subject": " ", "roomId": "lobby"}
+        reply = await alice.request("meeting:update", {"meetingId": "nobody-knows", "meeting": change})
+        assert reply.error.code == 400, reply.error

@@ -69,9 +69,7 @@ class WireStream(trio.abc.Stream):
         "readable",
     )
 
-    def __init__(
-        self, stream: trio.SocketStream, nursery: trio.Nursery, limit: int, byte_limit: int = 16 << 20
-    ) -> None:
+    def __init__(self, stream: trio.SocketStream, nursery: trio.Nursery, limit: int, byte_limit: int) -> None:
         self._stream = stream
         self._fd = stream.socket.fileno()
         self._nursery = nursery

@@ -154,7 +154,7 @@ class LocalDateQuery(Payload):
 
 
 class SlotUser(Payload):
-    roomful: Annotated[str, Meta(max_length=128)] | None = None
+    roomful: Text | None = None  # one no id can have matches no one (is_id): left out
     email: Text | None = None
 
 
@@ -169,7 +169,7 @@ class SlotQuery(Payload):
 class Attendee(Payload):
     """An attendee of findMeetingTimes: by `roomful` id, else by `email` (contract 10)."""
 
-    roomful: Annotated[str, Meta(max_length=128)] | None = None
+    roomful: Text | None = None  # one no id can have matches no one (is_id): left out
     email: Text | None = None
     type: Literal["required", "optional"] = "required"
 

@@ -24,7 +24,7 @@ from roomful_meetings.domain.busy import blocks_any
 from roomful_meetings.domain.recurrence import Series, going_on, overlapping, parse_instance_id
 from roomful_meetings.domain.rrule import parse_rule
 from roomful_meetings.domain.time import to_minute
-from roomful_meetings.errors import Conflict, Unavailable
+from roomful_meetings.errors import Conflict, NotFound, Unavailable
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.series import get_any, instance_state, series_zone
@@ -80,13 +80,20 @@ async def guarded(
     if key is not None and await services.meetings.redis.execute("EXISTS", key):
         return await write(caller)  # a repeat: its script answers what the first request did
     for _ in range(ATTEMPTS):
-        found = await target()
-        if found is None:
-            return await write(caller)
-        participants, times = found
-        busy, versions = await conflicting(services, participants, sorted(times), ignore)
-        if busy:
-            raise Conflict(f"rejectConflicts: busy at that time: {', '.join(busy)}")
+        try:
+            found = await target()
+            if found is None:
+                return await write(caller)
+            participants, times = found
+            busy, versions = await conflicting(services, participants, sorted(times), ignore)
+            if busy:
+                raise Conflict(f"rejectConflicts: busy at that time: {', '.join(busy)}")
+        except (Conflict, NotFound):
+            # A repeat racing its first request may read what that one made (its meeting,
+            # the instance its split ended): once the first is recorded, answer as it did.
+            if key is not None and await services.meetings.redis.execute("EXISTS", key):
+                return await write(caller)
+            raise
         try:
             return await write(replace(caller, write=caller.write.guarded(versions)))
         except BusyMoved:

@@ -31,6 +31,7 @@ from roomful_meetings.protocol.envelope import (
     encode_response,
     quoted,
 )
+from roomful_meetings.protocol.nulls import without_default_nulls
 from roomful_meetings.protocol.payloads import cut_long_fractions
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.endpoints import ENDPOINTS
@@ -114,7 +115,11 @@ async def _dispatch(
         if spec is None:
             raise NotFound(f"unknown endpoint {quoted(endpoint)!r}")
         given = bytes(request.data)
-        raw = EMPTY_OBJECT if given == b"null" else cut_long_fractions(given)
+        raw = (
+            EMPTY_OBJECT
+            if given == b"null"
+            else without_default_nulls(cut_long_fractions(given), spec.decoder.type)
+        )
         try:
             data = spec.decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:

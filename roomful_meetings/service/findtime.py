@@ -63,10 +63,12 @@ def window(data: p.FindMeetingTimes) -> tuple[int, int]:
 
 async def attendee_ids(
     services: Services, caller: Caller, data: p.FindMeetingTimes
-) -> list[tuple[str, bool]]:
+) -> tuple[list[tuple[str, bool]], int]:
     """(user id, required) of each attendee entry, in request order, by `roomful` id else
     `email`; entries matching no email or with a `roomful` no id can have, repeats and the
-    organizer are left out (ids of no user drop out when their profiles are read)."""
+    organizer are left out (ids of no user drop out when their profiles are read). And how
+    many entries name someone else than the organizer (an organizer listing only
+    themself has matched a user: not `attendeesNotFound`)."""
     limit = services.settings.max_slot_users
     if len(data.attendees) > limit:
         raise BadRequest(f"`data.attendees` may name at most {limit} users, got {len(data.attendees)}")
@@ -74,12 +76,14 @@ async def attendee_ids(
     by_email = iter(await services.catalog.user_ids_by_email(emails) if emails else [])
     out: list[tuple[str, bool]] = []
     seen = {caller.user_id}
+    others = 0
     for attendee in data.attendees:
         uid = attendee.roomful or (next(by_email) if not attendee.roomful and attendee.email else None)
+        others += uid != caller.user_id
         if uid and uid not in seen and p.is_id(uid):
             seen.add(uid)
             out.append((uid, attendee.type == "required"))
-    return out
+    return out, others
 
 
 def now_minute() -> int:
@@ -101,7 +105,7 @@ class Search(NamedTuple):
     percentage: int
     limit: int
     organizer_optional: bool
-    given: int  # attendee entries in the request
+    given: int  # attendee entries in the request naming someone else than the organizer
 
     def shape(self) -> tuple[object, ...]:
         """What one person's states depend on besides their head: the fields up to `after`."""
@@ -118,7 +122,7 @@ async def find_meeting_times(
 ) -> RawMeetingTimesReply:
     start, end = window(data)
     zone = await caller_zone(services, caller, data.timeZone, data.startDate)
-    attendees = await attendee_ids(services, caller, data)
+    attendees, others = await attendee_ids(services, caller, data)
     search = Search(
         zone,
         start,
@@ -131,7 +135,7 @@ async def find_meeting_times(
         data.minimumAttendeePercentage,
         data.maxCandidates,
         data.isOrganizerOptional,
-        len(data.attendees),
+        others,
     )
     for _ in range(ATTEMPTS):
         reply = await find(services, caller.user_id, attendees, search)

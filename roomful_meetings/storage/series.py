@@ -98,19 +98,33 @@ async def compare_and_set(
     A repeated request (same user and event.id, contract 6) gets the first answer from
     what its script stored (`replay` turns that into the answer), before anything is read:
     the read could no longer find what the first request changed (a cancelled instance).
+    So does a repeat that raced its first request and found gone what that one changed.
     """
-    key = write.retry_key
-    if key is not None and await store.redis.execute("EXISTS", key):
-        try:  # through a change script: the repeat waits for the replicas as the first did
-            return replay([0, *_as_stored(await store.run("replay_request", [key], [], write=write))])
-        except NotFound:
-            pass  # expired since: a new request
+    recorded = await _recorded(store, write)
+    if recorded is not None:
+        return replay(recorded)
     for _ in range(CAS_ATTEMPTS):
         try:
             return await attempt()
         except StaleVersion:
             continue
+        except NotFound:
+            recorded = await _recorded(store, write)
+            if recorded is None:
+                raise
+            return replay(recorded)
     raise Unavailable("the series kept changing while this change was prepared; try again")
+
+
+async def _recorded(store: Store, write: Write) -> list[Any] | None:
+    """The first answer of the request `write` repeats, None when there is none (any more)."""
+    key = write.retry_key
+    if key is None or not await store.redis.execute("EXISTS", key):
+        return None
+    try:  # through a change script: the repeat waits for the replicas as the first did
+        return [0, *_as_stored(await store.run("replay_request", [key], [], write=write))]
+    except NotFound:
+        return None  # expired since: a new request
 
 
 def _as_stored(reply: list[Any]) -> list[Any]:

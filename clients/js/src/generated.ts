@@ -30,7 +30,7 @@ export interface AiGenerationData {
 
 /** An attendee of findMeetingTimes: by `roomful` id, else by `email` (contract 10). */
 export interface Attendee {
-  /** Server limits: maxLength 128. */
+  /** Server limits: maxLength 2000. */
   roomful?: string | null;
   /** Server limits: maxLength 2000. */
   email?: string | null;
@@ -691,7 +691,7 @@ export interface SlotQuery {
 }
 
 export interface SlotUser {
-  /** Server limits: maxLength 128. */
+  /** Server limits: maxLength 2000. */
   roomful?: string | null;
   /** Server limits: maxLength 2000. */
   email?: string | null;

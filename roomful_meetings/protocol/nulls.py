@@ -1,0 +1,55 @@
+"""`null` for an optional field means "not given" (docs/protocol.md), also for fields with a
+default (`step`, `rejectConflicts`, an attendee's `type`): msgspec refuses null for a type
+without None, so such nulls are taken out before decoding. Fields that take null keep it
+(there it may say something: `recurrence: null`, an upsert's null that clears a field)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import msgspec
+import msgspec.inspect as mi
+
+
+def without_default_nulls(data: bytes, payload: Any) -> bytes:
+    """`data` (a request's JSON) without the nulls of optional fields that do not take null
+    anywhere `payload` (a Struct type) describes; `data` itself when it holds none."""
+    if b"null" not in data:
+        return data
+    try:
+        value = msgspec.json.decode(data)
+        return msgspec.json.encode(value) if _drop(value, _info(payload)) else data
+    except msgspec.MsgspecError:  # no JSON, a number out of range: the typed decoding says so
+        return data
+
+
+@cache
+def _info(payload: Any) -> mi.Type:
+    return mi.type_info(payload)
+
+
+def _drop(value: Any, kind: mi.Type) -> bool:
+    """Take the nulls out of `value` in place; whether any was."""
+    if isinstance(kind, mi.UnionType):
+        return any(_drop(value, member) for member in kind.types)
+    if isinstance(kind, mi.ListType) and isinstance(value, list):
+        return any([_drop(item, kind.item_type) for item in value])
+    if not (isinstance(kind, mi.StructType) and isinstance(value, dict)):
+        return False
+    dropped = False
+    for field in kind.fields:
+        if field.encode_name not in value:
+            continue
+        given = value[field.encode_name]
+        if given is None and not field.required and not _takes_null(field.type):
+            del value[field.encode_name]
+            dropped = True
+        elif given is not None:
+            dropped = _drop(given, field.type) or dropped
+    return dropped
+
+
+def _takes_null(kind: mi.Type) -> bool:
+    members = kind.types if isinstance(kind, mi.UnionType) else (kind,)
+    return any(isinstance(member, mi.NoneType) for member in members)

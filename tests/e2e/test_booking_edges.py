@@ -4,6 +4,7 @@ default, and a retry racing its own first request (it gets the first answer)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -13,9 +14,9 @@ from roomful_meetings.client import connect
 from roomful_meetings.service import conflicts
 from roomful_meetings.service.context import Services
 from tests.conftest import ServerHandle, token
+from tests.e2e.test_findtime import DAY
+from tests.e2e.test_findtime import ask as findtime_ask
 from tests.e2e.world import meeting, ready, seed
-
-DAY = "2030-03-04"
 
 
 @pytest.fixture
@@ -25,15 +26,27 @@ async def world(server: ServerHandle) -> ServerHandle:
 
 
 def ask(attendees: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {
-        "attendees": attendees,
-        "startDate": f"{DAY}T09:00:00Z",
-        "endDate": f"{DAY}T12:00:00Z",
-        "duration": 60,
-        "step": 60,
-        "timeZone": "UTC",
-        **extra,
-    }
+    """test_findtime's morning search, in whole hours."""
+    return findtime_ask(attendees, **{"step": 60, **extra})
+
+
+def held_once(
+    real: Callable[..., Awaitable[Any]],
+) -> tuple[Callable[..., Awaitable[Any]], trio.Event, trio.Event]:
+    """`real`, whose first call waits (at most 5 s) for `release` once it has set `held`."""
+    held, release = trio.Event(), trio.Event()
+    calls = 0
+
+    async def first_held(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            held.set()
+            with trio.move_on_after(5):
+                await release.wait()
+        return await real(*args, **kwargs)
+
+    return first_held, held, release
 
 
 async def test_an_organizer_who_lists_themself_gets_their_own_free_times_not_attendees_not_found(
@@ -110,19 +123,8 @@ async def test_a_retry_racing_its_first_request_gets_the_first_answer_not_a_409_
     # the same id within 10 minutes changes nothing and gets the first answer". The retry
     # passes the record check before the first request's script runs and reads the
     # calendars after it: it finds its own meeting there, and must not answer a 409 about it.
-    real = conflicts.conflicting
-    held, release = trio.Event(), trio.Event()
-    calls = 0
-
-    async def hold_first_read(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 1:  # the retry: past its record check, before its read
-            held.set()
-            with trio.move_on_after(5):
-                await release.wait()
-        return await real(*args, **kwargs)
-
+    # the retry's: past its record check, before its read
+    hold_first_read, held, release = held_once(conflicts.conflicting)
     monkeypatch.setattr(conflicts, "conflicting", hold_first_read)
     # Answer createMeeting in a task rather than inline (an optimisation only), so that the
     # hook may wait: two server instances open the same window without any hook.
@@ -152,18 +154,7 @@ async def test_a_retried_split_racing_its_first_request_gets_the_first_answer(
     # The same race for "this and the following" with rejectConflicts: the retry's read of
     # the target comes after the first request split the series, so the instance id it
     # names is no longer produced by the old series.
-    real = conflicts.update_target
-    held, release = trio.Event(), trio.Event()
-    calls = 0
-
-    async def hold_first_read(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            held.set()
-            with trio.move_on_after(5):
-                await release.wait()
-        return await real(*args, **kwargs)
+    hold_first_read, held, release = held_once(conflicts.update_target)
 
     async with connect(world.url, token("alice")) as first, connect(world.url, token("alice")) as retry:
         await ready(first)

@@ -29,6 +29,7 @@ DOCUMENTED: Final[dict[object, type[Struct]]] = {
     replies.RawMeetingReply: replies.MeetingReply,
     replies.RawMeetingList: replies.MeetingList,
     replies.RawMeetingTimesReply: replies.MeetingTimesReply,
+    replies.RawLegacyReply: replies.LegacyReply,
 }
 
 

@@ -113,6 +113,12 @@ class LegacyReply(Struct):
     meeting: LegacyMeeting
 
 
+class RawLegacyReply(Struct):
+    """A deprecated create or update's answer as first encoded (a repeat gets it again)."""
+
+    meeting: msgspec.Raw
+
+
 class LegacyList(Struct):
     meetings: list[LegacyMeeting]
 

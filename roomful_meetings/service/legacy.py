@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -31,7 +31,7 @@ from roomful_meetings.protocol.models import (
     Meeting,
     UserSimple,
 )
-from roomful_meetings.protocol.replies import LegacyList, LegacyReply, PropCheckReply
+from roomful_meetings.protocol.replies import LegacyList, LegacyReply, PropCheckReply, RawLegacyReply
 from roomful_meetings.service import series
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.meetings import create, list_range, time_changes, update_any
@@ -44,6 +44,7 @@ from roomful_meetings.storage.series import compare_and_set
 routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
 _meeting_decoder = msgspec.json.Decoder(Meeting)
+RETRY_SECONDS: Final = 600  # as long as the safe-retry record (storage/redis/scripts.py)
 _avatar_decoder = msgspec.json.Decoder(Avatar3D)
 
 
@@ -129,7 +130,7 @@ async def legacy_event_frame(
     "DEPRECATED: create a meeting in a room or prop",
     changes=True,
 )
-async def legacy_create(services: Services, caller: Caller, data: p.LegacyCreate) -> LegacyReply:
+async def legacy_create(services: Services, caller: Caller, data: p.LegacyCreate) -> RawLegacyReply:
     m = data.meeting
     raw = await create(
         services,
@@ -144,7 +145,7 @@ async def legacy_create(services: Services, caller: Caller, data: p.LegacyCreate
         field_prefix="data.meeting",
     )
     (legacy,) = await legacy_meetings(services, [raw])
-    return LegacyReply(legacy)
+    return await as_first(services, caller, legacy)
 
 
 @routes.endpoint(
@@ -153,14 +154,29 @@ async def legacy_create(services: Services, caller: Caller, data: p.LegacyCreate
     "DEPRECATED: change a meeting (may move it between rooms and props)",
     changes=True,
 )
-async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate) -> LegacyReply:
+async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate) -> RawLegacyReply:
     # A repeat (same event.id) is answered from what the first stored, before anything is
     # read: the meeting may be gone since (contract 6).
     raw = await compare_and_set(
         services.meetings, caller.write, lambda: _update(services, caller, data), _stored_meeting
     )
     (legacy,) = await legacy_meetings(services, [raw])
-    return LegacyReply(legacy)
+    return await as_first(services, caller, legacy)
+
+
+async def as_first(services: Services, caller: Caller, legacy: LegacyMeeting) -> RawLegacyReply:
+    """The first answer of this request (contract 6). The old shape is read from the
+    directory after the change, so a repeat's would show titles and names as they are now:
+    the first one is kept beside the retry record for as long (10 minutes) and answered."""
+    answer = msgspec.json.encode(legacy)
+    key = caller.write.retry_key
+    if key is not None:
+        kept = services.keys.request_answer(key)
+        _, first = await services.meetings.redis.pipeline(
+            [("SET", kept, answer, "NX", "EX", RETRY_SECONDS), ("GET", kept)]
+        )
+        answer = first if isinstance(first, bytes) else answer
+    return RawLegacyReply(msgspec.Raw(answer))
 
 
 def _stored_meeting(stored: list[Any]) -> msgspec.Raw:

@@ -124,6 +124,12 @@ class Keys:
         assert request_key.startswith(f"{self.scope}req:"), request_key
         return f"{self.scope}reqp:{request_key[len(self.scope) + 4 :]}"
 
+    def request_answer(self, request_key: str) -> str:
+        """The deprecated API's answer to the request whose safe-retry record is
+        `request_key`, kept beside it (service/legacy.py): reqa: for req:."""
+        assert request_key.startswith(f"{self.scope}req:"), request_key
+        return f"{self.scope}reqa:{request_key[len(self.scope) + 4 :]}"
+
     def event_seq(self) -> str:
         """The last event id handed out (lua/includes/events.lua next_event_id)."""
         return f"{self.scope}eventseq"

@@ -145,3 +145,20 @@ async def test_a_bad_subject_with_a_room_is_a_400_before_the_meeting_is_looked_f
         change = {"subject": " ", "roomId": "lobby"}
         reply = await alice.request("meeting:update", {"meetingId": "nobody-knows", "meeting": change})
         assert reply.error.code == 400, reply.error
+
+
+async def test_a_repeated_create_gets_its_first_answer_after_the_room_was_renamed(
+    world: ServerHandle,
+) -> None:
+    # Contract 6: "the repeat gets the first answer", titles and names as they were then.
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("root", admin=True)) as admin,
+    ):
+        first = await alice.request("meeting:create", legacy_meeting(propId=""), event_id="old-1")
+        await admin.call("admin:upsertRooms", {"rooms": [{"id": "lobby", "title": "Renamed"}]})
+        again = await alice.request("meeting:create", legacy_meeting(propId=""), event_id="old-1")
+        assert first.error.code == again.error.code == 0
+        assert again.data == first.data and first.data["meeting"]["room"]["title"] != "Renamed"
+        later = (await alice.call("meeting:get", {"meetingId": first.data["meeting"]["id"]}))["meeting"]
+        assert later["room"]["title"] == "Renamed"  # a new read shows the directory as it is

@@ -1,7 +1,8 @@
 """`null` for an optional field means "not given" (docs/protocol.md), also for fields with a
 default (`step`, `rejectConflicts`, an attendee's `type`): msgspec refuses null for a type
 without None, so such nulls are taken out before decoding. Fields that take null keep it
-(there it may say something: `recurrence: null`, an upsert's null that clears a field)."""
+(there it may say something: `recurrence: null`, an upsert's null that clears a field), and
+so do fields without a default value (a session's `propId`: null is a 400 there)."""
 
 from __future__ import annotations
 
@@ -42,12 +43,18 @@ def _drop(value: Any, kind: mi.Type) -> bool:
         if field.encode_name not in value:
             continue
         given = value[field.encode_name]
-        if given is None and not field.required and not _takes_null(field.type):
+        if given is None and _has_default(field) and not _takes_null(field.type):
             del value[field.encode_name]
             dropped = True
         elif given is not None:
             dropped = _drop(given, field.type) or dropped
     return dropped
+
+
+def _has_default(field: mi.Field) -> bool:
+    """A default value of its own: not a required field, nor one whose absence is UNSET
+    (there a null is refused where docs/protocol.md says so: a session's `propId`)."""
+    return field.default is not msgspec.NODEFAULT or field.default_factory is not msgspec.NODEFAULT
 
 
 def _takes_null(kind: mi.Type) -> bool:

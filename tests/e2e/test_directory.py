@@ -1,0 +1,85 @@
+"""The directory (contract 7) keeps profiles and the email index in step: one address, one
+user (given to another, it is taken from the one who had it). A session's `propId` null is
+a 400, as documented (null elsewhere means "not given")."""
+
+from __future__ import annotations
+
+import pytest
+
+from roomful_meetings.client import connect
+from roomful_meetings.storage.keys import Keys
+from tests.conftest import ServerHandle, StartServer, token
+from tests.e2e.world import redis_of, seed
+
+
+@pytest.fixture
+async def world(start_server: StartServer) -> ServerHandle:
+    server: ServerHandle = await start_server()
+    await seed(server)
+    return server
+
+
+async def found_by_email(world: ServerHandle, email: str) -> list[str]:
+    """The user ids a slot search by this email matches (findMeetingTimes' attendees)."""
+    async with connect(world.url, token("dave")) as dave:
+        reply = await dave.call(
+            "meeting:findMeetingTimes",
+            {
+                "attendees": [{"email": email, "type": "optional"}],
+                "startDate": "2030-03-04T00:00:00Z",
+                "endDate": "2030-03-05T00:00:00Z",
+                "duration": 60,
+                "minimumAttendeePercentage": 0,
+                "maxCandidates": 1,
+                "timeZone": "UTC",
+            },
+        )
+    if reply["emptySuggestionsReason"] == "attendeesNotFound":
+        return []
+    return [a["userId"] for a in reply["suggestions"][0]["attendees"][1:]]
+
+
+async def stored_email(world: ServerHandle, user: str) -> str | None:
+    async with redis_of(world) as redis:
+        value = await redis.execute("HGET", Keys(world.settings.key_prefix).user(user), "email")
+    return value.decode() if value else None
+
+
+async def test_an_email_moved_to_another_user_and_released_leaves_no_profile_unfindable(
+    world: ServerHandle,
+) -> None:
+    # docs/protocol.md: "admin:upsertUsers keeps the email index (case-insensitive) in step".
+    async with connect(world.url, token("root", admin=True)) as root:
+        await root.call("admin:upsertUsers", {"users": [{"id": "bob", "email": "ALICE@example.com"}]})
+        await root.call("admin:upsertUsers", {"users": [{"id": "bob", "email": "bob2@example.com"}]})
+    alice_email = await stored_email(world, "alice")
+    found = await found_by_email(world, "alice@example.com")
+    # One address, one user: given to bob, it was taken off alice's profile, and once bob
+    # let it go, nobody has it (before, alice's profile kept it while the index lost it).
+    assert (alice_email, found) == (None, [])
+
+
+async def test_two_users_given_one_email_in_a_batch_leave_the_index_in_step(world: ServerHandle) -> None:
+    async with connect(world.url, token("root", admin=True)) as root:
+        await root.call(
+            "admin:upsertUsers",
+            {"users": [{"id": "u1", "email": "same@example.com"}, {"id": "u2", "email": "Same@example.com"}]},
+        )
+        await root.call("admin:upsertUsers", {"users": [{"id": "u2", "email": None}]})
+    u1_email = await stored_email(world, "u1")
+    found = await found_by_email(world, "same@example.com")
+    assert (u1_email, found) == (None, [])  # u2 took it from u1 in the batch, then let it go
+
+
+async def test_a_session_given_a_null_prop_id_is_refused(world: ServerHandle) -> None:
+    # docs/protocol.md, Catalog: "its `propId` is `""` for the room itself (`null` is a 400)".
+    async with connect(world.url, token("root", admin=True)) as root:
+        future = {"startDate": "2030-01-01T10:00:00Z", "endDate": "2030-01-01T11:00:00Z"}
+        await root.call(
+            "admin:upsertSocialSessions",
+            {"sessions": [{"id": "s1", "roomId": "lobby", "propId": "table", **future}]},
+        )
+        reply = await root.request(
+            "admin:upsertSocialSessions", {"sessions": [{"id": "s1", "roomId": "lobby", "propId": None}]}
+        )
+        assert reply.error.code == 400, reply

@@ -166,6 +166,8 @@ def print_token(args: argparse.Namespace, settings: Settings) -> None:
         fail(2, f"bad value for --email: {args.email!r} (a plain address, name@domain)")
     if args.zone and not is_valid_zone(args.zone):
         fail(2, f"bad value for --zone: {args.zone!r} (an IANA time zone, such as Europe/London)")
+    if args.tenant is not None and not TENANT.fullmatch(args.tenant):
+        fail(2, f"bad value for --tenant: {args.tenant!r} (1 to 64 of A-Z a-z 0-9 _ -)")
     if args.ttl <= 0:
         fail(2, f"bad value for --ttl: {args.ttl} (seconds, above 0)")
     if time.time() + args.ttl > MAX_NUMERIC_DATE:  # the server refuses an `exp` past year 9999
@@ -189,7 +191,5 @@ def print_token(args: argparse.Namespace, settings: Settings) -> None:
     named = (("email", args.email), ("zoneinfo", args.zone))
     claims = {k: v for k, v in (*named, ("iss", settings.jwt_issuer), ("aud", settings.jwt_audience)) if v}
     if args.tenant is not None:
-        if not TENANT.fullmatch(args.tenant):
-            fail(2, f"bad value for --tenant: {args.tenant!r} (1 to 64 of A-Z a-z 0-9 _ -)")
         claims[settings.tenant_claim] = args.tenant
     print(mint_token(secret, args.user, admin=args.admin, ttl_seconds=args.ttl, **claims))

@@ -82,4 +82,7 @@ def configure(level: str, stream: TextIO | None = None, *, log_format: str = "lo
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # trio-websocket's debug lines (bytes received, per frame) belong to no request and
+    # would drown the one line per request that --log-level debug promises.
+    logging.getLogger("trio-websocket").setLevel(max(root.level, logging.INFO))
     return handler

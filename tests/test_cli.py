@@ -178,11 +178,13 @@ def run_plain(*args: str) -> subprocess.CompletedProcess[str]:
         # claims the server would ignore (no profile email or zone would come of them)
         (("--user", "bob", "--email", "bob@x.test\r\nX: y"), "bad value for --email"),
         (("--user", "bob", "--zone", "Mars/Olympus"), "bad value for --zone"),
+        (("--user", "bob", "--tenant", "a.b"), "bad value for --tenant"),
     ],
 )
 def test_token_refuses_what_the_server_would_refuse(tmp_path: Path, args: tuple[str, ...], said: str) -> None:
     done = run_plain("token", *args, "--data-dir", str(tmp_path))
     assert (done.returncode, done.stdout) == (2, "") and said in done.stderr
+    assert "signed with" not in done.stderr and not (tmp_path / "jwt-secret").exists()  # refused first
 
 
 def test_token_carries_the_issuer_and_audience_the_server_requires(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from roomful_meetings import metrics
 from roomful_meetings.app import Running, run_server
 from roomful_meetings.client import connect
 from roomful_meetings.config import Settings
-from roomful_meetings.storage.embedded import free_port
+from roomful_meetings.storage.embedded import _is_alive, free_port
 from roomful_meetings.storage.redis import RedisAddress, RedisError, open_redis
 from tests.conftest import SECRET, token
 from tests.processes import CLI, clean_env
@@ -159,3 +159,16 @@ def test_a_server_started_after_a_crash_runs_and_restarts_the_redis_left_behind(
                 proc.wait(30)
         for pid in redis_servers_in(data):  # one left by a failed test
             os.kill(pid, signal.SIGKILL)
+
+
+def test_an_owner_killed_and_not_yet_reaped_counts_as_gone() -> None:
+    """A server killed a moment ago may still be a zombie (its parent not yet told): it
+    answers signals, but the Redis it ran is an orphan for the next server to take over."""
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        child.kill()
+        time.sleep(0.2)  # dead, not reaped
+        assert not _is_alive(child.pid)
+    finally:
+        child.wait()
+    assert _is_alive(os.getppid())

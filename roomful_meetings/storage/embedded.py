@@ -217,7 +217,11 @@ def _is_alive(pid: int) -> bool:
         return False
     except PermissionError:  # alive, another user's
         return True
-    return True
+    try:  # a zombie (killed, its parent not yet told) answers the signal, but is gone
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc here: the signal's answer stands
+    return state != "Z"
 
 
 async def running_embedded(data_dir: Path) -> RedisAddress | None:

@@ -225,6 +225,14 @@ def test_schema_to_a_path_that_cannot_be_written_is_one_line(tmp_path: Path) -> 
                            "endDate": "2030-01-01T09:00:00Z"}]},
             "endDate",
         ),
+        # one session twice: the second entry's end before the first entry's start
+        (
+            {"users": [{"id": "u1"}], "rooms": [{"id": "r1"}],
+             "sessions": [{"id": "s1", "roomId": "r1", "startDate": "2030-01-01T10:00:00Z",
+                           "endDate": "2030-01-01T11:00:00Z"},
+                          {"id": "s1", "roomId": "r1", "endDate": "2030-01-01T09:00:00Z"}]},
+            "sessions[1]",
+        ),
     ],
 )  # fmt: skip
 def test_catalog_import_of_what_the_admin_endpoints_refuse_is_one_line(

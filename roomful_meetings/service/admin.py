@@ -156,6 +156,7 @@ async def import_catalog(services: Services, catalog: p.CatalogFile, chunk: int 
     check_sessions(catalog.sessions)
     store = services.catalog
     await check_prop_rooms(services, catalog)
+    await check_session_dates(services, catalog.sessions)
     await _in_chunks(catalog.users, store.upsert_users, chunk)
     await _in_chunks(catalog.rooms, store.upsert_rooms, chunk)
     await _in_chunks(catalog.props, store.upsert_props, chunk)
@@ -183,6 +184,28 @@ async def check_prop_rooms(services: Services, catalog: p.CatalogFile) -> None:
     missing = [room for room, found in zip(elsewhere, stored, strict=True) if not found]
     if missing:
         raise NotFound(f"room {missing[0]} not found (a prop's roomId: neither in the file nor stored)")
+
+
+async def check_session_dates(services: Services, sessions: list[p.SessionIn]) -> None:
+    """What lua/upsert_social_sessions.lua checks, before the import's first chunk: a
+    session named again takes its earlier entry's dates, one given alone the stored other
+    one, and none may end before it starts (400 naming the entry)."""
+    alone = sorted({s.id for s in sessions if s.startDate is None or s.endDate is None})
+    stored = await services.catalog.pipeline(
+        [("HMGET", services.keys.session(sid), "start", "end") for sid in alone]
+    )
+    dates = {sid: [int(v) if v else 0 for v in both] for sid, both in zip(alone, stored, strict=True)}
+    for index, session in enumerate(sessions):
+        now = dates.setdefault(session.id, [0, 0])
+        where = f"data.sessions[{index}]"
+        if session.startDate is not None:
+            now[0] = to_minute(session.startDate, f"{where}.startDate")
+        if session.endDate is not None:
+            now[1] = to_minute(session.endDate, f"{where}.endDate")
+        if now[0] and now[1] and now[1] <= now[0]:
+            raise BadRequest(
+                f"`{where}`: the session would end before it starts (with its other entries' or stored dates)"
+            )
 
 
 T = TypeVar("T")

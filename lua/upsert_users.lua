@@ -24,9 +24,11 @@ while i <= #ARGV do
     end
     if email_key ~= '' then
       -- One address, one user: given to another, it is taken from the one who had it (their
-      -- profile's email is cleared), so that profiles and the index never disagree.
+      -- profile's email is cleared), so that profile and index do not disagree later.
       local holder = redis.call('GET', k_email(email_key))
-      if holder and holder ~= uid then redis.call('HSET', k_user(holder), 'email', '', 'emailKey', '') end
+      if holder and holder ~= uid and redis.call('EXISTS', k_user(holder)) == 1 then
+        redis.call('HSET', k_user(holder), 'email', '', 'emailKey', '')
+      end
       redis.call('SET', k_email(email_key), uid)
     end
     redis.call('HSET', ukey, 'emailKey', email_key)

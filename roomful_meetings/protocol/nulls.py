@@ -16,7 +16,7 @@ import msgspec.inspect as mi
 def without_default_nulls(data: bytes, payload: Any) -> bytes:
     """`data` (a request's JSON) without the nulls of optional fields that do not take null
     anywhere `payload` (a Struct type) describes; `data` itself when it holds none."""
-    if b"null" not in data:
+    if b"null" not in data or not _has_strippable(payload):
         return data
     try:
         value = msgspec.json.decode(data)
@@ -28,6 +28,26 @@ def without_default_nulls(data: bytes, payload: Any) -> bytes:
 @cache
 def _info(payload: Any) -> mi.Type:
     return mi.type_info(payload)
+
+
+@cache
+def _has_strippable(payload: Any) -> bool:
+    """Whether `payload` has a field, at any depth, whose null would be taken out: most
+    have none, and their nulls need no pass at all (old clients send many)."""
+    return _strippable_in(_info(payload))
+
+
+def _strippable_in(kind: mi.Type) -> bool:
+    if isinstance(kind, mi.UnionType):
+        return any(_strippable_in(member) for member in kind.types)
+    if isinstance(kind, mi.ListType):
+        return _strippable_in(kind.item_type)
+    if not isinstance(kind, mi.StructType):
+        return False
+    return any(
+        (_has_default(field) and not _takes_null(field.type)) or _strippable_in(field.type)
+        for field in kind.fields
+    )
 
 
 def _drop(value: Any, kind: mi.Type) -> bool:

@@ -172,8 +172,9 @@ async def as_first(services: Services, caller: Caller, legacy: LegacyMeeting) ->
     key = caller.write.retry_key
     if key is not None:
         kept = services.keys.request_answer(key)
+        # Kept as long as the retry record, whose expiry each repeat renews (GETEX: Redis 6.2).
         _, first = await services.meetings.redis.pipeline(
-            [("SET", kept, answer, "NX", "EX", RETRY_SECONDS), ("GET", kept)]
+            [("SET", kept, answer, "NX", "EX", RETRY_SECONDS), ("GETEX", kept, "EX", RETRY_SECONDS)]
         )
         answer = first if isinstance(first, bytes) else answer
     return RawLegacyReply(msgspec.Raw(answer))

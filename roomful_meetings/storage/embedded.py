@@ -215,8 +215,8 @@ def _is_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # alive, another user's
-        return True
+    except PermissionError:  # there, another user's: alive unless a zombie, as below
+        pass
     try:  # a zombie (killed, its parent not yet told) answers the signal, but is gone
         state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
     except (OSError, IndexError):

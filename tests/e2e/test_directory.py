@@ -83,3 +83,13 @@ async def test_a_session_given_a_null_prop_id_is_refused(world: ServerHandle) ->
             "admin:upsertSocialSessions", {"sessions": [{"id": "s1", "roomId": "lobby", "propId": None}]}
         )
         assert reply.error.code == 400, reply
+
+
+async def test_an_address_whose_index_names_a_user_gone_makes_no_profile_of_them(world: ServerHandle) -> None:
+    keys = Keys(world.settings.key_prefix)
+    async with redis_of(world) as redis:
+        await redis.execute("SET", keys.email("x@example.com"), "ghost")  # left by an earlier release
+    async with connect(world.url, token("root", admin=True)) as root:
+        await root.call("admin:upsertUsers", {"users": [{"id": "bob", "email": "x@example.com"}]})
+    async with redis_of(world) as redis:
+        assert await redis.execute("EXISTS", keys.user("ghost")) == 0

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from roomful_meetings.client import connect
+from roomful_meetings.storage.keys import Keys
 from tests.conftest import ServerHandle, token
 from tests.e2e.test_legacy import legacy_meeting
-from tests.e2e.world import meeting, seed
+from tests.e2e.world import meeting, redis_of, seed
 
 
 @pytest.fixture
@@ -162,3 +163,16 @@ async def test_a_repeated_create_gets_its_first_answer_after_the_room_was_rename
         assert again.data == first.data and first.data["meeting"]["room"]["title"] != "Renamed"
         later = (await alice.call("meeting:get", {"meetingId": first.data["meeting"]["id"]}))["meeting"]
         assert later["room"]["title"] == "Renamed"  # a new read shows the directory as it is
+
+
+async def test_the_first_answer_lives_as_long_as_the_retry_record(world: ServerHandle) -> None:
+    # Each repeat renews the retry record's 10 minutes: the kept answer is renewed with it.
+    async with connect(world.url, token("alice")) as alice, redis_of(world) as redis:
+        await alice.request("meeting:create", legacy_meeting(propId=""), event_id="old-2")
+        keys = Keys(world.settings.key_prefix)
+        record = keys.request("alice", "old-2")
+        kept = keys.request_answer(record)
+        await redis.execute("EXPIRE", kept, 5)
+        await redis.execute("EXPIRE", record, 5)
+        await alice.request("meeting:create", legacy_meeting(propId=""), event_id="old-2")
+        assert await redis.execute("TTL", record) > 500 and await redis.execute("TTL", kept) > 500

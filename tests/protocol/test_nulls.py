@@ -36,3 +36,8 @@ def test_what_is_no_json_is_left_to_the_typed_decoding() -> None:
     assert without_default_nulls(b'{"step": null, "duration": 1e999}', p.FindMeetingTimes).startswith(
         b'{"step"'
     )
+
+
+def test_a_payload_with_no_field_to_strip_is_left_as_it_is() -> None:
+    upsert = b'{"users": [{"id": "bob", "email": null, "firstName": null}]}'
+    assert without_default_nulls(upsert, p.UpsertUsers) is upsert  # no pass at all

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import trio
 
-from roomful_meetings.client import connect
+from roomful_meetings.client import Client, connect
 from roomful_meetings.service import conflicts
 from roomful_meetings.service.context import Services
 from tests.conftest import ServerHandle, token
@@ -47,6 +47,31 @@ def held_once(
         return await real(*args, **kwargs)
 
     return first_held, held, release
+
+
+async def retry_held_past_its_first(
+    first: Client,
+    retry: Client,
+    request: tuple[str, dict[str, Any], str],
+    held: trio.Event,
+    release: trio.Event,
+) -> None:
+    """`retry` sends `request` (endpoint, data, event.id) and is held (`held_once`) while
+    `first` sends the same and is answered: the retry then gets the very same answer."""
+    endpoint, data, event_id = request
+    answers: dict[str, Any] = {}
+
+    async def send_retry() -> None:
+        answers["retry"] = await retry.request(endpoint, data, event_id=event_id)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(send_retry)
+        await held.wait()
+        answers["first"] = await first.request(endpoint, data, event_id=event_id)
+        release.set()
+    assert answers["first"].error.code == 0
+    assert (answers["retry"].error.code, answers["retry"].error.message) == (0, "")
+    assert answers["retry"].data == answers["first"].data
 
 
 async def test_an_organizer_who_lists_themself_gets_their_own_free_times_not_attendees_not_found(
@@ -133,19 +158,9 @@ async def test_a_retry_racing_its_first_request_gets_the_first_answer_not_a_409_
     async with connect(world.url, token("alice")) as first, connect(world.url, token("alice")) as retry:
         await ready(first)
         await ready(retry)
-        answers: dict[str, Any] = {}
-
-        async def send_retry() -> None:
-            answers["retry"] = await retry.request("meeting:createMeeting", data, event_id="create-1")
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(send_retry)
-            await held.wait()
-            answers["first"] = await first.request("meeting:createMeeting", data, event_id="create-1")
-            release.set()
-        assert answers["first"].error.code == 0
-        assert (answers["retry"].error.code, answers["retry"].error.message) == (0, "")
-        assert answers["retry"].data == answers["first"].data
+        await retry_held_past_its_first(
+            first, retry, ("meeting:createMeeting", data, "create-1"), held, release
+        )
 
 
 async def test_a_retried_split_racing_its_first_request_gets_the_first_answer(
@@ -174,16 +189,6 @@ async def test_a_retried_split_racing_its_first_request_gets_the_first_answer(
             "endDate": "2030-03-07T11:30:00Z",
             "rejectConflicts": True,
         }
-        answers: dict[str, Any] = {}
-
-        async def send_retry() -> None:
-            answers["retry"] = await retry.request("meeting:updateMeeting", split, event_id="split-1")
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(send_retry)
-            await held.wait()
-            answers["first"] = await first.request("meeting:updateMeeting", split, event_id="split-1")
-            release.set()
-        assert answers["first"].error.code == 0
-        assert (answers["retry"].error.code, answers["retry"].error.message) == (0, "")
-        assert answers["retry"].data == answers["first"].data
+        await retry_held_past_its_first(
+            first, retry, ("meeting:updateMeeting", split, "split-1"), held, release
+        )

@@ -77,8 +77,13 @@ async def guarded(
     target (a caller who may not make the change) is no check: the write refuses it, in
     the contract's order (404 before 403), and nobody's busy time is told."""
     key = caller.write.retry_key
-    if key is not None and await services.meetings.redis.execute("EXISTS", key):
-        return await write(caller)  # a repeat: its script answers what the first request did
+
+    async def recorded() -> bool:
+        """A repeat of a recorded request: its script answers what the first one did."""
+        return key is not None and bool(await services.meetings.redis.execute("EXISTS", key))
+
+    if await recorded():
+        return await write(caller)
     for _ in range(ATTEMPTS):
         try:
             found = await target()
@@ -91,7 +96,7 @@ async def guarded(
         except (Conflict, NotFound):
             # A repeat racing its first request may read what that one made (its meeting,
             # the instance its split ended): once the first is recorded, answer as it did.
-            if key is not None and await services.meetings.redis.execute("EXISTS", key):
+            if await recorded():
                 return await write(caller)
             raise
         try:

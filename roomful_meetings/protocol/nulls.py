@@ -44,10 +44,7 @@ def _strippable_in(kind: mi.Type) -> bool:
         return _strippable_in(kind.item_type)
     if not isinstance(kind, mi.StructType):
         return False
-    return any(
-        (_has_default(field) and not _takes_null(field.type)) or _strippable_in(field.type)
-        for field in kind.fields
-    )
+    return any(_null_means_default(field) or _strippable_in(field.type) for field in kind.fields)
 
 
 def _drop(value: Any, kind: mi.Type) -> bool:
@@ -63,12 +60,16 @@ def _drop(value: Any, kind: mi.Type) -> bool:
         if field.encode_name not in value:
             continue
         given = value[field.encode_name]
-        if given is None and _has_default(field) and not _takes_null(field.type):
+        if given is None and _null_means_default(field):
             del value[field.encode_name]
             dropped = True
         elif given is not None:
             dropped = _drop(given, field.type) or dropped
     return dropped
+
+
+def _null_means_default(field: mi.Field) -> bool:
+    return _has_default(field) and not _takes_null(field.type)
 
 
 def _has_default(field: mi.Field) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 
@@ -39,7 +39,7 @@ from roomful_meetings.service.registry import Routes
 from roomful_meetings.storage.base import SeriesRedirect
 from roomful_meetings.storage.directory import DirectorySnapshot, Hash
 from roomful_meetings.storage.meetings import MeetingFields
-from roomful_meetings.storage.series import compare_and_set
+from roomful_meetings.storage.series import compare_and_set, stored_meeting
 
 routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
@@ -158,7 +158,7 @@ async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate
     # A repeat (same event.id) is answered from what the first stored, before anything is
     # read: the meeting may be gone since (contract 6).
     raw = await compare_and_set(
-        services.meetings, caller.write, lambda: _update(services, caller, data), _stored_meeting
+        services.meetings, caller.write, lambda: _update(services, caller, data), stored_meeting
     )
     (legacy,) = await legacy_meetings(services, [raw])
     return await as_first(services, caller, legacy)
@@ -178,11 +178,6 @@ async def as_first(services: Services, caller: Caller, legacy: LegacyMeeting) ->
         )
         answer = first if isinstance(first, bytes) else answer
     return RawLegacyReply(msgspec.Raw(answer))
-
-
-def _stored_meeting(stored: list[Any]) -> msgspec.Raw:
-    """The meeting JSON of a change script's stored answer (the last item of each)."""
-    return msgspec.Raw(str(stored[-1]).encode())
 
 
 async def _update(services: Services, caller: Caller, data: p.LegacyUpdate) -> msgspec.Raw:

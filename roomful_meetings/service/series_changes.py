@@ -32,7 +32,7 @@ from roomful_meetings.protocol import payloads as p
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.series import instance_state, series_fields, series_zone
 from roomful_meetings.service.updates import field_values, given, new_participants
-from roomful_meetings.storage.series import compare_and_set
+from roomful_meetings.storage.series import compare_and_set, stored_meeting
 
 
 class _Times(msgspec.Struct):
@@ -122,12 +122,7 @@ async def update_series(services: Services, caller: Caller, data: p.UpdateMeetin
             write=caller.write,
         )
 
-    return await compare_and_set(store, caller.write, attempt, _json_answer)
-
-
-def _json_answer(stored: list[Any]) -> msgspec.Raw:
-    """The meeting JSON a script stored as its result's second item."""
-    return msgspec.Raw(str(stored[1]).encode())
+    return await compare_and_set(store, caller.write, attempt, stored_meeting)
 
 
 def _no_answer(stored: list[Any]) -> None:
@@ -172,9 +167,7 @@ async def update_instance(services: Services, caller: Caller, data: p.UpdateMeet
         )
         return msgspec.Raw(event)
 
-    return await compare_and_set(
-        services.meetings.series, caller.write, attempt, lambda stored: msgspec.Raw(str(stored[2]).encode())
-    )
+    return await compare_and_set(services.meetings.series, caller.write, attempt, stored_meeting)
 
 
 async def cancel_instance(services: Services, caller: Caller, meeting_id: str) -> None:
@@ -320,5 +313,5 @@ async def split(
         )
 
     return await compare_and_set(
-        store, caller.write, attempt, lambda stored: _json_answer(stored) if stored[1] else None
+        store, caller.write, attempt, lambda stored: stored_meeting(stored) if stored[1] else None
     )

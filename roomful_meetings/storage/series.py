@@ -116,6 +116,13 @@ async def compare_and_set(
     raise Unavailable("the series kept changing while this change was prepared; try again")
 
 
+def stored_meeting(stored: list[Any]) -> msgspec.Raw:
+    """The meeting JSON of a change script's stored answer: the last item of each
+    ({0, json} of update_meeting/update_series/split_series, {0, changed, json} of
+    change_instance), for a replay."""
+    return msgspec.Raw(str(stored[-1]).encode())
+
+
 async def _recorded(store: Store, write: Write) -> list[Any] | None:
     """The first answer of the request `write` repeats, None when there is none (any more)."""
     key = write.retry_key

@@ -47,11 +47,10 @@ routes = Routes()  # this module's endpoints (service/endpoints.py lists the tab
 
 # How far ahead listUserMeetingCounts looks for series instances: the local days from
 # localDateNow's on, ten years' worth (3653 days hold any ten years). Counting a series
-# means expanding its rule
-# day by day up to the days asked for; without a bound a sparse rule (29 February on a
-# Monday) or a large `offset` made one request expand centuries, seconds of CPU during
-# which the instance served no one else. Within the horizon a series costs a few
-# milliseconds at worst. docs/protocol.md says so.
+# means expanding its rule day by day up to the days asked for; without a bound a sparse
+# rule (29 February on a Monday) or a large `offset` made one request expand centuries,
+# seconds of CPU during which the instance served no one else. Within the horizon a
+# series costs a few milliseconds at worst. docs/protocol.md says so.
 COUNTS_HORIZON_DAYS: Final = 3653
 _LAST_DATE: Final = date(9999, 1, 1)  # END_MINUTE's date: the last local day any zone starts
 
@@ -151,10 +150,9 @@ def in_request_zone(
     """The caller's settings are wall-clock times of the zone this request resolved for them
     (contract 4: the request's timeZone, else the stored one, else its offset), which a
     read stores only once answered; everyone else keeps their own stored zone."""
-    own = users.get(caller.user_id)
-    if own is None or own.zone == zone:
+    if caller.user_id not in users:
         return users
-    return {**users, caller.user_id: dataclasses.replace(own, zone=zone)}
+    return {**users, caller.user_id: callers_own(users, caller, zone)}
 
 
 def callers_own(
@@ -162,8 +160,10 @@ def callers_own(
 ) -> rules.UserAvailability:
     """The caller's settings in the request's zone; with no profile (erased while still
     connected) nothing is set: available all day (contract 5)."""
-    own = in_request_zone(users, caller, zone).get(caller.user_id)
-    return own if own is not None else rules.UserAvailability(zone, {}, {})
+    own = users.get(caller.user_id)
+    if own is None:
+        return rules.UserAvailability(zone, {}, {})
+    return own if own.zone == zone else dataclasses.replace(own, zone=zone)
 
 
 async def own_availability(

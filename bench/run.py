@@ -496,6 +496,20 @@ def fanout_scenario(
     return result
 
 
+def run_fanout(
+    out: dict[str, Any],
+    servers: list[Server],
+    redis_port: int,
+    opts: argparse.Namespace,
+    seed_file: Path,
+    progress: Progress,
+) -> None:
+    out["broadcast"] = broadcast_reference(redis_port, opts)
+    progress.step("broadcast reference")
+    out["fanout"] = fanout_scenario(servers, redis_port, opts, seed_file)
+    progress.step("fanout")
+
+
 def broadcast_reference(redis_port: int, opts: argparse.Namespace) -> dict[str, Any]:
     ref = Reference.trio("broadcast")
     try:
@@ -642,7 +656,9 @@ def one_run(opts: argparse.Namespace, progress: Progress, folder: Path) -> dict[
                 continue
             out[name] = request_scenario(name, servers[0], redis.port, opts, seed_file, connections, endpoint)
             progress.step(name)
-        if opts.only:  # a look at a few scenarios: no references, fan-out or idle runs
+        if opts.only and "fanout" in opts.only:  # with its reference
+            run_fanout(out, servers, redis.port, opts, seed_file, progress)
+        if opts.only:  # a look at a few scenarios: no worker or idle runs
             return out
         for workers in (1, 2):  # --workers 1 and 2, on both cores (the server core is not theirs)
             name = f"get_workers{workers}"
@@ -654,10 +670,7 @@ def one_run(opts: argparse.Namespace, progress: Progress, folder: Path) -> dict[
             finally:
                 spread.stop()
             progress.step(name)
-        out["broadcast"] = broadcast_reference(redis.port, opts)
-        progress.step("broadcast reference")
-        out["fanout"] = fanout_scenario(servers, redis.port, opts, seed_file)
-        progress.step("fanout")
+        run_fanout(out, servers, redis.port, opts, seed_file, progress)
         idle_ref = Reference.trio("idle")
         try:
             out["idle_reference"] = idle_scenario(idle_ref, opts, seed_file, with_auth=False)
@@ -864,7 +877,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="1 run, 2 s each, 1000 idle connections")
     parser.add_argument("--in-flight", type=int, default=8, help="fan-out updates under way at once")
     parser.add_argument(
-        "--only", nargs="+", help="just these request scenarios and references (printed as JSON)"
+        "--only", nargs="+", help="just these request scenarios and references, or fanout (printed as JSON)"
     )
     opts = parser.parse_args(argv)
     if opts.only:

@@ -10,8 +10,11 @@ subscription, and every connection joins before it reads what it missed, so noth
 published after that is lost. An instance reads each message once, keeps the recipients
 it holds connections for, frames the event once, and hands the same bytes to each of their
 connections without awaiting anything: a connection that cannot take them is closed, never
-waited for. Whenever a subscription is confirmed again (the link came back, or a cluster
-slot moved to another node), the connections of that tenant catch up from their streams.
+waited for. The connections write what they were handed once every message of that read
+from Redis has been handed out (`send_held`): a busy user's connection sent ten events of
+one read writes them in one system call. Whenever a subscription is confirmed again (the
+link came back, or a cluster slot moved to another node), the connections of that tenant
+catch up from their streams.
 
 Why one channel per tenant rather than one per user (docs/architecture.md, "Fan-out"):
 Redis then writes an event once per instance instead of once per recipient, and an
@@ -52,7 +55,13 @@ class Receiver(Protocol):
         """The events channel of the receiver's tenant."""
         ...
 
-    def deliver(self, event: Event) -> None: ...
+    def deliver(self, event: Event) -> None:
+        """Take a live event; it may wait for `send_held`."""
+        ...
+
+    def send_held(self) -> None:
+        """Write the events taken since the last call."""
+        ...
 
     def catch_up(self) -> None: ...
 
@@ -64,7 +73,10 @@ Local = dict[str, list[Receiver]]  # user id -> that user's connections here
 
 class Hub:
     def __init__(self, redis: Redis) -> None:
-        self.link: Subscriber = redis.subscriber(self._on_message, on_subscribed=self._on_subscribed)
+        self.link: Subscriber = redis.subscriber(
+            self._on_message, on_subscribed=self._on_subscribed, on_read_end=self._send_held
+        )
+        self._held: dict[Receiver, None] = {}  # handed events since the read began, in order
         # Lists, not sets: a user rarely has more than a couple of connections, and an empty
         # list is a quarter of an empty set's size (memory per connection is measured).
         self._channels: dict[bytes, Local] = {}
@@ -158,6 +170,13 @@ class Hub:
                 event = Event(event_id.decode(), frame)
             for receiver in list(receivers):
                 receiver.deliver(event)
+                self._held[receiver] = None
             delivered += len(receivers)
         if delivered:
             EVENTS_DELIVERED.inc(delivered)
+
+    def _send_held(self) -> None:
+        if self._held:
+            held, self._held = self._held, {}
+            for receiver in held:
+                receiver.send_held()

@@ -201,21 +201,25 @@ class Session:
         """Send a message without waiting; a full queue means the client is too slow."""
         self._send_framed(text_frame(frame))
 
-    def _send_framed(self, wire_frame: bytes) -> None:
+    def _send_framed(self, wire_frame: bytes, *, held: bool = False) -> None:
         if self._closing:
             return  # nothing may follow the close frame
-        if not self.wire.write_nowait(wire_frame):
+        if not (self.wire.write_held if held else self.wire.write_nowait)(wire_frame):
             self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
 
     def deliver(self, event: Event) -> None:
+        """A live event from the hub, written when the hub calls `send_held`."""
         verdict = self._delivery.offer(event)
         if verdict is Verdict.SEND:
-            self._send_event(event)
+            self._send_event(event, held=True)
         elif verdict is Verdict.OVERFLOW:
             self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
 
-    def _send_event(self, event: Event) -> None:
-        self._send_framed(event.wire)
+    def send_held(self) -> None:
+        self.wire.send_held()
+
+    def _send_event(self, event: Event, *, held: bool = False) -> None:
+        self._send_framed(event.wire, held=held)
         if self._legacy is not None:
             # The deprecated shape needs directory reads: a task of its own converts it.
             try:

@@ -8,7 +8,10 @@ them pass through one queue of chunks, so bytes leave in the order they were wri
 
 While the queue is empty a write goes straight to the socket with a non-blocking send: no
 task switch and no await, which is what lets the hub hand one event to thousands of
-connections in a single pass. What the socket does not take stays in the queue, and a
+connections in a single pass. Events are written with `write_held` instead: kept in the
+queue until the hub has handed out every event of one read from Redis and calls
+`send_held`, so that a connection sent several events of that read gets them in one system
+call (and its client reads them in one), not one each. What the socket does not take stays in the queue, and a
 flusher task, started on demand in the connection's nursery, writes it whenever the socket
 is writable again (several chunks per system call). The queue is the connection's bounded
 send queue: past `limit` frames or `byte_limit` bytes `write_nowait` refuses, and the
@@ -119,6 +122,32 @@ class WireStream(trio.abc.Stream):
             return False
         self._put(data)
         return True
+
+    def write_held(self, data: bytes) -> bool:
+        """`write_nowait`, but the bytes wait in the queue for `send_held` (or the flusher)
+        even when the socket would take them now."""
+        if self._closed or self._broken is not None:
+            return True
+        if self._full():
+            return False
+        self._accepted += len(data)
+        if not self._queue:
+            self._queue = deque()
+        self._queue.append(memoryview(data))
+        if len(self._queue) >= WRITEV_CHUNKS or self._full():
+            # A long batch: as much as one system call takes goes now, and what is held
+            # never makes the queue look full while the socket would take it.
+            self.send_held()
+        return True
+
+    def send_held(self) -> None:
+        """Write what waits in the queue now, unless the flusher is waiting for the socket
+        to write it."""
+        if self._flushing or not self._queue or not self._usable():
+            return
+        self._send_queued()
+        if self._queue:
+            self._start_flusher()
 
     def write_over(self, data: bytes) -> None:
         """Write or queue `data` without waiting, even past the limit: the response of a

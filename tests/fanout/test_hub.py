@@ -21,7 +21,9 @@ from roomful_meetings.storage.redis import Redis, open_redis
 class Receiver:
     def __init__(self, keys: Keys, user_id: str) -> None:
         self.keys, self.user_id = keys, user_id
-        self.events: list[str] = []
+        self.events: list[str] = []  # sent
+        self.held: list[str] = []  # handed, not yet sent
+        self.sends = 0
         self.catch_ups = 0
         self.drained = False
 
@@ -30,7 +32,12 @@ class Receiver:
         return self.keys.events_channel()
 
     def deliver(self, event: Event) -> None:
-        self.events.append(event.id)
+        self.held.append(event.id)
+
+    def send_held(self) -> None:
+        self.events += self.held
+        self.held.clear()
+        self.sends += 1
 
     def catch_up(self) -> None:
         self.catch_ups += 1
@@ -122,3 +129,23 @@ async def test_a_connection_that_joins_once_shutting_down_began_is_drained_too(
     assert after.drained
     the_hub.leave(before)
     the_hub.leave(after)
+
+
+async def test_the_events_of_one_read_are_written_once_per_connection(
+    hub: tuple[Hub, Redis], prefix: str
+) -> None:
+    """A busy user's connection sent three events that came in one read from Redis writes
+    them together, after the read, in the order they were published."""
+    the_hub, redis = hub
+    keys = Keys(prefix, "acme")
+    ann, bob = Receiver(keys, "ann"), Receiver(keys, "bob")
+    await the_hub.join(ann)
+    await the_hub.join(bob)
+    messages = [f"{n}-0\n{json.dumps(['ann', 'bob'] if n == 2 else ['ann'])}\n{{}}" for n in (1, 2, 3)]
+    # One transaction: Redis writes the three messages to the hub's link at once.
+    await redis.pipeline([("MULTI",), *[("PUBLISH", keys.events_channel(), m) for m in messages], ("EXEC",)])
+    with trio.fail_after(5):
+        while len(ann.events) < 3:  # noqa: ASYNC110 - Redis delivers on the hub's link
+            await trio.sleep(0.01)
+    assert ann.events == ["1-0", "2-0", "3-0"] and ann.sends == 1
+    assert bob.events == ["2-0"] and bob.sends == 1

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import pytest
 import trio
 
-from roomful_meetings.transport.wire import WireStream
+from roomful_meetings.transport.wire import WRITEV_CHUNKS, WireStream
 
 
 @asynccontextmanager
@@ -77,6 +77,49 @@ async def test_what_the_socket_cannot_take_goes_out_later_in_order() -> None:
         assert await read_exactly(client, len(expected)) == expected
         await wire.drained()
         assert wire.queued == 0
+
+
+async def nothing_arrives(client: trio.SocketStream) -> bool:
+    with trio.move_on_after(0.1):
+        await client.receive_some(65536)
+        return False
+    return True
+
+
+async def test_held_events_wait_for_the_end_of_their_batch_and_keep_their_order() -> None:
+    async with wire_pair() as (wire, client):
+        assert wire.write_held(b"one ") and wire.write_held(b"two ")
+        assert await nothing_arrives(client)
+        assert wire.write_nowait(b"three")  # a response meanwhile goes behind them
+        assert await nothing_arrives(client)
+        wire.send_held()
+        assert wire.queued == 0
+        assert await read_exactly(client, 13) == b"one two three"
+
+
+async def test_a_long_batch_is_written_as_it_grows_and_never_looks_too_slow() -> None:
+    async with wire_pair(limit=3) as (wire, client):
+        parts = chunks(WRITEV_CHUNKS + 10, 10)
+        assert all(wire.write_held(part) for part in parts)  # past the 3 frames the queue allows
+        assert wire.queued < 3
+        wire.send_held()
+        assert await read_exactly(client, 10 * len(parts)) == b"".join(parts)
+    async with wire_pair() as (wire, client):
+        parts = chunks(WRITEV_CHUNKS, 10)
+        for part in parts:
+            wire.write_held(part)
+        assert wire.queued == 0  # one system call's worth went without send_held
+        assert await read_exactly(client, 10 * len(parts)) == b"".join(parts)
+
+
+async def test_held_events_of_a_slow_reader_follow_the_queue() -> None:
+    async with wire_pair(limit=4) as (wire, client):
+        written = await fill(wire)
+        assert wire.write_held(b"held")
+        wire.send_held()  # the flusher is waiting for the socket: it writes them in turn
+        assert not wire.write_held(b"too many")  # past the limit: the caller closes it
+        expected = b"".join(written) + b"held"
+        assert await read_exactly(client, len(expected)) == expected
 
 
 async def test_a_full_queue_refuses_events_and_makes_responses_wait() -> None:

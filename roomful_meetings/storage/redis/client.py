@@ -130,10 +130,15 @@ class Redis(ABC):
 
     @abstractmethod
     def subscriber(
-        self, on_message: Callable[[bytes, bytes], None], *, on_subscribed: Callable[[bytes], None]
+        self,
+        on_message: Callable[[bytes, bytes], None],
+        *,
+        on_subscribed: Callable[[bytes], None],
+        on_read_end: Callable[[], None] | None = None,
     ) -> Subscriber:
         """Subscriptions for events: classic pub/sub on one server (PUBLISH), sharded on a
-        cluster (SPUBLISH, Redis 7)."""
+        cluster (SPUBLISH, Redis 7). `on_read_end` is called after the messages of each
+        read from a link."""
 
     @property
     def sharded(self) -> bool:
@@ -230,12 +235,20 @@ class Pool(Redis):
             await self._changed.wait()
 
     def subscriber(
-        self, on_message: Callable[[bytes, bytes], None], *, on_subscribed: Callable[[bytes], None]
+        self,
+        on_message: Callable[[bytes, bytes], None],
+        *,
+        on_subscribed: Callable[[bytes], None],
+        on_read_end: Callable[[], None] | None = None,
     ) -> Subscriber:
         from roomful_meetings.storage.redis.pubsub import PubSub  # it builds on this module
 
         return PubSub(
-            self.locator, on_message, on_subscribed=on_subscribed, connect_timeout=self.connect_timeout
+            self.locator,
+            on_message,
+            on_subscribed=on_subscribed,
+            on_read_end=on_read_end,
+            connect_timeout=self.connect_timeout,
         )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -457,14 +457,22 @@ class ClusterRedis(Redis):
             )
 
     def sharded_pubsub(
-        self, on_message: MessageHandler, *, on_subscribed: Callable[[bytes], None] | None = None
+        self,
+        on_message: MessageHandler,
+        *,
+        on_subscribed: Callable[[bytes], None] | None = None,
+        on_read_end: Callable[[], None] | None = None,
     ) -> ShardedPubSub:
-        return ShardedPubSub(self, on_message, on_subscribed=on_subscribed)
+        return ShardedPubSub(self, on_message, on_subscribed=on_subscribed, on_read_end=on_read_end)
 
     def subscriber(
-        self, on_message: MessageHandler, *, on_subscribed: Callable[[bytes], None]
+        self,
+        on_message: MessageHandler,
+        *,
+        on_subscribed: Callable[[bytes], None],
+        on_read_end: Callable[[], None] | None = None,
     ) -> ShardedPubSub:
-        return self.sharded_pubsub(on_message, on_subscribed=on_subscribed)
+        return self.sharded_pubsub(on_message, on_subscribed=on_subscribed, on_read_end=on_read_end)
 
     @property
     def sharded(self) -> bool:
@@ -522,10 +530,12 @@ class ShardedPubSub:
         on_message: MessageHandler,
         *,
         on_subscribed: Callable[[bytes], None] | None = None,
+        on_read_end: Callable[[], None] | None = None,
     ) -> None:
         self.cluster = cluster
         self.on_message = on_message
         self.on_subscribed = on_subscribed
+        self.on_read_end = on_read_end
         self.channels: set[bytes] = set()
         self._links: dict[str, PubSub] = {}
         self._scopes: dict[str, trio.CancelScope] = {}
@@ -607,6 +617,7 @@ class ShardedPubSub:
             self.on_message,
             on_subscribed=self._confirmed,
             on_dropped=lambda _channel: self.cluster.request_refresh(),
+            on_read_end=self.on_read_end,
             connect_timeout=self.cluster.connect_timeout,
             sharded=True,
         )

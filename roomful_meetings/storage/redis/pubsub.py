@@ -95,6 +95,7 @@ class PubSub:
         channels: Iterable[bytes] = (),
         on_subscribed: Callable[[bytes], None] | None = None,
         on_dropped: Callable[[bytes], None] | None = None,
+        on_read_end: Callable[[], None] | None = None,
         connect_timeout: float = 2.0,
         keepalive: float = KEEPALIVE_SECONDS,
         sharded: bool = False,
@@ -106,6 +107,9 @@ class PubSub:
         self.on_dropped = on_dropped
         self.on_message = on_message
         self.on_subscribed = on_subscribed
+        # Called after the messages of one read from the socket: what they started (writes
+        # to the recipients' connections) may be finished once for all of them.
+        self.on_read_end = on_read_end
         self.connect_timeout = connect_timeout
         self.keepalive = keepalive
         self.channels: set[bytes] = set(channels)
@@ -251,8 +255,12 @@ class PubSub:
             if not data:
                 raise RedisConnectionLost("Redis closed the pub/sub connection")
             reader.feed(cast(bytes, data))
-            while (reply := reader.gets()) is not False:
-                self._dispatch(reply)
+            try:
+                while (reply := reader.gets()) is not False:
+                    self._dispatch(reply)
+            finally:
+                if self.on_read_end is not None:
+                    self.on_read_end()
 
     def _dispatch(self, reply: object) -> None:
         if isinstance(reply, hiredis.ReplyError):

@@ -152,15 +152,15 @@ def in_request_zone(
     read stores only once answered; everyone else keeps their own stored zone."""
     if caller.user_id not in users:
         return users
-    return {**users, caller.user_id: callers_own(users, caller, zone)}
+    return {**users, caller.user_id: callers_own(users, caller.user_id, zone)}
 
 
 def callers_own(
-    users: dict[str, rules.UserAvailability], caller: Caller, zone: str
+    users: dict[str, rules.UserAvailability], caller_id: str, zone: str
 ) -> rules.UserAvailability:
     """The caller's settings in the request's zone; with no profile (erased while still
     connected) nothing is set: available all day (contract 5)."""
-    own = users.get(caller.user_id)
+    own = users.get(caller_id)
     if own is None:
         return rules.UserAvailability(zone, {}, {})
     return own if own.zone == zone else dataclasses.replace(own, zone=zone)
@@ -171,7 +171,7 @@ async def own_availability(
 ) -> AvailabilityReply:
     start, end = local_day(zone, first).start, local_day(zone, last).start
     users, _busy = await services.availability.inputs([caller.user_id], start, end, default_zone=zone)
-    bits = rules.window_bits(callers_own(users, caller, zone), start, end)
+    bits = rules.window_bits(callers_own(users, caller.user_id, zone), start, end)
     return AvailabilityReply(available(zone, [(start + a, start + b) for a, b in runs(bits)], start, end))
 
 
@@ -233,7 +233,7 @@ async def availability_pattern(services: Services, caller: Caller, data: p.Local
     users, _busy = await services.availability.inputs(
         [caller.user_id], week[0].start, week[0].start, default_zone=zone
     )
-    user = callers_own(users, caller, zone)
+    user = callers_own(users, caller.user_id, zone)
     entries = []
     for weekday, local in enumerate(week):
         weekly = user.pattern.get(weekday)

@@ -37,7 +37,7 @@ from roomful_meetings.errors import BadRequest, NotFound, Unavailable
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.envelope import encode
 from roomful_meetings.protocol.replies import AttendeeAvailability, RawMeetingTimesReply, RawTimeSuggestion
-from roomful_meetings.service.availability import caller_zone
+from roomful_meetings.service.availability import caller_zone, callers_own
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import Routes
 from roomful_meetings.storage.availability import Head, cacheable
@@ -67,23 +67,27 @@ async def attendee_ids(
     """(user id, required) of each attendee entry, in request order, by `roomful` id else
     `email`; entries matching no email or with a `roomful` no id can have, repeats and the
     organizer are left out (ids of no user drop out when their profiles are read). And how
-    many entries name someone else than the organizer (an organizer listing only
-    themself has matched a user: not `attendeesNotFound`)."""
+    many entries may turn out to match no one: none once one names the organizer, who is a
+    user (contract 10: `attendeesNotFound` only when none matched a user)."""
     limit = services.settings.max_slot_users
-    if len(data.attendees) > limit:
-        raise BadRequest(f"`data.attendees` may name at most {limit} users, got {len(data.attendees)}")
+    if len({a.roomful or a.email for a in data.attendees}) > limit + 1:  # before any read
+        raise BadRequest(f"`data.attendees` may name at most {limit} users besides the organizer")
     emails = [a.email for a in data.attendees if not a.roomful and a.email]
     by_email = iter(await services.catalog.user_ids_by_email(emails) if emails else [])
     out: list[tuple[str, bool]] = []
     seen = {caller.user_id}
-    others = 0
+    named_self = False
     for attendee in data.attendees:
         uid = attendee.roomful or (next(by_email) if not attendee.roomful and attendee.email else None)
-        others += uid != caller.user_id
+        named_self |= uid == caller.user_id
         if uid and uid not in seen and p.is_id(uid):
             seen.add(uid)
             out.append((uid, attendee.type == "required"))
-    return out, others
+    if len(out) > limit:  # the organizer not included (contract 10)
+        raise BadRequest(
+            f"`data.attendees` may name at most {limit} users besides the organizer, got {len(out)}"
+        )
+    return out, 0 if named_self else len(data.attendees)
 
 
 def now_minute() -> int:
@@ -105,7 +109,7 @@ class Search(NamedTuple):
     percentage: int
     limit: int
     organizer_optional: bool
-    given: int  # attendee entries in the request naming someone else than the organizer
+    given: int  # attendee entries that may match no one (0 once one names the organizer)
 
     def shape(self) -> tuple[object, ...]:
         """What one person's states depend on besides their head: the fields up to `after`."""
@@ -122,7 +126,7 @@ async def find_meeting_times(
 ) -> RawMeetingTimesReply:
     start, end = window(data)
     zone = await caller_zone(services, caller, data.timeZone, data.startDate)
-    attendees, others = await attendee_ids(services, caller, data)
+    attendees, given = await attendee_ids(services, caller, data)
     search = Search(
         zone,
         start,
@@ -135,7 +139,7 @@ async def find_meeting_times(
         data.minimumAttendeePercentage,
         data.maxCandidates,
         data.isOrganizerOptional,
-        others,
+        given,
     )
     for _ in range(ATTEMPTS):
         reply = await find(services, caller.user_id, attendees, search)
@@ -166,7 +170,7 @@ async def find(
     if cached is not None:
         return cached
     grid = candidates(search.zone, search.start, search.end, search.duration, search.step, search.first)
-    states = await people_states(services, search, grid, counted, heads, remember)
+    states = await people_states(services, organizer, search, grid, counted, heads, remember)
     if len(states) < len(counted):
         return None
     reply = answer(search, grid, counted, [states[uid] for uid, _ in counted], len(matched))
@@ -182,6 +186,7 @@ def candidates(zone: str, start: int, end: int, duration: int, step: int, first:
 
 async def people_states(
     services: Services,
+    organizer: str,
     search: Search,
     grid: rules.Grid,
     counted: list[tuple[str, bool]],
@@ -190,7 +195,8 @@ async def people_states(
 ) -> dict[str, rules.States]:
     """Each counted person's states: remembered ones as they are, the others from a read
     of just those people (at the heads read: no second head read). People deleted since
-    their head was read are left out."""
+    their head was read are left out. The organizer's settings are read in the search's
+    zone, as in every search of the caller's own (service/availability.py callers_own)."""
     shape = search.shape()
     cache = services.searches.people
     scope = services.keys.scope
@@ -216,7 +222,7 @@ async def people_states(
             uid,
             required,
             entries[uid][1] if uid in entries else [],
-            window_bits(users[uid], start, end),
+            window_bits(callers_own(users, uid, search.zone) if uid == organizer else users[uid], start, end),
             start,
             end - start,
         )

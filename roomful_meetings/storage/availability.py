@@ -14,6 +14,7 @@ from roomful_meetings.domain.availability import DaySetting, UserAvailability
 from roomful_meetings.domain.bitmaps import from_bytes
 from roomful_meetings.domain.busy import BUSY, TENTATIVE, Entry, level
 from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES
+from roomful_meetings.domain.zones import stored_zone
 from roomful_meetings.storage.base import NO_WRITE, ScriptArg, Store, Write
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import Command, Redis, Script
@@ -45,7 +46,7 @@ class Head(NamedTuple):
     Equal heads mean equal inputs (for a window that `cacheable` allows). A tuple, so that
     cache keys holding many of them hash at C speed."""
 
-    zone: str  # the profile's timeZone, else its offsetZone, else ""
+    zone: str  # the profile's timeZone (as stored_zone reads it), else its offsetZone, else ""
     availability: bytes  # availVersion (set_availability.lua), b"0" if never set
     busy: bytes  # the busy version (every meeting, series and RSVP change of theirs moves it)
 
@@ -250,7 +251,10 @@ class AvailabilityStore(Store):
             uids, busy_versions, replies, strict=True
         ):
             if version is not None or known is not None:
-                zone = (time_zone or offset_zone or b"").decode()
+                # A name stored before names were held to the zone database reads as
+                # the rest of the product reads it (domain/zones.py stored_zone).
+                stored = stored_zone(time_zone.decode()) if time_zone else None
+                zone = stored or (offset_zone or b"").decode()
                 out[uid] = Head(zone, version or b"0", busy_version or b"0")
         return out
 

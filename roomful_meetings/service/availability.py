@@ -144,17 +144,6 @@ async def set_availability(services: Services, caller: Caller, data: p.SetAvaila
     )
 
 
-def in_request_zone(
-    users: dict[str, rules.UserAvailability], caller: Caller, zone: str
-) -> dict[str, rules.UserAvailability]:
-    """The caller's settings are wall-clock times of the zone this request resolved for them
-    (contract 4: the request's timeZone, else the stored one, else its offset), which a
-    read stores only once answered; everyone else keeps their own stored zone."""
-    if caller.user_id not in users:
-        return users
-    return {**users, caller.user_id: callers_own(users, caller.user_id, zone)}
-
-
 def callers_own(
     users: dict[str, rules.UserAvailability], caller_id: str, zone: str
 ) -> rules.UserAvailability:
@@ -265,11 +254,15 @@ async def time_slots(
 ) -> SlotsReply:
     start, end = local_day(zone, first).start, local_day(zone, last).start
     user_ids = await slot_users(services, caller, data)
-    users, busy = await services.availability.inputs(user_ids, start, end, default_zone=zone)
+    users, busy = await services.availability.inputs(
+        user_ids, start, end, default_zone=zone, keep=caller.user_id
+    )
+    if caller.user_id in user_ids:  # in the request's zone; erased while connected: all day
+        users[caller.user_id] = callers_own(users, caller.user_id, zone)
     if not users:
         return SlotsReply([])
     slots = rules.free_slots(
-        list(in_request_zone(users, caller, zone).values()),
+        list(users.values()),
         busy,
         start,
         end,
@@ -320,7 +313,9 @@ async def meeting_counts(services: Services, caller: Caller, data: p.CountsQuery
     zone = await caller_zone(services, caller, data.timeZone, data.localDateNow)
     first = local_day(zone, local_date_of(zone, minute))
     horizon = counts_horizon(zone, first)
-    _users, busy = await services.availability.inputs([caller.user_id], first.start, None, default_zone=zone)
+    _users, busy = await services.availability.inputs(
+        [caller.user_id], first.start, None, default_zone=zone, keep=caller.user_id
+    )
     counts: Counter[date] = Counter()
     for start, end in zip(busy[::2], busy[1::2], strict=True):
         # Single meetings count at any distance (their cost is their number, read anyway).

@@ -154,6 +154,7 @@ class AvailabilityStore(Store):
         end: int | None,
         *,
         default_zone: str,
+        keep: str | None = None,
     ) -> tuple[dict[str, UserAvailability], list[int]]:
         """The zone, pattern and explicit days of each existing user (unknown ones are left
         out), and the busy meetings of all of them together (flat
@@ -166,8 +167,11 @@ class AvailabilityStore(Store):
         moved on is read again (read_availability.lua, and a range read of the busy index),
         both in one more round trip. A pipeline beats one script here: Redis's Lua pays
         for every reply it converts, and most searches repeat the people and the window.
+
+        `keep`: a user whose busy index is read even without a profile (the caller, erased
+        while still connected: the meetings they make meanwhile are theirs).
         """
-        users, busy = await self._read(user_ids, start, end, default_zone=default_zone)
+        users, busy = await self._read(user_ids, start, end, default_zone=default_zone, keep=keep)
         return users, self._busy_union(busy, start, end)
 
     async def entries(
@@ -230,9 +234,10 @@ class AvailabilityStore(Store):
         for uid in uids:
             remember(self._levels, self._key(uid, start, end), (busy[uid].version, levelled[uid]))
 
-    async def heads(self, user_ids: list[str]) -> dict[str, Head]:
-        """The head of each existing user (unknown ids are left out), in one pipelined
-        read: the busy versions in one HMGET, then one HMGET per user hash.
+    async def heads(self, user_ids: list[str], *, keep: str | None = None) -> dict[str, Head]:
+        """The head of each existing user (unknown ids are left out, but `keep`: no zone,
+        no settings, its busy version), in one pipelined read: the busy versions in one
+        HMGET, then one HMGET per user hash.
 
         No EXISTS: a user hash is only ever made by upsert_users.lua (which sets `id`) or
         set_availability.lua (which sets `availVersion`), neither field is removed on its
@@ -256,6 +261,8 @@ class AvailabilityStore(Store):
                 stored = stored_zone(time_zone.decode()) if time_zone else None
                 zone = stored or (offset_zone or b"").decode()
                 out[uid] = Head(zone, version or b"0", busy_version or b"0")
+            elif uid == keep:
+                out[uid] = Head("", b"0", busy_version or b"0")
         return out
 
     async def _read(
@@ -266,12 +273,13 @@ class AvailabilityStore(Store):
         *,
         default_zone: str,
         heads: dict[str, Head] | None = None,
+        keep: str | None = None,
     ) -> tuple[dict[str, UserAvailability], dict[str, Busy]]:
         uids = list(dict.fromkeys(user_ids))
         if not uids:
             return {}, {}
         if heads is None:
-            heads = await self.heads(uids)
+            heads = await self.heads(uids, keep=keep)
         use_cache = cacheable(end)
         zones: dict[str, str] = {}
         found: dict[str, Bitmaps] = {}

@@ -424,3 +424,26 @@ async def test_a_user_erased_while_connected_reads_their_availability_without_a_
             await admin.call("admin:deleteUser", {"userId": "alice"})
         reply = await alice.call(endpoint, {"localDate": KATHMANDU_WEDNESDAY})
         assert reply
+
+
+async def test_a_user_erased_while_connected_has_the_meetings_they_make_meanwhile_counted(
+    world: ServerHandle,
+) -> None:
+    # The erased user's open connection goes on (docs/protocol.md) and makes a meeting: it
+    # is listed, so it is counted (contract 5) and blocks their own slot search; with no
+    # settings stored the rest of the day is free.
+    async with connect(world.url, token("alice", zoneinfo="UTC")) as alice:
+        async with connect(world.url, token("root", admin=True)) as admin:
+            await admin.call("admin:deleteUser", {"userId": "alice"})
+        await alice.call("meeting:createMeeting", meeting(invited=["bob"]))
+        counts = await alice.call("meeting:listUserMeetingCounts", {"localDateNow": "2030-03-01T00:00:00Z"})
+        assert counts["meetingCounts"] == [
+            {"count": 1, "startDate": "2030-03-04T00:00:00+00:00", "endDate": "2030-03-05T00:00:00+00:00"}
+        ]
+        slots = await alice.call(
+            "meeting:getTimeSlotsForMeeting", {"users": [], "localDate": "2030-03-04T12:00:00Z"}
+        )
+        assert slots["availableTimeSlots"] == [
+            {"startDate": "2030-03-04T00:00:00+00:00", "endDate": "2030-03-04T10:00:00+00:00"},
+            {"startDate": "2030-03-04T11:00:00+00:00", "endDate": "2030-03-05T00:00:00+00:00"},
+        ]

@@ -23,23 +23,17 @@
 --- @include "busy"
 --- @include "meeting_json"
 --- @include "users"
+--- @include "sources"
 
 local mid, organizer, stype, spk, sroom = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local source_string, start_min, end_min = ARGV[6], ARGV[7], ARGV[8]
 local pids = decode_pids(ARGV[9])
 
 if redis.call('EXISTS', KEYS[1]) == 1 then return fail(409, 'meeting ' .. mid .. ' already exists') end
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  local what = {room = 'room ' .. spk, prop = 'prop ' .. sroom .. '/' .. spk,
-    group = 'group ' .. spk, direct = 'user ' .. spk}
-  return fail(404, (what[stype] or 'source') .. ' not found')
-end
-local missing = missing_users(own_list(pids, 2, #pids))
-if missing then return missing end
 -- Permission after existence (contract 3).
-if stype == 'group' and redis.call('SISMEMBER', KEYS[5], organizer) == 0 then
-  return fail(403, 'only members of group ' .. spk .. ' may create meetings in it')
-end
+local refused = missing_source(KEYS[2], stype, spk, sroom) or missing_users(own_list(pids, 2, #pids))
+  or not_member(KEYS[5], stype, organizer, spk)
+if refused then return refused end
 
 local network = ''
 if stype ~= 'direct' then network = redis.call('HGET', KEYS[4], 'networkId') or '' end

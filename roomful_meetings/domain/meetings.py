@@ -64,9 +64,11 @@ def participant_ids(organizer: str, invited: list[str], direct_target: str | Non
     return ordered
 
 
-def check_invitee_count(participants: list[str], limit: int) -> None:
+def check_invitee_count(participants: list[str], limit: int, *, where: str = "data") -> None:
     if len(participants) - 1 > limit:
-        raise BadRequest(f"`data.invitedUserIds` may name at most {limit} users, got {len(participants) - 1}")
+        raise BadRequest(
+            f"`{where}.invitedUserIds` may name at most {limit} users, got {len(participants) - 1}"
+        )
 
 
 def check_with_direct_partner(meeting: Mapping[str, Any], participants: list[str] | None, limit: int) -> None:
@@ -81,9 +83,9 @@ def check_with_direct_partner(meeting: Mapping[str, Any], participants: list[str
         check_invitee_count([*participants, partner], limit)
 
 
-def check_subject(subject: str) -> str:
+def check_subject(subject: str, *, where: str = "data") -> str:
     if not subject.strip():
-        raise BadRequest("`data.subject` must not be empty")
+        raise BadRequest(f"`{where}.subject` must not be empty")
     return subject
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Final, TypeVar
+from functools import partial
+from typing import Final, NamedTuple, TypeVar
 
 import msgspec
 
@@ -59,7 +60,12 @@ async def conflicting(
     return busy, {uid: version.decode() for uid, (version, _) in entries.items()}
 
 
-Target = tuple[Sequence[str], list[tuple[int, int]]]  # participants, and the times they need
+class Target(NamedTuple):
+    participants: Sequence[str]
+    times: list[tuple[int, int]]  # the times they need
+    # Raises the 404 or 403 the write would answer before its conflicts (storage/meetings.py
+    # check_change), asked only when someone is busy.
+    refusals: Callable[[], Awaitable[None]] | None = None
 
 
 async def guarded(
@@ -89,9 +95,10 @@ async def guarded(
             found = await target()
             if found is None:
                 return await write(caller)
-            participants, times = found
-            busy, versions = await conflicting(services, participants, sorted(times), ignore)
+            busy, versions = await conflicting(services, found.participants, sorted(found.times), ignore)
             if busy:
+                if found.refusals is not None:  # 404 and 403 come first (contract 3)
+                    await found.refusals()
                 raise Conflict(f"rejectConflicts: busy at that time: {', '.join(busy)}")
         except (Conflict, NotFound):
             # A repeat racing its first request may read what that one made (its meeting,
@@ -139,16 +146,18 @@ async def update_target(services: Services, caller: Caller, data: p.UpdateMeetin
     participants = new_participants(services, caller, data) or current.participantIds
     if current.organizerId != caller.user_id:  # no check, which would name who is busy
         return None
+    added = [uid for uid in participants if uid not in current.participantIds]
+    refusals = partial(services.meetings.check_change, caller.user_id, added) if added else None
     target = parse_instance_id(data.meetingId)
     if target is not None and data.scope != "following":
-        return participants, [(start, end)]
+        return Target(participants, [(start, end)], refusals)
     if current.recurrence is not None or target is not None:
-        return participants, await series_times_after(services, caller, data)
+        return Target(participants, await series_times_after(services, caller, data), refusals)
     if isinstance(data.recurrence, p.RecurrenceIn):  # a single meeting becoming a series
         zone = await series_zone(services, caller, data.recurrence, "data")
         series = Series(parse_rule(data.recurrence.rule, "data.recurrence.rule"), zone, start, end - start)
-        return participants, series_times(series)
-    return participants, [(start, end)]
+        return Target(participants, series_times(series), refusals)
+    return Target(participants, [(start, end)], refusals)
 
 
 async def series_times_after(

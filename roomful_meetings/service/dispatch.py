@@ -124,14 +124,13 @@ async def _dispatch(
             data = spec.decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise BadRequest(describe_validation_error(exc, "data")) from None
+        ref = decode_event_ref(event) if spec.changes else None  # its shape: 400 before 403
         if spec.admin and not caller.is_admin:
             raise Forbidden(f'{endpoint} needs a token with role "admin"')
-        if spec.changes:
-            ref = decode_event_ref(event)
-            if ref is not None and ref.id is not None and ref.id != "":
-                key = services.keys.request(caller.user_id, str(ref.id))
-                retry = Write(key, request_print=fingerprint(endpoint, data))
-                caller = dataclasses.replace(caller, write=retry)
+        if ref is not None and ref.id is not None and ref.id != "":  # a change's safe-retry id
+            key = services.keys.request(caller.user_id, str(ref.id))
+            retry = Write(key, request_print=fingerprint(endpoint, data))
+            caller = dataclasses.replace(caller, write=retry)
         result = await spec.handler(services, caller, data)
         return encode_response(endpoint, event, EMPTY_OBJECT if result is None else result), endpoint, 0
     except ApiError as exc:

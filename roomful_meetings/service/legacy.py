@@ -18,7 +18,7 @@ from roomful_meetings.domain import instances as inst
 from roomful_meetings.domain import legacy as rules
 from roomful_meetings.domain.meetings import check_subject
 from roomful_meetings.domain.recurrence import parse_instance_id
-from roomful_meetings.errors import BadRequest, NotFound
+from roomful_meetings.errors import BadRequest, NotFound, Unavailable
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.envelope import encode_push
 from roomful_meetings.protocol.models import (
@@ -39,6 +39,7 @@ from roomful_meetings.service.registry import Routes
 from roomful_meetings.storage.base import SeriesRedirect
 from roomful_meetings.storage.directory import DirectorySnapshot, Hash
 from roomful_meetings.storage.meetings import MeetingFields
+from roomful_meetings.storage.redis import RedisUnavailable
 from roomful_meetings.storage.series import compare_and_set, stored_meeting
 
 routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
@@ -124,6 +125,12 @@ async def legacy_event_frame(
     return None
 
 
+APPLIED_UNANSWERED: Final = (
+    "storage unavailable: the change was made, but its answer could not be read;"
+    " a retry with the same event.id answers it"
+)
+
+
 @routes.endpoint(
     "meeting:create",
     p.LegacyCreate,
@@ -144,8 +151,7 @@ async def legacy_create(services: Services, caller: Caller, data: p.LegacyCreate
         m.endDate,
         field_prefix="data.meeting",
     )
-    (legacy,) = await legacy_meetings(services, [raw])
-    return await as_first(services, caller, legacy)
+    return await answer_made(services, caller, raw)
 
 
 @routes.endpoint(
@@ -160,8 +166,18 @@ async def legacy_update(services: Services, caller: Caller, data: p.LegacyUpdate
     raw = await compare_and_set(
         services.meetings, caller.write, lambda: _update(services, caller, data), stored_meeting
     )
-    (legacy,) = await legacy_meetings(services, [raw])
-    return await as_first(services, caller, legacy)
+    return await answer_made(services, caller, raw)
+
+
+async def answer_made(services: Services, caller: Caller, raw: msgspec.Raw) -> RawLegacyReply:
+    """The old shape of the meeting a change made. The directory is read after the change:
+    a failure to read it must not be answered "not applied" (a client trusting that would
+    make the change twice under a new id)."""
+    try:
+        (legacy,) = await legacy_meetings(services, [raw])
+        return await as_first(services, caller, legacy)
+    except RedisUnavailable:
+        raise Unavailable(APPLIED_UNANSWERED) from None
 
 
 async def as_first(services: Services, caller: Caller, legacy: LegacyMeeting) -> RawLegacyReply:
@@ -185,7 +201,7 @@ async def _update(services: Services, caller: Caller, data: p.LegacyUpdate) -> m
     # The fields' own checks first: a 400 comes before the read's 404 (contract 3).
     values: dict[str, object] = {}
     if change.subject is not None:
-        values["subject"] = check_subject(change.subject)
+        values["subject"] = check_subject(change.subject, where="data.meeting")
     if change.color is not None:
         values["color"] = change.color
     start, end = time_changes(change.startDate, change.endDate, values, where="data.meeting")

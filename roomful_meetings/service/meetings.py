@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -90,13 +91,13 @@ async def create(
 ) -> msgspec.Raw:
     """Create a meeting or a series (both APIs): check the request, then one script does
     the rest (guarded by the participants' busy versions with `reject_conflicts`)."""
-    subject = rules.check_subject(subject)
+    subject = rules.check_subject(subject, where=field_prefix)
     start = to_minute(start_value, f"{field_prefix}.startDate")
     end = to_minute(end_value, f"{field_prefix}.endDate")
     rules.check_span(start, end, where=field_prefix)
     target = source.pk if source.type == "direct" else None
     participants = rules.participant_ids(caller.user_id, invited, target)
-    rules.check_invitee_count(participants, services.settings.max_invitees)
+    rules.check_invitee_count(participants, services.settings.max_invitees, where=field_prefix)
     series_fields = None
     if recurrence is not None:
         series_fields = await series.new_series(services, caller, recurrence, start, end, field_prefix)
@@ -119,12 +120,14 @@ async def create(
         }
     )
 
+    key = source_key(services.keys, source)
+
     async def write(caller: Caller) -> msgspec.Raw:
         return await services.meetings.create(
             meeting_id,
             caller.user_id,
             source,
-            source_key(services.keys, source),
+            key,
             start,
             end,
             participants,
@@ -141,7 +144,8 @@ async def create(
         times = conflicts.series_times(Series(rule, str(series_fields["tz"]), start, end - start))
 
     async def asked() -> conflicts.Target:
-        return participants, times
+        refusals = partial(services.meetings.check_change, caller.user_id, participants[1:], source, key)
+        return conflicts.Target(participants, times, refusals)
 
     return await conflicts.guarded(services, caller, asked, write)
 

@@ -124,6 +124,20 @@ class MeetingStore(Store):
         (meeting,) = await self.run("create_meeting", keys, args, write=write)
         return msgspec.Raw(meeting)
 
+    async def check_change(
+        self, organizer: str, added: list[str], source: Source | None = None, source_key: str = ""
+    ) -> None:
+        """Raise the 404 or 403 that a change by `organizer`, adding `added` (and made in
+        `source`), would get from its script before it writes (lua/check_change.lua)."""
+        if source is None:  # no source read: any two keys of the tenant
+            keys = [self.keys.user(organizer)] * 2
+            args: list[ScriptArg] = [organizer, msgspec.json.encode(added), "", "", ""]
+        else:
+            members = self.keys.group_members(source.pk) if source.type == "group" else source_key
+            keys = [source_key, members]
+            args = [organizer, msgspec.json.encode(added), source.type, source.pk, source.room]
+        await self.run("check_change", keys, args)
+
     async def update(
         self,
         meeting_id: str,

@@ -3,6 +3,7 @@ busy participants, nothing changed; atomic with the write across server instance
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
@@ -334,3 +335,64 @@ async def test_an_invitee_naming_an_unknown_invitee_with_reject_conflicts_gets_4
         }
         reply = await bob.request("meeting:updateMeeting", change)
         assert (reply.error.code, "ghost" in reply.error.message) == (404, True), reply.error
+
+
+async def clients(stack: AsyncExitStack, server: ServerHandle, *names: str) -> list[Client]:
+    return [await ready(await stack.enter_async_context(connect(server.url, token(n)))) for n in names]
+
+
+async def busy_bob(alice: Client) -> None:
+    """bob has a meeting at meeting()'s default time: a rejectConflicts change there collides."""
+    await alice.call("meeting:createMeeting", meeting(invited=["bob"]))
+
+
+@pytest.mark.parametrize(
+    ("source", "invited", "code", "named"),
+    [
+        (("room", ["nowhere"]), ["bob"], 404, "nowhere"),  # the room does not exist
+        (("prop", ["lobby", "nothing"]), ["bob"], 404, "nothing"),  # the prop does not exist
+        (("direct", ["ghost"]), ["bob"], 404, "ghost"),  # the direct partner does not exist
+        (("room", ["lobby"]), ["bob", "ghost"], 404, "ghost"),  # an invitee does not exist
+        (("group", ["team"]), ["bob"], 403, "team"),  # carol is no member of the group
+    ],
+)
+async def test_create_with_reject_conflicts_checks_existence_and_permission_before_conflicts(
+    world: ServerHandle, source: tuple[str, list[str]], invited: list[str], code: int, named: str
+) -> None:
+    """Contract 3: existence (404), then permission (403); a request that is refused for
+    either must not be answered 409 naming who is busy (as updateMeeting already does)."""
+    async with AsyncExitStack() as stack:
+        alice, carol = await clients(stack, world, "alice", "carol")
+        await busy_bob(alice)
+        reply = await carol.request(
+            "meeting:createMeeting", meeting(source=source, invited=invited, rejectConflicts=True)
+        )
+        assert reply.error.code == code, reply.error
+        assert named in reply.error.message
+        assert "bob" not in reply.error.message  # nobody's busy time is told
+
+
+async def test_organizer_update_with_reject_conflicts_naming_an_unknown_invitee_is_404(
+    world: ServerHandle,
+) -> None:
+    """The same without rejectConflicts is 404 naming the unknown id (contract 5): adding
+    rejectConflicts must not turn it into a 409 about someone else."""
+    async with AsyncExitStack() as stack:
+        alice, carol = await clients(stack, world, "alice", "carol")
+        await busy_bob(alice)
+        mine = (
+            await carol.call(
+                "meeting:createMeeting",
+                meeting("2030-03-04T14:00:00Z", "2030-03-04T15:00:00Z", invited=[]),
+            )
+        )["meeting"]
+        change: dict[str, Any] = {
+            "meetingId": mine["meetingId"],
+            "startDate": "2030-03-04T10:00:00Z",
+            "endDate": "2030-03-04T11:00:00Z",
+            "invitedUserIds": ["bob", "ghost"],
+        }
+        plain = await carol.request("meeting:updateMeeting", change)
+        assert (plain.error.code, "ghost" in plain.error.message) == (404, True)
+        guarded = await carol.request("meeting:updateMeeting", {**change, "rejectConflicts": True})
+        assert (guarded.error.code, "ghost" in guarded.error.message) == (404, True), guarded.error

@@ -10,6 +10,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
+from roomful_meetings.client import connect
 from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import close_code
 from tests.wsraw import open_ws as open_raw_ws
@@ -156,3 +157,13 @@ async def test_request_rate_above_the_limit_gets_429(start_server: StartServer) 
             reply = json.loads(await ws.get_message())
             codes[reply["event"]["id"]] = reply["error"]["code"]
         assert sorted(codes.values()) == [404, 404, 404, 429, 429]
+
+
+async def test_non_admin_with_a_malformed_event_id_gets_400_before_403(server: ServerHandle) -> None:
+    async with connect(server.url, token("alice")) as alice:
+        too_long = "x" * 300  # a changing request's event.id is at most 256 characters
+        reply = await alice.request("meeting:deleteMeeting", {"meetingId": "m1"}, event_id=too_long)
+        assert reply.error.code == 400  # the shape of event.id is checked for any change
+        reply = await alice.request("admin:deleteRoom", {"roomId": "lobby"}, event_id=too_long)
+        assert reply.error.code == 400, reply.error
+        assert "event.id" in reply.error.message

@@ -333,3 +333,33 @@ async def test_a_session_keeps_what_an_upsert_leaves_out_and_a_bad_batch_writes_
             assert await redis.execute("HMGET", keys.session(sid), "roomId", "propId") == [b"hall", b""]
         assert await redis.execute("SMEMBERS", keys.room_sessions("lobby")) == []
         assert sorted(await redis.execute("SMEMBERS", keys.room_sessions("hall"))) == [b"s1", b"s3"]
+
+
+async def test_deprecated_create_and_update_errors_name_the_fields_where_they_are(
+    world: ServerHandle,
+) -> None:
+    """The deprecated endpoints carry their fields in data.meeting; a 400 naming
+    `data.subject` or `data.invitedUserIds` points at fields that do not exist there."""
+    async with connect(world.url, token("root", admin=True)) as admin:
+        await admin.call("admin:upsertUsers", {"users": [{"id": f"u{i}"} for i in range(101)]})
+    async with connect(world.url, token("alice")) as alice:
+        legacy = {
+            "startDate": "2030-03-05T10:00:00Z",
+            "endDate": "2030-03-05T11:00:00Z",
+            "subject": "Old",
+            "roomId": "lobby",
+        }
+        empty = await alice.request("meeting:create", {"meeting": {**legacy, "subject": "  "}})
+        assert empty.error.code == 400
+        assert "data.meeting.subject" in empty.error.message, empty.error.message
+        many = await alice.request(
+            "meeting:create", {"meeting": {**legacy, "invitedUserIds": [f"u{i}" for i in range(101)]}}
+        )
+        assert many.error.code == 400
+        assert "data.meeting.invitedUserIds" in many.error.message, many.error.message
+        made = await alice.call("meeting:create", {"meeting": legacy})
+        renamed = await alice.request(
+            "meeting:update", {"meetingId": made["meeting"]["id"], "meeting": {"subject": " "}}
+        )
+        assert renamed.error.code == 400
+        assert "data.meeting.subject" in renamed.error.message, renamed.error.message

@@ -46,6 +46,7 @@ from tests.storage.world import (
     stores,
 )
 
+TEAM = Source("group", "team", "")
 WIRE_ERRORS: dict[int, type[ApiError]] = {400: BadRequest, 403: Forbidden, 404: NotFound, 409: Conflict}
 # What storage/base.py must raise for the internal signal codes (see the module docstring).
 SIGNALS: dict[int, type[Exception]] = {299: StaleVersion, 300: SeriesRedirect}
@@ -159,6 +160,13 @@ SCENARIOS: dict[tuple[str, int], Scenario] = {
     ),
     ("create_meeting", 404): missing_room,
     ("create_meeting", 409): lambda s, only: setup_then(s, lambda: create(only)),
+    ("check_change", 0): lambda s, only: only.meetings.check_change(
+        "alice", ["bob"], TEAM, only.meetings.keys.group("team")
+    ),
+    ("check_change", 403): lambda s, only: only.meetings.check_change(
+        "carol", ["bob"], TEAM, only.meetings.keys.group("team")
+    ),
+    ("check_change", 404): lambda s, only: only.meetings.check_change("alice", ["bob", "nobody"]),
     ("update_meeting", 0): lambda s, only: setup_then(s, lambda: update(only)),
     ("update_meeting", 400): lambda s, only: setup_then(s, lambda: update(only, end=START)),
     ("update_meeting", 403): lambda s, only: setup_then(s, lambda: update(only, "bob")),

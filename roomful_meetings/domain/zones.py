@@ -133,7 +133,16 @@ class LocalDay:
         midnight = (self.date - EPOCH_DATE).days * 1440  # local midnight read as if UTC
         bounds = [at for at, _ in self.offsets[1:]] + [self.length]
         for (at, offset), until in zip(self.offsets, bounds, strict=True):
-            yield at, until, self.start + at + offset - midnight
+            wall = self.start + at + offset - midnight
+            if wall < 0:
+                # The clocks fell back across midnight (St. John's until 2011: 00:01 became
+                # 23:01 of the day before): the evening's wall minutes are passed twice,
+                # once now and once at the day's end.
+                yield at, min(at - wall, until), wall + 1440
+                at, wall = at - wall, 0
+                if at >= until:
+                    continue
+            yield at, until, wall
 
 
 def _offset_minutes(tz: tzinfo, minute: int) -> int:

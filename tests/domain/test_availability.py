@@ -11,6 +11,7 @@ from roomful_meetings.domain.availability import (
     NOT_AVAILABLE,
     DaySetting,
     UserAvailability,
+    elapsed_to_wall,
     free_slots,
     set_bits,
     wall_to_elapsed,
@@ -161,3 +162,14 @@ def test_a_day_setting_reads_back_as_set_in_its_own_zone(
     setting = DaySetting.of_day(bits, day)
     assert setting.bits(day) == bits
     assert DaySetting.decode(setting.encode()).bits(day) == bits
+
+
+def test_a_day_whose_clocks_fall_back_across_midnight_passes_its_evening_twice() -> None:
+    # St. John's, 2010-11-07: at 00:01 NDT the clocks went back to 23:01 NST of the 6th, so
+    # the day is 25 hours: 00:00, then 23:01-23:59, then the whole of 00:00-23:59.
+    day = local_day("America/St_Johns", date(2010, 11, 7))
+    assert day.length == 1500
+    assert list(day.runs()) == [(0, 1, 0), (1, 60, 1381), (60, 1500, 0)]
+    assert wall_to_elapsed(span(0, 1440), day) == span(0, 1500)  # available all day: all of it
+    assert runs(wall_to_elapsed(span(540, 1020), day)) == [(600, 1080)]  # 09:00-17:00 NST
+    assert elapsed_to_wall(span(600, 1080), day)[0] == span(540, 1020)

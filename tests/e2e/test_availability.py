@@ -447,3 +447,33 @@ async def test_a_user_erased_while_connected_has_the_meetings_they_make_meanwhil
             {"startDate": "2030-03-04T00:00:00+00:00", "endDate": "2030-03-04T10:00:00+00:00"},
             {"startDate": "2030-03-04T11:00:00+00:00", "endDate": "2030-03-05T00:00:00+00:00"},
         ]
+
+
+async def test_a_day_whose_clocks_fall_back_across_midnight_is_readable(world: ServerHandle) -> None:
+    """St. John's (and Moncton, Goose Bay) ended DST at 00:01 until 2011: on 2010-11-07
+    the clocks went from 00:01 NDT back to 23:01 NST of the 6th. That day is in the
+    accepted range (contract 4) and must read and be set like any other, not answer 500."""
+    async with connect(world.url, token("sam", zoneinfo="America/St_Johns")) as sam:
+        await sam.call(
+            "meeting:setUserAvailability", pattern("2010-10-04T09:00:00-02:30", "2010-10-04T17:00:00-02:30")
+        )
+        day = await sam.request(
+            "meeting:getUserAvailabilityForDay", {"localDate": "2010-11-07T12:00:00-03:30"}
+        )
+        assert not day.error.status, day.error
+        assert day.data["availability"]["dates"] == [
+            {"startDate": "2010-11-07T09:00:00-03:30", "endDate": "2010-11-07T17:00:00-03:30"}
+        ]
+        setting = await sam.request(
+            "meeting:setUserAvailability",
+            {
+                "localDate": "2010-11-07T12:00:00-03:30",
+                "availability": {
+                    "status": "Available",
+                    "dates": [
+                        {"startDate": "2010-11-07T10:00:00-03:30", "endDate": "2010-11-07T11:00:00-03:30"}
+                    ],
+                },
+            },
+        )
+        assert not setting.error.status, setting.error

@@ -51,6 +51,9 @@ if rsvp then
   busy_changed(caller)
 elseif kind == 'cancel' then
   redis.call('HSET', xkey, 'c:' .. orig, '1')
+  -- The series itself changed (a feed's VEVENT gains an EXDATE: RFC 5545 wants its
+  -- SEQUENCE and LAST-MODIFIED to move, and they come from `updated`).
+  redis.call('HSET', mkey, 'j:updated', '"' .. NOW_ISO .. '"')
   redis.call('HDEL', xkey, 'o:' .. orig)
   for _, uid in ipairs(pids) do
     redis.call('HDEL', xkey, 's:' .. orig .. ':' .. uid)

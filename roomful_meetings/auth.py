@@ -143,9 +143,19 @@ class TokenVerifier:
         return identity_from_claims(claims, self.tenant_claim)
 
 
+def _is_utf8(value: str) -> bool:
+    """False for text holding a lone surrogate ("\\ud800" is valid JSON, and the token's
+    JSON reader lets it through): no UTF-8 says it, so Redis could not store it."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def identity_from_claims(claims: dict[str, Any], tenant_claim: str = "tenant") -> Identity:
     sub = claims.get("sub")
-    if not isinstance(sub, str) or len(sub) > 128 or not _USER_ID.match(sub):
+    if not isinstance(sub, str) or len(sub) > 128 or not _USER_ID.match(sub) or not _is_utf8(sub):
         raise AuthError(
             "`sub` must be a user id of 1 to 128 characters without ':', spaces or control characters"
         )
@@ -157,7 +167,7 @@ def identity_from_claims(claims: dict[str, Any], tenant_claim: str = "tenant") -
 
     def text(name: str) -> str | None:
         value = claims.get(name)
-        return value if isinstance(value, str) and len(value) <= 2000 else None
+        return value if isinstance(value, str) and len(value) <= 2000 and _is_utf8(value) else None
 
     return Identity(
         user_id=sub,

@@ -61,8 +61,16 @@ def test_the_verifier_refuses_what_pyjwt_lets_through(tmp_path: Any, claims: dic
 
 
 @pytest.mark.parametrize(
-    "sub", ["alice\n", "\nalice", "al\x00ice", "al ice", "a:b", "", "x" * 129, "al\x1bice"]
+    "sub", ["alice\n", "\nalice", "al\x00ice", "al ice", "a:b", "", "x" * 129, "al\x1bice", "al\ud800ice"]
 )
 def test_a_sub_that_is_not_a_user_id_is_refused(sub: str) -> None:
     with pytest.raises(AuthError, match="`sub`"):
         identity_from_claims({"sub": sub, "exp": SOON})
+
+
+def test_a_text_claim_holding_a_lone_surrogate_is_ignored() -> None:
+    # Valid JSON ("\\ud800") that no UTF-8 can say: the profile could not store it.
+    identity = identity_from_claims(
+        {"sub": "alice", "exp": SOON, "given_name": "M\ud800x", "email": "a\udfff@x.test"}
+    )
+    assert identity.given_name is None and identity.email is None

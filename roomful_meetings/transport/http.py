@@ -80,9 +80,15 @@ async def _answer(
                 error_id = secrets.token_hex(6)
                 log.exception("error_id=%s unhandled error on the HTTP port", error_id)
                 answer = Answer("500 Internal Server Error", "text/plain", f"error id {error_id}\n".encode())
+            # A 304 describes the body it does not send: no Content-Length of its own
+            # (RFC 9110 8.6: it would have to be the 200's), nor its type.
+            described = (
+                ""
+                if answer.status.startswith("304")
+                else f"Content-Type: {answer.content_type}\r\nContent-Length: {len(answer.body)}\r\n"
+            )
             head = (
-                f"HTTP/1.1 {answer.status}\r\nContent-Type: {answer.content_type}\r\n"
-                f"Content-Length: {len(answer.body)}\r\n"
+                f"HTTP/1.1 {answer.status}\r\n{described}"
                 + "".join(f"{name}: {value}\r\n" for name, value in answer.headers)
                 + "Connection: close\r\n\r\n"
             ).encode()

@@ -8,6 +8,7 @@ per-user cap, 503 when the instance is full or Redis is unreachable.
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from functools import partial
 from urllib.parse import parse_qs, urlsplit
@@ -160,6 +161,11 @@ class WebsocketServer:
         except ServiceUnavailable as exc:
             log.warning("refusing connection of %s: storage unavailable (%s)", identity.user_id, exc)
             await _reject(request, 503, "storage unavailable; retry later")
+            return
+        except Exception:  # a bug must still answer the handshake, and be logged
+            error_id = secrets.token_hex(6)
+            log.exception("error_id=%s connecting user=%s failed", error_id, identity.user_id)
+            await _reject(request, 500, f"internal error (error id {error_id})")
             return
         if self.hub.draining:  # the drain began during this handshake
             await _reject(request, 503, "this server instance is shutting down; connect to another")

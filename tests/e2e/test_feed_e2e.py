@@ -24,17 +24,28 @@ from tests.conftest import ServerHandle, StartServer, token
 from tests.e2e.world import redis_of
 
 
-async def http_get(url: str) -> tuple[int, bytes]:
+async def http(url: str, method: str = "GET", extra: str = "") -> tuple[int, dict[str, str], bytes]:
     parts = urlsplit(url)
     assert parts.hostname is not None and parts.port is not None
     stream = await trio.open_tcp_stream(parts.hostname, parts.port)
     async with stream:
-        await stream.send_all(f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
+        head = f"{method} {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{extra}\r\n"
+        await stream.send_all(head.encode())
         data = b""
         while chunk := await stream.receive_some(65536):
             data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
+    head_bytes, _, body = data.partition(b"\r\n\r\n")
+    lines = head_bytes.decode().split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(lines[0].split()[1]), headers, body
+
+
+async def http_get(url: str) -> tuple[int, bytes]:
+    status, _, body = await http(url)
+    return status, body
 
 
 async def test_a_user_subscribes_sees_the_api_meetings_and_a_reset_kills_the_old_url(
@@ -199,3 +210,58 @@ async def test_a_subject_pasted_from_a_word_processor_gives_valid_icalendar_text
         (event,) = icalendar.Calendar.from_ical(text).walk("VEVENT")
         assert str(event["SUMMARY"]) == "Agenda\nBudget"
         assert str(event["DESCRIPTION"]) == "see [1mnotes[0m\tnow"
+
+
+def series_vevent(body: bytes) -> Any:
+    """The series' own VEVENT (its values typed loosely, as icalendar reads them)."""
+    (master,) = [e for e in icalendar.Calendar.from_ical(body).walk("VEVENT") if "RECURRENCE-ID" not in e]
+    return master
+
+
+async def test_cancelling_an_instance_moves_the_series_sequence_and_last_modified(
+    with_feeds: ServerHandle,
+) -> None:
+    """Cancelling one instance adds an EXDATE to the series' VEVENT: a revision of its
+    recurrence set. RFC 5545 3.8.7.4 says SEQUENCE MUST be incremented when EXDATE changes
+    (and 3.8.7.3: LAST-MODIFIED is when the component was last revised); contract 11 says
+    SEQUENCE grows with each change of time or rule. Calendar apps that keep an event until
+    its SEQUENCE / LAST-MODIFIED moves keep showing the cancelled instance."""
+    day = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=2)
+    async with (
+        open_client(with_feeds.url, token("alice"), events=False) as alice,
+        open_client(with_feeds.url, token("bob"), events=False) as bob,
+    ):
+        made = await alice.create_meeting(
+            p.CreateMeeting(
+                "room", ["lobby"], "Daily", day, day + timedelta(hours=1), invitedUserIds=["bob"],
+                recurrence=p.RecurrenceIn("FREQ=DAILY;COUNT=5", "Europe/London"),
+            )
+        )  # fmt: skip
+        url = await bob.get_calendar_feed()
+        status, _, before_body = await http(url)
+        assert status == 200
+        before = series_vevent(before_body)
+        assert "EXDATE" not in before
+        await trio.sleep(1.1)  # SEQUENCE counts whole seconds (docs/protocol.md)
+        await alice.cancel_instance(alice.instance_id(made.meetingId, day + timedelta(days=1)))
+        status, _, after_body = await http(url)
+        assert status == 200
+        after = series_vevent(after_body)
+        assert [d.dt for d in after["EXDATE"].dts] == [day + timedelta(days=1)]  # the content did change
+        assert int(after["SEQUENCE"]) > int(before["SEQUENCE"])
+        assert after["LAST-MODIFIED"].dt > before["LAST-MODIFIED"].dt
+
+
+async def test_a_304_does_not_announce_an_empty_body(with_feeds: ServerHandle) -> None:
+    """RFC 9110 8.6: a server MUST NOT send Content-Length in a 304 unless it equals the
+    length of the 200's content (a HEAD is answered right, with the GET's length); the
+    feed's 304 says `Content-Length: 0` for a feed of hundreds of bytes."""
+    day = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=2)
+    async with open_client(with_feeds.url, token("alice"), events=False) as alice:
+        await alice.create_meeting(p.CreateMeeting("room", ["lobby"], "Sync", day, day + timedelta(hours=1)))
+        url = await alice.get_calendar_feed()
+    status, headers, body = await http(url)
+    assert status == 200 and int(headers["content-length"]) == len(body) > 0
+    status, not_modified, rest = await http(url, extra=f"If-None-Match: {headers['etag']}\r\n")
+    assert status == 304 and rest == b""
+    assert not_modified.get("content-length", headers["content-length"]) == headers["content-length"]

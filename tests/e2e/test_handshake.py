@@ -154,3 +154,15 @@ async def test_per_user_connection_cap_refuses_with_429(start_server: StartServe
         assert await rejected_status(f"{server.url}?token={token('dora')}") == 429
         async with connect(server.url, token("eve")) as other:
             assert (await other.next_push()).endpoint == "connection:ready"
+
+
+async def test_a_token_with_a_lone_surrogate_in_a_name_claim_gets_an_http_answer(
+    server: ServerHandle,
+) -> None:
+    """Contract 1: the handshake is answered. A token whose `given_name` holds a lone
+    surrogate (valid JSON: "\\ud800", what PyJWT and any JSON library write for it) was met
+    with a silent close and nothing logged; the claim is ignored now, as any unusable one."""
+    bad = token("mallory", given_name="M\ud800x")
+    with trio.fail_after(5):
+        status, _body = await handshake_status(f"{server.url}/?token={bad}")
+    assert status == 101

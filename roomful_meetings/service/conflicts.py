@@ -22,14 +22,19 @@ import msgspec
 
 from roomful_meetings.domain import instances as inst
 from roomful_meetings.domain.busy import blocks_any
-from roomful_meetings.domain.recurrence import Series, going_on, overlapping, parse_instance_id
+from roomful_meetings.domain.recurrence import Series, check_series, going_on, overlapping, parse_instance_id
 from roomful_meetings.domain.rrule import parse_rule
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.errors import Conflict, NotFound, Unavailable
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.series import get_any, instance_state, series_zone
-from roomful_meetings.service.series_changes import going_on_rule, new_times, rule_and_zone
+from roomful_meetings.service.series_changes import (
+    check_instance_change,
+    going_on_rule,
+    new_times,
+    rule_and_zone,
+)
 from roomful_meetings.service.updates import new_participants
 from roomful_meetings.storage.base import BusyMoved
 
@@ -139,7 +144,11 @@ def own_entries(data: p.UpdateMeeting) -> set[str]:
 
 async def update_target(services: Services, caller: Caller, data: p.UpdateMeeting) -> Target | None:
     """The participants and times of the meeting as the update would leave it; None when
-    the caller is not its organizer."""
+    the caller is not its organizer. What the write would refuse as malformed (400) is
+    refused here first: it comes before a conflict (contract 3)."""
+    target = parse_instance_id(data.meetingId)
+    if target is not None and data.scope != "following":
+        check_instance_change(data)
     current = msgspec.json.decode(await get_any(services, caller, data.meetingId), type=_Current)
     start = new_or_stored(data.startDate, "data.startDate", current.startDate)
     end = new_or_stored(data.endDate, "data.endDate", current.endDate)
@@ -148,7 +157,6 @@ async def update_target(services: Services, caller: Caller, data: p.UpdateMeetin
         return None
     added = [uid for uid in participants if uid not in current.participantIds]
     refusals = partial(services.meetings.check_change, caller.user_id, added) if added else None
-    target = parse_instance_id(data.meetingId)
     if target is not None and data.scope != "following":
         return Target(participants, [(start, end)], refusals)
     if current.recurrence is not None or target is not None:
@@ -156,6 +164,7 @@ async def update_target(services: Services, caller: Caller, data: p.UpdateMeetin
     if isinstance(data.recurrence, p.RecurrenceIn):  # a single meeting becoming a series
         zone = await series_zone(services, caller, data.recurrence, "data")
         series = Series(parse_rule(data.recurrence.rule, "data.recurrence.rule"), zone, start, end - start)
+        check_series(series)
         return Target(participants, series_times(series), refusals)
     return Target(participants, [(start, end)], refusals)
 
@@ -178,6 +187,7 @@ async def series_times_after(
     start, end = new_times(data, orig, orig + old.length)
     rule, zone = await rule_and_zone(services, caller, data, base, old.zone)
     series = going_on(old, orig, rule, zone, start, end - start)
+    check_series(series)
     kept = inst.keeps_own_changes(old, orig, base, series)
     after = replace(
         state,

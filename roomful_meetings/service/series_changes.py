@@ -129,11 +129,16 @@ def _no_answer(stored: list[Any]) -> None:
     return None
 
 
-async def update_instance(services: Services, caller: Caller, data: p.UpdateMeeting) -> msgspec.Raw:
-    """Override one instance's fields or times (it keeps its id)."""
+def check_instance_change(data: p.UpdateMeeting) -> None:
+    """What a change of one instance may not touch (400)."""
     for name, value in (("invitedUserIds", data.invitedUserIds), ("recurrence", data.recurrence)):
         if given(value):
             raise BadRequest(f"`data.{name}` cannot be changed on one instance; change the series")
+
+
+async def update_instance(services: Services, caller: Caller, data: p.UpdateMeeting) -> msgspec.Raw:
+    """Override one instance's fields or times (it keeps its id)."""
+    check_instance_change(data)
     values = field_values(data)
 
     async def attempt() -> msgspec.Raw:

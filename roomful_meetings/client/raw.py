@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 import msgspec
@@ -134,11 +134,36 @@ class Client:
                 return frames
 
 
+@contextmanager
+def as_itself() -> Iterator[None]:
+    """An error of the caller's block (an ApiError, say) leaves it as itself, not inside
+    the exception groups of the nurseries it ran in, so that `except NotFound:` around
+    the block catches it."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        inner: BaseException = group
+        while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+            inner = inner.exceptions[0]
+        if inner is group or isinstance(inner, BaseExceptionGroup):
+            raise
+        raise inner from None
+
+
 @asynccontextmanager
 async def connect(
     url: str, token: str, on_frame: Callable[[str | bytes], None] | None = None, **query: str
 ) -> AsyncIterator[Client]:
     """Open a connection with the token in the Authorization header."""
+    with as_itself():
+        async with _connected(url, token, on_frame, **query) as client:
+            yield client
+
+
+@asynccontextmanager
+async def _connected(
+    url: str, token: str, on_frame: Callable[[str | bytes], None] | None = None, **query: str
+) -> AsyncIterator[Client]:
     if query:
         from urllib.parse import urlencode
 

@@ -9,6 +9,7 @@ async iterator, and reconnection with `since=` so that no event is lost or repea
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ import msgspec
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 
-from roomful_meetings.client.raw import Client, Frame, connect, event_ids
+from roomful_meetings.client.raw import Client, Frame, as_itself, connect, event_ids
 from roomful_meetings.domain import recurrence
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.errors import error_for_code
@@ -31,6 +32,14 @@ from roomful_meetings.protocol.events import EVENTS, Ready
 from roomful_meetings.protocol.models import LegacyMeeting, Meeting
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def typed(data: Any, kind: type[T]) -> T:
+    """`data` as read from JSON, as `kind`: through JSON again, because a model may keep a
+    part as it came (the deprecated room's thumbnail is `msgspec.Raw`), which only a
+    decoder can fill."""
+    return msgspec.json.decode(msgspec.json.encode(data), type=kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +55,9 @@ class Event:
 TokenSource = str | Callable[[], str]
 RECONNECT_FIRST: Final = 0.1
 RECONNECT_MAX: Final = 5.0
+# A connection ready for this long starts the backoff anew when it drops; one closed
+# sooner (the server closes 1013 while its storage is down) counts as a failed attempt.
+STABLE_SECONDS: Final = 2.0
 # Handshake refusals that another attempt cannot fix (a fresh token from a callable can).
 FATAL_STATUS: Final = frozenset({400, 401, 403})
 
@@ -74,6 +86,7 @@ class MeetingsClient:
         self._closing = False  # the block of open_client has ended
         self._stop = trio.CancelScope()  # open_client's nursery
         self.failed: ConnectionRejected | None = None  # the refusal that ended the block
+        self._ready_at: float | None = None  # when the current connection became ready
 
     # -- connection ----------------------------------------------------------------------
 
@@ -81,9 +94,11 @@ class MeetingsClient:
         """Stay connected: after a drop, reconnect with since=<last event seen>."""
         delay = RECONNECT_FIRST
         while True:
+            self._ready_at = None
             try:
                 await self._connect_once(task_status)
-                delay = RECONNECT_FIRST
+                if self._was_stable():
+                    delay = RECONNECT_FIRST  # it worked for a while: the next drop is news
             except (OSError, HandshakeError, ConnectionClosed) as exc:
                 if not self._opened:
                     raise
@@ -99,6 +114,10 @@ class MeetingsClient:
             await trio.sleep(random.uniform(delay / 2, delay))
             delay = min(delay * 2, RECONNECT_MAX)
 
+    def _was_stable(self) -> bool:
+        """Whether the connection that just ended was ready for STABLE_SECONDS."""
+        return self._ready_at is not None and trio.current_time() - self._ready_at >= STABLE_SECONDS
+
     async def _connect_once(self, task_status: trio.TaskStatus[None]) -> None:
         token = self._token() if callable(self._token) else self._token
         query = {"legacy": "1"} if self._legacy else {}
@@ -110,6 +129,8 @@ class MeetingsClient:
             self._disconnected = trio.Event()
             try:
                 async for frame in conn.pushes():
+                    if frame.endpoint == "connection:ready":
+                        self._ready_at = trio.current_time()
                     await self._on_push(frame)
                     if not self._opened and frame.endpoint == "connection:ready":
                         # Started only now: the event of a change made from here on is
@@ -125,7 +146,12 @@ class MeetingsClient:
     async def _on_push(self, frame: Frame) -> None:
         name, event_id = frame.endpoint or "", str(frame.event.id) if frame.event else ""
         known = EVENTS.get(name)
-        data = msgspec.convert(frame.data, known[0]) if known else frame.data
+        data = frame.data
+        if known:
+            try:
+                data = typed(frame.data, known[0])
+            except msgspec.ValidationError as exc:  # a newer server's shape: keep it, untyped
+                log.warning("event %s kept untyped: %s", name, exc)
         if name.startswith("connection:"):
             # Their event.id is the user's newest id, and a replay after since= follows
             # them: only a first connection takes the newest id, from ready's data ("": none
@@ -187,7 +213,7 @@ class MeetingsClient:
         raise ConnectionClosed(None)
 
     async def _call(self, endpoint: str, data: Any, reply: type[T]) -> T:
-        return msgspec.convert(await self.request(endpoint, data), reply)
+        return typed(await self.request(endpoint, data), reply)
 
     # -- meetings ------------------------------------------------------------------------
 
@@ -369,6 +395,13 @@ async def open_client(
     jittered exponential backoff. With `events=False` pushes are counted and dropped.
     """
     client = MeetingsClient(url, token, legacy=legacy, since=since, retries=retries, events=events)
+    with as_itself():
+        async with _running(client) as running:
+            yield running
+
+
+@asynccontextmanager
+async def _running(client: MeetingsClient) -> AsyncIterator[MeetingsClient]:
     failed: Exception | None = None
     async with trio.open_nursery() as nursery:
         client._stop = nursery.cancel_scope

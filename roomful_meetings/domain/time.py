@@ -30,7 +30,10 @@ def to_minute(value: datetime | int, field: str) -> int:
         raise BadRequest(f"`{field}` needs a UTC offset")
     # Wall clock minus offset, in timedeltas: converting to UTC first overflows when the
     # offset crosses the ends of the calendar (9999-12-31T23:00:00-23:59 is in year 10000).
-    seconds = (value.replace(tzinfo=None) - _NAIVE_EPOCH - offset) // _SECOND
+    wall = value.replace(tzinfo=None)
+    if type(wall) is not datetime:  # a subclass (pendulum's) subtracts into its own types
+        wall = datetime(*wall.timetuple()[:6], wall.microsecond)
+    seconds = (wall - _NAIVE_EPOCH - offset) // _SECOND
     if not 0 <= seconds < END_MS // 1000:
         raise BadRequest(f"`{field}` must be {RANGE_TEXT} (got {value.isoformat()})")
     return seconds // 60

@@ -300,7 +300,9 @@ class Meeting(Struct):
 class LegacyRoom(Struct):
     id: str
     title: str
-    thumbnail: msgspec.Raw | None  # the Resource exactly as the platform stored it
+    # The Resource exactly as the platform stored it, or null. Raw, not Raw | None, which
+    # no decoder can fill (the typed client decodes it).
+    thumbnail: Annotated[msgspec.Raw, Meta(description="The room's Resource as stored, or null.")]
 
 
 class LegacyProp(Struct):

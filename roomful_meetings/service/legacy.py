@@ -85,9 +85,7 @@ def to_legacy(meeting: Meeting, directory: DirectorySnapshot) -> LegacyMeeting:
         propId=prop_id,
         color=meeting.color,
         isValid=meeting.isValid,
-        room=LegacyRoom(
-            id=room_id, title=room.get("title", ""), thumbnail=msgspec.Raw(thumbnail) if thumbnail else None
-        ),
+        room=LegacyRoom(id=room_id, title=room.get("title", ""), thumbnail=msgspec.Raw(thumbnail or b"null")),
         prop=LegacyProp(id=prop_id, title=prop.get("title", "")),
         organizer=user_simple(meeting.organizerId, directory.users.get(meeting.organizerId)),
         invitedUsers=[

@@ -299,7 +299,8 @@ export interface LegacyReply {
 export interface LegacyRoom {
   id: string;
   title: string;
-  thumbnail: unknown | null;
+  /** The room's Resource as stored, or null. */
+  thumbnail: unknown;
 }
 
 export interface LegacyUpdate {

@@ -185,7 +185,9 @@ class WebsocketServer:
         try:
             await self.hub.join(session)
         except NotListening:
-            await ws.aclose(1013, "storage unavailable; retry later")
+            # The session reads the socket since the handshake: it passes the peer's close
+            # answer on (a bare ws.aclose would wait for it for ever, holding the slot).
+            await session.turn_away(1013, "storage unavailable; retry later")
             return
         log.info(
             "connected user=%s peer=%s tenant=%s legacy=%s since=%s",

@@ -202,8 +202,10 @@ class Session:
         self._send_framed(text_frame(frame))
 
     def _send_framed(self, wire_frame: bytes, *, held: bool = False) -> None:
-        if self._closing:
-            return  # nothing may follow the close frame
+        if self._closing or self._cancel.cancel_called:
+            # Nothing may follow the close frame, nor an event the close dropped (4008): a
+            # client must see an unbroken run of events, or `since=` would skip the gap.
+            return
         if not (self.wire.write_held if held else self.wire.write_nowait)(wire_frame):
             self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
 
@@ -249,6 +251,15 @@ class Session:
                 if self._draining:
                     await self._finish_in_flight()
                 self._cancel.cancel()
+        await self._end()
+
+    async def turn_away(self, code: int, reason: str) -> None:
+        """Close a connection accepted but never run (its events cannot reach this
+        instance) with the close handshake a session makes, no longer than one."""
+        self.close(code, reason)
+        await self._end()
+
+    async def _end(self) -> None:
         self._closing = True
         with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
             await self._close_handshake()

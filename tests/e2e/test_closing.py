@@ -14,19 +14,11 @@ import trio
 from roomful_meetings.fanout import hub as hub_module
 from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.keys import Keys
-from tests.conftest import ServerHandle, StartServer, token
-from tests.e2e.world import redis_of
+from tests.conftest import StartServer, token
+from tests.e2e.world import raw_peer, redis_of
 from tests.wsraw import RawPeer, client_frame, open_raw, split_frames
 
 TEXT, CLOSE = 0x1, 0x8
-
-
-async def raw_peer(server: ServerHandle, user: str) -> RawPeer:
-    stream, status, received = await open_raw(f"{server.url}/?token={token(user)}")
-    assert status == 101
-    peer = RawPeer(stream, received)
-    assert (await peer.next_frame())[0] == TEXT  # connection:ready
-    return peer
 
 
 # One script publishes many events at once, so that the instance reads several of them

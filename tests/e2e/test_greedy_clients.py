@@ -11,8 +11,7 @@ import trio
 
 from roomful_meetings.client import connect
 from tests.conftest import ServerHandle, StartServer, token
-from tests.e2e.world import meeting, seed
-from tests.wsraw import RawPeer, open_raw
+from tests.e2e.world import meeting, raw_peer, seed
 
 TEXT, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x0, 0x8, 0x9, 0xA
 YEAR = {"startDate": "2030-01-01T00:00:00Z", "endDate": "2030-12-31T00:00:00Z"}
@@ -39,14 +38,6 @@ def rss() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
-
-
-async def raw_peer(server: ServerHandle, user: str) -> RawPeer:
-    stream, status, received = await open_raw(f"{server.url}/?token={token(user)}")
-    assert status == 101
-    peer = RawPeer(stream, received)
-    assert (await peer.next_frame())[0] == TEXT  # connection:ready
-    return peer
 
 
 async def test_a_client_that_never_reads_its_answers_holds_at_most_its_queue_and_its_requests_in_flight(

@@ -14,6 +14,7 @@ from roomful_meetings.client import Client, connect
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import Redis, open_redis, parse_redis_url
 from tests.conftest import ServerHandle, token
+from tests.wsraw import RawPeer, open_raw
 
 USERS = ["alice", "bob", "carol", "dave"]
 
@@ -144,3 +145,12 @@ def hold_first_call(
 
     monkeypatch.setattr(module, name, held)
     return done, release
+
+
+async def raw_peer(server: ServerHandle, user: str) -> RawPeer:
+    """A raw websocket of `user`, once connection:ready came: for peers that misbehave."""
+    stream, status, received = await open_raw(f"{server.url}/?token={token(user)}")
+    assert status == 101
+    peer = RawPeer(stream, received)
+    assert (await peer.next_frame())[0] == 0x1  # connection:ready, a text frame
+    return peer

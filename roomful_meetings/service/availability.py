@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -56,7 +57,9 @@ _LAST_DATE: Final = date(9999, 1, 1)  # END_MINUTE's date: the last local day an
 
 
 def now_minute() -> int:
-    return int(time.time()) // 60
+    """The first whole minute not before now: what starts there does not start in the past
+    (contract 5: slots never start before now; contract 10: nor candidates)."""
+    return math.ceil(time.time() / 60)
 
 
 async def caller_zone(

@@ -22,7 +22,6 @@ availability version) are computed afresh and not remembered.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Hashable
 from functools import lru_cache
 from typing import Final, NamedTuple
@@ -37,7 +36,7 @@ from roomful_meetings.errors import BadRequest, NotFound, Unavailable
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.envelope import encode
 from roomful_meetings.protocol.replies import AttendeeAvailability, RawMeetingTimesReply, RawTimeSuggestion
-from roomful_meetings.service.availability import caller_zone, callers_own
+from roomful_meetings.service.availability import caller_zone, callers_own, now_minute
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import Routes
 from roomful_meetings.storage.availability import Head, cacheable
@@ -88,10 +87,6 @@ async def attendee_ids(
             f"`data.attendees` may name at most {limit} users besides the organizer, got {len(out)}"
         )
     return out, 0 if named_self else len(data.attendees)
-
-
-def now_minute() -> int:
-    return int(time.time()) // 60
 
 
 class Search(NamedTuple):

@@ -285,6 +285,8 @@ async def list_user_meetings(services: Services, caller: Caller, data: p.ListUse
     ids = data.sourceIds or []
     if filter_type:
         rules.check_source_ids(filter_type, ids)
+        if filter_type != "network" and not all(ids):  # a network id may be "" (direct meetings)
+            raise BadRequest(f"`data.sourceIds` for sourceType {filter_type!r} are ids: never empty")
     filter_ids = (ids[0] if ids else "", ids[1] if len(ids) > 1 else "")
     page = await services.meetings.list_for_user(
         caller.user_id, start, end, filter_type=filter_type, filter_ids=filter_ids, limit=MAX_LIST_MEETINGS

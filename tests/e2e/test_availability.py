@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import trio
 
 from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import BadRequest
@@ -477,3 +479,30 @@ async def test_a_day_whose_clocks_fall_back_across_midnight_is_readable(world: S
             },
         )
         assert not setting.error.status, setting.error
+
+
+def midday_zone(now: datetime) -> str:
+    """An IANA zone in which it is about noon now (far from the local day's edges)."""
+    offset = 12 - now.hour  # -11..12
+    if offset == 0:
+        return "Etc/GMT"
+    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"  # Etc/GMT signs are inverted
+
+
+async def test_a_time_slot_never_starts_before_now(server: ServerHandle) -> None:
+    """Contract 5: "Slots never start before now." Times are kept to the minute, so the
+    first slot of today may start at the next whole minute, not at the minute already
+    under way (which began up to 59 s before the request)."""
+    await seed(server)
+    if datetime.now(UTC).second == 0:
+        await trio.sleep(1.1)  # now is inside a minute, not on its first second
+    before = datetime.now(UTC)
+    zone = midday_zone(before)
+    async with connect(server.url, token("alice", zoneinfo=zone)) as alice:
+        for endpoint in ("meeting:getTimeSlotsForMeeting", "meeting:getMeetingTimeSlotsForMonth"):
+            reply = await alice.call(endpoint, {"users": [], "localDate": before.isoformat()})
+            starts = [datetime.fromisoformat(s["startDate"]) for s in reply["availableTimeSlots"]]
+            assert starts, reply
+            # Observed: the first slot starts at the current minute floored (e.g. 12:37:00
+            # for a request at 12:37:42), i.e. before now.
+            assert min(starts) >= before, (endpoint, starts[0], before)

@@ -439,3 +439,24 @@ async def test_meetings_of_a_network_whose_id_has_a_colon_can_be_listed_by_netwo
         )
         assert reply.error.status is False, reply.error
         assert [m["meetingId"] for m in reply.data["meetings"]] == [made["meetingId"]]
+
+
+async def test_a_filter_by_an_empty_room_id_is_refused_not_every_group_and_direct_meeting(
+    server: ServerHandle,
+) -> None:
+    # Group and direct meetings are in no room (their stored room is ""); no room has the
+    # id "": such a filter is a 400, where it listed every group and direct meeting.
+    await seed(server)
+    day = {"startDate": "2030-03-08T00:00:00Z", "endDate": "2030-03-09T00:00:00Z"}
+    async with connect(server.url, token("alice")) as alice:
+        await alice.call(
+            "meeting:createMeeting",
+            meeting("2030-03-08T10:00:00Z", "2030-03-08T11:00:00Z", source=("group", ["team"])),
+        )
+        for kind, ids in (("room", [""]), ("prop", ["lobby", ""]), ("group", [""]), ("direct", [""])):
+            with pytest.raises(BadRequest, match="never empty"):
+                await alice.call("meeting:listUserMeetings", {**day, "sourceType": kind, "sourceIds": ids})
+        direct = await alice.call(
+            "meeting:listUserMeetings", {**day, "sourceType": "network", "sourceIds": [""]}
+        )
+        assert direct["meetings"] == []  # a network id may be "": that of direct meetings

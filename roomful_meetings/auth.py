@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from roomful_meetings.config import ConfigError, Settings
+from roomful_meetings.protocol.envelope import says_utf8
 from roomful_meetings.protocol.payloads import ID_PATTERN
 from roomful_meetings.storage.keys import DEFAULT_TENANT
 
@@ -143,19 +144,9 @@ class TokenVerifier:
         return identity_from_claims(claims, self.tenant_claim)
 
 
-def _is_utf8(value: str) -> bool:
-    """False for text holding a lone surrogate ("\\ud800" is valid JSON, and the token's
-    JSON reader lets it through): no UTF-8 says it, so Redis could not store it."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def identity_from_claims(claims: dict[str, Any], tenant_claim: str = "tenant") -> Identity:
     sub = claims.get("sub")
-    if not isinstance(sub, str) or len(sub) > 128 or not _USER_ID.match(sub) or not _is_utf8(sub):
+    if not isinstance(sub, str) or len(sub) > 128 or not _USER_ID.match(sub) or not says_utf8(sub):
         raise AuthError(
             "`sub` must be a user id of 1 to 128 characters without ':', spaces or control characters"
         )
@@ -167,7 +158,7 @@ def identity_from_claims(claims: dict[str, Any], tenant_claim: str = "tenant") -
 
     def text(name: str) -> str | None:
         value = claims.get(name)
-        return value if isinstance(value, str) and len(value) <= 2000 and _is_utf8(value) else None
+        return value if isinstance(value, str) and len(value) <= 2000 and says_utf8(value) else None
 
     return Identity(
         user_id=sub,

@@ -6,6 +6,7 @@ JSON), then `data` with the endpoint's own Struct. `event` is echoed back byte f
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -126,10 +127,42 @@ def decode_request(frame: str | bytes) -> Request:
 def _salvage(frame: str | bytes) -> tuple[str | None, msgspec.Raw | None]:
     try:
         echo = _echo_decoder.decode(frame)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except msgspec.ValidationError:
         return None, None
+    except msgspec.DecodeError:
+        return _salvage_leniently(frame)
     endpoint = echo.endpoint if isinstance(echo.endpoint, str) else None
     return endpoint, echo.event if _is_object_or_null(echo.event) else None
+
+
+def _salvage_leniently(frame: str | bytes) -> tuple[str | None, msgspec.Raw | None]:
+    """The endpoint and event of a frame msgspec cannot read, where Python's JSON reader
+    can: one holding a lone surrogate escape ("\\ud83c", what JavaScript's JSON.stringify
+    writes for an emoji cut in half) is valid JSON that no UTF-8 can say. Its event, when
+    itself sound, is echoed so that the client can match the 400 (contract 2). Only asked
+    of refused frames, which are no longer than a frame may be and not nested too deep."""
+    try:
+        doc = json.loads(frame)
+    except (ValueError, RecursionError):
+        return None, None
+    if not isinstance(doc, dict):
+        return None, None
+    endpoint, event = doc.get("endpoint"), doc.get("event")
+    try:
+        raw = msgspec.Raw(_encoder.encode(event)) if event is None or isinstance(event, dict) else None
+    except UnicodeEncodeError:  # the surrogate is in the event: nothing to echo
+        raw = None
+    return (endpoint if isinstance(endpoint, str) and says_utf8(endpoint) else None), raw
+
+
+def says_utf8(text: str) -> bool:
+    """False for text holding a lone surrogate ("\\ud800" is valid JSON, and Python's JSON
+    reader lets it through): no UTF-8 says it."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_object(frame: str | bytes) -> bool:

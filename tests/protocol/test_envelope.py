@@ -109,3 +109,22 @@ def test_only_timestamp_fields_lose_their_fraction_past_6_digits() -> None:
         b' "localDate":"2030-03-04t23:59:59.123456-05:00", "subject": "at 09:59:59.9999999Z",'
         b' "description": "\\"endDate\\": \\"2030-03-04T09:59:59.9999999Z\\""}'
     )
+
+
+def test_a_lone_surrogate_in_the_data_is_refused_with_the_event_echoed() -> None:
+    # JSON.stringify("Party 🎉".slice(0, 7)) writes "\ud83c": valid JSON no UTF-8 can say.
+    # The client matches the 400 to its request by the event.
+    frame = (
+        '{"endpoint": "meeting:createMeeting", "event": {"id": "c-9"}, "data": {"subject": "Party \\ud83c"}}'
+    )
+    with pytest.raises(FrameError) as refused:
+        decode_request(frame)
+    assert "not valid JSON" in refused.value.message
+    assert refused.value.endpoint == "meeting:createMeeting"
+    assert refused.value.event is not None and json.loads(bytes(refused.value.event)) == {"id": "c-9"}
+
+
+def test_a_lone_surrogate_in_the_event_or_endpoint_is_not_echoed() -> None:
+    with pytest.raises(FrameError) as refused:
+        decode_request('{"endpoint": "x\\ud800", "event": {"id": "c-\\ud800"}, "data": {}}')
+    assert refused.value.endpoint is None and refused.value.event is None

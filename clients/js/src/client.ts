@@ -173,7 +173,13 @@ export class MeetingsClient extends EndpointMethods {
   ): Promise<Endpoints[E]["reply"]> {
     if (this.closed) return Promise.reject(new ClientClosedError());
     const id = options.eventId ?? `${this.idPrefix}-${this.nextId++}`;
-    const frame = JSON.stringify({ endpoint, data, event: { id, date: new Date().toISOString() } });
+    const { frame, loneSurrogate } = encode({ endpoint, data, event: { id, date: new Date().toISOString() } });
+    if (loneSurrogate !== undefined) {
+      // JSON.stringify writes it as "\ud83c", which is not JSON text to the server: it would
+      // answer 400 with event null (unreadable), a reply no request could be matched to.
+      const message = `${loneSurrogate} holds a lone surrogate (half of a UTF-16 pair, as in text cut in the middle of an emoji): not valid JSON, not sent`;
+      return Promise.reject(new MeetingsError(400, message, endpoint));
+    }
     return new Promise((resolve, reject) => {
       const timers: Array<() => void> = [];
       const settle = (): void => {
@@ -398,6 +404,32 @@ export class MeetingsClient extends EndpointMethods {
 export function backoffDelay(attempt: number, minMs: number, maxMs: number, random: () => number): number {
   const ceiling = Math.min(minMs * 2 ** attempt, maxMs);
   return ceiling * (0.5 + random() / 2);
+}
+
+/** Whether `text` is well-formed UTF-16 (no lone surrogate): isWellFormed, or a regex before ES2024. */
+const wellFormed: (text: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === "function"
+    ? (text) => (text as unknown as { isWellFormed(): boolean }).isWellFormed()
+    : (text) => !/\p{Cs}/u.test(text); // with /u a surrogate pair is one code point: only lone halves match
+
+/**
+ * The frame as JSON text, and where the first string (a value or a key) holding a lone
+ * surrogate is, as a path like `data.users[0].firstName`. The replacer sees what
+ * JSON.stringify writes (after toJSON) and returns it unchanged.
+ */
+function encode(message: object): { frame: string; loneSurrogate?: string } {
+  const paths = new WeakMap<object, string>();
+  let loneSurrogate: string | undefined;
+  const frame = JSON.stringify(message, function (this: unknown, key: string, value: unknown) {
+    if (loneSurrogate !== undefined) return value;
+    const holder = typeof this === "object" && this !== null ? paths.get(this) : undefined;
+    const path = holder === undefined ? "" : Array.isArray(this) ? `${holder}[${key}]` : holder ? `${holder}.${key}` : key;
+    if (!wellFormed(key)) loneSurrogate = `a key of ${holder || "the frame"} (${JSON.stringify(key)})`;
+    else if (typeof value === "string" && !wellFormed(value)) loneSurrogate = `the string at ${path}`;
+    else if (typeof value === "object" && value !== null) paths.set(value, path);
+    return value;
+  });
+  return loneSurrogate === undefined ? { frame } : { frame, loneSurrogate };
 }
 
 function parse(data: unknown): Frame | null {

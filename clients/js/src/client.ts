@@ -51,6 +51,16 @@ export interface Push {
 
 export type Status = "connecting" | "open" | "disconnected" | "closed";
 
+/**
+ * Why a connection ended (with `disconnected`): its close code and reason. A token function
+ * that threw or rejected is a failed attempt too: code 0, and what it threw in `error`.
+ */
+export interface StatusDetail {
+  code: number;
+  reason: string;
+  error?: unknown;
+}
+
 /** A request the server answered with `error.status: true`. */
 export class MeetingsError extends Error {
   constructor(
@@ -136,7 +146,7 @@ export class MeetingsClient extends EndpointMethods {
   private readonly pending = new Map<string, Pending>();
   private readonly handlers = new Map<string, Set<Handler>>();
   private readonly anyHandlers = new Set<(push: Push) => void>();
-  private readonly statusHandlers = new Set<(status: Status, detail?: { code: number; reason: string }) => void>();
+  private readonly statusHandlers = new Set<(status: Status, detail?: StatusDetail) => void>();
   private readonly idPrefix = randomPrefix();
   private nextId = 1;
   private socket: WebSocketLike | null = null;
@@ -225,8 +235,11 @@ export class MeetingsClient extends EndpointMethods {
     return () => this.anyHandlers.delete(handler);
   }
 
-  /** connecting, open (ready), disconnected (with the close code), closed (for good). */
-  onStatus(handler: (status: Status, detail?: { code: number; reason: string }) => void): () => void {
+  /**
+   * connecting (from asking for the token on), open (ready), disconnected (with the close
+   * code; code 0 and `error` when the token function failed), closed (for good).
+   */
+  onStatus(handler: (status: Status, detail?: StatusDetail) => void): () => void {
     this.statusHandlers.add(handler);
     return () => this.statusHandlers.delete(handler);
   }
@@ -246,12 +259,19 @@ export class MeetingsClient extends EndpointMethods {
     let attempt = 0;
     let first = true;
     while (!this.closed) {
+      this.emitStatus("connecting"); // asking for the token is part of it
       let token: string;
       try {
         token = await this.token();
       } catch (error) {
-        this.shutDown(error instanceof Error ? error : new Error(String(error)));
-        break;
+        if (this.closed) break;
+        // A failed connection attempt, not the end: a token function that fetches from a
+        // backend fails while the network is down, as the connection does. What waits keeps
+        // waiting (each request has its own timeoutMs); close() gives up.
+        const reason = `the token function failed: ${error instanceof Error ? error.message : String(error)}`;
+        this.emitStatus("disconnected", { code: 0, reason, error });
+        await this.sleep(backoffDelay(attempt++, min, max, random));
+        continue;
       }
       if (this.closed) break;
       if (!first) this.reconnects++;
@@ -289,7 +309,6 @@ export class MeetingsClient extends EndpointMethods {
 
   /** One connection, from the handshake to its close. */
   private connectOnce(token: string): Promise<Outcome> {
-    this.emitStatus("connecting");
     return new Promise((resolve) => {
       let socket: WebSocketLike;
       try {
@@ -391,7 +410,7 @@ export class MeetingsClient extends EndpointMethods {
     });
   }
 
-  private emitStatus(status: Status, detail?: { code: number; reason: string }): void {
+  private emitStatus(status: Status, detail?: StatusDetail): void {
     for (const handler of this.statusHandlers) safely(() => handler(status, detail));
   }
 }

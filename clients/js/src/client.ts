@@ -51,6 +51,16 @@ export interface Push {
 
 export type Status = "connecting" | "open" | "disconnected" | "closed";
 
+/**
+ * Why a connection ended (with `disconnected`): its close code and reason. A token function
+ * that threw or rejected is a failed attempt too: code 0, and what it threw in `error`.
+ */
+export interface StatusDetail {
+  code: number;
+  reason: string;
+  error?: unknown;
+}
+
 /** A request the server answered with `error.status: true`. */
 export class MeetingsError extends Error {
   constructor(
@@ -136,7 +146,7 @@ export class MeetingsClient extends EndpointMethods {
   private readonly pending = new Map<string, Pending>();
   private readonly handlers = new Map<string, Set<Handler>>();
   private readonly anyHandlers = new Set<(push: Push) => void>();
-  private readonly statusHandlers = new Set<(status: Status, detail?: { code: number; reason: string }) => void>();
+  private readonly statusHandlers = new Set<(status: Status, detail?: StatusDetail) => void>();
   private readonly idPrefix = randomPrefix();
   private nextId = 1;
   private socket: WebSocketLike | null = null;
@@ -173,7 +183,13 @@ export class MeetingsClient extends EndpointMethods {
   ): Promise<Endpoints[E]["reply"]> {
     if (this.closed) return Promise.reject(new ClientClosedError());
     const id = options.eventId ?? `${this.idPrefix}-${this.nextId++}`;
-    const frame = JSON.stringify({ endpoint, data, event: { id, date: new Date().toISOString() } });
+    const { frame, loneSurrogate } = encode({ endpoint, data, event: { id, date: new Date().toISOString() } });
+    if (loneSurrogate !== undefined) {
+      // JSON.stringify writes it as "\ud83c", which is not JSON text to the server: it would
+      // answer 400 with event null (unreadable), a reply no request could be matched to.
+      const message = `${loneSurrogate} holds a lone surrogate (half of a UTF-16 pair, as in text cut in the middle of an emoji): not valid JSON, not sent`;
+      return Promise.reject(new MeetingsError(400, message, endpoint));
+    }
     return new Promise((resolve, reject) => {
       const timers: Array<() => void> = [];
       const settle = (): void => {
@@ -219,8 +235,11 @@ export class MeetingsClient extends EndpointMethods {
     return () => this.anyHandlers.delete(handler);
   }
 
-  /** connecting, open (ready), disconnected (with the close code), closed (for good). */
-  onStatus(handler: (status: Status, detail?: { code: number; reason: string }) => void): () => void {
+  /**
+   * connecting (from asking for the token on), open (ready), disconnected (with the close
+   * code; code 0 and `error` when the token function failed), closed (for good).
+   */
+  onStatus(handler: (status: Status, detail?: StatusDetail) => void): () => void {
     this.statusHandlers.add(handler);
     return () => this.statusHandlers.delete(handler);
   }
@@ -240,12 +259,19 @@ export class MeetingsClient extends EndpointMethods {
     let attempt = 0;
     let first = true;
     while (!this.closed) {
+      this.emitStatus("connecting"); // asking for the token is part of it
       let token: string;
       try {
         token = await this.token();
       } catch (error) {
-        this.shutDown(error instanceof Error ? error : new Error(String(error)));
-        break;
+        if (this.closed) break;
+        // A failed connection attempt, not the end: a token function that fetches from a
+        // backend fails while the network is down, as the connection does. What waits keeps
+        // waiting (each request has its own timeoutMs); close() gives up.
+        const reason = `the token function failed: ${error instanceof Error ? error.message : String(error)}`;
+        this.emitStatus("disconnected", { code: 0, reason, error });
+        await this.sleep(backoffDelay(attempt++, min, max, random));
+        continue;
       }
       if (this.closed) break;
       if (!first) this.reconnects++;
@@ -283,7 +309,6 @@ export class MeetingsClient extends EndpointMethods {
 
   /** One connection, from the handshake to its close. */
   private connectOnce(token: string): Promise<Outcome> {
-    this.emitStatus("connecting");
     return new Promise((resolve) => {
       let socket: WebSocketLike;
       try {
@@ -385,7 +410,7 @@ export class MeetingsClient extends EndpointMethods {
     });
   }
 
-  private emitStatus(status: Status, detail?: { code: number; reason: string }): void {
+  private emitStatus(status: Status, detail?: StatusDetail): void {
     for (const handler of this.statusHandlers) safely(() => handler(status, detail));
   }
 }
@@ -398,6 +423,32 @@ export class MeetingsClient extends EndpointMethods {
 export function backoffDelay(attempt: number, minMs: number, maxMs: number, random: () => number): number {
   const ceiling = Math.min(minMs * 2 ** attempt, maxMs);
   return ceiling * (0.5 + random() / 2);
+}
+
+/** Whether `text` is well-formed UTF-16 (no lone surrogate): isWellFormed, or a regex before ES2024. */
+const wellFormed: (text: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === "function"
+    ? (text) => (text as unknown as { isWellFormed(): boolean }).isWellFormed()
+    : (text) => !/\p{Cs}/u.test(text); // with /u a surrogate pair is one code point: only lone halves match
+
+/**
+ * The frame as JSON text, and where the first string (a value or a key) holding a lone
+ * surrogate is, as a path like `data.users[0].firstName`. The replacer sees what
+ * JSON.stringify writes (after toJSON) and returns it unchanged.
+ */
+function encode(message: object): { frame: string; loneSurrogate?: string } {
+  const paths = new WeakMap<object, string>();
+  let loneSurrogate: string | undefined;
+  const frame = JSON.stringify(message, function (this: unknown, key: string, value: unknown) {
+    if (loneSurrogate !== undefined) return value;
+    const holder = typeof this === "object" && this !== null ? paths.get(this) : undefined;
+    const path = holder === undefined ? "" : Array.isArray(this) ? `${holder}[${key}]` : holder ? `${holder}.${key}` : key;
+    if (!wellFormed(key)) loneSurrogate = `a key of ${holder || "the frame"} (${JSON.stringify(key)})`;
+    else if (typeof value === "string" && !wellFormed(value)) loneSurrogate = `the string at ${path}`;
+    else if (typeof value === "object" && value !== null) paths.set(value, path);
+    return value;
+  });
+  return loneSurrogate === undefined ? { frame } : { frame, loneSurrogate };
 }
 
 function parse(data: unknown): Frame | null {

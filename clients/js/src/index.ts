@@ -11,6 +11,7 @@ export {
   type Push,
   type PushEvent,
   type Status,
+  type StatusDetail,
   type TokenSource,
   type WebSocketConstructor,
   type WebSocketLike,

@@ -1,7 +1,7 @@
 // The client against a real server (and a real Redis) that each test starts.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ClientClosedError, MeetingsClient, MeetingsError, backoffDelay } from "../dist/index.js";
+import { ClientClosedError, MeetingsClient, MeetingsError, TimeoutError, backoffDelay } from "../dist/index.js";
 import { WebSocket, next, startProxy, startWorld, token } from "./support.mjs";
 
 const JANUARY = { startDate: "2030-01-01T00:00:00Z", endDate: "2030-01-31T00:00:00Z" };
@@ -26,6 +26,12 @@ function opened(c, t) {
   t.after(() => c.close());
   return c;
 }
+
+const settled = (promise, ms) =>
+  Promise.race([
+    promise.then((value) => ({ state: "resolved", value }), (error) => ({ state: "rejected", error })),
+    new Promise((done) => setTimeout(() => done({ state: "pending" }), ms)),
+  ]);
 
 test("typed endpoints and events: a meeting goes from alice to bob and his acceptance back", async (t) => {
   const { server } = await seeded(t);
@@ -152,6 +158,55 @@ test("the token callback is asked again before every connection", async (t) => {
   assert.equal(asked, 2);
   const tokens = proxy.requests.map((line) => new URL(line.split(" ")[1], "ws://x").searchParams.get("token"));
   assert.notEqual(tokens[0], tokens[1]);
+});
+
+test("a token function that fails once while the network is down is retried with backoff, not the end of the client", async (t) => {
+  // README: `token: async () => (await fetch("/api/meetings-token")).text()`, asked before
+  // every connection, and after a drop the client reconnects. A drop is when the network is
+  // down, and the fetch then rejects too: that counts as a failed connection (disconnected,
+  // with the error), the client waits its backoff and asks again; what waits keeps waiting.
+  const { server } = await seeded(t);
+  const proxy = await startProxy(t, server.port);
+  let asked = 0;
+  const offline = new TypeError("Failed to fetch");
+  const tokenFromBackend = async () => {
+    asked++;
+    if (asked === 2) throw offline; // offline for a moment
+    return token("alice");
+  };
+  const alice = opened(client(proxy.url, tokenFromBackend), t);
+  await next((f) => alice.onStatus(f), (status) => status === "open");
+  const statuses = [];
+  alice.onStatus((status, detail) => statuses.push([status, detail]));
+  proxy.cut();
+  const listed = alice.listUserMeetings(JANUARY);
+  listed.catch(() => {});
+  const outcome = await settled(listed, 5_000);
+  const seen = statuses.map(([status, detail]) => (detail ? `${status} ${detail.code}` : status)).join(",");
+  assert.equal(outcome.state, "resolved", `${outcome.state} ${outcome.error ?? ""}; statuses ${seen}`);
+  assert.equal(asked, 3);
+  // the drop, then a failed attempt (the token function), then a connection
+  assert.deepEqual(statuses.map(([status]) => status), ["disconnected", "connecting", "disconnected", "connecting", "open"]);
+  const [, failed] = statuses[2];
+  assert.equal(failed.code, 0);
+  assert.equal(failed.error, offline);
+  assert.match(failed.reason, /token.*Failed to fetch/);
+});
+
+test("while the token function keeps failing, requests wait for their own timeout, and close() ends it", async () => {
+  const failing = () => Promise.reject(new Error("the backend is down"));
+  const alice = client("ws://127.0.0.1:1", failing, { minDelayMs: 5, maxDelayMs: 10 });
+  const failures = [];
+  alice.onStatus((status, detail) => status === "disconnected" && failures.push(detail));
+  const waited = alice.listUserMeetings(JANUARY, { timeoutMs: 300 });
+  const waiting = alice.listUserMeetings(JANUARY);
+  await assert.rejects(waited, TimeoutError);
+  assert.ok(failures.length >= 3, `${failures.length} attempts`);
+  assert.ok(failures.every((detail) => detail.error.message === "the backend is down"));
+  const closed = next((f) => alice.onStatus(f), (status) => status === "closed");
+  await alice.close();
+  await closed;
+  await assert.rejects(waiting, ClientClosedError);
 });
 
 test("a reply that arrives after its request gave up is neither an event nor the last event id", async (t) => {

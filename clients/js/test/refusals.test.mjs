@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ConnectionClosedError, MeetingsClient } from "../dist/index.js";
+import { ConnectionClosedError, MeetingsClient, MeetingsError } from "../dist/index.js";
 import { ROOT, WebSocket, next, startWorld, token } from "./support.mjs";
 
 const KICK_OFF = { sourceType: "room", sourceIds: ["lobby"], startDate: "2030-01-07T10:00:00+01:00", endDate: "2030-01-07T11:00:00+01:00" };
@@ -45,6 +45,46 @@ test("a request the server refuses by closing 1009 (too large) fails after its r
   assert.equal(alice.reconnects, 3); // sent on three connections, each closed 1009
   const small = await alice.getMeeting({ meetingId: "nothing" }).catch((error) => error);
   assert.equal(small.code, 404); // and the client goes on serving the others
+});
+
+test("a string cut in the middle of an emoji (a lone surrogate) is refused at once, and nothing is sent", async (t) => {
+  // Contract 2: exactly one response per request, its event echoed. JSON.stringify writes a
+  // lone surrogate as "\ud83c"; the server answers 400 "not valid JSON" with event null (it
+  // cannot read the event of invalid JSON), which the client cannot match: without
+  // timeoutMs the promise would never settle. The client refuses such a request itself.
+  const { server } = await seeded(t);
+  const sent = [];
+  class Recording extends WebSocket {
+    send(frame, ...rest) {
+      sent.push(JSON.parse(frame).event?.id);
+      return super.send(frame, ...rest);
+    }
+  }
+  const alice = client(server.url, token("alice"), { WebSocket: Recording });
+  t.after(() => alice.close());
+  await next((f) => alice.on("connection:ready", f));
+  const subject = "Party 🎉".slice(0, 7); // "Party " + the first half of the emoji
+  const cut = [
+    alice.createMeeting({ ...KICK_OFF, subject }, { eventId: "cut-subject" }),
+    alice.createMeeting({ ...KICK_OFF, subject: "Party", invitedUserIds: ["bob", "\udf89"] }, { eventId: "cut-array" }),
+    alice.call("meeting:createMeeting", { ...KICK_OFF, subject: "Party", [subject]: 1 }, { eventId: "cut-key" }),
+  ];
+  cut.forEach((request) => request.catch(() => {}));
+  const outcomes = await Promise.all(cut.map((request) => settled(request, 3_000)));
+  for (const outcome of outcomes) {
+    assert.equal(outcome.state, "rejected", `still ${outcome.state} after 3 s`);
+    assert.ok(outcome.error instanceof MeetingsError, String(outcome.error));
+    assert.equal(outcome.error.code, 400);
+    assert.equal(outcome.error.endpoint, "meeting:createMeeting");
+    assert.match(outcome.error.message, /lone surrogate/);
+  }
+  assert.match(outcomes[0].error.message, /data\.subject/);
+  assert.match(outcomes[1].error.message, /data\.invitedUserIds\[1\]/);
+  assert.match(outcomes[2].error.message, /a key of data/);
+  assert.deepEqual(sent.filter((id) => id?.startsWith("cut-")), []); // refused before the wire
+  // A whole emoji (a surrogate pair) is well-formed and goes through.
+  const { meeting } = await alice.createMeeting({ ...KICK_OFF, subject: "Party 🎉" }, { timeoutMs: 5_000 });
+  assert.equal(meeting.subject, "Party 🎉");
 });
 
 test("the typed reply of listUserMeetings declares every field the server sends", async (t) => {

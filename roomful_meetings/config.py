@@ -257,8 +257,11 @@ def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str]
         if problem:
             raise ConfigError(f"bad value for {flag}: {raw!r} ({problem})")
         allowed = CHOICES.get(field.name)
-        if allowed is not None and str(values[field.name]).lower() not in allowed:
-            raise ConfigError(f"bad value for {flag}: {raw!r} (one of {', '.join(allowed)})")
+        if allowed is not None:
+            # taken in any case (INFO, JSON), kept in the one the server looks up
+            values[field.name] = str(values[field.name]).lower()
+            if values[field.name] not in allowed:
+                raise ConfigError(f"bad value for {flag}: {raw!r} (one of {', '.join(allowed)})")
     settings = Settings(**values)
     if "{" in settings.key_prefix or "}" in settings.key_prefix:
         # the tenant's {hash tag} must be the first braces of every key (contract 12)

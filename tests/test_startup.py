@@ -168,6 +168,17 @@ def test_an_everyday_mistake_is_one_line_and_exit_2(tmp_path: Path, mistake: str
     assert done.stderr.startswith("roomful-meetings: ") and expected in done.stderr, done.stderr
 
 
+def test_a_log_format_in_capitals_is_taken(tmp_path: Path) -> None:
+    """`--log-level INFO` was taken, `--log-format JSON` passed the same check and then
+    stopped the server with a KeyError traceback and exit status 1."""
+    flags = ["--redis-url", closed_port_url(), "--redis-connect-timeout", "0.3", "--jwt-secret", SECRET]
+    done = run_cli("serve", "--port", "0", "--data-dir", str(tmp_path), "--log-format", "JSON", *flags)
+    assert done.returncode == 1, done.stderr[-800:]  # JSON lines up to the failure to reach Redis
+    *records, last = done.stderr.strip().splitlines()
+    assert records and all(line.startswith("{") for line in records), done.stderr[:800]
+    assert last.startswith("roomful-meetings: Redis at "), last
+
+
 def test_damaged_embedded_redis_files_are_one_line_and_exit_2(tmp_path: Path) -> None:
     """A data folder whose Redis files are damaged stops `serve` with one line saying what
     redis-server found and where its log is, not a traceback."""

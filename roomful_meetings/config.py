@@ -285,8 +285,8 @@ def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str]
 
 def _is_base_url(text: str) -> bool:
     """Whether `text` can start a URL: http(s), a host, a valid port, no query or fragment."""
-    parts = urlsplit(text)
     try:
+        parts = urlsplit(text)  # raises ValueError for a bracket not closed ("http://[::1")
         parts.port  # noqa: B018 (raises ValueError for a port that is not one)
     except ValueError:
         return False

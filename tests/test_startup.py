@@ -144,6 +144,8 @@ MISTAKES = {
         ["--public-base-url", "https://cal.example?x=1"],
         "bad value for --public-base-url",
     ),
+    # a bracket not closed: urlsplit's ValueError ended in a traceback and exit status 1
+    "base-url-broken-ipv6-host": (["--public-base-url", "http://[::1"], "bad value for --public-base-url"),
     "short-secret": (["--jwt-secret", "too-short"], "the HS256 secret has 9 bytes; it needs at least 32"),
     "data-dir-is-a-file": (
         ["--data-dir", "{tmp}/garbage.pem", "--jwt-secret", ""],

@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from roomful_meetings.protocol.origins import parse_allowed_origins
 
@@ -86,7 +85,7 @@ def mask_password(url: str) -> str:
     it early, so it finds none or a shorter one: unless what urlsplit takes for the user
     part is all that comes before the URL's last `@`, everything between `://` and that
     `@` is hidden (the Sentinel's password, which may hold an `@`, is hidden first)."""
-    url = _SENTINEL_PASSWORD.sub(r"\1***", url)
+    url = _mask_sentinel_password(url)
     scheme, _, rest = url.partition("://")
     user_part, at, host_part = rest.rpartition("@")
     if not at:
@@ -101,7 +100,18 @@ def mask_password(url: str) -> str:
     return f"{scheme}://***@{host_part}"
 
 
-_SENTINEL_PASSWORD: Final = re.compile(r"([?&]sentinel_password=)[^&#]*")
+def _mask_sentinel_password(url: str) -> str:
+    """The URL with the value of every `sentinel_password` in its query replaced by ***,
+    the query read as storage/redis/url.py reads it: all that follows the first `?`, split
+    at `&` only (a `#` is part of the value), names percent- or plus-decoded."""
+    head, question, query = url.partition("?")
+    if not question:
+        return url
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, _ = pair.partition("=")
+        pairs.append(f"{name}=***" if equals and unquote_plus(name) == "sentinel_password" else pair)
+    return f"{head}?{'&'.join(pairs)}"
 
 
 def _bool(text: str) -> bool:

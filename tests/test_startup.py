@@ -109,6 +109,19 @@ def pem_of_a_private_key(tmp_path: Path) -> Path:
     return path
 
 
+def pem_of_a_p384_public_key(tmp_path: Path) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    path = tmp_path / "p384.pem"
+    path.write_bytes(
+        ec.generate_private_key(ec.SECP384R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return path
+
+
 MISTAKES = {
     "bad-url-scheme": (["--redis-url", "http://127.0.0.1:6379"], "unsupported Redis URL scheme 'http'"),
     "sentinel-without-master": (
@@ -124,6 +137,8 @@ MISTAKES = {
     "missing-pem": (["--jwt-public-key", "{tmp}/nowhere.pem"], "cannot read --jwt-public-key"),
     "unparseable-pem": (["--jwt-public-key", "{tmp}/garbage.pem"], "is not a PEM public key"),
     "private-key-pem": (["--jwt-public-key", "{tmp}/private.pem"], "is not a PEM public key"),
+    # PyJWT's ES256 takes P-256 only: every handshake was 401
+    "p384-key-pem": (["--jwt-public-key", "{tmp}/p384.pem"], "an EC key on secp384r1; ES256 needs P-256"),
     "bad-log-level": (["--log-level", "loud"], "bad value for --log-level: 'loud'"),
     "bad-log-format": (["--log-format", "xml"], "bad value for --log-format: 'xml'"),
     "bad-number": (["--max-connections", "many"], "bad value for --max-connections"),
@@ -159,6 +174,7 @@ def test_an_everyday_mistake_is_one_line_and_exit_2(tmp_path: Path, mistake: str
     flags, expected = MISTAKES[mistake]
     (tmp_path / "garbage.pem").write_text("-----BEGIN PUBLIC KEY-----\nnot base64 at all\n")
     pem_of_a_private_key(tmp_path)
+    pem_of_a_p384_public_key(tmp_path)
     flags = [flag.replace("{tmp}", str(tmp_path)) for flag in flags]
     if "--jwt-secret" not in flags:
         flags += ["--jwt-secret", SECRET]

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve" and settings.workers > 1 and not worker_index():
         from roomful_meetings.workers import serve_workers
 
-        raise SystemExit(run(serve_workers, settings, given))
+        raise SystemExit(run(serve_workers, settings, args))
     if args.command == "serve":
         from roomful_meetings.app import serve_until_signalled
 

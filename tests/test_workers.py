@@ -164,3 +164,47 @@ def test_a_worker_whose_health_port_is_taken_ends_the_group_with_its_exit_2(tmp_
     assert run.returncode == 2, run.stderr
     assert f"cannot listen on 127.0.0.1:{http_port + 1} (--http-port)" in run.stderr
     assert "worker 2 (pid" in run.stderr and "exited with code 2; stopping the others" in run.stderr
+
+
+async def test_workers_get_secrets_in_their_environment_not_on_their_command_line(
+    own_redis: RedisProcess, tmp_path: Path, prefix: str
+) -> None:
+    """The systemd unit keeps ROOMFUL_REDIS_URL (with its password) in an env file; the
+    parent of `serve --workers N` put it on each worker's command line, which every user of
+    the host reads in `ps`. A secret given as a flag stays on the parent's line only."""
+    password = "Sw0rdfish-not-for-ps"
+    command = ["redis-cli", "-p", str(own_redis.port), "CONFIG", "SET", "requirepass", password]
+    subprocess.run(command, check=True, capture_output=True)
+    feed_secret = "a-feed-secret-of-at-least-thirty-two-bytes"
+    env = {
+        **clean_env(),
+        "ROOMFUL_REDIS_URL": f"redis://:{password}@127.0.0.1:{own_redis.port}/0",
+        "ROOMFUL_WORKERS": "2",
+    }
+    http_port = two_free_ports()
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", "0", "--http-port", str(http_port), "--jwt-secret", SECRET,
+         f"--feed-secret={feed_secret}", "--key-prefix", prefix, "--data-dir", str(tmp_path / "var")],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        line = wait_for_line(proc, "2 workers on ws://")[-1]
+        match = re.search(r"\(pids (\d+) (\d+)\)", line)
+        assert match, line
+        for port in (http_port, http_port + 1):
+            await wait_ready(port)  # each reached Redis with the password, given the secrets
+        for pid in match.groups():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            assert f"--key-prefix={prefix}" in cmdline, cmdline  # the other flags are kept
+            for secret in (password, SECRET, feed_secret):
+                assert secret not in cmdline, cmdline
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+

@@ -1,10 +1,11 @@
 """`serve --workers N`: N server processes on one port, the way to use every core of a host.
 
-Theory of operation: the parent checks the port (and, for --port 0, picks one) by binding
-it without listening, starts the embedded Redis if there is no --redis-url, then starts N
-`serve` processes: the flags given to it on their command lines, but the secrets (the Redis
-URL, which may hold a password, --jwt-secret, --feed-secret) in their environment, which
-`ps` shows no other user. Each worker listens on the same port with SO_REUSEPORT, so the kernel
+Theory of operation: the parent checks the port is free (and, for --port 0, picks one) by
+binding it without listening and without SO_REUSEPORT (set once it is bound), starts the
+embedded Redis if there is no --redis-url, then starts N `serve` processes: the flags given
+to it on their command lines, but the secrets (the Redis URL, which may hold a password,
+--jwt-secret, --feed-secret) in their environment, which `ps` shows no other user. Each
+worker listens on the same port with SO_REUSEPORT, so the kernel
 spreads new connections over them; they share nothing but Redis (events reach every
 worker through its own subscription, as they reach separate instances). Worker i (from 1)
 serves health and metrics on --http-port + i - 1, its metrics labelled worker="i".
@@ -40,15 +41,20 @@ log = logging.getLogger("roomful_meetings")
 
 def reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
     """Bind (without listening: it takes no connections) to check the port is free and,
-    for port 0, to pick one the workers then share."""
+    for port 0, to pick one the workers then share.
+
+    The bind is made without SO_REUSEPORT, so that it fails on a port any other socket
+    holds, even one of another `serve --workers` group (with SO_REUSEPORT both groups took
+    the port and the kernel spread clients over two deployments). SO_REUSEPORT is set once
+    bound, which lets this group's workers (same user) bind beside it."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port} (--port): {exc.strerror or exc}") from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     return sock, sock.getsockname()[1]
 
 

@@ -208,3 +208,21 @@ async def test_workers_get_secrets_in_their_environment_not_on_their_command_lin
         assert proc.stderr is not None
         proc.stderr.close()
 
+
+
+def test_a_second_group_on_the_port_of_a_first_is_one_line_and_exit_2(
+    workers: Workers, tmp_path: Path, prefix: str
+) -> None:
+    """Both groups bound with SO_REUSEPORT, so a second `serve --workers 2` (another
+    deployment: other prefix, other secret) took a port the first served, and the kernel
+    handed each new client to either."""
+    run = subprocess.run(
+        [*CLI, "serve", "--workers", "2", "--port", str(workers.port),
+         "--redis-url", f"redis://127.0.0.1:{free_port()}/0", "--key-prefix", "other" + prefix,
+         "--jwt-secret", SECRET + "-other", "--data-dir", str(tmp_path / "other")],
+        capture_output=True, text=True, env=clean_env(), timeout=EXIT_WAIT, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines() == [run.stderr.strip()], run.stderr
+    assert run.stderr.startswith(f"roomful-meetings: cannot listen on 127.0.0.1:{workers.port} (--port): ")
+    assert "already in use" in run.stderr

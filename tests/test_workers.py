@@ -226,3 +226,29 @@ def test_a_second_group_on_the_port_of_a_first_is_one_line_and_exit_2(
     assert run.stderr.splitlines() == [run.stderr.strip()], run.stderr
     assert run.stderr.startswith(f"roomful-meetings: cannot listen on 127.0.0.1:{workers.port} (--port): ")
     assert "already in use" in run.stderr
+
+
+async def test_workers_reach_the_parents_embedded_redis_with_its_password(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    http_port = two_free_ports()
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--workers", "2", "--port", "0", "--http-port", str(http_port),
+         "--jwt-secret", SECRET, "--data-dir", str(data)],
+        stderr=subprocess.PIPE, text=True, env=clean_env(),
+    )  # fmt: skip
+    try:
+        line = wait_for_line(proc, "2 workers on ws://")[-1]
+        for port in (http_port, http_port + 1):
+            await wait_ready(port)
+        password = (data / "redis" / "password").read_text().strip()
+        for pid in re.findall(r"\d+", line.split("(pids ")[1]):
+            assert password not in Path(f"/proc/{pid}/cmdline").read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import trio
@@ -195,3 +196,22 @@ def test_the_embedded_redis_asks_for_a_password_kept_in_the_data_folder(tmp_path
     with serving("--data-dir", str(data), quiet=True):  # the same password the next time
         assert password_file.read_text().strip() == password
         assert pings(int((data / "redis" / "port").read_text()), data)
+
+
+def test_a_server_sharing_the_embedded_redis_follows_it_after_its_owner_restarts(tmp_path: Path) -> None:
+    """A second `serve` on the folder shares the first one's embedded Redis. Once the first
+    was restarted (a deploy), its new Redis listened on another port (the port file was
+    removed on a clean stop) and the second waited for ever on the old one, 503."""
+    data = tmp_path / "var"
+    first_http, second_http, again_http = free_port(), free_port(), free_port()
+    with ExitStack() as first:
+        first.enter_context(serving("--data-dir", str(data), "--http-port", str(first_http), quiet=True))
+        redis_port = int((data / "redis" / "port").read_text())
+        with serving("--data-dir", str(data), "--http-port", str(second_http), quiet=True):
+            assert wait_for(lambda: ready(second_http), 10)
+            first.close()  # SIGTERM: it drains and stops its embedded Redis
+            assert not (data / "redis" / "owner").exists()
+            with serving("--data-dir", str(data), "--http-port", str(again_http), quiet=True):
+                assert wait_for(lambda: ready(again_http), 10)
+                assert int((data / "redis" / "port").read_text()) == redis_port
+                assert wait_for(lambda: ready(second_http), 10), "the sharer never reconnects"

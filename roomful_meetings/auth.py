@@ -107,9 +107,11 @@ def load_public_key(path: str) -> str:
     # 401: ES256 is P-256 only (PyJWT refuses any other curve), RS256 wants 2048 bits or more
     # (RFC 7518 3.3).
     if isinstance(key, ec.EllipticCurvePublicKey) and not isinstance(key.curve, ec.SECP256R1):
-        raise ConfigError(f"--jwt-public-key {path}: an EC key on {key.curve.name}; ES256 needs P-256 (secp256r1)")
+        curve = key.curve.name
+        raise ConfigError(f"--jwt-public-key {path}: an EC key on {curve}; ES256 needs P-256 (secp256r1)")
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
-        raise ConfigError(f"--jwt-public-key {path}: a {key.key_size}-bit RSA key; RS256 needs at least 2048 bits")
+        bits = key.key_size
+        raise ConfigError(f"--jwt-public-key {path}: a {bits}-bit RSA key; RS256 needs at least 2048 bits")
     return pem
 
 

@@ -1,9 +1,10 @@
 """The `roomful-meetings` command: serve, token, catalog import, schema.
 
 Exit codes: 0 done (or stopped by SIGTERM/SIGINT), 1 a failure at run time (Redis not
-reached within --redis-connect-timeout, data of another format, a data upgrade Redis refused,
-a Redis Cluster without sharded pub/sub), 2 a mistake in the command line or settings (bad flag or value, port in
-use, unreadable key). Each failure is one line on stderr, never a traceback.
+reached within --redis-connect-timeout, data of another format, a data upgrade Redis
+refused, a Redis Cluster without sharded pub/sub), 2 a mistake in the command line or
+settings (bad flag or value, port in use, unreadable key). Each failure is one line on
+stderr, never a traceback.
 """
 
 from __future__ import annotations

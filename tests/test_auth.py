@@ -91,10 +91,22 @@ def public_key_pem(tmp_path: Any, private: Any) -> Any:
 @pytest.mark.parametrize(
     ("make", "words"),
     [
-        (lambda ec, rsa: ec.generate_private_key(ec.SECP384R1()), "an EC key on secp384r1; ES256 needs P-256"),
-        (lambda ec, rsa: ec.generate_private_key(ec.SECP521R1()), "an EC key on secp521r1; ES256 needs P-256"),
-        (lambda ec, rsa: ec.generate_private_key(ec.SECP256K1()), "an EC key on secp256k1; ES256 needs P-256"),
-        (lambda ec, rsa: rsa.generate_private_key(65537, 1024), "a 1024-bit RSA key; RS256 needs at least 2048"),
+        (
+            lambda ec, rsa: ec.generate_private_key(ec.SECP384R1()),
+            "an EC key on secp384r1; ES256 needs P-256",
+        ),
+        (
+            lambda ec, rsa: ec.generate_private_key(ec.SECP521R1()),
+            "an EC key on secp521r1; ES256 needs P-256",
+        ),
+        (
+            lambda ec, rsa: ec.generate_private_key(ec.SECP256K1()),
+            "an EC key on secp256k1; ES256 needs P-256",
+        ),
+        (
+            lambda ec, rsa: rsa.generate_private_key(65537, 1024),
+            "a 1024-bit RSA key; RS256 needs at least 2048",
+        ),
     ],
     ids=["P-384", "P-521", "secp256k1", "RSA-1024"],
 )
@@ -117,7 +129,9 @@ def test_a_p256_or_rsa_2048_key_checks_tokens(tmp_path: Any, algorithm: str) -> 
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     private: Any = (
-        ec.generate_private_key(ec.SECP256R1()) if algorithm == "ES256" else rsa.generate_private_key(65537, 2048)
+        ec.generate_private_key(ec.SECP256R1())
+        if algorithm == "ES256"
+        else rsa.generate_private_key(65537, 2048)
     )
     path = public_key_pem(tmp_path, private)
     verifier = TokenVerifier(Settings(jwt_secret=SECRET, data_dir=tmp_path, jwt_public_key=str(path)))

@@ -201,11 +201,15 @@ def test_an_upgrade_refused_by_redis_exits_1_saying_so(own_redis: RedisProcess) 
     """docs/operations.md: when Redis refuses a write of the format 3 to 4 upgrade it "exits
     saying so"; it logged "Redis not ready (NOREPLICAS ...); retrying" every second for ever."""
     port = str(own_redis.port)
-    subprocess.run(["redis-cli", "-p", port, "HSET", "up:u:ann", "id", "ann"], check=True, capture_output=True)
+    subprocess.run(
+        ["redis-cli", "-p", port, "HSET", "up:u:ann", "id", "ann"], check=True, capture_output=True
+    )
     subprocess.run(["redis-cli", "-p", port, "SET", "up:schema", "3"], check=True, capture_output=True)
     command = ["redis-cli", "-p", port, "CONFIG", "SET", "min-replicas-to-write", "1"]  # writes refused
     subprocess.run(command, check=True, capture_output=True)
-    done = run_cli("serve", "--port", "0", "--redis-url", own_redis.url, "--key-prefix", "up:", "--jwt-secret", SECRET)
+    done = run_cli(
+        "serve", "--port", "0", "--redis-url", own_redis.url, "--key-prefix", "up:", "--jwt-secret", SECRET
+    )
     assert done.returncode == 1, done.stderr[-800:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("roomful-meetings: Redis refused a write of the data upgrade from format 3"), last

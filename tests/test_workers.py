@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from roomful_meetings.storage.embedded import RedisProcess, free_port
 from tests.conftest import SECRET, token
 from tests.e2e.test_operations import http_get
 from tests.processes import CLI, clean_env
+from tests.test_embedded_restart import ready, wait_for
 from tests.test_startup import EXIT_WAIT, wait_for_line
 
 
@@ -166,38 +167,16 @@ def test_a_worker_whose_health_port_is_taken_ends_the_group_with_its_exit_2(tmp_
     assert "worker 2 (pid" in run.stderr and "exited with code 2; stopping the others" in run.stderr
 
 
-async def test_workers_get_secrets_in_their_environment_not_on_their_command_line(
-    own_redis: RedisProcess, tmp_path: Path, prefix: str
-) -> None:
-    """The systemd unit keeps ROOMFUL_REDIS_URL (with its password) in an env file; the
-    parent of `serve --workers N` put it on each worker's command line, which every user of
-    the host reads in `ps`. A secret given as a flag stays on the parent's line only."""
-    password = "Sw0rdfish-not-for-ps"
-    command = ["redis-cli", "-p", str(own_redis.port), "CONFIG", "SET", "requirepass", password]
-    subprocess.run(command, check=True, capture_output=True)
-    feed_secret = "a-feed-secret-of-at-least-thirty-two-bytes"
-    env = {
-        **clean_env(),
-        "ROOMFUL_REDIS_URL": f"redis://:{password}@127.0.0.1:{own_redis.port}/0",
-        "ROOMFUL_WORKERS": "2",
-    }
-    http_port = two_free_ports()
+@contextmanager
+def group_of_two(flags: list[str], env: dict[str, str]) -> Iterator[list[int]]:
+    """`serve --workers 2 <flags>` until the block ends (given its workers' pids), then
+    stopped with SIGTERM."""
     proc = subprocess.Popen(
-        [*CLI, "serve", "--port", "0", "--http-port", str(http_port), "--jwt-secret", SECRET,
-         f"--feed-secret={feed_secret}", "--key-prefix", prefix, "--data-dir", str(tmp_path / "var")],
-        stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        [*CLI, "serve", "--workers", "2", *flags], stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         line = wait_for_line(proc, "2 workers on ws://")[-1]
-        match = re.search(r"\(pids (\d+) (\d+)\)", line)
-        assert match, line
-        for port in (http_port, http_port + 1):
-            await wait_ready(port)  # each reached Redis with the password, given the secrets
-        for pid in match.groups():
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            assert f"--key-prefix={prefix}" in cmdline, cmdline  # the other flags are kept
-            for secret in (password, SECRET, feed_secret):
-                assert secret not in cmdline, cmdline
+        yield [int(pid) for pid in re.findall(r"\d+", line.split("(pids ")[1])]
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -208,6 +187,32 @@ async def test_workers_get_secrets_in_their_environment_not_on_their_command_lin
         assert proc.stderr is not None
         proc.stderr.close()
 
+
+def command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def test_workers_get_secrets_in_their_environment_not_on_their_command_line(
+    own_redis: RedisProcess, tmp_path: Path, prefix: str
+) -> None:
+    """The systemd unit keeps ROOMFUL_REDIS_URL (with its password) in an env file; the
+    parent of `serve --workers N` put it on each worker's command line, which every user of
+    the host reads in `ps`. A secret given as a flag stays on the parent's line only."""
+    password = "Sw0rdfish-not-for-ps"
+    command = ["redis-cli", "-p", str(own_redis.port), "CONFIG", "SET", "requirepass", password]
+    subprocess.run(command, check=True, capture_output=True)
+    feed_secret = "a-feed-secret-of-at-least-thirty-two-bytes"
+    env = {**clean_env(), "ROOMFUL_REDIS_URL": f"redis://:{password}@127.0.0.1:{own_redis.port}/0"}
+    http_port = two_free_ports()
+    flags = ["--port", "0", "--http-port", str(http_port), "--jwt-secret", SECRET,
+             f"--feed-secret={feed_secret}", "--key-prefix", prefix, "--data-dir", str(tmp_path / "var")]  # fmt: skip
+    with group_of_two(flags, env) as pids:
+        for port in (http_port, http_port + 1):  # each reached Redis with the password
+            assert wait_for(lambda: ready(port))  # noqa: B023 (called at once)
+        for pid in pids:
+            assert f"--key-prefix={prefix}" in command_line(pid)  # the other flags are kept
+            for secret in (password, SECRET, feed_secret):
+                assert secret not in command_line(pid)
 
 
 def test_a_second_group_on_the_port_of_a_first_is_one_line_and_exit_2(
@@ -228,27 +233,12 @@ def test_a_second_group_on_the_port_of_a_first_is_one_line_and_exit_2(
     assert "already in use" in run.stderr
 
 
-async def test_workers_reach_the_parents_embedded_redis_with_its_password(tmp_path: Path) -> None:
+def test_workers_reach_the_parents_embedded_redis_with_its_password(tmp_path: Path) -> None:
     data = tmp_path / "var"
     http_port = two_free_ports()
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--workers", "2", "--port", "0", "--http-port", str(http_port),
-         "--jwt-secret", SECRET, "--data-dir", str(data)],
-        stderr=subprocess.PIPE, text=True, env=clean_env(),
-    )  # fmt: skip
-    try:
-        line = wait_for_line(proc, "2 workers on ws://")[-1]
+    flags = ["--port", "0", "--http-port", str(http_port), "--jwt-secret", SECRET, "--data-dir", str(data)]
+    with group_of_two(flags, clean_env()) as pids:
         for port in (http_port, http_port + 1):
-            await wait_ready(port)
+            assert wait_for(lambda: ready(port))  # noqa: B023 (called at once)
         password = (data / "redis" / "password").read_text().strip()
-        for pid in re.findall(r"\d+", line.split("(pids ")[1]):
-            assert password not in Path(f"/proc/{pid}/cmdline").read_text()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(EXIT_WAIT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        assert proc.stderr is not None
-        proc.stderr.close()
+        assert not any(password in command_line(pid) for pid in pids)

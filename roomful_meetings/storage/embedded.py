@@ -114,15 +114,15 @@ def _pings(port: int) -> bool:
         return False
 
 
-async def _ask(port: int, password: str | None, command: bytes, timeout: float = 0.5) -> bytes:
+async def _ask(port: int, password: str | None, command: bytes, within: float = 0.5) -> bytes:
     """The one-line replies of the embedded Redis to AUTH (with a password) then `command`
-    (inline, CRLF-ended): b"" when it does not answer within `timeout` seconds. An AUTH
+    (inline, CRLF-ended): b"" when it does not answer `within` seconds. An AUTH
     to a Redis without a password (of an earlier release) fails, and `command` runs all the
     same."""
     request = (f"AUTH {password}\r\n".encode() if password else b"") + command
     replies = b""
     try:
-        with trio.fail_after(timeout):
+        with trio.fail_after(within):
             stream = await trio.open_tcp_stream("127.0.0.1", port)
             async with stream:
                 await stream.send_all(request)
@@ -319,8 +319,10 @@ async def _start_embedded(binary: str, port: int, data_dir: Path, password: str)
     """
     read_end, write_end = os.pipe()  # the password reaches it here, not in its argv
     try:
-        with open(write_end, "wb") as config:  # a few bytes: the pipe's buffer holds them
-            config.write(f"requirepass {password}\n".encode())
+        try:  # a few bytes: the pipe's buffer holds them
+            os.write(write_end, f"requirepass {password}\n".encode())
+        finally:
+            os.close(write_end)
         proc = await trio.lowlevel.open_process(
             redis_command(binary, port, data_dir, persistent=True, config_on_stdin=True),
             stdin=read_end,

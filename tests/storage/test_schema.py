@@ -151,7 +151,7 @@ async def test_an_upgrade_redis_refuses_ends_saying_so(own_redis: RedisProcess) 
         await redis.execute("HSET", keys.prefix + "u:ann", "id", "ann")  # a user of format 3
         await redis.execute("SET", keys.schema_version(), "3")
         await redis.execute("CONFIG", "SET", "min-replicas-to-write", "1")  # every write refused now
-        with pytest.raises(UpgradeRefused, match="from format 3 to 4 \\(NOREPLICAS .*still marked '3'"):
+        with pytest.raises(UpgradeRefused, match=r"from format 3 to 4 \(NOREPLICAS .*still marked '3'"):
             await check_data_format(redis, keys)
         await redis.execute("CONFIG", "SET", "min-replicas-to-write", "0")
         assert await redis.execute("GET", keys.schema_version()) == b"3"

@@ -93,7 +93,8 @@ def scripts_for(redis: Redis) -> dict[str, Script]:
 
 async def prepare_redis(redis: Redis, keys: Keys, connect_timeout: float = 0.0) -> None:
     """Wait for Redis, check the data format, load the scripts, warn where keys could be
-    evicted. Raises IncompatibleData for data of another format version, RedisNotReached
+    evicted. Raises IncompatibleData for data of another format version, UpgradeRefused for
+    an upgrade of the data whose writes Redis refuses, RedisNotReached
     when that is not done within `connect_timeout` seconds (0: wait for ever)."""
     scripts = scripts_for(redis)
     deadline = trio.current_time() + connect_timeout if connect_timeout > 0 else math.inf

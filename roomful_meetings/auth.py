@@ -91,7 +91,8 @@ def checked_secret(secret: str) -> str:
 def load_public_key(path: str) -> str:
     """The PEM text of an RS256 or ES256 public key, checked now rather than per handshake.
 
-    Raises ConfigError when the file cannot be read or holds no RSA or EC public key.
+    Raises ConfigError when the file cannot be read or holds no RSA public key of 2048 bits
+    or more nor EC public key on P-256.
     """
     try:
         pem = Path(path).read_text()
@@ -103,6 +104,15 @@ def load_public_key(path: str) -> str:
         raise ConfigError(f"--jwt-public-key {path} is not a PEM public key: {exc}") from None
     if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
         raise ConfigError(f"--jwt-public-key {path}: not an RSA or EC key (RS256, ES256)")
+    # A key that no RS256 or ES256 token can be checked with would answer every handshake
+    # 401: ES256 is P-256 only (PyJWT refuses any other curve), RS256 wants 2048 bits or more
+    # (RFC 7518 3.3).
+    if isinstance(key, ec.EllipticCurvePublicKey) and not isinstance(key.curve, ec.SECP256R1):
+        curve = key.curve.name
+        raise ConfigError(f"--jwt-public-key {path}: an EC key on {curve}; ES256 needs P-256 (secp256r1)")
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
+        bits = key.key_size
+        raise ConfigError(f"--jwt-public-key {path}: a {bits}-bit RSA key; RS256 needs at least 2048 bits")
     return pem
 
 

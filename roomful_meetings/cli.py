@@ -1,9 +1,10 @@
 """The `roomful-meetings` command: serve, token, catalog import, schema.
 
 Exit codes: 0 done (or stopped by SIGTERM/SIGINT), 1 a failure at run time (Redis not
-reached within --redis-connect-timeout, data of another format, a Redis Cluster without
-sharded pub/sub), 2 a mistake in the command line or settings (bad flag or value, port in
-use, unreadable key). Each failure is one line on stderr, never a traceback.
+reached within --redis-connect-timeout, data of another format, a data upgrade Redis
+refused, a Redis Cluster without sharded pub/sub), 2 a mistake in the command line or
+settings (bad flag or value, port in use, unreadable key). Each failure is one line on
+stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -60,13 +61,13 @@ def run(main: Callable[..., Awaitable[T]], *args: object) -> T:
     """trio.run, with the failures a user can cause turned into one line and an exit code."""
     from roomful_meetings.app import RedisNotReached
     from roomful_meetings.storage.redis import UnsupportedRedis
-    from roomful_meetings.storage.schema import IncompatibleData
+    from roomful_meetings.storage.schema import IncompatibleData, UpgradeRefused
 
     try:
         return trio.run(main, *args)
     except* ConfigError as group:
         fail(2, first_leaf(group))
-    except* (RedisNotReached, IncompatibleData, UnsupportedRedis) as group:
+    except* (RedisNotReached, IncompatibleData, UpgradeRefused, UnsupportedRedis) as group:
         fail(1, first_leaf(group))
     except* KeyboardInterrupt:  # Ctrl-C of a command that has no signal handling of its own
         fail(130, "interrupted")
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve" and settings.workers > 1 and not worker_index():
         from roomful_meetings.workers import serve_workers
 
-        raise SystemExit(run(serve_workers, settings, given))
+        raise SystemExit(run(serve_workers, settings, args))
     if args.command == "serve":
         from roomful_meetings.app import serve_until_signalled
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from roomful_meetings.protocol.origins import parse_allowed_origins
 
@@ -86,7 +85,7 @@ def mask_password(url: str) -> str:
     it early, so it finds none or a shorter one: unless what urlsplit takes for the user
     part is all that comes before the URL's last `@`, everything between `://` and that
     `@` is hidden (the Sentinel's password, which may hold an `@`, is hidden first)."""
-    url = _SENTINEL_PASSWORD.sub(r"\1***", url)
+    url = _mask_sentinel_password(url)
     scheme, _, rest = url.partition("://")
     user_part, at, host_part = rest.rpartition("@")
     if not at:
@@ -101,7 +100,18 @@ def mask_password(url: str) -> str:
     return f"{scheme}://***@{host_part}"
 
 
-_SENTINEL_PASSWORD: Final = re.compile(r"([?&]sentinel_password=)[^&#]*")
+def _mask_sentinel_password(url: str) -> str:
+    """The URL with the value of every `sentinel_password` in its query replaced by ***,
+    the query read as storage/redis/url.py reads it: all that follows the first `?`, split
+    at `&` only (a `#` is part of the value), names percent- or plus-decoded."""
+    head, question, query = url.partition("?")
+    if not question:
+        return url
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, _ = pair.partition("=")
+        pairs.append(f"{name}=***" if equals and unquote_plus(name) == "sentinel_password" else pair)
+    return f"{head}?{'&'.join(pairs)}"
 
 
 def _bool(text: str) -> bool:
@@ -257,8 +267,11 @@ def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str]
         if problem:
             raise ConfigError(f"bad value for {flag}: {raw!r} ({problem})")
         allowed = CHOICES.get(field.name)
-        if allowed is not None and str(values[field.name]).lower() not in allowed:
-            raise ConfigError(f"bad value for {flag}: {raw!r} (one of {', '.join(allowed)})")
+        if allowed is not None:
+            # taken in any case (INFO, JSON), kept in the one the server looks up
+            values[field.name] = str(values[field.name]).lower()
+            if values[field.name] not in allowed:
+                raise ConfigError(f"bad value for {flag}: {raw!r} (one of {', '.join(allowed)})")
     settings = Settings(**values)
     if "{" in settings.key_prefix or "}" in settings.key_prefix:
         # the tenant's {hash tag} must be the first braces of every key (contract 12)
@@ -282,8 +295,8 @@ def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str]
 
 def _is_base_url(text: str) -> bool:
     """Whether `text` can start a URL: http(s), a host, a valid port, no query or fragment."""
-    parts = urlsplit(text)
     try:
+        parts = urlsplit(text)  # raises ValueError for a bracket not closed ("http://[::1")
         parts.port  # noqa: B018 (raises ValueError for a port that is not one)
     except ValueError:
         return False

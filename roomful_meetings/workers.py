@@ -1,8 +1,11 @@
 """`serve --workers N`: N server processes on one port, the way to use every core of a host.
 
-Theory of operation: the parent checks the port (and, for --port 0, picks one) by binding
-it without listening, starts the embedded Redis if there is no --redis-url, then starts N
-`serve` processes. Each worker listens on the same port with SO_REUSEPORT, so the kernel
+Theory of operation: the parent checks the port is free (and, for --port 0, picks one) by
+binding it without listening and without SO_REUSEPORT (set once it is bound), starts the
+embedded Redis if there is no --redis-url, then starts N `serve` processes: the flags given
+to it on their command lines, but the secrets (the Redis URL, which may hold a password,
+--jwt-secret, --feed-secret) in their environment, which `ps` shows no other user. Each
+worker listens on the same port with SO_REUSEPORT, so the kernel
 spreads new connections over them; they share nothing but Redis (events reach every
 worker through its own subscription, as they reach separate instances). Worker i (from 1)
 serves health and metrics on --http-port + i - 1, its metrics labelled worker="i".
@@ -18,6 +21,7 @@ the parent then stopped, which a SIGTERM may catch before it handles signals (14
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
@@ -25,6 +29,8 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import fields
+from urllib.parse import quote
 
 import trio
 
@@ -36,15 +42,20 @@ log = logging.getLogger("roomful_meetings")
 
 def reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
     """Bind (without listening: it takes no connections) to check the port is free and,
-    for port 0, to pick one the workers then share."""
+    for port 0, to pick one the workers then share.
+
+    The bind is made without SO_REUSEPORT, so that it fails on a port any other socket
+    holds, even one of another `serve --workers` group (with SO_REUSEPORT both groups took
+    the port and the kernel spread clients over two deployments). SO_REUSEPORT is set once
+    bound, which lets this group's workers (same user) bind beside it."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port} (--port): {exc.strerror or exc}") from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     return sock, sock.getsockname()[1]
 
 
@@ -55,40 +66,53 @@ async def shared_redis_url(settings: Settings) -> AsyncIterator[str]:
         yield settings.redis_url
         return
     async with embedded_redis(settings.data_dir) as address:
+        auth = f":{quote(address.password, safe='')}@" if address.password else ""
         if address.unix_path:
-            yield f"unix://{address.unix_path}"
+            yield f"unix://{auth}{address.unix_path}"
         else:
-            yield f"redis://{address.host}:{address.port}"
+            yield f"redis://{auth}{address.host}:{address.port}"
 
 
-def worker_command(argv: list[str], port: int, http_port: int, redis_url: str) -> list[str]:
-    # Flags win over the environment, and the last of a repeated flag wins: appended here.
-    return [
-        sys.executable,
-        "-m",
-        "roomful_meetings",
-        *argv,
-        "--workers",
-        "1",
-        "--port",
-        str(port),
-        "--http-port",
-        str(http_port),
-        "--redis-url",
-        redis_url,
-    ]
+# Settings that hold a secret (the Redis URL may carry a password): given to the workers in
+# their environment, which only their user can read, never on their command line, which
+# every user of the host sees in `ps`.
+SECRET_SETTINGS = ("redis_url", "jwt_secret", "feed_secret")
+_SET_PER_WORKER = ("workers", "port", "http_port")
 
 
-async def serve_workers(settings: Settings, argv: list[str]) -> int:
+def worker_command(args: argparse.Namespace, port: int, http_port: int) -> list[str]:
+    """A worker's command line: the flags given to `serve` but the secret ones, then this
+    worker's own."""
+    flags = []
+    for field in fields(Settings):
+        value = getattr(args, field.name, None)
+        if value is not None and field.name not in (*SECRET_SETTINGS, *_SET_PER_WORKER):
+            flags.append(f"--{field.name.replace('_', '-')}={value}")  # `=`: a value may start with -
+    own = ["--workers", "1", "--port", str(port), "--http-port", str(http_port)]
+    return [sys.executable, "-m", "roomful_meetings", "serve", *flags, *own]
+
+
+def worker_env(settings: Settings, index: int, redis_url: str) -> dict[str, str]:
+    """A worker's environment: the parent's, its index, and the secret settings as the
+    parent resolved them (flag or environment; an empty one counts as unset)."""
+    secrets = {"redis_url": redis_url, "jwt_secret": settings.jwt_secret, "feed_secret": settings.feed_secret}
+    return {
+        **os.environ,
+        WORKER_ENV: str(index),
+        **{"ROOMFUL_" + name.upper(): value for name, value in secrets.items()},
+    }
+
+
+async def serve_workers(settings: Settings, args: argparse.Namespace) -> int:
     """Run `settings.workers` workers until they end; the exit code for the command line.
-    `argv`: the `serve` command line as given."""
+    `args`: the `serve` command line as parsed."""
     reserved, port = reserve_port(settings.host, settings.port)
     with reserved:
         async with shared_redis_url(settings) as redis_url:
-            return await _supervise(settings, argv, port, redis_url)
+            return await _supervise(settings, args, port, redis_url)
 
 
-async def _supervise(settings: Settings, argv: list[str], port: int, redis_url: str) -> int:
+async def _supervise(settings: Settings, args: argparse.Namespace, port: int, redis_url: str) -> int:
     processes: list[trio.Process] = []
     codes: dict[int, int] = {}
     first_failure = 0  # the exit code of the first worker that failed, in time
@@ -98,8 +122,8 @@ async def _supervise(settings: Settings, argv: list[str], port: int, redis_url: 
             for index in range(1, settings.workers + 1):
                 http_port = settings.http_port + index - 1 if settings.http_port else 0
                 process = await trio.lowlevel.open_process(
-                    worker_command(argv, port, http_port, redis_url),
-                    env={**os.environ, WORKER_ENV: str(index)},
+                    worker_command(args, port, http_port),
+                    env=worker_env(settings, index, redis_url),
                     start_new_session=True,  # signals come from the parent only
                 )
                 processes.append(process)

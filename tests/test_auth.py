@@ -74,3 +74,66 @@ def test_a_text_claim_holding_a_lone_surrogate_is_ignored() -> None:
         {"sub": "alice", "exp": SOON, "given_name": "M\ud800x", "email": "a\udfff@x.test"}
     )
     assert identity.given_name is None and identity.email is None
+
+
+def public_key_pem(tmp_path: Any, private: Any) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    path = tmp_path / "public.pem"
+    path.write_bytes(
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (
+            lambda ec, rsa: ec.generate_private_key(ec.SECP384R1()),
+            "an EC key on secp384r1; ES256 needs P-256",
+        ),
+        (
+            lambda ec, rsa: ec.generate_private_key(ec.SECP521R1()),
+            "an EC key on secp521r1; ES256 needs P-256",
+        ),
+        (
+            lambda ec, rsa: ec.generate_private_key(ec.SECP256K1()),
+            "an EC key on secp256k1; ES256 needs P-256",
+        ),
+        (
+            lambda ec, rsa: rsa.generate_private_key(65537, 1024),
+            "a 1024-bit RSA key; RS256 needs at least 2048",
+        ),
+    ],
+    ids=["P-384", "P-521", "secp256k1", "RSA-1024"],
+)
+def test_a_public_key_no_token_can_be_checked_with_is_refused_at_start(
+    tmp_path: Any, make: Any, words: str
+) -> None:
+    """A P-384 key was taken at start, yet PyJWT refuses it for every ES256 token: the
+    server ran and answered every handshake 401."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from roomful_meetings.config import ConfigError
+
+    path = public_key_pem(tmp_path, make(ec, rsa))
+    with pytest.raises(ConfigError, match=f"--jwt-public-key {path}: {words}"):
+        TokenVerifier(Settings(jwt_secret=SECRET, data_dir=tmp_path, jwt_public_key=str(path)))
+
+
+@pytest.mark.parametrize("algorithm", ["ES256", "RS256"])
+def test_a_p256_or_rsa_2048_key_checks_tokens(tmp_path: Any, algorithm: str) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    private: Any = (
+        ec.generate_private_key(ec.SECP256R1())
+        if algorithm == "ES256"
+        else rsa.generate_private_key(65537, 2048)
+    )
+    path = public_key_pem(tmp_path, private)
+    verifier = TokenVerifier(Settings(jwt_secret=SECRET, data_dir=tmp_path, jwt_public_key=str(path)))
+    token = jwt.encode({"sub": "alice", "exp": SOON}, private, algorithm=algorithm)
+    assert verifier.verify(token).user_id == "alice"

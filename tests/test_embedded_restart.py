@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import trio
@@ -21,7 +22,7 @@ from roomful_meetings.config import Settings
 from roomful_meetings.storage.embedded import _is_alive, free_port
 from roomful_meetings.storage.redis import RedisAddress, RedisError, open_redis
 from tests.conftest import SECRET, token
-from tests.processes import CLI, clean_env
+from tests.processes import CLI, clean_env, serving
 
 
 def redis_up() -> float | None:
@@ -95,8 +96,10 @@ def answers(port: int, request: bytes, expected: bytes) -> bool:
         return False
 
 
-def pings(port: int) -> bool:
-    return answers(port, b"PING\r\n", b"+PONG")
+def pings(port: int, data: Path) -> bool:
+    """Whether the embedded Redis of the data folder `data` answers on `port`."""
+    password = (data / "redis" / "password").read_text().strip()
+    return answers(port, f"AUTH {password}\r\nPING\r\n".encode(), b"+OK\r\n+PONG")
 
 
 def ready(http_port: int) -> bool:
@@ -136,7 +139,7 @@ def test_a_server_started_after_a_crash_runs_and_restarts_the_redis_left_behind(
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs.append(subprocess.Popen(command, env=clean_env(), stderr=subprocess.DEVNULL))
-        assert wait_for(lambda: port_file.exists() and pings(int(port_file.read_text())))
+        assert wait_for(lambda: port_file.exists() and pings(int(port_file.read_text()), data))
         redis_port = int(port_file.read_text())
         procs[0].kill()
         procs[0].wait()
@@ -150,7 +153,7 @@ def test_a_server_started_after_a_crash_runs_and_restarts_the_redis_left_behind(
         assert list(redis_servers_in(data).values()) == [procs[1].pid], "the orphan was not taken over"
         (orphan_pid,) = redis_servers_in(data)
         os.kill(orphan_pid, signal.SIGKILL)
-        assert wait_for(lambda: orphan_pid not in redis_servers_in(data) and pings(redis_port))
+        assert wait_for(lambda: orphan_pid not in redis_servers_in(data) and pings(redis_port, data))
         assert wait_for(lambda: ready(http))
     finally:
         for proc in procs:
@@ -172,3 +175,43 @@ def test_an_owner_killed_and_not_yet_reaped_counts_as_gone() -> None:
     finally:
         child.wait()
     assert _is_alive(os.getppid())
+
+
+def test_the_embedded_redis_asks_for_a_password_kept_in_the_data_folder(tmp_path: Path) -> None:
+    """It listened on 127.0.0.1 with no password (protected mode does not cover loopback):
+    any user of the host could read and rewrite every meeting, or `CONFIG SET dir` to make
+    Redis write files as the server's user. Its password is made on first start, kept
+    0600 beside the JWT secret, and never on a command line `ps` shows."""
+    data = tmp_path / "var"
+    with serving("--data-dir", str(data), quiet=True):
+        port = int((data / "redis" / "port").read_text())
+        assert answers(port, b"CONFIG GET dir\r\n", b"-NOAUTH")
+        password_file = data / "redis" / "password"
+        assert password_file.stat().st_mode & 0o777 == 0o600
+        password = password_file.read_text().strip()
+        assert len(password) >= 32 and pings(port, data)
+        assert answers(port, b"AUTH not-it\r\nPING\r\n", b"-WRONGPASS")
+        (redis_pid,) = redis_servers_in(data)
+        assert password.encode() not in Path(f"/proc/{redis_pid}/cmdline").read_bytes()
+    with serving("--data-dir", str(data), quiet=True):  # the same password the next time
+        assert password_file.read_text().strip() == password
+        assert pings(int((data / "redis" / "port").read_text()), data)
+
+
+def test_a_server_sharing_the_embedded_redis_follows_it_after_its_owner_restarts(tmp_path: Path) -> None:
+    """A second `serve` on the folder shares the first one's embedded Redis. Once the first
+    was restarted (a deploy), its new Redis listened on another port (the port file was
+    removed on a clean stop) and the second waited for ever on the old one, 503."""
+    data = tmp_path / "var"
+    first_http, second_http, again_http = free_port(), free_port(), free_port()
+    with ExitStack() as first:
+        first.enter_context(serving("--data-dir", str(data), "--http-port", str(first_http), quiet=True))
+        redis_port = int((data / "redis" / "port").read_text())
+        with serving("--data-dir", str(data), "--http-port", str(second_http), quiet=True):
+            assert wait_for(lambda: ready(second_http), 10)
+            first.close()  # SIGTERM: it drains and stops its embedded Redis
+            assert not (data / "redis" / "owner").exists()
+            with serving("--data-dir", str(data), "--http-port", str(again_http), quiet=True):
+                assert wait_for(lambda: ready(again_http), 10)
+                assert int((data / "redis" / "port").read_text()) == redis_port
+                assert wait_for(lambda: ready(second_http), 10), "the sharer never reconnects"

@@ -109,6 +109,19 @@ def pem_of_a_private_key(tmp_path: Path) -> Path:
     return path
 
 
+def pem_of_a_p384_public_key(tmp_path: Path) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    path = tmp_path / "p384.pem"
+    path.write_bytes(
+        ec.generate_private_key(ec.SECP384R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return path
+
+
 MISTAKES = {
     "bad-url-scheme": (["--redis-url", "http://127.0.0.1:6379"], "unsupported Redis URL scheme 'http'"),
     "sentinel-without-master": (
@@ -124,6 +137,8 @@ MISTAKES = {
     "missing-pem": (["--jwt-public-key", "{tmp}/nowhere.pem"], "cannot read --jwt-public-key"),
     "unparseable-pem": (["--jwt-public-key", "{tmp}/garbage.pem"], "is not a PEM public key"),
     "private-key-pem": (["--jwt-public-key", "{tmp}/private.pem"], "is not a PEM public key"),
+    # PyJWT's ES256 takes P-256 only: every handshake was 401
+    "p384-key-pem": (["--jwt-public-key", "{tmp}/p384.pem"], "an EC key on secp384r1; ES256 needs P-256"),
     "bad-log-level": (["--log-level", "loud"], "bad value for --log-level: 'loud'"),
     "bad-log-format": (["--log-format", "xml"], "bad value for --log-format: 'xml'"),
     "bad-number": (["--max-connections", "many"], "bad value for --max-connections"),
@@ -144,6 +159,8 @@ MISTAKES = {
         ["--public-base-url", "https://cal.example?x=1"],
         "bad value for --public-base-url",
     ),
+    # a bracket not closed: urlsplit's ValueError ended in a traceback and exit status 1
+    "base-url-broken-ipv6-host": (["--public-base-url", "http://[::1"], "bad value for --public-base-url"),
     "short-secret": (["--jwt-secret", "too-short"], "the HS256 secret has 9 bytes; it needs at least 32"),
     "data-dir-is-a-file": (
         ["--data-dir", "{tmp}/garbage.pem", "--jwt-secret", ""],
@@ -157,6 +174,7 @@ def test_an_everyday_mistake_is_one_line_and_exit_2(tmp_path: Path, mistake: str
     flags, expected = MISTAKES[mistake]
     (tmp_path / "garbage.pem").write_text("-----BEGIN PUBLIC KEY-----\nnot base64 at all\n")
     pem_of_a_private_key(tmp_path)
+    pem_of_a_p384_public_key(tmp_path)
     flags = [flag.replace("{tmp}", str(tmp_path)) for flag in flags]
     if "--jwt-secret" not in flags:
         flags += ["--jwt-secret", SECRET]
@@ -166,6 +184,36 @@ def test_an_everyday_mistake_is_one_line_and_exit_2(tmp_path: Path, mistake: str
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [done.stderr.strip()], "more than one line"
     assert done.stderr.startswith("roomful-meetings: ") and expected in done.stderr, done.stderr
+
+
+def test_a_log_format_in_capitals_is_taken(tmp_path: Path) -> None:
+    """`--log-level INFO` was taken, `--log-format JSON` passed the same check and then
+    stopped the server with a KeyError traceback and exit status 1."""
+    flags = ["--redis-url", closed_port_url(), "--redis-connect-timeout", "0.3", "--jwt-secret", SECRET]
+    done = run_cli("serve", "--port", "0", "--data-dir", str(tmp_path), "--log-format", "JSON", *flags)
+    assert done.returncode == 1, done.stderr[-800:]  # JSON lines up to the failure to reach Redis
+    *records, last = done.stderr.strip().splitlines()
+    assert records and all(line.startswith("{") for line in records), done.stderr[:800]
+    assert last.startswith("roomful-meetings: Redis at "), last
+
+
+def test_an_upgrade_refused_by_redis_exits_1_saying_so(own_redis: RedisProcess) -> None:
+    """docs/operations.md: when Redis refuses a write of the format 3 to 4 upgrade it "exits
+    saying so"; it logged "Redis not ready (NOREPLICAS ...); retrying" every second for ever."""
+    port = str(own_redis.port)
+    subprocess.run(
+        ["redis-cli", "-p", port, "HSET", "up:u:ann", "id", "ann"], check=True, capture_output=True
+    )
+    subprocess.run(["redis-cli", "-p", port, "SET", "up:schema", "3"], check=True, capture_output=True)
+    command = ["redis-cli", "-p", port, "CONFIG", "SET", "min-replicas-to-write", "1"]  # writes refused
+    subprocess.run(command, check=True, capture_output=True)
+    done = run_cli(
+        "serve", "--port", "0", "--redis-url", own_redis.url, "--key-prefix", "up:", "--jwt-secret", SECRET
+    )
+    assert done.returncode == 1, done.stderr[-800:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("roomful-meetings: Redis refused a write of the data upgrade from format 3"), last
+    assert "NOREPLICAS" in last and "Traceback" not in done.stderr
 
 
 def test_damaged_embedded_redis_files_are_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from roomful_meetings.storage.embedded import RedisProcess, free_port
 from tests.conftest import SECRET, token
 from tests.e2e.test_operations import http_get
 from tests.processes import CLI, clean_env
+from tests.test_embedded_restart import ready, wait_for
 from tests.test_startup import EXIT_WAIT, wait_for_line
 
 
@@ -164,3 +165,80 @@ def test_a_worker_whose_health_port_is_taken_ends_the_group_with_its_exit_2(tmp_
     assert run.returncode == 2, run.stderr
     assert f"cannot listen on 127.0.0.1:{http_port + 1} (--http-port)" in run.stderr
     assert "worker 2 (pid" in run.stderr and "exited with code 2; stopping the others" in run.stderr
+
+
+@contextmanager
+def group_of_two(flags: list[str], env: dict[str, str]) -> Iterator[list[int]]:
+    """`serve --workers 2 <flags>` until the block ends (given its workers' pids), then
+    stopped with SIGTERM."""
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--workers", "2", *flags], stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        line = wait_for_line(proc, "2 workers on ws://")[-1]
+        yield [int(pid) for pid in re.findall(r"\d+", line.split("(pids ")[1])]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def test_workers_get_secrets_in_their_environment_not_on_their_command_line(
+    own_redis: RedisProcess, tmp_path: Path, prefix: str
+) -> None:
+    """The systemd unit keeps ROOMFUL_REDIS_URL (with its password) in an env file; the
+    parent of `serve --workers N` put it on each worker's command line, which every user of
+    the host reads in `ps`. A secret given as a flag stays on the parent's line only."""
+    password = "Sw0rdfish-not-for-ps"
+    command = ["redis-cli", "-p", str(own_redis.port), "CONFIG", "SET", "requirepass", password]
+    subprocess.run(command, check=True, capture_output=True)
+    feed_secret = "a-feed-secret-of-at-least-thirty-two-bytes"
+    env = {**clean_env(), "ROOMFUL_REDIS_URL": f"redis://:{password}@127.0.0.1:{own_redis.port}/0"}
+    http_port = two_free_ports()
+    flags = ["--port", "0", "--http-port", str(http_port), "--jwt-secret", SECRET,
+             f"--feed-secret={feed_secret}", "--key-prefix", prefix, "--data-dir", str(tmp_path / "var")]  # fmt: skip
+    with group_of_two(flags, env) as pids:
+        for port in (http_port, http_port + 1):  # each reached Redis with the password
+            assert wait_for(lambda: ready(port))  # noqa: B023 (called at once)
+        for pid in pids:
+            assert f"--key-prefix={prefix}" in command_line(pid)  # the other flags are kept
+            for secret in (password, SECRET, feed_secret):
+                assert secret not in command_line(pid)
+
+
+def test_a_second_group_on_the_port_of_a_first_is_one_line_and_exit_2(
+    workers: Workers, tmp_path: Path, prefix: str
+) -> None:
+    """Both groups bound with SO_REUSEPORT, so a second `serve --workers 2` (another
+    deployment: other prefix, other secret) took a port the first served, and the kernel
+    handed each new client to either."""
+    run = subprocess.run(
+        [*CLI, "serve", "--workers", "2", "--port", str(workers.port),
+         "--redis-url", f"redis://127.0.0.1:{free_port()}/0", "--key-prefix", "other" + prefix,
+         "--jwt-secret", SECRET + "-other", "--data-dir", str(tmp_path / "other")],
+        capture_output=True, text=True, env=clean_env(), timeout=EXIT_WAIT, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines() == [run.stderr.strip()], run.stderr
+    assert run.stderr.startswith(f"roomful-meetings: cannot listen on 127.0.0.1:{workers.port} (--port): ")
+    assert "already in use" in run.stderr
+
+
+def test_workers_reach_the_parents_embedded_redis_with_its_password(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    http_port = two_free_ports()
+    flags = ["--port", "0", "--http-port", str(http_port), "--jwt-secret", SECRET, "--data-dir", str(data)]
+    with group_of_two(flags, clean_env()) as pids:
+        for port in (http_port, http_port + 1):
+            assert wait_for(lambda: ready(port))  # noqa: B023 (called at once)
+        password = (data / "redis" / "password").read_text().strip()
+        assert not any(password in command_line(pid) for pid in pids)

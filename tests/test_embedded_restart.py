@@ -188,6 +188,7 @@ def test_the_embedded_redis_asks_for_a_password_kept_in_the_data_folder(tmp_path
         assert answers(port, b"CONFIG GET dir\r\n", b"-NOAUTH")
         password_file = data / "redis" / "password"
         assert password_file.stat().st_mode & 0o777 == 0o600
+        assert (data / "redis").stat().st_mode & 0o777 == 0o700  # and the data files Redis writes
         password = password_file.read_text().strip()
         assert len(password) >= 32 and pings(port, data)
         assert answers(port, b"AUTH not-it\r\nPING\r\n", b"-WRONGPASS")

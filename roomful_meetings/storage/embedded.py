@@ -413,6 +413,9 @@ async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisAddress]:
     data_dir = data_dir / "redis"
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
+        # Its files (the data, the password) are the server's user's alone: Redis writes
+        # them with the umask's modes, 0644 mostly.
+        data_dir.chmod(0o700)
         # A folder that cannot be written (read-only mount, another user's) would only show
         # as a redis-server that exits; say what is wrong instead.
         with tempfile.TemporaryFile(dir=data_dir):

@@ -84,7 +84,7 @@ def parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="print a token the local server accepts")
     token.add_argument("--user", required=True, help="user id (the `sub` claim)")
     token.add_argument("--admin", action="store_true", help="add role=admin")
-    token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds until it expires")
+    token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds until it expires (default 86400)")
     token.add_argument("--email", help="email claim")
     token.add_argument("--zone", help="zoneinfo claim (IANA time zone)")
     token.add_argument("--tenant", help="the user's tenant (the --tenant-claim claim; unset: default)")

@@ -35,6 +35,8 @@ from urllib.parse import quote
 import trio
 
 from roomful_meetings.config import WORKER_ENV, ConfigError, Settings
+from roomful_meetings.errors import ApiError
+from roomful_meetings.service.feeds import public_base
 from roomful_meetings.storage.embedded import embedded_redis
 
 log = logging.getLogger("roomful_meetings")
@@ -100,7 +102,20 @@ def worker_env(settings: Settings, index: int, redis_url: str) -> dict[str, str]
         **os.environ,
         WORKER_ENV: str(index),
         **{"ROOMFUL_" + name.upper(): value for name, value in secrets.items()},
+        **_one_feed_base(settings),
     }
+
+
+def _one_feed_base(settings: Settings) -> dict[str, str]:
+    """Without --public-base-url each worker would name its own HTTP port in the feed URLs
+    it hands out, and a user's URL would depend on the worker that answered: all of them
+    name the first worker's (any worker serves any feed)."""
+    if settings.public_base_url:
+        return {}
+    try:
+        return {"ROOMFUL_PUBLIC_BASE_URL": public_base(settings)}
+    except ApiError:  # no feeds here (no --http-port, or a wildcard --host): they say so
+        return {}
 
 
 async def serve_workers(settings: Settings, args: argparse.Namespace) -> int:

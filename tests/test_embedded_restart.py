@@ -5,6 +5,7 @@ killed is taken over by the next."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ from roomful_meetings import metrics
 from roomful_meetings.app import Running, run_server
 from roomful_meetings.client import connect
 from roomful_meetings.config import Settings
-from roomful_meetings.storage.embedded import _is_alive, free_port
+from roomful_meetings.storage.embedded import _is_alive, embedded_redis, free_port
 from roomful_meetings.storage.redis import RedisAddress, RedisError, open_redis
 from tests.conftest import SECRET, token
 from tests.processes import CLI, clean_env, serving
@@ -216,3 +217,25 @@ def test_a_server_sharing_the_embedded_redis_follows_it_after_its_owner_restarts
                 assert wait_for(lambda: ready(again_http), 10)
                 assert int((data / "redis" / "port").read_text()) == redis_port
                 assert wait_for(lambda: ready(second_http), 10), "the sharer never reconnects"
+
+
+async def test_the_embedded_redis_restores_a_backup_dump_rdb(tmp_path: Path) -> None:
+    """docs/operations.md:263-270: back up the embedded Redis's `<data-dir>/redis/dump.rdb`;
+    restore by putting it back and moving `appendonlydir/` out. The embedded Redis always
+    starts with `--appendonly yes`, so Redis 7 makes an empty AOF and ignores the dump: the
+    server then marks the empty database as new and serves it, the backup silently unused
+    (and the docs' "start Redis once with --appendonly no" has no way to be done for it)."""
+    data = tmp_path / "var"
+    async with embedded_redis(data) as address, open_redis(address, pool_size=1) as redis:
+        await redis.wait_connected()
+        await redis.execute("SET", "rm:{default}:m:kept", "a meeting")
+        await redis.execute("SAVE")
+    backup = tmp_path / "backup.rdb"
+    shutil.copy(data / "redis" / "dump.rdb", backup)
+    # Restore as documented: servers and Redis stopped, dump.rdb in place, AOF moved out.
+    shutil.move(data / "redis" / "appendonlydir", tmp_path / "aof.moved")
+    shutil.copy(backup, data / "redis" / "dump.rdb")
+    async with embedded_redis(data) as address, open_redis(address, pool_size=1) as redis:
+        with trio.fail_after(10):
+            await redis.wait_connected()
+        assert await redis.execute("GET", "rm:{default}:m:kept") == b"a meeting"

@@ -21,6 +21,7 @@ from tests.e2e.test_operations import http_get
 from tests.processes import CLI, clean_env
 from tests.test_embedded_restart import ready, wait_for
 from tests.test_startup import EXIT_WAIT, wait_for_line
+from tests.wsraw import open_raw
 
 
 def two_free_ports() -> int:
@@ -242,3 +243,60 @@ def test_workers_reach_the_parents_embedded_redis_with_its_password(tmp_path: Pa
             assert wait_for(lambda: ready(port))  # noqa: B023 (called at once)
         password = (data / "redis" / "password").read_text().strip()
         assert not any(password in command_line(pid) for pid in pids)
+
+
+async def test_workers_hand_out_one_calendar_feed_url_whichever_worker_answers(
+    workers: Workers,
+) -> None:
+    """docs/calendar.md:19-20: "The same URL comes back from every instance until
+    meeting:resetCalendarFeed", and one `serve --workers 2` is one local server; without
+    --public-base-url each worker builds the URL from its own --http-port + i - 1, so
+    the user's URL depends on which worker the kernel picked for the connection."""
+    for http_port in workers.http_ports:
+        await wait_ready(http_port)
+    url = f"ws://127.0.0.1:{workers.port}"
+    urls: set[str] = set()
+    async with AsyncExitStack() as stack:
+        for _ in range(16):  # both workers get some (all on one: p = 2**-15)
+            alice = await stack.enter_async_context(connect(url, token("alice")))
+            urls.add((await alice.call("meeting:getCalendarFeed", {}))["url"])
+    assert len(urls) == 1, urls
+
+
+def _unit_setting(name: str, default: str) -> str:
+    unit = (Path(__file__).parents[1] / "deploy" / "systemd" / "roomful-meetings@.service").read_text()
+    values = [line.split("=", 1)[1].strip() for line in unit.splitlines() if line.startswith(f"{name}=")]
+    return values[-1] if values else default
+
+
+async def test_systemctl_stop_of_the_shipped_unit_drains_every_worker(
+    workers: Workers,
+) -> None:
+    """deploy/systemd/roomful-meetings@.service suggests ROOMFUL_WORKERS=4 and promises
+    "SIGTERM drains". It leaves KillMode at systemd's default, control-group: `systemctl
+    stop` sends SIGTERM to every process of the unit, so each worker gets one from systemd
+    and another forwarded by the parent, takes it as the "second signal while draining"
+    and stops at once (README "Signals"). By hand (`kill -TERM parent w1 w2`, 4 clients),
+    one worker drained and the other dropped its 3 clients with 1006 instead of 1001
+    (trio merges the two SIGTERMs when both are pending, hence a race). Here peers that
+    are slow to close keep each drain open, so the second signal lands during it for sure.
+    (The embedded redis-server child is SIGTERMed meanwhile too.) KillMode=mixed fixes it."""
+    for http_port in workers.http_ports:
+        await wait_ready(http_port)
+    url = f"ws://127.0.0.1:{workers.port}/?token={token('slow')}"
+    slow = [(await open_raw(url))[0] for _ in range(12)]  # some on each worker
+    await trio.sleep(0.3)
+    # What `systemctl stop` does with the unit's KillMode (in cgroup order: parent first).
+    if _unit_setting("KillMode", "control-group") == "control-group":
+        targets = [workers.proc.pid, *workers.pids]
+    else:
+        targets = [workers.proc.pid]
+    for pid in targets:
+        os.kill(pid, signal.SIGTERM)
+        await trio.sleep(0.1)
+    for stream in slow:
+        await stream.aclose()
+    assert await trio.to_thread.run_sync(workers.proc.wait, EXIT_WAIT) == 0
+    assert workers.proc.stderr is not None
+    rest = workers.proc.stderr.read()
+    assert "received SIGTERM again: stopping at once" not in rest

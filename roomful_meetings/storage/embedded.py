@@ -76,10 +76,17 @@ def free_port() -> int:
 
 
 def redis_command(
-    binary: str, port: int, data_dir: Path, *, persistent: bool, config_on_stdin: bool = False
+    binary: str,
+    port: int,
+    data_dir: Path,
+    *,
+    persistent: bool,
+    config_on_stdin: bool = False,
+    from_dump: bool = False,
 ) -> list[str]:
     """The redis-server command line; with `config_on_stdin`, it reads settings (the
-    password) from its standard input first ("-" must be its first argument)."""
+    password) from its standard input first ("-" must be its first argument). With
+    `from_dump` a persistent one starts without its AOF, so that it loads dump.rdb."""
     args = [
         binary,
         *(["-"] if config_on_stdin else []),
@@ -99,7 +106,7 @@ def redis_command(
         "noeviction",
     ]
     if persistent:
-        args += ["--appendonly", "yes", "--save", PERSISTENT_SAVE]
+        args += ["--appendonly", "no" if from_dump else "yes", "--save", PERSISTENT_SAVE]
     else:
         args += ["--appendonly", "no", "--save", ""]
     return args
@@ -317,6 +324,10 @@ async def _start_embedded(binary: str, port: int, data_dir: Path, password: str)
 
     Raises RuntimeError when it exits first or does not answer within READY_TIMEOUT.
     """
+    # A backup restored as docs/operations.md says (dump.rdb put back, the AOF moved out):
+    # with its AOF on, Redis would start empty and ignore the dump. It starts without, then
+    # turns the AOF on, which writes it anew from what the dump held.
+    from_dump = (data_dir / "dump.rdb").exists() and not (data_dir / "appendonlydir").exists()
     read_end, write_end = os.pipe()  # the password reaches it here, not in its argv
     try:
         try:  # a few bytes: the pipe's buffer holds them
@@ -324,7 +335,7 @@ async def _start_embedded(binary: str, port: int, data_dir: Path, password: str)
         finally:
             os.close(write_end)
         proc = await trio.lowlevel.open_process(
-            redis_command(binary, port, data_dir, persistent=True, config_on_stdin=True),
+            redis_command(binary, port, data_dir, persistent=True, config_on_stdin=True, from_dump=from_dump),
             stdin=read_end,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -339,6 +350,8 @@ async def _start_embedded(binary: str, port: int, data_dir: Path, password: str)
                 await trio.sleep(0.02)
         if waited.cancelled_caught:
             raise RuntimeError(f"redis-server did not answer on port {port} within {READY_TIMEOUT:g}s")
+        if from_dump and b"+OK" not in await _ask(port, password, b"CONFIG SET appendonly yes\r\n"):
+            raise RuntimeError("redis-server did not turn its AOF on after loading dump.rdb")
     except BaseException:  # also cancelled: never leave the child behind
         with trio.CancelScope(shield=True):
             proc.kill()

@@ -1,7 +1,10 @@
-"""Redis refusing a change it did not run (busy with a script, out of memory) is a 503
-"not applied", true to its word: the change is not there afterwards (contract 3)."""
+"""Redis refusing a change it did not run (busy with a script, out of memory, a password or
+an ACL it now asks for, gone between two reads) is a 503 "not applied", true to its word:
+the change is not there afterwards (contract 3)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 import trio
@@ -11,9 +14,10 @@ from roomful_meetings.client.raw import Frame
 from roomful_meetings.errors import ApiError, Unavailable
 from roomful_meetings.service import legacy
 from roomful_meetings.service.dispatch import NOT_APPLIED
+from roomful_meetings.storage.availability import AvailabilityStore
 from roomful_meetings.storage.embedded import RedisProcess
 from tests.conftest import StartServer, token
-from tests.e2e.world import hold_first_call, meeting, seed
+from tests.e2e.world import hold_first_call, meeting, ready, seed
 from tests.topologies import command
 
 # A script that keeps Redis busy for 1.5 s: past busy-reply-threshold it refuses every other
@@ -111,3 +115,99 @@ async def test_a_deprecated_create_refused_after_its_write_is_not_answered_not_a
         )
     assert [m["subject"] for m in listed["meetings"]] == ["Old"]  # made once
     assert again.error.code == 0 and again.data["meeting"]["subject"] == "Old"
+
+
+FIND = {
+    "attendees": [{"roomful": "bob"}],
+    "startDate": "2030-03-04T08:00:00Z",
+    "endDate": "2030-03-04T18:00:00Z",
+    "duration": 60,
+    "step": 60,
+    "maxCandidates": 100,
+    "timeZone": "UTC",
+}
+SLOTS = {"users": [{"roomful": "bob"}], "localDate": "2030-03-04T12:00:00Z", "timeZone": "UTC"}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "data"),
+    [
+        ("meeting:findMeetingTimes", FIND),
+        ("meeting:getTimeSlotsForMeeting", SLOTS),
+    ],
+    # (a rejectConflicts create reads the same way, but is answered without a task, where
+    # the test's hold cannot wait)
+    ids=["findMeetingTimes", "getTimeSlotsForMeeting"],
+)
+async def test_redis_going_away_during_a_search_is_a_503_not_a_500(
+    start_server: StartServer,
+    own_redis: RedisProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    endpoint: str,
+    data: dict[str, Any],
+) -> None:
+    """Contract 3: a storage outage is a 503, never a 500 ("a bug"). Redis stops after a
+    search has read the people's heads and before it reads their calendars: the two reads
+    run side by side in a nursery (storage/availability.py), whose ExceptionGroup of
+    RedisUnavailable escapes dispatch's `except RedisUnavailable` and is answered 500."""
+    server = await start_server(redis_url=own_redis.url, redis_timeout=1.0)
+    await seed(server)
+    heads_read, go_on = hold_first_call(monkeypatch, AvailabilityStore, "heads")
+    replies: list[Frame] = []
+    async with connect(server.url, token("alice")) as alice:
+        await ready(alice)
+        async with trio.open_nursery() as nursery:
+
+            async def ask() -> None:
+                replies.append(await alice.request(endpoint, data, event_id="during-outage"))
+
+            nursery.start_soon(ask)
+            await heads_read.wait()
+            own_redis.stop()  # Redis goes away between the two reads
+            go_on.set()
+    (reply,) = replies
+    assert reply.error.code == 503, reply.error
+    assert NOT_APPLIED in reply.error.message
+
+
+async def test_a_redis_that_now_asks_for_a_password_gives_503_not_500(
+    start_server: StartServer, own_redis: RedisProcess
+) -> None:
+    """The operator turns on (or rotates) Redis's password and the instance's links are
+    re-established: every command gets NOAUTH, which the server answers 500 "a bug" (with
+    a password configured but wrong it is 503 "not applied", as it should be: Redis ran
+    nothing)."""
+    server = await start_server(redis_url=own_redis.url, redis_timeout=1.0)
+    await seed(server)
+    secret = "rotated-secret"
+    async with connect(server.url, token("alice")) as alice:
+        await ready(alice)
+        command(own_redis.port, "CONFIG", "SET", "requirepass", secret)
+        try:
+            command(own_redis.port, "CLIENT", "KILL", "TYPE", "normal", password=secret)
+            await trio.sleep(0.3)  # the pool reconnects by itself
+            created = await alice.request("meeting:createMeeting", meeting(), event_id="c1")
+            got = await alice.request("meeting:getMeeting", {"meetingId": "0" * 32})
+        finally:
+            command(own_redis.port, "CONFIG", "SET", "requirepass", "", password=secret)
+    for reply in (created, got):
+        assert reply.error.code == 503, reply.error
+    assert NOT_APPLIED in created.error.message
+
+
+async def test_a_change_redis_refuses_by_acl_gives_503_not_applied_not_500(
+    start_server: StartServer, own_redis: RedisProcess
+) -> None:
+    """An ACL change takes EVALSHA away: Redis refuses the change unexecuted (NOPERM),
+    which is answered 500 "a bug" instead of 503 "not applied"."""
+    server = await start_server(redis_url=own_redis.url, redis_timeout=1.0)
+    await seed(server)
+    async with connect(server.url, token("alice")) as alice:
+        await ready(alice)
+        command(own_redis.port, "ACL", "SETUSER", "default", "-evalsha")
+        try:
+            refused = await alice.request("meeting:createMeeting", meeting(), event_id="c1")
+        finally:
+            command(own_redis.port, "ACL", "SETUSER", "default", "+evalsha")
+    assert refused.error.code == 503, refused.error
+    assert NOT_APPLIED in refused.error.message

@@ -102,6 +102,12 @@ NOT_SERVING_PREFIXES: Final = (
 _IN_SCRIPT: Final = re.compile(r"ERR Error running script .*?: -([A-Z]+ .*)", re.DOTALL)
 
 
+# Refusals of a command Redis did not run, for who asks rather than for what the node is
+# (a password asked for since the link was made, an ACL taking a command away): "not
+# applied" too. Inside a script a NOPERM may follow its first writes: not listed there.
+REFUSED_UNRUN: Final = ("NOAUTH", "WRONGPASS", "NOPERM", "ERR Protocol error: unauthenticated")
+
+
 def classify_reply_error(text: str) -> ReplyError:
     """The error class of an error reply's text."""
     inner = _IN_SCRIPT.match(text)
@@ -112,6 +118,6 @@ def classify_reply_error(text: str) -> ReplyError:
         return NoScriptError(text)
     if text.startswith(("MOVED ", "ASK ")):
         return Redirected(text)
-    if text.startswith(NOT_SERVING_PREFIXES):
+    if text.startswith((*NOT_SERVING_PREFIXES, *REFUSED_UNRUN)):
         return NotServing(text)
     return ReplyError(text)

@@ -74,9 +74,21 @@ async def side_by_side(*calls: Callable[[], Awaitable[None]]) -> None:
         for call in calls:
             await call()
         return
-    async with trio.open_nursery() as nursery:
-        for call in calls:
-            nursery.start_soon(call)
+    try:
+        async with trio.open_nursery() as nursery:
+            for call in calls:
+                nursery.start_soon(call)
+    except BaseExceptionGroup as group:
+        # One read failing fails them all: its error leaves as itself, as it would driven
+        # (a RedisUnavailable inside a group reached the dispatcher as a 500, not a 503).
+        raise _first_error(group) from None
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup):
+        inner = inner.exceptions[0]
+    return inner
 
 
 def flush() -> None:

@@ -45,8 +45,10 @@ async def on_connect(services: Services, identity: Identity) -> None:
 
 
 async def missed_events(
-    services: Services, user_id: str, since: str, *, max_age_ms: int, now_ms: int
+    services: Services, user_id: str, since: str, *, max_age_ms: int, now_ms: int, from_nothing: bool = False
 ) -> tuple[bool, list[tuple[str, bytes]]]:
     """The user's events after `since` (events.since). Raises ServiceUnavailable."""
     with storage_guard():
-        return await services.events.since(user_id, since, max_age_ms=max_age_ms, now_ms=now_ms)
+        return await services.events.since(
+            user_id, since, max_age_ms=max_age_ms, now_ms=now_ms, from_nothing=from_nothing
+        )

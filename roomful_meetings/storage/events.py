@@ -43,10 +43,14 @@ class EventStore(Store):
             await self.release(newest.decode())
 
     async def since(
-        self, user_id: str, since: str, *, max_age_ms: int, now_ms: int
+        self, user_id: str, since: str, *, max_age_ms: int, now_ms: int, from_nothing: bool = False
     ) -> tuple[bool, list[tuple[str, bytes]]]:
         """The user's retained events after `since` ("" = from the oldest), oldest first, and
-        whether that is complete: False when `since` is unknown or older than what is kept."""
+        whether that is complete: False when `since` is unknown or older than what is kept.
+        `from_nothing`: "" stands for every event the user ever had (a connection that
+        started before the first), complete only while none can have been dropped: fewer
+        than EVENTS_KEPT kept (trimming leaves at least that many; at exactly that many it
+        may have, and it is said), and none too old."""
         oldest_kept = now_ms - max_age_ms
         # Anything Redis would refuse as a stream id is unknown: replay all, say incomplete;
         # so is an id that only another tenant can have handed out.
@@ -60,9 +64,10 @@ class EventStore(Store):
         if parsed is not None and events and events[0][0] == since:
             events = events[1:]
             complete = parsed[0] >= oldest_kept
-        return complete, [
-            (eid, frame) for eid, frame in events[-EVENTS_KEPT:] if event_ms(eid) >= oldest_kept
-        ]
+        kept = [(eid, frame) for eid, frame in events[-EVENTS_KEPT:] if event_ms(eid) >= oldest_kept]
+        if from_nothing and since == "":
+            complete = len(entries) < EVENTS_KEPT and len(kept) == len(events)
+        return complete, kept
 
     async def _frames(self, entries: list[tuple[str, list[bytes]]]) -> list[tuple[str, bytes]]:
         """Each entry's frame: in the entry ("f") or stored once for all its recipients

@@ -379,8 +379,15 @@ class Session:
             await trio.sleep(delay)
             now_ms = int(time.time() * 1000)
             try:
+                # "": this connection has seen no event, and its user had none when it
+                # started: all of them are its to receive (contract 6).
                 complete, missed = await missed_events(
-                    self.services, self.user_id, since, max_age_ms=RETAIN_MS, now_ms=now_ms
+                    self.services,
+                    self.user_id,
+                    since,
+                    max_age_ms=RETAIN_MS,
+                    now_ms=now_ms,
+                    from_nothing=since == "",
                 )
             except ServiceUnavailable as exc:
                 # Redis may confirm a subscription while it is still loading its data.

@@ -10,8 +10,11 @@
 local CHANGE_VERSION = nil
 local function change_version()
   -- Kept as a string: it goes into several writes, and Redis formats a number argument anew
-  -- for each.
-  CHANGE_VERSION = CHANGE_VERSION or string.format('%d', redis.call('INCR', k_versions()))
+  -- for each. The counter and the time of the change: a Redis that comes back with data a
+  -- little older (an AOF's last second lost, a failover to a replica behind) hands the
+  -- counter's values out again, and caches keyed by a version would answer the lost state.
+  CHANGE_VERSION = CHANGE_VERSION
+    or string.format('%d', redis.call('INCR', k_versions())) .. '-' .. NOW_MS_TEXT
   return CHANGE_VERSION
 end
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,11 +21,13 @@ from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import Redis
 from roomful_meetings.transport import session
 from tests.conftest import ServerHandle, StartServer, token
+from tests.e2e.test_redis_refusals import FIND, SLOTS
 from tests.e2e.world import (
     alice_and_bob,
     assert_no_other_push,
     close_code,
     meeting,
+    ready,
     redis_of,
     seed,
     wait_events_subscribed,
@@ -395,3 +399,53 @@ async def test_an_event_published_while_the_link_was_down_again_during_a_catch_u
         assert push.endpoint == "meeting:onMeetingCreated"
         assert push.data["meeting"]["meetingId"] == missed["meetingId"]
         await assert_no_other_push(bob)
+
+
+DAY = {"startDate": "2030-03-04T00:00:00Z", "endDate": "2030-03-05T00:00:00Z"}
+
+
+async def _until_applied(client: Any, data: dict[str, Any]) -> None:
+    with trio.fail_after(10):
+        while (await client.request("meeting:createMeeting", data)).error.code == 503:  # noqa: ASYNC110 - Redis is starting
+            await trio.sleep(0.05)
+
+
+@pytest.mark.parametrize("endpoint", ["meeting:findMeetingTimes", "meeting:getTimeSlotsForMeeting"])
+async def test_a_search_after_redis_came_back_with_older_data_is_not_answered_from_before(
+    start_server: StartServer, own_redis: RedisProcess, tmp_path: Path, endpoint: str
+) -> None:
+    """Redis restarts on the same port with its data minus the last change (an AOF with
+    `appendfsync everysec` loses up to a second on a crash, docs/operations.md; a failover
+    to a replica that had not received it, contract 12). The instance keeps running and
+    reconnects by itself. Its search caches are keyed by the busy versions, which come
+    from a counter in Redis: the counter went back, the next change hands out the lost
+    change's version again, and searches are answered from the cache of the lost state:
+    alice is shown busy at 10:00 (the lost meeting) and free at 14:00, where her meeting
+    really is (listUserMeetings shows only the 14:00 one)."""
+    server = await start_server(redis_url=own_redis.url, redis_timeout=1.0)
+    await seed(server)
+    ask = FIND if endpoint == "meeting:findMeetingTimes" else SLOTS
+    async with connect(server.url, token("alice")) as alice:
+        await ready(alice)
+        own_redis.stop()
+        shutil.copytree(own_redis.data_dir, tmp_path / "before")  # what Redis will come back with
+        own_redis.start()
+        await _until_applied(alice, meeting(start="2030-03-04T10:00:00Z", end="2030-03-04T11:00:00Z"))
+        await alice.call(endpoint, ask)  # the instance caches alice busy at 10:00
+        own_redis.stop()
+        shutil.rmtree(own_redis.data_dir)
+        shutil.copytree(tmp_path / "before", own_redis.data_dir)  # the 10:00 meeting is lost
+        own_redis.start()
+        await _until_applied(alice, meeting(start="2030-03-04T14:00:00Z", end="2030-03-04T15:00:00Z"))
+        listed = await alice.call("meeting:listUserMeetings", DAY)
+        assert [m["startDate"] for m in listed["meetings"]] == ["2030-03-04T14:00:00Z"]
+        answer = await alice.call(endpoint, ask)
+    if endpoint == "meeting:findMeetingTimes":
+        starts = [s["startDate"] for s in answer["suggestions"]]
+        assert "2030-03-04T14:00:00+00:00" not in starts, "suggested while alice is in a meeting"
+        assert "2030-03-04T10:00:00+00:00" in starts, "not suggested though alice is free"
+    else:
+        assert answer["availableTimeSlots"] == [
+            {"startDate": "2030-03-04T00:00:00+00:00", "endDate": "2030-03-04T14:00:00+00:00"},
+            {"startDate": "2030-03-04T15:00:00+00:00", "endDate": "2030-03-05T00:00:00+00:00"},
+        ]

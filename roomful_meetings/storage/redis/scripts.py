@@ -106,7 +106,7 @@ local PREFIX, NOW_MS, NOW_ISO = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local ARGV = own_list(ARGV, 4, #ARGV)
 """
 _CHANGE_ARGS = """\
-local PREFIX, NOW_MS, NOW_ISO = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local PREFIX, NOW_MS, NOW_ISO, NOW_MS_TEXT = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[2]
 local REQUEST_PRINT = #ARGV[4] > 1 and ARGV[4] or nil
 local PRINT_KEY = REQUEST_PRINT and KEYS[#KEYS] or nil
 local REQUEST_KEY = ARGV[4] ~= '' and KEYS[#KEYS - (PRINT_KEY and 1 or 0)] or nil

@@ -360,12 +360,10 @@ def handshake_commands_for(address: RedisAddress) -> list[Command]:
 
 
 async def handshake(conn: Connection, address: RedisAddress) -> None:
-    """Authenticate and select the database on a fresh connection, then PING: a link
-    counts as up once Redis has answered on it (a frozen Redis accepts connections it
-    never answers, which readiness would otherwise take for a Redis that is there). (A
-    server over maxclients writes its refusal unasked and closes: the first command sent
-    gets it, as NotServing, a 503 "not applied", which is true: Redis read nothing.)"""
-    for reply in await conn.execute_many([*handshake_commands_for(address), ("PING",)]):
+    """Authenticate and select the database on a fresh connection. (A server over
+    maxclients writes its refusal unasked and closes: the first command sent gets it, as
+    NotServing, a 503 "not applied", which is true: Redis read nothing.)"""
+    for reply in await conn.execute_many(handshake_commands_for(address)):
         if isinstance(reply, ReplyError):
             raise reply
 

@@ -399,68 +399,50 @@ async def test_organizer_update_with_reject_conflicts_naming_an_unknown_invitee_
 
 
 MONDAYS = {"rule": "FREQ=WEEKLY;BYDAY=MO", "timeZone": "UTC"}
+TUESDAYS = {"rule": "FREQ=WEEKLY;BYDAY=TU"}
 
 
-async def test_a_series_update_whose_start_is_no_occurrence_is_400_even_with_reject_conflicts(
+@pytest.mark.parametrize(
+    ("busy", "recurrence", "change", "named"),
+    [
+        # A series whose start (a Monday) is no occurrence of its new rule (contract 9).
+        (("bob", "2030-03-05"), MONDAYS, {"recurrence": TUESDAYS}, "startDate"),
+        # A single meeting made such a series.
+        (("bob", "2030-03-05"), None, {"recurrence": TUESDAYS}, "startDate"),
+        # One instance given invitees (docs/protocol.md: change the series): carol, busy
+        # then, takes no part in the meeting.
+        (
+            ("carol", "2030-03-11"),
+            MONDAYS,
+            {"instance": "_20300311T1000Z", "invitedUserIds": ["carol"]},
+            "invitedUserIds",
+        ),
+    ],
+    ids=["series-start-no-occurrence", "single-made-impossible-series", "invitees-on-one-instance"],
+)
+async def test_an_update_refused_as_malformed_is_400_even_with_reject_conflicts(
     world: ServerHandle,
+    busy: tuple[str, str],
+    recurrence: dict[str, str] | None,
+    change: dict[str, Any],
+    named: str,
 ) -> None:
-    """Contract 9: "after any update the series' startDate must still be an occurrence of
-    its rule (400 otherwise)"; contract 3: field checks (400) come first. With
-    `rejectConflicts: true` the server checks conflicts for the invalid series first and
-    answers 409 naming bob (busy on a Tuesday the impossible rule would produce)."""
-    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
-        await bob.call(
-            "meeting:createMeeting", meeting("2030-03-05T10:00:00Z", "2030-03-05T11:00:00Z", invited=[])
+    """Contract 3: field checks (400) come first; a rejectConflicts update the write would
+    refuse as malformed is answered so, not 409 naming whoever is busy at the times it
+    would have."""
+    who, day = busy
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token(who)) as other:
+        await other.call("meeting:createMeeting", meeting(f"{day}T10:00:00Z", f"{day}T11:00:00Z", invited=[]))
+        extra: dict[str, Any] = {} if recurrence is None else {"recurrence": recurrence}
+        made = await alice.call(
+            "meeting:createMeeting",
+            meeting("2030-03-04T10:00:00Z", "2030-03-04T11:00:00Z", invited=["bob"], **extra),
         )
-        sid = (
-            await alice.call(
-                "meeting:createMeeting",
-                meeting("2030-03-04T10:00:00Z", "2030-03-04T11:00:00Z", invited=["bob"], recurrence=MONDAYS),
-            )
-        )["meeting"]["meetingId"]
-        change = {"meetingId": sid, "recurrence": {"rule": "FREQ=WEEKLY;BYDAY=TU"}}
-        plain = await alice.request("meeting:updateMeeting", change)
-        assert plain.error.code == 400  # the start (a Monday) is no Tuesday occurrence
-        guarded = await alice.request("meeting:updateMeeting", {**change, "rejectConflicts": True})
+        fields = {k: v for k, v in change.items() if k != "instance"}
+        target = made["meeting"]["meetingId"] + change.get("instance", "")
+        plain = await alice.request("meeting:updateMeeting", {"meetingId": target, **fields})
+        assert plain.error.code == 400 and named in plain.error.message, plain.error
+        guarded = await alice.request(
+            "meeting:updateMeeting", {"meetingId": target, **fields, "rejectConflicts": True}
+        )
         assert (guarded.error.code, guarded.error.message) == (plain.error.code, plain.error.message)
-
-
-async def test_a_single_meeting_becoming_an_impossible_series_is_400_even_with_reject_conflicts(
-    world: ServerHandle,
-) -> None:
-    """The same for a single meeting made a series (updateMeeting + recurrence)."""
-    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
-        await bob.call(
-            "meeting:createMeeting", meeting("2030-03-05T10:00:00Z", "2030-03-05T11:00:00Z", invited=[])
-        )
-        mid = (
-            await alice.call(
-                "meeting:createMeeting",
-                meeting("2030-03-04T10:00:00Z", "2030-03-04T11:00:00Z", invited=["bob"]),
-            )
-        )["meeting"]["meetingId"]
-        change = {"meetingId": mid, "recurrence": {"rule": "FREQ=WEEKLY;BYDAY=TU"}, "rejectConflicts": True}
-        frame = await alice.request("meeting:updateMeeting", change)
-        assert frame.error.code == 400, frame.error.message
-        assert "startDate" in frame.error.message
-
-
-async def test_invitees_on_one_instance_are_400_even_with_reject_conflicts(world: ServerHandle) -> None:
-    """docs/protocol.md: "On one instance, `invitedUserIds` and `recurrence` are 400 (change
-    the series)". With rejectConflicts the server instead checks the named users' calendars
-    for a change it will never make and answers 409 naming carol, who is not even part of
-    the meeting."""
-    async with connect(world.url, token("alice")) as alice, connect(world.url, token("carol")) as carol:
-        await carol.call(
-            "meeting:createMeeting", meeting("2030-03-11T10:00:00Z", "2030-03-11T11:00:00Z", invited=[])
-        )
-        sid = (
-            await alice.call(
-                "meeting:createMeeting",
-                meeting("2030-03-04T10:00:00Z", "2030-03-04T11:00:00Z", invited=["bob"], recurrence=MONDAYS),
-            )
-        )["meeting"]["meetingId"]
-        change = {"meetingId": f"{sid}_20300311T1000Z", "invitedUserIds": ["carol"], "rejectConflicts": True}
-        frame = await alice.request("meeting:updateMeeting", change)
-        assert frame.error.code == 400, frame.error.message
-        assert "invitedUserIds" in frame.error.message

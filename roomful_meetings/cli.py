@@ -27,6 +27,7 @@ from roomful_meetings.domain.zones import is_valid_zone
 from roomful_meetings.errors import ApiError
 from roomful_meetings.protocol.payloads import is_id
 from roomful_meetings.storage.keys import DEFAULT_TENANT
+from roomful_meetings.storage.redis.errors import first_leaf
 
 T = TypeVar("T")
 
@@ -43,13 +44,6 @@ IMPORT_SETTINGS = (
     "log_level",
     "log_format",
 )
-
-
-def first_leaf(error: BaseException) -> BaseException:
-    """The innermost exception of (possibly nested) exception groups."""
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error
 
 
 def fail(code: int, message: object) -> NoReturn:

@@ -25,7 +25,6 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import msgspec
-import trio
 
 from roomful_meetings.auth import TENANT, load_or_create_secret, resolve_secret
 from roomful_meetings.config import Settings
@@ -41,9 +40,10 @@ from roomful_meetings.service.connection import ServiceUnavailable
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import Routes
 from roomful_meetings.service.tenants import Tenants
-from roomful_meetings.storage.feeds import forget_rows
+from roomful_meetings.storage.feeds import StoredSingle, forget_rows
 from roomful_meetings.storage.keys import DEFAULT_TENANT
 from roomful_meetings.storage.redis import RedisConnectionLost, RedisUnavailable
+from roomful_meetings.storage.redis.inline import side_by_side
 
 routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
@@ -207,18 +207,16 @@ async def render_feed(
     low, high = minute - FEED_PAST_DAYS * 1440, minute + FEED_AHEAD_DAYS * 1440
     series: list[tuple[dict[str, Any], SeriesState]] = []
 
+    singles: list[StoredSingle] = []
+
     async def read_series() -> None:
         series.extend(await services.meetings.series_for_user(owner, low, high))
 
+    async def read_singles() -> None:
+        singles.extend(await services.meetings.feeds.singles(owner, low, high, FEED_MAX_MEETINGS))
+
     # The series' script runs in Redis while this task decodes the single meetings (2 ms).
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(read_series)
-            singles = await services.meetings.feeds.singles(owner, low, high, FEED_MAX_MEETINGS)
-    except BaseExceptionGroup as group:
-        # A read failed (the other one was cancelled by the nursery, which absorbs that):
-        # its error alone, as when the reads ran one after the other.
-        raise group.exceptions[0] from None
+    await side_by_side(read_series, read_singles)
     people = await directory(
         services, [(m.participant_ids, m.source) for m in singles] + [_named(obj) for obj, _ in series]
     )

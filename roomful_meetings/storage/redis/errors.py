@@ -76,6 +76,14 @@ class UnsupportedRedis(Exception):
     """The Redis found cannot serve this configuration (the command line exits 1)."""
 
 
+def first_leaf(error: BaseException) -> BaseException:
+    """The innermost exception of (possibly nested) exception groups, the first of each:
+    what failed first in the nurseries that wrapped it."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
 # Refusals of a command Redis did not run. Inside a script each comes at its first write at
 # the latest, before anything is written: BUSY (another script runs: nothing of this one
 # ran), OOM (maxmemory refuses only a script's first write), MISCONF (it cannot persist:

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any, Final
 import outcome
 import trio
 
+from roomful_meetings.storage.redis.errors import first_leaf
+
 if TYPE_CHECKING:
     from roomful_meetings.storage.redis.connection import Connection
 
@@ -81,14 +83,7 @@ async def side_by_side(*calls: Callable[[], Awaitable[None]]) -> None:
     except BaseExceptionGroup as group:
         # One read failing fails them all: its error leaves as itself, as it would driven
         # (a RedisUnavailable inside a group reached the dispatcher as a 500, not a 503).
-        raise _first_error(group) from None
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    inner: BaseException = group
-    while isinstance(inner, BaseExceptionGroup):
-        inner = inner.exceptions[0]
-    return inner
+        raise first_leaf(group) from None
 
 
 def flush() -> None:

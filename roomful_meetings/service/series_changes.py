@@ -88,9 +88,7 @@ async def update_series(services: Services, caller: Caller, data: p.UpdateMeetin
             if not isinstance(data.recurrence, p.RecurrenceIn):
                 raise
             raw = await services.meetings.get(sid, caller.user_id)
-            rules.check_with_direct_partner(
-                msgspec.json.decode(raw), participants, services.settings.max_invitees
-            )
+            rules.check_with_direct_partner(msgspec.json.decode(raw), participants, limit)
             single = _times_decoder.decode(raw)
             start0, end0 = (
                 to_minute(_iso(single.startDate), "startDate"),

@@ -30,7 +30,6 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import fields
-from urllib.parse import quote
 
 import trio
 
@@ -68,11 +67,7 @@ async def shared_redis_url(settings: Settings) -> AsyncIterator[str]:
         yield settings.redis_url
         return
     async with embedded_redis(settings.data_dir) as address:
-        auth = f":{quote(address.password, safe='')}@" if address.password else ""
-        if address.unix_path:
-            yield f"unix://{auth}{address.unix_path}"
-        else:
-            yield f"redis://{auth}{address.host}:{address.port}"
+        yield address.url()
 
 
 # Settings that hold a secret (the Redis URL may carry a password): given to the workers in

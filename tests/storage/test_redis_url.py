@@ -118,3 +118,18 @@ def test_port_0_is_refused_not_taken_for_6379() -> None:
     with pytest.raises(ValueError, match=r"bad port in Redis URL 'h:0' \(1 to 65535\)"):
         parse_redis_target("redis://h:0/0")
     assert parse_redis_target("redis://h/0") == RedisAddress("h", 6379)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        RedisAddress(port=1234, password="a@b/c?d#e:f%"),
+        RedisAddress(unix_path="/tmp/redis.sock", password="p:q@"),
+        RedisAddress(port=6380, username="u@x", password="pw", db=3, tls=True),
+        RedisAddress(port=6381),
+    ],
+    ids=["password-to-quote", "unix-socket", "user-db-tls", "bare"],
+)
+def test_an_address_written_as_a_url_reads_back_the_same(address: RedisAddress) -> None:
+    # What `serve --workers` hands its workers for the embedded Redis (with its password).
+    assert parse_redis_url(address.url()) == address

@@ -16,7 +16,7 @@ no part of the URL that could be its password (see `_shown`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 DEFAULT_PORT = 6379
 SENTINEL_PORT = 26379
@@ -36,7 +36,16 @@ class RedisAddress:
 
     def masked(self) -> str:
         """The URL with its password hidden, for logs."""
-        auth = _masked_auth(self.username, self.password)
+        return self._written(_masked_auth(self.username, self.password))
+
+    def url(self) -> str:
+        """The URL `parse_redis_url` reads back as this address (but for the TLS CA file and
+        verification, which no URL here carries): for a child process's environment."""
+        user = quote(self.username or "", safe="")
+        auth = f"{user}:{quote(self.password, safe='')}@" if self.password else (f"{user}@" if user else "")
+        return self._written(auth)
+
+    def _written(self, auth: str) -> str:
         if self.unix_path:
             return f"unix://{auth}{self.unix_path}?db={self.db}"
         scheme = "rediss" if self.tls else "redis"

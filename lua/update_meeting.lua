@@ -24,6 +24,7 @@
 --- @include "busy"
 --- @include "series"
 --- @include "meeting_json"
+--- @include "users"
 
 local mid, caller = ARGV[1], ARGV[2]
 local longest, most_invitees = tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -56,13 +57,12 @@ if ARGV[5] ~= '' then
       return fail(400, 'at most ' .. most_invitees .. ' invitees (with ' .. spk .. ', who stays invited)')
     end
   end
-  local missing, was_invited = {}, as_set(old_pids)
+  local newly, was_invited = {}, as_set(old_pids)
   for i = 2, #pids do
-    if not was_invited[pids[i]] and redis.call('EXISTS', k_user(pids[i])) == 0 then
-      missing[#missing + 1] = pids[i]
-    end
+    if not was_invited[pids[i]] then newly[#newly + 1] = pids[i] end
   end
-  if #missing > 0 then return fail(404, 'invited users not found: ' .. table.concat(missing, ', ')) end
+  local missing = missing_users(newly)
+  if missing then return missing end
 end
 
 local new_network

@@ -33,13 +33,29 @@ SOON = int(time.time()) + 3600
         10**30,
         1e308,
     ],
+    # Named: a value of the clock would give each pytest-xdist worker other ids.
+    ids=[
+        "text",
+        "empty",
+        "true",
+        "false",
+        "null",
+        "list",
+        "object",
+        "nan",
+        "inf",
+        "negative",
+        "past-9999",
+        "huge-int",
+        "huge-float",
+    ],
 )
 def test_a_malformed_time_claim_is_refused(name: str, value: Any) -> None:
     with pytest.raises(AuthError, match=f"`{name}`"):
         identity_from_claims({"sub": "alice", name: value})
 
 
-@pytest.mark.parametrize("exp", [SOON, float(SOON) + 0.5])
+@pytest.mark.parametrize("exp", [SOON, float(SOON) + 0.5], ids=["int", "float"])
 def test_a_numeric_exp_sets_the_expiry_with_the_leeway(exp: float) -> None:
     identity = identity_from_claims({"sub": "alice", "exp": exp, "nbf": 0, "iat": SOON - 3600})
     assert identity.expires_at == float(exp) + LEEWAY_SECONDS

@@ -114,6 +114,7 @@ async def test_a_long_batch_is_written_as_it_grows_and_never_looks_too_slow() ->
 
 async def test_held_events_of_a_slow_reader_follow_the_queue() -> None:
     async with wire_pair(limit=4) as (wire, client):
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # a fixed size: full stays full
         written = await fill(wire)
         assert wire.write_held(b"held")
         wire.send_held()  # the flusher is waiting for the socket: it writes them in turn
@@ -124,6 +125,7 @@ async def test_held_events_of_a_slow_reader_follow_the_queue() -> None:
 
 async def test_a_full_queue_refuses_events_and_makes_responses_wait() -> None:
     async with wire_pair(limit=3) as (wire, client):
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # a fixed size: full stays full
         written = await fill(wire)
         assert not wire.write_nowait(b"event")  # the caller closes the connection as too slow
         with trio.move_on_after(0.2) as waited:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -121,6 +122,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--top", type=int, default=0, help="print the server's N costliest C functions")
+    parser.add_argument("--keep", type=Path, help="copy the server's callgrind dump here (callgrind_annotate --tree=caller)")
     opts = parser.parse_args()
     out: dict[str, Any] = {"scenario": opts.scenario}
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,6 +147,8 @@ def main() -> None:
                 out["server"] = count(server, f"ws://127.0.0.1:{port}", opts, seed_file, http_port)
                 if opts.top:
                     print(server.top(opts.top), file=sys.stderr)
+                if opts.keep:
+                    shutil.copy(sorted(folder.glob(server.out.name + "*"))[-1], opts.keep)
             finally:
                 server.stop()
             echo = Callgrind(

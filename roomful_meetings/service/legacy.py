@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import msgspec
+import trio
 
 from roomful_meetings.domain import instances as inst
 from roomful_meetings.domain import legacy as rules
@@ -22,6 +23,7 @@ from roomful_meetings.domain.meetings import check_subject
 from roomful_meetings.domain.recurrence import parse_instance_id
 from roomful_meetings.errors import BadRequest, NotFound, Unavailable
 from roomful_meetings.protocol import payloads as p
+from roomful_meetings.protocol.budget import SHORTER_RANGE, AnswerBudget
 from roomful_meetings.protocol.envelope import encode_push
 from roomful_meetings.protocol.models import (
     DEFAULT_COLOR,
@@ -33,10 +35,10 @@ from roomful_meetings.protocol.models import (
     Meeting,
     UserSimple,
 )
-from roomful_meetings.protocol.replies import LegacyList, LegacyReply, PropCheckReply, RawLegacyReply
+from roomful_meetings.protocol.replies import LegacyReply, PropCheckReply, RawLegacyList, RawLegacyReply
 from roomful_meetings.service import series
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.service.meetings import create, list_range, time_changes, update_any
+from roomful_meetings.service.meetings import create, list_range, listed, time_changes, update_any
 from roomful_meetings.service.registry import Routes
 from roomful_meetings.storage.base import SeriesRedirect
 from roomful_meetings.storage.directory import DirectorySnapshot, Hash
@@ -47,6 +49,9 @@ from roomful_meetings.storage.series import compare_and_set, stored_meeting
 routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
 _meeting_decoder = msgspec.json.Decoder(Meeting)
+_encoder = msgspec.json.Encoder()
+# A listing in the old shape lets other requests run after each of these many meetings.
+LIST_CHUNK: Final = 50
 RETRY_SECONDS: Final = 600  # as long as the safe-retry record (storage/redis/scripts.py)
 _avatar_decoder = msgspec.json.Decoder(Avatar3D)
 
@@ -305,11 +310,23 @@ async def legacy_get(services: Services, caller: Caller, data: p.MeetingRef) -> 
     p.DateRange,
     "DEPRECATED: the caller's meetings in a date range, old shape",
 )
-async def legacy_list(services: Services, caller: Caller, data: p.DateRange) -> LegacyList:
+async def legacy_list(services: Services, caller: Caller, data: p.DateRange) -> RawLegacyList:
+    """At most 1000 meetings, as listUserMeetings reads them, and within the answer limit
+    both as read and in the old shape: each is encoded as it is made, and other requests
+    are answered every LIST_CHUNK meetings (1000 meetings of 100 invitees each are 35 MB)."""
     start, end = list_range(data.startDate, data.endDate)
-    page = await services.meetings.list_for_user(caller.user_id, start, end, limit=1000)
-    meetings, _ = series.with_instances(page, caller, start, end, 1000)
-    return LegacyList(await legacy_meetings(services, meetings))
+    limit = services.settings.max_answer_bytes
+    read, _ = await listed(services, caller, start, end, AnswerBudget(limit, SHORTER_RANGE))
+    meetings = [_meeting_decoder.decode(m) for m in read]
+    legacy = await converter(services, meetings)
+    budget, answer = AnswerBudget(limit, SHORTER_RANGE), []
+    for index, meeting in enumerate(meetings, 1):
+        item = msgspec.Raw(_encoder.encode(legacy(meeting)))
+        budget.spend(item)
+        answer.append(item)
+        if index % LIST_CHUNK == 0:
+            await trio.lowlevel.checkpoint()
+    return RawLegacyList(answer)
 
 
 @routes.endpoint(

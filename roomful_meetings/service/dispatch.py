@@ -57,6 +57,12 @@ def read_request(frame: str | bytes) -> Request | FrameError:
         return exc
 
 
+def large_answer(read: Request | FrameError) -> bool:
+    """Whether the answer grows with the data (`large_answer` in the registry)."""
+    spec = ENDPOINTS.get(read.endpoint) if isinstance(read, Request) else None
+    return spec is not None and spec.large_answer
+
+
 def one_round_trip(read: Request | FrameError) -> bool:
     """Whether answering awaits Redis at most once: an endpoint registered so, or a request
     refused before any handler runs (a 400 or an unknown endpoint)."""

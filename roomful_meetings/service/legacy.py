@@ -309,6 +309,7 @@ async def legacy_get(services: Services, caller: Caller, data: p.MeetingRef) -> 
     "meeting:listUserMeetingsInDateRange",
     p.DateRange,
     "DEPRECATED: the caller's meetings in a date range, old shape",
+    large_answer=True,
 )
 async def legacy_list(services: Services, caller: Caller, data: p.DateRange) -> RawLegacyList:
     """At most 1000 meetings, as listUserMeetings reads them, and within the answer limit

@@ -279,6 +279,7 @@ def list_range(start_value: Any, end_value: Any) -> tuple[int, int]:
     "meeting:listUserMeetings",
     p.ListUserMeetings,
     "The caller's meetings, filtered by time, source and status",
+    large_answer=True,
 )
 async def list_user_meetings(services: Services, caller: Caller, data: p.ListUserMeetings) -> RawMeetingList:
     start, end = list_range(data.startDate, data.endDate)

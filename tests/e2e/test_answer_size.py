@@ -1,5 +1,7 @@
 """Answers that grow with the data (listings, exports) are bounded: one larger than
---max-answer-bytes is refused with 400, built no further than the limit.
+--max-answer-bytes is refused with 400, and a connection builds one such answer at a time,
+so that listings asked for in flight cost the server about one answer, not one each, and
+the others are served meanwhile.
 
 The world: three daily series of alice's, each with 99 invitees who have the profiles an
 old client is shown (names, avatar, company). One instance is ~6 kB as listUserMeetings
@@ -13,10 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import trio
 
 from roomful_meetings.client import Client, connect
 from roomful_meetings.errors import BadRequest
 from tests.conftest import ServerHandle, StartServer, token
+from tests.e2e.test_greedy_clients import rss
 from tests.e2e.world import meeting, seed
 
 LIMIT = 4 << 20  # --max-answer-bytes in these tests: 4 MiB
@@ -91,6 +95,50 @@ async def test_a_listing_larger_than_the_answer_limit_is_refused_and_a_shorter_r
         assert [u["user"]["companyName"] for u in old["meetings"][0]["invitedUsers"]] == [
             "Example Corporation Ltd"
         ] * 99
+
+
+async def test_listings_in_flight_on_one_connection_cost_about_one_answer_and_others_are_served(
+    limited: ServerHandle,
+) -> None:
+    """32 deprecated listings of 100 days (each ~10 MB before it is refused) in flight on
+    one connection: the server holds about one answer's worth for them, and carol's
+    getMeeting is answered again and again while they are under way."""
+    carols = await busy_world(limited)
+    async with connect(limited.url, token("alice")) as alice, connect(limited.url, token("carol")) as carol:
+        await alice.call("meeting:listUserMeetingsInDateRange", MONTH)  # warm: caches, imports
+        before = peak = rss()
+        answers: list[str] = []
+        served_meanwhile = 0
+
+        async def ask() -> None:
+            frame = await alice.request("meeting:listUserMeetingsInDateRange", HUNDRED_DAYS)
+            answers.append(frame.error.message)
+
+        async def watch() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, rss())
+                await trio.sleep(0.01)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch)
+            async with trio.open_nursery() as asking:
+                for _ in range(32):
+                    asking.start_soon(ask)
+                await trio.sleep(0.05)  # they are read and under way
+                while len(answers) < 32:
+                    got = await carol.call("meeting:getMeeting", {"meetingId": carols})
+                    assert got["meeting"]["meetingId"] == carols
+                    if len(answers) < 32:
+                        served_meanwhile += 1
+                    await trio.sleep(0.02)  # carol asks now and then (within her rate)
+            nursery.cancel_scope.cancel()
+    assert len(answers) == 32 and all(TOO_LARGE in message for message in answers), answers[:1]
+    assert served_meanwhile >= 3, f"carol was answered {served_meanwhile} times while alice's listings ran"
+    # About 2 x LIMIT measured (one answer being built, one queued); built side by side they
+    # held 33 to 105 MiB, and before the limit ~600 MiB.
+    held = peak - before
+    assert held < 6 * LIMIT, f"32 listings in flight held {held / 2**20:.0f} MiB"
 
 
 async def test_single_meetings_past_the_limit_are_refused_unless_earlier_instances_fill_the_page(

@@ -9,9 +9,13 @@
   ARGV[4]: longest meeting, minutes (how far before `from` an overlapping meeting can start)
   ARGV[5]: filter: "" | network | room | prop | group | direct   ARGV[6], ARGV[7]: its ids
   ARGV[8]: at most this many meetings
-  Returns: {0, has_more (0|1), {meeting JSON...}, {{series JSON, series state}...}}: the
-    single meetings, and the caller's series that may have instances in the range (with
-    the same filter), which storage/series.py expands for the range
+  ARGV[9]: at most this many bytes of single meetings' JSON (0: no limit): the single
+    meeting that passes it is the last one read (--max-answer-bytes: a page past it is
+    refused, unless series instances fill it before that meeting; service/series.py)
+  Returns: {0, has_more (0|1), {meeting JSON...}, {{series JSON, series state}...}, cut
+    (0|1)}: the single meetings, the caller's series that may have instances in the range
+    (with the same filter), which storage/series.py expands for the range, and whether
+    the single meetings stop where their JSON passed ARGV[9] (later ones are not read)
 ]]
 --- @include "keys"
 --- @include "sets"
@@ -20,6 +24,7 @@
 
 local caller, from_min, to_min = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local longest, filter, a, b, limit = tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+local max_bytes = tonumber(ARGV[9])
 local quoted_caller = cjson.encode(caller)
 -- Participants are read only for the direct filter (a field no hash has reads as nil).
 local DIRECT_PIDS = filter == 'direct' and 'pids' or 'no such field'
@@ -41,7 +46,7 @@ local function matches(f)
   return false
 end
 
-local singles, has_more = {}, 0
+local singles, has_more, size, cut = {}, 0, 0, 0
 local mids = redis.call('ZRANGEBYSCORE', KEYS[1], from_min - longest, '(' .. to_min)
 for _, mid in ipairs(mids) do
   local mkey = k_meeting(mid)
@@ -51,8 +56,14 @@ for _, mid in ipairs(mids) do
       has_more = 1
       break
     end
-    singles[#singles + 1] = '{"userId":' .. quoted_caller .. ',"status":"' .. status_of(mkey, f[6], caller)
+    local json = '{"userId":' .. quoted_caller .. ',"status":"' .. status_of(mkey, f[6], caller)
       .. '",' .. string.sub(meeting_json(mkey), 2)
+    singles[#singles + 1] = json
+    size = size + #json
+    if max_bytes > 0 and size > max_bytes then
+      cut = 1
+      break
+    end
   end
 end
 local series = {}
@@ -61,4 +72,4 @@ for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. to_min)
   local f = redis.call('HMGET', mkey, 'hi', 'net', 'stype', 'spk', 'sroom', 'org', 'src', DIRECT_PIDS)
   if f[1] and matches(f) then series[#series + 1] = {meeting_json(mkey), series_state(sid)} end
 end
-return {0, has_more, singles, series}
+return {0, has_more, singles, series, cut}

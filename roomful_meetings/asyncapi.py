@@ -30,6 +30,7 @@ DOCUMENTED: Final[dict[object, type[Struct]]] = {
     replies.RawMeetingList: replies.MeetingList,
     replies.RawMeetingTimesReply: replies.MeetingTimesReply,
     replies.RawLegacyReply: replies.LegacyReply,
+    replies.RawLegacyList: replies.LegacyList,
 }
 
 

@@ -47,6 +47,7 @@ class Settings:
     max_in_flight: int = 32
     send_queue_frames: int = 1024
     send_queue_bytes: int = 16 * 1024 * 1024
+    max_answer_bytes: int = 16 * 1024 * 1024
     max_connections: int = 20_000
     max_connections_per_user: int = 20
     handshake_timeout: float = 10.0
@@ -152,6 +153,7 @@ HELP: Mapping[str, str] = {
     "max_in_flight": "requests of one connection processed at once (more wait)",
     "send_queue_frames": "frames queued for a connection before it counts as too slow",
     "send_queue_bytes": "bytes queued for a connection before it counts as too slow (answers wait)",
+    "max_answer_bytes": "largest answer to a read (listings, exports); a larger one is refused with 400",
     "max_connections": "connections per instance",
     "max_connections_per_user": "connections per user per instance",
     "handshake_timeout": "seconds a client has to finish the websocket handshake",
@@ -182,6 +184,7 @@ RANGES: Mapping[str, tuple[float, float]] = {
     "max_in_flight": (1, INF),
     "send_queue_frames": (1, INF),
     "send_queue_bytes": (1, INF),
+    "max_answer_bytes": (1, INF),
     "max_connections": (1, INF),
     "max_connections_per_user": (1, INF),
     "shutdown_deadline": (0, INF),

@@ -123,6 +123,13 @@ class LegacyList(Struct):
     meetings: list[LegacyMeeting]
 
 
+class RawLegacyList(Struct):
+    """A LegacyList whose meetings are already encoded, each as it was made (the answer's
+    size is counted as it grows: protocol/budget.py)."""
+
+    meetings: list[msgspec.Raw]
+
+
 class PropCheckReply(Struct):
     hasMeetingsOrSocialSessions: bool
 

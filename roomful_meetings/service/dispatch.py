@@ -20,6 +20,7 @@ import msgspec
 from roomful_meetings import metrics
 from roomful_meetings.errors import ApiError, BadRequest, Forbidden, InternalError, NotFound, Unavailable
 from roomful_meetings.logs import REQUEST_ID
+from roomful_meetings.protocol.budget import too_large
 from roomful_meetings.protocol.envelope import (
     EMPTY_OBJECT,
     FrameError,
@@ -54,6 +55,12 @@ def read_request(frame: str | bytes) -> Request | FrameError:
         return decode_request(frame)
     except FrameError as exc:
         return exc
+
+
+def large_answer(read: Request | FrameError) -> bool:
+    """Whether the answer grows with the data (`large_answer` in the registry)."""
+    spec = ENDPOINTS.get(read.endpoint) if isinstance(read, Request) else None
+    return spec is not None and spec.large_answer
 
 
 def one_round_trip(read: Request | FrameError) -> bool:
@@ -132,7 +139,13 @@ async def _dispatch(
             retry = Write(key, request_print=fingerprint(endpoint, data))
             caller = dataclasses.replace(caller, write=retry)
         result = await spec.handler(services, caller, data)
-        return encode_response(endpoint, event, EMPTY_OBJECT if result is None else result), endpoint, 0
+        reply = encode_response(endpoint, event, EMPTY_OBJECT if result is None else result)
+        # Every read's answer within the limit (protocol/budget.py), its echoed event aside;
+        # not a change's: it is made, and a 400 would say it was not.
+        limit = services.settings.max_answer_bytes
+        if not spec.changes and len(reply) - len(event) > limit:
+            raise too_large(limit)
+        return reply, endpoint, 0
     except ApiError as exc:
         return encode_error(endpoint, event, exc), endpoint, exc.code
     except RedisUnavailable:

@@ -232,6 +232,7 @@ async def render_feed(
     "meeting:exportMeeting",
     p.MeetingRef,
     "One meeting, series or instance as an RFC 5546 invitation (participants)",
+    large_answer=True,
 )
 async def export_meeting(services: Services, caller: Caller, data: p.MeetingRef) -> IcsReply:
     """A single meeting, a series (with its instances' own changes) or one instance, as an

@@ -8,11 +8,14 @@ API cannot express, show empty roomId/propId and empty room and prop objects.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 import msgspec
+import trio
 
 from roomful_meetings.domain import instances as inst
 from roomful_meetings.domain import legacy as rules
@@ -20,6 +23,7 @@ from roomful_meetings.domain.meetings import check_subject
 from roomful_meetings.domain.recurrence import parse_instance_id
 from roomful_meetings.errors import BadRequest, NotFound, Unavailable
 from roomful_meetings.protocol import payloads as p
+from roomful_meetings.protocol.budget import SHORTER_RANGE, AnswerBudget
 from roomful_meetings.protocol.envelope import encode_push
 from roomful_meetings.protocol.models import (
     DEFAULT_COLOR,
@@ -31,10 +35,10 @@ from roomful_meetings.protocol.models import (
     Meeting,
     UserSimple,
 )
-from roomful_meetings.protocol.replies import LegacyList, LegacyReply, PropCheckReply, RawLegacyReply
+from roomful_meetings.protocol.replies import LegacyReply, PropCheckReply, RawLegacyList, RawLegacyReply
 from roomful_meetings.service import series
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.service.meetings import create, list_range, time_changes, update_any
+from roomful_meetings.service.meetings import create, list_range, listed, time_changes, update_any
 from roomful_meetings.service.registry import Routes
 from roomful_meetings.storage.base import SeriesRedirect
 from roomful_meetings.storage.directory import DirectorySnapshot, Hash
@@ -45,6 +49,9 @@ from roomful_meetings.storage.series import compare_and_set, stored_meeting
 routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
 _meeting_decoder = msgspec.json.Decoder(Meeting)
+_encoder = msgspec.json.Encoder()
+# A listing in the old shape lets other requests run after each of these many meetings.
+LIST_CHUNK: Final = 50
 RETRY_SECONDS: Final = 600  # as long as the safe-retry record (storage/redis/scripts.py)
 _avatar_decoder = msgspec.json.Decoder(Avatar3D)
 
@@ -68,7 +75,11 @@ def user_simple(user_id: str, profile: Hash | None) -> UserSimple:
     )
 
 
-def to_legacy(meeting: Meeting, directory: DirectorySnapshot) -> LegacyMeeting:
+def to_legacy(
+    meeting: Meeting, directory: DirectorySnapshot, people: Mapping[str, UserSimple]
+) -> LegacyMeeting:
+    """The old shape of `meeting`, with its room and prop from `directory` and its
+    organizer and invitees from `people` (every participant's, made once per read)."""
     room_id, prop_id = rules.room_and_prop(meeting.sourceType, meeting.sourceString)
     room = directory.rooms.get(room_id, {})
     prop = directory.props.get((room_id, prop_id), {})
@@ -87,17 +98,19 @@ def to_legacy(meeting: Meeting, directory: DirectorySnapshot) -> LegacyMeeting:
         isValid=meeting.isValid,
         room=LegacyRoom(id=room_id, title=room.get("title", ""), thumbnail=msgspec.Raw(thumbnail or b"null")),
         prop=LegacyProp(id=prop_id, title=prop.get("title", "")),
-        organizer=user_simple(meeting.organizerId, directory.users.get(meeting.organizerId)),
+        organizer=people[meeting.organizerId],
         invitedUsers=[
-            InvitedUser(user=user_simple(uid, directory.users.get(uid)), status=statuses.get(uid, "received"))
+            InvitedUser(user=people[uid], status=statuses.get(uid, "received"))
             for uid in meeting.participantIds[1:]
         ],
     )
 
 
-async def legacy_meetings(services: Services, raw: list[msgspec.Raw]) -> list[LegacyMeeting]:
-    """Decode stored meetings and fill in their directory data with one round trip."""
-    meetings = [_meeting_decoder.decode(m) for m in raw]
+async def converter(services: Services, meetings: list[Meeting]) -> Callable[[Meeting], LegacyMeeting]:
+    """`to_legacy` for these meetings, with their directory data read in one round trip.
+    Each person is made a UserSimple once: the 100 invitees of a daily series are shown in
+    every instance, and making them anew for each was most of the cost of a listing (and
+    of its memory: 100,000 Structs for 1000 instances)."""
     users, rooms, props = set(), set(), set()
     for m in meetings:
         users.update(m.participantIds)
@@ -107,7 +120,15 @@ async def legacy_meetings(services: Services, raw: list[msgspec.Raw]) -> list[Le
         if prop_id:
             props.add((room_id, prop_id))
     directory = await services.directory.snapshot(users, rooms, props)
-    return [to_legacy(m, directory) for m in meetings]
+    people = {uid: user_simple(uid, directory.users.get(uid)) for uid in users}
+    return functools.partial(to_legacy, directory=directory, people=people)
+
+
+async def legacy_meetings(services: Services, raw: list[msgspec.Raw]) -> list[LegacyMeeting]:
+    """Decode stored meetings and fill in their directory data with one round trip."""
+    meetings = [_meeting_decoder.decode(m) for m in raw]
+    legacy = await converter(services, meetings)
+    return [legacy(m) for m in meetings]
 
 
 async def legacy_event_frame(
@@ -288,12 +309,25 @@ async def legacy_get(services: Services, caller: Caller, data: p.MeetingRef) -> 
     "meeting:listUserMeetingsInDateRange",
     p.DateRange,
     "DEPRECATED: the caller's meetings in a date range, old shape",
+    large_answer=True,
 )
-async def legacy_list(services: Services, caller: Caller, data: p.DateRange) -> LegacyList:
+async def legacy_list(services: Services, caller: Caller, data: p.DateRange) -> RawLegacyList:
+    """At most 1000 meetings, as listUserMeetings reads them, and within the answer limit
+    both as read and in the old shape: each is encoded as it is made, and other requests
+    are answered every LIST_CHUNK meetings (1000 meetings of 100 invitees each are 35 MB)."""
     start, end = list_range(data.startDate, data.endDate)
-    page = await services.meetings.list_for_user(caller.user_id, start, end, limit=1000)
-    meetings, _ = series.with_instances(page, caller, start, end, 1000)
-    return LegacyList(await legacy_meetings(services, meetings))
+    limit = services.settings.max_answer_bytes
+    read, _ = await listed(services, caller, start, end, AnswerBudget(limit, SHORTER_RANGE))
+    meetings = [_meeting_decoder.decode(m) for m in read]
+    legacy = await converter(services, meetings)
+    budget, answer = AnswerBudget(limit, SHORTER_RANGE), []
+    for index, meeting in enumerate(meetings, 1):
+        item = msgspec.Raw(_encoder.encode(legacy(meeting)))
+        budget.spend(item)
+        answer.append(item)
+        if index % LIST_CHUNK == 0:
+            await trio.lowlevel.checkpoint()
+    return RawLegacyList(answer)
 
 
 @routes.endpoint(

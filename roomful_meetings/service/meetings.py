@@ -16,6 +16,7 @@ from roomful_meetings.domain.rrule import parse_rule
 from roomful_meetings.domain.time import format_utc, to_minute
 from roomful_meetings.errors import BadRequest
 from roomful_meetings.protocol import payloads as p
+from roomful_meetings.protocol.budget import SHORTER_RANGE, AnswerBudget
 from roomful_meetings.protocol.models import DEFAULT_COLOR, RGBA
 from roomful_meetings.protocol.replies import RawMeetingList, RawMeetingReply
 from roomful_meetings.service import conflicts, series, series_changes
@@ -278,6 +279,7 @@ def list_range(start_value: Any, end_value: Any) -> tuple[int, int]:
     "meeting:listUserMeetings",
     p.ListUserMeetings,
     "The caller's meetings, filtered by time, source and status",
+    large_answer=True,
 )
 async def list_user_meetings(services: Services, caller: Caller, data: p.ListUserMeetings) -> RawMeetingList:
     start, end = list_range(data.startDate, data.endDate)
@@ -288,7 +290,35 @@ async def list_user_meetings(services: Services, caller: Caller, data: p.ListUse
         if filter_type != "network" and not all(ids):  # a network id may be "" (direct meetings)
             raise BadRequest(f"`data.sourceIds` for sourceType {filter_type!r} are ids: never empty")
     filter_ids = (ids[0] if ids else "", ids[1] if len(ids) > 1 else "")
-    page = await services.meetings.list_for_user(
-        caller.user_id, start, end, filter_type=filter_type, filter_ids=filter_ids, limit=MAX_LIST_MEETINGS
+    budget = AnswerBudget(services.settings.max_answer_bytes, SHORTER_RANGE)
+    return RawMeetingList(
+        *await listed(services, caller, start, end, budget, filter_type=filter_type, filter_ids=filter_ids)
     )
-    return RawMeetingList(*series.with_instances(page, caller, start, end, MAX_LIST_MEETINGS))
+
+
+async def listed(
+    services: Services,
+    caller: Caller,
+    start: int,
+    end: int,
+    budget: AnswerBudget,
+    *,
+    filter_type: str = "",
+    filter_ids: tuple[str, str] = ("", ""),
+) -> tuple[list[msgspec.Raw], bool]:
+    """The listing of both APIs: the caller's first MAX_LIST_MEETINGS meetings and series
+    instances overlapping [start, end), within `budget`, and whether more overlap.
+
+    Raises:
+        BadRequest: they would pass the budget.
+    """
+    page = await services.meetings.list_for_user(
+        caller.user_id,
+        start,
+        end,
+        filter_type=filter_type,
+        filter_ids=filter_ids,
+        limit=MAX_LIST_MEETINGS,
+        max_bytes=budget.limit,
+    )
+    return series.with_instances(page, caller, start, end, MAX_LIST_MEETINGS, budget)

@@ -28,6 +28,7 @@ class Endpoint:
     one_round_trip: bool  # usually one Redis round trip: the session may answer it inline
     decoder: msgspec.json.Decoder[Any] = field(repr=False)
     summary: str = ""
+    large_answer: bool = False  # its answer grows with the data: one at a time per connection
 
 
 class Routes:
@@ -45,6 +46,7 @@ class Routes:
         admin: bool = False,
         changes: bool = False,
         one_round_trip: bool = False,
+        large_answer: bool = False,
     ) -> Callable[
         [Callable[[Services, Caller, P], Awaitable[Any]]], Callable[[Services, Caller, P], Awaitable[Any]]
     ]:
@@ -52,13 +54,18 @@ class Routes:
         apply); `one_round_trip` those whose handler usually awaits Redis once: the session
         may then answer inline, even without a task (storage/redis/inline.py), so such a
         handler awaits nothing but Redis (no nursery, cancel scope or sleep of its own);
-        `summary` is its line in the AsyncAPI document."""
+        `large_answer` those whose answer grows with the data (listings, exports, up to
+        --max-answer-bytes): a connection builds one such answer at a time, and holds it
+        until it is queued (transport/session.py); `summary` is its line in the AsyncAPI
+        document."""
 
         def declare(
             handler: Callable[[Services, Caller, P], Awaitable[Any]],
         ) -> Callable[[Services, Caller, P], Awaitable[Any]]:
             decoder = msgspec.json.Decoder(payload)
-            entry = Endpoint(name, payload, handler, admin, changes, one_round_trip, decoder, summary)
+            entry = Endpoint(
+                name, payload, handler, admin, changes, one_round_trip, decoder, summary, large_answer
+            )
             self.endpoints.append(entry)
             return handler
 

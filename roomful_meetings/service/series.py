@@ -26,6 +26,7 @@ from roomful_meetings.domain.zones import (
 )
 from roomful_meetings.errors import BadRequest, NotFound
 from roomful_meetings.protocol import payloads as p
+from roomful_meetings.protocol.budget import AnswerBudget
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.storage.meetings import MeetingPage
 
@@ -107,17 +108,27 @@ _order_decoder = msgspec.json.Decoder(_Order)
 
 
 def with_instances(
-    page: MeetingPage, caller: Caller, start: int, end: int, limit: int
+    page: MeetingPage, caller: Caller, start: int, end: int, limit: int, budget: AnswerBudget
 ) -> tuple[list[msgspec.Raw], bool]:
     """The page's single meetings and its series' instances in [start, end), ordered by
     start, ties by meeting id (as the single meetings are), at most `limit` (hasMore when
-    more overlap).
+    more overlap), within `budget`.
 
     Only the instances that make the reply become meeting objects: the others are found
     as (start, original start) pairs, in windows that double from a week, until the
     windows hold more than `limit` meetings (later ones cannot come first) or reach `end`.
-    A user invited to 2000 daily series lists a year in milliseconds, not seconds."""
+    A user invited to 2000 daily series lists a year in milliseconds, not seconds.
+
+    Raises:
+        BadRequest: the reply would pass the budget; also when the page's single meetings
+            were cut there (`page.cut`) and the reply would hold the last one read (it
+            holds every one before it too, and they passed the budget).
+    """
     if not page.series:
+        if page.cut:
+            raise budget.refusal()
+        for raw in page.meetings:
+            budget.spend(raw)
         return page.meetings, page.has_more
     singles = []
     for raw in page.meetings:
@@ -146,15 +157,17 @@ def with_instances(
         if begins <= cut:
             ranked.append((begins, instance_id(page.series[which][1].sid, orig), (which, orig)))
     ranked.sort(key=lambda item: item[:2])
+    if page.cut and any(made is page.meetings[-1] for _, _, made in ranked[:limit]):
+        raise budget.refusal()
     out = []
     for _, _, made in ranked[:limit]:
-        if isinstance(made, msgspec.Raw):
-            out.append(made)
-            continue
-        obj, state = page.series[made[0]]
-        item = {"userId": caller.user_id, "status": inst.status(state, made[1], caller.user_id)}
-        item.update(inst.instance_object(obj, state, made[1]))
-        out.append(msgspec.Raw(msgspec.json.encode(item)))
+        if not isinstance(made, msgspec.Raw):
+            obj, state = page.series[made[0]]
+            item = {"userId": caller.user_id, "status": inst.status(state, made[1], caller.user_id)}
+            item.update(inst.instance_object(obj, state, made[1]))
+            made = msgspec.Raw(msgspec.json.encode(item))
+        budget.spend(made)
+        out.append(made)
     return out, page.has_more or len(starts) > limit
 
 

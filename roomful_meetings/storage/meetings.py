@@ -75,6 +75,8 @@ class MeetingPage:
     has_more: bool
     # The caller's series that may have instances in the range: (series object, state).
     series: list[tuple[dict[str, Any], SeriesState]] = field(default_factory=list)
+    # The single meetings stop where their JSON passed `max_bytes`: later ones were not read.
+    cut: bool = False
 
 
 class MeetingStore(Store):
@@ -192,14 +194,28 @@ class MeetingStore(Store):
         filter_type: str = "",
         filter_ids: tuple[str, str] = ("", ""),
         limit: int = 1000,
+        max_bytes: int = 0,
     ) -> MeetingPage:
-        args: list[ScriptArg] = [user_id, start, end, MAX_MEETING_MINUTES, filter_type, *filter_ids, limit]
+        """The caller's single meetings overlapping [start, end) (at most `limit`, and none
+        after the one whose JSON passes `max_bytes` in all, unless 0), and the series that
+        may have instances there."""
+        args: list[ScriptArg] = [
+            user_id,
+            start,
+            end,
+            MAX_MEETING_MINUTES,
+            filter_type,
+            *filter_ids,
+            limit,
+            max_bytes,
+        ]
         keys = [self.keys.user_meetings(user_id), self.keys.user_series(user_id)]
-        has_more, singles, series = await self.run("list_user_meetings", keys, args)
+        has_more, singles, series, cut = await self.run("list_user_meetings", keys, args)
         return MeetingPage(
             [msgspec.Raw(m) for m in singles],
             bool(has_more),
             [(msgspec.json.decode(json), parse_state(self.keys.scope, state)) for json, state in series],
+            bool(cut),
         )
 
     async def series_for_user(

@@ -52,7 +52,13 @@ from roomful_meetings.protocol.frames import Binary, Close, FrameFailure, FrameR
 from roomful_meetings.protocol.websocket import close_frame, masked_close_frame, pong_frame, text_frame
 from roomful_meetings.service.connection import ServiceUnavailable, missed_events, storage_guard
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.service.dispatch import answer_inline, dispatch, one_round_trip, read_request
+from roomful_meetings.service.dispatch import (
+    answer_inline,
+    dispatch,
+    large_answer,
+    one_round_trip,
+    read_request,
+)
 from roomful_meetings.service.legacy import legacy_event_frame
 from roomful_meetings.transport.wire import WireStream
 
@@ -117,6 +123,7 @@ class Session:
         "_frames",
         "_handed",
         "_in_flight",
+        "_large",
         "_legacy",
         "_nursery",
         "_pinged_at",
@@ -159,6 +166,7 @@ class Session:
         # (a counter, not a trio.Semaphore: it is lighter, and there are many sessions).
         self._in_flight = 0
         self._slot_freed: trio.Event | None = None
+        self._large: trio.Lock | None = None  # made by the first large answer (`_answer_large`)
         self._bucket = TokenBucket(settings.rate_per_second, settings.rate_burst, trio.current_time())
         self._rejected = 0
         # Deprecated events get converted by a task of their own, on legacy=1 connections only.
@@ -655,17 +663,34 @@ class Session:
 
     async def _answer(self, request: Request | FrameError) -> None:
         try:
-            reply = await self._reply(request)
-            # A response waits for room in the queue: at most max_in_flight of them can, and
-            # the reader stops reading meanwhile, so a client that does not read only stalls
-            # itself. Pushes never wait (see `send`).
-            if not self._closing:
-                try:  # noqa: SIM105 - a contextlib.suppress per response showed in the profile
-                    await self.wire.write(text_frame(reply))
-                except (trio.ClosedResourceError, trio.BrokenResourceError):
-                    pass  # the connection went meanwhile: nobody to answer
+            if large_answer(request):
+                await self._answer_large(request)
+            else:
+                await self._write_answer(await self._reply(request))
         finally:
             self._one_done()
+
+    async def _answer_large(self, request: Request | FrameError) -> None:
+        """An answer that grows with the data (up to --max-answer-bytes): one at a time,
+        built once the queue has room and held until it is queued, so that listings in
+        flight cost the connection about one answer besides its queue, not one each (32
+        year-long deprecated listings held 2 GB). The others wait their turn here, in
+        order (a trio.Lock is fair), unbuilt."""
+        if self._large is None:
+            self._large = trio.Lock()
+        async with self._large:
+            await self.wire.room()
+            await self._write_answer(await self._reply(request))
+
+    async def _write_answer(self, reply: bytes) -> None:
+        # A response waits for room in the queue: at most max_in_flight of them can, and
+        # the reader stops reading meanwhile, so a client that does not read only stalls
+        # itself. Pushes never wait (see `send`).
+        if not self._closing:
+            try:  # noqa: SIM105 - a contextlib.suppress per response showed in the profile
+                await self.wire.write(text_frame(reply))
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                pass  # the connection went meanwhile: nobody to answer
 
     def _one_done(self) -> None:
         self._in_flight -= 1

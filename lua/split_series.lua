@@ -39,9 +39,7 @@ local cur = redis.call('HMGET', mkey, 'org', 'pids', 'ver', 'rule', 'src', 'vali
 if not cur[2] or not cur[4] then return fail(404, 'meeting ' .. sid .. ' not found') end
 local organizer, old_pids = cur[1], decode_pids(cur[2])
 if not contains(old_pids, caller) then return fail(404, 'meeting ' .. sid .. ' not found') end
-if caller ~= organizer then return fail(403, 'only the organizer may change meeting ' .. sid) end
 if cur[3] ~= version then return fail(299, 'series ' .. sid .. ' changed while this change was prepared') end
-if nid ~= '' and redis.call('EXISTS', nkey) == 1 then return fail(409, 'meeting ' .. nid .. ' already exists') end
 local pids = old_pids
 if ARGV[7] ~= '' then
   pids = decode_pids(ARGV[7])
@@ -53,6 +51,9 @@ end
 local added, removed = split_participants(old_pids, pids)
 local missing = missing_users(added)
 if missing then return missing end
+-- Permission after existence, the invitees' too (contract 3).
+if caller ~= organizer then return fail(403, 'only the organizer may change meeting ' .. sid) end
+if nid ~= '' and redis.call('EXISTS', nkey) == 1 then return fail(409, 'meeting ' .. nid .. ' already exists') end
 
 -- All checks passed: write. The copy is taken before the old series changes.
 local function hset_object(key, json)

@@ -33,7 +33,6 @@ local cur = redis.call('HMGET', mkey, 'org', 'pids', 'ver', 'rule', 'src', 'star
 if not cur[2] then return fail(404, 'meeting ' .. mid .. ' not found') end
 local organizer, old_pids = cur[1], decode_pids(cur[2])
 if not contains(old_pids, caller) then return fail(404, 'meeting ' .. mid .. ' not found') end
-if caller ~= organizer then return fail(403, 'only the organizer may change meeting ' .. mid) end
 local seen = cur[4] and (cur[3] or '') or ('single:' .. cur[6] .. ':' .. cur[7])
 if seen ~= version then return fail(299, 'meeting ' .. mid .. ' changed while this change was prepared') end
 local pids = old_pids
@@ -48,6 +47,8 @@ end
 local added, removed, kept = split_participants(old_pids, pids)
 local missing = missing_users(added)
 if missing then return missing end
+-- Permission last: 404 (existence, the invitees' too), then 403 (contract 3).
+if caller ~= organizer then return fail(403, 'only the organizer may change meeting ' .. mid) end
 
 -- All checks passed: write.
 if not cur[4] then -- a single meeting becomes a series: out of the single indexes

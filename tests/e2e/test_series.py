@@ -539,6 +539,25 @@ async def test_a_failed_series_change_changes_nothing(world: ServerHandle) -> No
         assert after == before
 
 
+@pytest.mark.parametrize("scope", ["series", "following"])
+async def test_an_invitee_naming_an_unknown_invitee_in_a_series_change_hears_404_before_403(
+    world: ServerHandle, scope: str
+) -> None:
+    # Bob, invited to the stand-up, tries to re-invite someone who does not exist, for the
+    # whole series or from one instance on. Contract 3: existence (404, naming the unknown
+    # invitee) comes before permission (403), as for a single meeting.
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        sid = (await alice.call("meeting:createMeeting", STANDUP))["meeting"]["meetingId"]
+        change: dict[str, Any] = {"meetingId": sid, "invitedUserIds": ["ghost"]}
+        if scope == "following":
+            change |= {"meetingId": f"{sid}_20270308T0900Z", "scope": "following"}
+        refused = (await bob.request("meeting:updateMeeting", change)).error
+        assert (refused.code, "ghost" in refused.message) == (404, True), refused
+        # naming only users who exist, he is told that only the organizer may change it
+        change["invitedUserIds"] = ["carol"]
+        assert (await bob.request("meeting:updateMeeting", change)).error.code == 403
+
+
 async def test_a_split_that_drops_an_invitee_drops_their_instance_statuses(world: ServerHandle) -> None:
     async with (
         connect(world.url, token("alice")) as alice,

@@ -71,16 +71,21 @@ def check_invitee_count(participants: list[str], limit: int, *, where: str = "da
         )
 
 
-def check_with_direct_partner(meeting: Mapping[str, Any], participants: list[str] | None, limit: int) -> None:
-    """The other user of a direct meeting stays invited whatever a new invitee list says
-    (while still in it: the scripts put them back): counted against the limit too."""
+def with_direct_partner(meeting: Mapping[str, Any], participants: list[str]) -> list[str]:
+    """A new participant list (organizer first) as the scripts leave it: the other user of
+    a direct meeting stays invited whatever the new invitee list says (while still in it:
+    once erased, the meeting never names them again), second."""
     partner = meeting.get("sourcePk", "") if meeting.get("sourceType") == "direct" else ""
-    if (
-        participants is not None
-        and partner in meeting.get("participantIds", ())
-        and partner not in participants
-    ):
-        check_invitee_count([*participants, partner], limit)
+    if partner in meeting.get("participantIds", ()) and partner not in participants:
+        return [participants[0], partner, *participants[1:]]
+    return participants
+
+
+def check_with_direct_partner(meeting: Mapping[str, Any], participants: list[str] | None, limit: int) -> None:
+    """The other user of a direct meeting, whom the scripts put back into a new
+    participant list, counts against the invitee limit too."""
+    if participants is not None:
+        check_invitee_count(with_direct_partner(meeting, participants), limit)
 
 
 def check_subject(subject: str, *, where: str = "data") -> str:

@@ -21,6 +21,7 @@ from typing import Final, NamedTuple, TypeVar
 import msgspec
 
 from roomful_meetings.domain import instances as inst
+from roomful_meetings.domain import meetings as rules
 from roomful_meetings.domain.busy import blocks_any
 from roomful_meetings.domain.recurrence import Series, check_series, going_on, overlapping, parse_instance_id
 from roomful_meetings.domain.rrule import parse_rule
@@ -132,6 +133,8 @@ class _Current(msgspec.Struct):
     endDate: str
     organizerId: str
     participantIds: list[str]
+    sourceType: str
+    sourcePk: str
     recurrence: p.RecurrenceIn | None = None
 
 
@@ -152,7 +155,13 @@ async def update_target(services: Services, caller: Caller, data: p.UpdateMeetin
     current = msgspec.json.decode(await get_any(services, caller, data.meetingId), type=_Current)
     start = new_or_stored(data.startDate, "data.startDate", current.startDate)
     end = new_or_stored(data.endDate, "data.endDate", current.endDate)
-    participants = new_participants(services, caller, data) or current.participantIds
+    # a new invitee list keeps the other user of a direct meeting, as the scripts do
+    invited = new_participants(services, caller, data)
+    participants = (
+        rules.with_direct_partner(msgspec.structs.asdict(current), invited)
+        if invited is not None
+        else current.participantIds
+    )
     if current.organizerId != caller.user_id:  # no check, which would name who is busy
         return None
     added = [uid for uid in participants if uid not in current.participantIds]

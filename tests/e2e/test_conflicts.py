@@ -154,6 +154,43 @@ async def test_a_series_is_checked_as_the_change_leaves_it(world: ServerHandle) 
         assert split["recurrence"]["rule"] == "FREQ=WEEKLY;COUNT=1"
 
 
+@pytest.mark.parametrize("kind", ["single", "series", "following"])
+async def test_the_direct_partner_an_update_keeps_is_checked_too(world: ServerHandle, kind: str) -> None:
+    # Alice's direct meeting with bob (carol invited too) moves to 14:00, where bob has a
+    # meeting of his own. The new invitee list names only carol, but bob, the other user
+    # of a direct meeting, stays invited (docs/protocol.md): he is a participant after the
+    # change, so the check names him and nothing moves.
+    daily = {"recurrence": {"rule": "FREQ=DAILY;COUNT=3", "timeZone": "UTC"}} if kind != "single" else {}
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        for day in ("2030-03-04", "2030-03-05"):
+            await created(bob, meeting(f"{day}T14:00:00Z", f"{day}T15:00:00Z", invited=[]))
+        direct = await created(alice, at(9, ["carol"], source=("direct", ["bob"]), **daily))
+        target = f"{direct}_20300305T0900Z" if kind == "following" else direct
+        day = "2030-03-05" if kind == "following" else DAY
+        move = {
+            "meetingId": target,
+            "startDate": f"{day}T14:00:00Z",
+            "endDate": f"{day}T15:00:00Z",
+            "invitedUserIds": ["carol"],
+            "rejectConflicts": True,
+            **({"scope": "following"} if kind == "following" else {}),
+        }
+        with pytest.raises(Conflict, match=r"busy at that time: bob$"):
+            await alice.call("meeting:updateMeeting", move)
+        after = (await alice.call("meeting:getMeeting", {"meetingId": target}))["meeting"]
+        assert (after["participantIds"], after["startDate"]) == (
+            ["alice", "bob", "carol"],
+            f"{day}T09:00:00Z",
+        )
+        # without the check bob stays invited, at the new time
+        del move["rejectConflicts"]
+        moved = (await alice.call("meeting:updateMeeting", move))["meeting"]
+        assert (moved["participantIds"], moved["startDate"]) == (
+            ["alice", "bob", "carol"],
+            f"{day}T14:00:00Z",
+        )
+
+
 async def test_racing_organizers_on_two_instances_exactly_one_wins(start_server: StartServer) -> None:
     servers = [await start_server(rate_per_second=10_000, rate_burst=10_000) for _ in range(2)]
     await seed(servers[0])

@@ -13,7 +13,7 @@ the same index reads (storage/availability.py) and asks this module what they me
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -43,12 +43,12 @@ class Entry:
     level: int
 
 
-def is_own(meeting_id: str, ignore: Collection[str]) -> bool:
+def is_own(meeting_id: str, ignore: Container[str]) -> bool:
     """The entry is one of the meetings in `ignore` or an instance of one of those series."""
     return meeting_id in ignore or meeting_id.partition("_")[0] in ignore
 
 
-def level_over(entries: Iterable[Entry], start: int, end: int, *, ignore: Collection[str] = ()) -> int:
+def level_over(entries: Iterable[Entry], start: int, end: int, *, ignore: Container[str] = ()) -> int:
     """The highest level among the entries overlapping [start, end), leaving out the
     meetings (and series' instances) in `ignore`: the meeting being changed."""
     found = FREE
@@ -58,13 +58,13 @@ def level_over(entries: Iterable[Entry], start: int, end: int, *, ignore: Collec
     return found
 
 
-def blocks(entries: Iterable[Entry], start: int, end: int, *, ignore: Collection[str] = ()) -> bool:
+def blocks(entries: Iterable[Entry], start: int, end: int, *, ignore: Container[str] = ()) -> bool:
     """True when [start, end) collides with an entry (slot search, rejectConflicts)."""
     return level_over(entries, start, end, ignore=ignore) >= BLOCKING
 
 
 def blocks_any(
-    entries: Sequence[Entry], intervals: Sequence[tuple[int, int]], *, ignore: Collection[str] = ()
+    entries: Sequence[Entry], intervals: Sequence[tuple[int, int]], *, ignore: Container[str] = ()
 ) -> bool:
     """True when any of the sorted `intervals` collides with an entry (a series' instances)."""
     starts = [a for a, _ in intervals]

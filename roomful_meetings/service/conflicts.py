@@ -12,8 +12,8 @@ two racing changes for the same person and time, the second sees the first's ent
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Container, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Final, NamedTuple, TypeVar
@@ -52,7 +52,7 @@ def series_times(series: Series) -> list[tuple[int, int]]:
 
 
 async def conflicting(
-    services: Services, participants: Sequence[str], times: Sequence[tuple[int, int]], ignore: Collection[str]
+    services: Services, participants: Sequence[str], times: Sequence[tuple[int, int]], ignore: Container[str]
 ) -> tuple[list[str], dict[str, str]]:
     """The participants busy at any of `times` (in their order) and every participant's
     busy version, from one read."""
@@ -80,7 +80,7 @@ async def guarded(
     target: Callable[[], Awaitable[Target | None]],
     write: Callable[[Caller], Awaitable[T]],
     *,
-    ignore: Collection[str] = (),
+    ignore: Container[str] = (),
 ) -> T:
     """Run `write` if none of the `target`'s participants is busy at its times (409 naming
     them otherwise), giving it the caller with the busy versions read as the guard of its
@@ -138,11 +138,30 @@ class _Current(msgspec.Struct):
     recurrence: p.RecurrenceIn | None = None
 
 
-def own_entries(data: p.UpdateMeeting) -> set[str]:
+@dataclass(frozen=True, slots=True)
+class LaterInstances:
+    """The instances of series `sid` from original start `first` on: what a split hands
+    over to its new series, which its check ignores. The instances that stay with the old
+    series are another meeting's (the new series has a meetingId of its own): they
+    collide with it (contract 9, 10)."""
+
+    sid: str
+    first: int
+
+    def __contains__(self, meeting_id: object) -> bool:
+        target = parse_instance_id(meeting_id) if isinstance(meeting_id, str) else None
+        return target is not None and target[0] == self.sid and target[1] >= self.first
+
+
+def own_entries(data: p.UpdateMeeting) -> Container[str]:
     """The meetings whose busy entries are the updated meeting's own (a series' instances
-    are one meeting), which its check ignores."""
+    are one meeting; a split's, the instances it takes over), which its check ignores."""
     target = parse_instance_id(data.meetingId)
-    return {target[0] if target else data.meetingId}
+    if target is None:
+        return {data.meetingId}
+    if data.scope == "following":
+        return LaterInstances(*target)
+    return {target[0]}
 
 
 async def update_target(services: Services, caller: Caller, data: p.UpdateMeeting) -> Target | None:

@@ -191,6 +191,28 @@ async def test_the_direct_partner_an_update_keeps_is_checked_too(world: ServerHa
         )
 
 
+async def test_a_split_collides_with_what_stays_of_its_old_series(world: ServerHandle) -> None:
+    # Daily 09:00-10:00 with bob. "This and following" from the 5th, moved to start on the
+    # 4th at 09:30: the new series is a meeting of its own (contract 9), and the old series
+    # keeps its 4th, 09:00-10:00, which it would overlap. The instances it takes over (the
+    # 5th on) are its own: a split that only renames collides with nothing.
+    daily = meeting(
+        "2030-03-01T09:00:00Z",
+        "2030-03-01T10:00:00Z",
+        invited=["bob"],
+        recurrence={"rule": "FREQ=DAILY;COUNT=10", "timeZone": "UTC"},
+    )
+    async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
+        series = await created(alice, daily)
+        split = {"meetingId": f"{series}_20300305T0900Z", "scope": "following", "rejectConflicts": True}
+        earlier = {"startDate": "2030-03-04T09:30:00Z", "endDate": "2030-03-04T10:30:00Z"}
+        with pytest.raises(Conflict, match=r"busy at that time: alice, bob$"):
+            await alice.call("meeting:updateMeeting", {**split, **earlier})
+        assert (await listed(bob))[:5] == [f"{series}_2030030{d}T0900Z" for d in range(4, 9)]
+        renamed = (await alice.call("meeting:updateMeeting", {**split, "subject": "Renamed"}))["meeting"]
+        assert renamed["startDate"] == "2030-03-05T09:00:00Z" and renamed["meetingId"] != series
+
+
 async def test_racing_organizers_on_two_instances_exactly_one_wins(start_server: StartServer) -> None:
     servers = [await start_server(rate_per_second=10_000, rate_burst=10_000) for _ in range(2)]
     await seed(servers[0])

@@ -55,11 +55,15 @@ async def conflicting(
     services: Services, participants: Sequence[str], times: Sequence[tuple[int, int]], ignore: Container[str]
 ) -> tuple[list[str], dict[str, str]]:
     """The participants busy at any of `times` (in their order) and every participant's
-    busy version, from one read."""
+    busy version, from one read. The organizer (the first) counts even without a profile:
+    erased by admin:deleteUser while still connected, they go on making meetings, which
+    are theirs (as in the slot search, `keep`)."""
     if not times:
         return [], {}
     low, high = times[0][0], max(b for _, b in times)
-    _users, entries = await services.availability.entries(list(participants), low, high, default_zone="UTC")
+    _users, entries = await services.availability.entries(
+        list(participants), low, high, default_zone="UTC", keep=participants[0]
+    )
     busy = [
         uid for uid in participants if uid in entries and blocks_any(entries[uid][1], times, ignore=ignore)
     ]

@@ -182,12 +182,15 @@ class AvailabilityStore(Store):
         *,
         default_zone: str,
         heads: dict[str, Head] | None = None,
+        keep: str | None = None,
     ) -> tuple[dict[str, UserAvailability], dict[str, tuple[bytes, list[Entry]]]]:
         """What `inputs` reads (the same reads and caches), with each user's busy entries
         apart and levelled (domain/busy.py), labelled with the user's busy version: the
         input of findMeetingTimes and of the rejectConflicts check. `heads` from an
-        earlier `heads` read of these users saves reading them again."""
-        users, busy = await self._read(user_ids, start, end, default_zone=default_zone, heads=heads)
+        earlier `heads` read of these users saves reading them again; `keep` as in `inputs`."""
+        users, busy = await self._read(
+            user_ids, start, end, default_zone=default_zone, heads=heads, keep=keep
+        )
         stale = [uid for uid, entry in busy.items() if self._cached_levels(uid, entry, start, end) is None]
         if stale:
             await self._read_levels(stale, busy, start, end)

@@ -213,6 +213,23 @@ async def test_a_split_collides_with_what_stays_of_its_old_series(world: ServerH
         assert renamed["startDate"] == "2030-03-05T09:00:00Z" and renamed["meetingId"] != series
 
 
+async def test_an_organizer_erased_while_connected_is_not_booked_twice(world: ServerHandle) -> None:
+    # An admin erases alice's directory entry; her open connection goes on (docs/protocol.md)
+    # and makes a meeting at 10:00. Her next one at 10:00 with rejectConflicts is refused,
+    # naming her: her meetings count although she has no profile (as in the slot search).
+    async with (
+        connect(world.url, token("alice")) as alice,
+        connect(world.url, token("root", admin=True)) as admin,
+    ):
+        await ready(alice)
+        await admin.call("admin:deleteUser", {"userId": "alice"})
+        first = await created(alice, at(10, ["bob"]))
+        with pytest.raises(Conflict, match=r"busy at that time: alice$"):
+            await alice.call("meeting:createMeeting", at(10, ["carol"], rejectConflicts=True))
+        assert await listed(alice) == [first]
+        await created(alice, at(11, ["carol"], rejectConflicts=True))
+
+
 async def test_racing_organizers_on_two_instances_exactly_one_wins(start_server: StartServer) -> None:
     servers = [await start_server(rate_per_second=10_000, rate_burst=10_000) for _ in range(2)]
     await seed(servers[0])

@@ -10,7 +10,7 @@ from roomful_meetings.errors import BadRequest
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH: Final = datetime(1970, 1, 1)
-_SECOND: Final = timedelta(seconds=1)
+_MILLISECOND: Final = timedelta(milliseconds=1)
 # Accepted instants end (exclusive) at 9999-01-01T00:00Z, not at the end of 9999: the
 # local days, weeks and months around an instant, in any zone (offsets up to 14 hours, a
 # month either way), must still be dates Python can hold (years 1 to 9999).
@@ -21,10 +21,15 @@ RANGE_TEXT: Final = "from 1970-01-01T00:00:00Z up to (not including) 9999-01-01T
 
 def to_minute(value: datetime | int, field: str) -> int:
     """A request timestamp as epoch minutes; 400 naming `field` when out of range."""
+    return to_ms(value, field) // 60_000
+
+
+def to_ms(value: datetime | int, field: str) -> int:
+    """A request timestamp as epoch milliseconds; 400 naming `field` when out of range."""
     if isinstance(value, int):
         if not 0 <= value < END_MS:
             raise BadRequest(f"`{field}` must be {RANGE_TEXT} (got {value} ms)")
-        return value // 60_000
+        return value
     offset = value.utcoffset()
     if offset is None:
         raise BadRequest(f"`{field}` needs a UTC offset")
@@ -33,10 +38,10 @@ def to_minute(value: datetime | int, field: str) -> int:
     wall = value.replace(tzinfo=None)
     if type(wall) is not datetime:  # a subclass (pendulum's) subtracts into its own types
         wall = datetime(*wall.timetuple()[:6], wall.microsecond)
-    seconds = (wall - _NAIVE_EPOCH - offset) // _SECOND
-    if not 0 <= seconds < END_MS // 1000:
+    ms = (wall - _NAIVE_EPOCH - offset) // _MILLISECOND
+    if not 0 <= ms < END_MS:
         raise BadRequest(f"`{field}` must be {RANGE_TEXT} (got {value.isoformat()})")
-    return seconds // 60
+    return ms
 
 
 @lru_cache(maxsize=4096)
@@ -53,6 +58,15 @@ def format_ms_utc(ms: int) -> str:
     strftime of the current second is reused: it was a visible cost per request."""
     seconds, millis = divmod(ms, 1000)
     return f"{_second_text(seconds)}.{millis:03d}Z"
+
+
+def format_instant(ms: int) -> str:
+    """RFC 3339 in UTC to the millisecond, with a fraction only when there is one: a
+    timestamp that is not a meeting's time (those are kept to the minute) as it is stored
+    and shown, whether it came as text or as epoch milliseconds (a Resource's)."""
+    t = EPOCH + timedelta(milliseconds=ms)
+    text = f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    return f"{text}.{t.microsecond // 1000:03d}Z" if t.microsecond else f"{text}Z"
 
 
 @lru_cache(maxsize=4)

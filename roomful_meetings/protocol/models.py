@@ -8,12 +8,16 @@ the platform may add some before this server knows them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 UnitFloat = Annotated[float, Meta(ge=0.0, le=1.0)]
+# RFC 3339 with an offset, or integer milliseconds since the Unix epoch (contract 4).
+Timestamp = Annotated[datetime, Meta(tz=True)] | int
 
 
 class RGBA(Struct, forbid_unknown_fields=True):
@@ -51,7 +55,7 @@ class Dimensions(Model):
 class ResourceMetadata(Model):
     fileName: str | UnsetType = UNSET
     fileSize: int | UnsetType = UNSET
-    fileDate: str | UnsetType = UNSET
+    fileDate: Timestamp | UnsetType = UNSET
     behaviourType: str | UnsetType = UNSET
     contentType: str | UnsetType = UNSET
     convertedFrom: str | UnsetType = UNSET
@@ -206,9 +210,12 @@ class ProgrammaticActionWithChildren(ProgrammaticAction):
 
 
 class Resource(Model):
+    """A Resource. Its timestamps (`created`, `updated`, `metadata.fileDate`) are stored
+    and shown as RFC 3339 in UTC, whether they came as text or as epoch milliseconds."""
+
     id: str | UnsetType = UNSET
-    created: str | UnsetType = UNSET
-    updated: str | UnsetType = UNSET
+    created: Timestamp | UnsetType = UNSET
+    updated: Timestamp | UnsetType = UNSET
     title: str | UnsetType = UNSET
     description: str | UnsetType = UNSET
     location: str | UnsetType = UNSET
@@ -228,6 +235,15 @@ class Resource(Model):
     data: ResourceData | UnsetType = UNSET
     customParams: dict[str, Any] | UnsetType = UNSET
     actions: list[ProgrammaticActionWithChildren] | UnsetType = UNSET
+
+    def timestamps(self) -> Iterator[tuple[tuple[str, ...], datetime | int]]:
+        """The timestamps given, each with its path in the Resource."""
+        for name in ("created", "updated"):
+            value = getattr(self, name)
+            if value is not UNSET:
+                yield (name,), value
+        if isinstance(self.metadata, ResourceMetadata) and self.metadata.fileDate is not UNSET:
+            yield ("metadata", "fileDate"), self.metadata.fileDate
 
 
 class Avatar3D(Model):

@@ -7,12 +7,11 @@ silent no-op. `null` for an optional field means the same as leaving it out.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Final, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from roomful_meetings.protocol.models import RGBA, Avatar3D, Resource
+from roomful_meetings.protocol.models import RGBA, Avatar3D, Resource, Timestamp
 
 # Ids become parts of Redis keys and of "prop:<roomId>:<propId>" source strings: no colons,
 # no white space, no control characters (NUL included; they would only ever be mistakes or
@@ -36,8 +35,6 @@ def is_id(text: str) -> bool:
 # deprecated API shows for a group or direct meeting (sent back unchanged by old clients).
 PropIdOrEmpty = Annotated[str, Meta(max_length=128, pattern=rf"^{ID_CHARACTER}*{END_OF_TEXT}")]
 RoomIdOrEmpty = PropIdOrEmpty
-# RFC 3339 with an offset, or integer milliseconds since the Unix epoch.
-Timestamp = Annotated[datetime, Meta(tz=True)] | int
 # The fraction of a timestamp field's value past 6 digits. msgspec rounds it to the
 # microsecond, which can carry a time into the next minute (.NET writes 7 digits, and its
 # "end of the day" is 23:59:59.9999999): times are kept to the minute with seconds and

@@ -8,10 +8,11 @@ from typing import TypeVar
 from msgspec import UNSET
 
 from roomful_meetings.domain.emails import is_plain_email
-from roomful_meetings.domain.time import to_minute
+from roomful_meetings.domain.time import to_minute, to_ms
 from roomful_meetings.domain.zones import is_valid_zone
 from roomful_meetings.errors import BadRequest, NotFound
 from roomful_meetings.protocol import payloads as p
+from roomful_meetings.protocol.models import Resource
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import Routes
 
@@ -28,6 +29,14 @@ def check_users(users: list[p.UserIn]) -> None:
                 f"`data.users[{index}].email` must be a plain address (local@domain, without"
                 " spaces, control characters, quotes or angle brackets)"
             )
+
+
+def check_rooms(rooms: list[p.RoomIn]) -> None:
+    """Each thumbnail's timestamps in the range of every timestamp (400 naming the field)."""
+    for index, room in enumerate(rooms):
+        if isinstance(room.thumbnail, Resource):
+            for path, value in room.thumbnail.timestamps():
+                to_ms(value, f"data.rooms[{index}].thumbnail.{'.'.join(path)}")
 
 
 def check_sessions(sessions: list[p.SessionIn]) -> None:
@@ -55,6 +64,7 @@ async def upsert_users(services: Services, caller: Caller, data: p.UpsertUsers) 
 
 @routes.endpoint("admin:upsertRooms", p.UpsertRooms, "Create or update rooms", admin=True, changes=True)
 async def upsert_rooms(services: Services, caller: Caller, data: p.UpsertRooms) -> None:
+    check_rooms(data.rooms)
     await services.catalog.upsert_rooms(data.rooms, write=caller.write)
 
 
@@ -153,6 +163,7 @@ async def import_catalog(services: Services, catalog: p.CatalogFile, chunk: int 
     itself can be refused for is checked before the first chunk: a large import is not one
     atomic step, but a mistake in it writes nothing."""
     check_users(catalog.users)
+    check_rooms(catalog.rooms)
     check_sessions(catalog.sessions)
     store = services.catalog
     await check_prop_rooms(services, catalog)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 from msgspec import UNSET
 
-from roomful_meetings.domain.time import to_minute
+from roomful_meetings.domain.time import format_instant, to_minute, to_ms
+from roomful_meetings.protocol.models import Resource
 from roomful_meetings.protocol.payloads import GroupIn, PropIn, RoomIn, SessionIn, UserIn
 from roomful_meetings.storage.base import NO_WRITE, ScriptArg, Store, Write, decode_hash
 
@@ -19,10 +20,26 @@ def _given(struct: msgspec.Struct, names: tuple[str, ...]) -> list[ScriptArg]:
         value = getattr(struct, name)
         if value is UNSET:
             continue
-        if isinstance(value, msgspec.Struct):
+        if isinstance(value, Resource):
+            value = stored_resource(value)
+        elif isinstance(value, msgspec.Struct):
             value = msgspec.json.encode(value)
         pairs += [name, "" if value is None else value]
     return pairs
+
+
+def stored_resource(resource: Resource) -> bytes:
+    """A Resource as it is stored and shown again: as given, but its timestamps as RFC 3339
+    in UTC (contract 4), text or epoch milliseconds alike (their range is checked before:
+    service/admin.py check_rooms)."""
+    stored = msgspec.to_builtins(resource)
+    for path, value in resource.timestamps():
+        *parents, name = path
+        place = stored
+        for parent in parents:
+            place = place[parent]
+        place[name] = format_instant(to_ms(value, ".".join(path)))
+    return msgspec.json.encode(stored)
 
 
 def email_key(email: str) -> str:

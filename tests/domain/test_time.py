@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roomful_meetings.domain.time import END_MINUTE, END_MS, format_ms_utc, format_utc, to_minute
+from roomful_meetings.domain.time import (
+    END_MINUTE,
+    END_MS,
+    format_instant,
+    format_ms_utc,
+    format_utc,
+    to_minute,
+    to_ms,
+)
 from roomful_meetings.errors import BadRequest
 
 
@@ -24,6 +32,12 @@ def test_millisecond_timestamps_format_like_strftime(ms: int) -> None:
 def test_minute_timestamps_format_like_strftime(minute: int) -> None:
     expected = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert format_utc(minute) == expected
+
+
+@given(st.integers(0, END_MS - 1))
+def test_instants_format_to_the_millisecond_with_a_fraction_only_when_there_is_one(ms: int) -> None:
+    text = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%S")
+    assert format_instant(ms) == text + (f".{ms % 1000:03d}" if ms % 1000 else "") + "Z"
 
 
 # --- request timestamps (issue 13: every accepted timestamp is representable) ---------------
@@ -85,3 +99,12 @@ def test_the_ends_of_the_range() -> None:
     assert to_minute(datetime(1970, 1, 1, 1, tzinfo=timezone(timedelta(hours=1))), "f") == 0
     assert to_minute(datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "f") == END_MINUTE - 1
     assert format_utc(END_MINUTE - 1) == "9998-12-31T23:59:00Z"
+
+
+def test_a_timestamp_kept_to_the_millisecond() -> None:
+    # a Resource's timestamps (contract 4): its instant to the millisecond, below dropped
+    plus_one = timezone(timedelta(hours=1))
+    assert to_ms(datetime(1970, 1, 1, 1, 0, 0, 123999, tzinfo=plus_one), "f") == 123
+    assert to_ms(1767225600250, "f") == 1767225600250
+    with pytest.raises(BadRequest, match=r"`f` must be from 1970"):
+        to_ms(datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=UTC), "f")

@@ -111,6 +111,47 @@ async def test_legacy_create_answers_in_the_legacy_shape_with_directory_data(wor
         assert m["created"] and m["updated"] and m["startDate"] == "2030-03-04T10:00:00Z"
 
 
+async def test_a_room_thumbnail_takes_its_timestamps_as_text_or_epoch_milliseconds(
+    world: ServerHandle,
+) -> None:
+    # Contract 4: a timestamp is RFC 3339 with an offset or integer epoch milliseconds, and
+    # is shown as RFC 3339 in UTC: the Resource's created, updated and metadata.fileDate
+    # too. Anything else there is a 400 naming the field, and the batch writes nothing.
+    thumbnail = {
+        "id": "res-9",
+        "created": 1767225600000,
+        "updated": 1767225600250,
+        "metadata": {"fileName": "hall.png", "fileSize": 7, "fileDate": "2026-01-01T01:00:00+01:00"},
+    }
+    async with (
+        connect(world.url, token("root", admin=True)) as admin,
+        connect(world.url, token("alice")) as alice,
+    ):
+        for field, bad in (("created", "yesterday"), ("updated", -1), ("metadata", {"fileDate": "x"})):
+            with pytest.raises(BadRequest, match=rf"data\.rooms\[1\]\.thumbnail\.{field}"):
+                await admin.call(
+                    "admin:upsertRooms",
+                    {
+                        "rooms": [
+                            {"id": "hall", "title": "Renamed"},
+                            {"id": "annex", "thumbnail": {field: bad}},
+                        ]
+                    },
+                )
+        await admin.call("admin:upsertRooms", {"rooms": [{"id": "hall", "thumbnail": thumbnail}]})
+        made = await alice.call("meeting:create", legacy_meeting(roomId="hall", propId=""))
+        assert made["meeting"]["room"] == {
+            "id": "hall",
+            "title": "Hall",  # not "Renamed": the refused batches wrote nothing
+            "thumbnail": {
+                "id": "res-9",
+                "created": "2026-01-01T00:00:00Z",
+                "updated": "2026-01-01T00:00:00.250Z",
+                "metadata": {"fileName": "hall.png", "fileSize": 7, "fileDate": "2026-01-01T00:00:00Z"},
+            },
+        }
+
+
 async def test_a_legacy_and_a_new_client_share_a_meeting(world: ServerHandle) -> None:
     async with (
         connect(world.url, token("alice")) as new,

@@ -505,10 +505,16 @@ export interface RecurrenceIn {
   timeZone?: string | null;
 }
 
+/**
+ * A Resource. Its timestamps (`created`, `updated`, `metadata.fileDate`) are stored
+ * and shown as RFC 3339 in UTC, whether they came as text or as epoch milliseconds.
+ */
 export interface Resource {
   id?: string;
-  created?: string;
-  updated?: string;
+  /** Server limits: RFC 3339 date-time or epoch milliseconds. */
+  created?: string | number;
+  /** Server limits: RFC 3339 date-time or epoch milliseconds. */
+  updated?: string | number;
   title?: string;
   description?: string;
   location?: string;
@@ -621,7 +627,8 @@ export interface ResourceDataYoutube {
 export interface ResourceMetadata {
   fileName?: string;
   fileSize?: number;
-  fileDate?: string;
+  /** Server limits: RFC 3339 date-time or epoch milliseconds. */
+  fileDate?: string | number;
   behaviourType?: string;
   contentType?: string;
   convertedFrom?: string;

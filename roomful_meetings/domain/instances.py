@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from roomful_meetings.domain.recurrence import Series, instance_id, is_occurrence, last_end, overlapping
@@ -118,8 +119,12 @@ def instance_object(series_object: Mapping[str, Any], state: SeriesState, orig: 
         if name in own:
             out[name] = own[name]
     # The later of its own last change and the series': a series change shows in every
-    # instance. (Both are RFC 3339 UTC with milliseconds: as text, they sort as times.)
-    out["updated"] = max(out["updated"], own.get("updated", ""))
+    # instance. Compared as instants, not as text: a series never changed since it was made
+    # has `updated` to the minute ("...T10:00:00Z"), which as text sorts after a change of
+    # the same second ("...T10:00:00.500Z").
+    own_updated = own.get("updated")
+    if own_updated and datetime.fromisoformat(own_updated) > datetime.fromisoformat(out["updated"]):
+        out["updated"] = own_updated
     out["participants"] = [
         {"userId": uid, "status": status(state, orig, uid)} for uid in series_object["participantIds"]
     ]

@@ -157,10 +157,11 @@ def _midnight(tz: tzinfo, day: date) -> int:
     return to_epoch_minute(datetime(day.year, day.month, day.day, tzinfo=tz))
 
 
-def _changes(tz: tzinfo, start: int, end: int) -> list[tuple[int, int]]:
+def _changes(tz: tzinfo, start: int, end: int, step: int = 60) -> list[tuple[int, int]]:
     """(first minute, offset) of each run of one offset in [start, end), the first at
-    `start`. Sampled hourly, then bisected: no zone changes twice within an hour."""
-    samples = [*range(start, end, 60), end - 1]
+    `start`. Sampled every `step` minutes, then bisected: no zone changes twice within an
+    hour."""
+    samples = [*range(start, end, step), end - 1]
     runs = [(start, _offset_minutes(tz, start))]
     for before, after in itertools.pairwise(samples):
         offset = _offset_minutes(tz, after)
@@ -175,6 +176,51 @@ def _changes(tz: tzinfo, start: int, end: int) -> list[tuple[int, int]]:
                 low = middle + 1
         runs.append((low, offset))
     return runs
+
+
+# Offset runs are kept per UTC year, from 1969 (a wall time of 1970 in a zone behind UTC)
+# to a few days before the calendar ends (where a zone ahead of UTC is in year 10000).
+_FIRST_RUN_YEAR: Final = 1969
+_LAST_RUN_MINUTE: Final = (date(9999, 12, 29) - EPOCH_DATE).days * 1440
+# A year's runs are sampled daily, then bisected: a zone that changed its offset and back
+# within a day would be missed. The zone database has no such pair: since 1969 its closest
+# two changes of offset are a week apart (Brazil in October 2000, Gaza and Hebron's rules
+# from 2040); tests/domain/test_zones.py checks daily against hourly sampling there.
+_YEAR_STEP: Final = 1440
+
+
+def _year_start(year: int) -> int:
+    return (date(year, 1, 1) - EPOCH_DATE).days * 1440
+
+
+@lru_cache(maxsize=4096)
+def _year_runs(zone: str, year: int) -> tuple[tuple[int, int], ...]:
+    """(first minute, offset) of each run of one UTC offset in the UTC year `year`."""
+    start = _year_start(year)
+    end = _year_start(year + 1) if year < 9999 else _LAST_RUN_MINUTE
+    return tuple(_changes(tz_of(zone), start, min(end, _LAST_RUN_MINUTE), _YEAR_STEP))
+
+
+def utc_runs(zone: str, start: int, end: int) -> tuple[list[int], list[int]]:
+    """The runs of one UTC offset of `zone` that cover [start, end) epoch minutes (within
+    1969 .. 9999-12-28): their first minutes (the first run's is at or before `start`) and
+    their offsets, each run's offset other than its predecessor's. Sampled as local days
+    are (hourly, then bisected), and kept per year, so a window of ten years costs ten
+    cached lookups: the integer arithmetic of recurring series and counts reads offsets
+    here instead of asking datetime once per instance."""
+    firsts: list[int] = []
+    offsets: list[int] = []
+    year = max(_FIRST_RUN_YEAR, (EPOCH_DATE + timedelta(days=start // 1440)).year)
+    while year <= 9999 and _year_start(year) < min(end, _LAST_RUN_MINUTE):
+        for at, offset in _year_runs(zone, year):
+            if not offsets or offset != offsets[-1]:
+                firsts.append(at)
+                offsets.append(offset)
+        year += 1
+    if not firsts:  # all of it after the last run's start: that run goes on
+        last = min(start, _LAST_RUN_MINUTE - 1)
+        return [last], [_offset_minutes(tz_of(zone), last)]
+    return firsts, offsets
 
 
 @lru_cache(maxsize=8192)

@@ -11,7 +11,8 @@ import io
 import itertools
 import re
 import struct
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
@@ -221,6 +222,51 @@ def utc_runs(zone: str, start: int, end: int) -> tuple[list[int], list[int]]:
         last = min(start, _LAST_RUN_MINUTE - 1)
         return [last], [_offset_minutes(tz_of(zone), last)]
     return firsts, offsets
+
+
+def count_local_days(
+    zone: str, starts: Sequence[int], ends: Sequence[int], clip: tuple[int, int], counts: Counter[int]
+) -> None:
+    """Add 1 to `counts` for each local day of `zone` that each span [starts[i], ends[i])
+    overlaps once cut to `clip` (epoch minutes, starts ascending, every span non-empty once
+    cut, before 9999-01-01), the day by its number (`day_date`): the days `days_between`
+    gives, in integer arithmetic (a minute's local date is that of the minute plus its
+    offset), run of one offset by run of one offset. Spans that begin before `clip` or end
+    after it or after their run (a few) are counted one by one."""
+    if not starts:
+        return
+    low, high = clip
+    firsts, offsets = utc_runs(zone, max(starts[0], low), min(max(ends), high))
+    days: list[int] = []
+    odd: list[tuple[int, int]] = []
+    begin = bisect.bisect_left(starts, low)
+    odd += zip(starts[:begin], ends[:begin], strict=True)
+    for run, offset in enumerate(offsets):
+        stop = bisect.bisect_left(starts, firsts[run + 1]) if run + 1 < len(firsts) else len(starts)
+        if stop <= begin:
+            continue
+        limit = min(firsts[run + 1] if run + 1 < len(firsts) else high, high)
+        pairs = [
+            ((a + offset) // 1440, (b - 1 + offset) // 1440) if b <= limit else (a, b)
+            for a, b in zip(starts[begin:stop], ends[begin:stop], strict=True)
+        ]
+        days += [first for first, last in pairs if first == last]
+        for i in [i for i, (first, last) in enumerate(pairs) if first != last]:
+            if ends[begin + i] <= limit:
+                days.extend(range(pairs[i][0], pairs[i][1] + 1))
+            else:
+                odd.append((starts[begin + i], ends[begin + i]))
+        begin = stop
+    for a, b in odd:
+        a, last = max(a, low), min(b, high) - 1
+        first_day = (a + offsets[bisect.bisect_right(firsts, a) - 1]) // 1440
+        days.extend(range(first_day, (last + offsets[bisect.bisect_right(firsts, last) - 1]) // 1440 + 1))
+    counts.update(days)
+
+
+def day_date(number: int) -> date:
+    """The date of a local day's number (days since 1970-01-01)."""
+    return EPOCH_DATE + timedelta(days=number)
 
 
 @lru_cache(maxsize=8192)

@@ -28,6 +28,9 @@ class Endpoint:
     one_round_trip: bool  # usually one Redis round trip: the session may answer it inline
     decoder: msgspec.json.Decoder[Any] = field(repr=False)
     summary: str = ""
+    # A field whose key in the request's data makes it more than one round trip (its own
+    # task: storage/budget.py pauses for other tasks only in one), e.g. b'"rejectConflicts"'.
+    not_inline_with: bytes = b""
 
 
 class Routes:
@@ -45,20 +48,23 @@ class Routes:
         admin: bool = False,
         changes: bool = False,
         one_round_trip: bool = False,
+        not_inline_with: str = "",
     ) -> Callable[
         [Callable[[Services, Caller, P], Awaitable[Any]]], Callable[[Services, Caller, P], Awaitable[Any]]
     ]:
         """Declare a handler for `name`; `changes` marks requests that write (safe retries
         apply); `one_round_trip` those whose handler usually awaits Redis once: the session
         may then answer inline, even without a task (storage/redis/inline.py), so such a
-        handler awaits nothing but Redis (no nursery, cancel scope or sleep of its own);
+        handler awaits nothing but Redis (no nursery, cancel scope or sleep of its own),
+        unless its data names the field `not_inline_with` (a request that does more);
         `summary` is its line in the AsyncAPI document."""
 
         def declare(
             handler: Callable[[Services, Caller, P], Awaitable[Any]],
         ) -> Callable[[Services, Caller, P], Awaitable[Any]]:
             decoder = msgspec.json.Decoder(payload)
-            entry = Endpoint(name, payload, handler, admin, changes, one_round_trip, decoder, summary)
+            key = f'"{not_inline_with}"'.encode() if not_inline_with else b""
+            entry = Endpoint(name, payload, handler, admin, changes, one_round_trip, decoder, summary, key)
             self.endpoints.append(entry)
             return handler
 

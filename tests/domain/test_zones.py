@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from datetime import date, datetime
 
 import pytest
@@ -13,6 +14,8 @@ from roomful_meetings.domain.zones import (
     _changes,
     _offset_minutes,
     _year_start,
+    count_local_days,
+    day_date,
     days_between,
     is_valid_zone,
     local_day,
@@ -146,3 +149,27 @@ def test_offset_runs_give_the_offset_of_every_instant(zone: str, naive: datetime
     assert firsts[0] <= start
     for minute in (start, (start + end) // 2, end - 1, *firsts[1:], *(at - 1 for at in firsts[1:])):
         assert offsets[bisect.bisect_right(firsts, minute) - 1] == _offset_minutes(tz_of(zone), minute)
+
+
+@given(
+    st.sampled_from([zone for zone, _ in CLOSE_CHANGES] + ["UTC", "+05:30", "America/St_Johns"]),
+    st.datetimes(datetime(1970, 1, 3), datetime(9996, 1, 1)),
+    st.lists(st.tuples(st.integers(0, 3 * 366 * 1440), st.integers(1, 4 * 1440)), min_size=1, max_size=30),
+    st.integers(0, 400 * 1440),
+    st.integers(1, 4 * 366 * 1440),
+)
+def test_local_days_counted_in_integers_are_those_days_between_gives(
+    zone: str, base: datetime, spans: list[tuple[int, int]], cut_from: int, cut_length: int
+) -> None:
+    origin = int((base - datetime(1970, 1, 1)).total_seconds()) // 60
+    low = origin + cut_from
+    high = low + cut_length
+    ordered = sorted((origin + a, origin + a + length) for a, length in spans)
+    kept = [(a, b) for a, b in ordered if max(a, low) < min(b, high)]
+    found: Counter[int] = Counter()
+    count_local_days(zone, [a for a, _ in kept], [b for _, b in kept], (low, high), found)
+    expected: Counter[date] = Counter()
+    for a, b in kept:
+        for day in days_between(zone, max(a, low), min(b, high)):
+            expected[day.date] += 1
+    assert Counter({day_date(number): count for number, count in found.items()}) == expected

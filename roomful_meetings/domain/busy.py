@@ -110,11 +110,27 @@ class Entries:
             for i, found in entries.levels():
                 yield Entry(instance_id(ins.sid, ins.origs[i]), ins.starts[i], ins.ends[i], found)
 
-    def cost(self) -> int:
-        """Steps a reader takes over these entries besides the series' shared ones: one per
-        single meeting and series, and one per instance of a series where the person has
-        statuses of their own (read instance by instance)."""
-        return len(self.singles) + sum(1 + (len(s.instances) if s.own else 0) for s in self.series)
+    def cost(self, done: Collection[Instances] = ()) -> int:
+        """Steps a reader takes over these entries: one per single meeting and series, one
+        per instance of a series where the person has statuses of their own (read
+        instance by instance), and one per instance of each series not in `done` (not
+        worked out yet in this request: it will be now)."""
+        steps = len(self.singles)
+        for series in self.series:
+            steps += 1 + (len(series.instances) if series.own or series.instances not in done else 0)
+        return steps
+
+
+def shared_series(people: Iterable[Entries]) -> list[Instances]:
+    """The series at which someone of these people has entries at every instance at one
+    level (TENTATIVE or BUSY, no status of their own): what a reader works out once, for
+    all of them, series by series (so that it can pause between two)."""
+    found: dict[Instances, None] = {}
+    for entries in people:
+        for series in entries.series:
+            if not series.own and series.level >= TENTATIVE:
+                found[series.instances] = None
+    return list(found)
 
 
 def is_own(meeting_id: str, ignore: Collection[str]) -> bool:
@@ -180,7 +196,7 @@ def blocks_any(
             return True
     for series in entries.series:
         ins = series.instances
-        if ins.sid in ignore:
+        if ins.sid in ignore or (not series.own and series.level < BLOCKING):
             continue
         for i in times.colliding(ins):
             if series.level_at(ins.origs[i]) >= BLOCKING and not (

@@ -21,7 +21,7 @@ from typing import Final, NamedTuple, TypeVar
 import msgspec
 
 from roomful_meetings.domain import instances as inst
-from roomful_meetings.domain.busy import Intervals, blocks_any
+from roomful_meetings.domain.busy import Intervals, blocks_any, shared_series
 from roomful_meetings.domain.recurrence import Series, check_series, going_on, overlapping, parse_instance_id
 from roomful_meetings.domain.rrule import parse_rule
 from roomful_meetings.domain.time import to_minute
@@ -67,10 +67,13 @@ async def conflicting(
         list(participants), low, high, default_zone="UTC", budget=budget
     )
     against = Intervals(times)  # each series' collisions worked out once, for everyone
+    for series in shared_series(entry for _, entry in entries.values()):
+        against.colliding(series)
+        await budget.step(len(series) + 1)
     busy = []
     for uid in participants:
         if uid in entries:
-            await budget.step(entries[uid][1].cost())
+            await budget.step(entries[uid][1].cost(against.hits))
             if blocks_any(entries[uid][1], against, ignore=ignore):
                 busy.append(uid)
     return busy, {uid: version.decode() for uid, (version, _) in entries.items()}

@@ -30,7 +30,7 @@ import msgspec
 
 from roomful_meetings.domain import findtime as rules
 from roomful_meetings.domain.availability import window_bits
-from roomful_meetings.domain.busy import Entries, Instances
+from roomful_meetings.domain.busy import Entries, Instances, shared_series, touched_by_all
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.domain.zones import days_between, offset_table
 from roomful_meetings.errors import BadRequest, NotFound, Unavailable
@@ -223,11 +223,14 @@ async def people_states(
         budget=budget,
     )
     shared: dict[Instances, int] = {}  # each series' candidates, worked out once for everyone
+    for series in shared_series(entry for _, entry in entries.values()):
+        shared[series] = touched_by_all(series, grid.starts, search.duration, search.before, search.after)
+        await budget.step(len(series) + 1)
     for uid, required in stale.items():
         if uid not in users:
             continue
         own = entries[uid][1] if uid in entries else NO_ENTRIES
-        await budget.step(own.cost())
+        await budget.step(own.cost(shared))
         person = rules.Person(
             uid,
             required,

@@ -408,6 +408,7 @@ class AvailabilityStore(Store):
                     await budget.step(len(found) + 1)
         for uid, sids in by_user.items():
             out[uid] = tuple(person_entries(scope, states[sid], windows[sid], uid) for sid in sids)
+            await budget.step(len(sids))
 
     async def _read_busy(
         self,

@@ -58,7 +58,8 @@ def forget_process_caches() -> None:
     from roomful_meetings.storage import series
 
     series._states.clear()
-    series._members.clear()
+    series._windows.clear()
+    series._own.clear()
 
 
 COUNTED = 20  # searches with INFO around each, for the Redis commands

@@ -42,6 +42,7 @@ class Settings:
     max_frame_bytes: int = 1024 * 1024
     max_invitees: int = 100
     max_slot_users: int = 100
+    max_expanded_instances: int = 500_000
     rate_per_second: float = 100.0
     rate_burst: int = 200
     max_in_flight: int = 32
@@ -148,6 +149,7 @@ HELP: Mapping[str, str] = {
     "max_frame_bytes": "largest accepted frame; larger ones close the connection with 1009",
     "max_invitees": "most invited users per meeting",
     "max_slot_users": "most users per time-slot search",
+    "max_expanded_instances": "most recurring-meeting instances one request may work out (more: 400)",
     "rate_per_second": "sustained requests per second per connection",
     "rate_burst": "burst of requests per connection above the sustained rate",
     "max_in_flight": "requests of one connection processed at once (more wait)",
@@ -180,6 +182,7 @@ RANGES: Mapping[str, tuple[float, float]] = {
     "max_frame_bytes": (1, INF),
     "max_invitees": (0, INF),
     "max_slot_users": (0, INF),
+    "max_expanded_instances": (0, INF),
     "rate_burst": (1, INF),
     "max_in_flight": (1, INF),
     "send_queue_frames": (1, INF),

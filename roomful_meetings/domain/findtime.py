@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Final
 
 from roomful_meetings.domain.bitmaps import ones
-from roomful_meetings.domain.busy import Entry, candidate_levels, touched
+from roomful_meetings.domain.busy import Entries, Instances, candidate_levels, touched
 from roomful_meetings.domain.zones import LocalDay
 
 FREE_WORD: Final = "free"
@@ -74,7 +74,7 @@ class Person:
 
     user_id: str
     required: bool
-    entries: Sequence[Entry]
+    entries: Entries
     available: int
     origin: int
     window: int  # length of `available` in minutes
@@ -100,11 +100,19 @@ class States:
         return (bits + self.free.bit_length()) // 8 + len(self.codes) + 200
 
 
-def person_states(person: Person, grid: Grid, length: int, before: int, after: int) -> States:
-    """One person's word at each candidate, as four disjoint bitmaps and their codes."""
+def person_states(
+    person: Person,
+    grid: Grid,
+    length: int,
+    before: int,
+    after: int,
+    shared: dict[Instances, int] | None = None,
+) -> States:
+    """One person's word at each candidate, as four disjoint bitmaps and their codes. Pass
+    the same `shared` for every person of one search: each series is worked out once."""
     starts = grid.starts
     everyone = ones(len(starts))
-    busy, tentative = candidate_levels(person.entries, starts, length, before, after)
+    busy, tentative = candidate_levels(person.entries, starts, length, before, after, shared)
     away = 0
     for a, b in _away_runs(person.available, person.origin, person.window):
         away |= touched(starts, a, b, length)

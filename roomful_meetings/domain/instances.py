@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from roomful_meetings.domain.busy import BUSY, Instances, SeriesEntries, level
 from roomful_meetings.domain.recurrence import Series, instance_id, is_occurrence, last_end, overlapping
 from roomful_meetings.domain.rrule import Rule
 from roomful_meetings.domain.time import format_utc
@@ -52,19 +53,54 @@ def exists(state: SeriesState, orig: int) -> bool:
     return orig not in state.cancelled and is_occurrence(state.series, orig)
 
 
-def instances(state: SeriesState, low: int, high: int) -> list[tuple[int, int, int]]:
-    """(original start, start, end) of the instances overlapping [low, high), not
-    cancelled, ordered by start. Moved instances count where they now are."""
-    out = []
-    for orig in overlapping(state.series, low, high):
-        if orig not in state.cancelled and orig not in state.overrides:
-            out.append((orig, orig, orig + state.series.length))
+def window(state: SeriesState, low: int, high: int) -> Instances:
+    """The instances overlapping [low, high), not cancelled, ordered by start (then
+    original start), as integers. Moved instances count where they now are."""
+    origs = overlapping(state.series, low, high)
+    length = state.series.length
+    if state.cancelled or state.overrides:
+        gone = state.cancelled | state.overrides.keys()
+        origs = tuple([orig for orig in origs if orig not in gone])
+    moved = []
     for orig in state.overrides:
         start, end = times(state, orig)
         if orig not in state.cancelled and start < high and end > low and is_occurrence(state.series, orig):
-            out.append((orig, start, end))
-    out.sort(key=lambda item: (item[1], item[0]))
+            moved.append((start, orig, end))
+    if not moved:
+        return Instances(state.sid, origs, origs, tuple([orig + length for orig in origs]))
+    items = sorted([(orig, orig, orig + length) for orig in origs] + moved)
+    return Instances(
+        state.sid,
+        tuple([orig for _, orig, _ in items]),
+        tuple([start for start, _, _ in items]),
+        tuple([end for _, _, end in items]),
+    )
+
+
+def instances(state: SeriesState, low: int, high: int) -> list[tuple[int, int, int]]:
+    """(original start, start, end) of the instances overlapping [low, high), not
+    cancelled, ordered by start. Moved instances count where they now are."""
+    found = window(state, low, high)
+    return list(zip(found.origs, found.starts, found.ends, strict=True))
+
+
+def own_statuses(state: SeriesState) -> dict[str, dict[int, str]]:
+    """Each invitee's statuses of their own, by original start (one pass over the state)."""
+    out: dict[str, dict[int, str]] = {}
+    for (orig, uid), own in state.instance_statuses.items():
+        if own:
+            out.setdefault(uid, {})[orig] = own
     return out
+
+
+def entries(state: SeriesState, found: Instances, uid: str, own: Mapping[int, str]) -> SeriesEntries:
+    """`uid`'s busy entries at the instances `found` (domain/busy.py): the level of their
+    series status, but where they have one of their own (`own`, from `own_statuses`)."""
+    if uid == state.organizer:
+        return SeriesEntries(found, BUSY)
+    usual = level(False, state.statuses.get(uid) or "received")
+    levels = {orig: at for orig, status in own.items() if (at := level(False, status)) != usual}
+    return SeriesEntries(found, usual, levels) if levels else SeriesEntries(found, usual)
 
 
 def busy(state: SeriesState, uid: str, low: int, high: int) -> list[tuple[int, int, int]]:

@@ -22,6 +22,12 @@ CPU is bounded for every query, whatever the rule:
   parts and BYSETPOS are applied here, period by period, over exactly the window.
 - COUNT rules are counted from the first start once (at most 1000 occurrences, found within
   MAX_COUNT_SCAN candidates or refused) and cached.
+
+Cost per occurrence: a slot search or a conflict check may expand a year of hundreds of
+series. Wall times and instants are whole minutes (ints) from the window on: DAILY rules
+and WEEKLY rules without BYSETPOS (most series) are laid out by date arithmetic, without
+dateutil (`_day_walls`), and every wall time becomes an instant with the zone's offsets
+read once per window (`_instants`, zones.utc_runs), not with a datetime per occurrence.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from __future__ import annotations
 import bisect
 import calendar
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -39,7 +45,7 @@ from dateutil import rrule as du
 
 from roomful_meetings.domain.rrule import Rule
 from roomful_meetings.domain.time import EPOCH
-from roomful_meetings.domain.zones import tz_of
+from roomful_meetings.domain.zones import tz_of, utc_runs
 from roomful_meetings.errors import BadRequest
 
 # dateutil candidates a COUNT rule may take to reach its COUNT: about 110 years of a daily
@@ -48,6 +54,7 @@ MAX_COUNT_SCAN: Final = 40_000
 # Occurrences end with December 9999 (dateutil's and datetime's last year).
 MAX_MINUTE: Final = (date(9999, 12, 1) - date(1970, 1, 1)).days * 1440
 _INSTANCE: Final = re.compile(r"\A(.+)_(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)Z\Z", re.ASCII)
+_EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 _FREQ_CODE: Final = {"DAILY": du.DAILY, "WEEKLY": du.WEEKLY, "MONTHLY": du.MONTHLY, "YEARLY": du.YEARLY}
 
 
@@ -101,6 +108,33 @@ def _wall(zone: str, minute: int) -> datetime:
 def _instant(zone: str, wall: datetime) -> int:
     """The epoch minute of a wall time; fold=0: gaps move forward, ambiguity takes the earlier."""
     return int(wall.replace(tzinfo=tz_of(zone)).timestamp()) // 60
+
+
+def _wall_minute(wall: datetime) -> int:
+    """A wall time as minutes since 1970-01-01T00:00 on the same wall clock."""
+    return (wall.toordinal() - _EPOCH_ORDINAL) * 1440 + wall.hour * 60 + wall.minute
+
+
+def _instants(zone: str, walls: Sequence[int]) -> list[int]:
+    """The epoch minutes of ascending wall minutes, each as `_instant` reads it (fold=0).
+
+    zoneinfo places a change of offset on the wall clock at the change's instant plus the
+    larger of the two offsets, and reads a wall time before that place with the earlier
+    offset: so a wall time in a gap moves forward by the gap, and one in a repeated hour
+    takes the earlier instant. Done here with the zone's runs of one offset over the
+    window (read once), a pointer walking them as the wall times go up."""
+    if not walls:
+        return []
+    margin = 2 * 1440  # offsets are less than a day
+    firsts, offsets = utc_runs(zone, walls[0] - margin, walls[-1] + margin)
+    places = [at + max(offsets[i - 1], offsets[i]) for i, at in enumerate(firsts) if i]
+    out = []
+    run, last = 0, len(places)
+    for wall in walls:
+        while run < last and wall >= places[run]:
+            run += 1
+        out.append(wall - offsets[run])
+    return out
 
 
 def _explicit(rule: Rule, first: datetime) -> Rule:
@@ -235,6 +269,45 @@ def _walls(series: Series, wall_from: datetime, wall_to: datetime, budget: int) 
     yield from _select(rule, group, first)
 
 
+def _day_walls(series: Series, wall_from: datetime, wall_to: datetime) -> list[int] | None:
+    """What `_walls` makes for a DAILY rule, or a WEEKLY one without BYSETPOS, as wall
+    minutes, ascending: one wall time a day, on the days of each period (INTERVAL days, or
+    the rule's weekdays of every INTERVAL-th week from WKST) that pass the limiting parts,
+    from the first start's day on. None for any other rule (dateutil lays those out).
+
+    The same days as dateutil's: a DAILY rule's parts all limit (RFC 5545 3.3.10), and a
+    day is its own period, so BYSETPOS keeps every day (1 or -1) or none; a WEEKLY rule's
+    BYDAY expands within the week, BYMONTH limits, and BYMONTHDAY is refused with it."""
+    first = first_wall(series)
+    rule = _explicit(series.rule, first)
+    if rule.freq not in ("DAILY", "WEEKLY") or (rule.freq == "WEEKLY" and rule.bysetpos):
+        return None
+    begin = _period_start(rule, first.date(), wall_from.date()).toordinal()
+    last = wall_to.date().toordinal()
+    if rule.freq == "DAILY":
+        if rule.bysetpos and 1 not in rule.bysetpos and -1 not in rule.bysetpos:
+            return []
+        days: Sequence[int] = range(begin, last + 1, rule.interval)
+    else:
+        # `begin` is a week's first day (WKST); a week is made while it starts by `last`.
+        shifts = sorted({(weekday - rule.wkst) % 7 for _, weekday in rule.byday})
+        since = first.toordinal()  # the first week's days before the start are no occurrences
+        days = [
+            day
+            for week in range(begin, last + 1, 7 * rule.interval)
+            for shift in shifts
+            if (day := week + shift) >= since
+        ]
+    limits = _limits(rule)
+    if limits == (False, False, True) and rule.freq == "DAILY":  # weekdays alone: no dates needed
+        weekdays = {weekday for _, weekday in rule.byday}  # no ordinals with DAILY (rrule.py)
+        days = [day for day in days if (day + 6) % 7 in weekdays]  # date.fromordinal(day).weekday()
+    elif any(limits):
+        days = [day for day in days if _passes(rule, limits, date.fromordinal(day))]
+    at = first.hour * 60 + first.minute
+    return [(day - _EPOCH_ORDINAL) * 1440 + at for day in days]
+
+
 def _until_the_calendar_ends(candidates: Iterator[datetime]) -> Iterator[datetime]:
     """dateutil's candidates until it steps past datetime's last year: it looks for the
     next period's candidate to close the last one (a weekly or yearly rule near 9999-12-31)
@@ -271,7 +344,7 @@ def _counted(series: Series) -> tuple[int, ...]:
     """The occurrences of a COUNT rule: the instants of the wall times it makes, each once
     (RFC 5545 3.8.5.3). Two wall times may be one instant: one on a day its zone skipped
     whole (Apia's 2011-12-30) moves forward onto the next day's."""
-    made = [_instant(series.zone, wall) for wall in _made_walls(series)]
+    made = [_instant(series.zone, wall) for wall in _made_walls(series)]  # 1000 at most, over years
     return tuple(m for i, m in enumerate(made) if i == 0 or made[i - 1] != m)
 
 
@@ -298,13 +371,12 @@ def starts_between(series: Series, low: int, high: int) -> tuple[int, ...]:
     # the calendar (clamping every window in 9999 to 9999-12-31 instead made each of them
     # expand to the end of the year).
     wall_to = _wall(series.zone, upper) + margin
-    out = []
-    budget = 2 * ((upper - low) // 1440 + 800)  # a candidate per day at most, plus slack
-    for wall in _walls(series, wall_from, wall_to, budget):
-        minute = _instant(series.zone, wall)
-        if low <= minute < upper:
-            out.append(minute)
-    return tuple(sorted(set(out)))
+    walls = _day_walls(series, wall_from, wall_to)
+    if walls is None:
+        budget = 2 * ((upper - low) // 1440 + 800)  # a candidate per day at most, plus slack
+        walls = [_wall_minute(wall) for wall in _walls(series, wall_from, wall_to, budget)]
+    # Two wall times may land on one instant (a gap's), and a moved one after a later one.
+    return tuple(sorted({minute for minute in _instants(series.zone, walls) if low <= minute < upper}))
 
 
 def is_occurrence(series: Series, minute: int) -> bool:

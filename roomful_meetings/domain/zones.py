@@ -11,7 +11,8 @@ import io
 import itertools
 import re
 import struct
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
@@ -157,10 +158,11 @@ def _midnight(tz: tzinfo, day: date) -> int:
     return to_epoch_minute(datetime(day.year, day.month, day.day, tzinfo=tz))
 
 
-def _changes(tz: tzinfo, start: int, end: int) -> list[tuple[int, int]]:
+def _changes(tz: tzinfo, start: int, end: int, step: int = 60) -> list[tuple[int, int]]:
     """(first minute, offset) of each run of one offset in [start, end), the first at
-    `start`. Sampled hourly, then bisected: no zone changes twice within an hour."""
-    samples = [*range(start, end, 60), end - 1]
+    `start`. Sampled every `step` minutes, then bisected: no zone changes twice within an
+    hour."""
+    samples = [*range(start, end, step), end - 1]
     runs = [(start, _offset_minutes(tz, start))]
     for before, after in itertools.pairwise(samples):
         offset = _offset_minutes(tz, after)
@@ -175,6 +177,96 @@ def _changes(tz: tzinfo, start: int, end: int) -> list[tuple[int, int]]:
                 low = middle + 1
         runs.append((low, offset))
     return runs
+
+
+# Offset runs are kept per UTC year, from 1969 (a wall time of 1970 in a zone behind UTC)
+# to a few days before the calendar ends (where a zone ahead of UTC is in year 10000).
+_FIRST_RUN_YEAR: Final = 1969
+_LAST_RUN_MINUTE: Final = (date(9999, 12, 29) - EPOCH_DATE).days * 1440
+# A year's runs are sampled daily, then bisected: a zone that changed its offset and back
+# within a day would be missed. The zone database has no such pair: since 1969 its closest
+# two changes of offset are a week apart (Brazil in October 2000, Gaza and Hebron's rules
+# from 2040); tests/domain/test_zones.py checks daily against hourly sampling there.
+_YEAR_STEP: Final = 1440
+
+
+def _year_start(year: int) -> int:
+    return (date(year, 1, 1) - EPOCH_DATE).days * 1440
+
+
+@lru_cache(maxsize=4096)
+def _year_runs(zone: str, year: int) -> tuple[tuple[int, int], ...]:
+    """(first minute, offset) of each run of one UTC offset in the UTC year `year`."""
+    start = _year_start(year)
+    end = _year_start(year + 1) if year < 9999 else _LAST_RUN_MINUTE
+    return tuple(_changes(tz_of(zone), start, min(end, _LAST_RUN_MINUTE), _YEAR_STEP))
+
+
+def utc_runs(zone: str, start: int, end: int) -> tuple[list[int], list[int]]:
+    """The runs of one UTC offset of `zone` that cover [start, end) epoch minutes (within
+    1969 .. 9999-12-28): their first minutes (the first run's is at or before `start`) and
+    their offsets, each run's offset other than its predecessor's. Sampled as local days
+    are (hourly, then bisected), and kept per year, so a window of ten years costs ten
+    cached lookups: the integer arithmetic of recurring series and counts reads offsets
+    here instead of asking datetime once per instance."""
+    firsts: list[int] = []
+    offsets: list[int] = []
+    year = max(_FIRST_RUN_YEAR, (EPOCH_DATE + timedelta(days=start // 1440)).year)
+    while year <= 9999 and _year_start(year) < min(end, _LAST_RUN_MINUTE):
+        for at, offset in _year_runs(zone, year):
+            if not offsets or offset != offsets[-1]:
+                firsts.append(at)
+                offsets.append(offset)
+        year += 1
+    if not firsts:  # all of it after the last run's start: that run goes on
+        last = min(start, _LAST_RUN_MINUTE - 1)
+        return [last], [_offset_minutes(tz_of(zone), last)]
+    return firsts, offsets
+
+
+def count_local_days(
+    zone: str, starts: Sequence[int], ends: Sequence[int], clip: tuple[int, int], counts: Counter[int]
+) -> None:
+    """Add 1 to `counts` for each local day of `zone` that each span [starts[i], ends[i])
+    overlaps once cut to `clip` (epoch minutes, starts ascending, every span non-empty once
+    cut, before 9999-01-01), the day by its number (`day_date`): the days `days_between`
+    gives, in integer arithmetic (a minute's local date is that of the minute plus its
+    offset), run of one offset by run of one offset. Spans that begin before `clip` or end
+    after it or after their run (a few) are counted one by one."""
+    if not starts:
+        return
+    low, high = clip
+    firsts, offsets = utc_runs(zone, max(starts[0], low), min(max(ends), high))
+    days: list[int] = []
+    odd: list[tuple[int, int]] = []
+    begin = bisect.bisect_left(starts, low)
+    odd += zip(starts[:begin], ends[:begin], strict=True)
+    for run, offset in enumerate(offsets):
+        stop = bisect.bisect_left(starts, firsts[run + 1]) if run + 1 < len(firsts) else len(starts)
+        if stop <= begin:
+            continue
+        limit = min(firsts[run + 1] if run + 1 < len(firsts) else high, high)
+        pairs = [
+            ((a + offset) // 1440, (b - 1 + offset) // 1440) if b <= limit else (a, b)
+            for a, b in zip(starts[begin:stop], ends[begin:stop], strict=True)
+        ]
+        days += [first for first, last in pairs if first == last]
+        for i in [i for i, (first, last) in enumerate(pairs) if first != last]:
+            if ends[begin + i] <= limit:
+                days.extend(range(pairs[i][0], pairs[i][1] + 1))
+            else:
+                odd.append((starts[begin + i], ends[begin + i]))
+        begin = stop
+    for a, b in odd:
+        a, last = max(a, low), min(b, high) - 1
+        first_day = (a + offsets[bisect.bisect_right(firsts, a) - 1]) // 1440
+        days.extend(range(first_day, (last + offsets[bisect.bisect_right(firsts, last) - 1]) // 1440 + 1))
+    counts.update(days)
+
+
+def day_date(number: int) -> date:
+    """The date of a local day's number (days since 1970-01-01)."""
+    return EPOCH_DATE + timedelta(days=number)
 
 
 @lru_cache(maxsize=8192)

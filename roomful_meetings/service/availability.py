@@ -43,6 +43,7 @@ from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import Routes
 from roomful_meetings.service.series import count_series_days
 from roomful_meetings.storage.availability import ZoneRecord
+from roomful_meetings.storage.budget import ExpansionBudget
 
 routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
@@ -257,8 +258,11 @@ async def time_slots(
 ) -> SlotsReply:
     start, end = local_day(zone, first).start, local_day(zone, last).start
     user_ids = await slot_users(services, caller, data)
+    budget = ExpansionBudget(
+        services.settings.max_expanded_instances, "ask for fewer users, or for a day instead of a month"
+    )
     users, busy = await services.availability.inputs(
-        user_ids, start, end, default_zone=zone, keep=caller.user_id
+        user_ids, start, end, default_zone=zone, keep=caller.user_id, budget=budget
     )
     if caller.user_id in user_ids:  # in the request's zone; erased while connected: all day
         users[caller.user_id] = callers_own(users, caller.user_id, zone)
@@ -328,7 +332,8 @@ async def meeting_counts(services: Services, caller: Caller, data: p.CountsQuery
         for day in days_between(zone, low, high) if low < high else ():
             counts[day.date] += 1
     wanted = data.offset + data.size
-    await count_series_days(services, caller.user_id, zone, (first.start, horizon), counts, wanted)
+    budget = ExpansionBudget(services.settings.max_expanded_instances, "ask for a smaller offset")
+    await count_series_days(services, caller.user_id, zone, (first.start, horizon), counts, wanted, budget)
     chosen = sorted(counts)[data.offset : data.offset + data.size]
     out = []
     for day_date in chosen:

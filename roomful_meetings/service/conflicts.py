@@ -22,7 +22,7 @@ import msgspec
 
 from roomful_meetings.domain import instances as inst
 from roomful_meetings.domain import meetings as rules
-from roomful_meetings.domain.busy import blocks_any
+from roomful_meetings.domain.busy import Intervals, blocks_any, shared_series
 from roomful_meetings.domain.recurrence import Series, check_series, going_on, overlapping, parse_instance_id
 from roomful_meetings.domain.rrule import parse_rule
 from roomful_meetings.domain.time import to_minute
@@ -38,6 +38,7 @@ from roomful_meetings.service.series_changes import (
 )
 from roomful_meetings.service.updates import new_participants
 from roomful_meetings.storage.base import BusyMoved
+from roomful_meetings.storage.budget import ExpansionBudget
 
 T = TypeVar("T")
 # Attempts before giving up with 503 (each lost race means a participant's busy time
@@ -61,12 +62,23 @@ async def conflicting(
     if not times:
         return [], {}
     low, high = times[0][0], max(b for _, b in times)
-    _users, entries = await services.availability.entries(
-        list(participants), low, high, default_zone="UTC", keep=participants[0]
+    budget = ExpansionBudget(
+        services.settings.max_expanded_instances,
+        "the check covers a series' first 366 days: leave out rejectConflicts, or invite fewer people",
     )
-    busy = [
-        uid for uid in participants if uid in entries and blocks_any(entries[uid][1], times, ignore=ignore)
-    ]
+    _users, entries = await services.availability.entries(
+        list(participants), low, high, default_zone="UTC", keep=participants[0], budget=budget
+    )
+    against = Intervals(times)  # each series' collisions worked out once, for everyone
+    for series in shared_series(entry for _, entry in entries.values()):
+        against.colliding(series)
+        await budget.step(len(series) + 1)
+    busy = []
+    for uid in participants:
+        if uid in entries:
+            await budget.step(entries[uid][1].cost(against.hits))
+            if blocks_any(entries[uid][1], against, ignore=ignore):
+                busy.append(uid)
     return busy, {uid: version.decode() for uid, (version, _) in entries.items()}
 
 

@@ -64,12 +64,19 @@ def large_answer(read: Request | FrameError) -> bool:
 
 
 def one_round_trip(read: Request | FrameError) -> bool:
-    """Whether answering awaits Redis at most once: an endpoint registered so, or a request
-    refused before any handler runs (a 400 or an unknown endpoint)."""
+    """Whether answering awaits Redis at most once: an endpoint registered so (unless its
+    data names the field that makes it do more), or a request refused before any handler
+    runs (a 400 or an unknown endpoint). The field is looked for in the JSON text: a key
+    written with escapes is missed, and that request answered inline all the same (right,
+    but without pausing for others)."""
     if isinstance(read, FrameError):
         return True
     spec = ENDPOINTS.get(read.endpoint)
-    return spec is None or spec.one_round_trip
+    if spec is None:
+        return True
+    if spec.not_inline_with and spec.not_inline_with in bytes(read.data):
+        return False
+    return spec.one_round_trip
 
 
 def answer_inline(

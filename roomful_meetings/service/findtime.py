@@ -30,6 +30,7 @@ import msgspec
 
 from roomful_meetings.domain import findtime as rules
 from roomful_meetings.domain.availability import window_bits
+from roomful_meetings.domain.busy import Entries, Instances, shared_series, touched_by_all
 from roomful_meetings.domain.time import to_minute
 from roomful_meetings.domain.zones import days_between, offset_table
 from roomful_meetings.errors import BadRequest, NotFound, Unavailable
@@ -40,6 +41,7 @@ from roomful_meetings.service.availability import caller_zone, callers_own, now_
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.registry import Routes
 from roomful_meetings.storage.availability import Head, cacheable
+from roomful_meetings.storage.budget import ExpansionBudget
 
 routes = Routes()  # this module's endpoints (service/endpoints.py lists the tables)
 
@@ -47,6 +49,7 @@ MAX_WINDOW_DAYS = 62
 # Searches again from the head read when someone counted was deleted in between.
 ATTEMPTS: Final = 3
 EMPTY_LIST: Final = msgspec.Raw(b"[]")
+NO_ENTRIES: Final = Entries()
 
 
 def window(data: p.FindMeetingTimes) -> tuple[int, int]:
@@ -207,21 +210,38 @@ async def people_states(
     if not stale:
         return out
     start, end = search.start, search.end
-    users, entries = await services.availability.entries(
-        list(stale), start - search.before, end + search.after, default_zone=search.zone, heads=heads
+    budget = ExpansionBudget(
+        services.settings.max_expanded_instances,
+        "ask for a shorter window (startDate to endDate) or fewer attendees",
     )
+    users, entries = await services.availability.entries(
+        list(stale),
+        start - search.before,
+        end + search.after,
+        default_zone=search.zone,
+        heads=heads,
+        budget=budget,
+    )
+    shared: dict[Instances, int] = {}  # each series' candidates, worked out once for everyone
+    for series in shared_series(entry for _, entry in entries.values()):
+        shared[series] = touched_by_all(series, grid.starts, search.duration, search.before, search.after)
+        await budget.step(len(series) + 1)
     for uid, required in stale.items():
         if uid not in users:
             continue
+        own = entries[uid][1] if uid in entries else NO_ENTRIES
+        await budget.step(own.cost(shared))
         person = rules.Person(
             uid,
             required,
-            entries[uid][1] if uid in entries else [],
+            own,
             window_bits(callers_own(users, uid, search.zone) if uid == organizer else users[uid], start, end),
             start,
             end - start,
         )
-        out[uid] = states = rules.person_states(person, grid, search.duration, search.before, search.after)
+        out[uid] = states = rules.person_states(
+            person, grid, search.duration, search.before, search.after, shared
+        )
         if remember:
             cache.put(keys[uid], states)
     return out

@@ -53,6 +53,7 @@ def now_iso() -> str:
     "Create a meeting (room, prop, group or direct); participants are told",
     changes=True,
     one_round_trip=True,
+    not_inline_with="rejectConflicts",  # reads and works out every participant's calendar
 )
 async def create_meeting(services: Services, caller: Caller, data: p.CreateMeeting) -> RawMeetingReply:
     source = rules.resolve_source(data.sourceType, data.sourceIds)

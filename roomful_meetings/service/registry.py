@@ -29,6 +29,9 @@ class Endpoint:
     decoder: msgspec.json.Decoder[Any] = field(repr=False)
     summary: str = ""
     large_answer: bool = False  # its answer grows with the data: one at a time per connection
+    # A field whose key in the request's data makes it more than one round trip (its own
+    # task: storage/budget.py pauses for other tasks only in one), e.g. b'"rejectConflicts"'.
+    not_inline_with: bytes = b""
 
 
 class Routes:
@@ -47,13 +50,15 @@ class Routes:
         changes: bool = False,
         one_round_trip: bool = False,
         large_answer: bool = False,
+        not_inline_with: str = "",
     ) -> Callable[
         [Callable[[Services, Caller, P], Awaitable[Any]]], Callable[[Services, Caller, P], Awaitable[Any]]
     ]:
         """Declare a handler for `name`; `changes` marks requests that write (safe retries
         apply); `one_round_trip` those whose handler usually awaits Redis once: the session
         may then answer inline, even without a task (storage/redis/inline.py), so such a
-        handler awaits nothing but Redis (no nursery, cancel scope or sleep of its own);
+        handler awaits nothing but Redis (no nursery, cancel scope or sleep of its own),
+        unless its data names the field `not_inline_with` (a request that does more);
         `large_answer` those whose answer grows with the data (listings, exports, up to
         --max-answer-bytes): a connection builds one such answer at a time, and holds it
         until it is queued (transport/session.py); `summary` is its line in the AsyncAPI
@@ -63,8 +68,9 @@ class Routes:
             handler: Callable[[Services, Caller, P], Awaitable[Any]],
         ) -> Callable[[Services, Caller, P], Awaitable[Any]]:
             decoder = msgspec.json.Decoder(payload)
+            key = f'"{not_inline_with}"'.encode() if not_inline_with else b""
             entry = Endpoint(
-                name, payload, handler, admin, changes, one_round_trip, decoder, summary, large_answer
+                name, payload, handler, admin, changes, one_round_trip, decoder, summary, large_answer, key
             )
             self.endpoints.append(entry)
             return handler

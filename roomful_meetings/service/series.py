@@ -7,8 +7,10 @@ the request carries `recurrence` or `scope`, or the storage says the meeting is 
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -19,7 +21,8 @@ from roomful_meetings.domain.recurrence import Series, check_series, instance_id
 from roomful_meetings.domain.rrule import parse_rule
 from roomful_meetings.domain.zones import (
     FIXED_OFFSET,
-    days_between,
+    count_local_days,
+    day_date,
     is_valid_zone,
     local_date_of,
     stored_zone,
@@ -28,6 +31,7 @@ from roomful_meetings.errors import BadRequest, NotFound
 from roomful_meetings.protocol import payloads as p
 from roomful_meetings.protocol.budget import AnswerBudget
 from roomful_meetings.service.context import Caller, Services
+from roomful_meetings.storage.budget import ExpansionBudget
 from roomful_meetings.storage.meetings import MeetingPage
 
 
@@ -172,27 +176,51 @@ def with_instances(
 
 
 async def count_series_days(
-    services: Services, uid: str, zone: str, window: tuple[int, int], counts: Counter[date], wanted: int
+    services: Services,
+    uid: str,
+    zone: str,
+    window: tuple[int, int],
+    counts: Counter[date],
+    wanted: int,
+    budget: ExpansionBudget,
 ) -> None:
     """Add the user's series instances (not declined) in `window` (minutes: the first
     local day's start, the counts' horizon) to per-local-day `counts`, until `wanted` days
     are complete: the first window is `wanted` days long (no shorter one can hold them),
     the next ones double, so a few expansions answer a page of days, and no series is
-    expanded past the horizon."""
+    expanded past the horizon. Refused once the instances worked out pass the `budget`."""
     first, horizon = window
-    by_user, states = await services.meetings.series.busy_states([uid], first, horizon)
+    by_user, states = await services.meetings.series.busy_states([uid], first, horizon, budget)
     mine = [states[sid] for sid in by_user.get(uid, [])]
     if not mine:
         return
     last = min(horizon, max((inst.bounds(s.series, s.overrides)[1] or horizon) for s in mine))
+    own = [inst.own_statuses(state).get(uid, {}) for state in mine]
+    spent = len(mine)
     low, span = first, max(wanted, 1) * 1440
     while low < last:
         high = min(low + span, last)
-        for state in mine:
-            for _, begins, ends in inst.busy(state, uid, low, high):
-                if begins >= low or low == first:
-                    for day in days_between(zone, max(begins, first), min(ends, horizon)):
-                        counts[day.date] += 1
+        days: Counter[int] = Counter()  # by local day number
+        for state, statuses in zip(mine, own, strict=True):
+            found = inst.window(state, low, high)
+            spent += len(found) + 1
+            budget.require(spent)
+            # One that began before `low` was counted in the window before.
+            begin = 0 if low == first else bisect.bisect_left(found.starts, low)
+            entries = inst.entries(state, found, uid, statuses)
+            starts: Sequence[int]
+            ends: Sequence[int]
+            if entries.own:
+                chosen = [i for i, _ in entries.levels() if i >= begin]
+                starts, ends = [found.starts[i] for i in chosen], [found.ends[i] for i in chosen]
+            elif entries.level:
+                starts, ends = found.starts[begin:], found.ends[begin:]
+            else:  # declined
+                starts = ends = ()
+            count_local_days(zone, starts, ends, (first, horizon), days)
+            await budget.step(len(found) + 1)
+        for number, count in days.items():
+            counts[day_date(number)] += count
         # The days before high's are complete: no later instance reaches back into them.
         # Dates compare without a LocalDay each (that cost ~25 us a day, every window).
         complete = local_date_of(zone, high)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -12,14 +12,15 @@ from typing import Any, Final, NamedTuple
 
 from roomful_meetings.domain.availability import DaySetting, UserAvailability
 from roomful_meetings.domain.bitmaps import from_bytes
-from roomful_meetings.domain.busy import BUSY, TENTATIVE, Entry, level
+from roomful_meetings.domain.busy import BLOCKING, Entries, Entry, Instances, SeriesEntries, level
 from roomful_meetings.domain.meetings import MAX_MEETING_MINUTES
 from roomful_meetings.domain.zones import stored_zone
 from roomful_meetings.storage.base import NO_WRITE, ScriptArg, Store, Write
+from roomful_meetings.storage.budget import ExpansionBudget
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import Command, Redis, Script
 from roomful_meetings.storage.redis.inline import side_by_side
-from roomful_meetings.storage.series import SeriesStore, busy_members
+from roomful_meetings.storage.series import SeriesStore, person_entries, series_window
 
 # An explicit day setting is kept this long after the day has passed.
 DAY_RETENTION_DAYS = 35
@@ -67,12 +68,25 @@ class Bitmaps:
 
 @dataclass(frozen=True, slots=True)
 class Busy:
-    """A user's busy index entries that may overlap one window, at one version."""
+    """A user's busy entries that may overlap one window, at one version: the busy index's
+    single meetings, and their series' instances a series at a time, levelled."""
 
     version: bytes
     members: list[bytes]  # "<meetingId>:<start>:<end>", epoch minutes
-    received: frozenset[bytes] = frozenset()  # the series members with status `received`
-    singles: int = 0  # members[:singles] are the busy index's (single meetings), the rest instances
+    series: tuple[SeriesEntries, ...] = ()
+
+
+def expansion(busy: dict[str, Busy]) -> int:
+    """What working out these users' series costs (storage/budget.py): the instances of
+    each series once, whoever takes part in it, plus a step per user and series (and per
+    instance where the user has statuses of their own)."""
+    instances: dict[str, int] = {}
+    steps = 0
+    for entry in busy.values():
+        for series in entry.series:
+            instances[series.instances.sid] = len(series.instances) + 1
+            steps += 1 + (len(series.instances) if series.own else 0)
+    return steps + sum(instances.values())
 
 
 def remember(cache: OrderedDict[Any, Any], key: Hashable, value: Any) -> None:
@@ -91,7 +105,7 @@ class AvailabilityCaches:
     bitmaps: OrderedDict[CacheKey, Bitmaps] = field(default_factory=OrderedDict)
     busy: OrderedDict[CacheKey, Busy] = field(default_factory=OrderedDict)
     unions: OrderedDict[UnionKey, list[int]] = field(default_factory=OrderedDict)
-    levels: OrderedDict[CacheKey, tuple[bytes, list[Entry]]] = field(default_factory=OrderedDict)
+    levels: OrderedDict[CacheKey, tuple[bytes, Entries]] = field(default_factory=OrderedDict)
 
 
 class AvailabilityStore(Store):
@@ -155,6 +169,7 @@ class AvailabilityStore(Store):
         *,
         default_zone: str,
         keep: str | None = None,
+        budget: ExpansionBudget | None = None,
     ) -> tuple[dict[str, UserAvailability], list[int]]:
         """The zone, pattern and explicit days of each existing user (unknown ones are left
         out), and the busy meetings of all of them together (flat
@@ -169,10 +184,14 @@ class AvailabilityStore(Store):
         for every reply it converts, and most searches repeat the people and the window.
 
         `keep`: a user whose busy index is read even without a profile (the caller, erased
-        while still connected: the meetings they make meanwhile are theirs).
+        while still connected: the meetings they make meanwhile are theirs). `budget`: of
+        the series instances worked out (storage/budget.py).
         """
-        users, busy = await self._read(user_ids, start, end, default_zone=default_zone, keep=keep)
-        return users, self._busy_union(busy, start, end)
+        budget = budget or ExpansionBudget()
+        users, busy = await self._read(
+            user_ids, start, end, default_zone=default_zone, keep=keep, budget=budget
+        )
+        return users, await self._busy_union(busy, start, end, budget)
 
     async def entries(
         self,
@@ -183,25 +202,27 @@ class AvailabilityStore(Store):
         default_zone: str,
         heads: dict[str, Head] | None = None,
         keep: str | None = None,
-    ) -> tuple[dict[str, UserAvailability], dict[str, tuple[bytes, list[Entry]]]]:
+        budget: ExpansionBudget | None = None,
+    ) -> tuple[dict[str, UserAvailability], dict[str, tuple[bytes, Entries]]]:
         """What `inputs` reads (the same reads and caches), with each user's busy entries
         apart and levelled (domain/busy.py), labelled with the user's busy version: the
         input of findMeetingTimes and of the rejectConflicts check. `heads` from an
         earlier `heads` read of these users saves reading them again; `keep` as in `inputs`."""
+        budget = budget or ExpansionBudget()
         users, busy = await self._read(
-            user_ids, start, end, default_zone=default_zone, heads=heads, keep=keep
+            user_ids, start, end, default_zone=default_zone, heads=heads, keep=keep, budget=budget
         )
         stale = [uid for uid, entry in busy.items() if self._cached_levels(uid, entry, start, end) is None]
         if stale:
             await self._read_levels(stale, busy, start, end)
-        out: dict[str, tuple[bytes, list[Entry]]] = {}
+        out: dict[str, tuple[bytes, Entries]] = {}
         for uid, entry in busy.items():
             levelled = self._cached_levels(uid, entry, start, end)
             if levelled is not None:
                 out[uid] = (entry.version, levelled)
         return users, out
 
-    def _cached_levels(self, uid: str, busy: Busy, start: int, end: int) -> list[Entry] | None:
+    def _cached_levels(self, uid: str, busy: Busy, start: int, end: int) -> Entries | None:
         cached = self._levels.get(self._key(uid, start, end))
         if cached is None or cached[0] != busy.version:
             return None
@@ -209,33 +230,27 @@ class AvailabilityStore(Store):
 
     async def _read_levels(self, uids: list[str], busy: dict[str, Busy], start: int, end: int) -> None:
         """Each single meeting's organizer and the user's status (one pipelined HMGET per
-        meeting); series members bring their status along. Remembered by busy version:
-        every RSVP moves it (lua/set_rsvp.lua)."""
+        meeting); series instances come levelled. Remembered by busy version: every RSVP
+        moves it (lua/set_rsvp.lua)."""
         commands: list[Command] = []
         asks: list[tuple[str, str, int, int]] = []
         levelled: dict[str, list[Entry]] = {uid: [] for uid in uids}
         for uid in uids:
-            entry = busy[uid]
-            for i, member in enumerate(entry.members):
+            for member in busy[uid].members:
                 mid, begins, ends = member.decode().rsplit(":", 2)
                 a, b = int(begins), int(ends)
                 if b <= start or a >= end:
                     continue
-                # Where a member came from says what it is: reading the id (a regex) cost
-                # ~5 us a member, seconds for a user invited to a thousand daily series.
-                if i >= entry.singles:
-                    state = TENTATIVE if member in entry.received else BUSY
-                    levelled[uid].append(Entry(mid, a, b, state))
-                else:
-                    commands.append(("HMGET", self.keys.meeting(mid), "org", f"s:{uid}"))
-                    asks.append((uid, mid, a, b))
+                commands.append(("HMGET", self.keys.meeting(mid), "org", f"s:{uid}"))
+                asks.append((uid, mid, a, b))
         replies = await self.pipeline(commands) if commands else []
         for (uid, meeting_id, a, b), (organizer, status) in zip(asks, replies, strict=True):
             state = level(organizer == uid.encode(), (status or b"").decode())
             if state:  # a meeting deleted or declined since the index was read is no entry
                 levelled[uid].append(Entry(meeting_id, a, b, state))
         for uid in uids:
-            remember(self._levels, self._key(uid, start, end), (busy[uid].version, levelled[uid]))
+            found = Entries(levelled[uid], busy[uid].series)
+            remember(self._levels, self._key(uid, start, end), (busy[uid].version, found))
 
     async def heads(self, user_ids: list[str], *, keep: str | None = None) -> dict[str, Head]:
         """The head of each existing user (unknown ids are left out, but `keep`: no zone,
@@ -277,6 +292,7 @@ class AvailabilityStore(Store):
         default_zone: str,
         heads: dict[str, Head] | None = None,
         keep: str | None = None,
+        budget: ExpansionBudget,
     ) -> tuple[dict[str, UserAvailability], dict[str, Busy]]:
         uids = list(dict.fromkeys(user_ids))
         if not uids:
@@ -311,8 +327,9 @@ class AvailabilityStore(Store):
         if stale_bitmaps:
             reads.append(partial(self._read_bitmaps, stale_bitmaps, start, end, found))
         if stale_busy:
-            reads.append(partial(self._read_busy, stale_busy, start, end, busy))
+            reads.append(partial(self._read_busy, stale_busy, start, end, busy, budget))
         await side_by_side(*reads)
+        budget.require(expansion(busy))  # however much of it was cached
         users = {
             uid: UserAvailability(zone=zones[uid], pattern=found[uid].pattern, explicit=found[uid].explicit)
             for uid in zones
@@ -320,7 +337,9 @@ class AvailabilityStore(Store):
         }
         return users, busy
 
-    def _busy_union(self, busy: dict[str, Busy], start: int, end: int | None) -> list[int]:
+    async def _busy_union(
+        self, busy: dict[str, Busy], start: int, end: int | None, budget: ExpansionBudget
+    ) -> list[int]:
         """Every meeting of these busy entries once, flat [start, end, ...] ordered by start
         (shared with the cache: callers read it, never change it);
         remembered by the entries' versions, since searches repeat the same people (with
@@ -338,6 +357,9 @@ class AvailabilityStore(Store):
             _, begins, ends = member.split(b":")
             if int(ends) > start:
                 pairs.append((int(begins), int(ends)))
+        for times in _blocked_times(busy):  # an instance shared by several users counts once
+            pairs += times
+            await budget.step(len(times))
         pairs.sort()
         flat = [minute for pair in pairs for minute in pair]
         remember(self._unions, key, flat)
@@ -362,17 +384,40 @@ class AvailabilityStore(Store):
             )
             remember(self._bitmaps, self._key(uid, start, end), bitmaps)
 
-    async def series_members(
-        self, uids: list[str], start: int, end: int, out: dict[str, list[tuple[bytes, bool]]]
+    async def series_entries(
+        self,
+        uids: list[str],
+        start: int,
+        end: int,
+        out: dict[str, tuple[SeriesEntries, ...]],
+        budget: ExpansionBudget | None = None,
     ) -> None:
-        """Busy members of the users' series instances in the window (storage/series.py);
-        counted in with the busy index entries, and cached with them by busy version."""
-        by_user, states = await self.series.busy_states(uids, start, end)
+        """The users' entries at their series' instances in the window (storage/series.py),
+        each series worked out once; cached with the busy index entries by busy version.
+        Refused as soon as the series seen so far are over the budget."""
+        budget = budget or ExpansionBudget()
+        by_user, states = await self.series.busy_states(uids, start, end, budget)
         scope = self.keys.scope
-        out.update((uid, busy_members(scope, states, sids, uid, start, end)) for uid, sids in by_user.items())
+        windows: dict[str, Instances] = {}
+        spent = sum(map(len, by_user.values()))  # a step per user and series
+        for sids in by_user.values():
+            for sid in sids:
+                if sid not in windows:
+                    windows[sid] = found = series_window(scope, states[sid], start, end)
+                    spent += len(found) + 1
+                    budget.require(spent)
+                    await budget.step(len(found) + 1)
+        for uid, sids in by_user.items():
+            out[uid] = tuple(person_entries(scope, states[sid], windows[sid], uid) for sid in sids)
+            await budget.step(len(sids))
 
     async def _read_busy(
-        self, stale: list[tuple[str, bytes]], start: int, end: int | None, out: dict[str, Busy]
+        self,
+        stale: list[tuple[str, bytes]],
+        start: int,
+        end: int | None,
+        out: dict[str, Busy],
+        budget: ExpansionBudget,
     ) -> None:
         """Busy index entries that may overlap the window: members "<meetingId>:<start>:<end>"
         with start in [start - longest meeting, end). A range read, not a script: the
@@ -382,7 +427,7 @@ class AvailabilityStore(Store):
         commands: list[Command] = [
             ("ZRANGEBYSCORE", self.keys.user_busy(uid), lower, upper) for uid, _ in stale
         ]
-        series: dict[str, list[tuple[bytes, bool]]] = {}
+        series: dict[str, tuple[SeriesEntries, ...]] = {}
         replies: list[Any] = []
 
         async def ranges() -> None:
@@ -390,10 +435,37 @@ class AvailabilityStore(Store):
 
         reads: list[Callable[[], Awaitable[None]]] = [ranges]
         if end is not None:  # the series read goes alongside
-            reads.append(partial(self.series_members, [uid for uid, _ in stale], start, end, series))
+            reads.append(partial(self.series_entries, [uid for uid, _ in stale], start, end, series, budget))
         await side_by_side(*reads)
         for (uid, version), members in zip(stale, replies, strict=True):
-            own = series.get(uid, [])
-            received = frozenset(member for member, tentative in own if tentative)
-            out[uid] = entry = Busy(version, members + [member for member, _ in own], received, len(members))
+            out[uid] = entry = Busy(version, members, series.get(uid, ()))
             remember(self._busy, self._key(uid, start, end), entry)
+
+
+def _blocked_times(busy: dict[str, Busy]) -> Iterator[list[tuple[int, int]]]:
+    """(start, end) of each series instance at which any of these users is blocked
+    (busy.BLOCKING), each instance once, a series at a time. An instance of a series read
+    at two versions (two users' entries cached from two reads) counts once unless its
+    times differ, as its busy index member did."""
+    chosen: dict[Instances, set[int] | None] = {}  # None: every instance blocks someone
+    for entry in busy.values():
+        for series in entry.series:
+            ins = series.instances
+            if ins in chosen and chosen[ins] is None:
+                continue
+            if not series.own and series.level >= BLOCKING:
+                chosen[ins] = None
+            else:
+                blocked = chosen.get(ins) or set()
+                blocked.update(i for i, at in series.levels() if at >= BLOCKING)
+                chosen[ins] = blocked
+    twice = len({ins.sid for ins in chosen}) < len(chosen)
+    seen: set[tuple[str, int, int, int]] = set()
+    for ins, indexes in chosen.items():
+        picked = range(len(ins)) if indexes is None else sorted(indexes)
+        if not twice:
+            yield [(ins.starts[i], ins.ends[i]) for i in picked]
+            continue
+        keys = [(ins.sid, ins.origs[i], ins.starts[i], ins.ends[i]) for i in picked]
+        yield [(key[2], key[3]) for key in keys if key not in seen]
+        seen.update(keys)

@@ -22,13 +22,18 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from roomful_meetings.domain.instances import SeriesState, busy, status
-from roomful_meetings.domain.recurrence import Series, instance_id
+from roomful_meetings.domain.busy import Instances, SeriesEntries
+from roomful_meetings.domain.instances import SeriesState, entries, own_statuses, window
+from roomful_meetings.domain.recurrence import Series
 from roomful_meetings.domain.rrule import parse_rule
 from roomful_meetings.errors import NotFound, Unavailable
 from roomful_meetings.storage.base import NO_WRITE, ScriptArg, StaleVersion, Store, Write
+from roomful_meetings.storage.budget import ExpansionBudget
+from roomful_meetings.storage.redis.inline import pause
 
 CACHE_ENTRIES: Final = 4096
+# States parsed between two pauses for other tasks (storage/budget.py): about a millisecond.
+PARSED_BETWEEN_PAUSES: Final = 32
 # Attempts of a compare-and-set change before giving up (each lost race means someone
 # else's change to the same series was applied in between).
 CAS_ATTEMPTS: Final = 20
@@ -36,9 +41,13 @@ CAS_ATTEMPTS: Final = 20
 T = TypeVar("T")
 # (tenant scope, series id) -> the newest state parsed
 _states: OrderedDict[tuple[str, str], SeriesState] = OrderedDict()
-# (tenant scope, series id, version, user, window) -> that user's busy members: a change to
-# one series moves every participant's busy version, but their other series stay cached here.
-_members: OrderedDict[tuple[str, str, str, str, int, int], list[tuple[bytes, bool]]] = OrderedDict()
+# (tenant scope, series id, version, window) -> its instances there, shared by all its
+# participants: a change to one series moves every participant's busy version, but their
+# other series stay worked out here.
+_windows: OrderedDict[tuple[str, str, str, int, int], Instances] = OrderedDict()
+# (tenant scope, series id, version) -> each invitee's instance statuses of their own
+_own: OrderedDict[tuple[str, str, str], dict[str, dict[int, str]]] = OrderedDict()
+NOTHING_OWN: Final[dict[int, str]] = {}
 
 
 def _text(value: bytes | None) -> str:
@@ -152,28 +161,33 @@ def pairs(values: dict[str, object]) -> list[ScriptArg]:
     return out
 
 
-def busy_members(
-    scope: str, states: dict[str, SeriesState], sids: list[str], uid: str, start: int, end: int
-) -> list[tuple[bytes, bool]]:
-    """Busy index members ("<instanceId>:<start>:<end>") of a user's series instances in
-    [start, end): instances where the user organizes or has not declined, each with
-    whether the user's status there is `received` (tentative, contract 10). Cached per
-    process with the tenant's scope in the key: versions count per tenant."""
-    out: list[tuple[bytes, bool]] = []
-    for sid in sids:
-        state = states[sid]
-        key = (scope, sid, state.version, uid, start, end)
-        found = _members.get(key)
-        if found is None:
-            found = [
-                (f"{instance_id(sid, o)}:{b}:{e}".encode(), status(state, o, uid) == "received")
-                for o, b, e in busy(state, uid, start, end)
-            ]
-            _members[key] = found
-            if len(_members) > 4 * CACHE_ENTRIES:
-                _members.popitem(last=False)
-        out += found
-    return out
+def _kept(cache: OrderedDict[Any, Any], key: Any, value: T) -> T:
+    cache[key] = value
+    if len(cache) > 4 * CACHE_ENTRIES:
+        cache.popitem(last=False)
+    return value
+
+
+def series_window(scope: str, state: SeriesState, start: int, end: int) -> Instances:
+    """The series' instances in [start, end), worked out once per series version and
+    window (domain/instances.py `window`), with the tenant's scope in the key: versions
+    count per tenant."""
+    key = (scope, state.sid, state.version, start, end)
+    found = _windows.get(key)
+    if found is not None:
+        _windows.move_to_end(key)
+        return found
+    return _kept(_windows, key, window(state, start, end))
+
+
+def person_entries(scope: str, state: SeriesState, found: Instances, uid: str) -> SeriesEntries:
+    """`uid`'s busy entries at the series' instances `found` (domain/busy.py): their
+    series status's level, but at the instances where they have a status of their own."""
+    key = (scope, state.sid, state.version)
+    own = _own.get(key)
+    if own is None:
+        own = _kept(_own, key, own_statuses(state))
+    return entries(state, found, uid, own.get(uid, NOTHING_OWN))
 
 
 class SeriesStore(Store):
@@ -183,12 +197,13 @@ class SeriesStore(Store):
         return msgspec.json.decode(json), parse_state(self.keys.scope, state)
 
     async def busy_states(
-        self, uids: list[str], start: int, end: int
+        self, uids: list[str], start: int, end: int, budget: ExpansionBudget | None = None
     ) -> tuple[dict[str, list[str]], dict[str, SeriesState]]:
         """Each user's series that may have instances in [start, end), and their states.
 
         Ids and versions first; then only the states not parsed at those versions (a
-        change to one series moves its participants' busy versions, not the others')."""
+        change to one series moves its participants' busy versions, not the others'). A
+        step of the `budget` per user and series: refused before any state is parsed."""
         keys = [self.keys.user_series(uid) for uid in uids]
         (users,) = await self.run("read_series_busy", keys, [start, end, *uids]) if uids else ([],)
         by_user: dict[str, list[str]] = {}
@@ -197,6 +212,8 @@ class SeriesStore(Store):
             pairs_ = users[i + 1]
             by_user[users[i].decode()] = sids = [pairs_[j].decode() for j in range(0, len(pairs_), 2)]
             versions.update(zip(sids, (_text(pairs_[j]) for j in range(1, len(pairs_), 2)), strict=True))
+        if budget is not None:
+            budget.require(sum(map(len, by_user.values())))
         scope = self.keys.scope
         states = {
             sid: cached
@@ -213,7 +230,12 @@ class SeriesStore(Store):
         """The states of the series that exist among `sids`, in that order (read afresh)."""
         keys = [self.keys.meeting(sid) for sid in sids]
         (replies,) = await self.run("read_series_states", keys, [*sids])
-        return [parse_state(self.keys.scope, reply) for reply in replies]
+        out = []
+        for i, reply in enumerate(replies, 1):
+            out.append(parse_state(self.keys.scope, reply))
+            if i % PARSED_BETWEEN_PAUSES == 0:  # a user in a thousand series: ~50 ms
+                await pause()
+        return out
 
     async def change_instance(
         self,

@@ -1,6 +1,8 @@
 """domain/findtime.py against plain Python: the vectorised states and ranking give what a
 candidate-by-candidate loop over the same rule gives (both ranking paths: levels with few
-candidates and with many)."""
+candidates and with many). People have single meetings and series instances (shared by
+several people, each at their level, some with levels of their own per instance); the
+loop reads every entry one by one."""
 
 from __future__ import annotations
 
@@ -9,7 +11,16 @@ from hypothesis import strategies as st
 
 from roomful_meetings.domain import findtime as f
 from roomful_meetings.domain.bitmaps import span
-from roomful_meetings.domain.busy import BUSY, TENTATIVE, Entry, level_over
+from roomful_meetings.domain.busy import (
+    BUSY,
+    FREE,
+    TENTATIVE,
+    Entries,
+    Entry,
+    Instances,
+    SeriesEntries,
+    level_over,
+)
 from roomful_meetings.domain.zones import days_between
 
 ORIGIN = 30_000_000 // 1440 * 1440  # a UTC midnight
@@ -27,14 +38,43 @@ def naive_word(person: f.Person, start: int, length: int, before: int, after: in
     return f.FREE_WORD
 
 
+LEVELS = st.sampled_from([BUSY, TENTATIVE, FREE])
+
+
+@st.composite
+def instances(draw: st.DrawFn, sid: str, window: int) -> Instances:
+    """A series' instances in the window: a daily-ish run, some moved (overlapping others)."""
+    first = draw(st.integers(ORIGIN - 600, ORIGIN + window))
+    every, length = draw(st.sampled_from([60, 240, 1440])), draw(st.integers(5, 300))
+    origs = range(first, ORIGIN + window, every)[: draw(st.integers(0, 8))]
+    items = sorted((orig + draw(st.sampled_from([0, 0, 0, -90, 45])), orig, length) for orig in origs)
+    return Instances(
+        sid,
+        tuple(orig for _, orig, _ in items),
+        tuple(start for start, _, _ in items),
+        tuple(start + length for start, _, length in items),
+    )
+
+
+@st.composite
+def series_entries(draw: st.DrawFn, shared: list[Instances]) -> list[SeriesEntries]:
+    out = []
+    for found in draw(st.lists(st.sampled_from(shared), max_size=3, unique_by=id)) if shared else []:
+        own = draw(st.dictionaries(st.sampled_from(found.origs), LEVELS)) if found.origs else {}
+        out.append(SeriesEntries(found, draw(LEVELS), own))
+    return out
+
+
 @st.composite
 def people(draw: st.DrawFn, window: int) -> list[f.Person]:
     out = []
+    shared = [draw(instances(f"s{k}", window)) for k in range(draw(st.integers(0, 3)))]
     for i in range(draw(st.integers(1, 6))):
-        entries = [
+        singles = [
             Entry(f"m{k}", a, a + draw(st.integers(5, 300)), draw(st.sampled_from([BUSY, TENTATIVE])))
             for k, a in enumerate(draw(st.lists(st.integers(ORIGIN - 300, ORIGIN + window), max_size=6)))
         ]
+        entries = Entries(singles, draw(series_entries(shared)))
         available = 0
         for a in draw(st.lists(st.integers(0, window), max_size=5)):
             available |= span(a, min(window, a + draw(st.integers(30, 900))))
@@ -64,7 +104,8 @@ def test_vectorised_equals_one_candidate_at_a_time(
     assert list(grid.starts) == [
         s for s in range(ORIGIN, ORIGIN + window - length + 1, step) if (s - ORIGIN) % 1440 % step == 0
     ]
-    states = [f.person_states(p, grid, length, before, after) for p in persons]
+    shared: dict[Instances, int] = {}
+    states = [f.person_states(p, grid, length, before, after, shared) for p in persons]
     words = [[naive_word(p, s, length, before, after) for p in persons] for s in grid.starts]
     for i, row in enumerate(words):
         assert [state.word(i) for state in states] == row

@@ -16,6 +16,9 @@ from hypothesis import strategies as st
 
 from roomful_meetings.domain.recurrence import (
     Series,
+    _instant,
+    _instants,
+    _wall_minute,
     check_series,
     instance_id,
     is_occurrence,
@@ -26,6 +29,7 @@ from roomful_meetings.domain.recurrence import (
 )
 from roomful_meetings.domain.rrule import parse_rule
 from roomful_meetings.domain.time import EPOCH
+from roomful_meetings.domain.zones import utc_runs
 from roomful_meetings.errors import BadRequest
 
 ZONES = ["Europe/London", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC", "America/Santiago"]
@@ -307,3 +311,43 @@ def test_a_series_starting_on_the_last_accepted_day_expands_to_the_end_of_the_ca
     assert starts_between(series, start + 300 * 1440, start + 400 * 1440) == tuple(
         m for m in everything if start + 300 * 1440 <= m < start + 400 * 1440
     )
+
+
+@given(
+    st.sampled_from([*ZONES, "Pacific/Apia", "Australia/Lord_Howe", "Africa/Casablanca", "+05:30"]),
+    st.datetimes(datetime(1970, 1, 3), datetime(9997, 11, 1)),
+    st.lists(st.integers(0, 2 * 366 * 1440), min_size=1, max_size=20),
+    st.sampled_from([0, 1, 59, 60, 61, 120]),
+)
+def test_wall_times_become_the_instants_zoneinfo_gives(
+    zone: str, base: datetime, minutes: list[int], near: int
+) -> None:
+    """Wall times within two years, on either side of each change of offset there (gaps,
+    repeated hours) and anywhere else: the integer reading is fold=0's, as zoneinfo reads
+    each wall time."""
+    base = base.replace(second=0, microsecond=0)
+    walls = [base + timedelta(minutes=m + d) for m in minutes for d in (0, near, -near)]
+    at = _instant(zone, base)
+    firsts, _ = utc_runs(zone, at, at + 2 * 366 * 1440)
+    for change in firsts[1:]:  # each change's instant read as a wall time, and around it
+        wall = datetime(1970, 1, 1) + timedelta(minutes=change)
+        walls += [wall + timedelta(minutes=d) for d in range(-180, 181, 30)]
+    walls.sort()
+    assert _instants(zone, [_wall_minute(w) for w in walls]) == [_instant(zone, w) for w in walls]
+
+
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [
+        ("Europe/London", "2031-03-30"),
+        ("Europe/London", "2031-10-26"),
+        ("America/Santiago", "2031-09-07"),
+        ("Australia/Lord_Howe", "2031-10-05"),
+        ("Australia/Lord_Howe", "2031-04-06"),
+        ("Pacific/Apia", "2011-12-29"),
+    ],
+)
+def test_every_wall_minute_of_a_day_with_a_change_becomes_zoneinfos_instant(zone: str, day: str) -> None:
+    midnight = datetime.fromisoformat(day)
+    walls = [midnight + timedelta(minutes=m) for m in range(0, 3 * 1440)]
+    assert _instants(zone, [_wall_minute(w) for w in walls]) == [_instant(zone, w) for w in walls]

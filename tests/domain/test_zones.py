@@ -1,12 +1,45 @@
 from __future__ import annotations
 
-from datetime import date
+import bisect
+from collections import Counter
+from datetime import date, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from roomful_meetings.domain.availability import wall_to_elapsed
 from roomful_meetings.domain.bitmaps import runs, span
-from roomful_meetings.domain.zones import days_between, is_valid_zone, local_day, offset_table, stored_zone
+from roomful_meetings.domain.zones import (
+    _changes,
+    _offset_minutes,
+    _year_start,
+    count_local_days,
+    day_date,
+    days_between,
+    is_valid_zone,
+    local_day,
+    offset_table,
+    stored_zone,
+    tz_of,
+    utc_runs,
+)
+
+# Zones with the closest changes of offset in the database (a week apart), and some that
+# change often or jumped across the date line.
+CLOSE_CHANGES = [
+    ("America/Noronha", 2000),
+    ("America/Recife", 2000),
+    ("America/Boa_Vista", 2000),
+    ("America/Argentina/Tucuman", 2004),
+    ("Africa/El_Aaiun", 1976),
+    ("Asia/Gaza", 2040),
+    ("Asia/Hebron", 2040),
+    ("Africa/Casablanca", 2019),
+    ("Pacific/Apia", 2011),
+    ("Europe/London", 1971),
+    ("Australia/Lord_Howe", 2030),
+]
 
 
 def test_new_york_days_are_23_and_25_hours_long_when_clocks_change() -> None:
@@ -92,3 +125,51 @@ def test_only_names_of_the_zone_database_are_zones(name: str, valid: bool) -> No
 )
 def test_a_stored_zone_name_is_read_as_the_zone_it_stands_for(stored: str, read_as: str | None) -> None:
     assert stored_zone(stored) == read_as
+
+
+@pytest.mark.parametrize(("zone", "year"), CLOSE_CHANGES)
+def test_offset_runs_sampled_daily_are_those_sampled_hourly(zone: str, year: int) -> None:
+    start, end = _year_start(year), _year_start(year + 1)
+    hourly = _changes(tz_of(zone), start, end)
+    firsts, offsets = utc_runs(zone, start, end)
+    assert list(zip(firsts, offsets, strict=True)) == [
+        run for i, run in enumerate(hourly) if i == 0 or run[1] != hourly[i - 1][1]
+    ]
+
+
+@given(
+    st.sampled_from([zone for zone, _ in CLOSE_CHANGES] + ["UTC", "+05:30", "America/Santiago"]),
+    st.datetimes(datetime(1969, 6, 1), datetime(9999, 11, 1)),
+    st.integers(0, 3 * 366 * 1440),
+)
+def test_offset_runs_give_the_offset_of_every_instant(zone: str, naive: datetime, length: int) -> None:
+    start = int((naive - datetime(1970, 1, 1)).total_seconds()) // 60
+    end = min(start + length + 1, _year_start(9999) + 300 * 1440)
+    firsts, offsets = utc_runs(zone, start, end)
+    assert firsts[0] <= start
+    for minute in (start, (start + end) // 2, end - 1, *firsts[1:], *(at - 1 for at in firsts[1:])):
+        assert offsets[bisect.bisect_right(firsts, minute) - 1] == _offset_minutes(tz_of(zone), minute)
+
+
+@given(
+    st.sampled_from([zone for zone, _ in CLOSE_CHANGES] + ["UTC", "+05:30", "America/St_Johns"]),
+    st.datetimes(datetime(1970, 1, 3), datetime(9996, 1, 1)),
+    st.lists(st.tuples(st.integers(0, 3 * 366 * 1440), st.integers(1, 4 * 1440)), min_size=1, max_size=30),
+    st.integers(0, 400 * 1440),
+    st.integers(1, 4 * 366 * 1440),
+)
+def test_local_days_counted_in_integers_are_those_days_between_gives(
+    zone: str, base: datetime, spans: list[tuple[int, int]], cut_from: int, cut_length: int
+) -> None:
+    origin = int((base - datetime(1970, 1, 1)).total_seconds()) // 60
+    low = origin + cut_from
+    high = low + cut_length
+    ordered = sorted((origin + a, origin + a + length) for a, length in spans)
+    kept = [(a, b) for a, b in ordered if max(a, low) < min(b, high)]
+    found: Counter[int] = Counter()
+    count_local_days(zone, [a for a, _ in kept], [b for _, b in kept], (low, high), found)
+    expected: Counter[date] = Counter()
+    for a, b in kept:
+        for day in days_between(zone, max(a, low), min(b, high)):
+            expected[day.date] += 1
+    assert Counter({day_date(number): count for number, count in found.items()}) == expected

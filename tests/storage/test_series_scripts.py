@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from roomful_meetings.domain.busy import BUSY, Entries, Entry, SeriesEntries
 from roomful_meetings.domain.instances import SeriesState
 from roomful_meetings.errors import ApiError
 from roomful_meetings.storage.base import Write
@@ -111,13 +112,13 @@ async def test_two_tenants_series_at_the_same_version_are_never_confused(redis: 
         s = stores(redis, Keys(prefix, tenant), load_scripts())
         await seed(s)
         await rsvp(s.series, await create_series(s), "bob", answer)
-        out: dict[str, list[tuple[bytes, bool]]] = {}
-        await s.availability.series_members(["bob"], MONDAY - 60, MONDAY + 60, out)
-        found[tenant] = ((await s.series.get(SERIES, "bob"))[1].version, out["bob"])
+        out: dict[str, tuple[SeriesEntries, ...]] = {}
+        await s.availability.series_entries(["bob"], MONDAY - 60, MONDAY + 60, out)
+        found[tenant] = ((await s.series.get(SERIES, "bob"))[1].version, list(Entries(series=out["bob"])))
     # The same count in each tenant's counter (a version also carries the change's time,
     # which may differ): keyed by version alone, a cache could mix them up.
     assert found["a"][0].split("-")[0] == found["b"][0].split("-")[0]
-    accepted = (f"{SERIES}_20270308T0900Z:{MONDAY}:{MONDAY + 15}".encode(), False)
+    accepted = Entry(f"{SERIES}_20270308T0900Z", MONDAY, MONDAY + 15, BUSY)
     assert found["a"][1] == [] and found["b"][1] == [accepted]
 
 

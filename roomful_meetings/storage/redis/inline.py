@@ -86,6 +86,15 @@ async def side_by_side(*calls: Callable[[], Awaitable[None]]) -> None:
         raise first_leaf(group) from None
 
 
+async def pause() -> None:
+    """Let the event loop run other tasks, as a checkpoint does, between slices of long
+    work in Python (expanding many series); nothing while driven, where no task is there
+    to yield (requests that do such work are given a task: service/dispatch.py
+    `one_round_trip`; one driven all the same goes on without pausing)."""
+    if not STATE.driving:
+        await trio.lowlevel.checkpoint()
+
+
 def flush() -> None:
     """Write what driven coroutines queued so far (one write per dirty connection)."""
     dirty = STATE.dirty

@@ -37,6 +37,7 @@ from roomful_meetings.storage.redis import (
 from roomful_meetings.storage.redis.scripts import LoadOptions
 from roomful_meetings.storage.schema import check_data_format, warn_on_eviction
 from roomful_meetings.transport.http import serve_http
+from roomful_meetings.transport.listen import fit_descriptor_limit
 from roomful_meetings.transport.server import WebsocketServer
 
 log = logging.getLogger("roomful_meetings")
@@ -180,7 +181,11 @@ async def run_server(
 
         async with trio.open_nursery() as nursery:
             if settings.http_port:
-                serve = functools.partial(serve_http, render=functools.partial(render_tenant_feed, tenants))
+                serve = functools.partial(
+                    serve_http,
+                    render=functools.partial(render_tenant_feed, tenants),
+                    max_connections=settings.max_http_connections,
+                )
                 http_port = await nursery.start(serve, settings.host, settings.http_port, readiness)
                 log.info("health, metrics and calendar feeds on http://%s:%d", settings.host, http_port)
             await prepare_redis(redis, tenants.default.keys, settings.redis_connect_timeout)
@@ -220,6 +225,11 @@ async def serve_until_signalled(settings: Settings) -> None:
             nursery.start_soon(obey_signals, signals, stop, listening, nursery.cancel_scope)
             await nursery.start(run_then_return)
             listening.set()
+            # The process's own limit, so here rather than in run_server (tests run many
+            # servers in one process); once listening, so that mistakes in the settings are
+            # the one line a refused start prints.
+            http = settings.max_http_connections if settings.http_port else 0
+            fit_descriptor_limit(settings.max_connections + http)
             # What exists once the server listens (modules, zone data, scripts, metrics)
             # lives as long as the process: keep it out of every later garbage collection.
             # Measured (bench/run.py get): p99 36-41 ms -> 19-21 ms, 10 % less CPU per get.

@@ -26,6 +26,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8765
     http_port: int = 0
+    max_http_connections: int = 256
     redis_url: str = ""
     redis_pool_size: int = 2
     redis_timeout: float = 5.0
@@ -129,6 +130,7 @@ HELP: Mapping[str, str] = {
     "host": "interface to listen on",
     "port": "websocket port",
     "http_port": "health and metrics HTTP port (0: off)",
+    "max_http_connections": "connections the HTTP port holds at once; more are answered 503 and closed",
     "redis_url": (
         "redis://[user:password@]host:port/db, rediss://, unix://, "
         "redis+sentinel://host:port[,host:port...]/<master name>[?db=N] or "
@@ -156,7 +158,7 @@ HELP: Mapping[str, str] = {
     "send_queue_frames": "frames queued for a connection before it counts as too slow",
     "send_queue_bytes": "bytes queued for a connection before it counts as too slow (answers wait)",
     "max_answer_bytes": "largest answer to a read (listings, exports); a larger one is refused with 400",
-    "max_connections": "connections per instance",
+    "max_connections": "websocket connections per instance, from accept (handshakes included)",
     "max_connections_per_user": "connections per user per instance",
     "handshake_timeout": "seconds a client has to finish the websocket handshake",
     "ping_interval": "seconds of silence from a client before the server pings it",
@@ -176,6 +178,7 @@ INF: Final = math.inf
 RANGES: Mapping[str, tuple[float, float]] = {
     "port": (0, 65535),  # 0: any free port
     "http_port": (0, 65535),  # 0: off
+    "max_http_connections": (1, INF),
     "redis_pool_size": (1, INF),
     "redis_connect_timeout": (0, INF),  # 0: wait for ever
     "redis_min_replicas": (0, INF),

@@ -96,6 +96,13 @@ CLOSES = Counter(
 REDIS_ERRORS = Counter(
     "roomful_redis_errors", "Requests answered 503 because of Redis, by kind", ["kind"], registry=REGISTRY
 )
+TURNED_AWAY = Counter(
+    "roomful_turned_away",
+    "Connections answered 503 and closed at once: their port held its most (--max-connections,"
+    " --max-http-connections)",
+    ["port"],
+    registry=REGISTRY,
+)
 
 
 def endpoint_label(endpoint: str | None, known: bool) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -10,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from roomful_meetings.storage.embedded import free_port
 
@@ -34,17 +37,29 @@ def wait_listening(port: int, proc: subprocess.Popen[str], timeout: float = 20) 
 
 
 @contextmanager
-def serving(*flags: str, quiet: bool = False) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+def serving(
+    *flags: str, quiet: bool = False, descriptors: int | None = None, log: Path | None = None
+) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     """`serve --port <free> <flags>` until the block ends, then stopped as an operator would
-    (SIGTERM, so it drains and stops an embedded Redis too; SIGKILL after 30 s)."""
+    (SIGTERM, so it drains and stops an embedded Redis too; SIGKILL after 30 s).
+    `descriptors`: the most the process may have open (its RLIMIT_NOFILE, soft and hard);
+    `log`: a file its standard error goes to."""
     port = free_port()
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), *flags],
-        stdout=subprocess.DEVNULL if quiet else subprocess.PIPE,
-        stderr=subprocess.DEVNULL if quiet else subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-    )
+
+    def limited() -> None:
+        if descriptors is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (descriptors, descriptors))
+
+    with contextlib.ExitStack() as files:
+        stderr = files.enter_context(log.open("w")) if log else None
+        proc = subprocess.Popen(
+            [*CLI, "serve", "--port", str(port), *flags],
+            stdout=subprocess.DEVNULL if quiet else subprocess.PIPE,
+            stderr=stderr or (subprocess.DEVNULL if quiet else subprocess.PIPE),
+            text=True,
+            env=clean_env(),
+            preexec_fn=limited if descriptors is not None else None,
+        )
     try:
         wait_listening(port, proc)
         yield port, proc

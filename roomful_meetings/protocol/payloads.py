@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Final, Literal
 
+import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from roomful_meetings.protocol.models import RGBA, Avatar3D, Resource, Timestamp
@@ -54,6 +55,24 @@ Subject = Annotated[str, Meta(max_length=500)]
 Description = Annotated[str, Meta(max_length=10_000)]
 Text = Annotated[str, Meta(max_length=2_000)]
 Batch = Meta(max_length=1_000)
+# Platform blobs are bounded by their size as stored (the JSON the server writes, unknown
+# fields dropped), not field by field: `customParams` and `animationData` are free-form, and
+# a Resource as the platform keeps it may hold longer texts than our 2,000-character fields.
+# The deprecated API copies them into every meeting it shows (the room's thumbnail, each
+# participant's avatar3D): with 100 invitees (the default) at most ~420 KB a meeting.
+MAX_AVATAR3D_BYTES: Final = 4_096
+MAX_THUMBNAIL_BYTES: Final = 16_384
+
+
+def check_blob(value: object, field: str, limit: int) -> None:
+    """Raise ValueError (a 400 naming the field, from a Struct's `__post_init__`) when
+    `value`, a model given in a request, is larger than `limit` bytes as JSON."""
+    if isinstance(value, Struct):
+        size = len(msgspec.json.encode(value))
+        if size > limit:
+            raise ValueError(f"`{field}` may be at most {limit:,} bytes as JSON, got {size:,}")
+
+
 IdList = Annotated[list[Id], Meta(max_length=10_000)]
 
 SourceType = Literal["room", "prop", "group", "direct"]
@@ -246,11 +265,17 @@ class UserIn(Payload):
     firstName: Text | UnsetType | None = UNSET
     lastName: Text | UnsetType | None = UNSET
     avatar: Text | UnsetType | None = UNSET
-    avatar3D: Avatar3D | UnsetType | None = UNSET
+    avatar3D: (
+        Annotated[Avatar3D | None, Meta(description=f"At most {MAX_AVATAR3D_BYTES:,} bytes as JSON.")]
+        | UnsetType
+    ) = UNSET
     privacyMode: Annotated[int, Meta(ge=0, le=1)] | UnsetType | None = UNSET
     companyName: Text | UnsetType | None = UNSET
     companyTitle: Text | UnsetType | None = UNSET
     timeZone: Text | UnsetType | None = UNSET
+
+    def __post_init__(self) -> None:
+        check_blob(self.avatar3D, "avatar3D", MAX_AVATAR3D_BYTES)
 
 
 class UpsertUsers(Payload):
@@ -261,7 +286,13 @@ class RoomIn(Payload):
     id: Id
     networkId: Text | UnsetType | None = UNSET
     title: Text | UnsetType | None = UNSET
-    thumbnail: Resource | UnsetType | None = UNSET
+    thumbnail: (
+        Annotated[Resource | None, Meta(description=f"At most {MAX_THUMBNAIL_BYTES:,} bytes as JSON.")]
+        | UnsetType
+    ) = UNSET
+
+    def __post_init__(self) -> None:
+        check_blob(self.thumbnail, "thumbnail", MAX_THUMBNAIL_BYTES)
 
 
 class UpsertRooms(Payload):

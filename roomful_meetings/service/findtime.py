@@ -70,10 +70,17 @@ async def attendee_ids(
     `email`; entries matching no email or with a `roomful` no id can have, repeats and the
     organizer are left out (ids of no user drop out when their profiles are read). And how
     many entries may turn out to match no one: none once one names the organizer, who is a
-    user (contract 10: `attendeesNotFound` only when none matched a user)."""
+    user (contract 10: `attendeesNotFound` only when none matched a user).
+
+    Raises:
+        BadRequest: more entries than `--max-slot-users` besides those naming the organizer,
+            counted as sent (repeats and unknown users included, as in the slot search).
+    """
     limit = services.settings.max_slot_users
-    if len({a.roomful or a.email for a in data.attendees}) > limit + 1:  # before any read
-        raise BadRequest(f"`data.attendees` may name at most {limit} users besides the organizer")
+    others = sum(a.roomful != caller.user_id for a in data.attendees)
+    # Before any read: one entry more, which may name the organizer by email.
+    if others > limit + 1:
+        raise BadRequest(f"`data.attendees` may hold at most {limit} entries besides the organizer")
     emails = [a.email for a in data.attendees if not a.roomful and a.email]
     by_email = iter(await services.catalog.user_ids_by_email(emails) if emails else [])
     out: list[tuple[str, bool]] = []
@@ -81,13 +88,15 @@ async def attendee_ids(
     named_self = False
     for attendee in data.attendees:
         uid = attendee.roomful or (next(by_email) if not attendee.roomful and attendee.email else None)
+        if uid == caller.user_id and not attendee.roomful:
+            others -= 1  # named by email: known now
         named_self |= uid == caller.user_id
         if uid and uid not in seen and p.is_id(uid):
             seen.add(uid)
             out.append((uid, attendee.type == "required"))
-    if len(out) > limit:  # the organizer not included (contract 10)
+    if others > limit:  # the organizer not included (contract 10)
         raise BadRequest(
-            f"`data.attendees` may name at most {limit} users besides the organizer, got {len(out)}"
+            f"`data.attendees` may hold at most {limit} entries besides the organizer, got {others}"
         )
     return out, 0 if named_self else len(data.attendees)
 

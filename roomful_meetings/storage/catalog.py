@@ -151,8 +151,12 @@ class CatalogStore(Store):
         return await self._hash(self.keys.user(user_id))
 
     async def user_ids_by_email(self, emails: list[str]) -> list[str | None]:
-        replies = await self.pipeline([("GET", self.keys.email(email_key(e))) for e in emails])
-        return [reply.decode() if reply else None for reply in replies]
+        """The user id of each address, in order (None: no user has it): one GET per
+        distinct address, however often a request repeats it."""
+        distinct = list(dict.fromkeys(map(email_key, emails)))
+        replies = await self.pipeline([("GET", self.keys.email(e)) for e in distinct])
+        found = {e: reply.decode() if reply else None for e, reply in zip(distinct, replies, strict=True)}
+        return [found[email_key(e)] for e in emails]
 
     async def _hash(self, key: str) -> dict[str, str] | None:
         return decode_hash(await self.redis.execute("HGETALL", key)) or None

@@ -1,10 +1,17 @@
 """Connection slots of one instance: `--max-connections` and `--max-connections-per-user`.
 
-Why a ledger of its own rather than the hub's count: between the token check and the hub
-join a handshake awaits Redis (the profile upsert) and the websocket accept. A check
-against the hub alone lets a burst of handshakes all pass it before the first one joins.
-A slot is reserved here synchronously (no await between the check and the reservation, so
-no other task runs in between) and released when the connection ends, whatever the path.
+`--max-connections` counts every TCP connection of the websocket port from its accept to
+its close, handshakes not yet read included: a connection that never sends its handshake
+holds a descriptor for up to `--handshake-timeout`, and counted from the token check only,
+any number of them could take every descriptor of the process (then no one can connect,
+nor can the instance reach Redis). One over the cap is answered 503 and closed at once.
+
+The per-user cap is reserved at the token check. Why a ledger of its own rather than the
+hub's count: between the token check and the hub join a handshake awaits Redis (the
+profile upsert) and the websocket accept. A check against the hub alone lets a burst of
+handshakes all pass it before the first one joins. Slots are taken synchronously (no
+await between the check and the count, so no other task runs in between) and given back
+when the connection ends, whatever the path.
 """
 
 from __future__ import annotations
@@ -19,17 +26,30 @@ class Admission:
     def __init__(self, max_connections: int, max_per_user: int) -> None:
         self.max_connections = max_connections
         self.max_per_user = max_per_user
-        self.held = 0
+        self.open = 0  # connections accepted and not closed yet
+        self.held = 0  # of them, those past the token check
         self._by_user: dict[str, int] = {}
 
     def held_by(self, user_id: str) -> int:
         return self._by_user.get(user_id, 0)
 
+    def accept(self) -> bool:
+        """Count a connection just accepted: False when `max_connections` are open already
+        (then turn it away at once; it is not counted)."""
+        if self.open >= self.max_connections:
+            return False
+        self.open += 1
+        return True
+
+    def close(self) -> None:
+        if self.open <= 0:
+            raise RuntimeError("closed a connection that was never counted")
+        self.open -= 1
+
     def reserve(self, user_id: str) -> tuple[int, str] | None:
-        """Take a slot for `user_id`: None when taken (the caller must `release` it),
-        else the HTTP status and message to refuse the handshake with."""
-        if self.held >= self.max_connections:
-            return FULL
+        """Take a slot for `user_id`, whose connection is counted (`accept`): None when
+        taken (the caller must `release` it), else the HTTP status and message to refuse
+        the handshake with."""
         mine = self._by_user.get(user_id, 0)
         if mine >= self.max_per_user:
             return USER_FULL

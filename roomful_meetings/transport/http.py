@@ -6,7 +6,11 @@ Prometheus text format. /calendar/<token>.ics: a user's calendar feed (transport
 
 One request per connection: the head is read within READ_TIMEOUT and MAX_REQUEST bytes
 (else 400 or 431), the answer written within WRITE_TIMEOUT, then the connection closes.
-GET and HEAD are answered (HEAD: the same headers, no body).
+GET and HEAD are answered (HEAD: the same headers, no body). At most `max_connections`
+are held at once (`--max-http-connections`): each may be held for READ_TIMEOUT +
+WRITE_TIMEOUT by a peer that says nothing, and any number of them took every descriptor
+of the process, locking websocket users out. One more is answered 503 at once, without
+being read, and closed.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Final
 
 import trio
 
-from roomful_meetings.metrics import exposition
+from roomful_meetings.metrics import TURNED_AWAY, exposition
 from roomful_meetings.transport.calendar import (
     NOT_FOUND,
     Answer,
@@ -28,11 +32,12 @@ from roomful_meetings.transport.calendar import (
     answer_feed,
     feed_token,
 )
-from roomful_meetings.transport.listen import open_listeners
+from roomful_meetings.transport.listen import open_listeners, refusal, turn_away
 
 MAX_REQUEST: Final = 8192
 READ_TIMEOUT: Final = 5.0
 WRITE_TIMEOUT: Final = 10.0
+BUSY: Final = refusal("503 Service Unavailable", "busy: too many connections to this port; retry")
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +51,27 @@ async def serve_http(
     *,
     render: Render | None = None,
     limiter: FeedLimiter | None = None,
+    max_connections: int = 256,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until cancelled; `render` makes calendar feeds (None: /calendar/ is 404)."""
+    """Serve until cancelled; `render` makes calendar feeds (None: /calendar/ is 404);
+    past `max_connections` held at once, a connection is answered 503 and closed."""
     listeners = await open_listeners(host, port, "--http-port")
     task_status.started(listeners[0].socket.getsockname()[1])
     limiter = limiter or FeedLimiter()
+    held = 0
 
     async def answer(stream: trio.SocketStream) -> None:
-        await _answer(stream, readiness, render, limiter)
+        nonlocal held
+        if held >= max_connections:
+            TURNED_AWAY.labels("http").inc()
+            await turn_away(stream, BUSY)
+            return
+        held += 1
+        try:
+            await _answer(stream, readiness, render, limiter)
+        finally:
+            held -= 1
 
     await trio.serve_listeners(answer, listeners)
 

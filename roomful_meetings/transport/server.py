@@ -2,7 +2,8 @@
 
 Everything that can refuse a connection happens before the websocket is accepted, so a
 refusal is an HTTP status: 403 for an Origin not allowed, 401 for a bad token, 429 over the
-per-user cap, 503 when the instance is full or Redis is unreachable.
+per-user cap, 503 when Redis is unreachable, and 503 at once, before the handshake is read,
+when the instance holds `--max-connections` already (transport/admission.py).
 """
 
 from __future__ import annotations
@@ -20,18 +21,21 @@ from roomful_meetings.auth import AuthError, Identity, TokenVerifier
 from roomful_meetings.config import Settings, worker_index
 from roomful_meetings.fanout.hub import Hub, NotListening
 from roomful_meetings.logs import CONNECTION_ID, new_connection_id
+from roomful_meetings.metrics import TURNED_AWAY
 from roomful_meetings.protocol.origins import origin_refused, parse_allowed_origins
 from roomful_meetings.service.connection import ServiceUnavailable, on_connect
 from roomful_meetings.service.context import Caller
 from roomful_meetings.service.tenants import Tenants
-from roomful_meetings.transport.admission import Admission
+from roomful_meetings.transport.admission import FULL, Admission
 from roomful_meetings.transport.keepalive import Keepalive
-from roomful_meetings.transport.listen import open_listeners
+from roomful_meetings.transport.listen import open_listeners, refusal, turn_away
 from roomful_meetings.transport.reactor import Reactor
 from roomful_meetings.transport.session import Session
 from roomful_meetings.transport.wire import WireStream
 
 log = logging.getLogger(__name__)
+
+FULL_ANSWER = refusal(f"{FULL[0]} Service Unavailable", FULL[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +106,19 @@ class WebsocketServer:
             await self._released.wait()
 
     async def _accept(self, stream: trio.SocketStream) -> None:
-        """One TCP connection: the websocket handshake, then `_handle`. Its bytes go out
+        """One TCP connection: counted, or turned away when the instance is full; then the
+        websocket handshake, then `_handle`."""
+        if not self.admission.accept():
+            TURNED_AWAY.labels("websocket").inc()
+            await turn_away(stream, FULL_ANSWER)
+            return
+        try:
+            await self._connection(stream)
+        finally:
+            self.admission.close()
+
+    async def _connection(self, stream: trio.SocketStream) -> None:
+        """The handshake, within `--handshake-timeout`, then `_handle`. Its bytes go out
         through a WireStream, so that events can be written to it without awaiting."""
         async with trio.open_nursery() as nursery:
             wire = WireStream(

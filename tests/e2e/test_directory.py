@@ -93,3 +93,35 @@ async def test_an_address_whose_index_names_a_user_gone_makes_no_profile_of_them
         await root.call("admin:upsertUsers", {"users": [{"id": "bob", "email": "x@example.com"}]})
     async with redis_of(world) as redis:
         assert await redis.execute("EXISTS", keys.user("ghost")) == 0
+
+
+async def test_a_users_avatar3d_and_a_rooms_thumbnail_are_bounded_in_bytes(world: ServerHandle) -> None:
+    # docs/protocol.md, Catalog: avatar3D at most 4,096 bytes and a thumbnail at most 16,384,
+    # as the JSON stored. The deprecated API copies them into every meeting it shows: a
+    # ~900 KB avatar and thumbnail made 20 meetings a 37 MB listing.
+    blob = {f"skin{i}": "x" * 80 for i in range(10_000)}  # about 900 KB
+    padding = len('{"avatarUrl":""}'), len('{"title":""}')
+    async with connect(world.url, token("root", admin=True)) as root:
+        avatar = await root.request(
+            "admin:upsertUsers", {"users": [{"id": "bob", "avatar3D": {"assetSkins": blob}}]}
+        )
+        assert avatar.error.code == 400
+        assert "`avatar3D` may be at most 4,096 bytes as JSON" in avatar.error.message
+        assert "data.users[0]" in avatar.error.message
+        thumbnail = await root.request(
+            "admin:upsertRooms", {"rooms": [{"id": "lobby", "thumbnail": {"customParams": blob}}]}
+        )
+        assert thumbnail.error.code == 400 and "`thumbnail` may be at most 16,384" in thumbnail.error.message
+        # the boundaries: the last byte in, one more out (a batch all or nothing)
+        url = "x" * (4_096 - padding[0])
+        await root.call("admin:upsertUsers", {"users": [{"id": "bob", "avatar3D": {"avatarUrl": url}}]})
+        over = [{"id": "carol"}, {"id": "bob", "avatar3D": {"avatarUrl": url + "x"}}]
+        assert (await root.request("admin:upsertUsers", {"users": over})).error.code == 400
+        title = "x" * (16_384 - padding[1])
+        await root.call("admin:upsertRooms", {"rooms": [{"id": "lobby", "thumbnail": {"title": title}}]})
+        too_long = {"rooms": [{"id": "lobby", "thumbnail": {"title": title + "x"}}]}
+        assert (await root.request("admin:upsertRooms", too_long)).error.code == 400
+    keys = Keys(world.settings.key_prefix)
+    async with redis_of(world) as redis:
+        assert await redis.execute("HSTRLEN", keys.user("bob"), "avatar3D") == 4_096
+        assert await redis.execute("HSTRLEN", keys.room("lobby"), "thumbnail") == 16_384

@@ -201,6 +201,37 @@ async def test_more_attendees_than_the_slot_limit(start_server: StartServer) -> 
         assert (await find(alice, ask([{"roomful": u} for u in ("bob", "carol")])))["suggestions"]
 
 
+async def test_repeated_attendees_count_as_sent_and_cost_one_lookup(world: ServerHandle) -> None:
+    # Contract 10: attendees "at most the slot-search user limit" (100), as the slot search
+    # counts its `users`: 150 entries naming one person are 400 (and 10,000 of them made
+    # Redis run 10,000 GETs), before any read.
+    async with redis_of(world) as redis, connect(world.url, token("alice")) as alice:
+        bob = {"email": "bob@example.com"}
+        slots = await alice.request(
+            "meeting:getTimeSlotsForMeeting", {"users": [bob] * 150, "localDate": f"{DAY}T00:00:00Z"}
+        )
+        assert slots.error.code == 400
+        before = await commands_run(redis, "get")
+        for entries in (150, 10_000):
+            with pytest.raises(BadRequest, match=r"data\.attendees.* 100 entries"):
+                await find(alice, ask([bob] * entries))
+        assert await commands_run(redis, "get") == before
+        # within the limit, an address asked again (in any case) is looked up once
+        repeats = [bob, {"email": " BOB@example.com"}, {"email": "carol@example.com"}] * 33
+        reply = await find(alice, ask(repeats, maxCandidates=1))
+        assert [a["userId"] for a in reply["suggestions"][0]["attendees"]] == ["alice", "bob", "carol"]
+        assert await commands_run(redis, "get") - before == 2
+
+
+async def commands_run(redis: Any, command: str) -> int:
+    """How many times Redis has run `command` (INFO commandstats)."""
+    info = (await redis.execute("INFO", "commandstats")).decode()
+    for line in info.splitlines():
+        if line.startswith(f"cmdstat_{command}:"):
+            return int(line.split("calls=")[1].split(",")[0])
+    return 0
+
+
 async def test_an_accept_turns_tentative_into_busy_on_the_next_search(world: ServerHandle) -> None:
     async with connect(world.url, token("alice")) as alice, connect(world.url, token("bob")) as bob:
         mid = await alice.call(

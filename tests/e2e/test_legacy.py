@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -150,6 +151,30 @@ async def test_a_room_thumbnail_takes_its_timestamps_as_text_or_epoch_millisecon
                 "metadata": {"fileName": "hall.png", "fileSize": 7, "fileDate": "2026-01-01T00:00:00Z"},
             },
         }
+
+
+async def test_an_avatar_and_thumbnail_larger_than_now_allowed_stored_before_are_still_shown(
+    world: ServerHandle,
+) -> None:
+    # docs/protocol.md, Catalog: values stored by earlier releases, which took any size, are
+    # read and shown as stored; an upsert that leaves them out keeps them.
+    avatar = {"assetSkins": {f"skin{i}": "x" * 80 for i in range(100)}}  # ~9 KB, past 4,096
+    thumbnail = {"customParams": {f"p{i}": "x" * 80 for i in range(300)}}  # ~27 KB, past 16,384
+    keys = Keys(world.settings.key_prefix)
+    async with redis_of(world) as redis:
+        await redis.execute("HSET", keys.user("bob"), "avatar3D", json.dumps(avatar))
+        await redis.execute("HSET", keys.room("lobby"), "thumbnail", json.dumps(thumbnail))
+    async with connect(world.url, token("root", admin=True)) as admin:
+        await admin.call("admin:upsertUsers", {"users": [{"id": "bob", "companyName": "Hatters"}]})
+        await admin.call("admin:upsertRooms", {"rooms": [{"id": "lobby", "title": "Hall of doors"}]})
+    async with connect(world.url, token("alice")) as alice:
+        created = (await alice.call("meeting:create", legacy_meeting()))["meeting"]
+        window = {"startDate": "2030-03-01T00:00:00Z", "endDate": "2030-04-01T00:00:00Z"}
+        (listed,) = (await alice.call("meeting:listUserMeetingsInDateRange", window))["meetings"]
+    for shown in (created, listed):
+        assert shown["room"] == {"id": "lobby", "title": "Hall of doors", "thumbnail": thumbnail}
+        (invited,) = shown["invitedUsers"]
+        assert invited["user"]["avatar3D"] == avatar and invited["user"]["companyName"] == "Hatters"
 
 
 async def test_a_legacy_and_a_new_client_share_a_meeting(world: ServerHandle) -> None:

@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import trio
@@ -18,14 +22,15 @@ from roomful_meetings.client import connect
 from roomful_meetings.metrics import exposition
 from roomful_meetings.service import connection as connection_service
 from roomful_meetings.service.context import Caller, Services
-from roomful_meetings.storage.embedded import RedisProcess
+from roomful_meetings.storage.embedded import RedisProcess, free_port
 from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.redis import PubSub, parse_redis_url
 from roomful_meetings.transport import server as server_module
-from tests.conftest import ServerHandle, StartServer, token
+from tests.conftest import SECRET, ServerHandle, StartServer, token
 from tests.e2e.world import alice_and_bob, assert_no_other_push, close_code, meeting, ready, redis_of, seed
 from tests.endpoints import installed
-from tests.wsraw import RawPeer, client_frame, open_raw, open_ws
+from tests.processes import serving, wait_listening
+from tests.wsraw import RawPeer, client_frame, handshake_status, open_raw, open_ws
 
 
 @pytest.fixture
@@ -277,6 +282,125 @@ async def test_an_instance_holds_at_most_max_connections(start_server: StartServ
         assert status == 503 and b"full" in body
     async with connect(server.url, token("c")) as c:
         assert (await c.next_push()).endpoint == "connection:ready"
+
+
+async def test_connections_that_never_send_their_handshake_count_against_max_connections(
+    start_server: StartServer,
+) -> None:
+    # README: --max-connections counts connections "from their accept, handshakes not yet
+    # sent included". Counted from the token check only, silent connections (each held up
+    # to --handshake-timeout) were bounded by nothing but the process's descriptors.
+    server = await start_server(max_connections=3, handshake_timeout=1.0)
+    port = int(server.url.rsplit(":", 1)[1])
+    async with connect(server.url, token("a")) as a:
+        await ready(a)
+        silent = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(2)]
+        await trio.sleep(0.1)  # accepted, and waiting for a handshake
+        with trio.fail_after(1):  # at once: not after the silent ones' handshake timeout
+            status, body = await handshake_status(f"{server.url}?token={token('c')}")
+        assert status == 503 and b"full" in body
+        assert (await a.request("meeting:getMeeting", {"meetingId": "nope"})).error.code == 404
+        for stream in silent:
+            await stream.aclose()
+        await trio.sleep(1.0)  # their slots come back by the handshake timeout at the latest
+        async with connect(server.url, token("c")) as c:
+            assert (await c.next_push()).endpoint == "connection:ready"
+    assert 'roomful_turned_away_total{port="websocket"}' in exposition().decode()
+
+
+# A process with few descriptors, flooded with connections that send nothing. systemd's
+# default soft limit is 1024 (the shipped unit sets 65536, which takes more connections, not
+# a different kind of client); 512 here, so that the test itself needs few.
+DESCRIPTORS = 512
+FLOOD = 600
+
+
+@contextmanager
+def few_descriptors_server(
+    redis_server: RedisProcess, prefix: str, tmp_path: Path, *flags: str
+) -> Iterator[tuple[int, int, Path]]:
+    """`serve` as its own process with DESCRIPTORS descriptors at most: its websocket and
+    HTTP ports, and the file its log goes to."""
+    http_port, log = free_port(), tmp_path / "serve.log"
+    flags = (*flags, "--http-port", str(http_port), "--redis-url", redis_server.url)
+    flags = (*flags, "--key-prefix", prefix, "--jwt-secret", SECRET, "--data-dir", str(tmp_path / "var"))
+    with serving(*flags, quiet=True, descriptors=DESCRIPTORS, log=log) as (port, proc):
+        wait_listening(http_port, proc)
+        yield port, http_port, log
+
+
+@contextmanager
+def silent_connections(port: int, count: int) -> Iterator[None]:
+    """`count` connections to `port` that say nothing (non-blocking: never wait on a backlog)."""
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+            idle.append(sock)
+        yield
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_idle_connections_to_the_http_port_do_not_lock_out_websocket_users(
+    redis_server: RedisProcess, prefix: str, tmp_path: Path
+) -> None:
+    # Non-negotiable: "a slow or hostile client never hurts the others". The HTTP port held
+    # every connection up to 5 s waiting for a request head, with no cap: 1100 silent ones
+    # took every descriptor of a process with 1024, then the websocket listener's accept
+    # failed (EMFILE) and no user could connect. Now it holds --max-http-connections (256).
+    with (
+        few_descriptors_server(redis_server, prefix, tmp_path) as (port, http_port, log_file),
+        silent_connections(http_port, FLOOD),
+    ):
+        time.sleep(0.5)  # the server has accepted what it will
+
+        async def a_user_connects() -> tuple[str | None, int]:
+            with trio.fail_after(4):
+                async with connect(f"ws://127.0.0.1:{port}", token("alice")) as alice:
+                    endpoint = (await alice.next_push()).endpoint
+                return endpoint, (await http_get(http_port, "/healthz"))[0]
+
+        try:
+            got: object = trio.run(a_user_connects)
+        except (trio.TooSlowError, OSError) as exc:
+            got = f"no connection: {exc!r}"
+        assert got == ("connection:ready", 503), got  # the HTTP port is busy, not dead
+    assert f"the descriptor limit ({DESCRIPTORS}) is below what the ports may hold" in log_file.read_text()
+
+
+def test_idle_connections_to_the_websocket_port_leave_the_instance_serving(
+    redis_server: RedisProcess, prefix: str, tmp_path: Path
+) -> None:
+    # README: --max-connections counts connections from their accept. Counted from the token
+    # check only, silent ones (held up to --handshake-timeout) took every descriptor too.
+    # Past the cap newcomers get 503 at once; whoever is connected is served, the HTTP
+    # port answers, and once the flood ends and times out, users connect again.
+    flags = ("--max-connections", "300", "--handshake-timeout", "1")
+    with few_descriptors_server(redis_server, prefix, tmp_path, *flags) as (port, http_port, _):
+        url = f"ws://127.0.0.1:{port}"
+
+        async def during_and_after_a_flood() -> list[object]:
+            seen: list[object] = []
+            with trio.fail_after(10):
+                async with connect(url, token("alice")) as alice:
+                    await ready(alice)
+                    with silent_connections(port, FLOOD):
+                        await trio.sleep(0.5)
+                        seen.append(
+                            (await alice.request("meeting:getMeeting", {"meetingId": "x"})).error.code
+                        )
+                        seen.append((await http_get(http_port, "/healthz"))[0])
+                        seen.append((await handshake_status(f"{url}?token={token('bob')}"))[0])
+                    await trio.sleep(1.5)  # the silent ones are dropped by the handshake timeout
+                    async with connect(url, token("bob")) as bob:
+                        seen.append((await bob.next_push()).endpoint)
+            return seen
+
+        assert trio.run(during_and_after_a_flood) == [404, 200, 503, "connection:ready"]
 
 
 async def test_requests_beyond_the_in_flight_limit_wait_their_turn(

@@ -1,6 +1,6 @@
 """GET / HEAD /calendar/<token>.ics on a real HTTP listener (contract 11): the answer's
 headers, ETag and 304, HEAD, 404 for unknown tokens, 429 with Retry-After, and the limits of
-the listener itself (an oversized or incomplete request)."""
+the listener itself (an oversized or incomplete request, connections held at once)."""
 
 from __future__ import annotations
 
@@ -140,6 +140,31 @@ async def test_the_listener_refuses_oversized_incomplete_and_other_methods(servi
             await stream.send_all(b"GET /healthz HTTP/1.1\r\n")
             await stream.send_eof()
             assert (await stream.receive_some(100)).startswith(b"HTTP/1.1 400")
+        nursery.cancel_scope.cancel()
+
+
+async def test_connections_past_the_cap_are_answered_503_at_once_unread() -> None:
+    # --max-http-connections: each connection may be held READ_TIMEOUT by a peer that sends
+    # nothing; any number of them took every descriptor of the process.
+    async with trio.open_nursery() as nursery:
+        port: int = await nursery.start(
+            functools.partial(serve_http, max_connections=2), "127.0.0.1", 0, lambda: None
+        )
+        silent = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(2)]
+        await trio.sleep(0.1)  # both accepted and held
+        with trio.fail_after(1):  # at once, not after the 5 s the silent ones may take
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            async with stream:
+                answer = b""
+                while chunk := await stream.receive_some(1024):
+                    answer += chunk
+        assert answer.startswith(b"HTTP/1.1 503 ") and answer.endswith(
+            b"too many connections to this port; retry\n"
+        )
+        await silent[0].aclose()
+        await trio.sleep(0.1)  # its slot is given back
+        assert (await request(port, get("/healthz")))[0] == 200
+        await silent[1].aclose()
         nursery.cancel_scope.cancel()
 
 

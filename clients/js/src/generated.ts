@@ -652,6 +652,7 @@ export interface RoomIn {
   networkId?: string | null;
   /** Server limits: maxLength 2000. */
   title?: string | null;
+  /** At most 16,384 bytes as JSON. */
   thumbnail?: Resource | null;
 }
 
@@ -776,6 +777,7 @@ export interface UserIn {
   lastName?: string | null;
   /** Server limits: maxLength 2000. */
   avatar?: string | null;
+  /** At most 4,096 bytes as JSON. */
   avatar3D?: Avatar3D | null;
   /** Server limits: minimum 0, maximum 1. */
   privacyMode?: number | null;

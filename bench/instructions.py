@@ -122,7 +122,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--top", type=int, default=0, help="print the server's N costliest C functions")
-    parser.add_argument("--keep", type=Path, help="copy the server's callgrind dump here (callgrind_annotate --tree=caller)")
+    parser.add_argument(
+        "--keep", type=Path, help="copy the server's callgrind dump here (callgrind_annotate --tree=caller)"
+    )
     opts = parser.parse_args()
     out: dict[str, Any] = {"scenario": opts.scenario}
     with tempfile.TemporaryDirectory() as tmp:

@@ -595,6 +595,28 @@ class ShardedPubSub:
         while channel not in self.confirmed:
             await self._confirmed_changed.wait()
 
+    async def ping(self) -> None:
+        """Return once one link that carries channels has answered a PING (none: at once).
+        One is enough, as for readiness one answering primary is (storage/redis/probe.py):
+        a silent node is every instance's trouble, not this one's. Raises RedisUnavailable
+        naming each link's failure when all of them fail."""
+        links = [(node, link) for node, link in self._links.items() if link.channels]
+        problems: list[str] = []
+
+        async def one(node: str, link: PubSub, done: trio.CancelScope) -> None:
+            try:
+                await link.ping()
+            except RedisError as exc:
+                problems.append(f"{node}: {exc}")
+            else:
+                done.cancel()
+
+        async with trio.open_nursery() as nursery:
+            for node, link in links:
+                nursery.start_soon(one, node, link, nursery.cancel_scope)
+        if links and len(problems) == len(links):
+            raise RedisUnavailable(f"no events link answers a PING: {'; '.join(problems)}")
+
     async def _link_for(self, channel: bytes) -> PubSub:
         node = self.cluster.node_of(channel)
         if node is None:

@@ -215,6 +215,9 @@ class ClusterRedis(Redis):
     def primaries(self) -> list[RedisAddress]:
         return [_address(pool) for pool in self._pools.values()]
 
+    def pools(self) -> list[Pool]:
+        return list(self._pools.values())
+
     def node_of(self, key: str | bytes) -> str | None:
         """`host:port` of the primary that owns `key`'s slot now, if known."""
         pool = self._owner[key_slot(key)]
@@ -335,10 +338,10 @@ class ClusterRedis(Redis):
     def _any(self) -> Pool:
         """Where keyless commands go: the primary of slot 0 while it is up, else any."""
         first = self._owner[0]
-        if first is not None and first.connected:
+        if first is not None and first.connected and first.silent is None:
             return first
         for pool in self._pools.values():
-            if pool.connected:
+            if pool.connected and pool.silent is None:
                 return pool
         self.request_refresh()
         raise RedisUnavailable(f"not connected to any primary of {self.address.masked()}")

@@ -34,6 +34,7 @@ from roomful_meetings.storage.redis import (
     open_redis,
     parse_redis_target,
 )
+from roomful_meetings.storage.redis.probe import Probe
 from roomful_meetings.storage.redis.scripts import LoadOptions
 from roomful_meetings.storage.schema import check_data_format, warn_on_eviction
 from roomful_meetings.transport.http import serve_http
@@ -168,16 +169,22 @@ async def run_server(
         metrics.REDIS_UP.set_function(lambda: float(redis.connected))
         tenants = Tenants(settings, redis, scripts_for(redis))
         hub = Hub(redis)
+        # Whether Redis answers, rather than whether links to it are open (a frozen Redis
+        # keeps them open): started once the events link is up, so its first PINGs answer.
+        probe = Probe(
+            redis, hub.link, interval=settings.redis_probe_interval, timeout=settings.redis_probe_timeout
+        )
         prepared = trio.Event()
+        probing = trio.Event()
 
         def readiness() -> str | None:
             if stop.is_set():
                 return "draining"
-            if not prepared.is_set() or not redis.connected:
+            if not prepared.is_set() or not probing.is_set() or not redis.connected:
                 return "waiting for Redis"
             if not hub.listening:
                 return "not subscribed to events: the pub/sub link to Redis is down"
-            return None
+            return probe.problem()
 
         async with trio.open_nursery() as nursery:
             if settings.http_port:
@@ -192,6 +199,9 @@ async def run_server(
             prepared.set()
             metrics.CONNECTIONS.set_function(lambda: hub.connections)
             await nursery.start(hub.run)
+            await nursery.start(probe.run)
+            probing.set()
+            metrics.REDIS_ANSWERING.set_function(probe.answering)
             if redis.min_replicas:
                 nursery.start_soon(sweep_outboxes, tenants)
             # Listen only once events can reach this instance: ready when it says it listens.

@@ -32,6 +32,8 @@ class Settings:
     redis_timeout: float = 5.0
     redis_connect_timeout: float = 0.0
     redis_min_replicas: int = 0
+    redis_probe_interval: float = 1.0
+    redis_probe_timeout: float = 2.0
     key_prefix: str = "rm:"
     data_dir: Path = Path("./var")
     jwt_secret: str = ""
@@ -140,6 +142,11 @@ HELP: Mapping[str, str] = {
     "redis_timeout": "seconds to wait for a Redis reply before the link is dropped",
     "redis_connect_timeout": "seconds to wait for Redis at start before exiting 1 (0: wait for ever)",
     "redis_min_replicas": "replicas that must hold a change (Redis WAIT) before it is answered (0: none)",
+    "redis_probe_interval": "seconds between the readiness probe's PINGs to each Redis primary",
+    "redis_probe_timeout": (
+        "seconds without an answer to a PING before Redis counts as silent "
+        "(/readyz 503, its new commands refused at once)"
+    ),
     "key_prefix": "prefix of every Redis key and channel",
     "data_dir": "local folder for the embedded Redis and the generated JWT secret",
     "jwt_secret": "HS256 shared secret (unset: generated in the data folder)",
@@ -199,6 +206,8 @@ RANGES: Mapping[str, tuple[float, float]] = {
 # Durations and rates that must be above 0.
 POSITIVE: Collection[str] = (
     "redis_timeout",
+    "redis_probe_interval",
+    "redis_probe_timeout",
     "rate_per_second",
     "handshake_timeout",
     "ping_interval",

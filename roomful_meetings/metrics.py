@@ -27,6 +27,11 @@ ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
 
 REDIS_UP = Gauge("roomful_redis_up", "1 while at least one link to Redis is open, else 0", registry=REGISTRY)
+REDIS_ANSWERING = Gauge(
+    "roomful_redis_answering",
+    "Redis primaries that answered the readiness probe's PING in time",
+    registry=REGISTRY,
+)
 CONNECTIONS = Gauge("roomful_connections", "Open websocket connections", registry=REGISTRY)
 REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 

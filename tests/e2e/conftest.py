@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import gc
-import warnings
 from collections.abc import Iterator
 
 import pytest
+
+from tests.wsraw import collect_dropped_client_sockets
 
 
 @pytest.fixture(autouse=True)
@@ -14,6 +14,4 @@ def collect_client_sockets() -> Iterator[None]:
     ResourceWarning does not land in whichever test runs next. Server-side closing is
     checked by the close codes and by the hub's connection count."""
     yield
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
+    collect_dropped_client_sockets()

@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
-from trio_websocket import ConnectionClosed
+from trio_websocket import ConnectionClosed, ConnectionRejected
 
+from roomful_meetings.app import run_server
 from roomful_meetings.auth import Identity
 from roomful_meetings.client import connect
+from roomful_meetings.config import Settings
 from roomful_meetings.metrics import exposition
 from roomful_meetings.service import connection as connection_service
 from roomful_meetings.service.context import Caller, Services
@@ -29,6 +31,7 @@ from roomful_meetings.transport import server as server_module
 from tests.conftest import SECRET, ServerHandle, StartServer, token
 from tests.e2e.world import alice_and_bob, assert_no_other_push, close_code, meeting, ready, redis_of, seed
 from tests.endpoints import installed
+from tests.freezing import client_count, frozen, task_names, until
 from tests.processes import serving, wait_listening
 from tests.wsraw import RawPeer, client_frame, handshake_status, open_raw, open_ws
 
@@ -469,3 +472,85 @@ async def test_a_malformed_message_on_the_events_channel_breaks_nothing(server: 
         mid = (await alice.call("meeting:createMeeting", meeting()))["meeting"]["meetingId"]
         push = await bob.next_push("meeting:onMeetingCreated")
         assert push.data["meeting"]["meetingId"] == mid
+
+
+async def wait_ready(port: int) -> None:
+    with trio.fail_after(10):
+        while await http_get(port, "/readyz") != (200, "ready\n"):  # noqa: ASYNC110
+            await trio.sleep(0.02)
+
+
+async def test_readyz_is_503_while_redis_is_frozen_and_200_again_once_it_answers(
+    start_server: StartServer, own_redis: RedisProcess
+) -> None:
+    """A frozen Redis (SIGSTOP; a hung host or a partition that keeps TCP open alike) keeps
+    its connections open, and the kernel accepts new ones: readiness read from the links
+    said "ready" all along. The probe PINGs it (storage/redis/probe.py): /readyz is 503
+    within the probe's interval + timeout, requests and new connections are refused at
+    once instead of waiting --redis-timeout, and it is ready again as soon as Redis
+    answers."""
+    interval, timeout = 0.25, 0.5
+    port = free_port()
+    server = await start_server(
+        redis_url=own_redis.url,
+        http_port=port,
+        redis_probe_interval=interval,
+        redis_probe_timeout=timeout,
+    )
+    await seed(server)
+    await wait_ready(port)
+    async with connect(server.url, token("alice")) as alice:
+        await ready(alice)
+        with frozen(own_redis):
+            took = await trio_until_status(port, 503)
+            assert took < interval + timeout + 0.75, took
+            status, text = await http_get(port, "/readyz")
+            assert status == 503 and "not ready: Redis does not answer: Redis at 127.0.0.1:" in text, text
+            began = trio.current_time()
+            refused = await alice.request("meeting:getMeeting", {"meetingId": "0" * 32})
+            assert refused.error.code == 503 and "not applied" in refused.error.message, refused.error
+            assert trio.current_time() - began < 1.0  # not --redis-timeout (5 s)
+            with trio.fail_after(2), pytest.raises(ConnectionRejected) as rejected:
+                async with connect(server.url, token("bob")):
+                    pass
+            assert rejected.value.status_code == 503
+            assert (await http_get(port, "/readyz"))[0] == 503
+        thawed = trio.current_time()
+        await wait_ready(port)
+        assert trio.current_time() - thawed < interval + 0.5  # not an interval plus a timeout later
+        assert (await alice.request("meeting:getMeeting", {"meetingId": "0" * 32})).error.code == 404
+
+
+async def trio_until_status(port: int, status: int) -> float:
+    """Seconds until /readyz answers `status`."""
+    began = trio.current_time()
+    with trio.fail_after(10):
+        while (await http_get(port, "/readyz"))[0] != status:  # noqa: ASYNC110 - Redis is another process
+            await trio.sleep(0.02)
+    return trio.current_time() - began
+
+
+async def test_a_stopped_server_leaves_no_probe_task_nor_its_connections(
+    own_redis: RedisProcess, prefix: str, tmp_path: Path
+) -> None:
+    """The probe runs in the server's nursery: when the server returns, so has the probe,
+    and its links to Redis are closed."""
+    port = free_port()
+    settings = Settings(
+        port=0,
+        http_port=port,
+        redis_url=own_redis.url,
+        key_prefix=prefix,
+        jwt_secret=SECRET,
+        data_dir=tmp_path / "var",
+        redis_probe_interval=0.05,
+    )
+    clients = client_count(own_redis.port)
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(run_server, settings, stop)
+        await wait_ready(port)
+        assert any("redis.probe" in name for name in task_names())
+        stop.set()
+    assert not [name for name in task_names() if "redis.probe" in name]
+    await until(lambda: client_count(own_redis.port) == clients)

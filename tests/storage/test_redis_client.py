@@ -22,6 +22,7 @@ from roomful_meetings.storage.redis import (
     parse_redis_url,
 )
 from roomful_meetings.storage.redis.errors import NotServing, classify_reply_error
+from tests.freezing import frozen
 from tests.topologies import command
 
 
@@ -291,3 +292,24 @@ def test_a_script_refused_by_its_slot_guard_is_not_serving_and_a_later_refusal_a
         "9919821446979f8f5d0cc14cb7871ce0599528cd, on @user_script:40."
     )
     assert type(classify_reply_error(later)) is ReplyError
+
+
+async def test_pubsub_ping_waits_for_its_own_answer(own_redis: RedisProcess) -> None:
+    """PINGs from `ping` and from the keepalive share the link: each waits for its own pong
+    (Redis answers in order), and a link that is down or ends says so."""
+    link = PubSub(own_redis.address, lambda _channel, _data: None, keepalive=0.2)
+    with pytest.raises(RedisUnavailable, match="down"):
+        await link.ping()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(link.run)
+        for _ in range(20):  # a second: the keepalive's PINGs come between these
+            with trio.fail_after(2):
+                await link.ping()
+            await trio.sleep(0.05)
+        await link.subscribe(b"probe-ping")  # answered as ["pong", ""] once subscribed
+        with trio.fail_after(2):
+            await link.ping()
+        # Frozen: the keepalive finds no pong at its next tick and drops the link.
+        with frozen(own_redis), trio.fail_after(2), pytest.raises(RedisConnectionLost, match="before it"):
+            await link.ping()
+        nursery.cancel_scope.cancel()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import trio
@@ -26,6 +27,8 @@ from roomful_meetings.storage.redis.cluster import (
     parse_shards,
     parse_slots,
 )
+from roomful_meetings.storage.redis.probe import Probe
+from tests.freezing import frozen, until
 from tests.topologies import RedisCluster, SlotMove, command
 
 SET_AND_GET = Script.from_source(
@@ -276,3 +279,40 @@ def test_cluster_slots_and_cluster_shards_give_the_same_map(cluster: RedisCluste
     assert sorted(by_shards, key=lambda r: r[0]) == sorted(by_slots, key=lambda r: r[0])
     assert sum(end - start + 1 for start, end, _ in by_slots) == 16384
     assert {a.port for _, _, a in by_slots} == {s["primary"] for s in cluster.shards(port) or []}
+
+
+async def test_a_frozen_primary_fails_fast_while_the_others_serve_and_the_instance_stays_ready(
+    tmp_path: Path, prefix: str
+) -> None:
+    """One frozen primary of three: its keys are refused at once (not sent to wait the reply
+    timeout), the other primaries' keys are served, and the probe says ready (the others
+    answer); thawed, its keys are served again at once. A node timeout longer than the
+    freeze: no failover here (tests/topology/test_failover_serve.py has those)."""
+    cluster = RedisCluster(tmp_path / "cluster", node_timeout_ms=15_000)
+    cluster.start()
+    try:
+        keys = keys_on_every_node(cluster, prefix)
+        async with cluster_client(cluster) as redis, trio.open_nursery() as nursery:
+            events = redis.sharded_pubsub(lambda _channel, _data: None)
+            await nursery.start(events.run)
+            for key in keys:  # an events link on every primary
+                await events.subscribe(f"{{{key}}}:events".encode())
+            probe = Probe(redis, events, interval=0.2, timeout=0.4)
+            await nursery.start(probe.run)
+            await until(lambda: probe.problem() is None and probe.answering() == cluster.primaries)
+            with frozen(cluster.node(cluster.owner(keys[0]))):
+                await until(lambda: probe.answering() == cluster.primaries - 1)
+                assert probe.problem() is None
+                began = trio.current_time()
+                with pytest.raises(RedisUnavailable, match="has not answered a PING"):
+                    await redis.execute("GET", keys[0])
+                assert trio.current_time() - began < 0.2  # not the 2 s reply timeout
+                for key in keys[1:]:
+                    assert await redis.execute("GET", key) is None
+                with trio.fail_after(2):
+                    await events.ping()  # the other primaries' events links answer
+            await until(lambda: probe.answering() == cluster.primaries, within=2)
+            assert await redis.execute("GET", keys[0]) is None
+            nursery.cancel_scope.cancel()
+    finally:
+        cluster.stop()

@@ -21,7 +21,9 @@ from roomful_meetings.storage.redis import (
     open_redis,
     parse_redis_target,
 )
+from roomful_meetings.storage.redis.probe import Probe
 from roomful_meetings.storage.redis.sentinel import SentinelLocator
+from tests.freezing import frozen, until
 from tests.topologies import MASTER_NAME, SentinelGroup, command
 
 log = logging.getLogger(__name__)
@@ -207,4 +209,33 @@ async def test_switch_master_announced_by_sentinel_moves_the_locator(
             await locator.wait_moved(old)
         new = await locator.locate()
         assert new != old and new.port == group.primary()
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_frozen_primary_is_silent_until_sentinel_names_another_and_the_probe_follows(
+    own_sentinel_group: SentinelGroup, prefix: str
+) -> None:
+    """The probe PINGs the primary Sentinel names: frozen, it is silent (not ready, its
+    commands refused at once, not sent to wait the reply timeout); once Sentinel has
+    promoted a replica the probe PINGs that one, and the instance is ready again while the
+    old primary is still frozen."""
+    group = own_sentinel_group
+    old = group.primary()
+    assert old is not None
+    async with sentinel_client(group) as redis, trio.open_nursery() as nursery:
+        events = PubSub(redis.locator, lambda _channel, _data: None, channels=[b"probe"])
+        await nursery.start(events.run)
+        probe = Probe(redis, events, interval=0.2, timeout=0.4)
+        await nursery.start(probe.run)
+        await until(lambda: probe.problem() is None)
+        with frozen(group.data_node(old)):
+            await until(lambda: f"Redis at 127.0.0.1:{old} has not answered" in str(probe.problem()))
+            began = trio.current_time()
+            with pytest.raises(RedisUnavailable, match="has not answered a PING"):
+                await redis.execute("SET", prefix + "k", "v")
+            assert trio.current_time() - began < 0.2  # not the 2 s reply timeout
+            await until(lambda: probe.problem() is None, within=20)  # the new primary answers
+            new = group.primary()
+            assert new is not None and new != old and redis.silent is None
+            assert await redis.execute("SET", prefix + "k", "v") == b"OK"
         nursery.cancel_scope.cancel()

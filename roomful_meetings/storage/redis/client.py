@@ -95,6 +95,10 @@ class Redis(ABC):
     async def wait_connected(self) -> None: ...
 
     @abstractmethod
+    def pools(self) -> list[Pool]:
+        """The pool of each primary that commands go to (a cluster: one per primary known)."""
+
+    @abstractmethod
     async def execute(self, *args: str | bytes | int | float) -> Any:
         """Run one command; an error reply is raised (ReplyError, or NotServing)."""
 
@@ -225,10 +229,16 @@ class Pool(Redis):
         self._handshake_errors_said: set[str] = set()
         self._changed = trio.Event()
         self.on_state_change = None
+        # Set by the readiness probe (storage/redis/probe.py) while the primary leaves its
+        # PING unanswered: why new commands are refused at once rather than queued behind it.
+        self.silent: str | None = None
 
     @property
     def connected(self) -> bool:
         return any(conn is not None and not conn.closed for conn in self._slots)
+
+    def pools(self) -> list[Pool]:
+        return [self]
 
     async def wait_connected(self) -> None:
         while not self.connected:
@@ -320,6 +330,8 @@ class Pool(Redis):
             await self.locator.wait_changed()
 
     def pick(self) -> Connection:
+        if self.silent is not None:  # sent now, a command would wait --redis-timeout for nothing
+            raise RedisUnavailable(self.silent)
         # Fill the first live connection before spreading: one link pipelines best (bigger
         # batches, fewer syscalls); the others take overflow and stand by for a broken link.
         best: Connection | None = None

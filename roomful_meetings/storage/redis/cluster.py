@@ -215,6 +215,9 @@ class ClusterRedis(Redis):
     def primaries(self) -> list[RedisAddress]:
         return [_address(pool) for pool in self._pools.values()]
 
+    def pools(self) -> list[Pool]:
+        return list(self._pools.values())
+
     def node_of(self, key: str | bytes) -> str | None:
         """`host:port` of the primary that owns `key`'s slot now, if known."""
         pool = self._owner[key_slot(key)]
@@ -335,10 +338,10 @@ class ClusterRedis(Redis):
     def _any(self) -> Pool:
         """Where keyless commands go: the primary of slot 0 while it is up, else any."""
         first = self._owner[0]
-        if first is not None and first.connected:
+        if first is not None and first.connected and first.silent is None:
             return first
         for pool in self._pools.values():
-            if pool.connected:
+            if pool.connected and pool.silent is None:
                 return pool
         self.request_refresh()
         raise RedisUnavailable(f"not connected to any primary of {self.address.masked()}")
@@ -594,6 +597,28 @@ class ShardedPubSub:
     async def wait_confirmed(self, channel: bytes) -> None:
         while channel not in self.confirmed:
             await self._confirmed_changed.wait()
+
+    async def ping(self) -> None:
+        """Return once one link that carries channels has answered a PING (none: at once).
+        One is enough, as for readiness one answering primary is (storage/redis/probe.py):
+        a silent node is every instance's trouble, not this one's. Raises RedisUnavailable
+        naming each link's failure when all of them fail."""
+        links = [(node, link) for node, link in self._links.items() if link.channels]
+        problems: list[str] = []
+
+        async def one(node: str, link: PubSub, done: trio.CancelScope) -> None:
+            try:
+                await link.ping()
+            except RedisError as exc:
+                problems.append(f"{node}: {exc}")
+            else:
+                done.cancel()
+
+        async with trio.open_nursery() as nursery:
+            for node, link in links:
+                nursery.start_soon(one, node, link, nursery.cancel_scope)
+        if links and len(problems) == len(links):
+            raise RedisUnavailable(f"no events link answers a PING: {'; '.join(problems)}")
 
     async def _link_for(self, channel: bytes) -> PubSub:
         node = self.cluster.node_of(channel)

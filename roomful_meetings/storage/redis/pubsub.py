@@ -61,6 +61,11 @@ class Subscriber(Protocol):
 
     async def wait_confirmed(self, channel: bytes) -> None: ...
 
+    async def ping(self) -> None:
+        """Return once Redis has answered a PING on the events link (a cluster's: on one
+        of its links); raises RedisError when the link is down or breaks first."""
+        ...
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None: ...
 
 
@@ -120,6 +125,10 @@ class PubSub:
         self._confirmed_changed = trio.Event()  # set (and renewed) at every change of `confirmed`
         self._linked = trio.Event()  # set while the link is up
         self._ponged = True
+        # PINGs sent and answered on the current link: Redis answers in order, so the n-th
+        # pong is the answer to the n-th PING (`ping` waits for its own).
+        self._pings = self._pongs = 0
+        self._heard = trio.Event()  # set (and renewed) at every pong and when the link ends
 
     @property
     def connected(self) -> bool:
@@ -157,6 +166,30 @@ class PubSub:
         """Return once Redis has confirmed `channel` on the current link (across reconnects)."""
         while channel not in self.confirmed:
             await self._confirmed_changed.wait()
+
+    async def ping(self) -> None:
+        """PING on the link and return once Redis has answered it. Raises RedisUnavailable
+        when the link is down, RedisConnectionLost when it ends before the answer."""
+        stream = self._stream
+        if stream is None:
+            raise RedisUnavailable("pub/sub connection is down")
+        mine = self._ping()
+        while self._pongs < mine:
+            await self._heard.wait()
+            if self._stream is not stream:
+                raise RedisConnectionLost("pub/sub connection lost before it answered a PING")
+
+    def _ping(self) -> int:
+        """Send a PING; returns its number on this link."""
+        self._pings += 1
+        self._send(pack(("PING",)))
+        return self._pings
+
+    def _pong(self) -> None:
+        self._ponged = True
+        self._pongs += 1
+        self._heard.set()
+        self._heard = trio.Event()
 
     def _confirmed_change(self) -> None:
         self._confirmed_changed.set()
@@ -205,6 +238,7 @@ class PubSub:
         elif self.channels:
             self._outgoing.append(pack((self.verbs.subscribe, *sorted(self.channels))))
         self._stream = stream
+        self._pings = self._pongs = 0
         self._linked.set()
         self._wake.set()
         try:
@@ -221,6 +255,8 @@ class PubSub:
             self._linked = trio.Event()
             self.confirmed.clear()
             self._confirmed_change()
+            self._heard.set()  # a `ping` waiting on this link learns that it ended
+            self._heard = trio.Event()
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await stream.aclose()
 
@@ -245,7 +281,7 @@ class PubSub:
             if not self._ponged:
                 raise RedisConnectionLost("pub/sub connection did not answer PING")
             self._ponged = False
-            self._send(pack(("PING",)))
+            self._ping()
 
     async def _read_loop(self, stream: trio.abc.Stream) -> None:
         reader = hiredis.Reader()
@@ -267,7 +303,7 @@ class PubSub:
             log.error("pub/sub error reply: %s", reply)
             return
         if reply == b"PONG":  # PING answered before any SUBSCRIBE
-            self._ponged = True
+            self._pong()
             return
         if not isinstance(reply, list) or not reply:
             return  # +OK of AUTH / SELECT
@@ -286,4 +322,4 @@ class PubSub:
             if reply[1] in self.channels and self.on_dropped:
                 self.on_dropped(reply[1])
         elif kind == b"pong":
-            self._ponged = True
+            self._pong()

@@ -19,8 +19,11 @@
            or "", "": as they are (an RSVP, which moves nothing)
   ARGV[12]: the most fields the instance hash may hold (storage/series.py
             MAX_INSTANCE_ENTRIES); a change that would add one to a hash that full is refused
+  ARGV[13]: the most instances that may have a subject, description or colour of their own
+            (MAX_CONTENT_OVERRIDES), counted in the series hash's `xo`
   Returns: {0, 1 if changed else 0, ARGV[9]} | {403|404, message}
-         | {400, message}: the instance hash is full and the change would add to it
+         | {400, message}: the instance hash is full and the change would add to it, or
+           the change gives one more instance fields of its own than ARGV[13] allows
          | {299, message}: the series changed since it was read (nothing written)
 ]]
 --- @include "keys"
@@ -57,6 +60,13 @@ if held >= tonumber(ARGV[12]) then
       .. ' series may hold; change the whole series or end it and start a new one')
   end
 end
+local owned, old_override = content_overrides(mkey, xkey), redis.call('HGET', xkey, 'o:' .. orig)
+local owned_after = owned - (has_content(old_override) and 1 or 0)
+if kind ~= 'cancel' and has_content(ARGV[7] ~= '' and ARGV[7] or old_override) then owned_after = owned_after + 1 end
+if owned_after > owned and owned_after > tonumber(ARGV[13]) then
+  return fail(400, 'series ' .. sid .. ' has ' .. owned .. ' instances with a subject, description or color'
+    .. ' of their own, the most one series may have; change the whole series or end it and start a new one')
+end
 
 -- All checks passed: write.
 local silent = false -- written, but nothing any participant sees changed: no event
@@ -89,7 +99,7 @@ else
 end
 local lo, hi = ARGV[10], ARGV[11]
 if lo == '' then lo, hi = cur[6], cur[8] end
-redis.call('HSET', mkey, 'ver', change_version(), 'lo', lo, 'hi', hi)
+redis.call('HSET', mkey, 'ver', change_version(), 'lo', lo, 'hi', hi, 'xo', owned_after)
 if lo ~= cur[6] then
   for _, uid in ipairs(pids) do redis.call('ZADD', k_user_series(uid), lo, sid) end
 end

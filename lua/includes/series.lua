@@ -67,6 +67,28 @@ local function series_state(sid, orig, low, high)
     own, f[8] or ''}
 end
 
+-- Whether an override's JSON gives the instance fields of its own (subject, description,
+-- colour: the large ones). Inside the JSON's strings a quote is escaped, so only keys match.
+local function has_content(json)
+  if not json then return false end
+  return string.find(json, '"description":', 1, true) ~= nil or string.find(json, '"subject":', 1, true) ~= nil
+    or string.find(json, '"color":', 1, true) ~= nil
+end
+
+-- How many overrides of the series give instances fields of their own: the series hash's
+-- `xo`, counted from the instance hash when absent (series stored before it was kept, and
+-- after a split or a reset, which drop it) and stored.
+local function content_overrides(mkey, xkey)
+  local known = redis.call('HGET', mkey, 'xo')
+  if known then return tonumber(known) end
+  local n = 0
+  for _, field in ipairs(redis.call('HKEYS', xkey)) do
+    if string.sub(field, 1, 2) == 'o:' and has_content(redis.call('HGET', xkey, field)) then n = n + 1 end
+  end
+  redis.call('HSET', mkey, 'xo', n)
+  return n
+end
+
 -- The series index score of an end: "inf" for a series that never ends.
 local function end_score(hi) return hi == 'inf' and '+inf' or hi end
 local function ends_after(hi, minute) return hi == 'inf' or tonumber(hi) > minute end

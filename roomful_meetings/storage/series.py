@@ -44,6 +44,11 @@ CAS_ATTEMPTS: Final = 20
 # 10,000: a weekly series whose 100 invitees each answered every instance one by one
 # would take two years to fill it.
 MAX_INSTANCE_ENTRIES: Final = 10_000
+# The most instances of one series with a subject, description or colour of their own (a
+# description alone may be 10,000 characters): 1,000 such overrides are ~10 MB that a
+# whole read still copies inside Redis (~50 ms). An instance already overridden can be
+# changed again; counted in the series hash's `xo` (lua/includes/series.lua).
+MAX_CONTENT_OVERRIDES: Final = 1_000
 
 T = TypeVar("T")
 # (tenant scope, series id) -> the newest state parsed
@@ -282,6 +287,7 @@ class SeriesStore(Store):
             low,
             high,
             MAX_INSTANCE_ENTRIES,
+            MAX_CONTENT_OVERRIDES,
         ]
         keys = [self.keys.meeting(state.sid), self.keys.series_instances(state.sid)]
         changed, _ = await self.run("change_instance", keys, args, write=write)

@@ -1191,3 +1191,40 @@ async def test_a_change_that_would_pass_the_bound_on_a_series_own_changes_is_a_4
         await bob.call("meeting:declineMeetingRequest", {"meetingId": changed})
         await bob.call("meeting:acceptMeetingRequest", {"meetingId": changed})
         assert (await bob.call("meeting:getMeeting", {"meetingId": changed}))["meeting"]["subject"] == "again"
+
+
+async def test_at_most_1000_instances_of_a_series_have_content_of_their_own(server: ServerHandle) -> None:
+    """docs/protocol.md: at most 1,000 instances of a series have a subject, description or
+    color of their own (the series hash's `xo` counts them; a series stored without it is
+    counted when next changed). One more is a 400 and changes nothing; moves, answers and
+    changes to an instance that already has its own still go through."""
+    await seed(server)
+    async with _daily_with_bob(server) as (redis, alice, bob, sid):
+        keys = Keys(server.settings.key_prefix)
+        first = to_minute(datetime(2030, 3, 4, 10, tzinfo=UTC), "start")
+        owned = instance_id(sid, first)
+        await alice.call(
+            "meeting:updateMeeting", {"meetingId": owned, "color": {"r": 1, "g": 0, "b": 0, "a": 1}}
+        )
+        moved = {"meetingId": instance_id(sid, first + 1440), "startDate": "2030-03-05T11:00:00Z"}
+        await alice.call("meeting:updateMeeting", {**moved, "endDate": "2030-03-05T11:30:00Z"})
+        await redis.execute("HDEL", keys.meeting(sid), "xo")  # as stored before it was kept
+        await bob.call("meeting:declineMeetingRequest", {"meetingId": owned})
+        assert await redis.execute("HGET", keys.meeting(sid), "xo") == b"1"
+        await redis.execute("HSET", keys.meeting(sid), "xo", 1000)
+        fresh = instance_id(sid, first + 2 * 1440)
+        refused = await alice.request("meeting:updateMeeting", {"meetingId": fresh, "subject": "one more"})
+        assert refused.error.code == 400, refused
+        assert (
+            f"series {sid} has 1000 instances with a subject, description or color" in refused.error.message
+        )
+        assert (await bob.call("meeting:getMeeting", {"meetingId": fresh}))["meeting"][
+            "subject"
+        ] != "one more"
+        await alice.call("meeting:updateMeeting", {"meetingId": owned, "description": "again"})
+        await alice.call("meeting:updateMeeting", {**moved, "endDate": "2030-03-05T12:00:00Z"})
+        await bob.call("meeting:acceptMeetingRequest", {"meetingId": fresh})
+        await alice.call("meeting:deleteMeeting", {"meetingId": owned})
+        assert await redis.execute("HGET", keys.meeting(sid), "xo") == b"999"
+        await alice.call("meeting:updateMeeting", {"meetingId": fresh, "subject": "now it fits"})
+        assert await redis.execute("HGET", keys.meeting(sid), "xo") == b"1000"

@@ -15,8 +15,15 @@
            fields after the change, JSON (an RSVP's carries its new `updated`); else ""
   ARGV[8]: "1": the instance's times changed (every invitee of it back to "received")
   ARGV[9]: the instance's JSON after the change (the event's meeting; "" for cancel)
-  ARGV[10], ARGV[11]: the series' earliest instance start and latest end ("inf") after it
+  ARGV[10], ARGV[11]: the series' earliest instance start and latest end ("inf") after it,
+           or "", "": as they are (an RSVP, which moves nothing)
+  ARGV[12]: the most fields the instance hash may hold (storage/series.py
+            MAX_INSTANCE_ENTRIES); a change that would add one to a hash that full is refused
+  ARGV[13]: the most instances that may have a subject, description or colour of their own
+            (MAX_CONTENT_OVERRIDES), counted in the series hash's `xo`
   Returns: {0, 1 if changed else 0, ARGV[9]} | {403|404, message}
+         | {400, message}: the instance hash is full and the change would add to it, or
+           the change gives one more instance fields of its own than ARGV[13] allows
          | {299, message}: the series changed since it was read (nothing written)
 ]]
 --- @include "keys"
@@ -26,7 +33,7 @@
 
 local sid, caller, version, kind, orig, iid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local mkey, xkey = KEYS[1], KEYS[2]
-local cur = redis.call('HMGET', mkey, 'org', 'pids', 'ver', 'rule', 'src', 'lo', 'valid')
+local cur = redis.call('HMGET', mkey, 'org', 'pids', 'ver', 'rule', 'src', 'lo', 'valid', 'hi')
 if not cur[2] or not cur[4] then return fail(404, 'meeting ' .. iid .. ' not found') end
 local organizer, pids = cur[1], decode_pids(cur[2])
 if not contains(pids, caller) then return fail(404, 'meeting ' .. iid .. ' not found') end
@@ -36,6 +43,30 @@ if rsvp and caller == organizer then
 end
 if not rsvp and caller ~= organizer then return fail(403, 'only the organizer may change meeting ' .. iid) end
 if cur[3] ~= version then return fail(299, 'series ' .. sid .. ' changed while this change was prepared') end
+local function absent(field) return redis.call('HEXISTS', xkey, field) == 0 end
+local held = redis.call('HLEN', xkey)
+if held >= tonumber(ARGV[12]) then
+  local o = 'o:' .. orig
+  local adds
+  if rsvp then
+    adds = absent('s:' .. orig .. ':' .. caller) or (ARGV[7] ~= '' and absent(o))
+  elseif kind == 'cancel' then
+    adds = absent('c:' .. orig) and absent(o) -- a cancel drops the override it replaces
+  else
+    adds = absent(o)
+  end
+  if adds then
+    return fail(400, 'series ' .. sid .. ' holds ' .. held .. ' changes of its instances, the most one'
+      .. ' series may hold; change the whole series or end it and start a new one')
+  end
+end
+local owned, old_override = content_overrides(mkey, xkey), redis.call('HGET', xkey, 'o:' .. orig)
+local owned_after = owned - (has_content(old_override) and 1 or 0)
+if kind ~= 'cancel' and has_content(ARGV[7] ~= '' and ARGV[7] or old_override) then owned_after = owned_after + 1 end
+if owned_after > owned and owned_after > tonumber(ARGV[13]) then
+  return fail(400, 'series ' .. sid .. ' has ' .. owned .. ' instances with a subject, description or color'
+    .. ' of their own, the most one series may have; change the whole series or end it and start a new one')
+end
 
 -- All checks passed: write.
 local silent = false -- written, but nothing any participant sees changed: no event
@@ -66,11 +97,13 @@ else
     busy_changed(uid)
   end
 end
-redis.call('HSET', mkey, 'ver', change_version(), 'lo', ARGV[10], 'hi', ARGV[11])
-if ARGV[10] ~= cur[6] then
-  for _, uid in ipairs(pids) do redis.call('ZADD', k_user_series(uid), ARGV[10], sid) end
+local lo, hi = ARGV[10], ARGV[11]
+if lo == '' then lo, hi = cur[6], cur[8] end
+redis.call('HSET', mkey, 'ver', change_version(), 'lo', lo, 'hi', hi, 'xo', owned_after)
+if lo ~= cur[6] then
+  for _, uid in ipairs(pids) do redis.call('ZADD', k_user_series(uid), lo, sid) end
 end
-if cur[7] == '1' then redis.call('ZADD', k_source(cur[5]), end_score(ARGV[11]), sid) end
+if cur[7] == '1' then redis.call('ZADD', k_source(cur[5]), end_score(hi), sid) end
 if kind == 'cancel' then
   emit_to_all(pids, 'meeting:onMeetingDeleted', deleted_data(iid))
 elseif not silent then

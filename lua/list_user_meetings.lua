@@ -12,6 +12,8 @@
   ARGV[9]: at most this many bytes of single meetings' JSON (0: no limit): the single
     meeting that passes it is the last one read (--max-answer-bytes: a page past it is
     refused, unless series instances fill it before that meeting; service/series.py)
+  ARGV[10]: "1": each series state holds only what its instances in [from, to) need
+    (series_state in includes/series.lua); "": whole states
   Returns: {0, has_more (0|1), {meeting JSON...}, {{series JSON, series state}...}, cut
     (0|1)}: the single meetings, the caller's series that may have instances in the range
     (with the same filter), which storage/series.py expands for the range, and whether
@@ -70,6 +72,9 @@ local series = {}
 for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. to_min)) do
   local mkey = k_meeting(sid)
   local f = redis.call('HMGET', mkey, 'hi', 'net', 'stype', 'spk', 'sroom', 'org', 'src', DIRECT_PIDS)
-  if f[1] and matches(f) then series[#series + 1] = {meeting_json(mkey), series_state(sid)} end
+  if f[1] and matches(f) then
+    local state = ARGV[10] == '1' and series_state(sid, nil, from_min, to_min) or series_state(sid)
+    series[#series + 1] = {meeting_json(mkey), state}
+  end
 end
 return {0, has_more, singles, series, cut}

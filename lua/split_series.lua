@@ -66,6 +66,7 @@ local function hset_object(key, json)
 end
 if nid ~= '' then
   redis.call('HSET', nkey, unpack(redis.call('HGETALL', mkey)))
+  redis.call('HDEL', nkey, 'xo') -- its own changes are counted when next needed
   for _, uid in ipairs(removed) do redis.call('HDEL', nkey, 's:' .. uid) end
   set_statuses(nkey, ARGV[8] == '1' and pids or added, ARGV[8] == '1' and 2 or 1, 'received')
   set_fields(nkey, 10, (#ARGV - 9) / 2)
@@ -82,6 +83,7 @@ end
 hset_object(mkey, ARGV[5])
 local dropped = cjson.decode(ARGV[6])
 if #dropped > 0 then redis.call('HDEL', xkey, unpack(dropped)) end
+redis.call('HDEL', mkey, 'xo') -- counted again when next needed (includes/series.lua)
 redis.call('HSET', mkey, 'j:updated', '"' .. NOW_ISO .. '"', 'ver', change_version())
 for _, uid in ipairs(old_pids) do busy_changed(uid) end
 if cur[6] == '1' then redis.call('ZADD', k_source(cur[5]), end_score(redis.call('HGET', mkey, 'hi')), sid) end

@@ -63,6 +63,7 @@ for _, uid in ipairs(removed) do
 end
 if reset then
   redis.call('DEL', xkey)
+  redis.call('HDEL', mkey, 'xo') -- counted again when next needed (includes/series.lua)
   set_statuses(mkey, pids, 2, 'received')
 else
   forget_instance_statuses(xkey, removed)

@@ -240,7 +240,7 @@ async def export_meeting(services: Services, caller: Caller, data: p.MeetingRef)
     stamp = datetime.now(UTC).replace(microsecond=0)
     target = parse_instance_id(data.meetingId)
     if target is not None:
-        obj, state, orig = await series.instance_state(services, caller, data.meetingId)
+        obj, state, orig = await series.instance_state(services, caller, data.meetingId, whole=False)
         people = await directory(services, [_named(obj)])
         events = [ical.instance_event(obj, state, orig, people, stamp)]
         first = orig

@@ -321,5 +321,6 @@ async def listed(
         filter_ids=filter_ids,
         limit=MAX_LIST_MEETINGS,
         max_bytes=budget.limit,
+        window_states=True,  # a series' changes to instances elsewhere are not read
     )
     return series.with_instances(page, caller, start, end, MAX_LIST_MEETINGS, budget)

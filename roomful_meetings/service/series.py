@@ -76,16 +76,17 @@ async def new_series(
 
 
 async def instance_state(
-    services: Services, caller: Caller, meeting_id: str
+    services: Services, caller: Caller, meeting_id: str, *, whole: bool = True
 ) -> tuple[dict[str, Any], inst.SeriesState, int]:
     """The series object, state and original start of an instance id; 404 unless the rule
-    produces it and it is not cancelled."""
+    produces it and it is not cancelled. Not `whole`: the state holds only this instance's
+    own fields (a read of one instance does not grow with the others' changes)."""
     target = parse_instance_id(meeting_id)
     if target is None:
         raise NotFound(f"meeting {meeting_id} not found")
     sid, orig = target
     try:
-        obj, state = await services.meetings.series.get(sid, caller.user_id)
+        obj, state = await services.meetings.series.get(sid, caller.user_id, None if whole else orig)
     except NotFound:
         raise NotFound(f"meeting {meeting_id} not found") from None
     if not inst.exists(state, orig):
@@ -97,7 +98,7 @@ async def get_any(services: Services, caller: Caller, meeting_id: str) -> msgspe
     """A meeting, a series or one instance, as its participant sees it."""
     if parse_instance_id(meeting_id) is None:
         return await services.meetings.get(meeting_id, caller.user_id)
-    obj, state, orig = await instance_state(services, caller, meeting_id)
+    obj, state, orig = await instance_state(services, caller, meeting_id, whole=False)
     return msgspec.Raw(msgspec.json.encode(inst.instance_object(obj, state, orig)))
 
 

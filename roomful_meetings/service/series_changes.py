@@ -192,7 +192,8 @@ async def cancel_instance(services: Services, caller: Caller, meeting_id: str) -
 
 async def rsvp_instance(services: Services, caller: Caller, meeting_id: str, status: str) -> None:
     async def attempt() -> None:
-        obj, state, orig = await instance_state(services, caller, meeting_id)
+        # Only this instance's fields: an answer moves nothing, so the series' bounds stay.
+        obj, state, orig = await instance_state(services, caller, meeting_id, whole=False)
         overrides, own = state.overrides, None
         if inst.status(state, orig, caller.user_id) != status:  # a change the instance shows
             own = {**state.overrides.get(orig, {}), "updated": now_text()}
@@ -207,7 +208,7 @@ async def rsvp_instance(services: Services, caller: Caller, meeting_id: str, sta
             meeting_id,
             own=own,
             event_json=msgspec.json.encode(inst.instance_object(obj, after, orig)),
-            bounds=inst.bounds(state.series, state.overrides),
+            bounds=None,
             write=caller.write,
         )
 

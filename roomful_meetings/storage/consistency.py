@@ -82,13 +82,16 @@ async def check_series(
     assert set(statuses.values()) <= STATUSES, sid
     assert int(fields[b"end"]) - int(fields[b"start"]) == int(fields[b"len"]) > 0, sid
     flat = await redis.execute("HGETALL", keys.series_instances(sid))
+    owned = 0
     for name, value in zip(flat[::2], flat[1::2], strict=True):
         kind, _, rest = name.decode().partition(":")
         assert kind in ("o", "c", "s"), (sid, name)
         if kind == "s":
             assert rest.partition(":")[2] in invitees and value in STATUSES, (sid, name, value)
         if kind == "o":
-            json.loads(value)
+            owned += bool({"subject", "description", "color"} & json.loads(value).keys())
+    # `xo`, where kept, counts the overrides with fields of the instance's own
+    assert fields.get(b"xo", str(owned).encode()) == str(owned).encode(), (sid, fields.get(b"xo"), owned)
     if fields[b"valid"] == b"1":
         score = await redis.execute("ZSCORE", keys.source(fields[b"src"].decode()), sid)
         assert score == (b"inf" if fields[b"hi"] == b"inf" else fields[b"hi"]), (sid, score)

@@ -195,10 +195,13 @@ class MeetingStore(Store):
         filter_ids: tuple[str, str] = ("", ""),
         limit: int = 1000,
         max_bytes: int = 0,
+        window_states: bool = False,
     ) -> MeetingPage:
         """The caller's single meetings overlapping [start, end) (at most `limit`, and none
         after the one whose JSON passes `max_bytes` in all, unless 0), and the series that
-        may have instances there."""
+        may have instances there. With `window_states` their states hold only what their
+        instances in [start, end) need (not kept in the cache of whole states): enough to
+        list them, not to export a series (a feed needs every EXDATE)."""
         args: list[ScriptArg] = [
             user_id,
             start,
@@ -208,13 +211,17 @@ class MeetingStore(Store):
             *filter_ids,
             limit,
             max_bytes,
+            "1" if window_states else "",
         ]
         keys = [self.keys.user_meetings(user_id), self.keys.user_series(user_id)]
         has_more, singles, series, cut = await self.run("list_user_meetings", keys, args)
         return MeetingPage(
             [msgspec.Raw(m) for m in singles],
             bool(has_more),
-            [(msgspec.json.decode(json), parse_state(self.keys.scope, state)) for json, state in series],
+            [
+                (msgspec.json.decode(json), parse_state(self.keys.scope, state, whole=not window_states))
+                for json, state in series
+            ],
             bool(cut),
         )
 

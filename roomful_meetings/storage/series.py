@@ -37,6 +37,18 @@ PARSED_BETWEEN_PAUSES: Final = 32
 # Attempts of a compare-and-set change before giving up (each lost race means someone
 # else's change to the same series was applied in between).
 CAS_ATTEMPTS: Final = 20
+# The most fields a series' instance hash (`m:<id>:x`) may hold: overrides, cancellations
+# and per-invitee instance answers together. Every read of a whole series state reads all
+# of them, so a change that would add one past this is a 400 (lua/change_instance.lua).
+# docs/protocol.md and docs/architecture.md ("Bounding a series' own changes") say why
+# 10,000: a weekly series whose 100 invitees each answered every instance one by one
+# would take two years to fill it.
+MAX_INSTANCE_ENTRIES: Final = 10_000
+# The most instances of one series with a subject, description or colour of their own (a
+# description alone may be 10,000 characters): 1,000 such overrides are ~10 MB that a
+# whole read still copies inside Redis (~50 ms). An instance already overridden can be
+# changed again; counted in the series hash's `xo` (lua/includes/series.lua).
+MAX_CONTENT_OVERRIDES: Final = 1_000
 
 T = TypeVar("T")
 # (tenant scope, series id) -> the newest state parsed
@@ -54,9 +66,10 @@ def _text(value: bytes | None) -> str:
     return value.decode() if value is not None else ""
 
 
-def parse_state(scope: str, reply: list[Any]) -> SeriesState:
+def parse_state(scope: str, reply: list[Any], *, whole: bool = True) -> SeriesState:
     """A series_state reply (lua/includes/series.lua) of the tenant whose keys start with
-    `scope`, parsed once per series version."""
+    `scope`, parsed once per series version. One instance's state (`whole` False: only
+    that instance's own fields) is parsed but not kept: the cache holds whole states."""
     sid, version = reply[0].decode(), _text(reply[1])
     cached = _states.get((scope, sid))
     if cached is not None and cached.version == version:
@@ -93,6 +106,8 @@ def parse_state(scope: str, reply: list[Any]) -> SeriesState:
         cancelled=frozenset(cancelled),
         instance_statuses=own_statuses,
     )
+    if not whole:
+        return state
     _states[(scope, sid)] = state
     if len(_states) > CACHE_ENTRIES:
         _states.popitem(last=False)
@@ -191,10 +206,15 @@ def person_entries(scope: str, state: SeriesState, found: Instances, uid: str) -
 
 
 class SeriesStore(Store):
-    async def get(self, sid: str, caller: str) -> tuple[dict[str, Any], SeriesState]:
-        """The series object and state; 404 unless it is a series the caller takes part in."""
-        json, state = await self.run("get_series", [self.keys.meeting(sid)], [sid, caller])
-        return msgspec.json.decode(json), parse_state(self.keys.scope, state)
+    async def get(
+        self, sid: str, caller: str, instance: int | None = None
+    ) -> tuple[dict[str, Any], SeriesState]:
+        """The series object and state; 404 unless it is a series the caller takes part in.
+        With `instance` (an original start minute) the state holds only that instance's own
+        fields: enough for its object, existence and statuses, not for the series' bounds."""
+        args: list[ScriptArg] = [sid, caller, "" if instance is None else instance]
+        json, state = await self.run("get_series", [self.keys.meeting(sid)], args)
+        return msgspec.json.decode(json), parse_state(self.keys.scope, state, whole=instance is None)
 
     async def busy_states(
         self, uids: list[str], start: int, end: int, budget: ExpansionBudget | None = None
@@ -248,10 +268,12 @@ class SeriesStore(Store):
         own: dict[str, Any] | None = None,
         times_changed: bool = False,
         event_json: bytes = b"",
-        bounds: tuple[int, int | None],
+        bounds: tuple[int, int | None] | None,
         write: Write = NO_WRITE,
     ) -> bool:
-        """Apply one instance's change (lua/change_instance.lua); False when it changed nothing."""
+        """Apply one instance's change (lua/change_instance.lua); False when it changed
+        nothing. `bounds` None keeps the series' stored ones (a change that moves nothing)."""
+        low, high = ("", "") if bounds is None else (bounds[0], "inf" if bounds[1] is None else bounds[1])
         args: list[ScriptArg] = [
             state.sid,
             caller,
@@ -262,8 +284,10 @@ class SeriesStore(Store):
             b"" if own is None else msgspec.json.encode(own),
             "1" if times_changed else "",
             event_json,
-            bounds[0],
-            "inf" if bounds[1] is None else bounds[1],
+            low,
+            high,
+            MAX_INSTANCE_ENTRIES,
+            MAX_CONTENT_OVERRIDES,
         ]
         keys = [self.keys.meeting(state.sid), self.keys.series_instances(state.sid)]
         changed, _ = await self.run("change_instance", keys, args, write=write)

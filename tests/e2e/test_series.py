@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -1076,3 +1078,153 @@ async def test_renaming_from_the_night_the_clocks_go_forward_on_keeps_the_later_
         new_id = split["meeting"]["meetingId"]
         await alice.call("meeting:updateMeeting", {"meetingId": new_id, "description": "rota"})
         assert [m["startDate"] for m in await listed(alice, *window)] == before
+
+
+# --- What one series' own changes cost (found by the security hunt) -------------------------
+
+
+@asynccontextmanager
+async def _daily_with_bob(server: ServerHandle) -> AsyncIterator[tuple[Any, Client, Client, str]]:
+    """The server's Redis, alice and bob connected, and the id of alice's daily series from
+    2030-03-04 10:00 UTC to which bob is invited."""
+    async with (
+        redis_of(server) as redis,
+        connect(server.url, token("alice")) as alice,
+        connect(server.url, token("bob")) as bob,
+    ):
+        await ready(alice)
+        await ready(bob)
+        daily = {"rule": "FREQ=DAILY", "timeZone": "UTC"}
+        created = await alice.call(
+            "meeting:createMeeting",
+            meeting("2030-03-04T10:00:00Z", "2030-03-04T10:30:00Z", invited=["bob"], recurrence=daily),
+        )
+        yield redis, alice, bob, created["meeting"]["meetingId"]
+
+
+async def _sent_by_redis(redis: Any) -> int:
+    """Bytes Redis has written to its clients (INFO stats total_net_output_bytes)."""
+    info = (await redis.execute("INFO", "stats")).decode()
+    for line in info.splitlines():
+        if line.startswith("total_net_output_bytes:"):
+            return int(line.split(":")[1])
+    raise AssertionError("no total_net_output_bytes in INFO stats")
+
+
+async def test_a_one_day_read_of_a_series_does_not_read_every_instance_change_it_ever_had(
+    start_server: StartServer,
+) -> None:
+    """Non-negotiables: "bound every input (... EXDATE lists)" and "a slow or hostile client
+    never hurts the others" (hunt: one instance's getMeeting and accept read the series'
+    whole instance hash). After 60 overrides a year ahead, each with a 10,000-character
+    description (~600 KB in m:<id>:x), bob's getMeeting, exportMeeting and answer of one
+    instance make Redis send about what they did before, and so does his listing of that
+    day: only that instance's fields, or the day's, are sent (lua/includes/series.lua
+    series_state)."""
+    server = await start_server(rate_per_second=100_000.0, rate_burst=100_000)  # to set up fast
+    await seed(server)
+    day = "2030-03-04"
+    async with _daily_with_bob(server) as (redis, alice, bob, sid):
+        one = {"meetingId": f"{sid}_20300304T1000Z"}
+
+        async def costs(answer: str) -> list[int]:
+            out = []
+            for name, data in [
+                ("meeting:getMeeting", one),
+                ("meeting:exportMeeting", one),
+                (f"meeting:{answer}MeetingRequest", one),
+            ]:
+                before = await _sent_by_redis(redis)
+                await bob.call(name, data)
+                out.append(await _sent_by_redis(redis) - before)
+            return out
+
+        baseline = await costs("accept")
+        first = to_minute(datetime(2031, 1, 1, 10, tzinfo=UTC), "start")
+        for i in range(60):
+            changed = await alice.request(
+                "meeting:updateMeeting",
+                {"meetingId": instance_id(sid, first + i * 1440), "description": "x" * 10_000},
+            )
+            assert changed.error.code == 0, changed
+        after = await costs("decline")
+        assert all(a < b + 20_000 for a, b in zip(after, baseline, strict=True)), (baseline, after)
+        one_day = {"startDate": f"{day}T00:00:00Z", "endDate": "2030-03-05T00:00:00Z"}
+        before = await _sent_by_redis(redis)
+        listed = await bob.call("meeting:listUserMeetings", one_day)
+        assert await _sent_by_redis(redis) - before < 20_000 and len(listed["meetings"]) == 1
+        got = await bob.call("meeting:getMeeting", one)
+        assert got["meeting"]["participants"][1] == {"userId": "bob", "status": "declined"}
+        far = await bob.call("meeting:getMeeting", {"meetingId": instance_id(sid, first)})
+        assert far["meeting"]["description"] == "x" * 10_000
+
+
+async def test_a_change_that_would_pass_the_bound_on_a_series_own_changes_is_a_400(
+    server: ServerHandle,
+) -> None:
+    """docs/protocol.md: a series' instance changes (overrides, cancellations, instance
+    answers) hold at most 10,000 entries; a change that would add one past it is a 400 that
+    says so, and changes nothing; changes that add nothing (an answer given again, an
+    instance already changed) still go through."""
+    await seed(server)
+    async with _daily_with_bob(server) as (redis, alice, bob, sid):
+        first = to_minute(datetime(2030, 3, 4, 10, tzinfo=UTC), "start")
+        changed = instance_id(sid, first)
+        await alice.call("meeting:updateMeeting", {"meetingId": changed, "subject": "moved on"})
+        await bob.call("meeting:declineMeetingRequest", {"meetingId": changed})
+        xkey = Keys(server.settings.key_prefix).series_instances(sid)
+        filler: list[str | int] = []
+        for i in range(10_000 - await redis.execute("HLEN", xkey)):
+            filler += [f"c:{first + 1440 * (1000 + i)}", 1]
+        await redis.execute("HSET", xkey, *filler)
+        fresh = {"meetingId": instance_id(sid, first + 1440)}
+        for name, data, by in [
+            ("meeting:updateMeeting", {**fresh, "subject": "one more"}, alice),
+            ("meeting:deleteMeeting", fresh, alice),
+            ("meeting:acceptMeetingRequest", fresh, bob),
+        ]:
+            refused = await by.request(name, data)
+            assert refused.error.code == 400, (name, refused)
+            assert f"series {sid} holds 10000 changes of its instances" in refused.error.message
+        assert await redis.execute("HLEN", xkey) == 10_000
+        await alice.call("meeting:updateMeeting", {"meetingId": changed, "subject": "again"})
+        await bob.call("meeting:declineMeetingRequest", {"meetingId": changed})
+        await bob.call("meeting:acceptMeetingRequest", {"meetingId": changed})
+        assert (await bob.call("meeting:getMeeting", {"meetingId": changed}))["meeting"]["subject"] == "again"
+
+
+async def test_at_most_1000_instances_of_a_series_have_content_of_their_own(server: ServerHandle) -> None:
+    """docs/protocol.md: at most 1,000 instances of a series have a subject, description or
+    color of their own (the series hash's `xo` counts them; a series stored without it is
+    counted when next changed). One more is a 400 and changes nothing; moves, answers and
+    changes to an instance that already has its own still go through."""
+    await seed(server)
+    async with _daily_with_bob(server) as (redis, alice, bob, sid):
+        keys = Keys(server.settings.key_prefix)
+        first = to_minute(datetime(2030, 3, 4, 10, tzinfo=UTC), "start")
+        owned = instance_id(sid, first)
+        await alice.call(
+            "meeting:updateMeeting", {"meetingId": owned, "color": {"r": 1, "g": 0, "b": 0, "a": 1}}
+        )
+        moved = {"meetingId": instance_id(sid, first + 1440), "startDate": "2030-03-05T11:00:00Z"}
+        await alice.call("meeting:updateMeeting", {**moved, "endDate": "2030-03-05T11:30:00Z"})
+        await redis.execute("HDEL", keys.meeting(sid), "xo")  # as stored before it was kept
+        await bob.call("meeting:declineMeetingRequest", {"meetingId": owned})
+        assert await redis.execute("HGET", keys.meeting(sid), "xo") == b"1"
+        await redis.execute("HSET", keys.meeting(sid), "xo", 1000)
+        fresh = instance_id(sid, first + 2 * 1440)
+        refused = await alice.request("meeting:updateMeeting", {"meetingId": fresh, "subject": "one more"})
+        assert refused.error.code == 400, refused
+        assert (
+            f"series {sid} has 1000 instances with a subject, description or color" in refused.error.message
+        )
+        assert (await bob.call("meeting:getMeeting", {"meetingId": fresh}))["meeting"][
+            "subject"
+        ] != "one more"
+        await alice.call("meeting:updateMeeting", {"meetingId": owned, "description": "again"})
+        await alice.call("meeting:updateMeeting", {**moved, "endDate": "2030-03-05T12:00:00Z"})
+        await bob.call("meeting:acceptMeetingRequest", {"meetingId": fresh})
+        await alice.call("meeting:deleteMeeting", {"meetingId": owned})
+        assert await redis.execute("HGET", keys.meeting(sid), "xo") == b"999"
+        await alice.call("meeting:updateMeeting", {"meetingId": fresh, "subject": "now it fits"})
+        assert await redis.execute("HGET", keys.meeting(sid), "xo") == b"1000"

@@ -28,7 +28,8 @@ from roomful_meetings.domain.rrule import parse_rule
 from roomful_meetings.domain.zones import days_between, local_date_of, local_day
 from roomful_meetings.errors import BadRequest
 from roomful_meetings.protocol import payloads as p
-from roomful_meetings.service import availability, conflicts, dispatch, findtime
+from roomful_meetings.protocol.budget import AnswerBudget
+from roomful_meetings.service import availability, conflicts, dispatch, findtime, series
 from roomful_meetings.service.context import Caller, Services
 from roomful_meetings.service.meetings import (
     accept_meeting,
@@ -409,3 +410,42 @@ def test_a_create_that_checks_conflicts_gets_a_task_of_its_own(
     with rejectConflicts works out every participant's series, so it is given a task."""
     frame = msgspec.json.encode({"endpoint": endpoint, "data": data})
     assert dispatch.one_round_trip(dispatch.read_request(frame)) is inline
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_a_listing_reads_only_the_own_changes_of_its_window_and_lists_the_same(
+    redis_server: RedisProcess, prefix: str, seed: int
+) -> None:
+    """A listing's series states hold only the instance changes its window needs
+    (lua/includes/series.lua own_fields_within): instances moved into the window from
+    weeks away, out of it, cancelled there, answered there. What it lists is what the
+    whole states list, for windows of a day to a month, for everyone."""
+    async with open_services(redis_server, prefix) as services:
+        ids = await build(services, seed)
+        rng = random.Random(seed)
+        for state in await all_states(services, ids):
+            near = [orig for orig, _, _ in inst.instances(state, DAY - 10 * 1440, DAY + 40 * 1440)]
+            for orig in rng.sample(near, min(len(near), 6)):
+                iid = instance_id(state.sid, orig)
+                action = rng.choice(["far", "far", "cancel", "rsvp"])
+                if action == "far":
+                    shift = rng.choice([-1, 1]) * rng.randint(3, 25) * 1440 + rng.randint(0, 23) * 60
+                    start, end = orig + shift, orig + shift + state.series.length
+                    update = p.UpdateMeeting(meetingId=iid, startDate=utc(start), endDate=utc(end))
+                    await update_meeting(services, Caller(state.organizer), update)
+                elif action == "cancel":
+                    await delete_meeting(services, Caller(state.organizer), p.DeleteMeeting(meetingId=iid))
+                elif len(state.pids) > 1:
+                    rsvp = rng.choice([accept_meeting, decline_meeting])
+                    await rsvp(services, Caller(rng.choice(state.pids[1:])), p.MeetingRef(meetingId=iid))
+        windows = [*WINDOWS, (DAY + 1440, DAY + 2 * 1440), (DAY + 17 * 1440 + 600, DAY + 18 * 1440)]
+        for low, high in windows:
+            for uid in ids:
+                answers = []
+                for window_states in (True, False):
+                    page = await services.meetings.list_for_user(uid, low, high, window_states=window_states)
+                    got, more = series.with_instances(
+                        page, Caller(uid), low, high, 1000, AnswerBudget(1 << 30)
+                    )
+                    answers.append(([msgspec.json.decode(raw) for raw in got], more))
+                assert answers[0] == answers[1], (uid, low, high)

@@ -32,6 +32,7 @@ from roomful_meetings.storage.keys import Keys
 from roomful_meetings.storage.meetings import MeetingFields
 from roomful_meetings.storage.redis import Redis, Script, load_scripts
 from roomful_meetings.storage.redis.scripts import Header, lua_dir
+from roomful_meetings.storage.series import MAX_INSTANCE_ENTRIES
 from tests.storage.world import (
     END,
     MONDAY,
@@ -136,6 +137,17 @@ async def stale(s: Stores, call: OnSeries) -> object:
     return await call(before)
 
 
+async def full_instance_hash(s: Stores, call: OnSeries) -> object:
+    """`call` with the state of a SERIES whose instance hash already holds the most fields
+    one may (storage/series.py MAX_INSTANCE_ENTRIES), none of them the MONDAY instance's."""
+    state = await create_series(s)
+    flat: list[str | int] = []
+    for i in range(MAX_INSTANCE_ENTRIES):
+        flat += [f"c:{MONDAY + 10_080 * (i + 1)}", 1]
+    await s.series.redis.execute("HSET", s.series.keys.series_instances(SERIES), *flat)
+    return await call(state)
+
+
 async def read_series_busy(s: Stores, only: Stores) -> object:
     """The series' state is already parsed at its version (a first search), so a second
     search reads ids and versions only (read_series_busy.lua), no state."""
@@ -233,6 +245,9 @@ SCENARIOS: dict[tuple[str, int], Scenario] = {
         s, lambda st: rsvp(only.series, st, "carol", "accepted")
     ),
     ("change_instance", 299): lambda s, only: stale(s, lambda st: rsvp(only.series, st, "bob", "accepted")),
+    ("change_instance", 400): lambda s, only: full_instance_hash(
+        s, lambda st: rsvp(only.series, st, "bob", "declined")
+    ),
     ("update_series", 0): lambda s, only: on_series(s, lambda st: update_series(only, st, "alice")),
     ("update_series", 403): lambda s, only: on_series(s, lambda st: update_series(only, st, "bob")),
     ("update_series", 404): lambda s, only: on_series(s, lambda st: update_series(only, st, "carol")),

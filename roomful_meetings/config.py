@@ -157,7 +157,7 @@ HELP: Mapping[str, str] = {
     "tenant_claim": "JWT claim naming the user's tenant (absent: the tenant `default`)",
     "max_frame_bytes": "largest accepted frame; larger ones close the connection with 1009",
     "max_invitees": "most invited users per meeting",
-    "max_slot_users": "most users per time-slot search",
+    "max_slot_users": "most users per time-slot search, and attendees per findMeetingTimes",
     "max_expanded_instances": "most recurring-meeting instances one request may work out (more: 400)",
     "rate_per_second": "sustained requests per second per connection",
     "rate_burst": "burst of requests per connection above the sustained rate",

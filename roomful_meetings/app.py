@@ -7,6 +7,7 @@ import gc
 import json
 import logging
 import math
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ import trio
 
 from roomful_meetings import metrics
 from roomful_meetings.auth import TokenVerifier
-from roomful_meetings.config import ConfigError, Settings
+from roomful_meetings.config import ConfigError, Settings, worker_parent
 from roomful_meetings.fanout.hub import Hub
 from roomful_meetings.service.context import Services
 from roomful_meetings.service.feeds import render_tenant_feed
@@ -46,6 +47,7 @@ log = logging.getLogger("roomful_meetings")
 GC_YOUNG_THRESHOLD: Final = 10_000  # allocations between collections of the young (default 700)
 
 STARTUP_RETRY_SECONDS: Final = 1.0
+PARENT_POLL_SECONDS: Final = 0.5  # how often a worker checks that its parent still runs
 WAITING_LOG_SECONDS: Final = 5.0  # how often start-up says it is still waiting for Redis
 
 
@@ -233,6 +235,8 @@ async def serve_until_signalled(settings: Settings) -> None:
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(obey_signals, signals, stop, listening, nursery.cancel_scope)
+            if parent := worker_parent():
+                nursery.start_soon(drain_when_orphaned, parent)
             await nursery.start(run_then_return)
             listening.set()
             # The process's own limit, so here rather than in run_server (tests run many
@@ -249,6 +253,18 @@ async def serve_until_signalled(settings: Settings) -> None:
             # of a getMeeting's CPU and its p99 (bench/run.py get, one run each: 29.5 ->
             # 26.8 us, p99 6.5 -> 4.9 ms with 10,000; GC off altogether: 26.6 us, 5.0 ms).
             gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
+
+
+async def drain_when_orphaned(parent: int) -> None:
+    """A worker of `serve --workers N` whose parent is gone (killed with SIGKILL, say, which
+    it cannot pass on) drains and stops as on SIGTERM: the workers run in sessions of their
+    own, so nothing else would stop them, and they would keep the port, on which the next
+    `serve --workers` then refuses to start. Polled: a parent-death signal is tied to the
+    thread that started the process, one of trio's, which may end long before the parent."""
+    while os.getppid() == parent:  # noqa: ASYNC110 (another process: no trio.Event)
+        await trio.sleep(PARENT_POLL_SECONDS)
+    log.warning("the parent process %d is gone: draining, then stopping", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def obey_signals(

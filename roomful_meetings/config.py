@@ -322,6 +322,15 @@ def _is_base_url(text: str) -> bool:
 
 
 WORKER_ENV = "ROOMFUL_WORKER_INDEX"  # set by `serve --workers N` in each worker it starts
+PARENT_ENV = "ROOMFUL_WORKER_PARENT"  # and the pid of that parent
+
+
+def worker_parent() -> int:
+    """The pid of the `serve --workers N` that started this worker; 0 when not a worker."""
+    try:
+        return int(os.environ.get(PARENT_ENV, "0")) if worker_index() else 0
+    except ValueError:
+        return 0
 
 
 def worker_index() -> int:

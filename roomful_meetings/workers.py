@@ -33,7 +33,7 @@ from dataclasses import fields
 
 import trio
 
-from roomful_meetings.config import WORKER_ENV, ConfigError, Settings
+from roomful_meetings.config import PARENT_ENV, WORKER_ENV, ConfigError, Settings
 from roomful_meetings.errors import ApiError
 from roomful_meetings.service.feeds import public_base
 from roomful_meetings.storage.embedded import embedded_redis
@@ -96,6 +96,7 @@ def worker_env(settings: Settings, index: int, redis_url: str) -> dict[str, str]
     return {
         **os.environ,
         WORKER_ENV: str(index),
+        PARENT_ENV: str(os.getpid()),
         **{"ROOMFUL_" + name.upper(): value for name, value in secrets.items()},
         **_one_feed_base(settings),
     }

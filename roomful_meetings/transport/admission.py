@@ -22,16 +22,13 @@ FULL: Final = (503, "this server instance is full; try another")
 USER_FULL: Final = (429, "too many connections for this user")
 
 
-class Admission:
-    def __init__(self, max_connections: int, max_per_user: int) -> None:
-        self.max_connections = max_connections
-        self.max_per_user = max_per_user
-        self.open = 0  # connections accepted and not closed yet
-        self.held = 0  # of them, those past the token check
-        self._by_user: dict[str, int] = {}
+class ConnectionCap:
+    """The connections a port holds at once, counted from accept (the HTTP port's whole
+    admission; the websocket port's first step)."""
 
-    def held_by(self, user_id: str) -> int:
-        return self._by_user.get(user_id, 0)
+    def __init__(self, max_connections: int) -> None:
+        self.max_connections = max_connections
+        self.open = 0  # connections accepted and not closed yet
 
     def accept(self) -> bool:
         """Count a connection just accepted: False when `max_connections` are open already
@@ -45,6 +42,17 @@ class Admission:
         if self.open <= 0:
             raise RuntimeError("closed a connection that was never counted")
         self.open -= 1
+
+
+class Admission(ConnectionCap):
+    def __init__(self, max_connections: int, max_per_user: int) -> None:
+        super().__init__(max_connections)
+        self.max_per_user = max_per_user
+        self.held = 0  # of the open connections, those past the token check
+        self._by_user: dict[str, int] = {}
+
+    def held_by(self, user_id: str) -> int:
+        return self._by_user.get(user_id, 0)
 
     def reserve(self, user_id: str) -> tuple[int, str] | None:
         """Take a slot for `user_id`, whose connection is counted (`accept`): None when

@@ -24,6 +24,7 @@ from typing import Final
 import trio
 
 from roomful_meetings.metrics import TURNED_AWAY, exposition
+from roomful_meetings.transport.admission import ConnectionCap
 from roomful_meetings.transport.calendar import (
     NOT_FOUND,
     Answer,
@@ -59,19 +60,17 @@ async def serve_http(
     listeners = await open_listeners(host, port, "--http-port")
     task_status.started(listeners[0].socket.getsockname()[1])
     limiter = limiter or FeedLimiter()
-    held = 0
+    cap = ConnectionCap(max_connections)
 
     async def answer(stream: trio.SocketStream) -> None:
-        nonlocal held
-        if held >= max_connections:
+        if not cap.accept():
             TURNED_AWAY.labels("http").inc()
             await turn_away(stream, BUSY)
             return
-        held += 1
         try:
             await _answer(stream, readiness, render, limiter)
         finally:
-            held -= 1
+            cap.close()
 
     await trio.serve_listeners(answer, listeners)
 

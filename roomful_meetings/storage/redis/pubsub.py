@@ -124,7 +124,6 @@ class PubSub:
         self._wake = trio.Event()
         self._confirmed_changed = trio.Event()  # set (and renewed) at every change of `confirmed`
         self._linked = trio.Event()  # set while the link is up
-        self._ponged = True
         # PINGs sent and answered on the current link: Redis answers in order, so the n-th
         # pong is the answer to the n-th PING (`ping` waits for its own).
         self._pings = self._pongs = 0
@@ -186,7 +185,6 @@ class PubSub:
         return self._pings
 
     def _pong(self) -> None:
-        self._ponged = True
         self._pongs += 1
         self._heard.set()
         self._heard = trio.Event()
@@ -276,16 +274,15 @@ class PubSub:
 
     async def _keepalive_loop(self, stream: trio.abc.Stream) -> None:
         # A silent half-open TCP link would otherwise look healthy for ever.
+        mine = 0  # the number of this loop's last PING on the link (0: none yet)
         while True:
             await trio.sleep(self.keepalive)
-            if not self._ponged:
+            if self._pongs < mine:
                 raise RedisConnectionLost("pub/sub connection did not answer PING")
-            self._ponged = False
-            self._ping()
+            mine = self._ping()
 
     async def _read_loop(self, stream: trio.abc.Stream) -> None:
         reader = hiredis.Reader()
-        self._ponged = True
         while True:
             data = await stream.receive_some(RECEIVE_SIZE)
             if not data:

@@ -103,11 +103,6 @@ def entries(state: SeriesState, found: Instances, uid: str, own: Mapping[int, st
     return SeriesEntries(found, usual, levels) if levels else SeriesEntries(found, usual)
 
 
-def busy(state: SeriesState, uid: str, low: int, high: int) -> list[tuple[int, int, int]]:
-    """The instances in which `uid` is busy (organizer, or not declined)."""
-    return [item for item in instances(state, low, high) if status(state, item[0], uid) != "declined"]
-
-
 def bounds(series: Series, overrides: Mapping[int, Mapping[str, Any]]) -> tuple[int, int | None]:
     """The earliest start and latest end (None: never ends) of any instance, moved ones
     included: the series index needs both."""
